@@ -1,0 +1,29 @@
+package dev.ferry.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code ferry} command. Each subcommand is its own class in this package. */
+@Command(
+    name = "ferry",
+    mixinStandardHelpOptions = true,
+    version = "ferry 0.1.0 (QEMU 7.2 migration stream)",
+    description = "Live migration and snapshots for JVM machines, speaking QEMU 7.2's migration stream.",
+    subcommands = {CommandLine.HelpCommand.class})
+public final class FerryMain implements Runnable {
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    spec.commandLine().usage(System.out);
+  }
+
+  public static void main(String[] args) {
+    System.exit(execute(args));
+  }
+
+  /** Runs the command line and returns the exit code (for tests). */
+  public static int execute(String... args) {
+    return new CommandLine(new FerryMain()).execute(args);
+  }
+}

@@ -1,0 +1,276 @@
+package dev.ferry.stream;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.Channels;
+import java.nio.channels.ReadableByteChannel;
+import java.nio.charset.StandardCharsets;
+import java.util.Objects;
+
+/**
+ * The reading side of a migration stream (QEMU's QEMUFile in read mode): big-endian primitives,
+ * counted strings, bulk reads straight into guest RAM, a bounded peek for subsection detection, the
+ * byte position, and a sticky first error.
+ *
+ * <p>Unlike QEMU, reads past the end do not return zeros: they throw {@link
+ * TruncatedStreamException} with the offset, and every later read throws the same first error
+ * again. Reads block until the channel has delivered enough bytes; the channel may return any
+ * number of bytes per read (one at a time is fine).
+ *
+ * <p>Not thread-safe: one reader at a time.
+ */
+public final class MigrationInput implements Closeable {
+  /** Size of the read buffer, which is also the most a {@link #peekU8} can look ahead. */
+  public static final int BUFFER_SIZE = 32 * 1024;
+
+  private final ReadableByteChannel channel;
+  private final ByteBuffer buf;
+  /** Stream offset of {@code buf} index 0. */
+  private long bufBase;
+  private IOException error;
+  private boolean eof;
+
+  public MigrationInput(ReadableByteChannel channel) {
+    this(channel, 0);
+  }
+
+  /**
+   * A reader whose positions start at {@code startOffset}, so that a nested stream (a PACKAGED blob)
+   * reports offsets of the outer stream.
+   */
+  public MigrationInput(ReadableByteChannel channel, long startOffset) {
+    this.channel = Objects.requireNonNull(channel, "channel");
+    this.buf = ByteBuffer.allocateDirect(BUFFER_SIZE).order(ByteOrder.BIG_ENDIAN);
+    this.buf.limit(0);
+    this.bufBase = startOffset;
+  }
+
+  public static MigrationInput of(byte[] bytes) {
+    return new MigrationInput(Channels.newChannel(new java.io.ByteArrayInputStream(bytes)));
+  }
+
+  public static MigrationInput of(byte[] bytes, long startOffset) {
+    return new MigrationInput(
+        Channels.newChannel(new java.io.ByteArrayInputStream(bytes)), startOffset);
+  }
+
+  /** Stream offset of the next byte to be read. */
+  public long position() {
+    return bufBase + buf.position();
+  }
+
+  /** The first error this stream saw, or null. */
+  public IOException error() {
+    return error;
+  }
+
+  /**
+   * Records {@code e} as this stream's error unless one is already recorded, and returns the
+   * recorded one. Loaders call it on a validation failure so the stream refuses further reads.
+   */
+  public IOException fail(IOException e) {
+    if (error == null) {
+      error = e;
+    }
+    return error;
+  }
+
+  /** A new exception at the current position, recorded as the sticky error, ready to throw. */
+  public MigrationStreamException corrupt(String what) {
+    MigrationStreamException e = new MigrationStreamException(what, position());
+    fail(e);
+    return e;
+  }
+
+  private void checkError() throws IOException {
+    if (error != null) {
+      throw error;
+    }
+  }
+
+  /**
+   * Makes at least {@code n} bytes available in the buffer ({@code n <= BUFFER_SIZE}).
+   *
+   * @return false when the stream ended first (the buffer then holds what there was)
+   */
+  private boolean fill(int n) throws IOException {
+    if (buf.remaining() >= n) {
+      return true;
+    }
+    checkError();
+    bufBase += buf.position(); // compact() drops the consumed bytes
+    buf.compact();
+    try {
+      while (buf.position() < n && !eof) {
+        int r = channel.read(buf);
+        if (r < 0) {
+          eof = true;
+        } else if (r == 0) {
+          Thread.onSpinWait();
+        }
+      }
+    } catch (IOException e) {
+      buf.flip();
+      throw fail(new MigrationStreamException("read failed: " + e.getMessage(), position(), e));
+    }
+    buf.flip();
+    return buf.remaining() >= n;
+  }
+
+  private void require(int n) throws IOException {
+    if (error != null) {
+      throw error;
+    }
+    if (buf.remaining() >= n) {
+      return;
+    }
+    if (!fill(n)) {
+      throw fail(new TruncatedStreamException(position(), n, buf.remaining()));
+    }
+  }
+
+  public int readU8() throws IOException {
+    require(1);
+    return buf.get() & 0xFF;
+  }
+
+  /** A signed byte. */
+  public byte readS8() throws IOException {
+    require(1);
+    return buf.get();
+  }
+
+  public int readBe16() throws IOException {
+    require(2);
+    return buf.getShort() & 0xFFFF;
+  }
+
+  /** The raw 32 bits (use {@link #readBe32Unsigned()} for counts and lengths). */
+  public int readBe32() throws IOException {
+    require(4);
+    return buf.getInt();
+  }
+
+  public long readBe32Unsigned() throws IOException {
+    return readBe32() & 0xFFFF_FFFFL;
+  }
+
+  public long readBe64() throws IOException {
+    require(8);
+    return buf.getLong();
+  }
+
+  public double readDouble() throws IOException {
+    return Double.longBitsToDouble(readBe64());
+  }
+
+  /** A QEMU counted string: u8 length, then that many bytes (no NUL); bytes map 1:1 to chars. */
+  public String readCountedString() throws IOException {
+    int len = readU8();
+    byte[] b = new byte[len];
+    readFully(b, 0, len);
+    return new String(b, StandardCharsets.ISO_8859_1);
+  }
+
+  public byte[] readBytes(int len) throws IOException {
+    if (len < 0) {
+      throw corrupt("negative length " + len);
+    }
+    byte[] b = new byte[len];
+    readFully(b, 0, len);
+    return b;
+  }
+
+  public void readFully(byte[] dst, int off, int len) throws IOException {
+    Objects.checkFromIndexSize(off, len, dst.length);
+    readFully(ByteBuffer.wrap(dst, off, len));
+  }
+
+  /** Reads exactly {@code dst.remaining()} bytes into {@code dst}. */
+  public void readFully(ByteBuffer dst) throws IOException {
+    checkError();
+    // 1. what the buffer already holds
+    int n = Math.min(buf.remaining(), dst.remaining());
+    if (n > 0) {
+      ByteBuffer slice = buf.slice(buf.position(), n);
+      dst.put(slice);
+      buf.position(buf.position() + n);
+    }
+    if (!dst.hasRemaining()) {
+      return;
+    }
+    // 2. large remainders go straight from the channel into dst, small ones through the buffer
+    if (dst.remaining() >= BUFFER_SIZE / 2) {
+      bufBase += buf.limit();
+      buf.clear().limit(0);
+      try {
+        while (dst.hasRemaining()) {
+          int r = channel.read(dst);
+          if (r < 0) {
+            eof = true;
+            throw fail(new TruncatedStreamException(position(), dst.remaining(), 0));
+          }
+          bufBase += r;
+        }
+      } catch (MigrationStreamException e) {
+        throw e;
+      } catch (IOException e) {
+        throw fail(new MigrationStreamException("read failed: " + e.getMessage(), position(), e));
+      }
+      return;
+    }
+    while (dst.hasRemaining()) {
+      require(1);
+      int k = Math.min(buf.remaining(), dst.remaining());
+      dst.put(buf.slice(buf.position(), k));
+      buf.position(buf.position() + k);
+    }
+  }
+
+  /** Reads exactly {@code dst.byteSize()} bytes into a (native or heap) memory segment. */
+  public void readFully(MemorySegment dst) throws IOException {
+    readFully(dst.asByteBuffer());
+  }
+
+  /** Skips {@code n} bytes, failing if the stream ends first. */
+  public void skip(long n) throws IOException {
+    if (n < 0) {
+      throw corrupt("negative skip " + n);
+    }
+    while (n > 0) {
+      require(1);
+      int k = (int) Math.min(n, buf.remaining());
+      buf.position(buf.position() + k);
+      n -= k;
+    }
+  }
+
+  /**
+   * The unsigned byte {@code ahead} bytes past the current position, without consuming anything;
+   * -1 if the stream ends before it. {@code ahead} must be below {@link #BUFFER_SIZE}.
+   */
+  public int peekU8(int ahead) throws IOException {
+    if (ahead < 0 || ahead >= BUFFER_SIZE) {
+      throw new IllegalArgumentException("peek beyond buffer: " + ahead);
+    }
+    if (buf.remaining() <= ahead) {
+      if (!fill(ahead + 1)) {
+        return -1;
+      }
+    }
+    return buf.get(buf.position() + ahead) & 0xFF;
+  }
+
+  /** True when no byte is left (blocks until one arrives or the stream ends). */
+  public boolean atEnd() throws IOException {
+    return peekU8(0) < 0;
+  }
+
+  @Override
+  public void close() throws IOException {
+    channel.close();
+  }
+}

@@ -1,0 +1,237 @@
+package dev.ferry.stream;
+
+import java.io.Closeable;
+import java.io.Flushable;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.GatheringByteChannel;
+import java.nio.channels.WritableByteChannel;
+import java.nio.charset.StandardCharsets;
+import java.util.Objects;
+
+/**
+ * The writing side of a migration stream (QEMU's QEMUFile in write mode).
+ *
+ * <p>Small values go into a 32 KiB staging buffer. Pages ({@link #writePage}) are not copied: they
+ * are queued by reference, between slices of the staging buffer, and written with one gathering
+ * write when 64 pieces are queued, the staging buffer is full, or on {@link #flush()}. As in QEMU, a
+ * queued page may still change before it is written; callers rely on dirty tracking to send it again.
+ *
+ * <p>Errors are sticky: the first failure is recorded, and every later call throws it again.
+ * {@link #position()} counts bytes accepted so far (the QEMU "bytes transferred" counter), which the
+ * migration's rate limiter reads.
+ *
+ * <p>Not thread-safe: one writer at a time.
+ */
+public final class MigrationOutput implements Closeable, Flushable {
+  public static final int BUFFER_SIZE = 32 * 1024;
+  /** Pieces queued before a gathering write (QEMU: MAX_IOV_SIZE = 64). */
+  static final int MAX_IOV = 64;
+
+  private final WritableByteChannel channel;
+  private final GatheringByteChannel gathering;
+  private final ByteBuffer stage;
+  /** Start of the staging bytes not yet referenced by {@link #iov}. */
+  private int stageMark;
+  private final ByteBuffer[] iov = new ByteBuffer[MAX_IOV + 1];
+  private int iovCount;
+  private long flushedBytes;
+  private long queuedExternal;
+  private IOException error;
+
+  public MigrationOutput(WritableByteChannel channel) {
+    this.channel = Objects.requireNonNull(channel, "channel");
+    this.gathering = channel instanceof GatheringByteChannel g ? g : null;
+    this.stage = ByteBuffer.allocateDirect(BUFFER_SIZE).order(ByteOrder.BIG_ENDIAN);
+  }
+
+  /** Bytes accepted so far (written or queued). */
+  public long position() {
+    return flushedBytes + queuedExternal + stage.position();
+  }
+
+  public IOException error() {
+    return error;
+  }
+
+  /** Records {@code e} as the stream's error unless one exists; returns the recorded one. */
+  public IOException fail(IOException e) {
+    if (error == null) {
+      error = e;
+    }
+    return error;
+  }
+
+  private void checkError() throws IOException {
+    if (error != null) {
+      throw error;
+    }
+  }
+
+  private void ensure(int n) throws IOException {
+    checkError();
+    if (stage.remaining() < n) {
+      flush();
+    }
+  }
+
+  public MigrationOutput writeU8(int v) throws IOException {
+    ensure(1);
+    stage.put((byte) v);
+    return this;
+  }
+
+  public MigrationOutput writeBe16(int v) throws IOException {
+    ensure(2);
+    stage.putShort((short) v);
+    return this;
+  }
+
+  public MigrationOutput writeBe32(int v) throws IOException {
+    ensure(4);
+    stage.putInt(v);
+    return this;
+  }
+
+  /** Writes the low 32 bits of {@code v}. */
+  public MigrationOutput writeBe32(long v) throws IOException {
+    return writeBe32((int) v);
+  }
+
+  public MigrationOutput writeBe64(long v) throws IOException {
+    ensure(8);
+    stage.putLong(v);
+    return this;
+  }
+
+  public MigrationOutput writeDouble(double v) throws IOException {
+    return writeBe64(Double.doubleToRawLongBits(v));
+  }
+
+  /** A QEMU counted string: u8 length then the bytes; chars must be 0..255 and at most 255 of them. */
+  public MigrationOutput writeCountedString(String s) throws IOException {
+    byte[] b = s.getBytes(StandardCharsets.ISO_8859_1);
+    if (b.length > 255) {
+      throw new IllegalArgumentException("counted string longer than 255 bytes: " + s);
+    }
+    writeU8(b.length);
+    return writeBytes(b, 0, b.length);
+  }
+
+  public MigrationOutput writeBytes(byte[] b) throws IOException {
+    return writeBytes(b, 0, b.length);
+  }
+
+  /** Copies bytes into the stream. */
+  public MigrationOutput writeBytes(byte[] b, int off, int len) throws IOException {
+    Objects.checkFromIndexSize(off, len, b.length);
+    return writeBytes(ByteBuffer.wrap(b, off, len));
+  }
+
+  /** Copies {@code src.remaining()} bytes into the stream, consuming {@code src}. */
+  public MigrationOutput writeBytes(ByteBuffer src) throws IOException {
+    checkError();
+    while (src.hasRemaining()) {
+      if (!stage.hasRemaining()) {
+        flush();
+      }
+      int n = Math.min(stage.remaining(), src.remaining());
+      stage.put(stage.position(), src, src.position(), n);
+      stage.position(stage.position() + n);
+      src.position(src.position() + n);
+    }
+    return this;
+  }
+
+  /** Writes {@code n} zero bytes. */
+  public MigrationOutput writeZeros(int n) throws IOException {
+    checkError();
+    while (n > 0) {
+      if (!stage.hasRemaining()) {
+        flush();
+      }
+      int k = Math.min(n, stage.remaining());
+      for (int i = 0; i < k; i++) {
+        stage.put((byte) 0);
+      }
+      n -= k;
+    }
+    return this;
+  }
+
+  /**
+   * Queues the bytes of {@code page} without copying them (QEMU's async page write). The segment
+   * must stay valid until the next {@link #flush()}.
+   */
+  public MigrationOutput writePage(MemorySegment page) throws IOException {
+    return writePage(page.asByteBuffer());
+  }
+
+  /** Queues {@code page}'s remaining bytes by reference; see {@link #writePage(MemorySegment)}. */
+  public MigrationOutput writePage(ByteBuffer page) throws IOException {
+    checkError();
+    if (gathering == null) {
+      return writeBytes(page.duplicate());
+    }
+    if (iovCount >= MAX_IOV - 1) {
+      flush();
+    }
+    addStageSlice();
+    iov[iovCount++] = page.duplicate();
+    queuedExternal += page.remaining();
+    return this;
+  }
+
+  private void addStageSlice() {
+    int pos = stage.position();
+    if (pos > stageMark) {
+      iov[iovCount++] = stage.slice(stageMark, pos - stageMark);
+      stageMark = pos;
+    }
+  }
+
+  /** Writes everything staged and queued to the channel. */
+  @Override
+  public void flush() throws IOException {
+    checkError();
+    long staged = stage.position();
+    try {
+      if (iovCount == 0) {
+        ByteBuffer b = stage.flip();
+        while (b.hasRemaining()) {
+          channel.write(b);
+        }
+      } else {
+        addStageSlice();
+        int first = 0;
+        while (first < iovCount) {
+          gathering.write(iov, first, iovCount - first);
+          while (first < iovCount && !iov[first].hasRemaining()) {
+            iov[first++] = null;
+          }
+        }
+      }
+    } catch (IOException e) {
+      throw fail(new MigrationStreamException("write failed: " + e.getMessage(), position(), e));
+    }
+    flushedBytes += staged + queuedExternal;
+    queuedExternal = 0;
+    iovCount = 0;
+    stageMark = 0;
+    stage.clear();
+  }
+
+  /** Flushes, then closes the channel; a close after an error only closes. */
+  @Override
+  public void close() throws IOException {
+    try {
+      if (error == null) {
+        flush();
+      }
+    } finally {
+      channel.close();
+    }
+  }
+}

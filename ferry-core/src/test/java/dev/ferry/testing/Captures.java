@@ -1,0 +1,56 @@
+package dev.ferry.testing;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.zip.GZIPInputStream;
+
+/** The real QEMU 7.2 captures kept in test resources ({@code qemu-streams/}). */
+public final class Captures {
+  /** Every capture name. */
+  public static final List<String> ALL =
+      List.of(
+          "pc-256M",
+          "pc-256M-run",
+          "pc-256M-legacy-nocfg-nofooter",
+          "pc-256M-postcopy-advise",
+          "pc-256M-dirty-xbzrle");
+
+  /** Captures that QEMU's analyzer could decode (they have state.json). */
+  public static final List<String> ANALYZABLE =
+      List.of("pc-256M", "pc-256M-run", "pc-256M-legacy-nocfg-nofooter");
+
+  private Captures() {}
+
+  public static InputStream open(String resource) {
+    InputStream in = Captures.class.getResourceAsStream("/qemu-streams/" + resource);
+    if (in == null) {
+      throw new IllegalArgumentException("no test resource qemu-streams/" + resource);
+    }
+    return in;
+  }
+
+  /** The decompressed stream of capture {@code name}. */
+  public static byte[] stream(String name) {
+    try (InputStream in = new GZIPInputStream(open(name + ".mig.gz"))) {
+      return in.readAllBytes();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** A side file of capture {@code name}, e.g. {@code text(name, "state.json")}. */
+  public static String text(String name, String suffix) {
+    return new String(bytes(name, suffix), StandardCharsets.UTF_8);
+  }
+
+  public static byte[] bytes(String name, String suffix) {
+    try (InputStream in = open(name + "." + suffix)) {
+      return in.readAllBytes();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}
