@@ -1,0 +1,93 @@
+package dev.ferry.ram;
+
+import dev.ferry.stream.StreamHeader;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Objects;
+
+/**
+ * One named region of guest RAM, off-heap and aligned to its page size (QEMU's RAMBlock). Stream
+ * offsets within the block are in bytes and aligned to the target page size (4 KiB); the block's own
+ * page size (its "host page size": 4 KiB, or 2 MiB for huge-page blocks) is what postcopy places
+ * atomically and what discard ranges are aligned to.
+ */
+public final class RamBlock implements AutoCloseable {
+  /** Longest block name the 7.2 analyzer copes with (its length byte is read as signed). */
+  public static final int MAX_NAME_LENGTH = 127;
+
+  private final String name;
+  private final long usedLength;
+  private final int pageSize;
+  private final Arena arena;
+  private final MemorySegment memory;
+
+  private RamBlock(String name, long usedLength, int pageSize) {
+    this.name = Objects.requireNonNull(name, "name");
+    if (name.isEmpty() || name.length() > MAX_NAME_LENGTH) {
+      throw new IllegalArgumentException("RAM block name must be 1.." + MAX_NAME_LENGTH + " chars: '" + name + "'");
+    }
+    if (Integer.bitCount(pageSize) != 1 || pageSize < StreamHeader.TARGET_PAGE_SIZE) {
+      throw new IllegalArgumentException("page size must be a power of two >= 4096: " + pageSize);
+    }
+    if (usedLength <= 0 || usedLength % pageSize != 0) {
+      throw new IllegalArgumentException(
+          "RAM block '" + name + "' length " + usedLength + " is not a positive multiple of its page size " + pageSize);
+    }
+    this.usedLength = usedLength;
+    this.pageSize = pageSize;
+    this.arena = Arena.ofShared();
+    this.memory = arena.allocate(usedLength, pageSize); // zero-filled, like fresh guest RAM
+  }
+
+  /** A zero-filled block of {@code usedLength} bytes with the given page size. */
+  public static RamBlock allocate(String name, long usedLength, int pageSize) {
+    return new RamBlock(name, usedLength, pageSize);
+  }
+
+  /** A zero-filled block with 4 KiB pages. */
+  public static RamBlock allocate(String name, long usedLength) {
+    return new RamBlock(name, usedLength, StreamHeader.TARGET_PAGE_SIZE);
+  }
+
+  public String name() {
+    return name;
+  }
+
+  /** Bytes in the block (QEMU's used_length). */
+  public long usedLength() {
+    return usedLength;
+  }
+
+  /** The block's own (host) page size: 4096 or a huge page size. */
+  public int pageSize() {
+    return pageSize;
+  }
+
+  /** Number of target (4 KiB) pages in the block. */
+  public long targetPageCount() {
+    return usedLength / StreamHeader.TARGET_PAGE_SIZE;
+  }
+
+  /**
+   * The whole block. Guest programs must not write through it directly: they use {@code
+   * GuestMemory}, which keeps the dirty log; migration code reads and loads through it.
+   */
+  public MemorySegment memory() {
+    return memory;
+  }
+
+  /** The target page at {@code offset} (4 KiB aligned). */
+  public MemorySegment targetPage(long offset) {
+    return memory.asSlice(offset, StreamHeader.TARGET_PAGE_SIZE);
+  }
+
+  @Override
+  public void close() {
+    arena.close();
+  }
+
+  @Override
+  public String toString() {
+    return "RamBlock[" + name + ", " + usedLength + " bytes, page " + pageSize + "]";
+  }
+}
