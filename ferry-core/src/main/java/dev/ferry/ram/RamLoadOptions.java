@@ -1,0 +1,39 @@
+package dev.ferry.ram;
+
+/**
+ * What a {@link RamLoader} accepts, decided by the destination's own configuration (QEMU decides
+ * the same things from its local capabilities, not from the stream).
+ *
+ * @param postcopyAdvised POSTCOPY_ADVISE arrived and postcopy-ram is on locally: block-list entries
+ *     of blocks whose page size is not 4 KiB then carry a be64 page size, which must match
+ * @param compressEnabled the {@code compress} capability is on: COMPRESS_PAGE records are accepted
+ * @param maxTotalBytes largest MEM_SIZE total accepted, checked before any block is looked up or
+ *     allocated (at most {@link #ABSOLUTE_MAX_TOTAL_BYTES})
+ */
+public record RamLoadOptions(boolean postcopyAdvised, boolean compressEnabled, long maxTotalBytes) {
+  /** No sane stream announces more guest RAM than this (1 TiB). */
+  public static final long ABSOLUTE_MAX_TOTAL_BYTES = 1L << 40;
+
+  public RamLoadOptions {
+    if (maxTotalBytes <= 0 || maxTotalBytes > ABSOLUTE_MAX_TOTAL_BYTES) {
+      throw new IllegalArgumentException("maxTotalBytes must be in 1.." + ABSOLUTE_MAX_TOTAL_BYTES + ": " + maxTotalBytes);
+    }
+  }
+
+  /** Precopy, no compression, up to 1 TiB. */
+  public static RamLoadOptions defaults() {
+    return new RamLoadOptions(false, false, ABSOLUTE_MAX_TOTAL_BYTES);
+  }
+
+  public RamLoadOptions withPostcopyAdvised(boolean advised) {
+    return new RamLoadOptions(advised, compressEnabled, maxTotalBytes);
+  }
+
+  public RamLoadOptions withCompressEnabled(boolean enabled) {
+    return new RamLoadOptions(postcopyAdvised, enabled, maxTotalBytes);
+  }
+
+  public RamLoadOptions withMaxTotalBytes(long max) {
+    return new RamLoadOptions(postcopyAdvised, compressEnabled, max);
+  }
+}
