@@ -1,0 +1,126 @@
+package dev.ferry.savevm;
+
+import dev.ferry.stream.MigrationInput;
+import dev.ferry.stream.MigrationStreamException;
+import dev.ferry.stream.SectionType;
+import dev.ferry.stream.VersionMismatchException;
+import java.io.IOException;
+import java.util.LinkedHashSet;
+import java.util.Set;
+
+/**
+ * Loads a stream into the entries of a {@link SaveStateRegistry} (QEMU's qemu_loadvm_state on the
+ * destination): checks the configuration against this side's, resolves every section by (idstr,
+ * instance), checks versions, and hands commands to a {@link CommandListener}.
+ */
+public final class StateLoader implements StreamHandler {
+  private final SaveStateRegistry registry;
+  private final Configuration expected;
+  private final CommandListener commands;
+  private final Set<String> loaded = new LinkedHashSet<>();
+  private Configuration received;
+
+  /**
+   * @param expected this side's configuration: the stream's must match it (machine type exactly,
+   *     capabilities, page bits); null skips the check
+   */
+  public StateLoader(SaveStateRegistry registry, Configuration expected, CommandListener commands) {
+    this.registry = registry;
+    this.expected = expected;
+    this.commands = commands;
+  }
+
+  /** Loads a whole stream: live handlers' load setup, all records, cleanup. */
+  public static StateLoader load(
+      SaveStateRegistry registry,
+      MigrationInput in,
+      StreamReader.Options options,
+      Configuration expected,
+      CommandListener commands)
+      throws IOException {
+    StateLoader loader = new StateLoader(registry, expected, commands);
+    for (SaveStateRegistry.Live l : registry.live()) {
+      l.handler().loadSetup();
+    }
+    try {
+      new StreamReader(in, loader, options).readAll();
+    } finally {
+      for (SaveStateRegistry.Live l : registry.live()) {
+        l.handler().loadCleanup();
+      }
+    }
+    return loader;
+  }
+
+  /** "idstr instance" of every section loaded so far, in stream order (each once). */
+  public Set<String> loadedSections() {
+    return Set.copyOf(loaded);
+  }
+
+  public boolean wasLoaded(String idstr, int instanceId) {
+    return loaded.contains(idstr + " " + instanceId);
+  }
+
+  /** The configuration the stream carried, or null. */
+  public Configuration receivedConfiguration() {
+    return received;
+  }
+
+  @Override
+  public void configuration(Configuration config, long offset) throws IOException {
+    received = config;
+    if (expected == null) {
+      return;
+    }
+    if (!config.machineType().equals(expected.machineType())) {
+      throw new MigrationStreamException(
+          "machine type mismatch: the stream is from '" + config.machineType() + "', this machine is '"
+              + expected.machineType() + "'",
+          offset);
+    }
+    if (!config.targetPageBits().equals(expected.targetPageBits())) {
+      throw new MigrationStreamException(
+          "target page bits mismatch: stream " + config.targetPageBits() + ", here " + expected.targetPageBits(), offset);
+    }
+    if (!Set.copyOf(config.capabilities()).equals(Set.copyOf(expected.capabilities()))) {
+      throw new MigrationStreamException(
+          "validated capabilities differ: stream " + config.capabilities() + ", here " + expected.capabilities(), offset);
+    }
+  }
+
+  @Override
+  public void section(SectionHeader h, MigrationInput in) throws IOException {
+    SaveStateRegistry.Registration r = registry.find(h.idstr(), h.instanceId());
+    if (r == null) {
+      throw new MigrationStreamException(
+          "unknown section: no device '" + h.idstr() + "' instance " + h.instanceId() + " on this side", h.offset());
+    }
+    switch (r) {
+      case SaveStateRegistry.Device d -> {
+        if (h.type() != SectionType.FULL) {
+          throw new MigrationStreamException(h.type() + " for device '" + h.idstr() + "', which only has FULL sections", h.offset());
+        }
+        SaveStateEntry e = d.entry();
+        if (h.version() > e.version()) {
+          throw new VersionMismatchException("section '" + h.idstr() + "'", h.version(), 0, e.version());
+        }
+        e.load(in, (int) h.version());
+      }
+      case SaveStateRegistry.Live l -> {
+        if (h.type() == SectionType.FULL) {
+          throw new MigrationStreamException("FULL section for live state '" + h.idstr() + "'", h.offset());
+        }
+        if (h.version() > l.handler().version()) {
+          throw new VersionMismatchException("section '" + h.idstr() + "'", h.version(), 0, l.handler().version());
+        }
+        l.handler().load(in, (int) h.version(), h.type());
+      }
+    }
+    loaded.add(h.idstr() + " " + h.instanceId());
+  }
+
+  @Override
+  public void command(StreamCommand command, long offset) throws IOException {
+    commands.command(command, offset);
+  }
+}
