@@ -1,0 +1,255 @@
+package dev.ferry.cli.analyze;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ferry.ram.RamBlock;
+import dev.ferry.ram.RamLoadStats;
+import dev.ferry.savevm.StreamReader;
+import dev.ferry.stream.MigrationInput;
+import dev.ferry.stream.MigrationStreamException;
+import dev.ferry.stream.SectionType;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintWriter;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.zip.GZIPInputStream;
+
+/**
+ * What {@code ferry analyze} does, apart from option parsing: open the file (gunzipping it into a
+ * temporary file when it starts with 1F 8B), find the vmdesc at its tail, walk the stream with a
+ * {@link StreamAnalyzer}, and print or extract the result.
+ *
+ * <p>Whether the stream has a configuration section is read from the byte after the header. Whether
+ * it has section footers cannot be seen up front: the walk assumes footers, and when that fails on
+ * a footer it walks again without them and keeps whichever error came first if both fail.
+ */
+public final class Analysis {
+  /** Largest stream a gzip file may expand to (a guard against gzip bombs filling the disk). */
+  static final long MAX_GUNZIPPED_BYTES = 64L << 30;
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private Analysis() {}
+
+  /** Runs the analysis of {@code file}: {@code dump} is null, "state" or "desc". */
+  public static void run(Path file, String dump, Path extractDir, long maxRamBytes, PrintWriter out)
+      throws IOException {
+    Path stream = file;
+    Path temp = null;
+    try {
+      if (isGzip(file)) {
+        temp = Files.createTempFile("ferry-analyze-", ".mig");
+        gunzip(file, temp);
+        stream = temp;
+      }
+      try (FileChannel ch = FileChannel.open(stream, StandardOpenOption.READ)) {
+        analyze(file, ch, dump, extractDir, maxRamBytes, out);
+      }
+    } finally {
+      if (temp != null) {
+        Files.deleteIfExists(temp);
+      }
+    }
+  }
+
+  private static void analyze(Path file, FileChannel ch, String dump, Path extractDir, long maxRamBytes, PrintWriter out)
+      throws IOException {
+    long length = ch.size();
+    VmdescLocator.Found found = VmdescLocator.find(ch);
+    JsonNode vmdesc = null;
+    if (found != null) {
+      try {
+        vmdesc = JSON.readTree(found.json());
+      } catch (JsonProcessingException e) {
+        throw new MigrationStreamException(
+            "vmdesc is not valid JSON: " + e.getOriginalMessage().replace('\n', ' '), found.offset());
+      }
+      if (!vmdesc.isObject() || !vmdesc.path("devices").isArray()) {
+        throw new MigrationStreamException("vmdesc has no 'devices' list", found.offset());
+      }
+    }
+    if ("desc".equals(dump)) {
+      // like QEMU's analyzer: check the header, then print the description
+      checkHeader(ch);
+      if (vmdesc == null) {
+        throw new MigrationStreamException("no vmdesc found at the end of " + file);
+      }
+      out.println(PythonJson.write(vmdesc));
+      return;
+    }
+    if ("state".equals(dump) && vmdesc == null) {
+      throw new MigrationStreamException("no vmdesc found at the end of " + file + ": --dump state needs it");
+    }
+    boolean config = peekConfiguration(ch);
+    StreamReader.Options options = StreamReader.Options.DEFAULT.withConfiguration(config);
+    StreamAnalyzer a = walk(ch, vmdesc, length, options, maxRamBytes);
+    try {
+      if (found != null && a.vmdescOffset() >= 0 && a.vmdescOffset() != found.offset()) {
+        throw new MigrationStreamException(
+            "the stream's vmdesc starts at offset " + a.vmdescOffset() + ", but the tail search found one at "
+                + found.offset());
+      }
+      if (extractDir != null) {
+        extract(a, vmdesc, extractDir, out);
+      } else if ("state".equals(dump)) {
+        out.println(PythonJson.write(a.state()));
+      } else {
+        list(file, length, a, vmdesc, out);
+      }
+    } finally {
+      a.close();
+    }
+  }
+
+  /** Walks with footers; on a footer error walks again without them. */
+  private static StreamAnalyzer walk(
+      FileChannel ch, JsonNode vmdesc, long length, StreamReader.Options options, long maxRamBytes) throws IOException {
+    MigrationStreamException first;
+    StreamAnalyzer a = new StreamAnalyzer(vmdesc, length, true, maxRamBytes);
+    try {
+      a.analyze(new MigrationInput(ch.position(0)), options);
+      return a;
+    } catch (MigrationStreamException e) {
+      a.close();
+      if (!e.what().startsWith("section footer")) {
+        throw e;
+      }
+      first = e;
+    }
+    StreamAnalyzer b = new StreamAnalyzer(vmdesc, length, false, maxRamBytes);
+    try {
+      b.analyze(new MigrationInput(ch.position(0)), options.withFooters(false));
+      return b;
+    } catch (MigrationStreamException e) {
+      b.close();
+      throw first;
+    }
+  }
+
+  private static void checkHeader(FileChannel ch) throws IOException {
+    ByteBuffer b = ByteBuffer.allocate(8);
+    ch.read(b, 0);
+    b.flip();
+    if (b.remaining() < 8) {
+      throw new MigrationStreamException("file too short for a stream header (" + b.remaining() + " bytes)", 0);
+    }
+    int magic = b.getInt();
+    int version = b.getInt();
+    if (magic != dev.ferry.stream.StreamHeader.MAGIC) {
+      throw new MigrationStreamException(String.format("not a migration stream: magic 0x%08X, expected 0x5145564D ('QEVM')", magic), 0);
+    }
+    if (version != dev.ferry.stream.StreamHeader.VERSION) {
+      throw new MigrationStreamException("unsupported stream format version " + Integer.toUnsignedString(version) + " (expected 3)", 4);
+    }
+  }
+
+  private static boolean peekConfiguration(FileChannel ch) throws IOException {
+    ByteBuffer b = ByteBuffer.allocate(1);
+    return ch.read(b, 8) == 1 && b.get(0) == SectionType.CONFIGURATION.code();
+  }
+
+  static boolean isGzip(Path file) throws IOException {
+    try (InputStream in = Files.newInputStream(file)) {
+      return in.read() == 0x1F && in.read() == 0x8B;
+    }
+  }
+
+  private static void gunzip(Path from, Path to) throws IOException {
+    try (InputStream in = new GZIPInputStream(Files.newInputStream(from), 1 << 16);
+        OutputStream out = Files.newOutputStream(to)) {
+      byte[] buf = new byte[1 << 16];
+      long total = 0;
+      int n;
+      while ((n = in.read(buf)) > 0) {
+        total += n;
+        if (total > MAX_GUNZIPPED_BYTES) {
+          throw new IOException("gzip input expands beyond " + MAX_GUNZIPPED_BYTES + " bytes");
+        }
+        out.write(buf, 0, n);
+      }
+    } catch (java.util.zip.ZipException | java.io.EOFException e) {
+      throw new IOException("corrupt gzip file " + from + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static void extract(StreamAnalyzer a, JsonNode vmdesc, Path dir, PrintWriter out) throws IOException {
+    Files.createDirectories(dir);
+    Path root = dir.toAbsolutePath().normalize();
+    if (vmdesc != null) {
+      Files.writeString(dir.resolve("desc.json"), PythonJson.write(vmdesc), StandardCharsets.UTF_8);
+      out.println("desc.json");
+    }
+    for (RamBlock b : a.ramBlocks()) {
+      String rel = b.name().replaceFirst("^/+", "");
+      Path target = root.resolve(rel).normalize();
+      if (rel.isEmpty() || !target.startsWith(root) || target.equals(root)) {
+        throw new MigrationStreamException("RAM block name '" + b.name() + "' does not make a file name inside " + dir);
+      }
+      Files.createDirectories(target.getParent());
+      try (FileChannel fc = FileChannel.open(
+          target, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+        MemorySegment mem = b.memory();
+        long chunk = 1L << 30;
+        for (long pos = 0; pos < mem.byteSize(); pos += chunk) {
+          ByteBuffer bb = mem.asSlice(pos, Math.min(chunk, mem.byteSize() - pos)).asByteBuffer();
+          while (bb.hasRemaining()) {
+            fc.write(bb);
+          }
+        }
+      }
+      out.println(rel);
+    }
+    if (vmdesc != null) {
+      Files.writeString(dir.resolve("state.json"), PythonJson.write(a.state()), StandardCharsets.UTF_8);
+      out.println("state.json");
+    }
+  }
+
+  private static void list(Path file, long length, StreamAnalyzer a, JsonNode vmdesc, PrintWriter out) {
+    out.printf("%s: %d bytes, %s%n", file, length, vmdesc == null
+        ? "no vmdesc (device sections found by their footers)"
+        : "vmdesc with " + vmdesc.path("devices").size() + " devices, page size " + vmdesc.path("page_size").asLong());
+    out.printf("%12s %8s  %-8s %s%n", "offset", "bytes", "record", "");
+    out.printf("%12d %8d  %-8s %s%n", 0L, 8L, "HEADER", "QEVM version 3");
+    for (StreamAnalyzer.Entry e : a.entries()) {
+      out.printf("%12d %8s  %-8s %s%n", e.offset(), e.length() < 0 ? "" : Long.toString(e.length()), e.kind(), e.text());
+    }
+    RamLoadStats s = a.ramStats();
+    if (s != null) {
+      long total = a.ramBlocks().stream().mapToLong(RamBlock::usedLength).sum();
+      out.printf("RAM: %d blocks, %d bytes, %d chunks; pages: %d zero, %d normal, %d xbzrle, %d compressed%n",
+          a.ramBlocks().size(), total, s.chunks(), s.zeroPages(), s.normalPages(), s.xbzrlePages(), s.compressedPages());
+      for (RamBlock b : a.ramBlocks()) {
+        RamLoadStats.BlockCounts c = s.blocks().get(b.name());
+        out.printf("  %-24s 0x%012x  %s%n", b.name(), b.usedLength(), c == null ? "no pages" : c.toString());
+      }
+    }
+    if (!a.commands().isEmpty()) {
+      out.printf("commands: %d%n", a.commands().size());
+    }
+  }
+
+  /** The one-line message for an error. */
+  public static String message(Throwable e) {
+    String m;
+    if (e instanceof MigrationStreamException) {
+      m = e.getMessage();
+    } else if (e instanceof NoSuchFileException) {
+      m = "no such file: " + e.getMessage();
+    } else if (e instanceof OutOfMemoryError) {
+      m = "out of memory (" + e.getMessage() + ")";
+    } else {
+      m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    }
+    return m.replace('\n', ' ');
+  }
+}

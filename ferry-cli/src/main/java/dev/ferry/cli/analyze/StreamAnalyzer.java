@@ -1,0 +1,311 @@
+package dev.ferry.cli.analyze;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.ram.RamBlock;
+import dev.ferry.ram.RamBlockResolver;
+import dev.ferry.ram.RamLoadOptions;
+import dev.ferry.ram.RamLoadStats;
+import dev.ferry.ram.RamLoader;
+import dev.ferry.savevm.Configuration;
+import dev.ferry.savevm.SectionHeader;
+import dev.ferry.savevm.StreamCommand;
+import dev.ferry.savevm.StreamHandler;
+import dev.ferry.savevm.StreamReader;
+import dev.ferry.stream.MigrationInput;
+import dev.ferry.stream.MigrationStreamException;
+import dev.ferry.stream.SectionType;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Decodes a whole stream for {@code ferry analyze}: the framing through {@link StreamReader}, RAM
+ * through {@link RamLoader} (into blocks it creates as the stream announces them, XBZRLE deltas
+ * applied across iterations), device sections through their vmdesc entry ({@link VmsdDecoder}), and
+ * without a vmdesc, device sections by their footer. It collects QEMU analyzer's {@code --dump
+ * state} object, a listing of every record with its offset, RAM statistics and the commands seen.
+ *
+ * <p>Not thread-safe; one stream per instance. {@link #close()} frees the RAM blocks.
+ */
+public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
+  /** One line of the listing: a section, a command, EOF, the vmdesc. */
+  public record Entry(long offset, long length, String kind, String text) {}
+
+  private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
+
+  private final JsonNode vmdesc;
+  private final long streamLength;
+  private final boolean footers;
+  private final VmsdDecoder decoder;
+  private final Map<String, JsonNode> devices = new HashMap<>();
+  private final RamBlockResolver.Allocating blocks;
+  private final Map<String, Long> sectionSizes = new LinkedHashMap<>();
+  private final ObjectNode state = NODES.objectNode();
+  private final Map<Long, String> stateKeys = new HashMap<>();
+  private final List<Entry> entries = new ArrayList<>();
+  private final List<StreamCommand> commands = new ArrayList<>();
+  private RamLoadOptions ramOptions;
+  private RamLoader ram;
+  private Configuration configuration;
+  private long vmdescOffset = -1;
+
+  /**
+   * @param vmdesc the parsed vmdesc, or null (device sections are then skipped by their footer)
+   * @param streamLength bytes in the stream, to bound what the vmdesc asks to read
+   * @param footers whether sections end with footers (needed to skip sections without a vmdesc)
+   * @param maxRamBytes cap on all RAM blocks together
+   */
+  public StreamAnalyzer(JsonNode vmdesc, long streamLength, boolean footers, long maxRamBytes) {
+    this.vmdesc = vmdesc;
+    this.streamLength = streamLength;
+    this.footers = footers;
+    this.decoder = new VmsdDecoder(streamLength);
+    this.ramOptions = RamLoadOptions.defaults().withMaxTotalBytes(maxRamBytes);
+    RamBlockResolver.Allocating inner = new RamBlockResolver.Allocating(maxRamBytes);
+    this.blocks = inner;
+    if (vmdesc != null) {
+      for (JsonNode d : vmdesc.path("devices")) {
+        devices.put(key(d.path("name").asText(), d.path("instance_id").asLong()), d);
+      }
+    }
+  }
+
+  private static String key(String idstr, long instance) {
+    return idstr + "\u0000" + instance;
+  }
+
+  /** Walks the whole stream with the given reader options (configuration, footers). */
+  public void analyze(MigrationInput in, StreamReader.Options options) throws IOException {
+    StreamReader reader = new StreamReader(in, this, options);
+    reader.readHeader();
+    configuration = reader.readConfiguration();
+    if (configuration != null) {
+      entries.add(new Entry(8, in.position() - 8, "CONFIG", "machine '" + configuration.machineType() + "'"
+          + (configuration.capabilities().isEmpty() ? "" : " capabilities " + configuration.capabilities())));
+    }
+    if (reader.readSections() == StreamReader.End.POSTCOPY_RUN) {
+      // the postcopy phase follows on the same stream: RAM parts, END, EOF (no vmdesc)
+      reader.readSections();
+    }
+    reader.readTail();
+  }
+
+  @Override
+  public void section(SectionHeader h, MigrationInput in) throws IOException {
+    long bodyStart = in.position();
+    String kind = h.type().name();
+    if (h.idstr().equals("ram") && h.instanceId() == 0) {
+      if (h.version() != 4) {
+        throw new MigrationStreamException("RAM section version " + h.version() + ", expected 4", h.offset());
+      }
+      if (ram == null) {
+        ram = new RamLoader(new Recording(), ramOptions);
+      }
+      ram.loadChunk(in);
+      putState(h, ramState()); // one object per section id, whatever the chunk
+    } else if (vmdesc != null) {
+      JsonNode d = devices.get(key(h.idstr(), h.instanceId()));
+      if (d == null) {
+        throw new MigrationStreamException(
+            "no vmdesc entry describes section '" + h.idstr() + "' instance " + h.instanceId(), h.offset());
+      }
+      long described = d.path("version").asLong(-1);
+      if (described >= 0 && described != h.version()) {
+        throw new MigrationStreamException(
+            "version mismatch: section version " + h.version() + ", vmdesc version " + described, h.offset());
+      }
+      putState(h, decoder.readDevice(in, d));
+    } else {
+      skipToFooter(in, h);
+    }
+    entries.add(new Entry(h.offset(), in.position() - h.offset(), kind, describe(h) + "  body " + (in.position() - bodyStart) + " bytes"));
+  }
+
+  private static String describe(SectionHeader h) {
+    return "'" + h.idstr() + "' instance " + h.instanceId() + " (id " + h.sectionId() + ") v" + h.version();
+  }
+
+  private void putState(SectionHeader h, JsonNode value) {
+    String k = stateKeys.computeIfAbsent(h.sectionId(), id -> h.idstr() + " (" + id + ")");
+    state.set(k, value);
+  }
+
+  private ObjectNode ramState() {
+    ObjectNode r = NODES.objectNode();
+    ObjectNode sizes = r.putObject("section sizes");
+    sectionSizes.forEach((name, len) -> sizes.put(name, String.format("0x%016x", len)));
+    return r;
+  }
+
+  /**
+   * Without a vmdesc a device body cannot be parsed; its end is found as the first footer with its
+   * id that is followed by something that looks like the next record (within the reader's peek
+   * window).
+   */
+  private void skipToFooter(MigrationInput in, SectionHeader h) throws IOException {
+    if (!footers) {
+      throw new MigrationStreamException(
+          "cannot find the end of " + h.describe() + ": the stream has neither a vmdesc nor section footers",
+          h.offset());
+    }
+    long id = h.sectionId();
+    int limit = MigrationInput.BUFFER_SIZE - 16;
+    for (int k = 0; k < limit; k++) {
+      int b = in.peekU8(k);
+      if (b < 0) {
+        break;
+      }
+      if (b != SectionType.FOOTER.code()) {
+        continue;
+      }
+      long got = 0;
+      for (int j = 1; j <= 4; j++) {
+        got = (got << 8) | Math.max(0, in.peekU8(k + j));
+      }
+      if (got == id && plausibleNext(in, k + 5)) {
+        in.skip(k);
+        return;
+      }
+    }
+    throw new MigrationStreamException(
+        "cannot find the end of " + h.describe() + " without a vmdesc (no footer within "
+            + limit + " bytes)",
+        h.offset());
+  }
+
+  private static boolean plausibleNext(MigrationInput in, int at) throws IOException {
+    int t = in.peekU8(at);
+    if (t < 0 || t == SectionType.EOF.code() || t == SectionType.PART.code() || t == SectionType.END.code()) {
+      return true;
+    }
+    if (t == SectionType.START.code() || t == SectionType.FULL.code()) {
+      int len = in.peekU8(at + 5);
+      int c = in.peekU8(at + 6);
+      return len > 0 && c >= 0x20 && c < 0x7F;
+    }
+    if (t == SectionType.COMMAND.code()) {
+      int cmd = (in.peekU8(at + 1) << 8) | in.peekU8(at + 2);
+      return cmd > 0 && cmd < dev.ferry.stream.Command.MAX;
+    }
+    return false;
+  }
+
+  @Override
+  public void command(StreamCommand command, long offset) throws IOException {
+    commands.add(command);
+    String text = switch (command) {
+      case StreamCommand.Ping p -> "PING " + p.value();
+      case StreamCommand.PostcopyAdvise a -> a.empty()
+          ? "POSTCOPY_ADVISE (dirty bitmaps only)"
+          : String.format("POSTCOPY_ADVISE host page sizes 0x%x, target page size 0x%x", a.hostPageSizes(), a.targetPageSize());
+      case StreamCommand.RamDiscard d -> {
+        discard(d, offset);
+        StringBuilder sb = new StringBuilder("POSTCOPY_RAM_DISCARD '" + d.blockName() + "'");
+        for (StreamCommand.Range r : d.ranges()) {
+          sb.append(String.format(" [0x%x, +0x%x)", r.start(), r.length()));
+        }
+        yield sb.toString();
+      }
+      case StreamCommand.Packaged p -> "PACKAGED " + p.length() + " bytes";
+      case StreamCommand.RecvBitmap r -> "RECV_BITMAP '" + r.blockName() + "'";
+      default -> command.command().name();
+    };
+    if (command instanceof StreamCommand.PostcopyAdvise a && !a.empty()) {
+      ramOptions = ramOptions.withPostcopyAdvised(true);
+    }
+    if (command instanceof StreamCommand.PostcopyListen && ram != null) {
+      ram.enterPostcopy();
+    }
+    entries.add(new Entry(offset, -1, "COMMAND", text));
+  }
+
+  private void discard(StreamCommand.RamDiscard d, long offset) throws MigrationStreamException {
+    RamBlock b = blocks.resolve(d.blockName());
+    if (b == null) {
+      throw new MigrationStreamException("POSTCOPY_RAM_DISCARD names unknown RAM block '" + d.blockName() + "'", offset);
+    }
+    for (StreamCommand.Range r : d.ranges()) {
+      if (r.start() < 0 || r.length() < 0 || r.start() % b.pageSize() != 0 || r.length() % b.pageSize() != 0
+          || r.length() > b.usedLength() - r.start()) {
+        throw new MigrationStreamException(
+            String.format("POSTCOPY_RAM_DISCARD range [0x%x, +0x%x) does not fit block '%s' (length 0x%x, page 0x%x)",
+                r.start(), r.length(), b.name(), b.usedLength(), b.pageSize()),
+            offset);
+      }
+      b.memory().asSlice(r.start(), r.length()).fill((byte) 0);
+    }
+  }
+
+  @Override
+  public void packagedEnd(long offset) {
+    entries.add(new Entry(offset, -1, "PACKAGED", "end of package"));
+  }
+
+  @Override
+  public void eof(long offset) {
+    entries.add(new Entry(offset, 1, "EOF", ""));
+  }
+
+  @Override
+  public void vmdesc(String json, long length, long offset) {
+    vmdescOffset = offset;
+    entries.add(new Entry(offset, 5 + length, "VMDESC", length + " bytes of JSON"));
+  }
+
+  /** QEMU analyzer's {@code --dump state} object. */
+  public ObjectNode state() {
+    return state;
+  }
+
+  public List<Entry> entries() {
+    return entries;
+  }
+
+  public List<StreamCommand> commands() {
+    return commands;
+  }
+
+  /** Offset of the vmdesc the walk found after EOF, or -1. */
+  public long vmdescOffset() {
+    return vmdescOffset;
+  }
+
+  public Configuration configuration() {
+    return configuration;
+  }
+
+  /** RAM blocks in the order the stream announced them. */
+  public List<RamBlock> ramBlocks() {
+    return blocks.blocks();
+  }
+
+  /** Null when the stream had no RAM section. */
+  public RamLoadStats ramStats() {
+    return ram == null ? null : ram.stats();
+  }
+
+  @Override
+  public void close() {
+    blocks.close();
+  }
+
+  /** Creates blocks through {@link #blocks} and records the sizes the analyzer shows. */
+  private final class Recording implements RamBlockResolver {
+    @Override
+    public RamBlock resolve(String name) {
+      return blocks.resolve(name);
+    }
+
+    @Override
+    public RamBlock declare(String name, long usedLength, long recordOffset) throws MigrationStreamException {
+      RamBlock b = blocks.declare(name, usedLength, recordOffset);
+      sectionSizes.put(name, usedLength);
+      return b;
+    }
+  }
+}
