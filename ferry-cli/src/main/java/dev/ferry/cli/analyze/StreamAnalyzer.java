@@ -112,7 +112,7 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
       JsonNode d = devices.get(key(h.idstr(), h.instanceId()));
       if (d == null) {
         throw new MigrationStreamException(
-            "no vmdesc entry describes section '" + h.idstr() + "' instance " + h.instanceId(), h.offset());
+            "no vmdesc entry describes this section", h.offset());
       }
       long described = d.path("version").asLong(-1);
       if (described >= 0 && described != h.version()) {
