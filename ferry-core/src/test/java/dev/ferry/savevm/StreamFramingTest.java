@@ -284,7 +284,7 @@ class StreamFramingTest {
     assertThatThrownBy(() -> load(type, null)).hasMessageContaining("section type SUBSECTION (0x05) is not allowed here");
     // every truncation fails cleanly (never a wrong success); only a cut right after EOF, which
     // drops just the vmdesc, still loads (as in QEMU)
-    int vmdescAt = good.length - 5 - (int) java.nio.ByteBuffer.wrap(good).getInt(good.length - 4 - jsonLength(good));
+    int vmdescAt = good.length - 5 - java.nio.ByteBuffer.wrap(good).getInt(good.length - 4 - jsonLength(good));
     load(Arrays.copyOf(good, vmdescAt), null);
     for (int cut = 0; cut < good.length; cut++) {
       if (cut == vmdescAt) {
