@@ -21,6 +21,8 @@ public final class MigrationStats {
   final AtomicLong downtimeBytes = new AtomicLong();
   final AtomicLong postcopyBytes = new AtomicLong();
   final AtomicLong passes = new AtomicLong();
+  /** Pages the last dirty sync found dirty (for the dirty-pages rate). */
+  final AtomicLong lastSyncDirtyPages = new AtomicLong();
 
   volatile long totalRamBytes;
   volatile long remainingBytes;
@@ -55,8 +57,15 @@ public final class MigrationStats {
     xbzrleOverflow.incrementAndGet();
   }
 
-  public void addDirtySync() {
+  /** A dirty-log sync that found {@code dirtyPages} newly dirtied pages. */
+  public void addDirtySync(long dirtyPages) {
+    lastSyncDirtyPages.set(dirtyPages);
     dirtySyncCount.incrementAndGet();
+  }
+
+  /** A new pass over RAM began. */
+  public long addPass() {
+    return passes.incrementAndGet();
   }
 
   public void addPostcopyRequest() {
