@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "ferry 0.1.0 (QEMU 7.2 migration stream)",
     description = "Live migration and snapshots for JVM machines, speaking QEMU 7.2's migration stream.",
-    subcommands = {CommandLine.HelpCommand.class, AnalyzeCommand.class})
+    subcommands = {CommandLine.HelpCommand.class, AnalyzeCommand.class, MonitorCommand.class})
 public final class FerryMain implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

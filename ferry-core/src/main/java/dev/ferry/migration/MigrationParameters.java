@@ -1,0 +1,132 @@
+package dev.ferry.migration;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The migration parameters Ferry honours, with QAPI's names (qapi/migration.json
+ * MigrationParameters). Immutable; {@link #apply} validates a set of changes (names, types, ranges)
+ * as QEMU's options.c does and returns the new parameters.
+ *
+ * <p>Defaults follow QEMU except {@code max-bandwidth}: QEMU's 128 MiB/s would make a loopback
+ * migration of a few GiB take tens of seconds, so Ferry defaults to {@value
+ * #DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC} bytes/s (16 GiB/s): above loopback TCP and 100 GbE speeds,
+ * i.e. migrations run at transport speed unless the user sets a limit.
+ *
+ * @param maxBandwidthBytesPerSec rate limit of the precopy stream; 0 means unlimited
+ * @param downtimeLimitMs the longest the machine may be stopped for the final part
+ * @param xbzrleCacheSizeBytes size of the XBZRLE page cache (a power-of-two number of pages)
+ * @param maxPostcopyBandwidthBytesPerSec rate limit of background pages in postcopy; 0 = unlimited
+ * @param cpuThrottleInitialPercent auto-converge: first throttle step
+ * @param cpuThrottleIncrementPercent auto-converge: each further step
+ * @param cpuThrottleTailslow auto-converge: smaller steps near the target
+ * @param maxCpuThrottlePercent auto-converge: the throttle never goes above this
+ * @param throttleTriggerThresholdPercent auto-converge: throttle when the guest dirties more than
+ *     this percent of what was sent in a sync period
+ */
+public record MigrationParameters(
+    long maxBandwidthBytesPerSec,
+    long downtimeLimitMs,
+    long xbzrleCacheSizeBytes,
+    long maxPostcopyBandwidthBytesPerSec,
+    int cpuThrottleInitialPercent,
+    int cpuThrottleIncrementPercent,
+    boolean cpuThrottleTailslow,
+    int maxCpuThrottlePercent,
+    int throttleTriggerThresholdPercent) {
+
+  public static final long DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC = 16L << 30;
+  /** QEMU's MAX_MIGRATE_DOWNTIME: 2000 seconds. */
+  public static final long MAX_DOWNTIME_LIMIT_MS = 2_000_000;
+
+  public static final MigrationParameters DEFAULT =
+      new MigrationParameters(DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC, 300, 64L << 20, 0, 20, 10, false, 99, 50);
+
+  /** QAPI names of the parameters, in query order. */
+  public static final String[] NAMES = {
+    "max-bandwidth",
+    "downtime-limit",
+    "xbzrle-cache-size",
+    "max-postcopy-bandwidth",
+    "cpu-throttle-initial",
+    "cpu-throttle-increment",
+    "cpu-throttle-tailslow",
+    "max-cpu-throttle",
+    "throttle-trigger-threshold"
+  };
+
+  /** The parameters as QAPI's query-migrate-parameters returns them. */
+  public Map<String, Object> toMap() {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("max-bandwidth", maxBandwidthBytesPerSec);
+    m.put("downtime-limit", downtimeLimitMs);
+    m.put("xbzrle-cache-size", xbzrleCacheSizeBytes);
+    m.put("max-postcopy-bandwidth", maxPostcopyBandwidthBytesPerSec);
+    m.put("cpu-throttle-initial", cpuThrottleInitialPercent);
+    m.put("cpu-throttle-increment", cpuThrottleIncrementPercent);
+    m.put("cpu-throttle-tailslow", cpuThrottleTailslow);
+    m.put("max-cpu-throttle", maxCpuThrottlePercent);
+    m.put("throttle-trigger-threshold", throttleTriggerThresholdPercent);
+    return m;
+  }
+
+  /**
+   * These parameters with {@code changes} applied (QAPI names to Long/Integer/Boolean values).
+   *
+   * @throws IllegalArgumentException naming the parameter, for an unknown name, a wrong type or a
+   *     value out of range
+   */
+  public MigrationParameters apply(Map<String, ?> changes) {
+    long maxBw = maxBandwidthBytesPerSec;
+    long downtime = downtimeLimitMs;
+    long xbzrle = xbzrleCacheSizeBytes;
+    long maxPostcopyBw = maxPostcopyBandwidthBytesPerSec;
+    int initial = cpuThrottleInitialPercent;
+    int increment = cpuThrottleIncrementPercent;
+    boolean tailslow = cpuThrottleTailslow;
+    int maxThrottle = maxCpuThrottlePercent;
+    int trigger = throttleTriggerThresholdPercent;
+    for (Map.Entry<String, ?> e : changes.entrySet()) {
+      String name = e.getKey();
+      Object v = e.getValue();
+      switch (name) {
+        case "max-bandwidth" -> maxBw = range(name, number(name, v), 0, Long.MAX_VALUE);
+        case "downtime-limit" -> downtime = range(name, number(name, v), 0, MAX_DOWNTIME_LIMIT_MS);
+        case "xbzrle-cache-size" -> {
+          xbzrle = range(name, number(name, v), 4096, 1L << 40);
+        }
+        case "max-postcopy-bandwidth" -> maxPostcopyBw = range(name, number(name, v), 0, Long.MAX_VALUE);
+        case "cpu-throttle-initial" -> initial = (int) range(name, number(name, v), 1, 99);
+        case "cpu-throttle-increment" -> increment = (int) range(name, number(name, v), 1, 99);
+        case "cpu-throttle-tailslow" -> {
+          if (!(v instanceof Boolean b)) {
+            throw new IllegalArgumentException("Invalid parameter type for '" + name + "', expected: boolean");
+          }
+          tailslow = b;
+        }
+        case "max-cpu-throttle" -> maxThrottle = (int) range(name, number(name, v), 1, 99);
+        case "throttle-trigger-threshold" -> trigger = (int) range(name, number(name, v), 1, 100);
+        default -> throw new IllegalArgumentException("Parameter '" + name + "' is unexpected or not supported by Ferry");
+      }
+    }
+    return new MigrationParameters(maxBw, downtime, xbzrle, maxPostcopyBw, initial, increment, tailslow, maxThrottle, trigger);
+  }
+
+  private static long number(String name, Object v) {
+    if (v instanceof Long || v instanceof Integer || v instanceof Short || v instanceof Byte) {
+      return ((Number) v).longValue();
+    }
+    if (v instanceof java.math.BigInteger b && b.bitLength() < 64) {
+      return b.longValue();
+    }
+    throw new IllegalArgumentException("Invalid parameter type for '" + name + "', expected: integer");
+  }
+
+  private static long range(String name, long v, long min, long max) {
+    if (v < min || v > max) {
+      throw new IllegalArgumentException(
+          "Parameter '" + name + "' expects a value between " + min + " and " + max + ", got " + v);
+    }
+    return v;
+  }
+}

@@ -1,0 +1,93 @@
+package dev.ferry.qmp;
+
+import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
+import dev.ferry.qmp.qapi.MigrationInfo;
+import dev.ferry.qmp.qapi.MigrationParameters;
+import dev.ferry.qmp.qapi.SnapshotInfo;
+import dev.ferry.qmp.qapi.StatusInfo;
+import dev.ferry.qmp.qapi.VersionInfo;
+import java.util.List;
+
+/**
+ * What the monitor needs from the machine and migration engine. The QMP layer checks arguments
+ * against the QAPI schema before calling in, so every argument here is well-typed; the backend checks
+ * meaning (state, ranges, support) and fails with a {@link QmpError} worded as QEMU words it.
+ *
+ * <p>Calls come from any client's thread, possibly at the same time: implementations are
+ * thread-safe. Commands return when the command is done, except {@link #migrate} and {@link
+ * #migrateIncoming}, which start the work and return (progress is read with {@link #queryMigrate}).
+ */
+public interface MonitorBackend {
+
+  /**
+   * Called once by each server that serves this backend, before any command, with the sink for
+   * asynchronous events (STOP, RESUME, MIGRATION when the {@code events} capability is on,
+   * MIGRATION_PASS). Default: ignores it.
+   */
+  default void attach(MonitorEventSink events) {}
+
+  /** The greeting's and {@code query-version}'s answer. */
+  default VersionInfo version() {
+    return VersionInfo.FERRY;
+  }
+
+  /** {@code query-status}. */
+  StatusInfo queryStatus();
+
+  /** {@code stop}: pause the machine (emit STOP if it was running). */
+  void stop() throws QmpError;
+
+  /** {@code cont}: resume the machine (emit RESUME). */
+  void cont() throws QmpError;
+
+  /**
+   * {@code quit}: called after the reply has been written; end the process (or the machine) soon.
+   */
+  void quit();
+
+  /**
+   * {@code migrate}: start an outgoing migration to {@code uri} ({@code tcp:}, {@code unix:}, {@code
+   * exec:}, {@code fd:}, {@code file:}). {@code detach} is accepted and ignored, as in QEMU's QMP;
+   * {@code resume} asks to resume a paused postcopy.
+   */
+  void migrate(String uri, boolean detach, boolean resume) throws QmpError;
+
+  /** {@code migrate-incoming}: listen on {@code uri} for an incoming migration. */
+  void migrateIncoming(String uri) throws QmpError;
+
+  /** {@code migrate_cancel}: cancel the outgoing migration (no error when none runs). */
+  void migrateCancel() throws QmpError;
+
+  /** {@code migrate-start-postcopy}: switch an active migration to postcopy. */
+  void migrateStartPostcopy() throws QmpError;
+
+  /** {@code query-migrate}. */
+  MigrationInfo queryMigrate();
+
+  /** {@code query-migrate-capabilities}: every capability, in {@code MigrationCapability} order. */
+  List<MigrationCapabilityStatus> queryMigrateCapabilities();
+
+  /** {@code migrate-set-capabilities}: all or nothing. */
+  void setMigrateCapabilities(List<MigrationCapabilityStatus> capabilities) throws QmpError;
+
+  /** {@code query-migrate-parameters}: the parameters the engine honours, with their values. */
+  MigrationParameters queryMigrateParameters();
+
+  /**
+   * {@code migrate-set-parameters}: only the given ones change; all or nothing. Setting a parameter
+   * the engine does not honour is an error.
+   */
+  void setMigrateParameters(MigrationParameters changes) throws QmpError;
+
+  /** Saves the whole machine as snapshot {@code name} (replacing one of that name), synchronously. */
+  void snapshotSave(String name) throws QmpError;
+
+  /** Loads snapshot {@code name} (by tag, or by id), synchronously. */
+  void snapshotLoad(String name) throws QmpError;
+
+  /** Deletes snapshot {@code name} (by tag, or by id). */
+  void snapshotDelete(String name) throws QmpError;
+
+  /** The snapshots, oldest first. */
+  List<SnapshotInfo> querySnapshots() throws QmpError;
+}

@@ -1,0 +1,260 @@
+package dev.ferry.qmp;
+
+import static dev.ferry.qmp.QapiType.Member.optional;
+import static dev.ferry.qmp.QapiType.Member.required;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.node.TextNode;
+import dev.ferry.qmp.hmp.Hmp;
+import dev.ferry.qmp.qapi.MigrationCapability;
+import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
+import dev.ferry.qmp.qapi.MigrationParameter;
+import dev.ferry.qmp.qapi.MigrationParameters;
+import dev.ferry.qmp.qapi.SnapshotInfo;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * The QMP command table: every command's name, its QAPI argument schema (checked before the
+ * handler runs) and its handler, which delegates to a {@link MonitorBackend}. Shared by every
+ * connection of a server and by HMP, which runs its commands through here as QEMU's HMP runs the QMP
+ * handlers.
+ *
+ * <p>Snapshots: QEMU 7.2's {@code snapshot-save}/{@code -load}/{@code -delete} are background jobs
+ * tied to block devices. Ferry offers synchronous {@code ferry-snapshot-save}, {@code
+ * ferry-snapshot-load}, {@code ferry-snapshot-delete} (argument {@code name}) and {@code
+ * ferry-query-snapshots} instead, and HMP's savevm/loadvm/delvm/info snapshots use them.
+ */
+public final class QmpDispatcher {
+  /** The command that ends the session's capability-negotiation mode. */
+  public static final String QMP_CAPABILITIES = "qmp_capabilities";
+
+  @FunctionalInterface
+  interface Handler {
+    JsonNode run(ObjectNode args) throws QmpError;
+  }
+
+  record Command(String name, QapiType.Struct schema, Handler handler) {}
+
+  private static final JsonNodeFactory F = JsonNodeFactory.instance;
+
+  private final MonitorBackend backend;
+  private final Map<String, Command> commands = new LinkedHashMap<>();
+  private final Hmp hmp;
+
+  public QmpDispatcher(MonitorBackend backend) {
+    this.backend = Objects.requireNonNull(backend, "backend");
+    this.hmp = new Hmp(this);
+    register();
+  }
+
+  public MonitorBackend backend() {
+    return backend;
+  }
+
+  /** The HMP interpreter that runs over this table. */
+  public Hmp hmp() {
+    return hmp;
+  }
+
+  /** Names of every command, in table order. */
+  public List<String> commandNames() {
+    return List.copyOf(commands.keySet());
+  }
+
+  /**
+   * Checks {@code args} (null = none) against the command's schema and runs it. Unknown command:
+   * CommandNotFound; bad arguments: GenericError worded as QEMU's input visitor words it.
+   */
+  public JsonNode execute(String name, ObjectNode args) throws QmpError {
+    Command c = commands.get(name);
+    if (c == null) {
+      throw new QmpError(
+          QmpErrorClass.COMMAND_NOT_FOUND, "The command " + name + " has not been found");
+    }
+    ObjectNode a = args == null ? F.objectNode() : args;
+    c.schema().check(a, "");
+    JsonNode result = c.handler().run(a);
+    return result == null ? F.objectNode() : result;
+  }
+
+  private void add(String name, QapiType.Struct schema, Handler handler) {
+    commands.put(name, new Command(name, schema, handler));
+  }
+
+  private static final QapiType.Struct NONE = QapiType.Struct.of();
+
+  private void register() {
+    add(
+        QMP_CAPABILITIES,
+        QapiType.Struct.of(optional("enable", new QapiType.Array(new QapiType.Enum(List.of("oob"))))),
+        a -> {
+          throw new QmpError(
+              QmpErrorClass.COMMAND_NOT_FOUND,
+              "Capabilities negotiation is already complete, command ignored");
+        });
+    add("query-status", NONE, a -> backend.queryStatus().toJson());
+    add(
+        "stop",
+        NONE,
+        a -> {
+          backend.stop();
+          return null;
+        });
+    add(
+        "cont",
+        NONE,
+        a -> {
+          backend.cont();
+          return null;
+        });
+    add("quit", NONE, a -> null); // the session calls backend.quit() once the reply is out
+    add("query-version", NONE, a -> backend.version().toJson());
+    add(
+        "query-commands",
+        NONE,
+        a -> {
+          ArrayNode arr = F.arrayNode();
+          for (String n : commands.keySet()) {
+            arr.addObject().put("name", n);
+          }
+          return arr;
+        });
+    add(
+        "migrate",
+        QapiType.Struct.of(
+            required("uri", QapiType.STR),
+            optional("blk", QapiType.BOOL),
+            optional("inc", QapiType.BOOL),
+            optional("detach", QapiType.BOOL),
+            optional("resume", QapiType.BOOL)),
+        a -> {
+          if (a.path("blk").asBoolean() || a.path("inc").asBoolean()) {
+            throw QmpError.generic("Ferry does not migrate block devices with blk/inc");
+          }
+          backend.migrate(
+              a.get("uri").textValue(), a.path("detach").asBoolean(), a.path("resume").asBoolean());
+          return null;
+        });
+    add(
+        "migrate-incoming",
+        QapiType.Struct.of(required("uri", QapiType.STR)),
+        a -> {
+          backend.migrateIncoming(a.get("uri").textValue());
+          return null;
+        });
+    add(
+        "migrate_cancel",
+        NONE,
+        a -> {
+          backend.migrateCancel();
+          return null;
+        });
+    add(
+        "migrate-start-postcopy",
+        NONE,
+        a -> {
+          backend.migrateStartPostcopy();
+          return null;
+        });
+    add("query-migrate", NONE, a -> backend.queryMigrate().toJson());
+    List<String> capNames =
+        Arrays.stream(MigrationCapability.values()).map(MigrationCapability::wireName).toList();
+    add(
+        "migrate-set-capabilities",
+        QapiType.Struct.of(
+            required(
+                "capabilities",
+                new QapiType.Array(
+                    QapiType.Struct.of(
+                        required("capability", new QapiType.Enum(capNames)),
+                        required("state", QapiType.BOOL))))),
+        a -> {
+          List<MigrationCapabilityStatus> caps = new ArrayList<>();
+          for (JsonNode n : a.get("capabilities")) {
+            caps.add(MigrationCapabilityStatus.fromJson(n));
+          }
+          backend.setMigrateCapabilities(Collections.unmodifiableList(caps));
+          return null;
+        });
+    add(
+        "query-migrate-capabilities",
+        NONE,
+        a -> {
+          ArrayNode arr = F.arrayNode();
+          backend.queryMigrateCapabilities().forEach(c -> arr.add(c.toJson()));
+          return arr;
+        });
+    add(
+        "migrate-set-parameters",
+        setParametersSchema(),
+        a -> {
+          backend.setMigrateParameters(MigrationParameters.fromJson(a));
+          return null;
+        });
+    add("query-migrate-parameters", NONE, a -> backend.queryMigrateParameters().toJson());
+    QapiType.Struct nameOnly = QapiType.Struct.of(required("name", QapiType.STR));
+    add(
+        "ferry-snapshot-save",
+        nameOnly,
+        a -> {
+          backend.snapshotSave(a.get("name").textValue());
+          return null;
+        });
+    add(
+        "ferry-snapshot-load",
+        nameOnly,
+        a -> {
+          backend.snapshotLoad(a.get("name").textValue());
+          return null;
+        });
+    add(
+        "ferry-snapshot-delete",
+        nameOnly,
+        a -> {
+          backend.snapshotDelete(a.get("name").textValue());
+          return null;
+        });
+    add(
+        "ferry-query-snapshots",
+        NONE,
+        a -> {
+          ArrayNode arr = F.arrayNode();
+          for (SnapshotInfo s : backend.querySnapshots()) {
+            arr.add(s.toJson());
+          }
+          return arr;
+        });
+    add(
+        "human-monitor-command",
+        QapiType.Struct.of(
+            required("command-line", QapiType.STR), optional("cpu-index", QapiType.INT)),
+        a -> TextNode.valueOf(hmp.executeForQmp(a.get("command-line").textValue())));
+  }
+
+  private static QapiType.Struct setParametersSchema() {
+    List<QapiType.Member> members = new ArrayList<>();
+    for (MigrationParameter p : MigrationParameter.values()) {
+      QapiType t =
+          switch (p.kind()) {
+            case UINT8 -> QapiType.UINT8;
+            case UINT32 -> QapiType.UINT32;
+            case UINT64, SIZE -> QapiType.UINT64;
+            case BOOL -> QapiType.BOOL;
+            case STR -> new QapiType.StrOrNull();
+            case ENUM -> new QapiType.Enum(MigrationParameter.MULTIFD_COMPRESSION_VALUES);
+            case JSON_ARRAY -> new QapiType.Array(QapiType.ANY);
+          };
+      members.add(optional(p.wireName(), t));
+    }
+    return new QapiType.Struct(List.copyOf(members));
+  }
+}

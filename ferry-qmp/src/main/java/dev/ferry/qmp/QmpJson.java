@@ -1,0 +1,122 @@
+package dev.ferry.qmp;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import java.util.Iterator;
+import java.util.Map;
+
+/**
+ * JSON as QEMU's monitor writes it: {@code ": "} after keys and {@code ", "} between members, '/'
+ * and every non-ASCII character escaped. Doubles use the shortest form that reads back exactly
+ * (QEMU prints {@code %.17g}; both parse to the same value).
+ */
+final class QmpJson {
+  /** Nesting deeper than this is refused, like QEMU's parser does. */
+  static final int MAX_NESTING = 1024;
+
+  static final ObjectMapper MAPPER =
+      JsonMapper.builder()
+          .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+          .build();
+
+  static {
+    MAPPER
+        .getFactory()
+        .setStreamReadConstraints(
+            StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING).build());
+  }
+
+  private QmpJson() {}
+
+  /** Parses one complete JSON value. */
+  static JsonNode parse(byte[] bytes) throws JsonProcessingException {
+    try {
+      return MAPPER.readTree(bytes);
+    } catch (JsonProcessingException e) {
+      throw e;
+    } catch (java.io.IOException e) {
+      throw new IllegalStateException("reading from memory cannot fail", e);
+    }
+  }
+
+  /** Serialises {@code node} in QEMU's style, without a line end. */
+  static String write(JsonNode node) {
+    StringBuilder sb = new StringBuilder(128);
+    write(node, sb);
+    return sb.toString();
+  }
+
+  private static void write(JsonNode node, StringBuilder sb) {
+    switch (node.getNodeType()) {
+      case OBJECT -> {
+        sb.append('{');
+        Iterator<Map.Entry<String, JsonNode>> it = node.properties().iterator();
+        while (it.hasNext()) {
+          Map.Entry<String, JsonNode> e = it.next();
+          string(e.getKey(), sb);
+          sb.append(": ");
+          write(e.getValue(), sb);
+          if (it.hasNext()) {
+            sb.append(", ");
+          }
+        }
+        sb.append('}');
+      }
+      case ARRAY -> {
+        sb.append('[');
+        for (int i = 0; i < node.size(); i++) {
+          if (i > 0) {
+            sb.append(", ");
+          }
+          write(node.get(i), sb);
+        }
+        sb.append(']');
+      }
+      case STRING -> string(node.textValue(), sb);
+      case BOOLEAN -> sb.append(node.booleanValue());
+      case NULL, MISSING -> sb.append("null");
+      case NUMBER -> {
+        if (node.isIntegralNumber()) {
+          sb.append(node.bigIntegerValue());
+        } else {
+          double d = node.doubleValue();
+          if (d == Math.rint(d) && Math.abs(d) < 1e15) {
+            sb.append((long) d);
+          } else {
+            sb.append(d);
+          }
+        }
+      }
+      default -> throw new IllegalArgumentException("cannot write " + node.getNodeType());
+    }
+  }
+
+  private static void string(String s, StringBuilder sb) {
+    sb.append('"');
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      switch (c) {
+        case '"' -> sb.append("\\\"");
+        case '\\' -> sb.append("\\\\");
+        case '/' -> sb.append("\\/");
+        case '\b' -> sb.append("\\b");
+        case '\f' -> sb.append("\\f");
+        case '\n' -> sb.append("\\n");
+        case '\r' -> sb.append("\\r");
+        case '\t' -> sb.append("\\t");
+        default -> {
+          if (c < 0x20 || c > 0x7e) {
+            sb.append(String.format("\\u%04x", (int) c));
+          } else {
+            sb.append(c);
+          }
+        }
+      }
+    }
+    sb.append('"');
+  }
+}

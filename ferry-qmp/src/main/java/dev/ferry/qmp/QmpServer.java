@@ -1,0 +1,150 @@
+package dev.ferry.qmp;
+
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A QMP server on {@code unix:PATH} or {@code tcp:HOST:PORT}, following QEMU's QMP specification:
+ * greeting, capability negotiation, {@code execute}/{@code return}/{@code error}, and asynchronous
+ * events. Any number of clients at once, each served by its own virtual threads (one reads and runs
+ * commands in order, one writes); replies and events of a connection go through one writer, so an
+ * event never lands inside a reply.
+ *
+ * <p>The greeting reports QEMU 7.2.0 with package {@code ferry-0.1.0} (see {@link
+ * dev.ferry.qmp.qapi.VersionInfo#FERRY}) and no capabilities: Ferry has no out-of-band execution,
+ * so {@code exec-oob} is refused as QEMU refuses it when OOB is off.
+ */
+public final class QmpServer implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(QmpServer.class);
+
+  private final QmpDispatcher dispatcher;
+  private final ServerSocketChannel listener;
+  private final QmpEndpoint endpoint;
+  private final Set<QmpSession> sessions = ConcurrentHashMap.newKeySet();
+  private final Thread acceptor;
+  private volatile boolean closed;
+
+  private QmpServer(QmpDispatcher dispatcher, ServerSocketChannel listener, QmpEndpoint bound) {
+    this.dispatcher = dispatcher;
+    this.listener = listener;
+    this.endpoint = bound;
+    this.acceptor = Thread.ofVirtual().name("qmp-accept " + bound.uri()).unstarted(this::acceptLoop);
+  }
+
+  /** Listens on {@code uri} and serves {@code backend}; the backend is given the event sink. */
+  public static QmpServer start(String uri, MonitorBackend backend) throws IOException {
+    return start(uri, new QmpDispatcher(backend));
+  }
+
+  /**
+   * Listens on {@code uri} with an existing command table (several servers may share one backend).
+   * A stale unix socket file at the path is replaced; a regular file there is an error.
+   */
+  public static QmpServer start(String uri, QmpDispatcher dispatcher) throws IOException {
+    Objects.requireNonNull(dispatcher, "dispatcher");
+    QmpEndpoint ep = QmpEndpoint.parse(uri);
+    if (ep.address() instanceof UnixDomainSocketAddress u) {
+      Path p = u.getPath();
+      if (Files.isRegularFile(p) || Files.isDirectory(p)) {
+        throw new IOException("cannot listen on " + uri + ": a file or directory is in the way");
+      }
+      Files.deleteIfExists(p);
+    }
+    ServerSocketChannel ch = ep.listen();
+    QmpEndpoint bound = new QmpEndpoint(ch.getLocalAddress());
+    QmpServer server = new QmpServer(dispatcher, ch, bound);
+    dispatcher.backend().attach(server::emit);
+    server.acceptor.start();
+    LOG.info("QMP monitor listening on {}", bound.uri());
+    return server;
+  }
+
+  /** The address actually bound (a tcp port 0 resolved to the real port). */
+  public String uri() {
+    return endpoint.uri();
+  }
+
+  public QmpDispatcher dispatcher() {
+    return dispatcher;
+  }
+
+  /** The sink that sends events to every client that finished negotiation. */
+  public MonitorEventSink events() {
+    return this::emit;
+  }
+
+  /** Clients connected now. */
+  public int clientCount() {
+    return sessions.size();
+  }
+
+  private void emit(MonitorEvent event) {
+    Instant now = Instant.now();
+    ObjectNode msg = JsonNodeFactory.instance.objectNode();
+    ObjectNode ts = msg.putObject("timestamp");
+    ts.put("seconds", now.getEpochSecond());
+    ts.put("microseconds", now.getNano() / 1000);
+    msg.put("event", event.name());
+    if (event.data() != null) {
+      msg.set("data", event.data());
+    }
+    byte[] bytes = QmpSession.frame(msg);
+    for (QmpSession s : sessions) {
+      s.sendEvent(bytes);
+    }
+  }
+
+  private void acceptLoop() {
+    while (!closed) {
+      SocketChannel ch;
+      try {
+        ch = listener.accept();
+      } catch (ClosedChannelException e) {
+        return;
+      } catch (IOException e) {
+        if (!closed) {
+          LOG.warn("QMP accept on {} failed: {}", endpoint.uri(), e.toString());
+        }
+        return;
+      }
+      QmpSession s = new QmpSession(this, ch);
+      sessions.add(s);
+      s.start();
+    }
+  }
+
+  void removed(QmpSession s) {
+    sessions.remove(s);
+  }
+
+  /** Stops listening, disconnects every client and removes the unix socket file. */
+  @Override
+  public void close() throws IOException {
+    closed = true;
+    listener.close();
+    for (QmpSession s : sessions) {
+      s.close();
+    }
+    if (endpoint.address() instanceof UnixDomainSocketAddress u) {
+      Files.deleteIfExists(u.getPath());
+    }
+    try {
+      acceptor.join(5000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}

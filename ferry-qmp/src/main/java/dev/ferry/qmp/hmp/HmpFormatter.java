@@ -1,0 +1,230 @@
+package dev.ferry.qmp.hmp;
+
+import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
+import dev.ferry.qmp.qapi.MigrationInfo;
+import dev.ferry.qmp.qapi.MigrationParameter;
+import dev.ferry.qmp.qapi.MigrationParameters;
+import dev.ferry.qmp.qapi.MigrationStats;
+import dev.ferry.qmp.qapi.MigrationStatus;
+import dev.ferry.qmp.qapi.RunState;
+import dev.ferry.qmp.qapi.SnapshotInfo;
+import dev.ferry.qmp.qapi.StatusInfo;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.format.DateTimeFormatter;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Formats QMP answers as QEMU 7.2's HMP prints them ({@code info status}, {@code info migrate},
+ * {@code info migrate_capabilities}, {@code info migrate_parameters}, {@code info snapshots}).
+ * Lines end with {@code \n}; the monitor turns them into {@code \r\n} where QEMU does.
+ */
+public final class HmpFormatter {
+  /** The order and selection of QEMU 7.2's {@code info migrate_parameters}. */
+  static final List<MigrationParameter> HMP_PARAMETER_ORDER =
+      List.of(
+          MigrationParameter.ANNOUNCE_INITIAL,
+          MigrationParameter.ANNOUNCE_MAX,
+          MigrationParameter.ANNOUNCE_ROUNDS,
+          MigrationParameter.ANNOUNCE_STEP,
+          MigrationParameter.COMPRESS_LEVEL,
+          MigrationParameter.COMPRESS_THREADS,
+          MigrationParameter.COMPRESS_WAIT_THREAD,
+          MigrationParameter.DECOMPRESS_THREADS,
+          MigrationParameter.THROTTLE_TRIGGER_THRESHOLD,
+          MigrationParameter.CPU_THROTTLE_INITIAL,
+          MigrationParameter.CPU_THROTTLE_INCREMENT,
+          MigrationParameter.CPU_THROTTLE_TAILSLOW,
+          MigrationParameter.MAX_CPU_THROTTLE,
+          MigrationParameter.TLS_CREDS,
+          MigrationParameter.TLS_HOSTNAME,
+          MigrationParameter.MAX_BANDWIDTH,
+          MigrationParameter.DOWNTIME_LIMIT,
+          MigrationParameter.X_CHECKPOINT_DELAY,
+          MigrationParameter.BLOCK_INCREMENTAL,
+          MigrationParameter.MULTIFD_CHANNELS,
+          MigrationParameter.MULTIFD_COMPRESSION,
+          MigrationParameter.XBZRLE_CACHE_SIZE,
+          MigrationParameter.MAX_POSTCOPY_BANDWIDTH,
+          MigrationParameter.TLS_AUTHZ);
+
+  private static final DateTimeFormatter DATE =
+      DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss", Locale.ROOT);
+
+  private HmpFormatter() {}
+
+  /** {@code VM status: running}, {@code VM status: paused (postmigrate)}. */
+  public static String infoStatus(StatusInfo s) {
+    StringBuilder sb = new StringBuilder("VM status: ");
+    sb.append(s.running() ? "running" : "paused");
+    if (s.singlestep()) {
+      sb.append(" (single step mode)");
+    }
+    if (!s.running() && s.status() != RunState.PAUSED) {
+      sb.append(" (").append(s.status().wireName()).append(')');
+    }
+    return sb.append('\n').toString();
+  }
+
+  /** {@code info migrate}: the global settings Ferry always uses, then the statistics. */
+  public static String infoMigrate(MigrationInfo info) {
+    StringBuilder sb = new StringBuilder();
+    sb.append("globals:\n");
+    sb.append("store-global-state: on\n");
+    sb.append("only-migratable: off\n");
+    sb.append("send-configuration: on\n");
+    sb.append("send-section-footer: on\n");
+    sb.append("decompress-error-check: on\n");
+    sb.append("clear-bitmap-shift: 18\n");
+    if (info.status() != null) {
+      sb.append("Migration status: ").append(info.status().wireName());
+      if (info.status() == MigrationStatus.FAILED && info.errorDesc() != null) {
+        sb.append(" (").append(info.errorDesc()).append(')');
+      }
+      sb.append('\n');
+      sb.append("total time: ").append(orZero(info.totalTimeMs())).append(" ms\n");
+      if (info.expectedDowntimeMs() != null) {
+        sb.append("expected downtime: ").append(info.expectedDowntimeMs()).append(" ms\n");
+      }
+      if (info.downtimeMs() != null) {
+        sb.append("downtime: ").append(info.downtimeMs()).append(" ms\n");
+      }
+      if (info.setupTimeMs() != null) {
+        sb.append("setup: ").append(info.setupTimeMs()).append(" ms\n");
+      }
+    }
+    MigrationStats r = info.ram();
+    if (r != null) {
+      sb.append("transferred ram: ").append(r.transferredBytes() >> 10).append(" kbytes\n");
+      sb.append(String.format(Locale.ROOT, "throughput: %.2f mbps\n", r.mbps()));
+      sb.append("remaining ram: ").append(r.remainingBytes() >> 10).append(" kbytes\n");
+      sb.append("total ram: ").append(r.totalBytes() >> 10).append(" kbytes\n");
+      sb.append("duplicate: ").append(r.duplicatePages()).append(" pages\n");
+      sb.append("skipped: ").append(r.skippedPages()).append(" pages\n");
+      sb.append("normal: ").append(r.normalPages()).append(" pages\n");
+      sb.append("normal bytes: ").append(r.normalBytes() >> 10).append(" kbytes\n");
+      sb.append("dirty sync count: ").append(r.dirtySyncCount()).append('\n');
+      sb.append("page size: ").append(r.pageSizeBytes() >> 10).append(" kbytes\n");
+      sb.append("multifd bytes: ").append(r.multifdBytes() >> 10).append(" kbytes\n");
+      sb.append("pages-per-second: ").append(r.pagesPerSecond()).append('\n');
+      if (r.dirtyPagesRate() != 0) {
+        sb.append("dirty pages rate: ").append(r.dirtyPagesRate()).append(" pages\n");
+      }
+      if (r.postcopyRequests() != 0) {
+        sb.append("postcopy request count: ").append(r.postcopyRequests()).append('\n');
+      }
+      if (r.precopyBytes() != 0) {
+        sb.append("precopy ram: ").append(r.precopyBytes() >> 10).append(" kbytes\n");
+      }
+      if (r.downtimeBytes() != 0) {
+        sb.append("downtime ram: ").append(r.downtimeBytes() >> 10).append(" kbytes\n");
+      }
+      if (r.postcopyBytes() != 0) {
+        sb.append("postcopy ram: ").append(r.postcopyBytes() >> 10).append(" kbytes\n");
+      }
+      if (r.dirtySyncMissedZeroCopy() != 0) {
+        sb.append("Zero-copy-send fallbacks happened: ")
+            .append(r.dirtySyncMissedZeroCopy())
+            .append(" times\n");
+      }
+    }
+    if (info.cpuThrottlePercentage() != null) {
+      sb.append("cpu throttle percentage: ").append(info.cpuThrottlePercentage()).append('\n');
+    }
+    return sb.toString();
+  }
+
+  private static long orZero(Long v) {
+    return v == null ? 0 : v;
+  }
+
+  /** {@code xbzrle: off}, one line per capability. */
+  public static String infoMigrateCapabilities(List<MigrationCapabilityStatus> caps) {
+    StringBuilder sb = new StringBuilder();
+    for (MigrationCapabilityStatus c : caps) {
+      sb.append(c.capability().wireName()).append(": ").append(c.state() ? "on" : "off");
+      sb.append('\n');
+    }
+    return sb.toString();
+  }
+
+  /**
+   * {@code info migrate_parameters} in QEMU 7.2's order and units; parameters the engine does not
+   * report are left out.
+   */
+  public static String infoMigrateParameters(MigrationParameters p) {
+    StringBuilder sb = new StringBuilder();
+    for (MigrationParameter param : HMP_PARAMETER_ORDER) {
+      if (!p.has(param)) {
+        continue;
+      }
+      sb.append(param.wireName()).append(": ");
+      Object v = p.get(param);
+      switch (param.kind()) {
+        case BOOL -> sb.append((Boolean) v ? "on" : "off");
+        case STR -> sb.append('\'').append(v).append('\'');
+        default -> sb.append(v);
+      }
+      sb.append(param.hmpUnit()).append('\n');
+    }
+    if (p.has(MigrationParameter.BLOCK_BITMAP_MAPPING)) {
+      sb.append(MigrationParameter.BLOCK_BITMAP_MAPPING.wireName()).append(":\n");
+      for (var node : (com.fasterxml.jackson.databind.JsonNode) p.get(
+          MigrationParameter.BLOCK_BITMAP_MAPPING)) {
+        sb.append("  '")
+            .append(node.path("node-name").asText())
+            .append("' -> '")
+            .append(node.path("alias").asText())
+            .append("'\n");
+        for (var bm : node.path("bitmaps")) {
+          sb.append("    '")
+              .append(bm.path("name").asText())
+              .append("' -> '")
+              .append(bm.path("alias").asText())
+              .append("'\n");
+        }
+      }
+    }
+    return sb.toString();
+  }
+
+  /** {@code info snapshots} with dates in {@code zone} (QEMU uses the host's local time). */
+  public static String infoSnapshots(List<SnapshotInfo> snapshots, ZoneId zone) {
+    if (snapshots.isEmpty()) {
+      return "There is no snapshot available.\n";
+    }
+    StringBuilder sb = new StringBuilder("List of snapshots present on all disks:\n");
+    sb.append(
+        String.format(
+            Locale.ROOT,
+            "%-10s%-17s%8s%20s%13s%11s",
+            "ID",
+            "TAG",
+            "VM SIZE",
+            "DATE",
+            "VM CLOCK",
+            "ICOUNT"));
+    sb.append('\n');
+    for (SnapshotInfo s : snapshots) {
+      String date = DATE.format(Instant.ofEpochSecond(s.dateSec()).atZone(zone));
+      long secs = s.vmClockSec() + s.vmClockNsec() / 1_000_000_000L;
+      long millis = (s.vmClockNsec() / 1_000_000L) % 1000;
+      String clock =
+          String.format(
+              Locale.ROOT, "%02d:%02d:%02d.%03d", secs / 3600, (secs / 60) % 60, secs % 60, millis);
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "%-9s %-16s %8s%20s%13s%11s",
+              "--",
+              s.name(),
+              HmpSizes.toHuman(s.vmStateSizeBytes()),
+              date,
+              clock,
+              s.icount() == null ? "" : s.icount().toString()));
+      sb.append('\n');
+    }
+    return sb.toString();
+  }
+}

@@ -1,0 +1,71 @@
+package dev.ferry.qmp.qapi;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+/**
+ * The answer of {@code query-migrate} (QAPI {@code MigrationInfo}). A null member is absent from the
+ * JSON, as in QEMU: before any migration {@code status} is null and the answer is {@code {}};
+ * {@code downtimeMs} appears once the migration completed, {@code expectedDowntimeMs} while it is
+ * active, {@code errorDesc} when it failed.
+ */
+public record MigrationInfo(
+    MigrationStatus status,
+    MigrationStats ram,
+    Long totalTimeMs,
+    Long setupTimeMs,
+    Long downtimeMs,
+    Long expectedDowntimeMs,
+    String errorDesc,
+    Long cpuThrottlePercentage) {
+
+  /** No migration has happened: {@code {}}. */
+  public static final MigrationInfo NONE =
+      new MigrationInfo(null, null, null, null, null, null, null, null);
+
+  public ObjectNode toJson() {
+    ObjectNode o = JsonNodeFactory.instance.objectNode();
+    if (status != null) {
+      o.put("status", status.wireName());
+    }
+    if (ram != null) {
+      o.set("ram", ram.toJson());
+    }
+    if (totalTimeMs != null) {
+      o.put("total-time", totalTimeMs);
+    }
+    if (expectedDowntimeMs != null) {
+      o.put("expected-downtime", expectedDowntimeMs);
+    }
+    if (downtimeMs != null) {
+      o.put("downtime", downtimeMs);
+    }
+    if (setupTimeMs != null) {
+      o.put("setup-time", setupTimeMs);
+    }
+    if (cpuThrottlePercentage != null) {
+      o.put("cpu-throttle-percentage", cpuThrottlePercentage);
+    }
+    if (errorDesc != null) {
+      o.put("error-desc", errorDesc);
+    }
+    return o;
+  }
+
+  public static MigrationInfo fromJson(JsonNode n) {
+    return new MigrationInfo(
+        n.has("status") ? MigrationStatus.fromWireName(n.get("status").asText()) : null,
+        n.has("ram") ? MigrationStats.fromJson(n.get("ram")) : null,
+        longOrNull(n, "total-time"),
+        longOrNull(n, "setup-time"),
+        longOrNull(n, "downtime"),
+        longOrNull(n, "expected-downtime"),
+        n.has("error-desc") ? n.get("error-desc").asText() : null,
+        longOrNull(n, "cpu-throttle-percentage"));
+  }
+
+  private static Long longOrNull(JsonNode n, String name) {
+    return n.has(name) ? n.get(name).asLong() : null;
+  }
+}

@@ -1,0 +1,158 @@
+package dev.ferry.qmp.hmp;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.ferry.qmp.FakeBackends;
+import dev.ferry.qmp.QmpDispatcher;
+import dev.ferry.qmp.qapi.MigrationInfo;
+import dev.ferry.qmp.qapi.MigrationStats;
+import dev.ferry.qmp.qapi.MigrationStatus;
+import dev.ferry.qmp.qapi.RunState;
+import dev.ferry.qmp.qapi.StatusInfo;
+import java.time.ZoneOffset;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** HMP output compared with what QEMU 7.2 prints for the same answers. */
+class HmpTest {
+  Hmp hmp;
+
+  @BeforeEach
+  void setUp() {
+    hmp = new QmpDispatcher(FakeBackends.fake()).hmp();
+    hmp.setZone(ZoneOffset.UTC);
+  }
+
+  @Test
+  void infoStatusAsQemuPrintsIt() {
+    assertThat(hmp.execute("info status")).isEqualTo("VM status: running\n");
+    assertThat(HmpFormatter.infoStatus(StatusInfo.of(RunState.PAUSED))).isEqualTo("VM status: paused\n");
+    assertThat(HmpFormatter.infoStatus(StatusInfo.of(RunState.POSTMIGRATE)))
+        .isEqualTo("VM status: paused (postmigrate)\n");
+    assertThat(hmp.execute("stop")).isEmpty();
+    assertThat(hmp.executeForQmp("info status")).isEqualTo("VM status: paused\r\n");
+    assertThat(hmp.execute("c")).isEmpty();
+  }
+
+  @Test
+  void infoMigrateAsQemuPrintsIt() {
+    assertThat(hmp.execute("info migrate"))
+        .isEqualTo(
+            "globals:\nstore-global-state: on\nonly-migratable: off\nsend-configuration: on\n"
+                + "send-section-footer: on\ndecompress-error-check: on\nclear-bitmap-shift: 18\n");
+    MigrationInfo active =
+        new MigrationInfo(
+            MigrationStatus.ACTIVE,
+            new MigrationStats(
+                10_485_760, 2_097_152, 1_073_741_824, 250_000, 0, 2_560, 10_485_760, 1200, 838.8608,
+                3, 0, 4096, 0, 25_600, 10_485_760, 0, 0, 0),
+            1234L,
+            7L,
+            null,
+            300L,
+            null,
+            null);
+    assertThat(HmpFormatter.infoMigrate(active))
+        .endsWith(
+            "clear-bitmap-shift: 18\n"
+                + "Migration status: active\n"
+                + "total time: 1234 ms\n"
+                + "expected downtime: 300 ms\n"
+                + "setup: 7 ms\n"
+                + "transferred ram: 10240 kbytes\n"
+                + "throughput: 838.86 mbps\n"
+                + "remaining ram: 2048 kbytes\n"
+                + "total ram: 1048576 kbytes\n"
+                + "duplicate: 250000 pages\n"
+                + "skipped: 0 pages\n"
+                + "normal: 2560 pages\n"
+                + "normal bytes: 10240 kbytes\n"
+                + "dirty sync count: 3\n"
+                + "page size: 4 kbytes\n"
+                + "multifd bytes: 0 kbytes\n"
+                + "pages-per-second: 25600\n"
+                + "dirty pages rate: 1200 pages\n"
+                + "precopy ram: 10240 kbytes\n");
+    MigrationInfo failed =
+        new MigrationInfo(MigrationStatus.FAILED, null, 10L, null, null, null, "Connection refused", null);
+    assertThat(HmpFormatter.infoMigrate(failed))
+        .endsWith("Migration status: failed (Connection refused)\ntotal time: 10 ms\n");
+  }
+
+  @Test
+  void capabilitiesAndParameters() {
+    assertThat(hmp.execute("migrate_set_capability events on")).isEmpty();
+    assertThat(hmp.execute("info migrate_capabilities"))
+        .startsWith("xbzrle: off\nrdma-pin-all: off\nauto-converge: off\nzero-blocks: off\ncompress: off\nevents: on\n")
+        .endsWith("zero-copy-send: off\npostcopy-preempt: off\n");
+    assertThat(hmp.execute("migrate_set_capability warp on")).isEqualTo("Error: invalid parameter value: warp\n");
+    assertThat(hmp.execute("migrate_set_capability events maybe")).isEqualTo("Expected 'on' or 'off'\n");
+    assertThat(hmp.execute("info migrate_parameters"))
+        .isEqualTo(
+            "cpu-throttle-tailslow: off\n"
+                + "tls-creds: ''\n"
+                + "max-bandwidth: 134217728 bytes/second\n"
+                + "downtime-limit: 300 ms\n"
+                + "multifd-compression: none\n"
+                + "xbzrle-cache-size: 67108864 bytes\n"
+                + "max-postcopy-bandwidth: 0\n");
+    assertThat(hmp.execute("migrate_set_speed 1G")).isEmpty();
+    assertThat(hmp.execute("info migrate_parameters")).contains("max-bandwidth: 1073741824 bytes/second\n");
+    assertThat(hmp.execute("migrate_set_speed 32")).isEmpty(); // bare number: MiB
+    assertThat(hmp.execute("info migrate_parameters")).contains("max-bandwidth: 33554432 bytes/second\n");
+    assertThat(hmp.execute("migrate_set_parameter max-bandwidth 100k")).isEmpty();
+    assertThat(hmp.execute("info migrate_parameters")).contains("max-bandwidth: 102400 bytes/second\n");
+    assertThat(hmp.execute("migrate_set_parameter xbzrle-cache-size 4096")).isEmpty(); // bare: bytes
+    assertThat(hmp.execute("info migrate_parameters")).contains("xbzrle-cache-size: 4096 bytes\n");
+    assertThat(hmp.execute("migrate_set_parameter downtime-limit 50")).isEmpty();
+    assertThat(hmp.execute("migrate_set_parameter cpu-throttle-tailslow on")).isEmpty();
+    assertThat(hmp.execute("info migrate_parameters")).contains("downtime-limit: 50 ms\n", "cpu-throttle-tailslow: on\n");
+    assertThat(hmp.execute("migrate_set_parameter downtime-limit 9999999"))
+        .isEqualTo("Error: Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 milliseconds\n");
+    assertThat(hmp.execute("migrate_set_parameter nope 1")).isEqualTo("Error: invalid parameter value: nope\n");
+    assertThat(hmp.execute("migrate_set_parameter max-bandwidth lots")).isEqualTo("Error: Invalid size lots\n");
+  }
+
+  @Test
+  void migrateAndSnapshots() {
+    assertThat(hmp.execute("migrate -d tcp:127.0.0.1:4444")).isEmpty();
+    assertThat(hmp.execute("migrate unix:/tmp/x")).isEmpty(); // waits until completed
+    assertThat(hmp.execute("migrate rdma:x")).isEqualTo("Error: unknown migration protocol: rdma:x\n");
+    assertThat(hmp.execute("migrate")).isEqualTo("migrate: uri expected\n");
+    assertThat(hmp.execute("migrate_incoming tcp:0:4444")).isEmpty();
+    assertThat(hmp.execute("migrate_cancel")).isEmpty();
+    assertThat(hmp.execute("migrate_start_postcopy"))
+        .isEqualTo("Error: Enable postcopy with migrate_set_capability before the start of migration\n");
+    assertThat(hmp.execute("info snapshots")).isEqualTo("There is no snapshot available.\n");
+    assertThat(hmp.execute("savevm snap0")).isEmpty();
+    assertThat(hmp.execute("info snapshots"))
+        .isEqualTo(
+            "List of snapshots present on all disks:\n"
+                + "ID        TAG               VM SIZE                DATE     VM CLOCK     ICOUNT\n"
+                + "--        snap0            1.37 MiB 2023-11-14 22:13:20 01:02:03.456           \n");
+    assertThat(hmp.execute("loadvm snap0")).isEmpty();
+    assertThat(hmp.execute("loadvm nope")).isEqualTo("Error: Snapshot 'nope' does not exist\n");
+    assertThat(hmp.execute("delvm snap0")).isEmpty();
+    assertThat(hmp.execute("bogus")).isEqualTo("unknown command: 'bogus'\n");
+    assertThat(hmp.execute("help migrate_set_speed")).startsWith("migrate_set_speed value -- set maximum speed");
+    assertThat(hmp.execute("help")).contains("cont|c -- resume emulation\n");
+    assertThat(hmp.execute("info")).contains("info status  -- show the current VM status (running|paused)\n");
+  }
+
+  @Test
+  void sizesAndTokens() {
+    assertThat(HmpSizes.parse("1.5K", 'B')).isEqualTo(1536);
+    assertThat(HmpSizes.parse("10", 'M')).isEqualTo(10L << 20);
+    assertThat(HmpSizes.parse("2g", 'B')).isEqualTo(2L << 30);
+    assertThat(HmpSizes.parse("512b", 'M')).isEqualTo(512);
+    assertThatThrownBy(() -> HmpSizes.parse("1.5B", 'B')).isInstanceOf(NumberFormatException.class);
+    assertThatThrownBy(() -> HmpSizes.parse("9E", 'B')).isInstanceOf(NumberFormatException.class);
+    assertThat(HmpSizes.toHuman(0)).isEqualTo("0 B");
+    assertThat(HmpSizes.toHuman(512)).isEqualTo("512 B");
+    assertThat(HmpSizes.toHuman(1000)).isEqualTo("0.977 KiB");
+    assertThat(HmpSizes.toHuman(935_329_792)).isEqualTo("892 MiB");
+    assertThat(HmpSizes.toHuman(2_684_354_560L)).isEqualTo("2.5 GiB");
+    assertThat(Hmp.tokenize("savevm \"a b\"  'c\\d'")).containsExactly("savevm", "a b", "c\\d");
+  }
+}
