@@ -468,7 +468,7 @@ public final class VMStateDescription<T> {
       }
       for (FieldKind<T> k : kinds) {
         if (k.name.equals(countField)) {
-          if (k instanceof IntField<T> f && f.mode != IntMode.EQUAL
+          if (k instanceof IntField<T> f && f.mode != IntMode.LE
               && f.kind != IntKind.INT64 && f.kind != IntKind.UINT64
               && f.kind != IntKind.INT8 && f.kind != IntKind.INT16) {
             return new CountRef<>(countField, f.getter, max);
