@@ -72,22 +72,18 @@ final class VMStateReader {
         return;
       }
       int len = in.peekU8(1);
-      if (len < 0) {
-        throw in.corrupt("stream ends inside a subsection header of '" + parent + "'");
-      }
       if (len < parent.length() + 1) {
-        return; // too short to be ours: belongs to an outer level
+        return; // too short to be ours (or the stream ends): belongs to an outer level
       }
+      // As QEMU: the name must be fully readable and carry the parent's name as prefix, else the
+      // 0x05 is not a subsection of this level (an outer level, or the stream ends).
       StringBuilder name = new StringBuilder(len);
       for (int i = 0; i < len; i++) {
         int b = in.peekU8(2 + i);
-        if (b < 0) {
-          throw in.corrupt("stream ends inside a subsection name under '" + parent + "'");
+        if (b < 0 || (i < parent.length() && b != parent.charAt(i))) {
+          return;
         }
         name.append((char) b);
-      }
-      if (!name.toString().startsWith(parent)) {
-        return; // an outer level's subsection
       }
       String subName = name.toString();
       Subsection<T, ?> sub = d.subsection(subName);

@@ -54,8 +54,10 @@
  * </ul>
  *
  * <p>Differences from QEMU: subsection versions are read as be32 and checked (7.2 truncates to 8
- * bits); a stream that ends inside a subsection header fails instead of ending the subsection
- * list; minimumVersion defaults to version; a field cannot have both {@code since} and {@code
- * existsIf}.
+ * bits); minimumVersion defaults to version; a field cannot have both {@code since} and {@code
+ * existsIf}; a subsection's name must start with its parent's (QEMU only finds it then). As in
+ * QEMU, subsections are found by peeking, so a byte 0x05 that follows a nested struct and is
+ * followed by a name with that struct's prefix is taken as a subsection: name subsections with a
+ * {@code /} after the parent's name and avoid struct names that prefix their parent's.
  */
 package dev.ferry.vmstate;
