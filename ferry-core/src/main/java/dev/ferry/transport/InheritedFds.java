@@ -20,8 +20,10 @@ import java.util.Map;
  * close-on-exec flag, so a descriptor cannot reach a child through {@link ProcessBuilder} (nor
  * through {@code /bin/sh -c 'exec ... 3<&N'}, since N is gone before the shell runs). {@link #spawn}
  * therefore calls {@code posix_spawnp(3)} directly with a {@code dup2} file action per descriptor to
- * pass: {@code dup2} gives the child a copy without close-on-exec, under the number asked for, while
- * every other descriptor of this JVM (all opened close-on-exec) stays behind.
+ * pass: {@code dup2} gives the child a copy without close-on-exec, under the number asked for; then
+ * every descriptor above the highest one passed is closed in the child ({@code
+ * posix_spawn_file_actions_addclosefrom_np}, glibc 2.34+), since not all of a JVM's descriptors are
+ * close-on-exec.
  *
  * <h2>Using fd: from Java</h2>
  *
@@ -89,9 +91,17 @@ public final class InheritedFds {
     List<Integer> temps = new ArrayList<>();
     try (Arena a = Arena.ofConfined()) {
       // Move every source out of the way first, so overlapping maps (3->4, 4->3) and k->k work.
+      // Temporaries sit above every target, so no dup2 can land on one not yet used.
+      int maxTarget = 2;
+      for (int k : fds.keySet()) {
+        if (k < 0) {
+          throw new IllegalArgumentException("negative child descriptor " + k);
+        }
+        maxTarget = Math.max(maxTarget, k);
+      }
       Map<Integer, Integer> moved = new LinkedHashMap<>();
       for (Map.Entry<Integer, Integer> e : fds.entrySet()) {
-        int tmp = LibC.fcntl(e.getValue(), LibC.F_DUPFD_CLOEXEC, 10);
+        int tmp = LibC.fcntl(e.getValue(), LibC.F_DUPFD_CLOEXEC, Math.max(10, maxTarget + 1));
         if (tmp < 0) {
           throw LibC.error("fcntl(" + e.getValue() + ", F_DUPFD_CLOEXEC)", LibC.errno());
         }
@@ -113,6 +123,12 @@ public final class InheritedFds {
           check(
               "posix_spawn_file_actions_adddup2",
               LibC.fileActionsAddDup2(fa, e.getValue(), e.getKey()));
+        }
+        // Not every descriptor of a JVM is close-on-exec (some jars, what the launcher inherited):
+        // close everything above the targets where the C library can (glibc 2.34+).
+        int r0 = LibC.fileActionsAddCloseFrom(fa, maxTarget + 1);
+        if (r0 > 0) {
+          throw LibC.error("posix_spawn_file_actions_addclosefrom_np", r0);
         }
         MemorySegment argvSeg = a.allocate(ValueLayout.ADDRESS, argv.size() + 1L);
         for (int i = 0; i < argv.size(); i++) {

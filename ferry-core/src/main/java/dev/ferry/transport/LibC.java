@@ -125,6 +125,13 @@ final class LibC {
       LINKER.downcallHandle(
           LIBC.find("posix_spawn_file_actions_addopen").orElseThrow(),
           FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+  /** glibc 2.34+; absent (null) on older C libraries. */
+  private static final MethodHandle FA_ADDCLOSEFROM =
+      LIBC.find("posix_spawn_file_actions_addclosefrom_np")
+          .map(
+              addr ->
+                  LINKER.downcallHandle(addr, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT)))
+          .orElse(null);
   private static final MethodHandle WAITPID =
       downcall("waitpid", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
   private static final MethodHandle KILL =
@@ -315,6 +322,18 @@ final class LibC {
   static int fileActionsAddOpen(MemorySegment fa, int fd, MemorySegment path, int flags, int mode) {
     try {
       return (int) FA_ADDOPEN.invokeExact(fa, fd, path, flags, mode);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** Returns 0, an error number, or -1 when this C library lacks the call. */
+  static int fileActionsAddCloseFrom(MemorySegment fa, int from) {
+    if (FA_ADDCLOSEFROM == null) {
+      return -1;
+    }
+    try {
+      return (int) FA_ADDCLOSEFROM.invokeExact(fa, from);
     } catch (Throwable t) {
       throw rethrow(t);
     }
