@@ -29,14 +29,18 @@ import org.slf4j.LoggerFactory;
  * whose one-line message starts with the URI, e.g. {@code tcp:127.0.0.1:1: cannot connect:
  * Connection refused}.
  *
- * <p>Sockets get {@code TCP_NODELAY} and {@value #SOCKET_BUFFER_BYTES}-byte send and receive buffers
+ * <p>Sockets get {@code TCP_NODELAY} and {@link #SOCKET_BUFFER_BYTES}-byte send and receive buffers
  * (set on the listening socket before bind, so the window scale is negotiated for them).
  */
 public final class Transports {
   private static final Logger LOG = LoggerFactory.getLogger(Transports.class);
 
-  /** SO_SNDBUF / SO_RCVBUF for tcp and unix sockets. */
-  public static final int SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+  /**
+   * SO_SNDBUF / SO_RCVBUF for tcp and unix sockets; system property {@code ferry.socketBufferBytes}
+   * overrides it, 0 leaving the kernel's defaults (and its TCP buffer autotuning) alone.
+   */
+  public static final int SOCKET_BUFFER_BYTES =
+      Integer.getInteger("ferry.socketBufferBytes", 4 * 1024 * 1024);
 
   private Transports() {}
 
@@ -89,8 +93,10 @@ public final class Transports {
     if (tcp) {
       ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
     }
-    ch.setOption(StandardSocketOptions.SO_SNDBUF, SOCKET_BUFFER_BYTES);
-    ch.setOption(StandardSocketOptions.SO_RCVBUF, SOCKET_BUFFER_BYTES);
+    if (SOCKET_BUFFER_BYTES > 0) {
+      ch.setOption(StandardSocketOptions.SO_SNDBUF, SOCKET_BUFFER_BYTES);
+      ch.setOption(StandardSocketOptions.SO_RCVBUF, SOCKET_BUFFER_BYTES);
+    }
   }
 
   private static InetSocketAddress resolve(MigrationUri.Tcp t, boolean listening)
@@ -189,7 +195,9 @@ public final class Transports {
         t.host().isEmpty() ? ServerSocketChannel.open() : ServerSocketChannel.open(family(addr));
     try {
       server.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-      server.setOption(StandardSocketOptions.SO_RCVBUF, SOCKET_BUFFER_BYTES);
+      if (SOCKET_BUFFER_BYTES > 0) {
+        server.setOption(StandardSocketOptions.SO_RCVBUF, SOCKET_BUFFER_BYTES);
+      }
       server.bind(addr, 1);
     } catch (IOException e) {
       server.close();

@@ -215,4 +215,15 @@ class TransportsTest {
       assertThat(ch.read(b)).isEqualTo(-1);
     }
   }
+
+  @Test
+  void rawCopyMovesEveryByte() throws Exception {
+    for (String uri : new String[] {"tcp:127.0.0.1:0", "unix:" + tmp.resolve("raw.sock")}) {
+      RawCopy.Result r = RawCopy.measure(uri, (8 << 20) + 123);
+      assertThat(r.bytes()).isEqualTo((8 << 20) + 123);
+      assertThat(r.elapsedNs()).isPositive();
+    }
+    assertThat(RawCopy.parseSize("1G")).isEqualTo(1L << 30);
+    assertThat(RawCopy.parseSize("64m")).isEqualTo(64L << 20);
+  }
 }
