@@ -10,7 +10,7 @@ import java.util.Objects;
  *
  * <p>IPv6 hosts are bracketed ({@code tcp:[::1]:4444}); an empty host ({@code tcp::4444}) means every
  * address when listening and loopback when connecting. Port 0 on the listening side asks for an
- * ephemeral port, reported by {@link MigrationListener#boundUri()}.
+ * ephemeral port, reported by {@link TransportListener#boundUri()}.
  */
 public sealed interface MigrationUri {
 

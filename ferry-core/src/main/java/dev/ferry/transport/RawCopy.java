@@ -51,7 +51,7 @@ public final class RawCopy {
     if (bytes < 0) {
       throw new IllegalArgumentException("negative byte count " + bytes);
     }
-    try (MigrationListener listener = Transports.listen(listenUri);
+    try (TransportListener listener = Transports.listen(listenUri);
         ExecutorService pool = Executors.newFixedThreadPool(1);
         Arena arena = Arena.ofShared()) {
       MemorySegment in = arena.allocate(CHUNK_BYTES, 4096);

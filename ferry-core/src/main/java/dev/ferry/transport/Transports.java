@@ -50,7 +50,7 @@ public final class Transports {
   }
 
   /** Parses {@code uri} and starts listening (or opens the incoming channel, for exec/fd/file). */
-  public static MigrationListener listen(String uri) throws IOException {
+  public static TransportListener listen(String uri) throws IOException {
     return listen(MigrationUri.parse(uri));
   }
 
@@ -66,7 +66,7 @@ public final class Transports {
   }
 
   /** Starts listening on {@code uri}; for exec, fd and file the channel is opened at once. */
-  public static MigrationListener listen(MigrationUri uri) throws IOException {
+  public static TransportListener listen(MigrationUri uri) throws IOException {
     return switch (uri) {
       case MigrationUri.Tcp t -> listenTcp(t);
       case MigrationUri.Unix u -> listenUnix(u);
@@ -189,7 +189,7 @@ public final class Transports {
     }
   }
 
-  private static MigrationListener listenTcp(MigrationUri.Tcp t) throws IOException {
+  private static TransportListener listenTcp(MigrationUri.Tcp t) throws IOException {
     InetSocketAddress addr = resolve(t, true);
     ServerSocketChannel server =
         t.host().isEmpty() ? ServerSocketChannel.open() : ServerSocketChannel.open(family(addr));
@@ -209,7 +209,7 @@ public final class Transports {
     return new SocketListener(server, boundUri, null);
   }
 
-  private static MigrationListener listenUnix(MigrationUri.Unix u) throws IOException {
+  private static TransportListener listenUnix(MigrationUri.Unix u) throws IOException {
     Path p = u.path();
     if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
       int mode;
@@ -235,7 +235,7 @@ public final class Transports {
   }
 
   /** tcp and unix: a listening socket. */
-  private static final class SocketListener implements MigrationListener {
+  private static final class SocketListener implements TransportListener {
     private final ServerSocketChannel server;
     private final MigrationUri boundUri;
     private final Path socketFile;
@@ -285,7 +285,7 @@ public final class Transports {
   }
 
   /** exec, fd and file: the channel exists as soon as we "listen"; accept hands it out once. */
-  private static final class OneShotListener implements MigrationListener {
+  private static final class OneShotListener implements TransportListener {
     private final MigrationUri uri;
     private final MigrationChannel channel;
     private final AtomicBoolean taken = new AtomicBoolean();

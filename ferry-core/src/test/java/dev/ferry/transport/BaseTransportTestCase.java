@@ -85,12 +85,12 @@ public abstract class BaseTransportTestCase {
       try (MigrationChannel ch = Transports.connect(connectUri(MigrationUri.parse(uri)))) {
         s = sender.run(ch);
       }
-      try (MigrationListener l = Transports.listen(uri);
+      try (TransportListener l = Transports.listen(uri);
           MigrationChannel ch = l.accept()) {
         return new Results<>(s, receiver.run(ch));
       }
     }
-    try (MigrationListener l = Transports.listen(listenUri())) {
+    try (TransportListener l = Transports.listen(listenUri())) {
       String target = connectUri(l.boundUri());
       Future<S> f =
           pool.submit(

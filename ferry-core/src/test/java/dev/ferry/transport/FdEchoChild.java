@@ -12,7 +12,7 @@ public final class FdEchoChild {
   private FdEchoChild() {}
 
   public static void main(String[] args) throws Exception {
-    try (MigrationListener l = Transports.listen(args[0]);
+    try (TransportListener l = Transports.listen(args[0]);
         MigrationChannel ch = l.accept()) {
       if (!ch.supportsReturnPath()) {
         System.err.println("no return path on " + ch.peerDescription());

@@ -37,7 +37,7 @@ class TransportsTest {
 
   @Test
   void tcpPortZeroReportsTheBoundPort() throws IOException {
-    try (MigrationListener l = Transports.listen("tcp:127.0.0.1:0")) {
+    try (TransportListener l = Transports.listen("tcp:127.0.0.1:0")) {
       MigrationUri.Tcp bound = (MigrationUri.Tcp) l.boundUri();
       assertThat(bound.host()).isEqualTo("127.0.0.1");
       assertThat(bound.port()).isPositive();
@@ -47,7 +47,7 @@ class TransportsTest {
   @Test
   void tcpWildcardAndLocalhostListenersReportAConnectableAddress() throws Exception {
     for (String uri : new String[] {"tcp::0", "tcp:localhost:0"}) {
-      try (MigrationListener l = Transports.listen(uri)) {
+      try (TransportListener l = Transports.listen(uri)) {
         Future<MigrationChannel> accepted = pool.submit(l::accept);
         try (MigrationChannel out = Transports.connect(l.boundUri());
             MigrationChannel in = accepted.get(30, TimeUnit.SECONDS)) {
@@ -63,7 +63,7 @@ class TransportsTest {
 
   @Test
   void closingAListenerUnblocksAccept() throws Exception {
-    try (MigrationListener l = Transports.listen("tcp:127.0.0.1:0")) {
+    try (TransportListener l = Transports.listen("tcp:127.0.0.1:0")) {
       Future<Throwable> acceptor = pool.submit(() -> catchThrowableOfType(IOException.class, l::accept));
       Thread.sleep(100);
       l.close();
@@ -73,7 +73,7 @@ class TransportsTest {
 
   @Test
   void interruptedAcceptThrowsClosedByInterrupt() throws Exception {
-    try (MigrationListener l = Transports.listen("tcp:127.0.0.1:0")) {
+    try (TransportListener l = Transports.listen("tcp:127.0.0.1:0")) {
       Thread.currentThread().interrupt();
       assertThatThrownBy(l::accept).isInstanceOf(ClosedByInterruptException.class);
       assertThat(Thread.interrupted()).isTrue();
@@ -87,7 +87,7 @@ class TransportsTest {
     old.bind(UnixDomainSocketAddress.of(p));
     old.close(); // leaves the socket file behind, as a crashed process would
     assertThat(p).exists();
-    try (MigrationListener l = Transports.listen("unix:" + p)) {
+    try (TransportListener l = Transports.listen("unix:" + p)) {
       assertThat(l.boundUri().text()).isEqualTo("unix:" + p);
     }
     assertThat(p).doesNotExist();
@@ -105,7 +105,7 @@ class TransportsTest {
   @Test
   void execIncomingReportsTheExitCodeAndStderr() throws IOException {
     String uri = "exec:printf partial; echo 'disk on fire' >&2; exit 7";
-    try (MigrationListener l = Transports.listen(uri);
+    try (TransportListener l = Transports.listen(uri);
         MigrationChannel ch = l.accept()) {
       MigrationInput in = new MigrationInput(ch);
       assertThat(in.readU8()).isEqualTo('p');
@@ -161,7 +161,7 @@ class TransportsTest {
       ch.write(ByteBuffer.wrap(new byte[] {1, 2, 3}));
     }
     assertThat(p).hasBinaryContent(new byte[] {1, 2, 3});
-    try (MigrationListener l = Transports.listen("file:" + p)) {
+    try (TransportListener l = Transports.listen("file:" + p)) {
       assertThat(l.boundUri().text()).isEqualTo("file:" + p);
       MigrationChannel ch = l.accept();
       assertThatThrownBy(l::accept).isInstanceOf(IllegalStateException.class);
@@ -207,7 +207,7 @@ class TransportsTest {
       fd = LibC.open(a.allocateFrom(p.toString()), LibC.O_CLOEXEC); // O_RDONLY, as 3<file gives
     }
     assertThat(fd).isNotNegative();
-    try (MigrationListener l = Transports.listen("fd:" + fd);
+    try (TransportListener l = Transports.listen("fd:" + fd);
         MigrationChannel ch = l.accept()) {
       assertThat(ch.supportsReturnPath()).isFalse();
       ByteBuffer b = ByteBuffer.allocate(10);

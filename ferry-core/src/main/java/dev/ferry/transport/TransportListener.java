@@ -7,8 +7,10 @@ import java.io.IOException;
  * The incoming side of a transport: where a destination waits for its source. For tcp and unix a
  * listening socket; for exec, fd and file the single channel, handed out by the first {@link
  * #accept()}.
+ *
+ * <p>(Named apart from {@code dev.ferry.migration.MigrationListener}, the status observer.)
  */
-public interface MigrationListener extends Closeable {
+public interface TransportListener extends Closeable {
 
   /**
    * The URI a source should connect to: for {@code tcp:} with port 0 the actual port, for a wildcard
