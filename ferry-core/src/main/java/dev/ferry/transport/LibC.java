@@ -1,0 +1,357 @@
+package dev.ferry.transport;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+/**
+ * The few libc functions the {@code fd:} transport needs, looked up once (Lucene's
+ * PosixNativeAccess pattern). Calls that can fail capture {@code errno} through {@link
+ * Linker.Option#captureCallState}; {@link #check} turns a -1 into an {@link IOException} naming the
+ * call and the errno.
+ *
+ * <p>Linux x86_64/aarch64 constants; Ferry runs on Linux only.
+ */
+@SuppressWarnings("restricted") // FFM downcalls; the module runs with --enable-native-access
+final class LibC {
+  static final int EINTR = 4;
+  static final int EAGAIN = 11;
+  static final int EPIPE = 32;
+  static final int ENOTSOCK = 88;
+  static final int EBADF = 9;
+
+  static final int SHUT_RD = 0;
+  static final int SHUT_WR = 1;
+  static final int SHUT_RDWR = 2;
+  static final int SOL_SOCKET = 1;
+  static final int SO_TYPE = 3;
+  static final int SOCK_STREAM = 1;
+  static final int AF_UNIX = 1;
+  static final int SOCK_CLOEXEC = 0x80000;
+  static final int F_GETFD = 1;
+  static final int F_SETFD = 2;
+  static final int F_GETFL = 3;
+  static final int F_SETFL = 4;
+  static final int FD_CLOEXEC = 1;
+  static final int O_NONBLOCK = 0x800;
+  static final int O_ACCMODE = 0x3;
+  static final int O_WRONLY = 0x1;
+  static final int O_CREAT = 0x40;
+  static final int O_TRUNC = 0x200;
+  static final int O_CLOEXEC = 0x80000;
+  static final int F_DUPFD_CLOEXEC = 1030;
+  static final int ECHILD = 10;
+  static final short POLLIN = 0x1;
+  static final short POLLOUT = 0x4;
+  static final int WNOHANG = 1;
+  static final int SIGKILL = 9;
+
+  /** {@code struct pollfd { int fd; short events; short revents; }} */
+  static final StructLayout POLLFD =
+      MemoryLayout.structLayout(
+          JAVA_INT.withName("fd"), JAVA_SHORT.withName("events"), JAVA_SHORT.withName("revents"));
+
+  /** {@code struct iovec { void *iov_base; size_t iov_len; }} */
+  static final StructLayout IOVEC =
+      MemoryLayout.structLayout(ADDRESS.withName("base"), JAVA_LONG.withName("len"));
+
+  private static final Linker LINKER = Linker.nativeLinker();
+  private static final SymbolLookup LIBC = LINKER.defaultLookup();
+  private static final Linker.Option ERRNO = Linker.Option.captureCallState("errno");
+  private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
+  private static final VarHandle ERRNO_VH =
+      CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+
+  private static final MethodHandle READ =
+      downcall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+  private static final MethodHandle WRITE =
+      downcall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+  private static final MethodHandle WRITEV =
+      downcall("writev", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle CLOSE =
+      downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+  private static final MethodHandle SHUTDOWN =
+      downcall("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+  private static final MethodHandle GETSOCKOPT =
+      downcall(
+          "getsockopt",
+          FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+  private static final MethodHandle SOCKETPAIR =
+      downcall(
+          "socketpair", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+  private static final MethodHandle PIPE2 =
+      downcall("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle FCNTL =
+      downcall(
+          "fcntl",
+          FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
+          Linker.Option.firstVariadicArg(2));
+  private static final MethodHandle OPEN =
+      downcall(
+          "open",
+          FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+          Linker.Option.firstVariadicArg(2));
+  private static final MethodHandle POLL =
+      downcall("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+  private static final MethodHandle POSIX_SPAWNP =
+      LINKER.downcallHandle(
+          LIBC.find("posix_spawnp").orElseThrow(),
+          FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+  private static final MethodHandle FA_INIT =
+      LINKER.downcallHandle(
+          LIBC.find("posix_spawn_file_actions_init").orElseThrow(),
+          FunctionDescriptor.of(JAVA_INT, ADDRESS));
+  private static final MethodHandle FA_DESTROY =
+      LINKER.downcallHandle(
+          LIBC.find("posix_spawn_file_actions_destroy").orElseThrow(),
+          FunctionDescriptor.of(JAVA_INT, ADDRESS));
+  private static final MethodHandle FA_ADDDUP2 =
+      LINKER.downcallHandle(
+          LIBC.find("posix_spawn_file_actions_adddup2").orElseThrow(),
+          FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+  private static final MethodHandle FA_ADDOPEN =
+      LINKER.downcallHandle(
+          LIBC.find("posix_spawn_file_actions_addopen").orElseThrow(),
+          FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+  /** glibc 2.34+; absent (null) on older C libraries. */
+  private static final MethodHandle FA_ADDCLOSEFROM =
+      LIBC.find("posix_spawn_file_actions_addclosefrom_np")
+          .map(
+              addr ->
+                  LINKER.downcallHandle(addr, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT)))
+          .orElse(null);
+  private static final MethodHandle WAITPID =
+      downcall("waitpid", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle KILL =
+      downcall("kill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+
+  /** glibc's {@code posix_spawn_file_actions_t} is 80 bytes on 64-bit; room to spare. */
+  static final long FILE_ACTIONS_SIZE = 256;
+
+  private static final ThreadLocal<MemorySegment> CAPTURE_SEGMENT =
+      ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CAPTURE));
+
+  private LibC() {}
+
+  private static MethodHandle downcall(String name, FunctionDescriptor fd, Linker.Option... more) {
+    Linker.Option[] opts = new Linker.Option[more.length + 1];
+    opts[0] = ERRNO;
+    System.arraycopy(more, 0, opts, 1, more.length);
+    return LINKER.downcallHandle(
+        LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name)),
+        fd,
+        opts);
+  }
+
+  /** The errno captured by the last call of this thread. */
+  static int errno() {
+    return (int) ERRNO_VH.get(CAPTURE_SEGMENT.get(), 0L);
+  }
+
+  static String strerror(int errno) {
+    return switch (errno) {
+      case EINTR -> "Interrupted system call (EINTR)";
+      case EAGAIN -> "Resource temporarily unavailable (EAGAIN)";
+      case EPIPE -> "Broken pipe (EPIPE)";
+      case EBADF -> "Bad file descriptor (EBADF)";
+      case ENOTSOCK -> "Not a socket (ENOTSOCK)";
+      case 104 -> "Connection reset by peer (ECONNRESET)";
+      case 107 -> "Transport endpoint is not connected (ENOTCONN)";
+      default -> "errno " + errno;
+    };
+  }
+
+  static IOException error(String call, int errno) {
+    return new IOException(call + " failed: " + strerror(errno));
+  }
+
+  private static RuntimeException rethrow(Throwable t) {
+    if (t instanceof RuntimeException r) {
+      throw r;
+    }
+    if (t instanceof Error e) {
+      throw e;
+    }
+    throw new AssertionError(t);
+  }
+
+  static long read(int fd, MemorySegment buf, long len) {
+    try {
+      return (long) READ.invokeExact(CAPTURE_SEGMENT.get(), fd, buf, len);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static long write(int fd, MemorySegment buf, long len) {
+    try {
+      return (long) WRITE.invokeExact(CAPTURE_SEGMENT.get(), fd, buf, len);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static long writev(int fd, MemorySegment iov, int count) {
+    try {
+      return (long) WRITEV.invokeExact(CAPTURE_SEGMENT.get(), fd, iov, count);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int close(int fd) {
+    try {
+      return (int) CLOSE.invokeExact(CAPTURE_SEGMENT.get(), fd);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int shutdown(int fd, int how) {
+    try {
+      return (int) SHUTDOWN.invokeExact(CAPTURE_SEGMENT.get(), fd, how);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** {@code getsockopt(fd, SOL_SOCKET, SO_TYPE)}: the socket type, or -1 with errno (ENOTSOCK). */
+  static int socketType(int fd) {
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment val = a.allocate(JAVA_INT);
+      MemorySegment len = a.allocate(JAVA_INT);
+      len.set(JAVA_INT, 0, 4);
+      int r =
+          (int) GETSOCKOPT.invokeExact(CAPTURE_SEGMENT.get(), fd, SOL_SOCKET, SO_TYPE, val, len);
+      return r < 0 ? -1 : val.get(JAVA_INT, 0);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int socketpair(int domain, int type, int protocol, MemorySegment fds) {
+    try {
+      return (int) SOCKETPAIR.invokeExact(CAPTURE_SEGMENT.get(), domain, type, protocol, fds);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int pipe2(MemorySegment fds, int flags) {
+    try {
+      return (int) PIPE2.invokeExact(CAPTURE_SEGMENT.get(), fds, flags);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int fcntl(int fd, int cmd, int arg) {
+    try {
+      return (int) FCNTL.invokeExact(CAPTURE_SEGMENT.get(), fd, cmd, arg);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int open(MemorySegment path, int flags) {
+    try {
+      return (int) OPEN.invokeExact(CAPTURE_SEGMENT.get(), path, flags, 0);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int poll(MemorySegment fds, long nfds, int timeoutMs) {
+    try {
+      return (int) POLL.invokeExact(CAPTURE_SEGMENT.get(), fds, nfds, timeoutMs);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** Returns 0 or an error number (posix_spawn does not use errno). */
+  static int posixSpawnp(
+      MemorySegment pid,
+      MemorySegment file,
+      MemorySegment actions,
+      MemorySegment argv,
+      MemorySegment envp) {
+    try {
+      return (int) POSIX_SPAWNP.invokeExact(pid, file, actions, MemorySegment.NULL, argv, envp);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int fileActionsInit(MemorySegment fa) {
+    try {
+      return (int) FA_INIT.invokeExact(fa);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int fileActionsDestroy(MemorySegment fa) {
+    try {
+      return (int) FA_DESTROY.invokeExact(fa);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int fileActionsAddDup2(MemorySegment fa, int fd, int newFd) {
+    try {
+      return (int) FA_ADDDUP2.invokeExact(fa, fd, newFd);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int fileActionsAddOpen(MemorySegment fa, int fd, MemorySegment path, int flags, int mode) {
+    try {
+      return (int) FA_ADDOPEN.invokeExact(fa, fd, path, flags, mode);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** Returns 0, an error number, or -1 when this C library lacks the call. */
+  static int fileActionsAddCloseFrom(MemorySegment fa, int from) {
+    if (FA_ADDCLOSEFROM == null) {
+      return -1;
+    }
+    try {
+      return (int) FA_ADDCLOSEFROM.invokeExact(fa, from);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int waitpid(int pid, MemorySegment status, int options) {
+    try {
+      return (int) WAITPID.invokeExact(CAPTURE_SEGMENT.get(), pid, status, options);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int kill(int pid, int sig) {
+    try {
+      return (int) KILL.invokeExact(CAPTURE_SEGMENT.get(), pid, sig);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+}
