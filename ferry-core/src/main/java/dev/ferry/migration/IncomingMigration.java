@@ -9,6 +9,7 @@ import dev.ferry.savevm.StreamReader;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
 import dev.ferry.stream.MigrationStreamException;
+import dev.ferry.transport.MigrationChannel;
 import java.io.IOException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -52,20 +53,20 @@ public final class IncomingMigration {
    * (if the source opened one) got SHUT(0); on failure the status is failed, the return path got
    * SHUT(1), and the exception says what and where.
    */
-  public StateLoader load(MigrationConnection c) throws IOException {
-    state.transitionFromCurrent(MigrationStatus.SETUP, "incoming " + c.describe());
-    MigrationInput input = new MigrationInput(c.input());
+  public StateLoader load(MigrationChannel c) throws IOException {
+    state.transitionFromCurrent(MigrationStatus.SETUP, "incoming " + c.peerDescription());
+    MigrationInput input = new MigrationInput(c);
     in = input;
     CommandListener commands =
         (cmd, offset) -> {
           switch (cmd) {
             case StreamCommand.OpenReturnPath x -> {
-              if (!c.supportsReturnPath() || c.output() == null) {
-                throw new MigrationStreamException("OPEN_RETURN_PATH, but " + c.describe() + " has no return path", offset);
+              if (!c.supportsReturnPath()) {
+                throw new MigrationStreamException("OPEN_RETURN_PATH, but " + c.peerDescription() + " has no return path", offset);
               }
               synchronized (this) {
                 if (returnPath == null) {
-                  returnPath = new ReturnPath.Writer(new MigrationOutput(c.output()));
+                  returnPath = new ReturnPath.Writer(new MigrationOutput(c));
                 }
               }
             }

@@ -7,6 +7,7 @@ import dev.ferry.savevm.StreamCommand;
 import dev.ferry.savevm.StreamWriter;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
+import dev.ferry.transport.MigrationChannel;
 import java.io.IOException;
 import java.util.EnumSet;
 import java.util.Set;
@@ -43,7 +44,7 @@ public final class OutgoingMigration {
   /** Opens the connection (on the migration thread, so a slow connect does not block the monitor). */
   @FunctionalInterface
   public interface Connector {
-    MigrationConnection connect() throws IOException;
+    MigrationChannel connect() throws IOException;
   }
 
   private final SaveStateRegistry registry;
@@ -54,7 +55,7 @@ public final class OutgoingMigration {
   private final Set<MigrationCapability> caps;
   private volatile MigrationParameters params;
   private final CountDownLatch done = new CountDownLatch(1);
-  private final AtomicReference<MigrationConnection> connection = new AtomicReference<>();
+  private final AtomicReference<MigrationChannel> connection = new AtomicReference<>();
   private volatile MigrationOutput out;
   private volatile RateLimiter rate;
   private volatile Thread thread;
@@ -132,7 +133,7 @@ public final class OutgoingMigration {
   public void cancel() {
     MigrationStatus before = state.transitionFromCurrent(MigrationStatus.CANCELLING, "migrate_cancel");
     if (before.isActive() && before != MigrationStatus.CANCELLING) {
-      MigrationConnection c = connection.get();
+      MigrationChannel c = connection.get();
       if (c != null) {
         c.shutdown();
       }
@@ -151,12 +152,12 @@ public final class OutgoingMigration {
     return state.status() == MigrationStatus.CANCELLING;
   }
 
-  private void run(MigrationConnection c) throws IOException, InterruptedException {
+  private void run(MigrationChannel c) throws IOException, InterruptedException {
     connection.set(c);
     if (cancelling()) {
       throw new CancelledException();
     }
-    MigrationOutput o = new MigrationOutput(c.output());
+    MigrationOutput o = new MigrationOutput(c);
     out = o;
     RateLimiter r = new RateLimiter(o::position, System::nanoTime, params.maxBandwidthBytesPerSec());
     rate = r;
@@ -165,8 +166,8 @@ public final class OutgoingMigration {
     boolean wantRp = caps.contains(MigrationCapability.RETURN_PATH) || caps.contains(MigrationCapability.POSTCOPY_RAM);
     Thread rpThread = null;
     if (wantRp) {
-      if (!c.supportsReturnPath() || c.input() == null) {
-        throw new IOException("the return-path capability is on, but " + c.describe() + " has no return path");
+      if (!c.supportsReturnPath()) {
+        throw new IOException("the return-path capability is on, but " + c.peerDescription() + " has no return path");
       }
       saver.writer().writeCommand(new StreamCommand.OpenReturnPath());
       saver.writer().writeCommand(new StreamCommand.Ping(1));
@@ -220,7 +221,7 @@ public final class OutgoingMigration {
           vm.resume();
           pausedByUs = false;
         }
-        MigrationConnection c = connection.get();
+        MigrationChannel c = connection.get();
         if (c != null) {
           c.shutdown();
           closeQuietly(c);
@@ -238,7 +239,7 @@ public final class OutgoingMigration {
     }
   }
 
-  private static void closeQuietly(MigrationConnection c) {
+  private static void closeQuietly(MigrationChannel c) {
     if (c == null) {
       return;
     }
@@ -360,10 +361,10 @@ public final class OutgoingMigration {
     }
   }
 
-  private void readReturnPath(MigrationConnection c) {
+  private void readReturnPath(MigrationChannel c) {
     ReturnPath.Reader reader =
         new ReturnPath.Reader(
-            new MigrationInput(c.input()),
+            new MigrationInput(c),
             new ReturnPath.Handler() {
               @Override
               public void shut(long status) {

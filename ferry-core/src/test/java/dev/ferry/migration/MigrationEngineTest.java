@@ -160,7 +160,7 @@ class MigrationEngineTest {
     Thread drain = Thread.ofPlatform().daemon().start(() -> {
       java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(65536);
       try {
-        while (pair[1].input().read(b.clear()) >= 0) {
+        while (pair[1].read(b.clear()) >= 0) {
           // discard
         }
       } catch (IOException ignored) {

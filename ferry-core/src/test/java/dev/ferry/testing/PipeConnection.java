@@ -1,18 +1,19 @@
 package dev.ferry.testing;
 
-import dev.ferry.migration.MigrationConnection;
+import dev.ferry.transport.ChannelShutdownException;
+import dev.ferry.transport.MigrationChannel;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.Pipe;
-import java.nio.channels.ReadableByteChannel;
-import java.nio.channels.WritableByteChannel;
 
 /** An in-process connection pair over two NIO pipes: what one side writes, the other reads. */
-public final class PipeConnection implements MigrationConnection {
-  private final WritableByteChannel out;
-  private final ReadableByteChannel in;
+public final class PipeConnection implements MigrationChannel {
+  private final Pipe.SinkChannel out;
+  private final Pipe.SourceChannel in;
   private final String name;
+  private volatile boolean shut;
 
-  private PipeConnection(WritableByteChannel out, ReadableByteChannel in, String name) {
+  private PipeConnection(Pipe.SinkChannel out, Pipe.SourceChannel in, String name) {
     this.out = out;
     this.in = in;
     this.name = name;
@@ -28,13 +29,38 @@ public final class PipeConnection implements MigrationConnection {
     };
   }
 
-  @Override public WritableByteChannel output() { return out; }
-  @Override public ReadableByteChannel input() { return in; }
+  @Override
+  public int read(ByteBuffer dst) throws IOException {
+    check();
+    return in.read(dst);
+  }
+
+  @Override
+  public int write(ByteBuffer src) throws IOException {
+    check();
+    return out.write(src);
+  }
+
+  @Override
+  public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
+    check();
+    return out.write(srcs, offset, length);
+  }
+
+  private void check() throws IOException {
+    if (shut) {
+      throw new ChannelShutdownException(name);
+    }
+  }
+
   @Override public boolean supportsReturnPath() { return true; }
-  @Override public String describe() { return name; }
+  @Override public boolean isShutdown() { return shut; }
+  @Override public String peerDescription() { return name; }
+  @Override public boolean isOpen() { return out.isOpen() || in.isOpen(); }
 
   @Override
   public void shutdown() {
+    shut = true;
     try {
       out.close();
       in.close();
