@@ -1,0 +1,169 @@
+package dev.ferry.migration;
+
+import dev.ferry.savevm.Configuration;
+import dev.ferry.savevm.SaveStateRegistry;
+import dev.ferry.savevm.StateLoader;
+import dev.ferry.savevm.StreamReader;
+import dev.ferry.transport.MigrationChannel;
+import dev.ferry.transport.TransportListener;
+import dev.ferry.transport.Transports;
+import java.io.IOException;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+import java.util.stream.Collectors;
+
+/**
+ * One process's migration control (QEMU's MigrationState singleton with options.c): the
+ * capabilities and parameters, the current or last outgoing migration, and incoming migrations.
+ * The monitor and the CLI drive it; it is thread-safe.
+ */
+public final class MigrationManager {
+  private final SaveStateRegistry registry;
+  private final MigrationVm vm;
+  private final Configuration config;
+  private final MigrationState outgoingState = new MigrationState("outgoing");
+  private final MigrationState incomingState = new MigrationState("incoming");
+  private final EnumMap<MigrationCapability, Boolean> caps = new EnumMap<>(MigrationCapability.class);
+  private final CopyOnWriteArrayList<Consumer<OutgoingMigration>> beforeStart = new CopyOnWriteArrayList<>();
+  private volatile MigrationParameters params = MigrationParameters.DEFAULT;
+  private volatile OutgoingMigration outgoing;
+  private volatile IncomingMigration incoming;
+
+  public MigrationManager(SaveStateRegistry registry, MigrationVm vm, Configuration config) {
+    this.registry = registry;
+    this.vm = vm;
+    this.config = config;
+    for (MigrationCapability c : MigrationCapability.values()) {
+      caps.put(c, false);
+    }
+  }
+
+  /** Observes both directions' status changes and passes. */
+  public void addListener(MigrationListener l) {
+    outgoingState.addListener(l);
+    incomingState.addListener(l);
+  }
+
+  /** Called with each new outgoing migration before its thread starts (RAM options, stats). */
+  public void beforeStart(Consumer<OutgoingMigration> hook) {
+    beforeStart.add(hook);
+  }
+
+  public Configuration configuration() {
+    return config;
+  }
+
+  public synchronized Map<MigrationCapability, Boolean> capabilities() {
+    return new EnumMap<>(caps);
+  }
+
+  public synchronized boolean capability(MigrationCapability c) {
+    return caps.get(c);
+  }
+
+  /**
+   * Sets capabilities, all or nothing.
+   *
+   * @throws IllegalArgumentException for an unsupported capability turned on
+   * @throws IllegalStateException while a migration is active
+   */
+  public synchronized void setCapabilities(Map<MigrationCapability, Boolean> changes) {
+    if (outgoingState.status().isActive() || incomingState.status().isActive()) {
+      throw new IllegalStateException("There's a migration process in progress");
+    }
+    for (Map.Entry<MigrationCapability, Boolean> e : changes.entrySet()) {
+      if (e.getValue() && !e.getKey().supported()) {
+        throw new IllegalArgumentException("Capability '" + e.getKey().qapiName() + "' is not supported by Ferry");
+      }
+    }
+    caps.putAll(changes);
+  }
+
+  public MigrationParameters parameters() {
+    return params;
+  }
+
+  /** Applies parameter changes (QAPI names); they reach a running migration at once. */
+  public synchronized MigrationParameters setParameters(Map<String, ?> changes) {
+    MigrationParameters p = params.apply(changes);
+    params = p;
+    OutgoingMigration o = outgoing;
+    if (o != null && o.state().status().isActive()) {
+      o.updateParameters(p);
+    }
+    return p;
+  }
+
+  public MigrationState outgoingState() {
+    return outgoingState;
+  }
+
+  public MigrationState incomingState() {
+    return incomingState;
+  }
+
+  /** The current or last outgoing migration, or null. */
+  public OutgoingMigration outgoing() {
+    return outgoing;
+  }
+
+  public IncomingMigration incoming() {
+    return incoming;
+  }
+
+  /**
+   * Starts migrating to {@code uri} in the background.
+   *
+   * @throws IllegalArgumentException for a bad URI
+   * @throws IllegalStateException when a migration is in progress
+   */
+  public synchronized OutgoingMigration migrate(String uri) {
+    dev.ferry.transport.MigrationUri.parse(uri); // a bad URI fails here, before any state change
+    if (incomingState.status().isActive()) {
+      throw new IllegalStateException("Guest is waiting for an incoming migration");
+    }
+    Set<MigrationCapability> on =
+        caps.entrySet().stream().filter(Map.Entry::getValue).map(Map.Entry::getKey).collect(Collectors.toSet());
+    OutgoingMigration o = new OutgoingMigration(registry, vm, config, outgoingState, on, params);
+    for (Consumer<OutgoingMigration> h : beforeStart) {
+      h.accept(o);
+    }
+    o.start(() -> Transports.connect(uri));
+    outgoing = o;
+    return o;
+  }
+
+  public void cancel() {
+    OutgoingMigration o = outgoing;
+    if (o != null) {
+      o.cancel();
+    }
+  }
+
+  /**
+   * Listens on {@code uri}, accepts one connection and loads the stream; blocks until done.
+   * {@code onListening} gets the bound URI (a tcp port 0 resolved) once listening.
+   */
+  public StateLoader incoming(String uri, StreamReader.Options options, Consumer<String> onListening)
+      throws IOException {
+    IncomingMigration in;
+    synchronized (this) {
+      if (incomingState.status().isActive()) {
+        throw new IllegalStateException("An incoming migration is already in progress");
+      }
+      in = new IncomingMigration(registry, config, incomingState, options);
+      incoming = in;
+    }
+    try (TransportListener l = Transports.listen(uri)) {
+      if (onListening != null) {
+        onListening.accept(l.boundUri().text());
+      }
+      try (MigrationChannel c = l.accept()) {
+        return in.load(c);
+      }
+    }
+  }
+}
