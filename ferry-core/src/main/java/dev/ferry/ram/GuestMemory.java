@@ -202,7 +202,7 @@ public final class GuestMemory implements AutoCloseable {
     }
     segments[block].set(LE_INT, offset, value);
     if (logging) {
-      markRange(block, offset, 4);
+      markSmall(block, offset, 4);
     }
   }
 
@@ -221,7 +221,7 @@ public final class GuestMemory implements AutoCloseable {
     }
     segments[block].set(LE_LONG, offset, value);
     if (logging) {
-      markRange(block, offset, 8);
+      markSmall(block, offset, 8);
     }
   }
 
@@ -307,6 +307,17 @@ public final class GuestMemory implements AutoCloseable {
 
   private void markPage(int block, long page) {
     marks[block][(int) (page >>> 6)] |= 1L << page;
+  }
+
+  /** Marks a write of at most one page: its first page, and its last when it crosses over. */
+  private void markSmall(int block, long offset, int length) {
+    long first = offset >>> PAGE_SHIFT;
+    long last = (offset + length - 1) >>> PAGE_SHIFT;
+    long[] words = marks[block];
+    words[(int) (first >>> 6)] |= 1L << first;
+    if (last != first) {
+      words[(int) (last >>> 6)] |= 1L << last;
+    }
   }
 
   private void markRange(int block, long offset, long length) {
