@@ -286,6 +286,9 @@ public final class Machine implements AutoCloseable {
     } catch (Throwable t) {
       vcpuFailure = t;
       LOG.error("vcpu {} failed; machine stops with internal-error", cpu.index(), t);
+      // the other vCPUs park at their next step boundary; listeners are not called from here
+      // (a vCPU must not take the transition lock a concurrent pause() holds while waiting for it)
+      pauseRequested = true;
       state = RunState.INTERNAL_ERROR;
       lock.lock();
       try {
