@@ -305,18 +305,29 @@ public final class GuestMemory implements AutoCloseable {
     }
   }
 
+  /*
+   * Marks skip the store when the bit is already set: the bitmap is private to this thread and
+   * phase, so a plain read is exact. Skipping matters more than it looks: an unconditional store
+   * occupies a store-buffer slot behind the guest's own (often cache-missing) store, which halved
+   * random-write throughput in DirtyLogBench.
+   */
   private void markPage(int block, long page) {
-    marks[block][(int) (page >>> 6)] |= 1L << page;
+    long[] words = marks[block];
+    int i = (int) (page >>> 6);
+    long bit = 1L << page;
+    long w = words[i];
+    if ((w & bit) == 0) {
+      words[i] = w | bit;
+    }
   }
 
   /** Marks a write of at most one page: its first page, and its last when it crosses over. */
   private void markSmall(int block, long offset, int length) {
     long first = offset >>> PAGE_SHIFT;
     long last = (offset + length - 1) >>> PAGE_SHIFT;
-    long[] words = marks[block];
-    words[(int) (first >>> 6)] |= 1L << first;
+    markPage(block, first);
     if (last != first) {
-      words[(int) (last >>> 6)] |= 1L << last;
+      markPage(block, last);
     }
   }
 
