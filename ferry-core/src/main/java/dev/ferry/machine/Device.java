@@ -1,5 +1,7 @@
 package dev.ferry.machine;
 
+import dev.ferry.savevm.SaveStateEntry;
+
 /**
  * A built-in device: plain Java state that a VMState description covers, registered for
  * savevm/migration under {@link #idstr()} and {@link #instanceId()}.
@@ -12,4 +14,7 @@ public interface Device {
   default int instanceId() {
     return 0;
   }
+
+  /** This device's registration for savevm and migration (a VMState-described FULL section). */
+  SaveStateEntry stateEntry();
 }

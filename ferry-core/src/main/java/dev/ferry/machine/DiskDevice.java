@@ -1,6 +1,10 @@
 package dev.ferry.machine;
 
+import dev.ferry.savevm.SaveStateEntry;
+import dev.ferry.vmstate.VMStateDescription;
+import dev.ferry.vmstate.VMStateEntry;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -13,11 +17,30 @@ import java.util.Objects;
  */
 public final class DiskDevice implements Device, AutoCloseable {
   public static final int DEFAULT_SECTOR_BYTES = 512;
+  private static final int MAX_PATH_BYTES = 4096;
+
+  /**
+   * Layout v1: {@code size_bytes} (uint64) and {@code sector_bytes} (uint32), which must equal the
+   * loading machine's (QEMU's _EQUAL fields: a different disk fails the load naming the field), and
+   * {@code path_len} (uint16) + {@code path} (UTF-8), the source's image path, informative only.
+   */
+  public static final VMStateDescription<DiskDevice> VMSTATE =
+      VMStateDescription.<DiskDevice>builder("disk")
+          .version(1)
+          .minimumVersion(1)
+          .preSave(d -> d.pathBuf = d.path.toString().getBytes(StandardCharsets.UTF_8))
+          .uint64Equal("size_bytes", DiskDevice::sizeBytes)
+          .uint32Equal("sector_bytes", DiskDevice::sectorBytes)
+          .uint16("path_len", d -> d.pathBuf.length, (d, v) -> d.pathBuf = new byte[(int) v])
+          .vbuffer("path", "path_len", MAX_PATH_BYTES, d -> d.pathBuf, (d, v) -> d.pathBuf = v)
+          .build();
 
   private final Path path;
   private final long sizeBytes;
   private final int sectorBytes;
   private final FileChannel channel;
+  /** The image path's bytes while saved, or the source's path after a load. */
+  private byte[] pathBuf = new byte[0];
 
   public DiskDevice(Path path, long sizeBytes, int sectorBytes) throws IOException {
     this.path = Objects.requireNonNull(path, "path");
@@ -50,6 +73,16 @@ public final class DiskDevice implements Device, AutoCloseable {
   @Override
   public String idstr() {
     return "disk";
+  }
+
+  @Override
+  public SaveStateEntry stateEntry() {
+    return VMStateEntry.of(idstr(), 0, VMSTATE, this);
+  }
+
+  /** The image path recorded in the last saved or loaded state (the source's, after a load). */
+  public String statePath() {
+    return new String(pathBuf, StandardCharsets.UTF_8);
   }
 
   public Path path() {

@@ -4,6 +4,7 @@ import dev.ferry.ram.DirtyLog;
 import dev.ferry.ram.GuestMemory;
 import dev.ferry.ram.GuestRam;
 import dev.ferry.ram.RamBlock;
+import dev.ferry.savevm.SaveStateEntry;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -104,6 +105,15 @@ public final class Machine implements AutoCloseable {
   /** Every device in registration order: cpus, serial, timer, disk (if any). */
   public List<Device> devices() {
     return devices;
+  }
+
+  /**
+   * One savevm/migration entry per device, in {@link #devices()} order: {@code cpu} (instance =
+   * cpu index), {@code serial}, {@code timer}, {@code disk}. Save and load them with the machine
+   * stopped.
+   */
+  public List<SaveStateEntry> stateEntries() {
+    return devices.stream().map(Device::stateEntry).toList();
   }
 
   public List<CpuDevice> cpus() {

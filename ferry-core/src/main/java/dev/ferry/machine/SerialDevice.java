@@ -1,5 +1,8 @@
 package dev.ferry.machine;
 
+import dev.ferry.savevm.SaveStateEntry;
+import dev.ferry.vmstate.VMStateDescription;
+import dev.ferry.vmstate.VMStateEntry;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -16,6 +19,16 @@ public final class SerialDevice implements Device {
   /** FIFO depth, as a 16550's. */
   public static final int FIFO_BYTES = 16;
 
+  /** Layout v1: {@code fifo_len} (uint8), {@code fifo} (that many bytes), {@code total_bytes} (uint64). */
+  public static final VMStateDescription<SerialDevice> VMSTATE =
+      VMStateDescription.<SerialDevice>builder("serial")
+          .version(1)
+          .minimumVersion(1)
+          .uint8("fifo_len", s -> s.fifoLength, SerialDevice::setFifoLength)
+          .vbuffer("fifo", "fifo_len", FIFO_BYTES, SerialDevice::pendingBytes, SerialDevice::setPendingBytes)
+          .uint64("total_bytes", SerialDevice::totalBytes, SerialDevice::setTotalBytes)
+          .build();
+
   private final OutputStream sink;
   private byte[] fifo = new byte[FIFO_BYTES];
   private int fifoLength;
@@ -28,6 +41,18 @@ public final class SerialDevice implements Device {
   @Override
   public String idstr() {
     return "serial";
+  }
+
+  @Override
+  public SaveStateEntry stateEntry() {
+    return VMStateEntry.of(idstr(), 0, VMSTATE, this);
+  }
+
+  private synchronized void setFifoLength(long length) {
+    if (length < 0 || length > FIFO_BYTES) {
+      throw new IllegalArgumentException("serial FIFO length " + length + " exceeds " + FIFO_BYTES);
+    }
+    fifoLength = (int) length;
   }
 
   /** Guest output of one byte. */

@@ -1,5 +1,9 @@
 package dev.ferry.machine;
 
+import dev.ferry.savevm.SaveStateEntry;
+import dev.ferry.vmstate.VMStateDescription;
+import dev.ferry.vmstate.VMStateEntry;
+
 /**
  * The machine's virtual clock in nanoseconds: advances with the host's monotonic clock while the
  * machine runs, stands still while it is paused, and does not jump across save/restore or
@@ -9,6 +13,16 @@ package dev.ferry.machine;
  * nothing in another process or on another host.
  */
 public final class TimerDevice implements Device {
+  /** Layout v1: {@code clock_ns} (int64), the virtual time when saved. */
+  public static final VMStateDescription<TimerDevice> VMSTATE =
+      VMStateDescription.<TimerDevice>builder("timer")
+          .version(1)
+          .minimumVersion(1)
+          .preSave(TimerDevice::preSave)
+          .int64("clock_ns", TimerDevice::savedClockNs, TimerDevice::setSavedClockNs)
+          .postLoad((t, version) -> t.postLoad())
+          .build();
+
   /** Immutable so that readers on any thread see a consistent pair. */
   private record Clock(boolean running, long value) {} // value: offset when running, frozen ns otherwise
 
@@ -18,6 +32,11 @@ public final class TimerDevice implements Device {
   @Override
   public String idstr() {
     return "timer";
+  }
+
+  @Override
+  public SaveStateEntry stateEntry() {
+    return VMStateEntry.of(idstr(), 0, VMSTATE, this);
   }
 
   /** Current virtual time. */
