@@ -6,7 +6,12 @@ import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 
 /**
- * One named region of guest RAM, off-heap and aligned to its page size (QEMU's RAMBlock). Stream
+ * One named region of guest RAM, off-heap and aligned to its page size (QEMU's RAMBlock).
+ *
+ * <p>Memory comes from a private anonymous {@code mmap} with {@code MAP_NORESERVE} (see {@link
+ * NativeMemory}): an 8 GiB block costs no physical memory until the guest touches its pages, and
+ * {@link #discard} hands pages back to the kernel. Where mmap is unavailable the block falls back
+ * to {@link Arena#allocate}, which commits and zero-fills every byte up front. Stream
  * offsets within the block are in bytes and aligned to the target page size (4 KiB); the block's own
  * page size (its "host page size": 4 KiB, or 2 MiB for huge-page blocks) is what postcopy places
  * atomically and what discard ranges are aligned to.
@@ -20,7 +25,10 @@ public final class RamBlock implements AutoCloseable {
   private final int pageSize;
   private final Arena arena;
   private final MemorySegment memory;
+  /** Start address of the mapping, or 0 when the block lives in Arena memory. */
+  private final long mappedAddress;
 
+  @SuppressWarnings("restricted") // wraps the raw mapping from NativeMemory
   private RamBlock(String name, long usedLength, int pageSize) {
     this.name = Objects.requireNonNull(name, "name");
     if (name.isEmpty() || name.length() > MAX_NAME_LENGTH) {
@@ -36,7 +44,24 @@ public final class RamBlock implements AutoCloseable {
     this.usedLength = usedLength;
     this.pageSize = pageSize;
     this.arena = Arena.ofShared();
-    this.memory = arena.allocate(usedLength, pageSize); // zero-filled, like fresh guest RAM
+    boolean ok = false;
+    try {
+      if (NativeMemory.isAvailable()) {
+        long address = NativeMemory.mapAnonymous(usedLength, pageSize);
+        this.mappedAddress = address;
+        // the arena owns the mapping: closing it unmaps, after which any access fails cleanly
+        this.memory =
+            MemorySegment.ofAddress(address).reinterpret(usedLength, arena, s -> NativeMemory.unmap(address, usedLength));
+      } else {
+        this.mappedAddress = 0;
+        this.memory = arena.allocate(usedLength, pageSize); // zero-filled, like fresh guest RAM
+      }
+      ok = true;
+    } finally {
+      if (!ok) {
+        arena.close();
+      }
+    }
   }
 
   /** A zero-filled block of {@code usedLength} bytes with the given page size. */
@@ -79,6 +104,39 @@ public final class RamBlock implements AutoCloseable {
   /** The target page at {@code offset} (4 KiB aligned). */
   public MemorySegment targetPage(long offset) {
     return memory.asSlice(offset, StreamHeader.TARGET_PAGE_SIZE);
+  }
+
+  /**
+   * True when the block is an anonymous mapping whose pages are committed only when touched;
+   * false for the Arena fallback.
+   */
+  public boolean isLazilyCommitted() {
+    return mappedAddress != 0;
+  }
+
+  /**
+   * Drops the content of {@code [offset, offset + length)}: afterwards it reads as zeros and, for a
+   * mapped block, no longer occupies physical memory (madvise {@code MADV_DONTNEED}). Both values
+   * must be multiples of the target page size. Callers make sure no guest writes the range at the
+   * same time (postcopy discards before the destination runs; tests pause the machine).
+   */
+  public void discard(long offset, long length) {
+    int page = StreamHeader.TARGET_PAGE_SIZE;
+    if (offset < 0 || length < 0 || offset % page != 0 || length % page != 0 || offset > usedLength - length) {
+      throw new IllegalArgumentException(
+          "discard of [" + offset + ", +" + length + ") in " + this + ": must be 4 KiB aligned and inside the block");
+    }
+    if (length == 0) {
+      return;
+    }
+    if (!memory.scope().isAlive()) {
+      throw new IllegalStateException(this + " is closed");
+    }
+    if (mappedAddress != 0) {
+      NativeMemory.dontNeed(mappedAddress + offset, length);
+    } else {
+      memory.asSlice(offset, length).fill((byte) 0);
+    }
   }
 
   @Override

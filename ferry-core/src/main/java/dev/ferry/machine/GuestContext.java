@@ -1,0 +1,46 @@
+package dev.ferry.machine;
+
+import dev.ferry.ram.GuestMemory;
+
+/** What a guest program sees during a step: memory, its cpu, the devices, and a way to halt briefly. */
+public final class GuestContext {
+  private final GuestMemory memory;
+  private final CpuDevice cpu;
+  private final SerialDevice serial;
+  private final TimerDevice timer;
+  private final ProgramOptions options;
+
+  GuestContext(GuestMemory memory, CpuDevice cpu, SerialDevice serial, TimerDevice timer, ProgramOptions options) {
+    this.memory = memory;
+    this.cpu = cpu;
+    this.serial = serial;
+    this.timer = timer;
+    this.options = options;
+  }
+
+  public GuestMemory memory() {
+    return memory;
+  }
+
+  public CpuDevice cpu() {
+    return cpu;
+  }
+
+  public SerialDevice serial() {
+    return serial;
+  }
+
+  public TimerDevice timer() {
+    return timer;
+  }
+
+  /** Host-side configuration (step size, dirty rate, seed); not guest state. */
+  public ProgramOptions options() {
+    return options;
+  }
+
+  /** Halts for up to {@code nanos}; a pause request ends it early. */
+  public void idle(long nanos) {
+    memory.idle(nanos);
+  }
+}

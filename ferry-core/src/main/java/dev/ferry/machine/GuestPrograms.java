@@ -1,0 +1,226 @@
+package dev.ferry.machine;
+
+import dev.ferry.ram.GuestMemory;
+import java.util.List;
+
+/**
+ * The built-in guest programs: {@code stress}, {@code random}, {@code fill}, {@code idle}. Each
+ * documents the registers it uses; {@code pc} 0 means "not started yet".
+ */
+public final class GuestPrograms {
+  /** Offset in every 4 KiB page of the byte that {@code stress} increments and the check reads. */
+  public static final int STRESS_TEST_OFFSET = 0;
+
+  private static final int PAGE = 4096;
+  private static final long IDLE_NS = 10_000_000;
+
+  private GuestPrograms() {}
+
+  public static List<String> names() {
+    return List.of("stress", "random", "fill", "idle");
+  }
+
+  /** The program called {@code name}; IllegalArgumentException names the known ones otherwise. */
+  public static GuestProgram byName(String name) {
+    return switch (name) {
+      case "stress" -> STRESS;
+      case "random" -> RANDOM;
+      case "fill" -> FILL;
+      case "idle" -> IDLE;
+      default -> throw new IllegalArgumentException("unknown program '" + name + "' (known: " + String.join(", ", names()) + ")");
+    };
+  }
+
+  /**
+   * QEMU migration-test's guest: increments the byte at {@link #STRESS_TEST_OFFSET} of every page of
+   * every block, in order, forever; prints {@code A} once at start and {@code B} after each full
+   * pass. Runs on cpu 0 only (other cpus idle), so the pattern stays checkable. Registers: r0 block
+   * index, r1 page index in the block, r2 completed passes.
+   */
+  public static final GuestProgram STRESS =
+      new GuestProgram() {
+        @Override
+        public String name() {
+          return "stress";
+        }
+
+        @Override
+        public void step(GuestContext ctx) {
+          CpuDevice cpu = ctx.cpu();
+          if (cpu.index() != 0) {
+            ctx.idle(IDLE_NS);
+            return;
+          }
+          if (cpu.pc() == 0) {
+            ctx.serial().write((byte) 'A');
+            cpu.setPc(1);
+            return;
+          }
+          GuestMemory mem = ctx.memory();
+          int block = (int) cpu.reg(0);
+          long page = cpu.reg(1);
+          long pages = mem.pageCount(block);
+          for (int i = ctx.options().pagesPerStep(); i > 0; i--) {
+            mem.addByte(block, page * PAGE + STRESS_TEST_OFFSET, 1);
+            if (++page == pages) {
+              page = 0;
+              if (++block == mem.blockCount()) {
+                block = 0;
+                cpu.setReg(2, cpu.reg(2) + 1);
+                ctx.serial().write((byte) 'B');
+              }
+              pages = mem.pageCount(block);
+            }
+          }
+          cpu.setReg(0, block);
+          cpu.setReg(1, page);
+        }
+
+        @Override
+        public String toString() {
+          return name();
+        }
+      };
+
+  /**
+   * Writes whole pages of random data at random places at {@code dirtyRateBytesPerSec} of virtual
+   * time (paced by the timer device, so the rate holds across pause and migration). Registers: r0
+   * random state, r1 virtual time of start, r2 pages written.
+   */
+  public static final GuestProgram RANDOM =
+      new GuestProgram() {
+        @Override
+        public String name() {
+          return "random";
+        }
+
+        @Override
+        public void step(GuestContext ctx) {
+          CpuDevice cpu = ctx.cpu();
+          long now = ctx.timer().nowNs();
+          if (cpu.pc() == 0) {
+            cpu.setReg(0, ctx.options().seed() * 0x9E3779B97F4A7C15L + cpu.index() + 1);
+            cpu.setReg(1, now);
+            cpu.setPc(1);
+          }
+          long rate = ctx.options().dirtyRateBytesPerSec();
+          long written = cpu.reg(2);
+          long duePages = (long) ((now - cpu.reg(1)) * (rate / (PAGE * 1e9))) - written;
+          int perStep = ctx.options().pagesPerStep();
+          if (duePages <= 0) {
+            long nsPerPage = rate == 0 ? IDLE_NS : Math.max(1, (long) (PAGE * 1e9 / rate));
+            ctx.idle(Math.min(IDLE_NS, nsPerPage * Math.min(perStep, 1 - duePages)));
+            return;
+          }
+          if (duePages > 8L * perStep) {
+            written += duePages - perStep; // the guest cannot keep up: drop the debt, do not burst
+            duePages = perStep;
+          }
+          int n = (int) Math.min(duePages, perStep);
+          GuestMemory mem = ctx.memory();
+          long total = 0;
+          for (int b = 0; b < mem.blockCount(); b++) {
+            total += mem.pageCount(b);
+          }
+          long x = cpu.reg(0);
+          for (int i = 0; i < n; i++) {
+            x = xorshift(x);
+            long global = Long.remainderUnsigned(x, total);
+            int b = 0;
+            while (global >= mem.pageCount(b)) {
+              global -= mem.pageCount(b++);
+            }
+            x = fillPage(mem, b, global, x);
+          }
+          cpu.setReg(0, x);
+          cpu.setReg(2, written + n);
+        }
+
+        @Override
+        public String toString() {
+          return name();
+        }
+      };
+
+  /**
+   * Fills every page of every block with random data once, then idles. Registers: r0 random state,
+   * r1 block index, r2 page index in the block; pc 2 = done.
+   */
+  public static final GuestProgram FILL =
+      new GuestProgram() {
+        @Override
+        public String name() {
+          return "fill";
+        }
+
+        @Override
+        public void step(GuestContext ctx) {
+          CpuDevice cpu = ctx.cpu();
+          if (cpu.pc() == 0) {
+            cpu.setReg(0, ctx.options().seed() * 0x9E3779B97F4A7C15L + cpu.index() + 1);
+            cpu.setPc(cpu.index() == 0 ? 1 : 2); // one filler is enough
+          }
+          if (cpu.pc() == 2) {
+            ctx.idle(IDLE_NS);
+            return;
+          }
+          GuestMemory mem = ctx.memory();
+          long x = cpu.reg(0);
+          int block = (int) cpu.reg(1);
+          long page = cpu.reg(2);
+          for (int i = ctx.options().pagesPerStep(); i > 0; i--) {
+            x = fillPage(mem, block, page, x);
+            if (++page == mem.pageCount(block)) {
+              page = 0;
+              if (++block == mem.blockCount()) {
+                cpu.setPc(2);
+                break;
+              }
+            }
+          }
+          cpu.setReg(0, x);
+          cpu.setReg(1, block);
+          cpu.setReg(2, page);
+        }
+
+        @Override
+        public String toString() {
+          return name();
+        }
+      };
+
+  /** Touches nothing: halts in every step. */
+  public static final GuestProgram IDLE =
+      new GuestProgram() {
+        @Override
+        public String name() {
+          return "idle";
+        }
+
+        @Override
+        public void step(GuestContext ctx) {
+          ctx.idle(IDLE_NS);
+        }
+
+        @Override
+        public String toString() {
+          return name();
+        }
+      };
+
+  private static long fillPage(GuestMemory mem, int block, long page, long x) {
+    long base = page * PAGE;
+    for (int off = 0; off < PAGE; off += 8) {
+      x = xorshift(x);
+      mem.putLong(block, base + off, x);
+    }
+    return x;
+  }
+
+  private static long xorshift(long x) {
+    x ^= x << 13;
+    x ^= x >>> 7;
+    x ^= x << 17;
+    return x == 0 ? 0x2545F4914F6CDD1DL : x;
+  }
+}

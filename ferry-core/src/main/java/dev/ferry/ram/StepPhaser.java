@@ -1,0 +1,87 @@
+package dev.ferry.ram;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * Writers enter and leave critical sections without ever waiting; a single reader flips the phase
+ * and waits until every writer that entered the old phase has left it. Same protocol as
+ * HdrHistogram's {@code WriterReaderPhaser} (which ferry-core cannot depend on): a start epoch
+ * whose sign tells the phase, and one end epoch per phase.
+ *
+ * <p>Guarantee: everything a writer did inside a critical section of the old phase happens-before
+ * the return of {@link #flipPhase()} (the writer's exit increment is a volatile write that the
+ * reader's wait loop reads). Writers entering after the flip's swap see everything the reader did
+ * before the flip (their entering getAndAdd reads the swap's write or a later one).
+ */
+final class StepPhaser {
+  private static final VarHandle START;
+  private static final VarHandle EVEN_END;
+  private static final VarHandle ODD_END;
+
+  static {
+    try {
+      MethodHandles.Lookup l = MethodHandles.lookup();
+      START = l.findVarHandle(StepPhaser.class, "startEpoch", long.class);
+      EVEN_END = l.findVarHandle(StepPhaser.class, "evenEndEpoch", long.class);
+      ODD_END = l.findVarHandle(StepPhaser.class, "oddEndEpoch", long.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  @SuppressWarnings("unused") // accessed through START
+  private volatile long startEpoch = 0;
+
+  private volatile long evenEndEpoch = 0;
+  private volatile long oddEndEpoch = Long.MIN_VALUE;
+
+  /** Enters a critical section; pass the result to {@link #writerExit}. Negative means odd phase. */
+  long writerEnter() {
+    return (long) START.getAndAdd(this, 1L);
+  }
+
+  void writerExit(long enterValue) {
+    if (enterValue < 0) {
+      ODD_END.getAndAdd(this, 1L);
+    } else {
+      EVEN_END.getAndAdd(this, 1L);
+    }
+  }
+
+  /** Phase index a writer uses for an enter value: 0 (even) or 1 (odd). */
+  static int phaseOf(long enterValue) {
+    return enterValue < 0 ? 1 : 0;
+  }
+
+  /**
+   * Flips the phase and waits until every writer of the old phase has left. Callers serialise
+   * flips among themselves (one reader at a time).
+   *
+   * @return the phase index (0 or 1) that just ended and is now quiescent
+   */
+  int flipPhase() {
+    boolean nextIsEven = (long) START.getVolatile(this) < 0;
+    long initial = nextIsEven ? 0 : Long.MIN_VALUE;
+    if (nextIsEven) {
+      evenEndEpoch = initial;
+    } else {
+      oddEndEpoch = initial;
+    }
+    long startAtFlip = (long) START.getAndSet(this, initial);
+    int spins = 0;
+    while ((nextIsEven ? oddEndEpoch : evenEndEpoch) != startAtFlip) {
+      // a writer is at most one guest step away from leaving: spin briefly, then back off
+      if (++spins < 200) {
+        Thread.onSpinWait();
+      } else if (spins < 400) {
+        Thread.yield();
+      } else {
+        LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(50));
+      }
+    }
+    return nextIsEven ? 1 : 0;
+  }
+}
