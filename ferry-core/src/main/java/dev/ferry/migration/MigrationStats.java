@@ -6,7 +6,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * Counters of one outgoing migration, as QEMU's query-migrate reports them. Writers (the migration
  * thread, the RAM saver) bump them; readers (the monitor) take a {@link #snapshot}.
  */
-public final class MigrationStats {
+public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
   final AtomicLong zeroPages = new AtomicLong();
   final AtomicLong normalPages = new AtomicLong();
   final AtomicLong normalBytes = new AtomicLong();
@@ -34,6 +34,45 @@ public final class MigrationStats {
   volatile long downtimeMs = -1;
   volatile long expectedDowntimeMs;
   volatile long endNs;
+
+  private volatile java.util.function.LongConsumer passListener = p -> {};
+
+  /** Called with the pass number at each dirty sync (the MIGRATION_PASS event). */
+  public void onPass(java.util.function.LongConsumer l) {
+    passListener = l;
+  }
+
+  @Override
+  public void zeroPage() {
+    addZeroPage();
+  }
+
+  @Override
+  public void normalPage(int bytes) {
+    addNormalPage(bytes);
+  }
+
+  @Override
+  public void xbzrlePage(int encodedBytes) {
+    addXbzrlePage(encodedBytes);
+  }
+
+  @Override
+  public void xbzrleCacheMiss() {
+    addXbzrleCacheMiss();
+  }
+
+  @Override
+  public void xbzrleOverflow() {
+    addXbzrleOverflow();
+  }
+
+  @Override
+  public void sync(long pass, long newlyDirtyPages) {
+    addDirtySync(newlyDirtyPages);
+    passes.set(pass);
+    passListener.accept(pass);
+  }
 
   public void addZeroPage() {
     zeroPages.incrementAndGet();

@@ -77,6 +77,7 @@ public final class OutgoingMigration {
     this.state = state;
     this.caps = caps.isEmpty() ? EnumSet.noneOf(MigrationCapability.class) : EnumSet.copyOf(caps);
     this.params = params;
+    stats.onPass(state::firePass);
   }
 
   public MigrationStats stats() {

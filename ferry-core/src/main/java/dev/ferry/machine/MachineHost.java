@@ -1,0 +1,230 @@
+package dev.ferry.machine;
+
+import dev.ferry.migration.MigrationCapability;
+import dev.ferry.migration.MigrationManager;
+import dev.ferry.migration.MigrationVm;
+import dev.ferry.ram.RamLiveState;
+import dev.ferry.ram.RamLoadOptions;
+import dev.ferry.savevm.CommandListener;
+import dev.ferry.savevm.Configuration;
+import dev.ferry.savevm.SaveStateEntry;
+import dev.ferry.savevm.SaveStateRegistry;
+import dev.ferry.savevm.StateLoader;
+import dev.ferry.savevm.StateSaver;
+import dev.ferry.savevm.StreamReader;
+import dev.ferry.stream.MigrationInput;
+import dev.ferry.stream.MigrationOutput;
+import dev.ferry.stream.MigrationStreamException;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.function.Consumer;
+
+/**
+ * A machine with everything that saves, loads and migrates it (QEMU's vl.c wiring): the registry
+ * of its state (RAM as the live {@code ram} section, every device, {@code globalstate}), the
+ * {@link MigrationManager}, and whole-machine save and load.
+ */
+public final class MachineHost implements AutoCloseable {
+  /** Machine type in the configuration section; a destination accepts exactly this. */
+  public static final String MACHINE_TYPE = "ferry-1.0";
+
+  private final Machine machine;
+  private final SaveStateRegistry registry = new SaveStateRegistry();
+  private final RamLiveState ram;
+  private final GlobalState globalState = new GlobalState();
+  private final MigrationManager migration;
+  private final Configuration config = Configuration.of(MACHINE_TYPE);
+
+  public MachineHost(Machine machine) {
+    this.machine = machine;
+    this.ram = new RamLiveState(machine.ram());
+    registry.register(ram);
+    for (SaveStateEntry e : machine.stateEntries()) {
+      registry.register(e);
+    }
+    registry.register(new SavedRunState(globalState.entry()));
+    this.migration = new MigrationManager(registry, new Vm(), config);
+    migration.beforeStart(
+        o ->
+            ram.prepareSave(
+                o.stats(),
+                migration.capability(MigrationCapability.XBZRLE),
+                migration.parameters().xbzrleCacheSizeBytes()));
+  }
+
+  public Machine machine() {
+    return machine;
+  }
+
+  public MigrationManager migration() {
+    return migration;
+  }
+
+  public SaveStateRegistry registry() {
+    return registry;
+  }
+
+  public Configuration configuration() {
+    return config;
+  }
+
+  /** globalstate records the run state at save time (the machine is stopped by then). */
+  private final class SavedRunState implements SaveStateEntry {
+    private final SaveStateEntry inner;
+    SavedRunState(SaveStateEntry inner) {
+      this.inner = inner;
+    }
+
+    @Override public String idstr() { return inner.idstr(); }
+    @Override public int instanceId() { return inner.instanceId(); }
+    @Override public int version() { return inner.version(); }
+
+    @Override
+    public void save(MigrationOutput out, dev.ferry.vmstate.QemuJsonWriter desc) throws IOException {
+      globalState.set(runStateToSave);
+      inner.save(out, desc);
+    }
+
+    @Override
+    public void load(MigrationInput in, int version) throws IOException {
+      inner.load(in, version);
+    }
+  }
+
+  /** The run state written into the next save: the state before the save stopped the machine. */
+  private volatile RunState runStateToSave = RunState.RUNNING;
+  /** The run state the last load found, or null. */
+  private volatile RunState loadedRunState;
+
+  private final class Vm implements MigrationVm {
+    @Override
+    public boolean running() {
+      return machine.isRunning();
+    }
+
+    @Override
+    public void pause() {
+      runStateToSave = machine.runState();
+      machine.stop(RunState.FINISH_MIGRATE);
+    }
+
+    @Override
+    public void resume() {
+      if (runStateToSave.isRunning()) {
+        machine.resume();
+      } else {
+        machine.stop(runStateToSave);
+      }
+    }
+
+    @Override
+    public void migrated() {
+      machine.stop(RunState.POSTMIGRATE);
+    }
+  }
+
+  /**
+   * Saves the whole machine to {@code file} (atomically: a temp file renamed into place). A running
+   * machine is paused for the save and runs on afterwards.
+   */
+  public void save(Path file) throws IOException {
+    RunState before = machine.runState();
+    if (migration.outgoingState().status().isActive()) {
+      throw new IllegalStateException("There's a migration process in progress");
+    }
+    runStateToSave = before;
+    machine.stop(RunState.SAVE_VM);
+    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+    try {
+      try (FileChannel ch =
+              FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE);
+          MigrationOutput out = new MigrationOutput(ch)) {
+        ram.prepareSave(null, false, 0);
+        StateSaver.saveSnapshot(registry, out, config);
+      }
+      Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    } finally {
+      Files.deleteIfExists(tmp);
+      if (before.isRunning()) {
+        machine.resume();
+      } else {
+        machine.stop(before);
+      }
+    }
+  }
+
+  /**
+   * Loads a whole-machine stream into this (stopped) machine. On success the machine is left
+   * stopped; {@link #loadedRunState()} says whether the source was running. On failure the machine
+   * must be discarded: it may hold part of the state.
+   */
+  public StateLoader load(MigrationInput in) throws IOException {
+    if (machine.isRunning()) {
+      throw new IllegalStateException("the machine must be stopped to load state into it");
+    }
+    machine.stop(RunState.RESTORE_VM);
+    ram.prepareLoad(RamLoadOptions.defaults().withMaxTotalBytes(Math.max(1, machine.ram().totalBytes())));
+    StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, CommandListener.NONE);
+    checkComplete(loader);
+    return loader;
+  }
+
+  /** Loads {@code file} (see {@link #load(MigrationInput)}). */
+  public StateLoader load(Path file) throws IOException {
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      return load(new MigrationInput(ch));
+    }
+  }
+
+  /**
+   * Waits for one incoming migration on {@code uri} and loads it; blocks. The machine stays stopped
+   * (in {@code inmigrate}) until the load completed; then the caller decides to run it.
+   */
+  public StateLoader incoming(String uri, Consumer<String> onListening) throws IOException {
+    machine.stop(RunState.INMIGRATE);
+    ram.prepareLoad(RamLoadOptions.defaults().withMaxTotalBytes(Math.max(1, machine.ram().totalBytes())));
+    StateLoader loader = migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
+    checkComplete(loader);
+    return loader;
+  }
+
+  /** A stream that lacked a section this machine needs is a partial load: refuse it. */
+  private void checkComplete(StateLoader loader) throws MigrationStreamException {
+    for (SaveStateRegistry.Registration r : registry.all()) {
+      if (!loader.wasLoaded(r.idstr(), r.instanceId())) {
+        throw new MigrationStreamException(
+            "incomplete state: the stream has no section '" + r.idstr() + "' instance " + r.instanceId()
+                + " (a different machine or device set?)");
+      }
+    }
+    loadedRunState = loadedGlobalState();
+  }
+
+  private RunState loadedGlobalState() {
+    return globalState.get();
+  }
+
+  /** The run state the source had, from the last successful load; null before any. */
+  public RunState loadedRunState() {
+    return loadedRunState;
+  }
+
+  /** After a load: runs the machine if the source was running (and {@code paused} is false). */
+  public void startAfterLoad(boolean paused) {
+    RunState s = loadedRunState;
+    if (!paused && s != null && s.isRunning()) {
+      machine.resume();
+    } else {
+      machine.stop(RunState.PAUSED);
+    }
+  }
+
+  @Override
+  public void close() {
+    machine.close();
+  }
+}

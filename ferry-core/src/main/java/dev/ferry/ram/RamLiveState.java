@@ -1,0 +1,263 @@
+package dev.ferry.ram;
+
+import dev.ferry.savevm.LiveStateHandler;
+import dev.ferry.stream.MigrationInput;
+import dev.ferry.stream.MigrationOutput;
+import dev.ferry.stream.SectionType;
+import dev.ferry.stream.StreamHeader;
+import dev.ferry.stream.VersionMismatchException;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.function.BooleanSupplier;
+
+/**
+ * A machine's RAM as live state: the {@code ram} section (version 4, instance 0), both directions
+ * (QEMU's ram.c save and load handlers).
+ *
+ * <p>Saving: setup starts the dirty log, marks every page to send and writes the block list;
+ * iterations walk the per-block "needs sending" bitmaps, sending zero pages as ZERO records and
+ * others as PAGE records straight from guest memory (or XBZRLE deltas once the first pass is done,
+ * when enabled); {@link #pendingExactBytes} syncs the dirty log into the bitmaps; completion syncs
+ * once more and sends everything left. Loading: {@link RamLoader} into the same blocks, with the
+ * stream's block list checked against them.
+ */
+public final class RamLiveState implements LiveStateHandler {
+  public static final String IDSTR = "ram";
+  public static final int VERSION = 4;
+  /** Pages between checks of the rate limit and the time slice (QEMU: 64). */
+  static final int CHECK_EVERY_PAGES = 64;
+  /** Longest an iteration runs before it yields (QEMU: 50 ms). */
+  static final long MAX_ITERATE_NS = 50_000_000L;
+
+  private final GuestRam ram;
+  private final List<RamBlock> blocks;
+  // per outgoing migration
+  private RamSaveListener listener = RamSaveListener.NONE;
+  private boolean xbzrle;
+  private long xbzrleCacheBytes;
+  private List<DirtyBitmap> bitmaps;
+  private long dirtyPages;
+  private long pass;
+  private boolean firstRoundDone;
+  private int cursorBlock;
+  private long cursorPage;
+  private RamRecordWriter writer;
+  private XbzrleCache cache;
+  private byte[] delta;
+  // incoming
+  private RamLoader loader;
+  private RamLoadOptions loadOptions = RamLoadOptions.defaults();
+
+  public RamLiveState(GuestRam ram) {
+    this.ram = ram;
+    this.blocks = ram.blocks();
+  }
+
+  @Override
+  public String idstr() {
+    return IDSTR;
+  }
+
+  @Override
+  public int instanceId() {
+    return 0;
+  }
+
+  @Override
+  public int version() {
+    return VERSION;
+  }
+
+  /** Options for the next outgoing migration (or snapshot). */
+  public void prepareSave(RamSaveListener listener, boolean xbzrle, long xbzrleCacheBytes) {
+    this.listener = listener == null ? RamSaveListener.NONE : listener;
+    this.xbzrle = xbzrle;
+    this.xbzrleCacheBytes = xbzrleCacheBytes;
+  }
+
+  /** Options for the next load. */
+  public void prepareLoad(RamLoadOptions options) {
+    this.loadOptions = options;
+  }
+
+  @Override
+  public void saveSetup(MigrationOutput out) throws IOException {
+    DirtyLog log = ram.dirtyLog();
+    bitmaps = log.newBitmaps();
+    log.start();
+    log.discardPending();
+    dirtyPages = 0;
+    for (DirtyBitmap b : bitmaps) {
+      b.setAll();
+      dirtyPages += b.pageCount();
+    }
+    pass = 1;
+    listener.sync(pass, dirtyPages);
+    firstRoundDone = false;
+    cursorBlock = 0;
+    cursorPage = 0;
+    writer = new RamRecordWriter(out);
+    if (xbzrle) {
+      cache = new XbzrleCache(xbzrleCacheBytes);
+      delta = new byte[StreamHeader.TARGET_PAGE_SIZE];
+    }
+    writer.writeBlockList(blocks, false);
+    writer.writeEos();
+  }
+
+  @Override
+  public boolean saveIterate(MigrationOutput out, BooleanSupplier rateLimited) throws IOException {
+    long start = System.nanoTime();
+    int sinceCheck = 0;
+    while (dirtyPages > 0) {
+      if (!sendNext(false)) {
+        break;
+      }
+      if (++sinceCheck >= CHECK_EVERY_PAGES) {
+        sinceCheck = 0;
+        if (rateLimited.getAsBoolean() || System.nanoTime() - start > MAX_ITERATE_NS) {
+          break;
+        }
+      }
+    }
+    writer.writeEos();
+    return dirtyPages == 0;
+  }
+
+  /** Sends the next dirty page after the cursor (wrapping once); false when none is left. */
+  private boolean sendNext(boolean last) throws IOException {
+    for (int tries = 0; tries <= blocks.size(); tries++) {
+      DirtyBitmap bm = bitmaps.get(cursorBlock);
+      long p = bm.nextSetBit(cursorPage);
+      if (p >= 0) {
+        bm.clear(p);
+        dirtyPages--;
+        cursorPage = p + 1;
+        sendPage(blocks.get(cursorBlock), cursorBlock, p, last);
+        return true;
+      }
+      cursorBlock++;
+      cursorPage = 0;
+      if (cursorBlock == blocks.size()) {
+        cursorBlock = 0;
+        firstRoundDone = true;
+      }
+    }
+    return false;
+  }
+
+  private void sendPage(RamBlock block, int blockIndex, long page, boolean last) throws IOException {
+    long offset = page * StreamHeader.TARGET_PAGE_SIZE;
+    MemorySegment data = block.targetPage(offset);
+    if (RamRecordWriter.isZero(data)) {
+      writer.writeZeroPage(block, offset);
+      listener.zeroPage();
+      if (cache != null) {
+        cache.invalidate(blockIndex, page);
+      }
+      return;
+    }
+    if (cache != null && firstRoundDone) {
+      MemorySegment old = cache.lookup(blockIndex, page);
+      if (old == null) {
+        listener.xbzrleCacheMiss();
+        if (!last) {
+          cache.insert(blockIndex, page, data);
+        }
+      } else {
+        int n = Xbzrle.encode(old, data, delta, delta.length);
+        if (n == 0) {
+          return; // unchanged: nothing to send
+        }
+        if (n > 0) {
+          writer.writeXbzrlePage(block, offset, delta, n);
+          listener.xbzrlePage(n);
+          if (!last) {
+            MemorySegment.copy(data, 0, old, 0, StreamHeader.TARGET_PAGE_SIZE);
+          }
+          return;
+        }
+        listener.xbzrleOverflow();
+        if (!last) {
+          MemorySegment.copy(data, 0, old, 0, StreamHeader.TARGET_PAGE_SIZE);
+        }
+      }
+    } else if (cache != null && !last) {
+      cache.insert(blockIndex, page, data);
+    }
+    writer.writePage(block, offset);
+    listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
+  }
+
+  @Override
+  public void saveComplete(MigrationOutput out) throws IOException {
+    sync();
+    while (dirtyPages > 0 && sendNext(true)) {
+      // everything left, no limit
+    }
+    writer.writeEos();
+  }
+
+  private void sync() {
+    long added = ram.dirtyLog().harvestInto(bitmaps);
+    dirtyPages += added;
+    pass++;
+    listener.sync(pass, added);
+  }
+
+  @Override
+  public long pendingEstimateBytes() {
+    return bitmaps == null ? 0 : dirtyPages * StreamHeader.TARGET_PAGE_SIZE;
+  }
+
+  @Override
+  public long pendingExactBytes() {
+    if (bitmaps == null) {
+      return 0;
+    }
+    sync();
+    return dirtyPages * StreamHeader.TARGET_PAGE_SIZE;
+  }
+
+  @Override
+  public void saveCleanup() {
+    if (bitmaps != null) {
+      ram.dirtyLog().stop();
+      ram.dirtyLog().discardPending();
+    }
+    bitmaps = null;
+    writer = null;
+    if (cache != null) {
+      cache.close();
+      cache = null;
+    }
+    listener = RamSaveListener.NONE;
+  }
+
+  @Override
+  public void loadSetup() {
+    loader = new RamLoader(RamBlockResolver.of(blocks), loadOptions);
+  }
+
+  @Override
+  public void load(MigrationInput in, int version, SectionType type) throws IOException {
+    if (version != VERSION) {
+      throw new VersionMismatchException("section 'ram'", version, VERSION, VERSION);
+    }
+    if (loader == null) {
+      loadSetup();
+    }
+    loader.loadChunk(in);
+  }
+
+  @Override
+  public void loadCleanup() {
+    loader = null;
+  }
+
+  /** The loader of the current incoming stream (postcopy switches it to postcopy mode). */
+  public RamLoader loader() {
+    return loader;
+  }
+}

@@ -1,0 +1,117 @@
+package dev.ferry.machine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.ferry.migration.MigrationStats;
+import dev.ferry.migration.MigrationStatus;
+import dev.ferry.migration.OutgoingMigration;
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+@Timeout(120)
+class MachineHostTest {
+  @TempDir Path dir;
+
+  static MachineHost host(String program, long memory, ByteArrayOutputStream serial) {
+    return new MachineHost(Machine.builder().memory(memory).program(program).serial(serial).build());
+  }
+
+  static void runFor(Machine m, long ms) throws InterruptedException {
+    m.resume();
+    Thread.sleep(ms);
+  }
+
+  @Test
+  void snapshotRoundTripContinuesTheStressPattern() throws Exception {
+    ByteArrayOutputStream serial = new ByteArrayOutputStream();
+    try (MachineHost src = host("stress", 16 << 20, serial)) {
+      runFor(src.machine(), 200);
+      Path file = dir.resolve("snap.ferry");
+      src.save(file);
+      assertThat(src.machine().isRunning()).isTrue();
+      src.machine().pause();
+      long passes = src.machine().cpu(0).reg(2);
+
+      ByteArrayOutputStream serial2 = new ByteArrayOutputStream();
+      try (MachineHost dst = host("stress", 16 << 20, serial2)) {
+        dst.load(file);
+        assertThat(dst.loadedRunState()).isEqualTo(RunState.RUNNING);
+        assertThat(StressCheck.check(dst.machine()).passed()).isTrue();
+        assertThat(dst.machine().cpu(0).reg(2)).isLessThanOrEqualTo(passes);
+        dst.startAfterLoad(false);
+        Thread.sleep(200);
+        dst.machine().pause();
+        assertThat(StressCheck.check(dst.machine()).passed()).isTrue();
+        assertThat(serial2.toString()).contains("B");
+      }
+    }
+  }
+
+  @Test
+  void snapshotOfADifferentMachineIsRefusedNamingTheBlock() throws Exception {
+    try (MachineHost src = host("idle", 16 << 20, new ByteArrayOutputStream())) {
+      Path file = dir.resolve("snap.ferry");
+      src.save(file);
+      try (MachineHost dst = host("idle", 32 << 20, new ByteArrayOutputStream())) {
+        assertThatThrownBy(() -> dst.load(file)).hasMessageContaining("ram");
+      }
+    }
+  }
+
+  @Test
+  void liveMigrationOverUnixSocketKeepsTheGuestIntact() throws Exception {
+    ByteArrayOutputStream serial = new ByteArrayOutputStream();
+    try (MachineHost src = host("stress", 32 << 20, serial);
+        MachineHost dst = host("stress", 32 << 20, new ByteArrayOutputStream())) {
+      runFor(src.machine(), 100);
+      String uri = "unix:" + dir.resolve("mig.sock");
+      CountDownLatch listening = new CountDownLatch(1);
+      AtomicReference<Throwable> failure = new AtomicReference<>();
+      CompletableFuture<Void> incoming =
+          CompletableFuture.runAsync(
+              () -> {
+                try {
+                  dst.incoming(uri, bound -> listening.countDown());
+                } catch (Throwable t) {
+                  failure.set(t);
+                  listening.countDown();
+                }
+              });
+      assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+      src.migration().setCapabilities(Map.of(dev.ferry.migration.MigrationCapability.RETURN_PATH, true));
+      OutgoingMigration out = src.migration().migrate(uri);
+      MigrationStatus end = out.await(60, TimeUnit.SECONDS);
+      incoming.get(60, TimeUnit.SECONDS);
+      assertThat(failure.get()).isNull();
+      assertThat(end).as(String.valueOf(src.migration().outgoingState().errorDesc())).isEqualTo(MigrationStatus.COMPLETED);
+      assertThat(src.machine().runState()).isEqualTo(RunState.POSTMIGRATE);
+      MigrationStats.Snapshot s = out.info();
+      assertThat(s.normalPages() + s.duplicatePages()).isGreaterThanOrEqualTo((32 << 20) / 4096);
+      assertThat(StressCheck.check(dst.machine()).passed()).isTrue();
+      dst.startAfterLoad(false);
+      assertThat(dst.machine().isRunning()).isTrue();
+    }
+  }
+
+  @Test
+  void failedMigrationLeavesTheSourceRunning() throws Exception {
+    try (MachineHost src = host("random", 16 << 20, new ByteArrayOutputStream())) {
+      runFor(src.machine(), 50);
+      Files.createDirectories(dir.resolve("x"));
+      OutgoingMigration out = src.migration().migrate("unix:" + dir.resolve("x/nobody.sock"));
+      assertThat(out.await(30, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.FAILED);
+      assertThat(src.migration().outgoingState().errorDesc()).contains("nobody.sock");
+      assertThat(src.machine().isRunning()).isTrue();
+    }
+  }
+}
