@@ -34,8 +34,9 @@ public final class GuestPrograms {
   /**
    * QEMU migration-test's guest: increments the byte at {@link #STRESS_TEST_OFFSET} of every page of
    * every block, in order, forever; prints {@code A} once at start and {@code B} after each full
-   * pass. Runs on cpu 0 only (other cpus idle), so the pattern stays checkable. Registers: r0 block
-   * index, r1 page index in the block, r2 completed passes.
+   * pass. Runs on cpu 0 only (other cpus idle), so the pattern stays checkable. Paced by virtual
+   * time at {@link ProgramOptions#stressRateBytesPerSec()}. Registers: r0 block index, r1 page
+   * index in the block, r2 completed passes, r3 virtual time of the start, r4 pages touched.
    */
   public static final GuestProgram STRESS =
       new GuestProgram() {
@@ -56,11 +57,33 @@ public final class GuestPrograms {
             cpu.setPc(1);
             return;
           }
+          // pace: pages due by virtual time since the start (r3), minus pages done (r4)
+          long now = ctx.timer().nowNs();
+          if (cpu.pc() == 1) {
+            cpu.setReg(3, now);
+            cpu.setReg(4, 0);
+            cpu.setPc(2);
+          }
+          long rate = ctx.options().stressRateBytesPerSec();
+          long done = cpu.reg(4);
+          long due = (long) ((now - cpu.reg(3)) * (rate / (PAGE * 1e9))) - done;
+          int perStep = ctx.options().pagesPerStep();
+          if (due <= 0) {
+            long nsPerPage = Math.max(1, (long) (PAGE * 1e9 / rate));
+            ctx.idle(Math.min(IDLE_NS, nsPerPage * Math.min(perStep, 1 - due)));
+            return;
+          }
+          if (due > 8L * perStep) {
+            done += due - perStep; // cannot keep up: drop the debt instead of bursting
+            due = perStep;
+          }
+          int n = (int) Math.min(due, perStep);
+          cpu.setReg(4, done + n);
           GuestMemory mem = ctx.memory();
           int block = (int) cpu.reg(0);
           long page = cpu.reg(1);
           long pages = mem.pageCount(block);
-          for (int i = ctx.options().pagesPerStep(); i > 0; i--) {
+          for (int i = n; i > 0; i--) {
             mem.addByte(block, page * PAGE + STRESS_TEST_OFFSET, 1);
             if (++page == pages) {
               page = 0;

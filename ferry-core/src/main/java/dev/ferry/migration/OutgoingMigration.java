@@ -278,17 +278,23 @@ public final class OutgoingMigration {
       long threshold = (long) (bw * params.downtimeLimitMs());
       long pending = saver.pendingBytes(false);
       stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
-      if (pending <= threshold) {
+      long small = (long) Math.max(64 * 4096, bw * SMALL_SEND_MS);
+      // Sync when the estimate fits; after the first fit, only once a round has drained the
+      // bitmap, so that each sync measures what the guest dirtied during one whole round.
+      if (pending <= threshold && (lastFitPending == Long.MAX_VALUE || pending <= small)) {
         pending = saver.pendingBytes(true);
         updateDirtyRate(lastSyncs, lastSyncNs);
         lastSyncs = stats.dirtySyncCount();
         lastSyncNs = System.nanoTime();
         stats.remainingBytes(pending);
         stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
+        LOG.debug("sync {}: {} bytes pending, threshold {}, bandwidth {} B/ms",
+            stats.dirtySyncCount(), pending, threshold, (long) bw);
         if (pending <= threshold) {
-          boolean small = pending <= Math.max(64 * 4096, bw * SMALL_SEND_MS);
-          boolean stalled = pending * 100 > lastFitPending * (100 - KEEP_ITERATING_RATIO_PERCENT);
-          if (small || stalled || extraSyncs >= MAX_EXTRA_SYNCS) {
+          boolean stalled =
+              lastFitPending != Long.MAX_VALUE
+                  && pending * 100 > lastFitPending * (100 - KEEP_ITERATING_RATIO_PERCENT);
+          if (pending <= small || stalled || extraSyncs >= MAX_EXTRA_SYNCS) {
             LOG.info("switch-over: {} bytes pending, threshold {} (bandwidth {} MB/s)",
                 pending, threshold, String.format("%.0f", bw * 1000 / 1e6));
             return;
