@@ -148,12 +148,7 @@ public final class GuestMemory implements AutoCloseable {
 
   public void putByte(int block, long offset, byte value) {
     if (depth == 0) {
-      enterStep();
-      try {
-        putByte(block, offset, value);
-      } finally {
-        exitStep();
-      }
+      outsideStep(() -> putByte(block, offset, value));
       return;
     }
     if (faults != null) {
@@ -168,12 +163,7 @@ public final class GuestMemory implements AutoCloseable {
   /** Adds {@code delta} to the byte at {@code offset} (wrapping) and returns the new value. */
   public byte addByte(int block, long offset, int delta) {
     if (depth == 0) {
-      enterStep();
-      try {
-        return addByte(block, offset, delta);
-      } finally {
-        exitStep();
-      }
+      return outsideStep(() -> addByte(block, offset, delta));
     }
     if (faults != null) {
       faults.ensurePresent(block, offset, 1);
@@ -189,12 +179,7 @@ public final class GuestMemory implements AutoCloseable {
 
   public void putInt(int block, long offset, int value) {
     if (depth == 0) {
-      enterStep();
-      try {
-        putInt(block, offset, value);
-      } finally {
-        exitStep();
-      }
+      outsideStep(() -> putInt(block, offset, value));
       return;
     }
     if (faults != null) {
@@ -208,12 +193,7 @@ public final class GuestMemory implements AutoCloseable {
 
   public void putLong(int block, long offset, long value) {
     if (depth == 0) {
-      enterStep();
-      try {
-        putLong(block, offset, value);
-      } finally {
-        exitStep();
-      }
+      outsideStep(() -> putLong(block, offset, value));
       return;
     }
     if (faults != null) {
@@ -228,12 +208,7 @@ public final class GuestMemory implements AutoCloseable {
   /** Sets {@code length} bytes to {@code value}. */
   public void fill(int block, long offset, long length, byte value) {
     if (depth == 0) {
-      enterStep();
-      try {
-        fill(block, offset, length, value);
-      } finally {
-        exitStep();
-      }
+      outsideStep(() -> fill(block, offset, length, value));
       return;
     }
     if (faults != null) {
@@ -248,12 +223,7 @@ public final class GuestMemory implements AutoCloseable {
   /** Copies {@code length} bytes from {@code src} into guest memory. */
   public void write(int block, long offset, byte[] src, int srcOffset, int length) {
     if (depth == 0) {
-      enterStep();
-      try {
-        write(block, offset, src, srcOffset, length);
-      } finally {
-        exitStep();
-      }
+      outsideStep(() -> write(block, offset, src, srcOffset, length));
       return;
     }
     if (faults != null) {
@@ -268,12 +238,7 @@ public final class GuestMemory implements AutoCloseable {
   /** Copies within guest memory (overlapping ranges behave as if through a temporary buffer). */
   public void copy(int srcBlock, long srcOffset, int dstBlock, long dstOffset, long length) {
     if (depth == 0) {
-      enterStep();
-      try {
-        copy(srcBlock, srcOffset, dstBlock, dstOffset, length);
-      } finally {
-        exitStep();
-      }
+      outsideStep(() -> copy(srcBlock, srcOffset, dstBlock, dstOffset, length));
       return;
     }
     if (faults != null) {
@@ -297,6 +262,25 @@ public final class GuestMemory implements AutoCloseable {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** An access made outside any step runs in a step of its own (kept out of the hot methods). */
+  private void outsideStep(Runnable access) {
+    enterStep();
+    try {
+      access.run();
+    } finally {
+      exitStep();
+    }
+  }
+
+  private byte outsideStep(java.util.function.Supplier<Byte> access) {
+    enterStep();
+    try {
+      return access.get();
+    } finally {
+      exitStep();
+    }
+  }
 
   private void present(int block, long offset, long length) {
     PageFaultHandler f = depth > 0 ? faults : ram.pageFaultHandler();
