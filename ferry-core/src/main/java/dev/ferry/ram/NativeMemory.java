@@ -33,6 +33,11 @@ final class NativeMemory {
   private static final int MAP_ANONYMOUS = 0x20;
   private static final int MAP_NORESERVE = 0x4000;
   private static final int MADV_DONTNEED = 4;
+  private static final int MADV_HUGEPAGE = 14;
+  private static final long HUGE_PAGE = 2L << 20;
+  /** Transparent huge pages for guest RAM (as QEMU advises): 512x fewer page faults. */
+  private static final boolean USE_HUGE_PAGES =
+      Boolean.parseBoolean(System.getProperty("ferry.ram.hugepages", "true"));
   private static final long MAP_FAILED = -1L;
 
   private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
@@ -103,6 +108,31 @@ final class NativeMemory {
    * slack on both sides, so that only the aligned range stays mapped.
    */
   static long mapAnonymous(long length, long alignment) {
+    if (USE_HUGE_PAGES && length >= HUGE_PAGE && alignment < HUGE_PAGE) {
+      alignment = HUGE_PAGE;
+    }
+    long address = mapAligned(length, alignment);
+    if (USE_HUGE_PAGES && length >= HUGE_PAGE) {
+      advise(address, length, MADV_HUGEPAGE);
+    }
+    return address;
+  }
+
+  private static void advise(long address, long length, int advice) {
+    try (Arena scratch = Arena.ofConfined()) {
+      MemorySegment state = scratch.allocate(CALL_STATE);
+      int rc = (int) MADVISE.invokeExact(state, address, length, advice);
+      if (rc != 0) {
+        LOG.debug("madvise({}) failed: errno {}", advice, (int) ERRNO.get(state, 0L));
+      }
+    } catch (Error | RuntimeException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new IllegalStateException("madvise call failed", t);
+    }
+  }
+
+  private static long mapAligned(long length, long alignment) {
     long slack = alignment > 4096 ? alignment : 0;
     long mapped = length + slack;
     long base;

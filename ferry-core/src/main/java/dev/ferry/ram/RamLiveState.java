@@ -45,6 +45,7 @@ public final class RamLiveState implements LiveStateHandler {
   private RamRecordWriter writer;
   private XbzrleCache cache;
   private byte[] delta;
+  private PageMap pageMap;
   // incoming
   private RamLoader loader;
   private RamLoadOptions loadOptions = RamLoadOptions.defaults();
@@ -98,6 +99,7 @@ public final class RamLiveState implements LiveStateHandler {
     cursorBlock = 0;
     cursorPage = 0;
     writer = new RamRecordWriter(out);
+    pageMap = PageMap.open();
     if (xbzrle) {
       cache = new XbzrleCache(xbzrleCacheBytes);
       delta = new byte[StreamHeader.TARGET_PAGE_SIZE];
@@ -150,7 +152,9 @@ public final class RamLiveState implements LiveStateHandler {
   private void sendPage(RamBlock block, int blockIndex, long page, boolean last) throws IOException {
     long offset = page * StreamHeader.TARGET_PAGE_SIZE;
     MemorySegment data = block.targetPage(offset);
-    if (RamRecordWriter.isZero(data)) {
+    boolean untouched =
+        pageMap != null && block.isLazilyCommitted() && pageMap.untouched(block.memory().address() + offset);
+    if (untouched || RamRecordWriter.isZero(data)) {
       writer.writeZeroPage(block, offset);
       listener.zeroPage();
       if (cache != null) {
@@ -228,6 +232,10 @@ public final class RamLiveState implements LiveStateHandler {
     }
     bitmaps = null;
     writer = null;
+    if (pageMap != null) {
+      pageMap.close();
+      pageMap = null;
+    }
     if (cache != null) {
       cache.close();
       cache = null;

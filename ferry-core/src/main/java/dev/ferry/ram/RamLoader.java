@@ -54,6 +54,13 @@ public final class RamLoader {
   private boolean postcopy;
   private Inflater inflater;
 
+  /** Finds never-touched pages without faulting them in (null where pagemap is unavailable). */
+  private final PageMap pageMap = PageMap.open();
+
+  private boolean untouched(RamBlock b, long offset) {
+    return pageMap != null && b.isLazilyCommitted() && pageMap.untouched(b.memory().address() + offset);
+  }
+
   public RamLoader(RamBlockResolver resolver, RamLoadOptions options) {
     this.resolver = Objects.requireNonNull(resolver, "resolver");
     this.options = Objects.requireNonNull(options, "options");
@@ -93,7 +100,7 @@ public final class RamLoader {
         RamBlock b = pageBlock(in, flags, offset, recordPos);
         int fill = in.readU8();
         MemorySegment page = b.targetPage(offset);
-        if (fill != 0 || !RamRecordWriter.isZero(page)) {
+        if (fill != 0 || !(untouched(b, offset) || RamRecordWriter.isZero(page))) {
           page.fill((byte) fill); // a zero page stays untouched, so lazily mapped RAM stays unmapped
         }
         stats.block(b.name()).zeroPages++;
