@@ -40,8 +40,9 @@ import picocli.CommandLine.Option;
  * </pre>
  *
  * {@code qmp} lists every monitor, comma-separated ({@code none} without one); {@code incoming} is
- * present only when waiting for a migration ({@code defer} until {@code migrate-incoming}). When an
- * incoming migration has loaded it prints {@value #LOADED_PREFIX} and the run state.
+ * present only when waiting for a migration ({@code defer} until {@code migrate-incoming}, which then
+ * prints {@value #LISTENING_PREFIX} and the bound URI). When an incoming migration has loaded it
+ * prints {@value #LOADED_PREFIX} and the run state.
  *
  * <p>Exit codes: 0 after {@code quit}; 2 for a bad option (one line on stderr); 1 for a runtime
  * failure (a monitor that cannot listen, a missing snapshot, a failed incoming load — the machine
@@ -55,6 +56,8 @@ import picocli.CommandLine.Option;
 public final class RunCommand implements java.util.concurrent.Callable<Integer> {
   /** Start of the ready line on stderr. */
   public static final String READY_PREFIX = "ferry: ready; ";
+  /** With {@code --incoming defer}: printed once {@code migrate-incoming} listens, then the bound URI. */
+  public static final String LISTENING_PREFIX = "ferry: incoming listening; incoming=";
   /** Start of the line printed when an incoming migration has loaded. */
   public static final String LOADED_PREFIX = "ferry: incoming migration loaded; state=";
   /** Default {@code --memory}: QEMU's default {@code -m}. */
@@ -220,7 +223,11 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
             new EngineBackend.IncomingObserver() {
               @Override
               public void listening(String boundUri) {
-                err.println(ready.replace("@STATE@", machine.runState().qapiName()) + "; incoming=" + boundUri);
+                if (incoming.equals("defer")) {
+                  err.println(LISTENING_PREFIX + boundUri);
+                } else {
+                  err.println(ready.replace("@STATE@", machine.runState().qapiName()) + "; incoming=" + boundUri);
+                }
               }
 
               @Override
