@@ -77,8 +77,8 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       names = "--dirty-rate",
       paramLabel = "RATE",
       converter = CliSizes.Rate.class,
-      description = "dirty rate of the 'random' program in bytes/s, with K/M/G suffixes (default: 64M)")
-  long dirtyRateBytesPerSec = ProgramOptions.DEFAULT_DIRTY_RATE_BYTES_PER_SEC;
+      description = "bytes/s with K/M/G suffixes: the dirty rate of 'random' (default 64M) and the sweep speed of 'stress' (default 1G)")
+  Long dirtyRateBytesPerSec;
 
   @Option(names = "--vcpus", paramLabel = "N", description = "vCPUs, 1..64 (default: 1)")
   int vcpus = 1;
@@ -185,7 +185,10 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
           Machine.builder()
               .memory(memoryBytes)
               .program(program)
-              .programOptions(ProgramOptions.defaults().withDirtyRateBytesPerSec(dirtyRateBytesPerSec))
+              .programOptions(
+                  dirtyRateBytesPerSec == null
+                      ? ProgramOptions.defaults()
+                      : ProgramOptions.defaults().withDirtyRateBytesPerSec(dirtyRateBytesPerSec))
               .vcpus(vcpus)
               .serial(serialOut)
               .build();
