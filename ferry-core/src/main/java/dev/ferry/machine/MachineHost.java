@@ -85,7 +85,9 @@ public final class MachineHost implements AutoCloseable {
 
     @Override
     public void save(MigrationOutput out, dev.ferry.vmstate.QemuJsonWriter desc) throws IOException {
-      globalState.set(runStateToSave);
+      // stopped by the migration or the save: the state before that; already stopped: as it is
+      RunState now = machine.runState();
+      globalState.set(now == RunState.FINISH_MIGRATE || now == RunState.SAVE_VM ? runStateToSave : now);
       inner.save(out, desc);
     }
 

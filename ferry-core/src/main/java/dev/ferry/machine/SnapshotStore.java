@@ -54,9 +54,9 @@ public final class SnapshotStore {
     checkName(name);
     Files.createDirectories(dir);
     Path file = dir.resolve(name + STREAM_SUFFIX);
+    Snapshot old = find(name); // before the save: afterwards the new file has no meta yet
     host.save(file);
     Properties p = new Properties();
-    Snapshot old = find(name);
     p.setProperty("id", old != null ? old.id() : Integer.toString(nextId()));
     p.setProperty("date", Instant.now().toString());
     p.setProperty("vm-clock-ns", Long.toString(host.machine().timer().nowNs()));

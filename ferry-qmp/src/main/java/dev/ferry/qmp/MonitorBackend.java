@@ -5,6 +5,7 @@ import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.qmp.qapi.MigrationParameters;
 import dev.ferry.qmp.qapi.SnapshotInfo;
 import dev.ferry.qmp.qapi.StatusInfo;
+import dev.ferry.qmp.qapi.StressCheckInfo;
 import dev.ferry.qmp.qapi.VersionInfo;
 import java.util.List;
 
@@ -90,4 +91,12 @@ public interface MonitorBackend {
 
   /** The snapshots, oldest first. */
   List<SnapshotInfo> querySnapshots() throws QmpError;
+
+  /**
+   * Ferry's {@code ferry-stress-check}: checks guest RAM for the {@code stress} pattern (pausing a
+   * running machine for the check and resuming it after). Default: not available.
+   */
+  default StressCheckInfo stressCheck() throws QmpError {
+    throw QmpError.generic("this monitor has no machine to check");
+  }
 }

@@ -233,6 +233,7 @@ public final class QmpDispatcher {
           }
           return arr;
         });
+    add("ferry-stress-check", NONE, a -> backend.stressCheck().toJson());
     add(
         "human-monitor-command",
         QapiType.Struct.of(

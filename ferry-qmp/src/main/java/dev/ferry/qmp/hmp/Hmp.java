@@ -13,6 +13,7 @@ import dev.ferry.qmp.qapi.MigrationParameters;
 import dev.ferry.qmp.qapi.MigrationStatus;
 import dev.ferry.qmp.qapi.SnapshotInfo;
 import dev.ferry.qmp.qapi.StatusInfo;
+import dev.ferry.qmp.qapi.StressCheckInfo;
 import java.time.ZoneId;
 import java.util.ArrayList;
 import java.util.List;
@@ -64,7 +65,8 @@ public final class Hmp {
           new Cmd("migrate_capabilities", List.of(), "", "show current migration capabilities"),
           new Cmd("migrate_parameters", List.of(), "", "show current migration parameters"),
           new Cmd("snapshots", List.of(), "", "show the currently saved VM snapshots"),
-          new Cmd("status", List.of(), "", "show the current VM status (running|paused)"));
+          new Cmd("status", List.of(), "", "show the current VM status (running|paused)"),
+          new Cmd("stress", List.of(), "", "check guest RAM for the stress program's pattern (Ferry)"));
 
   private static final Set<MigrationStatus> MIGRATION_BUSY =
       Set.of(
@@ -264,6 +266,9 @@ public final class Hmp {
           list.add(SnapshotInfo.fromJson(n));
         }
         return HmpFormatter.infoSnapshots(list, zone);
+      }
+      case "stress" -> {
+        return HmpFormatter.infoStress(StressCheckInfo.fromJson(qmp.execute("ferry-stress-check", null)));
       }
       default -> {
         return help("info");

@@ -9,6 +9,8 @@ import dev.ferry.qmp.qapi.MigrationStatus;
 import dev.ferry.qmp.qapi.RunState;
 import dev.ferry.qmp.qapi.SnapshotInfo;
 import dev.ferry.qmp.qapi.StatusInfo;
+import dev.ferry.qmp.qapi.StressCheckInfo;
+import dev.ferry.qmp.qapi.XbzrleCacheStats;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.format.DateTimeFormatter;
@@ -129,6 +131,16 @@ public final class HmpFormatter {
             .append(" times\n");
       }
     }
+    XbzrleCacheStats x = info.xbzrleCache();
+    if (x != null) {
+      sb.append("cache size: ").append(x.cacheSizeBytes()).append(" bytes\n");
+      sb.append("xbzrle transferred: ").append(x.bytes() >> 10).append(" kbytes\n");
+      sb.append("xbzrle pages: ").append(x.pages()).append(" pages\n");
+      sb.append("xbzrle cache miss: ").append(x.cacheMiss()).append('\n');
+      sb.append(String.format(Locale.ROOT, "xbzrle cache miss rate: %.2f\n", x.cacheMissRate()));
+      sb.append(String.format(Locale.ROOT, "xbzrle encoding rate: %.2f\n", x.encodingRate()));
+      sb.append("xbzrle overflow: ").append(x.overflow()).append('\n');
+    }
     if (info.cpuThrottlePercentage() != null) {
       sb.append("cpu throttle percentage: ").append(info.cpuThrottlePercentage()).append('\n');
     }
@@ -224,6 +236,18 @@ public final class HmpFormatter {
               clock,
               s.icount() == null ? "" : s.icount().toString()));
       sb.append('\n');
+    }
+    return sb.toString();
+  }
+
+  /** Ferry's {@code info stress}: the verdict, then the first bad pages, one per line. */
+  public static String infoStress(StressCheckInfo s) {
+    StringBuilder sb = new StringBuilder();
+    sb.append("stress check: ").append(s.passed() ? "passed" : "FAILED");
+    sb.append(", ").append(s.pagesChecked()).append(" pages checked, ");
+    sb.append(s.badPages()).append(" bad\n");
+    for (String b : s.firstBad()) {
+      sb.append("  bad page ").append(b).append('\n');
     }
     return sb.toString();
   }

@@ -18,7 +18,21 @@ public record MigrationInfo(
     Long downtimeMs,
     Long expectedDowntimeMs,
     String errorDesc,
-    Long cpuThrottlePercentage) {
+    Long cpuThrottlePercentage,
+    XbzrleCacheStats xbzrleCache) {
+
+  /** Without XBZRLE statistics (the capability is off). */
+  public MigrationInfo(
+      MigrationStatus status,
+      MigrationStats ram,
+      Long totalTimeMs,
+      Long setupTimeMs,
+      Long downtimeMs,
+      Long expectedDowntimeMs,
+      String errorDesc,
+      Long cpuThrottlePercentage) {
+    this(status, ram, totalTimeMs, setupTimeMs, downtimeMs, expectedDowntimeMs, errorDesc, cpuThrottlePercentage, null);
+  }
 
   /** No migration has happened: {@code {}}. */
   public static final MigrationInfo NONE =
@@ -31,6 +45,9 @@ public record MigrationInfo(
     }
     if (ram != null) {
       o.set("ram", ram.toJson());
+    }
+    if (xbzrleCache != null) {
+      o.set("xbzrle-cache", xbzrleCache.toJson());
     }
     if (totalTimeMs != null) {
       o.put("total-time", totalTimeMs);
@@ -62,7 +79,8 @@ public record MigrationInfo(
         longOrNull(n, "downtime"),
         longOrNull(n, "expected-downtime"),
         n.has("error-desc") ? n.get("error-desc").asText() : null,
-        longOrNull(n, "cpu-throttle-percentage"));
+        longOrNull(n, "cpu-throttle-percentage"),
+        n.has("xbzrle-cache") ? XbzrleCacheStats.fromJson(n.get("xbzrle-cache")) : null);
   }
 
   private static Long longOrNull(JsonNode n, String name) {

@@ -1,0 +1,342 @@
+package dev.ferry.cli;
+
+import dev.ferry.machine.GuestPrograms;
+import dev.ferry.machine.Machine;
+import dev.ferry.machine.MachineHost;
+import dev.ferry.machine.ProgramOptions;
+import dev.ferry.machine.RunState;
+import dev.ferry.machine.SnapshotStore;
+import dev.ferry.qmp.QmpServer;
+import dev.ferry.qmp.engine.EngineBackend;
+import dev.ferry.transport.MigrationUri;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code ferry run}: runs a machine in this process, served on QMP monitors, until {@code quit} on
+ * a monitor or SIGINT/SIGTERM. It can start fresh, load a named snapshot ({@code --loadvm}), or wait
+ * for an incoming migration ({@code --incoming URI}, or {@code defer} for {@code migrate-incoming}).
+ *
+ * <p>When ready it prints exactly one line on stderr, {@link #READY_PREFIX} followed by {@code
+ * key=value} fields separated by {@code "; "} — tests and {@code ferry demo} read the bound monitor
+ * and incoming addresses from it (a tcp port 0 is resolved there):
+ *
+ * <pre>
+ * ferry: ready; program=stress; memory=64 MiB; vcpus=1; state=running; qmp=unix:/tmp/s.qmp; incoming=tcp:127.0.0.1:40123
+ * </pre>
+ *
+ * {@code qmp} lists every monitor, comma-separated ({@code none} without one); {@code incoming} is
+ * present only when waiting for a migration ({@code defer} until {@code migrate-incoming}, which then
+ * prints {@value #LISTENING_PREFIX} and the bound URI). When an incoming migration has loaded it
+ * prints {@value #LOADED_PREFIX} and the run state.
+ *
+ * <p>Exit codes: 0 after {@code quit}; 2 for a bad option (one line on stderr); 1 for a runtime
+ * failure (a monitor that cannot listen, a missing snapshot, a failed incoming load — the machine
+ * then never runs). SIGINT/SIGTERM stop the machine cleanly (serial flushed); the exit code is then
+ * the JVM's for the signal.
+ */
+@Command(
+    name = "run",
+    mixinStandardHelpOptions = true,
+    description = "Run a machine, served on QMP monitors, until 'quit' or SIGINT/SIGTERM.")
+public final class RunCommand implements java.util.concurrent.Callable<Integer> {
+  /** Start of the ready line on stderr. */
+  public static final String READY_PREFIX = "ferry: ready; ";
+  /** With {@code --incoming defer}: printed once {@code migrate-incoming} listens, then the bound URI. */
+  public static final String LISTENING_PREFIX = "ferry: incoming listening; incoming=";
+  /** Start of the line printed when an incoming migration has loaded. */
+  public static final String LOADED_PREFIX = "ferry: incoming migration loaded; state=";
+  /** Default {@code --memory}: QEMU's default {@code -m}. */
+  static final long DEFAULT_MEMORY_BYTES = 128L << 20;
+
+  @Option(
+      names = "--memory",
+      paramLabel = "SIZE",
+      converter = CliSizes.MemorySize.class,
+      description = "guest RAM: a number with K/M/G/T (powers of 1024); a bare number is MiB, as QEMU's -m (default: 128M). RAM is mapped lazily: a 8G guest costs only the pages it touches.")
+  long memoryBytes = DEFAULT_MEMORY_BYTES;
+
+  @Option(names = "--program", paramLabel = "NAME", description = "guest program: stress, random, fill or idle (default: stress)")
+  String program = "stress";
+
+  @Option(
+      names = "--dirty-rate",
+      paramLabel = "RATE",
+      converter = CliSizes.Rate.class,
+      description = "bytes/s with K/M/G suffixes: the dirty rate of 'random' (default 64M) and the sweep speed of 'stress' (default 1G)")
+  Long dirtyRateBytesPerSec;
+
+  @Option(names = "--vcpus", paramLabel = "N", description = "vCPUs, 1..64 (default: 1)")
+  int vcpus = 1;
+
+  @Option(names = "--serial", paramLabel = "FILE", description = "append the serial port's output to FILE, '-' for stdout (default: discarded)")
+  String serial;
+
+  @Option(
+      names = "--incoming",
+      paramLabel = "URI",
+      description = "wait for an incoming migration on URI (tcp:HOST:PORT, unix:PATH, exec:CMD, fd:N, file:PATH); 'defer' waits for migrate-incoming on the monitor")
+  String incoming;
+
+  @Option(names = "--snapshot-dir", paramLabel = "DIR", description = "directory of named snapshots (default: ./ferry-snapshots)")
+  Path snapshotDir = Path.of("ferry-snapshots");
+
+  @Option(names = "--loadvm", paramLabel = "NAME", description = "start from snapshot NAME of the snapshot directory")
+  String loadvm;
+
+  @Option(names = {"--paused", "-S"}, description = "start paused (as QEMU -S); with --incoming: stay paused after the load")
+  boolean paused;
+
+  @Option(names = "--qmp", paramLabel = "URI", description = "serve a QMP monitor on unix:PATH or tcp:HOST:PORT (repeatable)")
+  List<String> qmp = new ArrayList<>();
+
+  /** Thrown inside {@link #call} to end with a one-line message and an exit code. */
+  private static final class Exit extends Exception {
+    final int code;
+
+    Exit(int code, String message) {
+      super(message);
+      this.code = code;
+    }
+  }
+
+  private final CompletableFuture<Integer> finished = new CompletableFuture<>();
+  private final CountDownLatch cleanedUp = new CountDownLatch(1);
+
+  @Override
+  public Integer call() {
+    PrintStream err = System.err;
+    try {
+      return runMachine(err);
+    } catch (Exit e) {
+      err.println("ferry run: " + e.getMessage());
+      return e.code;
+    } finally {
+      cleanedUp.countDown();
+    }
+  }
+
+  private void usage(String message) throws Exit {
+    throw new Exit(2, message + " (see 'ferry run --help')");
+  }
+
+  private int runMachine(PrintStream err) throws Exit {
+    // ---- options that need more than a converter
+    if (!GuestPrograms.names().contains(program)) {
+      usage("unknown program '" + program + "' (known: " + String.join(", ", GuestPrograms.names()) + ")");
+    }
+    if (vcpus < 1 || vcpus > 64) {
+      usage("--vcpus must be 1..64, got " + vcpus);
+    }
+    if (incoming != null && loadvm != null) {
+      usage("--incoming and --loadvm exclude each other");
+    }
+    if (incoming != null && !incoming.equals("defer")) {
+      try {
+        MigrationUri.parse(incoming);
+      } catch (IllegalArgumentException e) {
+        usage("bad --incoming URI '" + incoming + "': " + e.getMessage());
+      }
+    }
+    for (String q : qmp) {
+      try {
+        dev.ferry.qmp.QmpEndpoint.parse(q);
+      } catch (IllegalArgumentException e) {
+        usage("bad --qmp URI '" + q + "': " + e.getMessage());
+      }
+    }
+    if (loadvm != null) {
+      try {
+        SnapshotStore.checkName(loadvm);
+      } catch (IllegalArgumentException e) {
+        usage(e.getMessage());
+      }
+      Path f = snapshotDir.resolve(loadvm + ".ferry");
+      if (!Files.isRegularFile(f)) {
+        throw new Exit(1, "snapshot '" + loadvm + "' not found in " + snapshotDir);
+      }
+    }
+    if (incoming != null && incoming.startsWith("file:")) {
+      Path f = Path.of(incoming.substring("file:".length()));
+      if (!Files.isRegularFile(f) || !Files.isReadable(f)) {
+        throw new Exit(1, "cannot read incoming file " + f + ": " + (Files.exists(f) ? "not a readable file" : "no such file"));
+      }
+    }
+
+    // ---- the machine
+    OutputStream serialOut = openSerial();
+    Machine machine;
+    try {
+      machine =
+          Machine.builder()
+              .memory(memoryBytes)
+              .program(program)
+              .programOptions(
+                  dirtyRateBytesPerSec == null
+                      ? ProgramOptions.defaults()
+                      : ProgramOptions.defaults().withDirtyRateBytesPerSec(dirtyRateBytesPerSec))
+              .vcpus(vcpus)
+              .serial(serialOut)
+              .build();
+    } catch (RuntimeException e) {
+      closeQuietly(serialOut);
+      throw new Exit(1, "cannot create the machine: " + e.getMessage());
+    }
+    MachineHost host = new MachineHost(machine);
+    SnapshotStore store = new SnapshotStore(snapshotDir, host);
+    EngineBackend backend = new EngineBackend(host, store);
+    backend.onQuit(() -> finished.complete(0));
+    List<QmpServer> servers = new ArrayList<>();
+    Thread hook = Thread.ofPlatform().unstarted(this::onSignal);
+    try {
+      Runtime.getRuntime().addShutdownHook(hook);
+      for (String q : qmp) {
+        try {
+          servers.add(QmpServer.start(q, backend));
+        } catch (IOException e) {
+          throw new Exit(1, "cannot serve QMP on " + q + ": " + e.getMessage());
+        }
+      }
+      String monitors = servers.isEmpty() ? "none" : String.join(",", servers.stream().map(QmpServer::uri).toList());
+      String ready =
+          READY_PREFIX
+              + "program=" + program
+              + "; memory=" + CliSizes.format(memoryBytes)
+              + "; vcpus=" + vcpus
+              + "; state=@STATE@"
+              + "; qmp=" + monitors;
+
+      if (incoming != null) {
+        backend.setAutostart(!paused);
+        backend.setIncomingObserver(
+            new EngineBackend.IncomingObserver() {
+              @Override
+              public void listening(String boundUri) {
+                if (incoming.equals("defer")) {
+                  err.println(LISTENING_PREFIX + boundUri);
+                } else {
+                  err.println(ready.replace("@STATE@", machine.runState().qapiName()) + "; incoming=" + boundUri);
+                }
+              }
+
+              @Override
+              public void loaded(RunState sourceRunState) {
+                err.println(LOADED_PREFIX + machine.runState().qapiName());
+              }
+
+              @Override
+              public void failed(String uri, Exception error) {
+                err.println("ferry run: incoming migration on " + uri + " failed: " + message(error));
+                finished.complete(1);
+              }
+            });
+        if (incoming.equals("defer")) {
+          backend.deferIncoming();
+          err.println(ready.replace("@STATE@", machine.runState().qapiName()) + "; incoming=defer");
+        } else {
+          backend.startIncoming(incoming);
+        }
+      } else {
+        if (loadvm != null) {
+          try {
+            store.load(loadvm);
+          } catch (NoSuchFileException e) {
+            throw new Exit(1, "snapshot '" + loadvm + "' not found in " + snapshotDir);
+          } catch (IOException | RuntimeException e) {
+            throw new Exit(1, "cannot load snapshot '" + loadvm + "' from " + snapshotDir + ": " + message(e));
+          }
+        }
+        if (paused) {
+          machine.stop(RunState.PAUSED);
+        } else {
+          machine.resume();
+        }
+        err.println(ready.replace("@STATE@", machine.runState().qapiName()));
+      }
+      int code;
+      try {
+        code = finished.get();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        code = 1;
+      } catch (ExecutionException e) {
+        code = 1;
+      }
+      return code;
+    } finally {
+      for (QmpServer s : servers) {
+        try {
+          s.close();
+        } catch (IOException e) {
+          err.println("ferry run: closing monitor " + s.uri() + ": " + e.getMessage());
+        }
+      }
+      host.migration().cancel();
+      host.close(); // stops the vCPUs and flushes the serial port
+      if (serialOut != System.out) {
+        closeQuietly(serialOut);
+      } else {
+        System.out.flush();
+      }
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException e) {
+        // the JVM is shutting down (a signal): the hook waits for this cleanup
+      }
+    }
+  }
+
+  /** SIGINT/SIGTERM: end the run loop and wait (bounded) until the machine is closed. */
+  private void onSignal() {
+    finished.complete(0);
+    try {
+      cleanedUp.await(10, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private OutputStream openSerial() throws Exit {
+    if (serial == null) {
+      return OutputStream.nullOutputStream();
+    }
+    if (serial.equals("-")) {
+      return System.out;
+    }
+    try {
+      return Files.newOutputStream(Path.of(serial), StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+    } catch (IOException e) {
+      throw new Exit(1, "cannot open serial output " + serial + ": " + message(e));
+    }
+  }
+
+  private static void closeQuietly(OutputStream o) {
+    try {
+      o.close();
+    } catch (IOException e) {
+      // nothing left to do with a broken serial sink at exit
+    }
+  }
+
+  static String message(Throwable e) {
+    if (e instanceof NoSuchFileException n) {
+      return n.getReason() != null ? n.getReason() : "no such file: " + n.getFile();
+    }
+    String m = e.getMessage();
+    return m != null ? m : e.toString();
+  }
+}
