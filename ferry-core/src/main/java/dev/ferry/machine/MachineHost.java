@@ -167,7 +167,7 @@ public final class MachineHost implements AutoCloseable {
       throw new IllegalStateException("the machine must be stopped to load state into it");
     }
     machine.stop(RunState.RESTORE_VM);
-    ram.prepareLoad(RamLoadOptions.defaults().withMaxTotalBytes(Math.max(1, machine.ram().totalBytes())));
+    ram.prepareLoad(loadOptions());
     StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, CommandListener.NONE);
     checkComplete(loader);
     return loader;
@@ -186,10 +186,19 @@ public final class MachineHost implements AutoCloseable {
    */
   public StateLoader incoming(String uri, Consumer<String> onListening) throws IOException {
     machine.stop(RunState.INMIGRATE);
-    ram.prepareLoad(RamLoadOptions.defaults().withMaxTotalBytes(Math.max(1, machine.ram().totalBytes())));
+    ram.prepareLoad(loadOptions());
     StateLoader loader = migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
     checkComplete(loader);
     return loader;
+  }
+
+  /**
+   * Every block list entry is checked against this machine's blocks (name, length; nothing is
+   * allocated), so the total is not capped at this machine's size: a larger list then fails naming
+   * the block this machine lacks.
+   */
+  private static RamLoadOptions loadOptions() {
+    return RamLoadOptions.defaults();
   }
 
   /** A stream that lacked a section this machine needs is a partial load: refuse it. */
