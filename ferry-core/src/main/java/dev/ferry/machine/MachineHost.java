@@ -15,6 +15,7 @@ import dev.ferry.savevm.StreamReader;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
 import dev.ferry.stream.MigrationStreamException;
+import dev.ferry.transport.MigrationChannel;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -199,6 +200,18 @@ public final class MachineHost implements AutoCloseable {
    */
   private static RamLoadOptions loadOptions() {
     return RamLoadOptions.defaults();
+  }
+
+  /**
+   * Loads one incoming migration from the open channel {@code c} (see {@link #incoming(String,
+   * Consumer)}); blocks. The caller closes the channel.
+   */
+  public StateLoader incoming(MigrationChannel c) throws IOException {
+    machine.stop(RunState.INMIGRATE);
+    ram.prepareLoad(loadOptions());
+    StateLoader loader = migration.incoming(c, StreamReader.Options.DEFAULT);
+    checkComplete(loader);
+    return loader;
   }
 
   /** A stream that lacked a section this machine needs is a partial load: refuse it. */
