@@ -1,8 +1,12 @@
 package dev.ferry.machine;
 
 import dev.ferry.savevm.SaveStateEntry;
+import dev.ferry.stream.MigrationInput;
+import dev.ferry.stream.MigrationOutput;
+import dev.ferry.vmstate.QemuJsonWriter;
 import dev.ferry.vmstate.VMStateDescription;
 import dev.ferry.vmstate.VMStateEntry;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Objects;
@@ -17,22 +21,115 @@ public final class CpuDevice implements Device {
   /** Longest program name the state carries. */
   public static final int MAX_PROGRAM_NAME_BYTES = 64;
 
+  /** Extended registers of layout v2 (the {@code cpu/xregs} subsection). */
+  public static final int XREG_COUNT = 8;
+
+  /**
+   * The cpu state layouts Ferry has had. A machine saves and loads with one of them (see {@link
+   * #configured()}); a snapshot of an older layout always loads into a newer one.
+   */
+  public enum Layout {
+    /**
+     * The first release: {@code regs}, {@code pc}, {@code steps}, {@code program_len}, {@code
+     * program}; section version 1.
+     */
+    V1(1),
+    /**
+     * Adds {@code flags} (uint32, a since-2 field: the section is written at version 2 while it
+     * is non-zero) and the extended registers {@code xregs} in the subsection {@code cpu/xregs}
+     * (sent only while one is non-zero). While both are zero a v2 machine writes exactly the v1
+     * layout at version 1, so a v1 build loads it; otherwise a v1 build refuses the snapshot
+     * naming the section, the versions or the subsection.
+     */
+    V2(2);
+
+    /** System property choosing the layout of machines built without an explicit one. */
+    public static final String PROPERTY = "ferry.cpu.layout";
+
+    private final int code;
+
+    Layout(int code) {
+      this.code = code;
+    }
+
+    /** The layout number (= the newest section version it writes). */
+    public int code() {
+      return code;
+    }
+
+    public static Layout ofCode(int code) {
+      for (Layout l : values()) {
+        if (l.code == code) {
+          return l;
+        }
+      }
+      throw new IllegalArgumentException("unknown cpu layout " + code + " (known: 1, 2)");
+    }
+
+    /**
+     * The layout named by {@code -Dferry.cpu.layout=1|2}; {@link #V2} when unset. A build
+     * "configured as v1" runs with {@code -Dferry.cpu.layout=1} (or {@code
+     * Machine.builder().cpuLayout(Layout.V1)}).
+     */
+    public static Layout configured() {
+      String v = System.getProperty(PROPERTY);
+      if (v == null || v.isBlank()) {
+        return V2;
+      }
+      return switch (v.strip()) {
+        case "1" -> V1;
+        case "2" -> V2;
+        default -> throw new IllegalArgumentException("-D" + PROPERTY + " must be 1 or 2: '" + v + "'");
+      };
+    }
+  }
+
   /**
    * Layout v1: {@code regs} (16 x int64), {@code pc}, {@code steps} (uint64), {@code program_len}
    * (uint8) and {@code program} (that many ASCII bytes).
    */
-  public static final VMStateDescription<CpuDevice> VMSTATE =
-      VMStateDescription.<CpuDevice>builder("cpu")
+  public static final VMStateDescription<CpuDevice> VMSTATE_V1 = v1Fields(VMStateDescription.<CpuDevice>builder("cpu").version(1).minimumVersion(1)).build();
+
+  /** Layout v2's subsection: the extended registers, sent only while one of them is non-zero. */
+  static final VMStateDescription<CpuDevice> XREGS =
+      VMStateDescription.<CpuDevice>builder("cpu/xregs")
           .version(1)
-          .minimumVersion(1)
-          .preSave(c -> c.programBuf = c.programName.getBytes(StandardCharsets.US_ASCII))
-          .int64Array("regs", REGISTER_COUNT, c -> c.regs)
-          .uint64("pc", c -> c.pc, (c, v) -> c.pc = v)
-          .uint64("steps", c -> c.steps, (c, v) -> c.steps = v)
-          .uint8("program_len", c -> c.programBuf.length, (c, v) -> c.programBuf = new byte[(int) v])
-          .vbuffer("program", "program_len", MAX_PROGRAM_NAME_BYTES, c -> c.programBuf, (c, v) -> c.programBuf = v)
-          .postLoad((c, version) -> c.programName = new String(c.programBuf, StandardCharsets.US_ASCII))
+          .needed(CpuDevice::hasXregs)
+          .int64Array("xregs", XREG_COUNT, c -> c.xregs)
           .build();
+
+  /**
+   * Layout v2 (version 2, loads 1 and 2): v1's fields, {@code flags} (uint32) since version 2, and
+   * the subsection {@code cpu/xregs}. A v1 stream leaves {@code flags} and {@code xregs} zero.
+   */
+  public static final VMStateDescription<CpuDevice> VMSTATE_V2 =
+      v1Fields(VMStateDescription.<CpuDevice>builder("cpu").version(2).minimumVersion(1).preLoad(CpuDevice::resetV2State))
+          .uint32("flags", c -> Integer.toUnsignedLong(c.flags), (c, v) -> c.flags = (int) v)
+          .since(2)
+          .subsection(XREGS)
+          .build();
+
+  /** What a v2 machine writes while {@code flags} is zero: v1's version and fields, plus the subsection. */
+  static final VMStateDescription<CpuDevice> VMSTATE_V2_AT_V1 =
+      v1Fields(VMStateDescription.<CpuDevice>builder("cpu").version(1).minimumVersion(1)).subsection(XREGS).build();
+
+  /** The description of the current layout ({@link Layout#V2}). */
+  public static final VMStateDescription<CpuDevice> VMSTATE = VMSTATE_V2;
+
+  private static VMStateDescription.Builder<CpuDevice> v1Fields(VMStateDescription.Builder<CpuDevice> b) {
+    return b.preSave(c -> c.programBuf = c.programName.getBytes(StandardCharsets.US_ASCII))
+        .int64Array("regs", REGISTER_COUNT, c -> c.regs)
+        .uint64("pc", c -> c.pc, (c, v) -> c.pc = v)
+        .uint64("steps", c -> c.steps, (c, v) -> c.steps = v)
+        .uint8("program_len", c -> c.programBuf.length, (c, v) -> c.programBuf = new byte[(int) v])
+        .vbuffer("program", "program_len", MAX_PROGRAM_NAME_BYTES, c -> c.programBuf, (c, v) -> c.programBuf = v)
+        .postLoad((c, version) -> c.programName = new String(c.programBuf, StandardCharsets.US_ASCII));
+  }
+
+  private static void resetV2State(CpuDevice c) {
+    c.flags = 0;
+    Arrays.fill(c.xregs, 0);
+  }
 
   private final int index;
   private final long[] regs = new long[REGISTER_COUNT];
@@ -41,13 +138,22 @@ public final class CpuDevice implements Device {
   private String programName;
   /** The name's bytes while the state is saved or loaded. */
   private byte[] programBuf = new byte[0];
+  private final Layout layout;
+  private int flags;
+  private final long[] xregs = new long[XREG_COUNT];
 
+  /** A cpu with the {@link Layout#configured() configured} layout. */
   public CpuDevice(int index, String programName) {
+    this(index, programName, Layout.configured());
+  }
+
+  public CpuDevice(int index, String programName, Layout layout) {
     if (index < 0) {
       throw new IllegalArgumentException("cpu index " + index);
     }
     this.index = index;
     this.programName = checkName(programName);
+    this.layout = Objects.requireNonNull(layout, "layout");
   }
 
   private static String checkName(String name) {
@@ -63,9 +169,88 @@ public final class CpuDevice implements Device {
     return "cpu";
   }
 
+  /**
+   * Layout v1: the v1 description. Layout v2: loads with {@link #VMSTATE_V2}; saves at version 2
+   * while {@code flags} is non-zero, else at version 1 (v1's fields plus the subsection when
+   * needed), the oldest version that carries the state.
+   */
   @Override
   public SaveStateEntry stateEntry() {
-    return VMStateEntry.of(idstr(), index, VMSTATE, this);
+    if (layout == Layout.V1) {
+      return VMStateEntry.of(idstr(), index, VMSTATE_V1, this);
+    }
+    VMStateEntry<CpuDevice> full = VMStateEntry.of(idstr(), index, VMSTATE_V2, this);
+    VMStateEntry<CpuDevice> atV1 = VMStateEntry.of(idstr(), index, VMSTATE_V2_AT_V1, this);
+    return new SaveStateEntry() {
+      @Override
+      public String idstr() {
+        return full.idstr();
+      }
+
+      @Override
+      public int instanceId() {
+        return full.instanceId();
+      }
+
+      @Override
+      public int version() {
+        return full.version();
+      }
+
+      @Override
+      public int saveVersion() {
+        return flags != 0 ? full.version() : atV1.version();
+      }
+
+      @Override
+      public void save(MigrationOutput out, QemuJsonWriter desc) throws IOException {
+        (flags != 0 ? full : atV1).save(out, desc);
+      }
+
+      @Override
+      public void load(MigrationInput in, int version) throws IOException {
+        full.load(in, version);
+      }
+    };
+  }
+
+  public Layout layout() {
+    return layout;
+  }
+
+  /** Status flags (layout v2; always 0 on a v1 machine). */
+  public int flags() {
+    return flags;
+  }
+
+  public void setFlags(int flags) {
+    requireV2();
+    this.flags = flags;
+  }
+
+  public long xreg(int i) {
+    return xregs[i];
+  }
+
+  /** An extended register (layout v2). */
+  public void setXreg(int i, long value) {
+    requireV2();
+    xregs[i] = value;
+  }
+
+  private boolean hasXregs() {
+    for (long x : xregs) {
+      if (x != 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private void requireV2() {
+    if (layout == Layout.V1) {
+      throw new IllegalStateException("cpu layout v1 has no flags or extended registers");
+    }
   }
 
   @Override
@@ -117,6 +302,6 @@ public final class CpuDevice implements Device {
 
   @Override
   public String toString() {
-    return "cpu" + index + "[" + programName + " pc=" + pc + " steps=" + steps + " regs=" + Arrays.toString(regs) + "]";
+    return "cpu" + index + "[" + programName + " pc=" + pc + " steps=" + steps + (flags != 0 ? " flags=" + Integer.toHexString(flags) : "") + " regs=" + Arrays.toString(regs) + "]";
   }
 }

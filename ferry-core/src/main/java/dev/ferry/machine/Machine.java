@@ -64,7 +64,7 @@ public final class Machine implements AutoCloseable {
     this.options = b.options;
     List<CpuDevice> cpuList = new ArrayList<>();
     for (int i = 0; i < b.vcpus; i++) {
-      cpuList.add(new CpuDevice(i, program.name()));
+      cpuList.add(new CpuDevice(i, program.name(), b.cpuLayout != null ? b.cpuLayout : CpuDevice.Layout.configured()));
     }
     this.cpus = List.copyOf(cpuList);
     this.serial = new SerialDevice(b.serialSink != null ? b.serialSink : OutputStream.nullOutputStream());
@@ -400,8 +400,18 @@ public final class Machine implements AutoCloseable {
     private Path diskPath;
     private long diskBytes;
     private int diskSectorBytes = DiskDevice.DEFAULT_SECTOR_BYTES;
+    private CpuDevice.Layout cpuLayout;
 
     private Builder() {}
+
+    /**
+     * The cpu state layout this machine saves and loads (default: {@link
+     * CpuDevice.Layout#configured()}, i.e. {@code -Dferry.cpu.layout}, else v2).
+     */
+    public Builder cpuLayout(CpuDevice.Layout layout) {
+      this.cpuLayout = Objects.requireNonNull(layout, "layout");
+      return this;
+    }
 
     /** Size of the default block {@code ram} (ignored once {@link #ramBlock} is used). */
     public Builder memory(long bytes) {

@@ -15,6 +15,7 @@ import dev.ferry.savevm.StreamReader;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
 import dev.ferry.stream.MigrationStreamException;
+import dev.ferry.transport.MigrationChannel;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -169,7 +170,7 @@ public final class MachineHost implements AutoCloseable {
       throw new IllegalStateException("the machine must be stopped to load state into it");
     }
     machine.stop(RunState.RESTORE_VM);
-    ram.prepareLoad(RamLoadOptions.defaults().withMaxTotalBytes(Math.max(1, machine.ram().totalBytes())));
+    ram.prepareLoad(loadOptions());
     StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, CommandListener.NONE);
     checkComplete(loader);
     return loader;
@@ -188,8 +189,29 @@ public final class MachineHost implements AutoCloseable {
    */
   public StateLoader incoming(String uri, Consumer<String> onListening) throws IOException {
     machine.stop(RunState.INMIGRATE);
-    ram.prepareLoad(RamLoadOptions.defaults().withMaxTotalBytes(Math.max(1, machine.ram().totalBytes())));
+    ram.prepareLoad(loadOptions());
     StateLoader loader = migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
+    checkComplete(loader);
+    return loader;
+  }
+
+  /**
+   * Every block list entry is checked against this machine's blocks (name, length; nothing is
+   * allocated), so the total is not capped at this machine's size: a larger list then fails naming
+   * the block this machine lacks.
+   */
+  private static RamLoadOptions loadOptions() {
+    return RamLoadOptions.defaults();
+  }
+
+  /**
+   * Loads one incoming migration from the open channel {@code c} (see {@link #incoming(String,
+   * Consumer)}); blocks. The caller closes the channel.
+   */
+  public StateLoader incoming(MigrationChannel c) throws IOException {
+    machine.stop(RunState.INMIGRATE);
+    ram.prepareLoad(loadOptions());
+    StateLoader loader = migration.incoming(c, StreamReader.Options.DEFAULT);
     checkComplete(loader);
     return loader;
   }

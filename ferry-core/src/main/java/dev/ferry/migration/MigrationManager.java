@@ -122,6 +122,16 @@ public final class MigrationManager {
    */
   public synchronized OutgoingMigration migrate(String uri) {
     dev.ferry.transport.MigrationUri.parse(uri); // a bad URI fails here, before any state change
+    return migrate(() -> Transports.connect(uri));
+  }
+
+  /**
+   * Starts migrating over the connection {@code connector} opens (on the migration thread): a
+   * channel the caller built, e.g. an inherited or wrapped one.
+   *
+   * @throws IllegalStateException when a migration is in progress
+   */
+  public synchronized OutgoingMigration migrate(OutgoingMigration.Connector connector) {
     if (incomingState.status().isActive()) {
       throw new IllegalStateException("Guest is waiting for an incoming migration");
     }
@@ -131,7 +141,7 @@ public final class MigrationManager {
     for (Consumer<OutgoingMigration> h : beforeStart) {
       h.accept(o);
     }
-    o.start(() -> Transports.connect(uri));
+    o.start(connector);
     outgoing = o;
     return o;
   }
@@ -141,6 +151,19 @@ public final class MigrationManager {
     if (o != null) {
       o.cancel();
     }
+  }
+
+  /** Loads one incoming migration from the already open channel {@code c}; blocks until done. */
+  public StateLoader incoming(MigrationChannel c, StreamReader.Options options) throws IOException {
+    IncomingMigration in;
+    synchronized (this) {
+      if (incomingState.status().isActive()) {
+        throw new IllegalStateException("An incoming migration is already in progress");
+      }
+      in = new IncomingMigration(registry, config, incomingState, options);
+      incoming = in;
+    }
+    return in.load(c);
   }
 
   /**

@@ -30,7 +30,7 @@ public interface RamBlockResolver {
 
   /**
    * A resolver over a fixed set of blocks (a destination machine): every name in the stream's list
-   * must exist here with the same length.
+   * must exist here with the same length, and every block here must be in the list.
    */
   static RamBlockResolver of(Collection<RamBlock> blocks) {
     Map<String, RamBlock> byName = new LinkedHashMap<>();
@@ -62,6 +62,17 @@ public interface RamBlockResolver {
               recordOffset);
         }
         return b;
+      }
+
+      @Override
+      public void onBlockList(List<RamBlock> blocks) throws MigrationStreamException {
+        for (String name : byName.keySet()) {
+          if (blocks.stream().noneMatch(b -> b.name().equals(name))) {
+            throw new MigrationStreamException(
+                "RAM block '" + name + "' of this machine is missing from the stream's block list (stream blocks: "
+                    + blocks.stream().map(RamBlock::name).toList() + ")");
+          }
+        }
       }
     };
   }

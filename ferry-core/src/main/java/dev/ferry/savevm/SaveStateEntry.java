@@ -20,6 +20,14 @@ public interface SaveStateEntry {
   /** Version written in the section header; loads accept at most this. */
   int version();
 
+  /**
+   * Version written in the section header of the next save (default {@link #version()}); an entry
+   * may write an older version when its state fits that layout, so older builds can load it.
+   */
+  default int saveVersion() {
+    return version();
+  }
+
   /** Higher priorities are saved and loaded first (QEMU's MigrationPriority). */
   default int priority() {
     return 0;

@@ -110,7 +110,7 @@ public final class StateSaver {
       if (!e.needed()) {
         continue;
       }
-      target.beginSection(SectionType.FULL, d.sectionId(), e.idstr(), e.instanceId(), e.version());
+      target.beginSection(SectionType.FULL, d.sectionId(), e.idstr(), e.instanceId(), e.saveVersion());
       if (vmdesc.depth() == 0) {
         vmdesc.beginObject().name("page_size").value(StreamHeader.TARGET_PAGE_SIZE);
         vmdesc.name("devices").beginArray();
