@@ -49,6 +49,8 @@ public final class MachineHost implements AutoCloseable {
     }
     registry.register(new SavedRunState(globalState.entry()));
     this.migration = new MigrationManager(registry, new Vm(), config);
+    // an incoming load counts as complete (SHUT(0), "completed") only once every section arrived
+    migration.setLoadCheck(this::checkComplete);
     migration.beforeStart(
         o ->
             ram.prepareSave(
@@ -190,9 +192,7 @@ public final class MachineHost implements AutoCloseable {
   public StateLoader incoming(String uri, Consumer<String> onListening) throws IOException {
     machine.stop(RunState.INMIGRATE);
     ram.prepareLoad(loadOptions());
-    StateLoader loader = migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
-    checkComplete(loader);
-    return loader;
+    return migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
   }
 
   /**
@@ -211,9 +211,7 @@ public final class MachineHost implements AutoCloseable {
   public StateLoader incoming(MigrationChannel c) throws IOException {
     machine.stop(RunState.INMIGRATE);
     ram.prepareLoad(loadOptions());
-    StateLoader loader = migration.incoming(c, StreamReader.Options.DEFAULT);
-    checkComplete(loader);
-    return loader;
+    return migration.incoming(c, StreamReader.Options.DEFAULT);
   }
 
   /** A stream that lacked a section this machine needs is a partial load: refuse it. */

@@ -28,6 +28,18 @@ public final class IncomingMigration {
   private final MigrationState state;
   private final StreamReader.Options options;
   private volatile MigrationInput in;
+  private volatile LoadCheck check = loader -> {};
+
+  /** A last check of a complete load before it counts as a success (e.g. every section arrived). */
+  @FunctionalInterface
+  public interface LoadCheck {
+    void check(StateLoader loader) throws IOException;
+  }
+
+  /** Sets the check run after the stream loaded and before SHUT(0) and "completed". */
+  public void setLoadCheck(LoadCheck c) {
+    this.check = c;
+  }
   private ReturnPath.Writer returnPath;
 
   public IncomingMigration(
@@ -83,6 +95,7 @@ public final class IncomingMigration {
     try {
       state.transitionFromCurrent(MigrationStatus.ACTIVE, "loading");
       StateLoader loader = StateLoader.load(registry, input, options, expected, commands);
+      check.check(loader);
       ReturnPath.Writer rp = returnPathOrNull();
       if (rp != null) {
         rp.shut(0);

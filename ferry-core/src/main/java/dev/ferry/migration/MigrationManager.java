@@ -31,6 +31,7 @@ public final class MigrationManager {
   private volatile MigrationParameters params = MigrationParameters.DEFAULT;
   private volatile OutgoingMigration outgoing;
   private volatile IncomingMigration incoming;
+  private volatile IncomingMigration.LoadCheck loadCheck = loader -> {};
 
   public MigrationManager(SaveStateRegistry registry, MigrationVm vm, Configuration config) {
     this.registry = registry;
@@ -110,6 +111,11 @@ public final class MigrationManager {
     return outgoing;
   }
 
+  /** The check every incoming load must pass before it completes (see {@link IncomingMigration#setLoadCheck}). */
+  public void setLoadCheck(IncomingMigration.LoadCheck c) {
+    loadCheck = c;
+  }
+
   public IncomingMigration incoming() {
     return incoming;
   }
@@ -161,6 +167,7 @@ public final class MigrationManager {
         throw new IllegalStateException("An incoming migration is already in progress");
       }
       in = new IncomingMigration(registry, config, incomingState, options);
+      in.setLoadCheck(loadCheck);
       incoming = in;
     }
     return in.load(c);
@@ -178,6 +185,7 @@ public final class MigrationManager {
         throw new IllegalStateException("An incoming migration is already in progress");
       }
       in = new IncomingMigration(registry, config, incomingState, options);
+      in.setLoadCheck(loadCheck);
       incoming = in;
     }
     try (TransportListener l = Transports.listen(uri)) {
