@@ -6,7 +6,7 @@ import dev.ferry.qmp.QmpClient;
 import dev.ferry.qmp.QmpError;
 import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.qmp.qapi.MigrationStats;
-import dev.ferry.qmp.qapi.MigrationStatus;
+import dev.ferry.migration.MigrationStatus;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.Locale;
@@ -88,7 +88,7 @@ public final class MigrateCommand implements Callable<Integer> {
       if (info.status() == MigrationStatus.FAILED) {
         err.println("ferry migrate: migration failed: " + (info.errorDesc() != null ? info.errorDesc() : "no error description"));
       } else {
-        err.println("ferry migrate: migration " + (info.status() == null ? "ended" : info.status().wireName()));
+        err.println("ferry migrate: migration " + (info.status() == null ? "ended" : info.status().qapiName()));
       }
       return 1;
     } catch (QmpError e) {
@@ -171,7 +171,7 @@ public final class MigrateCommand implements Callable<Integer> {
   /** {@code [#########-----------]  45% 120.3 MiB sent, 2.6 Gbit/s, 30.1 MiB left, dirty 1200 pages/s, pass 3 (active)}. */
   static String progressLine(MigrationInfo info) {
     MigrationStats r = info.ram();
-    String status = info.status() == null ? "none" : info.status().wireName();
+    String status = info.status() == null ? "none" : info.status().qapiName();
     if (r == null) {
       return "migration: " + status;
     }
@@ -197,7 +197,7 @@ public final class MigrateCommand implements Callable<Integer> {
 
   /** The closing report on stdout. */
   static void report(MigrationInfo info, PrintStream out) {
-    String status = info.status() == null ? "none" : info.status().wireName();
+    String status = info.status() == null ? "none" : info.status().qapiName();
     out.println("migration " + status + (info.errorDesc() != null ? ": " + info.errorDesc() : ""));
     out.println("  total time:   " + orDash(info.totalTimeMs(), " ms"));
     out.println("  downtime:     " + orDash(info.downtimeMs(), " ms"));

@@ -11,7 +11,7 @@ import dev.ferry.qmp.QmpServer;
 import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
 import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.qmp.qapi.MigrationParameters;
-import dev.ferry.qmp.qapi.RunState;
+import dev.ferry.machine.RunState;
 import dev.ferry.qmp.qapi.SnapshotInfo;
 import dev.ferry.qmp.qapi.StatusInfo;
 import java.io.ByteArrayInputStream;

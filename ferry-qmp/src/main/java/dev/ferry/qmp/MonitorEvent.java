@@ -2,7 +2,7 @@ package dev.ferry.qmp;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.ferry.qmp.qapi.MigrationStatus;
+import dev.ferry.migration.MigrationStatus;
 import java.util.Objects;
 
 /**
@@ -55,7 +55,7 @@ public sealed interface MonitorEvent {
 
     @Override
     public ObjectNode data() {
-      return JsonNodeFactory.instance.objectNode().put("status", status.wireName());
+      return JsonNodeFactory.instance.objectNode().put("status", status.qapiName());
     }
   }
 

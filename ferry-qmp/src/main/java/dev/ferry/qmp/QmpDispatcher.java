@@ -9,7 +9,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.node.TextNode;
 import dev.ferry.qmp.hmp.Hmp;
-import dev.ferry.qmp.qapi.MigrationCapability;
+import dev.ferry.migration.MigrationCapability;
 import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
 import dev.ferry.qmp.qapi.MigrationParameter;
 import dev.ferry.qmp.qapi.MigrationParameters;
@@ -167,7 +167,7 @@ public final class QmpDispatcher {
         });
     add("query-migrate", NONE, a -> backend.queryMigrate().toJson());
     List<String> capNames =
-        Arrays.stream(MigrationCapability.values()).map(MigrationCapability::wireName).toList();
+        Arrays.stream(MigrationCapability.values()).map(MigrationCapability::qapiName).toList();
     add(
         "migrate-set-capabilities",
         QapiType.Struct.of(

@@ -1,13 +1,13 @@
 package dev.ferry.qmp;
 
-import dev.ferry.qmp.qapi.MigrationCapability;
+import dev.ferry.migration.MigrationCapability;
 import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
 import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.qmp.qapi.MigrationParameter;
 import dev.ferry.qmp.qapi.MigrationParameters;
 import dev.ferry.qmp.qapi.MigrationStats;
-import dev.ferry.qmp.qapi.MigrationStatus;
-import dev.ferry.qmp.qapi.RunState;
+import dev.ferry.migration.MigrationStatus;
+import dev.ferry.machine.RunState;
 import dev.ferry.qmp.qapi.SnapshotInfo;
 import dev.ferry.qmp.qapi.StatusInfo;
 import java.util.ArrayList;

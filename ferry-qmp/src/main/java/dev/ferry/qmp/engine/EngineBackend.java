@@ -14,7 +14,7 @@ import dev.ferry.qmp.MonitorBackend;
 import dev.ferry.qmp.MonitorEvent;
 import dev.ferry.qmp.MonitorEventSink;
 import dev.ferry.qmp.QmpError;
-import dev.ferry.qmp.qapi.MigrationCapability;
+import dev.ferry.migration.MigrationCapability;
 import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
 import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.qmp.qapi.MigrationParameter;
@@ -97,7 +97,7 @@ public final class EngineBackend implements MonitorBackend {
           @Override
           public void statusChanged(MigrationStatus from, MigrationStatus to, String reason) {
             if (migration.capability(dev.ferry.migration.MigrationCapability.EVENTS)) {
-              emit(new MonitorEvent.Migration(toQapi(to)));
+              emit(new MonitorEvent.Migration(to));
             }
           }
 
@@ -151,7 +151,7 @@ public final class EngineBackend implements MonitorBackend {
 
   @Override
   public StatusInfo queryStatus() {
-    return StatusInfo.of(dev.ferry.qmp.qapi.RunState.fromWireName(machine.runState().qapiName()));
+    return StatusInfo.of(machine.runState());
   }
 
   @Override
@@ -229,7 +229,7 @@ public final class EngineBackend implements MonitorBackend {
         return MigrationInfo.NONE;
       }
       String err = in == MigrationStatus.FAILED ? migration.incomingState().errorDesc() : null;
-      return new MigrationInfo(toQapi(in), null, null, null, null, null, err, null);
+      return new MigrationInfo(in, null, null, null, null, null, err, null);
     }
     MigrationStatus status = o.state().status();
     MigrationStats.Snapshot s = o.info();
@@ -272,7 +272,7 @@ public final class EngineBackend implements MonitorBackend {
               s.xbzrleOverflow());
     }
     return new MigrationInfo(
-        toQapi(status),
+        status,
         ram,
         s.totalTimeMs(),
         status == MigrationStatus.SETUP ? null : s.setupTimeMs(),
@@ -386,7 +386,7 @@ public final class EngineBackend implements MonitorBackend {
       dev.ferry.migration.MigrationCapability core = toCore(c.capability());
       if (core == null) {
         if (c.state()) {
-          throw QmpError.generic("Capability '" + c.capability().wireName() + "' is not supported by Ferry");
+          throw QmpError.generic("Capability '" + c.capability().qapiName() + "' is not supported by Ferry");
         }
         continue;
       }
@@ -403,7 +403,7 @@ public final class EngineBackend implements MonitorBackend {
 
   private static dev.ferry.migration.MigrationCapability toCore(MigrationCapability c) {
     for (dev.ferry.migration.MigrationCapability m : dev.ferry.migration.MigrationCapability.values()) {
-      if (m.qapiName().equals(c.wireName())) {
+      if (m.qapiName().equals(c.qapiName())) {
         return m;
       }
     }
@@ -594,9 +594,5 @@ public final class EngineBackend implements MonitorBackend {
         }
       }
     }
-  }
-
-  private static dev.ferry.qmp.qapi.MigrationStatus toQapi(MigrationStatus s) {
-    return dev.ferry.qmp.qapi.MigrationStatus.fromWireName(s.qapiName());
   }
 }

@@ -5,12 +5,12 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.qmp.QmpDispatcher;
 import dev.ferry.qmp.QmpError;
-import dev.ferry.qmp.qapi.MigrationCapability;
+import dev.ferry.migration.MigrationCapability;
 import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
 import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.qmp.qapi.MigrationParameter;
 import dev.ferry.qmp.qapi.MigrationParameters;
-import dev.ferry.qmp.qapi.MigrationStatus;
+import dev.ferry.migration.MigrationStatus;
 import dev.ferry.qmp.qapi.SnapshotInfo;
 import dev.ferry.qmp.qapi.StatusInfo;
 import dev.ferry.qmp.qapi.StressCheckInfo;
@@ -325,7 +325,7 @@ public final class Hmp {
     if (a.size() != 2) {
       throw new UsageException("migrate_set_capability: expects a capability and on|off");
     }
-    MigrationCapability cap = MigrationCapability.byWireName(a.get(0));
+    MigrationCapability cap = MigrationCapability.fromQapiName(a.get(0));
     if (cap == null) {
       throw QmpError.generic("invalid parameter value: " + a.get(0));
     }

@@ -5,8 +5,8 @@ import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.qmp.qapi.MigrationParameter;
 import dev.ferry.qmp.qapi.MigrationParameters;
 import dev.ferry.qmp.qapi.MigrationStats;
-import dev.ferry.qmp.qapi.MigrationStatus;
-import dev.ferry.qmp.qapi.RunState;
+import dev.ferry.migration.MigrationStatus;
+import dev.ferry.machine.RunState;
 import dev.ferry.qmp.qapi.SnapshotInfo;
 import dev.ferry.qmp.qapi.StatusInfo;
 import dev.ferry.qmp.qapi.StressCheckInfo;
@@ -64,7 +64,7 @@ public final class HmpFormatter {
       sb.append(" (single step mode)");
     }
     if (!s.running() && s.status() != RunState.PAUSED) {
-      sb.append(" (").append(s.status().wireName()).append(')');
+      sb.append(" (").append(s.status().qapiName()).append(')');
     }
     return sb.append('\n').toString();
   }
@@ -80,7 +80,7 @@ public final class HmpFormatter {
     sb.append("decompress-error-check: on\n");
     sb.append("clear-bitmap-shift: 18\n");
     if (info.status() != null) {
-      sb.append("Migration status: ").append(info.status().wireName());
+      sb.append("Migration status: ").append(info.status().qapiName());
       if (info.status() == MigrationStatus.FAILED && info.errorDesc() != null) {
         sb.append(" (").append(info.errorDesc()).append(')');
       }
@@ -155,7 +155,7 @@ public final class HmpFormatter {
   public static String infoMigrateCapabilities(List<MigrationCapabilityStatus> caps) {
     StringBuilder sb = new StringBuilder();
     for (MigrationCapabilityStatus c : caps) {
-      sb.append(c.capability().wireName()).append(": ").append(c.state() ? "on" : "off");
+      sb.append(c.capability().qapiName()).append(": ").append(c.state() ? "on" : "off");
       sb.append('\n');
     }
     return sb.toString();

@@ -1,5 +1,7 @@
 package dev.ferry.qmp.qapi;
 
+import dev.ferry.migration.MigrationCapability;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -14,14 +16,14 @@ public record MigrationCapabilityStatus(MigrationCapability capability, boolean 
   /** {@code {"capability": NAME, "state": BOOL}}. */
   public ObjectNode toJson() {
     ObjectNode o = JsonNodeFactory.instance.objectNode();
-    o.put("capability", capability.wireName());
+    o.put("capability", capability.qapiName());
     o.put("state", state);
     return o;
   }
 
   /** Reads the QMP shape; throws IllegalArgumentException on an unknown capability name. */
   public static MigrationCapabilityStatus fromJson(JsonNode node) {
-    MigrationCapability c = MigrationCapability.byWireName(node.path("capability").asText());
+    MigrationCapability c = MigrationCapability.fromQapiName(node.path("capability").asText());
     if (c == null) {
       throw new IllegalArgumentException("unknown capability: " + node.path("capability"));
     }

@@ -1,5 +1,7 @@
 package dev.ferry.qmp.qapi;
 
+import dev.ferry.migration.MigrationStatus;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -41,7 +43,7 @@ public record MigrationInfo(
   public ObjectNode toJson() {
     ObjectNode o = JsonNodeFactory.instance.objectNode();
     if (status != null) {
-      o.put("status", status.wireName());
+      o.put("status", status.qapiName());
     }
     if (ram != null) {
       o.set("ram", ram.toJson());
@@ -72,7 +74,7 @@ public record MigrationInfo(
 
   public static MigrationInfo fromJson(JsonNode n) {
     return new MigrationInfo(
-        n.has("status") ? MigrationStatus.fromWireName(n.get("status").asText()) : null,
+        n.has("status") ? MigrationStatus.fromQapiName(n.get("status").asText()) : null,
         n.has("ram") ? MigrationStats.fromJson(n.get("ram")) : null,
         longOrNull(n, "total-time"),
         longOrNull(n, "setup-time"),

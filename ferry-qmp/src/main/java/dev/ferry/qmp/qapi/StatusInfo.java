@@ -1,5 +1,7 @@
 package dev.ferry.qmp.qapi;
 
+import dev.ferry.machine.RunState;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -20,7 +22,7 @@ public record StatusInfo(boolean running, boolean singlestep, RunState status) {
     ObjectNode o = JsonNodeFactory.instance.objectNode();
     o.put("running", running);
     o.put("singlestep", singlestep);
-    o.put("status", status.wireName());
+    o.put("status", status.qapiName());
     return o;
   }
 
@@ -28,6 +30,6 @@ public record StatusInfo(boolean running, boolean singlestep, RunState status) {
     return new StatusInfo(
         node.path("running").asBoolean(),
         node.path("singlestep").asBoolean(),
-        RunState.fromWireName(node.path("status").asText()));
+        RunState.fromQapiName(node.path("status").asText()));
   }
 }
