@@ -325,8 +325,10 @@ public final class Hmp {
     if (a.size() != 2) {
       throw new UsageException("migrate_set_capability: expects a capability and on|off");
     }
-    MigrationCapability cap = MigrationCapability.fromQapiName(a.get(0));
-    if (cap == null) {
+    MigrationCapability cap;
+    try {
+      cap = MigrationCapability.fromQapiName(a.get(0));
+    } catch (IllegalArgumentException e) {
       throw QmpError.generic("invalid parameter value: " + a.get(0));
     }
     boolean state =
