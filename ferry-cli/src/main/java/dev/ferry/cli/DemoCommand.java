@@ -195,7 +195,10 @@ public final class DemoCommand implements Callable<Integer> {
   private static String stressCheck(LiveMigration lm) throws IOException, InterruptedException, DemoFailure {
     JsonNode r = LiveMigration.execute(lm.destination().qmp(), "ferry-stress-check", null);
     boolean passed = r.has("passed") ? r.get("passed").asBoolean() : r.path("bad-pages").asLong(-1) == 0;
-    String summary = r.has("summary") ? r.get("summary").asText() : r.toString();
+    String summary = r.path("bad-pages").asLong() == 0
+        ? "stress check passed: " + Units.count(r.path("pages-checked").asLong()) + " pages, none bad"
+        : "stress check FAILED: " + Units.count(r.path("bad-pages").asLong()) + " bad of "
+            + Units.count(r.path("pages-checked").asLong()) + " pages, first " + r.path("first-bad");
     if (!passed) {
       throw new DemoFailure("destination memory check: " + summary);
     }

@@ -162,7 +162,7 @@ public final class LiveMigration implements AutoCloseable {
 
   private List<String> machineArgs(String role) {
     List<String> a = new ArrayList<>(List.of(
-        "--memory", Long.toString(spec.memoryBytes()),
+        "--memory", (spec.memoryBytes() >> 10) + "K", // a bare number would be MiB
         "--program", spec.program(),
         "--serial", dir.resolve(role + ".serial").toString()));
     if (spec.dirtyRateBytesPerSec() != null) {
