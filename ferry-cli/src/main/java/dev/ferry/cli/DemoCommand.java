@@ -165,14 +165,14 @@ public final class DemoCommand implements Callable<Integer> {
     awaitRunning(lm);
     List<String> checks = new ArrayList<>();
     if (s.program().equals("stress")) {
-      checks.add("memory       " + stressCheck(lm));
+      checks.add(stressCheck(lm));
       long seen = lm.serialPasses(lm.destination().name());
       if (!lm.awaitDestinationPass(seen, Duration.ofMinutes(2))) {
         throw new DemoFailure("the guest does not run on: no B on the destination's serial within 2 min");
       }
-      checks.add("guest        runs on: the destination's serial printed B after the switch-over");
+      checks.add("guest|runs on|the destination's serial printed B after the switch-over");
     } else {
-      checks.add("guest        runs on: destination is " + LiveMigration.runState(lm.destination()));
+      checks.add("guest|" + LiveMigration.runState(lm.destination()) + "|on the destination");
     }
     RawCopy.Result raw = rawCopy(lm, end.ram().transferredBytes());
     report(lm, end, raw, checks);
@@ -196,7 +196,7 @@ public final class DemoCommand implements Callable<Integer> {
     JsonNode r = LiveMigration.execute(lm.destination().qmp(), "ferry-stress-check", null);
     boolean passed = r.has("passed") ? r.get("passed").asBoolean() : r.path("bad-pages").asLong(-1) == 0;
     String summary = r.path("bad-pages").asLong() == 0
-        ? "stress check passed: " + Units.count(r.path("pages-checked").asLong()) + " pages, none bad"
+        ? "memory check|passed|stress pattern intact in " + Units.count(r.path("pages-checked").asLong()) + " pages"
         : "stress check FAILED: " + Units.count(r.path("bad-pages").asLong()) + " bad of "
             + Units.count(r.path("pages-checked").asLong()) + " pages, first " + r.path("first-bad");
     if (!passed) {
@@ -241,7 +241,8 @@ public final class DemoCommand implements Callable<Integer> {
     }
     row("dirty syncs", Long.toString(ram.dirtySyncCount()), "");
     for (String c : checks) {
-      out.println("  " + c);
+      String[] f = c.split("\\|", 3);
+      row(f[0], f[1], f[2]);
     }
     out.println("ferry demo: OK");
   }

@@ -70,8 +70,8 @@ public final class ProgressBar {
   }
 
   static String render(String status, MigrationStats ram, double rateBytesPerSec) {
-    long total = Math.max(1, ram.totalBytes());
-    double done = Math.max(0, Math.min(1, (double) (total - ram.remainingBytes()) / total));
+    long total = ram.totalBytes();
+    double done = total <= 0 ? 0 : Math.max(0, Math.min(1, (double) (total - ram.remainingBytes()) / total));
     if (status.equals("completed")) {
       done = 1;
     }

@@ -42,6 +42,7 @@ class MigrationFaultTest {
   }
 
   static void killRounds(Transport t, int kills, long seed) throws Exception {
+    ScenarioRunner.assumeFerryRun();
     System.out.println("MigrationFaultTest seed " + seed + " (-Dferry.seed=" + seed + ")");
     Random rnd = new Random(seed);
     LiveMigration.Spec spec =
