@@ -14,7 +14,8 @@ import picocli.CommandLine.Command;
       AnalyzeCommand.class,
       MonitorCommand.class,
       RunCommand.class,
-      MigrateCommand.class
+      MigrateCommand.class,
+      DemoCommand.class
     })
 public final class FerryMain implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;

@@ -1,0 +1,376 @@
+package dev.ferry.cli.live;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.qmp.QmpClient;
+import dev.ferry.qmp.QmpError;
+import dev.ferry.qmp.qapi.MigrationInfo;
+import dev.ferry.transport.InheritedFds;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+/**
+ * One live migration between two {@code ferry run} processes, driven over their QMP monitors: the
+ * engine of {@code ferry demo}, the process-level system tests and their fault tests. It owns a temp
+ * directory (sockets, FIFOs, serial files, logs, the stream file) and the child processes, and
+ * removes both on {@link #close} (unless asked to keep the files).
+ *
+ * <p>Per transport: tcp listens on loopback port 0 and reads the bound port from the destination's
+ * ready line; unix uses a socket in the temp dir; exec pairs {@code exec:cat > FIFO} (source) with
+ * {@code exec:cat FIFO} (destination); fd hands each side one end of a socket pair as its fd 3 (so
+ * the source migrates to {@code fd:3}); file migrates into a file and starts the destination
+ * afterwards with {@code --incoming file:PATH}.
+ */
+public final class LiveMigration implements AutoCloseable {
+  private static final JsonNodeFactory F = JsonNodeFactory.instance;
+  private static final Duration START_TIMEOUT = Duration.ofSeconds(120);
+
+  /** The transports, by their URI scheme. */
+  public enum Transport {
+    TCP, UNIX, EXEC, FD, FILE;
+
+    public String scheme() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+
+    /** Does the stream channel carry a return path (a socket)? */
+    public boolean hasReturnPath() {
+      return this == TCP || this == UNIX || this == FD;
+    }
+
+    public static Transport of(String s) {
+      try {
+        return valueOf(s.strip().toUpperCase(Locale.ROOT));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("unknown transport '" + s + "' (tcp, unix, exec, fd, file)");
+      }
+    }
+  }
+
+  /**
+   * What to migrate and how.
+   *
+   * @param maxBandwidthBytesPerSec null = the engine's default
+   * @param downtimeLimitMs null = the engine's default
+   * @param dirtyRateBytesPerSec null = the program's default
+   * @param destinationPaused start the destination with {@code --paused} (checks before it runs)
+   */
+  public record Spec(
+      long memoryBytes,
+      String program,
+      Transport transport,
+      Long maxBandwidthBytesPerSec,
+      Long downtimeLimitMs,
+      Long dirtyRateBytesPerSec,
+      boolean xbzrle,
+      boolean destinationPaused) {
+
+    public Spec withDestinationPaused(boolean p) {
+      return new Spec(memoryBytes, program, transport, maxBandwidthBytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle, p);
+    }
+
+    public Spec withMaxBandwidth(Long bytesPerSec) {
+      return new Spec(memoryBytes, program, transport, bytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle, destinationPaused);
+    }
+  }
+
+  /** Where a destination listens and where the source sends. */
+  public record Endpoint(int index, String listenUri, String connectUri, Integer sourceFd, Integer destinationFd) {}
+
+  private final Spec spec;
+  private final Path dir;
+  private final boolean keepFiles;
+  private final List<FerryChild> children = new ArrayList<>();
+  private final List<Integer> rawFds = new ArrayList<>();
+  private FerryChild source;
+  private FerryChild destination;
+  private Endpoint endpoint;
+  private int endpoints;
+
+  public LiveMigration(Spec spec, boolean keepFiles) throws IOException {
+    this.spec = spec;
+    this.keepFiles = keepFiles;
+    this.dir = Files.createTempDirectory("ferry-live-");
+  }
+
+  public Spec spec() {
+    return spec;
+  }
+
+  public Path dir() {
+    return dir;
+  }
+
+  public FerryChild source() {
+    return source;
+  }
+
+  public FerryChild destination() {
+    return destination;
+  }
+
+  public Endpoint endpoint() {
+    return endpoint;
+  }
+
+  /** A fresh endpoint (socket, FIFO, socket pair or file) for the next destination. */
+  public Endpoint newEndpoint() throws IOException, InterruptedException {
+    int i = endpoints++;
+    Endpoint e = switch (spec.transport()) {
+      case TCP -> new Endpoint(i, "tcp:127.0.0.1:0", null, null, null);
+      case UNIX -> {
+        String u = "unix:" + dir.resolve("mig-" + i + ".sock");
+        yield new Endpoint(i, u, u, null, null);
+      }
+      case EXEC -> {
+        Path fifo = dir.resolve("mig-" + i + ".fifo");
+        Process p = new ProcessBuilder("mkfifo", fifo.toString()).redirectErrorStream(true).start();
+        if (p.waitFor() != 0) {
+          throw new IOException("mkfifo " + fifo + " failed: " + new String(p.getInputStream().readAllBytes()).strip());
+        }
+        yield new Endpoint(i, "exec:cat " + quote(fifo), "exec:cat > " + quote(fifo), null, null);
+      }
+      case FD -> {
+        int[] pair = InheritedFds.socketPair();
+        rawFds.add(pair[0]);
+        rawFds.add(pair[1]);
+        yield new Endpoint(i, "fd:3", "fd:3", pair[0], pair[1]);
+      }
+      case FILE -> {
+        String f = "file:" + dir.resolve("mig-" + i + ".stream");
+        yield new Endpoint(i, f, f, null, null);
+      }
+    };
+    endpoint = e;
+    return e;
+  }
+
+  private static String quote(Path p) {
+    return "'" + p.toString().replace("'", "'\\''") + "'";
+  }
+
+  private List<String> machineArgs(String role) {
+    List<String> a = new ArrayList<>(List.of(
+        "--memory", (spec.memoryBytes() >> 10) + "K", // a bare number would be MiB
+        "--program", spec.program(),
+        "--serial", dir.resolve(role + ".serial").toString()));
+    if (spec.dirtyRateBytesPerSec() != null) {
+      a.add("--dirty-rate");
+      a.add(Long.toString(spec.dirtyRateBytesPerSec()));
+    }
+    return a;
+  }
+
+  /** Starts the source (running its program) and connects to its monitor. */
+  public FerryChild startSource() throws IOException, InterruptedException {
+    if (endpoint == null) {
+      newEndpoint(); // fd: the source needs its end of the pair at birth
+    }
+    Map<Integer, Integer> fds = new HashMap<>();
+    if (endpoint.sourceFd() != null) {
+      fds.put(3, endpoint.sourceFd());
+    }
+    source = FerryChild.start("source", machineArgs("source"), "unix:" + dir.resolve("source.qmp"), fds, dir.resolve("source.log"));
+    children.add(source);
+    if (endpoint.sourceFd() != null) {
+      closeRaw(endpoint.sourceFd()); // the child holds its copy
+    }
+    configure(source.qmp()); // connecting retries until the monitor is up
+    return source;
+  }
+
+  /** Waits until the source's stress program completed {@code passes} full passes (serial B). */
+  public boolean awaitSourcePasses(long passes, Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (serialPasses("source") < passes) {
+      if (System.nanoTime() - deadline > 0 || !source.alive()) {
+        return false;
+      }
+      Thread.sleep(20);
+    }
+    return true;
+  }
+
+
+  /**
+   * Starts a destination listening on the current endpoint (a new one after the first) and waits
+   * until it listens; returns it. For {@code file} call it after the source wrote the file.
+   */
+  public FerryChild startDestination() throws IOException, InterruptedException {
+    if (endpoint == null || destination != null) {
+      newEndpoint();
+    }
+    Map<Integer, Integer> fds = new HashMap<>();
+    if (endpoint.destinationFd() != null) {
+      fds.put(3, endpoint.destinationFd());
+    }
+    int n = endpoint.index();
+    List<String> args = machineArgs(n == 0 ? "destination" : "destination-" + n);
+    args.add("--incoming");
+    args.add(endpoint.listenUri());
+    if (spec.destinationPaused()) {
+      args.add("--paused");
+    }
+    String name = n == 0 ? "destination" : "destination-" + n;
+    destination = FerryChild.start(name, args, "unix:" + dir.resolve(name + ".qmp"), fds, dir.resolve(name + ".log"));
+    children.add(destination);
+    if (endpoint.destinationFd() != null) {
+      closeRaw(endpoint.destinationFd()); // the child holds its copy
+    }
+    destination.awaitReady(START_TIMEOUT);
+    if (endpoint.connectUri() == null) {
+      String bound = destination.boundIncomingUri();
+      if (bound == null) {
+        throw new IOException("destination's ready line names no incoming URI: " + destination.lines());
+      }
+      endpoint = new Endpoint(endpoint.index(), endpoint.listenUri(), bound, endpoint.sourceFd(), endpoint.destinationFd());
+    }
+    return destination;
+  }
+
+  private void closeRaw(int fd) throws IOException {
+    if (rawFds.remove((Integer) fd)) {
+      InheritedFds.close(fd);
+    }
+  }
+
+  /** Sets capabilities and parameters of the spec on the source. */
+  private void configure(QmpClient q) throws IOException, InterruptedException {
+    ObjectNode caps = F.objectNode();
+    var list = caps.putArray("capabilities");
+    list.addObject().put("capability", "events").put("state", true);
+    list.addObject().put("capability", "return-path").put("state", spec.transport().hasReturnPath());
+    list.addObject().put("capability", "xbzrle").put("state", spec.xbzrle());
+    execute(q, "migrate-set-capabilities", caps);
+    ObjectNode params = F.objectNode();
+    if (spec.maxBandwidthBytesPerSec() != null) {
+      params.put("max-bandwidth", spec.maxBandwidthBytesPerSec());
+    }
+    if (spec.downtimeLimitMs() != null) {
+      params.put("downtime-limit", spec.downtimeLimitMs());
+    }
+    if (!params.isEmpty()) {
+      execute(q, "migrate-set-parameters", params);
+    }
+  }
+
+  /** Runs a QMP command; a QMP error becomes an IOException naming the command. */
+  public static JsonNode execute(QmpClient q, String command, ObjectNode args) throws IOException {
+    try {
+      return q.execute(command, args);
+    } catch (QmpError e) {
+      throw new IOException(command + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Tells the source to migrate to the current endpoint. */
+  public void migrate() throws IOException, InterruptedException {
+    String uri = endpoint.connectUri();
+    if (uri == null) {
+      throw new IllegalStateException("no destination is listening yet");
+    }
+    execute(source.qmp(), "migrate", F.objectNode().put("uri", uri));
+  }
+
+  /** The source's {@code query-migrate}. */
+  public MigrationInfo queryMigrate() throws IOException, InterruptedException {
+    return MigrationInfo.fromJson(execute(source.qmp(), "query-migrate", null));
+  }
+
+  /**
+   * Polls the source's {@code query-migrate} every {@code period} until the status is final
+   * (completed, failed, cancelled) and returns the final answer; {@code progress} sees each answer.
+   */
+  public MigrationInfo awaitEnd(Duration period, Duration timeout, Consumer<MigrationInfo> progress)
+      throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      MigrationInfo info = queryMigrate();
+      if (progress != null) {
+        progress.accept(info);
+      }
+      if (info.status() != null && isFinal(info.status().wireName())) {
+        return info;
+      }
+      if (!source.alive()) {
+        throw new IOException("the source exited with " + source.exitCodeNow() + ": " + source.lastLine());
+      }
+      if (System.nanoTime() - deadline > 0) {
+        throw new IOException("migration not finished after " + timeout.toSeconds() + " s (status "
+            + (info.status() == null ? "none" : info.status().wireName()) + ")");
+      }
+      Thread.sleep(period.toMillis());
+    }
+  }
+
+  static boolean isFinal(String status) {
+    return status.equals("completed") || status.equals("failed") || status.equals("cancelled");
+  }
+
+  /** {@code query-status}'s {@code status} of a child ({@code running}, {@code paused}, ...). */
+  public static String runState(FerryChild c) throws IOException, InterruptedException {
+    return execute(c.qmp(), "query-status", null).path("status").asText();
+  }
+
+  /** Count of {@code B}s in a side's serial file ({@code source}, {@code destination}, ...). */
+  public long serialPasses(String role) {
+    try {
+      byte[] b = Files.readAllBytes(dir.resolve(role + ".serial"));
+      long n = 0;
+      for (byte x : b) {
+        if (x == 'B') {
+          n++;
+        }
+      }
+      return n;
+    } catch (IOException e) {
+      return 0;
+    }
+  }
+
+  /** Waits until the destination's serial shows more than {@code after} {@code B}s; true if so. */
+  public boolean awaitDestinationPass(long after, Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    String role = destination.name();
+    while (serialPasses(role) <= after) {
+      if (System.nanoTime() - deadline > 0 || !destination.alive()) {
+        return false;
+      }
+      Thread.sleep(20);
+    }
+    return true;
+  }
+
+  /** Kills every child and removes the temp dir unless files are kept. */
+  @Override
+  public void close() {
+    for (FerryChild c : children) {
+      c.close();
+    }
+    for (int fd : List.copyOf(rawFds)) {
+      try {
+        closeRaw(fd);
+      } catch (IOException e) {
+        // best effort at teardown
+      }
+    }
+    if (!keepFiles) {
+      try (Stream<Path> s = Files.walk(dir)) {
+        s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      } catch (IOException e) {
+        // a temp dir left behind is harmless
+      }
+    }
+  }
+}

@@ -1,0 +1,133 @@
+package dev.ferry.cli.system;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.cli.live.FerryChild;
+import dev.ferry.cli.live.LiveMigration;
+import dev.ferry.cli.live.LiveMigration.Transport;
+import dev.ferry.qmp.qapi.MigrationInfo;
+import java.io.IOException;
+import java.time.Duration;
+
+/**
+ * Runs a {@link Scenario} with two {@code ferry run} processes: destination started paused (so its
+ * memory can be checked exactly as it arrived), source running its program, migrate, then check
+ * the destination (stress pattern for {@code stress}; for the other programs the RAM digest of the
+ * destination equals the source's, which stays stopped in postmigrate), resume it and see the
+ * program run on (a new serial {@code B} for stress; for random a RAM digest that changes).
+ */
+final class ScenarioRunner {
+  static final Duration MIGRATION_TIMEOUT = Duration.ofMinutes(3);
+
+  private ScenarioRunner() {}
+
+  static LiveMigration.Spec spec(Scenario s) {
+    return new LiveMigration.Spec(
+        s.memoryBytes(), s.program(), s.transport(), s.maxBandwidthBytesPerSec(), null, null, s.xbzrle(), true);
+  }
+
+  /** Skips until {@code ferry run} is on the class path (it lands from another branch). */
+  static void assumeFerryRun() {
+    try {
+      Class.forName("dev.ferry.cli.RunCommand");
+    } catch (ClassNotFoundException e) {
+      org.junit.jupiter.api.Assumptions.abort("ferry run (dev.ferry.cli.RunCommand) is not built yet");
+    }
+  }
+
+  static void run(Scenario s) throws Exception {
+    assumeFerryRun();
+    try (LiveMigration lm = new LiveMigration(spec(s), false)) {
+      try {
+        runIn(lm, s);
+      } catch (Throwable t) {
+        dumpLogs(lm);
+        throw t;
+      }
+    }
+  }
+
+  static void dumpLogs(LiveMigration lm) {
+    for (FerryChild c : new FerryChild[] {lm.source(), lm.destination()}) {
+      if (c != null) {
+        System.err.println("---- " + c + " log (exit " + c.exitCodeNow() + ")");
+        c.lines().stream().skip(Math.max(0, c.lines().size() - 40)).forEach(System.err::println);
+      }
+    }
+  }
+
+  private static void runIn(LiveMigration lm, Scenario s) throws Exception {
+    boolean file = s.transport() == Transport.FILE;
+    if (!file) {
+      lm.startDestination();
+    }
+    lm.startSource();
+    warmUp(lm, s.program());
+    lm.migrate();
+    MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), MIGRATION_TIMEOUT, null);
+    assertThat(end.status().wireName()).as("migration of %s: %s", s, end.errorDesc()).isEqualTo("completed");
+    assertThat(LiveMigration.runState(lm.source())).isEqualTo("postmigrate");
+    if (file) {
+      lm.startDestination();
+    }
+    awaitRunState(lm.destination(), "paused");
+    checkMemory(lm, s.program());
+    LiveMigration.execute(lm.destination().qmp(), "cont", null);
+    awaitRunState(lm.destination(), "running");
+    checkRunsOn(lm, s.program());
+  }
+
+  static void warmUp(LiveMigration lm, String program) throws InterruptedException {
+    if (program.equals("stress")) {
+      assertThat(lm.awaitSourcePasses(1, Duration.ofMinutes(1))).as("source stress pass").isTrue();
+    } else {
+      Thread.sleep(200);
+    }
+  }
+
+  static void awaitRunState(FerryChild c, String want) throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + MIGRATION_TIMEOUT.toNanos();
+    String st;
+    while (!(st = LiveMigration.runState(c)).equals(want)) {
+      assertThat(System.nanoTime() - deadline).as("%s run state %s, want %s", c, st, want).isNegative();
+      Thread.sleep(20);
+    }
+  }
+
+  /** The destination's memory as it arrived (the destination is paused, the source stopped). */
+  static void checkMemory(LiveMigration lm, String program) throws Exception {
+    if (program.equals("stress")) {
+      JsonNode r = LiveMigration.execute(lm.destination().qmp(), "ferry-stress-check", null);
+      assertThat(r.path("passed").asBoolean()).as("stress check on the destination: %s", r).isTrue();
+    }
+    String dst = MemoryDigest.of(lm.destination());
+    if (dst == null) {
+      System.out.println("no " + MemoryDigest.COMMAND + " on the monitor: RAM digest comparison skipped");
+      return;
+    }
+    assertThat(dst).as("RAM digest destination vs source").isEqualTo(MemoryDigest.of(lm.source()));
+  }
+
+  static void checkRunsOn(LiveMigration lm, String program) throws Exception {
+    switch (program) {
+      case "stress" -> {
+        long seen = lm.serialPasses(lm.destination().name());
+        assertThat(lm.awaitDestinationPass(seen, Duration.ofMinutes(1))).as("a new B on the destination's serial").isTrue();
+      }
+      case "random" -> {
+        String before = MemoryDigest.of(lm.destination());
+        if (before == null) {
+          assertThat(LiveMigration.runState(lm.destination())).isEqualTo("running");
+          return;
+        }
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (MemoryDigest.of(lm.destination()).equals(before)) {
+          assertThat(System.nanoTime() - deadline).as("random guest changes memory on the destination").isNegative();
+          Thread.sleep(50);
+        }
+      }
+      default -> assertThat(LiveMigration.runState(lm.destination())).isEqualTo("running");
+    }
+  }
+}
