@@ -154,8 +154,8 @@ public final class DemoCommand implements Callable<Integer> {
     } finally {
       bar.finish();
     }
-    if (!"completed".equals(end.status().wireName())) {
-      throw new DemoFailure("migration " + end.status().wireName()
+    if (!"completed".equals(end.status().qapiName())) {
+      throw new DemoFailure("migration " + end.status().qapiName()
           + (end.errorDesc() == null ? "" : ": " + end.errorDesc()));
     }
     if (t == Transport.FILE) {

@@ -300,7 +300,7 @@ public final class LiveMigration implements AutoCloseable {
       if (progress != null) {
         progress.accept(info);
       }
-      if (info.status() != null && isFinal(info.status().wireName())) {
+      if (info.status() != null && isFinal(info.status().qapiName())) {
         return info;
       }
       if (!source.alive()) {
@@ -308,7 +308,7 @@ public final class LiveMigration implements AutoCloseable {
       }
       if (System.nanoTime() - deadline > 0) {
         throw new IOException("migration not finished after " + timeout.toSeconds() + " s (status "
-            + (info.status() == null ? "none" : info.status().wireName()) + ")");
+            + (info.status() == null ? "none" : info.status().qapiName()) + ")");
       }
       Thread.sleep(period.toMillis());
     }

@@ -48,7 +48,7 @@ public final class ProgressBar {
     }
     lastNs = now;
     lastTransferred = ram.transferredBytes();
-    String line = render(info.status().wireName(), ram, rateBytesPerSec);
+    String line = render(info.status().qapiName(), ram, rateBytesPerSec);
     if (terminal) {
       String pad = line.length() < lastLength ? " ".repeat(lastLength - line.length()) : "";
       out.print("\r" + line + pad);

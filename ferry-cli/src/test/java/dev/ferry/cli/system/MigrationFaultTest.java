@@ -64,10 +64,10 @@ class MigrationFaultTest {
             }
             Thread.sleep(2);
           } while (info.status() == null || !isFinal(info));
-          assertThat(info.status().wireName()).as("kill point %.2f reached before the end", fraction).isNotEqualTo("completed");
+          assertThat(info.status().qapiName()).as("kill point %.2f reached before the end", fraction).isNotEqualTo("completed");
           lm.destination().kill();
           MigrationInfo end = lm.awaitEnd(Duration.ofMillis(20), Duration.ofMinutes(1), null);
-          assertThat(end.status().wireName()).as("after killing the destination at %.0f%%", fraction * 100).isEqualTo("failed");
+          assertThat(end.status().qapiName()).as("after killing the destination at %.0f%%", fraction * 100).isEqualTo("failed");
           assertThat(end.errorDesc()).isNotBlank();
           assertThat(LiveMigration.runState(lm.source())).isEqualTo("running");
           long passes = lm.serialPasses("source");
@@ -78,7 +78,7 @@ class MigrationFaultTest {
             com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode().put("max-bandwidth", 16L << 30));
         lm.migrate();
         MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), ScenarioRunner.MIGRATION_TIMEOUT, null);
-        assertThat(end.status().wireName()).as("retry: %s", end.errorDesc()).isEqualTo("completed");
+        assertThat(end.status().qapiName()).as("retry: %s", end.errorDesc()).isEqualTo("completed");
         ScenarioRunner.awaitRunState(lm.destination(), "running");
         JsonNode r = LiveMigration.execute(lm.destination().qmp(), "ferry-stress-check", null);
         assertThat(r.path("passed").asBoolean()).as("stress check after the retry: %s", r).isTrue();
@@ -90,7 +90,7 @@ class MigrationFaultTest {
   }
 
   private static boolean isFinal(MigrationInfo i) {
-    String s = i.status().wireName();
+    String s = i.status().qapiName();
     return s.equals("completed") || s.equals("failed") || s.equals("cancelled");
   }
 }

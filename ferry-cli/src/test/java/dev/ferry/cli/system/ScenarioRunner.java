@@ -66,7 +66,7 @@ final class ScenarioRunner {
     warmUp(lm, s.program());
     lm.migrate();
     MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), MIGRATION_TIMEOUT, null);
-    assertThat(end.status().wireName()).as("migration of %s: %s", s, end.errorDesc()).isEqualTo("completed");
+    assertThat(end.status().qapiName()).as("migration of %s: %s", s, end.errorDesc()).isEqualTo("completed");
     assertThat(LiveMigration.runState(lm.source())).isEqualTo("postmigrate");
     if (file) {
       lm.startDestination();
