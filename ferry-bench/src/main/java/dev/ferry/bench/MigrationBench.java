@@ -200,7 +200,7 @@ public final class MigrationBench {
     String error = null;
     String check = "-";
     try (MachineHost src = new MachineHost(Machine.builder().memory(size).program(program).serial(passes).build());
-        MachineHost dst = new MachineHost(Machine.builder().memory(size).program(program).build())) {
+        MachineHost dst = new MachineHost(Machine.builder().memory(size).program(program).memPrealloc(true).build())) {
       src.machine().resume();
       warmUp(src.machine(), program, passes, o.warmupMs());
       CountDownLatch listening = new CountDownLatch(1);

@@ -70,6 +70,11 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       description = "guest RAM: a number with K/M/G/T (powers of 1024); a bare number is MiB, as QEMU's -m (default: 128M). RAM is mapped lazily: a 8G guest costs only the pages it touches.")
   long memoryBytes = DEFAULT_MEMORY_BYTES;
 
+  @Option(
+      names = "--mem-prealloc",
+      description = "commit all guest RAM at start, in the background (QEMU's -mem-prealloc): an incoming migration then pays no page fault per page")
+  boolean memPrealloc;
+
   @Option(names = "--program", paramLabel = "NAME", description = "guest program: stress, random, fill or idle (default: stress)")
   String program = "stress";
 
@@ -77,7 +82,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       names = "--dirty-rate",
       paramLabel = "RATE",
       converter = CliSizes.Rate.class,
-      description = "bytes/s with K/M/G suffixes: the dirty rate of 'random' (default 64M) and the sweep speed of 'stress' (default 1G)")
+      description = "bytes/s with K/M/G suffixes: the dirty rate of 'random' (default 64M) and the sweep speed of 'stress' (default 512M)")
   Long dirtyRateBytesPerSec;
 
   @Option(names = "--vcpus", paramLabel = "N", description = "vCPUs, 1..64 (default: 1)")
@@ -184,6 +189,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       machine =
           Machine.builder()
               .memory(memoryBytes)
+              .memPrealloc(memPrealloc)
               .program(program)
               .programOptions(
                   dirtyRateBytesPerSec == null

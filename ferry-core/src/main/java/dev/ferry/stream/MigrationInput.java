@@ -24,7 +24,7 @@ import java.util.Objects;
  */
 public final class MigrationInput implements Closeable {
   /** Size of the read buffer, which is also the most a {@link #peekU8} can look ahead. */
-  public static final int BUFFER_SIZE = 32 * 1024;
+  public static final int BUFFER_SIZE = 256 * 1024;
 
   private final ReadableByteChannel channel;
   private final ByteBuffer buf;

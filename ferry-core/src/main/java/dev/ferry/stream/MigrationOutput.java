@@ -28,7 +28,7 @@ import java.util.Objects;
 public final class MigrationOutput implements Closeable, Flushable {
   public static final int BUFFER_SIZE = 32 * 1024;
   /** Pieces queued before a gathering write (QEMU: MAX_IOV_SIZE = 64). */
-  static final int MAX_IOV = 64;
+  static final int MAX_IOV = 512;
 
   private final WritableByteChannel channel;
   private final GatheringByteChannel gathering;

@@ -219,6 +219,7 @@ public final class LiveMigration implements AutoCloseable {
     List<String> args = machineArgs(n == 0 ? "destination" : "destination-" + n);
     args.add("--incoming");
     args.add(endpoint.listenUri());
+    args.add("--mem-prealloc"); // as QEMU destinations often run: no page fault per incoming page
     if (spec.destinationPaused()) {
       args.add("--paused");
     }
