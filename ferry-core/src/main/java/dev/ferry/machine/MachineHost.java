@@ -48,6 +48,14 @@ public final class MachineHost implements AutoCloseable {
       registry.register(e);
     }
     registry.register(new SavedRunState(globalState.entry()));
+    this.ramMayHoldData =
+        machine.runState() != RunState.PRELAUNCH || machine.cpus().stream().anyMatch(c -> c.steps() > 0);
+    machine.addRunStateListener(
+        (from, to) -> {
+          if (to == RunState.RUNNING) {
+            ramMayHoldData = true;
+          }
+        });
     this.migration = new MigrationManager(registry, new Vm(), config);
     // an incoming load counts as complete (SHUT(0), "completed") only once every section arrived
     migration.setLoadCheck(this::checkComplete);
@@ -173,6 +181,7 @@ public final class MachineHost implements AutoCloseable {
     }
     machine.stop(RunState.RESTORE_VM);
     ram.prepareLoad(loadOptions());
+    ramMayHoldData = true;
     StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, CommandListener.NONE);
     checkComplete(loader);
     return loader;
@@ -192,6 +201,7 @@ public final class MachineHost implements AutoCloseable {
   public StateLoader incoming(String uri, Consumer<String> onListening) throws IOException {
     machine.stop(RunState.INMIGRATE);
     ram.prepareLoad(loadOptions());
+    ramMayHoldData = true;
     return migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
   }
 
@@ -200,9 +210,15 @@ public final class MachineHost implements AutoCloseable {
    * allocated), so the total is not capped at this machine's size: a larger list then fails naming
    * the block this machine lacks.
    */
-  private static RamLoadOptions loadOptions() {
-    return RamLoadOptions.defaults();
+  private RamLoadOptions loadOptions() {
+    return RamLoadOptions.defaults().withBlocksStartZeroed(!ramMayHoldData);
   }
+
+  /**
+   * False while guest RAM is known to be all zeros: the machine never ran and nothing was loaded
+   * into it. A load into such RAM skips zero pages without reading them.
+   */
+  private volatile boolean ramMayHoldData;
 
   /**
    * Loads one incoming migration from the open channel {@code c} (see {@link #incoming(String,
@@ -211,6 +227,7 @@ public final class MachineHost implements AutoCloseable {
   public StateLoader incoming(MigrationChannel c) throws IOException {
     machine.stop(RunState.INMIGRATE);
     ram.prepareLoad(loadOptions());
+    ramMayHoldData = true;
     return migration.incoming(c, StreamReader.Options.DEFAULT);
   }
 

@@ -9,8 +9,12 @@ package dev.ferry.ram;
  * @param compressEnabled the {@code compress} capability is on: COMPRESS_PAGE records are accepted
  * @param maxTotalBytes largest MEM_SIZE total accepted, checked before any block is looked up or
  *     allocated (at most {@link #ABSOLUTE_MAX_TOTAL_BYTES})
+ * @param blocksStartZeroed every block is all zeros when the load starts (a fresh destination that
+ *     never ran): a zero record for a page this load has not written is then skipped without
+ *     reading the page, even when the RAM is committed already (--mem-prealloc)
  */
-public record RamLoadOptions(boolean postcopyAdvised, boolean compressEnabled, long maxTotalBytes) {
+public record RamLoadOptions(
+    boolean postcopyAdvised, boolean compressEnabled, long maxTotalBytes, boolean blocksStartZeroed) {
   /** No sane stream announces more guest RAM than this (1 TiB). */
   public static final long ABSOLUTE_MAX_TOTAL_BYTES = 1L << 40;
 
@@ -20,20 +24,28 @@ public record RamLoadOptions(boolean postcopyAdvised, boolean compressEnabled, l
     }
   }
 
+  public RamLoadOptions(boolean postcopyAdvised, boolean compressEnabled, long maxTotalBytes) {
+    this(postcopyAdvised, compressEnabled, maxTotalBytes, false);
+  }
+
+  public RamLoadOptions withBlocksStartZeroed(boolean zeroed) {
+    return new RamLoadOptions(postcopyAdvised, compressEnabled, maxTotalBytes, zeroed);
+  }
+
   /** Precopy, no compression, up to 1 TiB. */
   public static RamLoadOptions defaults() {
     return new RamLoadOptions(false, false, ABSOLUTE_MAX_TOTAL_BYTES);
   }
 
   public RamLoadOptions withPostcopyAdvised(boolean advised) {
-    return new RamLoadOptions(advised, compressEnabled, maxTotalBytes);
+    return new RamLoadOptions(advised, compressEnabled, maxTotalBytes, blocksStartZeroed);
   }
 
   public RamLoadOptions withCompressEnabled(boolean enabled) {
-    return new RamLoadOptions(postcopyAdvised, enabled, maxTotalBytes);
+    return new RamLoadOptions(postcopyAdvised, enabled, maxTotalBytes, blocksStartZeroed);
   }
 
   public RamLoadOptions withMaxTotalBytes(long max) {
-    return new RamLoadOptions(postcopyAdvised, compressEnabled, max);
+    return new RamLoadOptions(postcopyAdvised, compressEnabled, max, blocksStartZeroed);
   }
 }

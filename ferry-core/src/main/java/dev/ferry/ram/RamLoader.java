@@ -57,6 +57,19 @@ public final class RamLoader {
   /** Finds never-touched pages without faulting them in (null where pagemap is unavailable). */
   private final PageMap pageMap = PageMap.open();
 
+  /** Pages this load wrote, per block (only when the blocks started zeroed). */
+  private final java.util.IdentityHashMap<RamBlock, DirtyBitmap> written = new java.util.IdentityHashMap<>();
+
+  private DirtyBitmap written(RamBlock b) {
+    return written.computeIfAbsent(b, DirtyBitmap::forBlock);
+  }
+
+  private void markWritten(RamBlock b, long offset) {
+    if (options.blocksStartZeroed()) {
+      written(b).set(offset / StreamHeader.TARGET_PAGE_SIZE);
+    }
+  }
+
   private boolean untouched(RamBlock b, long offset) {
     return pageMap != null && b.isLazilyCommitted() && pageMap.untouched(b.memory().address() + offset);
   }
@@ -100,16 +113,26 @@ public final class RamLoader {
         RamBlock b = pageBlock(in, flags, offset, recordPos);
         int fill = in.readU8();
         MemorySegment page = b.targetPage(offset);
-        if (fill != 0 || !(untouched(b, offset) || RamRecordWriter.isZero(page))) {
+        if (options.blocksStartZeroed()) {
+          // a page this load never wrote is still zero: skip it without reading it
+          DirtyBitmap w = written(b);
+          long p = offset / StreamHeader.TARGET_PAGE_SIZE;
+          if (fill != 0 || w.get(p)) {
+            page.fill((byte) fill);
+            w.set(p);
+          }
+        } else if (fill != 0 || !(untouched(b, offset) || RamRecordWriter.isZero(page))) {
           page.fill((byte) fill); // a zero page stays untouched, so lazily mapped RAM stays unmapped
         }
         stats.block(b.name()).zeroPages++;
       } else if (kind == RamFlag.PAGE.code()) {
         RamBlock b = pageBlock(in, flags, offset, recordPos);
+        markWritten(b, offset);
         in.readFully(b.targetPage(offset));
         stats.block(b.name()).normalPages++;
       } else if (kind == RamFlag.XBZRLE.code()) {
         RamBlock b = pageBlock(in, flags, offset, recordPos);
+        markWritten(b, offset);
         loadXbzrle(in, b, flags, offset, recordPos);
         stats.block(b.name()).xbzrlePages++;
       } else if (kind == RamFlag.COMPRESS_PAGE.code()) {
@@ -117,6 +140,7 @@ public final class RamLoader {
           throw fail(in, "compressed RAM page, but the compress capability is off", recordPos);
         }
         RamBlock b = pageBlock(in, flags, offset, recordPos);
+        markWritten(b, offset);
         loadCompressed(in, b, flags, offset, recordPos);
         stats.block(b.name()).compressedPages++;
       } else {
