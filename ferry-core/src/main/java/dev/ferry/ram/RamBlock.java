@@ -123,10 +123,16 @@ public final class RamBlock implements AutoCloseable {
     if (mappedAddress == 0) {
       return;
     }
-    if (!NativeMemory.populate(mappedAddress, usedLength)) {
-      // older kernels: touch one byte per page with an atomic add of 0 (content unchanged)
-      for (long off = 0; off < usedLength; off += StreamHeader.TARGET_PAGE_SIZE) {
-        TOUCH.getAndAdd(memory, off, 0L);
+    // in 64 MiB steps: the kernel holds the process's mmap lock for each call, and other threads
+    // of the process (another machine, the JVM's own mappings) must not wait for all of it
+    long chunk = 64L << 20;
+    for (long off = 0; off < usedLength; off += chunk) {
+      long len = Math.min(chunk, usedLength - off);
+      if (!NativeMemory.populate(mappedAddress + off, len)) {
+        // older kernels: touch one word per page with an atomic add of 0 (content unchanged)
+        for (long p = off; p < off + len; p += StreamHeader.TARGET_PAGE_SIZE) {
+          TOUCH.getAndAdd(memory, p, 0L);
+        }
       }
     }
   }
