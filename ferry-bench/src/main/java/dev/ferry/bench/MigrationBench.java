@@ -138,7 +138,7 @@ public final class MigrationBench {
     out.println();
     out.println("- mode: in-process (source and destination machines in one JVM, stream over a real "
         + "loopback tcp / unix socket); raw copy = RawCopy over the same transport, same byte count, "
-        + "measured right after each migration");
+        + "measured right after each migration; the destination commits its RAM first (--mem-prealloc), as one started ahead of the migration would");
     out.println("- host: " + Runtime.getRuntime().availableProcessors() + " cpus, load average "
         + loadAverage() + " at start, JDK " + Runtime.version());
     out.println("- downtime limit " + o.downtimeLimitMs() + " ms, max-bandwidth default, warm-up "
@@ -203,6 +203,7 @@ public final class MigrationBench {
         MachineHost dst = new MachineHost(Machine.builder().memory(size).program(program).memPrealloc(true).build())) {
       src.machine().resume();
       warmUp(src.machine(), program, passes, o.warmupMs());
+      dst.machine().awaitRamPreallocated(); // a destination started ahead of time, as with --mem-prealloc
       CountDownLatch listening = new CountDownLatch(1);
       AtomicReference<String> bound = new AtomicReference<>();
       AtomicReference<Throwable> inFailure = new AtomicReference<>();

@@ -58,6 +58,17 @@ public final class Machine implements AutoCloseable {
   private volatile RunState state = RunState.PRELAUNCH;
   private volatile Throwable vcpuFailure;
 
+  /** Commits RAM in the background when built with {@code memPrealloc}; null otherwise. */
+  private volatile Thread preallocThread;
+
+  /** Waits until a {@code memPrealloc} machine's RAM is committed (at once otherwise). */
+  public void awaitRamPreallocated() throws InterruptedException {
+    Thread t = preallocThread;
+    if (t != null) {
+      t.join();
+    }
+  }
+
   private Machine(Builder b) {
     this.ram = new GuestRam(b.blocks());
     this.program = b.program;
@@ -83,7 +94,7 @@ public final class Machine implements AutoCloseable {
     }
     vcpuThreads.forEach(Thread::start);
     if (b.memPrealloc) {
-      Thread.ofPlatform()
+      preallocThread = Thread.ofPlatform()
           .name("ram-prealloc")
           .daemon(true)
           .start(
