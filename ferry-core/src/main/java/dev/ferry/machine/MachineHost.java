@@ -30,6 +30,9 @@ import java.util.function.Consumer;
  * {@link MigrationManager}, and whole-machine save and load.
  */
 public final class MachineHost implements AutoCloseable {
+  /** Sections that streams of earlier Ferry versions lack (the RAM layout came later). */
+  private static final java.util.Set<String> OPTIONAL_SECTIONS = java.util.Set.of("ferry-ram-layout");
+
   /** Machine type in the configuration section; a destination accepts exactly this. */
   public static final String MACHINE_TYPE = "ferry-1.0";
 
@@ -44,6 +47,7 @@ public final class MachineHost implements AutoCloseable {
     this.machine = machine;
     this.ram = new RamLiveState(machine.ram());
     registry.register(ram);
+    registry.register(new RamLayout(machine.ramBlocks()).entry());
     for (SaveStateEntry e : machine.stateEntries()) {
       registry.register(e);
     }
@@ -234,7 +238,7 @@ public final class MachineHost implements AutoCloseable {
   /** A stream that lacked a section this machine needs is a partial load: refuse it. */
   private void checkComplete(StateLoader loader) throws MigrationStreamException {
     for (SaveStateRegistry.Registration r : registry.all()) {
-      if (!loader.wasLoaded(r.idstr(), r.instanceId())) {
+      if (!loader.wasLoaded(r.idstr(), r.instanceId()) && !OPTIONAL_SECTIONS.contains(r.idstr())) {
         throw new MigrationStreamException(
             "incomplete state: the stream has no section '" + r.idstr() + "' instance " + r.instanceId()
                 + " (a different machine or device set?)");

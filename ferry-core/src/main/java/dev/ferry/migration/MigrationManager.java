@@ -147,8 +147,16 @@ public final class MigrationManager {
     for (Consumer<OutgoingMigration> h : beforeStart) {
       h.accept(o);
     }
-    o.start(connector);
+    // published before the thread starts, so a cancel from any thread (even from the connector
+    // itself) reaches this migration and not the previous one
+    OutgoingMigration previous = outgoing;
     outgoing = o;
+    try {
+      o.start(connector);
+    } catch (RuntimeException e) {
+      outgoing = previous;
+      throw e;
+    }
     return o;
   }
 

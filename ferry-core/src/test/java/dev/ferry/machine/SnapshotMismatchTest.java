@@ -38,8 +38,10 @@ class SnapshotMismatchTest {
       List.of(
           new Case("block name", BASE, (b, d) -> b.ramBlock("mem", 2 * MIB), List.of("'ram'", "mem")),
           new Case("block size", BASE, (b, d) -> b.ramBlock("ram", 4 * MIB), List.of("'ram'", "length", "0x200000", "0x400000")),
-          // A different page size alone is not detectable: QEMU 7.2's stream carries a block's page
-          // size only when postcopy is advised (and its analyzer could not read it otherwise).
+          // QEMU 7.2's block list carries a page size only when postcopy is advised: the
+          // ferry-ram-layout section catches a page-size-only difference
+          new Case("block page size", (b, d) -> b.ramBlock("ram", 2 * MIB, 2 << 20), BASE,
+              List.of("'ram'", "2097152-byte pages in the stream", "4096-byte pages on this machine")),
           new Case("extra block in snapshot", (b, d) -> b.ramBlock("ram", 2 * MIB).ramBlock("vram", MIB), BASE, List.of("'vram'")),
           new Case("block missing from snapshot", BASE, (b, d) -> b.ramBlock("ram", 2 * MIB).ramBlock("vram", MIB), List.of("'vram'")),
           new Case("extra device (disk) in snapshot", (b, d) -> BASE.apply(b, d).disk(d.resolve("src.img"), MIB), BASE, List.of("'disk'")),
