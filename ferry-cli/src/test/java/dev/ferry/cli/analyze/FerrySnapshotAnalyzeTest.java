@@ -116,7 +116,7 @@ class FerrySnapshotAnalyzeTest {
       JsonNode state = JSON.readTree(r.out());
       assertThat(state.get("ram (0)").get("section sizes").get("ram").asText()).isEqualTo(qemuInt(256 << 10, 8));
       assertThat(state.get("ram (0)").get("section sizes").get("vram").asText()).isEqualTo(qemuInt(64 << 10, 8));
-      JsonNode cpu = state.get("cpu (2)");
+      JsonNode cpu = state.get("cpu (3)");
       assertThat(cpu).as(r.out()).isNotNull();
       assertThat(texts(cpu.get("regs"))).isEqualTo(qemuInts(s.regs()));
       assertThat(cpu.get("pc").asText()).isEqualTo(qemuInt(s.pc(), 8));
@@ -129,12 +129,12 @@ class FerrySnapshotAnalyzeTest {
         assertThat(cpu.has("flags")).isFalse();
         assertThat(cpu.has("cpu/xregs")).isFalse();
       }
-      JsonNode serial = state.get("serial (3)");
+      JsonNode serial = state.get("serial (4)");
       assertThat(serial.get("fifo_len").asText()).isEqualTo("0x02");
       assertThat(serial.get("fifo").asText()).isEqualTo(hexBytes("hi", 0));
       assertThat(serial.get("total_bytes").asText()).isEqualTo(qemuInt(s.serialTotal(), 8));
-      assertThat(state.get("timer (4)").get("clock_ns").asText()).isEqualTo(qemuInt64(s.clockNs()));
-      JsonNode global = state.get("globalstate (5)");
+      assertThat(state.get("timer (5)").get("clock_ns").asText()).isEqualTo(qemuInt64(s.clockNs()));
+      JsonNode global = state.get("globalstate (6)");
       assertThat(global.get("size").asText()).isEqualTo(qemuInt("paused".length() + 1, 4));
       assertThat(global.get("runstate").asText()).isEqualTo(hexBytes("paused", 100));
     }
@@ -150,8 +150,8 @@ class FerrySnapshotAnalyzeTest {
       assertThat(desc.get("page_size").asInt()).isEqualTo(4096);
       List<String> names = new ArrayList<>();
       desc.get("devices").forEach(d -> names.add(d.get("name").asText() + "#" + d.get("instance_id").asInt()));
-      assertThat(names).containsExactly("cpu#0", "cpu#1", "serial#0", "timer#0", "globalstate#0");
-      JsonNode cpu1 = desc.get("devices").get(1);
+      assertThat(names).containsExactly("ferry-ram-layout#0", "cpu#0", "cpu#1", "serial#0", "timer#0", "globalstate#0");
+      JsonNode cpu1 = desc.get("devices").get(2);
       assertThat(cpu1.get("version").asInt()).isEqualTo(v2 ? 2 : 1);
       List<String> fields = new ArrayList<>();
       cpu1.get("fields").forEach(f -> fields.add(f.get("name").asText()));
@@ -162,8 +162,8 @@ class FerrySnapshotAnalyzeTest {
         assertThat(cpu1.get("subsections").get(0).get("vmsd_name").asText()).isEqualTo("cpu/xregs");
       }
       // cpu 0 has neither v2 addition: written at version 1 without the subsection
-      assertThat(desc.get("devices").get(0).get("version").asInt()).isEqualTo(1);
-      assertThat(desc.get("devices").get(0).has("subsections")).isFalse();
+      assertThat(desc.get("devices").get(1).get("version").asInt()).isEqualTo(1);
+      assertThat(desc.get("devices").get(1).has("subsections")).isFalse();
     }
   }
 
