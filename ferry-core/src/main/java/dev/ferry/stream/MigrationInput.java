@@ -28,6 +28,8 @@ public final class MigrationInput implements Closeable {
 
   private final ReadableByteChannel channel;
   private final ByteBuffer buf;
+  /** The whole buffer as a segment (indexes match {@code buf}'s). */
+  private final MemorySegment bufSegment;
   /** Stream offset of {@code buf} index 0. */
   private long bufBase;
   private IOException error;
@@ -44,6 +46,7 @@ public final class MigrationInput implements Closeable {
   public MigrationInput(ReadableByteChannel channel, long startOffset) {
     this.channel = Objects.requireNonNull(channel, "channel");
     this.buf = ByteBuffer.allocateDirect(BUFFER_SIZE).order(ByteOrder.BIG_ENDIAN);
+    this.bufSegment = MemorySegment.ofBuffer(buf.duplicate().clear());
     this.buf.limit(0);
     this.bufBase = startOffset;
   }
@@ -232,7 +235,23 @@ public final class MigrationInput implements Closeable {
 
   /** Reads exactly {@code dst.byteSize()} bytes into a (native or heap) memory segment. */
   public void readFully(MemorySegment dst) throws IOException {
-    readFully(dst.asByteBuffer());
+    checkError();
+    long need = dst.byteSize();
+    long done = 0;
+    // the per-page path: copy out of the buffer without allocating views
+    while (done < need) {
+      if (!buf.hasRemaining()) {
+        if (need - done >= BUFFER_SIZE / 2) {
+          readFully(dst.asSlice(done).asByteBuffer());
+          return;
+        }
+        require(1);
+      }
+      int k = (int) Math.min(buf.remaining(), need - done);
+      MemorySegment.copy(bufSegment, buf.position(), dst, done, k);
+      buf.position(buf.position() + k);
+      done += k;
+    }
   }
 
   /** Skips {@code n} bytes, failing if the stream ends first. */
