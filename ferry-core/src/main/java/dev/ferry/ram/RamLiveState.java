@@ -45,6 +45,7 @@ public final class RamLiveState implements LiveStateHandler {
   private RamRecordWriter writer;
   private XbzrleCache cache;
   private byte[] delta;
+  private MemorySegment scratch;
   private PageMap pageMap;
   // incoming
   private RamLoader loader;
@@ -103,6 +104,7 @@ public final class RamLiveState implements LiveStateHandler {
     if (xbzrle) {
       cache = new XbzrleCache(xbzrleCacheBytes);
       delta = new byte[StreamHeader.TARGET_PAGE_SIZE];
+      scratch = MemorySegment.ofArray(new byte[StreamHeader.TARGET_PAGE_SIZE]);
     }
     writer.writeBlockList(blocks, false);
     writer.writeEos();
@@ -113,7 +115,7 @@ public final class RamLiveState implements LiveStateHandler {
     long start = System.nanoTime();
     int sinceCheck = 0;
     while (dirtyPages > 0) {
-      if (!sendNext(false)) {
+      if (!sendNext()) {
         break;
       }
       if (++sinceCheck >= CHECK_EVERY_PAGES) {
@@ -128,7 +130,7 @@ public final class RamLiveState implements LiveStateHandler {
   }
 
   /** Sends the next dirty page after the cursor (wrapping once); false when none is left. */
-  private boolean sendNext(boolean last) throws IOException {
+  private boolean sendNext() throws IOException {
     for (int tries = 0; tries <= blocks.size(); tries++) {
       DirtyBitmap bm = bitmaps.get(cursorBlock);
       long p = bm.nextSetBit(cursorPage);
@@ -136,7 +138,7 @@ public final class RamLiveState implements LiveStateHandler {
         bm.clear(p);
         dirtyPages--;
         cursorPage = p + 1;
-        sendPage(blocks.get(cursorBlock), cursorBlock, p, last);
+        sendPage(blocks.get(cursorBlock), cursorBlock, p);
         return true;
       }
       cursorBlock++;
@@ -149,7 +151,7 @@ public final class RamLiveState implements LiveStateHandler {
     return false;
   }
 
-  private void sendPage(RamBlock block, int blockIndex, long page, boolean last) throws IOException {
+  private void sendPage(RamBlock block, int blockIndex, long page) throws IOException {
     long offset = page * StreamHeader.TARGET_PAGE_SIZE;
     MemorySegment data = block.targetPage(offset);
     boolean untouched =
@@ -162,42 +164,46 @@ public final class RamLiveState implements LiveStateHandler {
       }
       return;
     }
-    if (cache != null && firstRoundDone) {
-      MemorySegment old = cache.lookup(blockIndex, page);
-      if (old == null) {
-        listener.xbzrleCacheMiss();
-        if (!last) {
-          cache.insert(blockIndex, page, data);
-        }
-      } else {
-        int n = Xbzrle.encode(old, data, delta, delta.length);
-        if (n == 0) {
-          return; // unchanged: nothing to send
-        }
-        if (n > 0) {
-          writer.writeXbzrlePage(block, offset, delta, n);
-          listener.xbzrlePage(n);
-          if (!last) {
-            MemorySegment.copy(data, 0, old, 0, StreamHeader.TARGET_PAGE_SIZE);
-          }
-          return;
-        }
-        listener.xbzrleOverflow();
-        if (!last) {
-          MemorySegment.copy(data, 0, old, 0, StreamHeader.TARGET_PAGE_SIZE);
-        }
-      }
-    } else if (cache != null && !last) {
-      cache.insert(blockIndex, page, data);
+    if (cache == null) {
+      writer.writePage(block, offset);
+      listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
+      return;
     }
-    writer.writePage(block, offset);
+    // XBZRLE: what is sent and what is cached must be the same bytes (the destination's copy is
+    // the base of the next delta), so work on a snapshot of the page the guest cannot change
+    MemorySegment.copy(data, 0, scratch, 0, StreamHeader.TARGET_PAGE_SIZE);
+    MemorySegment old = firstRoundDone ? cache.lookup(blockIndex, page, pass) : null;
+    if (old != null) {
+      int n = Xbzrle.encode(old, scratch, delta, delta.length);
+      if (n == 0) {
+        return; // unchanged: nothing to send
+      }
+      MemorySegment.copy(scratch, 0, old, 0, StreamHeader.TARGET_PAGE_SIZE);
+      if (n > 0) {
+        writer.writeXbzrlePage(block, offset, delta, n);
+        listener.xbzrlePage(n);
+        return;
+      }
+      listener.xbzrleOverflow();
+      writer.writePage(block, offset, old); // the cached copy, stable until the flush
+    } else {
+      if (firstRoundDone) {
+        listener.xbzrleCacheMiss();
+      }
+      MemorySegment cached = cache.insert(blockIndex, page, scratch, pass);
+      if (cached != null) {
+        writer.writePage(block, offset, cached);
+      } else {
+        writer.writePageCopy(block, offset, scratch);
+      }
+    }
     listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
   }
 
   @Override
   public void saveComplete(MigrationOutput out) throws IOException {
     sync();
-    while (dirtyPages > 0 && sendNext(true)) {
+    while (dirtyPages > 0 && sendNext()) {
       // everything left, no limit
     }
     writer.writeEos();

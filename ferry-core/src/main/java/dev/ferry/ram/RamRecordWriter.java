@@ -73,6 +73,21 @@ public final class RamRecordWriter {
     out.writePage(block.targetPage(offset));
   }
 
+  /**
+   * A PAGE record for {@code offset} of {@code block} whose content is {@code content} (4 KiB),
+   * queued by reference: it must stay unchanged until the output is flushed (an XBZRLE cache slot).
+   */
+  public void writePage(RamBlock block, long offset, MemorySegment content) throws IOException {
+    header(block, offset, RamFlag.PAGE.code());
+    out.writePage(content);
+  }
+
+  /** A PAGE record whose content is copied into the stream now (a scratch buffer's). */
+  public void writePageCopy(RamBlock block, long offset, MemorySegment content) throws IOException {
+    header(block, offset, RamFlag.PAGE.code());
+    out.writeBytes(content.asByteBuffer());
+  }
+
   /** An XBZRLE record carrying {@code delta[0..len)} (from {@link Xbzrle#encode}, 1..4096 bytes). */
   public void writeXbzrlePage(RamBlock block, long offset, byte[] delta, int len) throws IOException {
     if (len <= 0 || len > TPS) {

@@ -104,6 +104,46 @@ class MachineHostTest {
   }
 
   @Test
+  void xbzrleMigrationSendsDeltasAndKeepsTheGuestIntact() throws Exception {
+    // 8 MiB stress guest, 4 MiB cache: half the pages are cached, the rest age out (QEMU's rule)
+    try (MachineHost src = host("stress", 8 << 20, new ByteArrayOutputStream());
+        MachineHost dst = host("stress", 8 << 20, new ByteArrayOutputStream())) {
+      src.machine().resume();
+      await(() -> src.machine().cpu(0).reg(2) >= 1);
+      String uri = "unix:" + dir.resolve("x.sock");
+      CountDownLatch listening = new CountDownLatch(1);
+      CompletableFuture<Void> incoming =
+          CompletableFuture.runAsync(
+              () -> {
+                try {
+                  dst.incoming(uri, bound -> listening.countDown());
+                } catch (Exception e) {
+                  throw new RuntimeException(e);
+                }
+              });
+      assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+      src.migration().setCapabilities(Map.of(dev.ferry.migration.MigrationCapability.XBZRLE, true));
+      src.migration().setParameters(Map.of("xbzrle-cache-size", 4L << 20, "downtime-limit", 1L));
+      OutgoingMigration out = src.migration().migrate(uri);
+      assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.COMPLETED);
+      incoming.get(60, TimeUnit.SECONDS);
+      MigrationStats.Snapshot s = out.info();
+      assertThat(s.xbzrlePages()).as("xbzrle pages").isPositive();
+      assertThat(StressCheck.check(dst.machine()).passed()).isTrue();
+    }
+  }
+
+  private static void await(java.util.function.BooleanSupplier c) throws InterruptedException {
+    long end = System.nanoTime() + 30_000_000_000L;
+    while (!c.getAsBoolean()) {
+      if (System.nanoTime() > end) {
+        throw new AssertionError("timed out");
+      }
+      Thread.sleep(5);
+    }
+  }
+
+  @Test
   void failedMigrationLeavesTheSourceRunning() throws Exception {
     try (MachineHost src = host("random", 16 << 20, new ByteArrayOutputStream())) {
       runFor(src.machine(), 50);
