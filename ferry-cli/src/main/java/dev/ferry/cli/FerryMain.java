@@ -15,7 +15,8 @@ import picocli.CommandLine.Command;
       MonitorCommand.class,
       RunCommand.class,
       MigrateCommand.class,
-      DemoCommand.class
+      DemoCommand.class,
+      VmstateCommand.class
     })
 public final class FerryMain implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;

@@ -198,6 +198,11 @@ public final class CpuDevice implements Device {
       }
 
       @Override
+      public VMStateDescription<CpuDevice> vmstateDescription() {
+        return full.description();
+      }
+
+      @Override
       public int saveVersion() {
         return flags != 0 ? full.version() : atV1.version();
       }

@@ -97,6 +97,7 @@ public final class MachineHost implements AutoCloseable {
     @Override public String idstr() { return inner.idstr(); }
     @Override public int instanceId() { return inner.instanceId(); }
     @Override public int version() { return inner.version(); }
+    @Override public dev.ferry.vmstate.VMStateDescription<?> vmstateDescription() { return inner.vmstateDescription(); }
 
     @Override
     public void save(MigrationOutput out, dev.ferry.vmstate.QemuJsonWriter desc) throws IOException {

@@ -39,6 +39,14 @@ public interface SaveStateEntry {
   }
 
   /**
+   * The VMState description this entry saves and loads with, for static dumps ({@code ferry vmstate
+   * dump}); null (the default) for an entry with hand-written save and load.
+   */
+  default dev.ferry.vmstate.VMStateDescription<?> vmstateDescription() {
+    return null;
+  }
+
+  /**
    * Writes the section body (no header, no footer) and describes it for the vmdesc into {@code
    * desc}: an open JSON object that already holds {@code "name"} and {@code "instance_id"}; the
    * entry adds the rest ({@code "vmsd_name", "version", "fields", ...} or {@code "size", "fields"})

@@ -65,6 +65,11 @@ public final class VMStateEntry<T> implements SaveStateEntry {
     return vmsd;
   }
 
+  @Override
+  public VMStateDescription<T> vmstateDescription() {
+    return vmsd;
+  }
+
   public T object() {
     return object;
   }

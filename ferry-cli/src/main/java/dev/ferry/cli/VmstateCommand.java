@@ -1,0 +1,184 @@
+package dev.ferry.cli;
+
+import dev.ferry.machine.CpuDevice;
+import dev.ferry.machine.Machine;
+import dev.ferry.machine.MachineHost;
+import dev.ferry.savevm.SaveStateRegistry;
+import dev.ferry.vmstate.VMStateCompat;
+import dev.ferry.vmstate.VMStateDescription;
+import dev.ferry.vmstate.VMStateDump;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.channels.SeekableByteChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code ferry vmstate dump|check}: the static descriptions of every device state a Ferry machine
+ * registers, as QEMU's {@code -dump-vmstate} JSON, and a check whether a destination build can
+ * load what a source build sends, judged from two such dumps (QEMU's
+ * {@code vmstate-static-checker.py}). Lets an operator see a layout change break migration before
+ * any guest is moved.
+ */
+@Command(
+    name = "vmstate",
+    description = "Dump a machine's state descriptions, or check two dumps for migration compatibility.",
+    subcommands = {VmstateCommand.Dump.class, VmstateCommand.Check.class})
+public final class VmstateCommand implements Runnable {
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  /** Exit code of {@code check} for an unreadable or malformed dump. */
+  static final int EXIT_BAD_INPUT = 2;
+
+  /** Largest dump file {@code check} reads (real dumps are well under a megabyte). */
+  static final long MAX_DUMP_BYTES = 64L << 20;
+
+  @Override
+  public void run() {
+    spec.commandLine().usage(spec.commandLine().getOut());
+  }
+
+  /**
+   * The dump of a small idle machine of the given shape: one section per registered idstr that is
+   * described by a VMState description (the RAM live section has none), in registration order.
+   */
+  static VMStateDump dumpOf(CpuDevice.Layout layout, int vcpus, Path diskFile) {
+    Machine.Builder b = Machine.builder().memory(1L << 20).vcpus(vcpus).cpuLayout(layout);
+    if (diskFile != null) {
+      b.disk(diskFile, 1L << 20);
+    }
+    try (MachineHost host = new MachineHost(b.build())) {
+      Map<String, VMStateDescription<?>> devices = new LinkedHashMap<>();
+      for (SaveStateRegistry.Registration r : host.registry().all()) {
+        if (r instanceof SaveStateRegistry.Device d && d.entry().vmstateDescription() != null) {
+          devices.putIfAbsent(d.idstr(), d.entry().vmstateDescription());
+        }
+      }
+      return VMStateDump.of(MachineHost.MACHINE_TYPE, devices);
+    }
+  }
+
+  /** {@code ferry vmstate dump}. */
+  @Command(
+      name = "dump",
+      description = "Print the state descriptions of a Ferry machine as QEMU's -dump-vmstate JSON.")
+  static final class Dump implements Callable<Integer> {
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--cpu-layout", paramLabel = "1|2", description = "cpu state layout (default: -Dferry.cpu.layout, else 2)")
+    Integer cpuLayout;
+
+    @Option(names = "--vcpus", paramLabel = "N", defaultValue = "1", description = "number of vcpus (default 1)")
+    int vcpus;
+
+    @Option(names = "--disk", description = "a machine with a disk")
+    boolean disk;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "FILE", description = "write to FILE instead of standard output")
+    Path output;
+
+    @Override
+    public Integer call() {
+      PrintWriter out = spec.commandLine().getOut();
+      PrintWriter err = spec.commandLine().getErr();
+      Path diskFile = null;
+      try {
+        CpuDevice.Layout layout =
+            cpuLayout == null ? CpuDevice.Layout.configured() : CpuDevice.Layout.ofCode(cpuLayout);
+        if (disk) {
+          diskFile = Files.createTempFile("ferry-vmstate-dump", ".img");
+        }
+        String json = dumpOf(layout, vcpus, diskFile).toJson();
+        if (output != null) {
+          Files.writeString(output, json, StandardCharsets.UTF_8);
+        } else {
+          out.print(json);
+          out.flush();
+        }
+        return 0;
+      } catch (IOException | RuntimeException e) {
+        err.println("ferry vmstate dump: " + e.getMessage());
+        err.flush();
+        return 1;
+      } finally {
+        if (diskFile != null) {
+          try {
+            Files.deleteIfExists(diskFile);
+          } catch (IOException e) {
+            err.println("ferry vmstate dump: cannot delete " + diskFile + ": " + e.getMessage());
+          }
+        }
+      }
+    }
+  }
+
+  /** {@code ferry vmstate check}. */
+  @Command(
+      name = "check",
+      description = {
+        "Check whether a destination can load what a source sends, from their vmstate dumps.",
+        "Prints each problem on its own line. Exit 0: compatible; 1: problems; 2: a dump is unreadable."
+      })
+  static final class Check implements Callable<Integer> {
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "SRC.json", description = "dump of the source build")
+    Path source;
+
+    @Parameters(index = "1", paramLabel = "DST.json", description = "dump of the destination build")
+    Path dest;
+
+    @Override
+    public Integer call() {
+      PrintWriter out = spec.commandLine().getOut();
+      PrintWriter err = spec.commandLine().getErr();
+      VMStateDump src;
+      VMStateDump dst;
+      try {
+        src = read(source);
+        dst = read(dest);
+      } catch (IllegalArgumentException | IOException e) {
+        err.println("ferry vmstate check: " + e.getMessage());
+        err.flush();
+        return EXIT_BAD_INPUT;
+      }
+      List<String> problems = VMStateCompat.check(src, dst);
+      problems.forEach(out::println);
+      if (problems.isEmpty()) {
+        out.println("compatible: " + dest + " can load what " + source + " sends");
+      } else {
+        out.println(problems.size() + (problems.size() == 1 ? " problem" : " problems")
+            + ": " + dest + " cannot load what " + source + " sends");
+      }
+      out.flush();
+      return problems.isEmpty() ? 0 : 1;
+    }
+
+    private static VMStateDump read(Path file) throws IOException {
+      String text;
+      try (SeekableByteChannel ch = Files.newByteChannel(file)) {
+        if (ch.size() > MAX_DUMP_BYTES) {
+          throw new IllegalArgumentException(file + ": " + ch.size() + " bytes, larger than a dump can be ("
+              + MAX_DUMP_BYTES + ")");
+        }
+        text = Files.readString(file, StandardCharsets.UTF_8);
+      } catch (IOException e) {
+        throw new IOException(file + ": cannot read (" + e + ")", e);
+      }
+      try {
+        return VmstateJson.parse(text);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+      }
+    }
+  }
+}
