@@ -31,8 +31,14 @@ final class VmstateJson {
     try {
       root = MAPPER.readTree(text);
     } catch (JsonProcessingException e) {
-      throw new IllegalArgumentException("not JSON: " + e.getOriginalMessage()
-          + (e.getLocation() != null ? " at line " + e.getLocation().getLineNr() : ""), e);
+      // Jackson's text may name a source location it redacts: keep the reason, one line
+      String why = String.valueOf(e.getOriginalMessage())
+          .replaceAll("\\s*\\(start marker at \\[Source:[^\\]]*\\][^)]*\\)", "")
+          .replaceAll("\\s+", " ");
+      throw new IllegalArgumentException("not JSON: " + why
+          + (e.getLocation() != null
+              ? " at line " + e.getLocation().getLineNr() + " column " + e.getLocation().getColumnNr()
+              : ""), e);
     }
     if (root == null || !root.isObject()) {
       throw new IllegalArgumentException("not a vmstate dump: the top level is not a JSON object");

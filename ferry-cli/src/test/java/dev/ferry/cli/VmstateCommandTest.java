@@ -1,6 +1,7 @@
 package dev.ferry.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ferry.machine.CpuDevice;
 import dev.ferry.vmstate.VMStateDump;
@@ -104,7 +105,8 @@ class VmstateCommandTest {
     Result r = ferry("vmstate", "check", good.toString(), bad.toString());
     assertThat(r.exit()).isEqualTo(2);
     assertThat(r.out()).isEmpty();
-    assertThat(r.err().strip()).startsWith("ferry vmstate check: ").contains("bad.json").doesNotContain("\n");
+    assertThat(r.err().strip()).startsWith("ferry vmstate check: ").contains("bad.json", "not JSON")
+        .doesNotContain("\n", "Source");
 
     Files.writeString(bad, "{\"vmschkmachine\": {\"Name\": \"ferry-1.0\"}, \"cpu\": {\"Name\": \"cpu\","
         + " \"version_id\": 1, \"minimum_version_id\": 1, \"Description\": {\"name\": \"cpu\"}}}");
@@ -115,5 +117,18 @@ class VmstateCommandTest {
     r = ferry("vmstate", "check", tmp.resolve("missing.json").toString(), good.toString());
     assertThat(r.exit()).isEqualTo(2);
     assertThat(r.err().strip()).contains("missing.json").doesNotContain("\n");
+  }
+
+  @Test
+  void parserBoundsNesting() {
+    String d = "{\"name\": \"x\", \"version_id\": 1, \"minimum_version_id\": 1}";
+    for (int i = 0; i < VmstateJson.MAX_DEPTH + 1; i++) {
+      d = "{\"name\": \"x\", \"version_id\": 1, \"minimum_version_id\": 1, \"Subsections\": [" + d + "]}";
+    }
+    String json = "{\"vmschkmachine\": {\"Name\": \"m\"}, \"x\": {\"Name\": \"x\", \"version_id\": 1,"
+        + " \"minimum_version_id\": 1, \"Description\": " + d + "}}";
+    assertThatThrownBy(() -> VmstateJson.parse(json))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("nested deeper than");
   }
 }
