@@ -38,6 +38,10 @@ final class QmpJson {
       return MAPPER.readTree(bytes);
     } catch (JsonProcessingException e) {
       throw e;
+    } catch (java.io.CharConversionException e) {
+      // bytes invalid in the encoding Jackson detected (e.g. NULs make it guess UTF-32): a parse
+      // error for the client, not a failed session (found by QmpFuzzTest)
+      throw new com.fasterxml.jackson.core.JsonParseException((JsonParser) null, "invalid character encoding", e);
     } catch (java.io.IOException e) {
       throw new IllegalStateException("reading from memory cannot fail", e);
     }
