@@ -34,17 +34,21 @@ final class QmpJson {
 
   /** Parses one complete JSON value. */
   static JsonNode parse(byte[] bytes) throws JsonProcessingException {
+    // QMP is UTF-8 (as QEMU's JSON lexer): decode strictly instead of letting Jackson guess an
+    // encoding from the first bytes (NULs made it pick UTF-32; found by QmpFuzzTest)
+    String text;
     try {
-      return MAPPER.readTree(bytes);
-    } catch (JsonProcessingException e) {
-      throw e;
-    } catch (java.io.CharConversionException e) {
-      // bytes invalid in the encoding Jackson detected (e.g. NULs make it guess UTF-32): a parse
-      // error for the client, not a failed session (found by QmpFuzzTest)
-      throw new com.fasterxml.jackson.core.JsonParseException((JsonParser) null, "invalid character encoding", e);
-    } catch (java.io.IOException e) {
-      throw new IllegalStateException("reading from memory cannot fail", e);
+      text =
+          java.nio.charset.StandardCharsets.UTF_8
+              .newDecoder()
+              .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+              .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+              .decode(java.nio.ByteBuffer.wrap(bytes))
+              .toString();
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new com.fasterxml.jackson.core.JsonParseException((JsonParser) null, "invalid UTF-8 in the input", e);
     }
+    return MAPPER.readTree(text);
   }
 
   /** Serialises {@code node} in QEMU's style, without a line end. */
