@@ -43,8 +43,16 @@ public final class RamLoadStats {
   long chunks;
   long blockLists;
 
+  private String lastName;
+  private BlockCounts last;
+
+  /** Called per page: the last block's counters are kept at hand (pages come block by block). */
   BlockCounts block(String name) {
-    return blocks.computeIfAbsent(name, n -> new BlockCounts());
+    if (name != lastName) {
+      last = blocks.computeIfAbsent(name, n -> new BlockCounts());
+      lastName = name;
+    }
+    return last;
   }
 
   /** Per block name, in the order blocks were first seen. */
