@@ -102,10 +102,6 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
     dirtySyncCount.incrementAndGet();
   }
 
-  /** A new pass over RAM began. */
-  public long addPass() {
-    return passes.incrementAndGet();
-  }
 
   public void addPostcopyRequest() {
     postcopyRequests.incrementAndGet();

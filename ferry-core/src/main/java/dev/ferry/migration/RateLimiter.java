@@ -1,6 +1,5 @@
 package dev.ferry.migration;
 
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
@@ -92,9 +91,5 @@ public final class RateLimiter {
     } finally {
       lock.unlock();
     }
-  }
-
-  static long toMs(long ns) {
-    return TimeUnit.NANOSECONDS.toMillis(ns);
   }
 }

@@ -133,14 +133,10 @@ public final class StateSaver {
 
   /** The vmdesc JSON of the devices saved so far. */
   public String vmdescJson() {
-    if (vmdesc.depth() == 0 && vmdesc.toString().isEmpty()) {
+    if (vmdesc.depth() == 0) { // no device saved yet
       return "{\"page_size\": " + StreamHeader.TARGET_PAGE_SIZE + ", \"devices\": []}";
     }
-    if (vmdesc.depth() == 0) {
-      return vmdesc.toString();
-    }
-    QemuJsonWriter copy = vmdesc;
-    return copy + "]}";
+    return vmdesc + "]}"; // close the devices array and the object, leaving the writer open
   }
 
   /**
