@@ -179,6 +179,11 @@ public final class Machine implements AutoCloseable {
     return state.isRunning();
   }
 
+  /** The index of the vCPU that {@code t} runs, or -1 when it is no vCPU thread of this machine. */
+  public int vcpuIndexOf(Thread t) {
+    return vcpuThreads.indexOf(t);
+  }
+
   /** The error that stopped a vCPU (state {@code internal-error}), or null. */
   public Throwable vcpuFailure() {
     return vcpuFailure;

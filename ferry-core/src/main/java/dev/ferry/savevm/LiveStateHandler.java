@@ -26,6 +26,14 @@ public interface LiveStateHandler {
     return true;
   }
 
+  /**
+   * Whether the handler goes on sending after a postcopy switch (QEMU's save_live_complete_postcopy:
+   * RAM). The others get their END section at the switch, before the discards.
+   */
+  default boolean supportsPostcopy() {
+    return false;
+  }
+
   /** The START body (RAM: the block list). */
   void saveSetup(MigrationOutput out) throws IOException;
 

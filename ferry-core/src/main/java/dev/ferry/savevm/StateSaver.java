@@ -75,8 +75,16 @@ public final class StateSaver {
 
   /** END sections of every active live handler (machine stopped, no rate limit). */
   public void completeLive() throws IOException {
+    completeLive(h -> true);
+  }
+
+  /**
+   * END sections of the active live handlers {@code which} selects: at a postcopy switch those
+   * without postcopy support, at the end of postcopy the others.
+   */
+  public void completeLive(java.util.function.Predicate<LiveStateHandler> which) throws IOException {
     for (SaveStateRegistry.Live l : registry.live()) {
-      if (l.handler().active()) {
+      if (l.handler().active() && which.test(l.handler())) {
         writer.beginSection(SectionType.END, l.sectionId());
         l.handler().saveComplete(writer.output());
         writer.endSection(l.sectionId());
