@@ -322,19 +322,30 @@ public final class Machine implements AutoCloseable {
         cpu.setSteps(cpu.steps() + 1);
         serial.flush();
       }
-    } catch (Throwable t) {
-      vcpuFailure = t;
-      LOG.error("vcpu {} failed; machine stops with internal-error", cpu.index(), t);
-      // the other vCPUs park at their next step boundary; listeners are not called from here
-      // (a vCPU must not take the transition lock a concurrent pause() holds while waiting for it)
-      pauseRequested = true;
-      state = RunState.INTERNAL_ERROR;
-      lock.lock();
-      try {
-        parkedChanged.signalAll(); // a pause waiting for this vCPU counts live threads again
-      } finally {
-        lock.unlock();
+    } catch (java.util.concurrent.CancellationException e) {
+      if (!closing) {
+        failVcpu(cpu, e);
       }
+    } catch (Throwable t) {
+      failVcpu(cpu, t);
+    }
+  }
+
+  /** True once close() began cutting postcopy page waits short. */
+  private volatile boolean closing;
+
+  private void failVcpu(CpuDevice cpu, Throwable t) {
+    vcpuFailure = t;
+    LOG.error("vcpu {} failed; machine stops with internal-error", cpu.index(), t);
+    // the other vCPUs park at their next step boundary; listeners are not called from here
+    // (a vCPU must not take the transition lock a concurrent pause() holds while waiting for it)
+    pauseRequested = true;
+    state = RunState.INTERNAL_ERROR;
+    lock.lock();
+    try {
+      parkedChanged.signalAll(); // a pause waiting for this vCPU counts live threads again
+    } finally {
+      lock.unlock();
     }
   }
 
@@ -365,6 +376,12 @@ public final class Machine implements AutoCloseable {
   public void close() {
     transitionLock.lock();
     try {
+      if (ram.hasPageFaultHandler()) {
+        // postcopy: a vCPU may wait for a page that never comes (postcopy-paused); the fault
+        // handler gives up on an interrupt, and the vCPU ends quietly since the machine closes
+        closing = true;
+        vcpuThreads.forEach(Thread::interrupt);
+      }
       if (state.isRunning()) {
         parkAllVcpus();
         timer.pause();

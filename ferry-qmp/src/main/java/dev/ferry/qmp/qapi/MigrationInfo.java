@@ -21,7 +21,23 @@ public record MigrationInfo(
     Long expectedDowntimeMs,
     String errorDesc,
     Long cpuThrottlePercentage,
-    XbzrleCacheStats xbzrleCache) {
+    XbzrleCacheStats xbzrleCache,
+    Long postcopyBlocktimeMs,
+    java.util.List<Long> postcopyVcpuBlocktimeMs) {
+
+  /** Without postcopy blocktime (only a completed postcopy-capable destination has it). */
+  public MigrationInfo(
+      MigrationStatus status,
+      MigrationStats ram,
+      Long totalTimeMs,
+      Long setupTimeMs,
+      Long downtimeMs,
+      Long expectedDowntimeMs,
+      String errorDesc,
+      Long cpuThrottlePercentage,
+      XbzrleCacheStats xbzrleCache) {
+    this(status, ram, totalTimeMs, setupTimeMs, downtimeMs, expectedDowntimeMs, errorDesc, cpuThrottlePercentage, xbzrleCache, null, null);
+  }
 
   /** Without XBZRLE statistics (the capability is off). */
   public MigrationInfo(
@@ -69,6 +85,13 @@ public record MigrationInfo(
     if (errorDesc != null) {
       o.put("error-desc", errorDesc);
     }
+    if (postcopyBlocktimeMs != null) {
+      o.put("postcopy-blocktime", postcopyBlocktimeMs);
+    }
+    if (postcopyVcpuBlocktimeMs != null) {
+      var a = o.putArray("postcopy-vcpu-blocktime");
+      postcopyVcpuBlocktimeMs.forEach(a::add);
+    }
     return o;
   }
 
@@ -82,7 +105,13 @@ public record MigrationInfo(
         longOrNull(n, "expected-downtime"),
         n.has("error-desc") ? n.get("error-desc").asText() : null,
         longOrNull(n, "cpu-throttle-percentage"),
-        n.has("xbzrle-cache") ? XbzrleCacheStats.fromJson(n.get("xbzrle-cache")) : null);
+        n.has("xbzrle-cache") ? XbzrleCacheStats.fromJson(n.get("xbzrle-cache")) : null,
+        longOrNull(n, "postcopy-blocktime"),
+        n.has("postcopy-vcpu-blocktime")
+            ? java.util.stream.StreamSupport.stream(n.get("postcopy-vcpu-blocktime").spliterator(), false)
+                .map(JsonNode::asLong)
+                .toList()
+            : null);
   }
 
   private static Long longOrNull(JsonNode n, String name) {
