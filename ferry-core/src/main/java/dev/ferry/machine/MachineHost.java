@@ -2,6 +2,7 @@ package dev.ferry.machine;
 
 import dev.ferry.migration.MigrationCapability;
 import dev.ferry.migration.MigrationManager;
+import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.MigrationVm;
 import dev.ferry.ram.RamLiveState;
 import dev.ferry.ram.RamLoadOptions;
@@ -178,8 +179,9 @@ public final class MachineHost implements AutoCloseable {
   /**
    * An exact digest of this machine's RAM and device state (see {@link MemoryDigest}), with page
    * digests kept. A running machine is paused for the digest and runs on afterwards (as the stress
-   * check does); a stopped one stays as it is. Refused while a migration or a load is in progress:
-   * RAM and devices are being written or saved then.
+   * check does); a stopped one stays as it is, e.g. a destination whose incoming load completed and
+   * that has not run yet. Refused while a migration or a load is in progress (RAM and devices are
+   * being written or saved then) and in {@code inmigrate} before a load completed.
    *
    * @throws IllegalStateException during a migration or load, or on a closed machine
    */
@@ -188,9 +190,11 @@ public final class MachineHost implements AutoCloseable {
     if (migration.outgoingState().status().isActive()) {
       throw new IllegalStateException("There's a migration process in progress");
     }
-    if (before == RunState.INMIGRATE
-        || before == RunState.RESTORE_VM
-        || migration.incomingState().status().isActive()) {
+    MigrationStatus incoming = migration.incomingState().status();
+    // inmigrate is fine once the load completed: the destination before it first runs
+    if (loading
+        || incoming.isActive()
+        || (before == RunState.INMIGRATE && incoming != MigrationStatus.COMPLETED)) {
       throw new IllegalStateException("Guest is waiting for an incoming migration");
     }
     if (before == RunState.SHUTDOWN) {
@@ -220,12 +224,20 @@ public final class MachineHost implements AutoCloseable {
       throw new IllegalStateException("the machine must be stopped to load state into it");
     }
     machine.stop(RunState.RESTORE_VM);
-    ram.prepareLoad(loadOptions());
-    ramMayHoldData = true;
-    StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, CommandListener.NONE);
-    checkComplete(loader);
-    return loader;
+    loading = true;
+    try {
+      ram.prepareLoad(loadOptions());
+      ramMayHoldData = true;
+      StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, CommandListener.NONE);
+      checkComplete(loader);
+      return loader;
+    } finally {
+      loading = false;
+    }
   }
+
+  /** A whole-machine load ({@link #load(MigrationInput)}) is writing RAM and devices. */
+  private volatile boolean loading;
 
   /** Loads {@code file} (see {@link #load(MigrationInput)}). */
   public StateLoader load(Path file) throws IOException {
