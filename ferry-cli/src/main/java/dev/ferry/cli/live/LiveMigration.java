@@ -3,8 +3,10 @@ package dev.ferry.cli.live;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.machine.MemoryDigest;
 import dev.ferry.qmp.QmpClient;
 import dev.ferry.qmp.QmpError;
+import dev.ferry.qmp.qapi.MemoryDigestInfo;
 import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.transport.InheritedFds;
 import java.io.IOException;
@@ -17,6 +19,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 
@@ -322,6 +325,80 @@ public final class LiveMigration implements AutoCloseable {
   /** {@code query-status}'s {@code status} of a child ({@code running}, {@code paused}, ...). */
   public static String runState(FerryChild c) throws IOException, InterruptedException {
     return execute(c.qmp(), "query-status", null).path("status").asText();
+  }
+
+  /**
+   * The exact comparison of a migration: the stopped source's digest against the destination's,
+   * taken after the load and before the destination's guest first ran.
+   *
+   * @param difference null when equal, else where they first part (block and page, or device section)
+   */
+  public record DigestComparison(MemoryDigest source, MemoryDigest destination, String difference) {
+    public boolean equal() {
+      return difference == null;
+    }
+
+    /** One line: {@code equal: ram HEX, devices HEX, N bytes} or the first difference. */
+    public String summary() {
+      return equal()
+          ? "equal: ram " + source.ram() + ", devices " + source.devices() + ", " + Units.count(source.bytes()) + " bytes"
+          : "MISMATCH: " + difference;
+    }
+  }
+
+  /** A child's {@code ferry-memory-digest} (a running guest is paused for it), with page digests when asked. */
+  public static MemoryDigest digest(FerryChild c, boolean pages) throws IOException, InterruptedException {
+    ObjectNode args = pages ? F.objectNode().put("pages", true) : null;
+    return MemoryDigestInfo.fromJson(execute(c.qmp(), "ferry-memory-digest", args));
+  }
+
+  /**
+   * Compares the source's digest with the destination's; call it after a completed migration with
+   * the source stopped ({@code postmigrate}) and the destination loaded and still paused (a spec
+   * with {@code destinationPaused}; see {@link #awaitDestinationLoaded}). On a mismatch both sides
+   * are asked again with page digests, so the difference names the first differing page.
+   */
+  public DigestComparison compareDigests() throws IOException, InterruptedException {
+    String srcState = runState(source);
+    String dstState = runState(destination);
+    if (srcState.equals("running") || !dstState.equals("paused")) {
+      throw new IllegalStateException(
+          "digest comparison needs a stopped source and a paused destination; source is " + srcState
+              + ", destination is " + dstState);
+    }
+    MemoryDigest src = digest(source, false);
+    MemoryDigest dst = digest(destination, false);
+    Optional<String> diff = src.firstDifference(dst);
+    if (diff.isPresent()) {
+      MemoryDigest srcPages = digest(source, true);
+      MemoryDigest dstPages = digest(destination, true);
+      // both sides are stopped, so the second pass sees what the first saw
+      diff = Optional.of(srcPages.firstDifference(dstPages).orElse(diff.get() + " (equal on a second pass)"));
+    }
+    return new DigestComparison(src, dst, diff.orElse(null));
+  }
+
+  /**
+   * Waits until the destination finished loading and stays paused (started with {@code --paused}):
+   * its run state is {@code paused}. Fails when it exits or the timeout passes.
+   */
+  public void awaitDestinationLoaded(Duration timeout) throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    String st;
+    while (!(st = runState(destination)).equals("paused")) {
+      if (!destination.alive()) {
+        throw new IOException("the destination exited with " + destination.exitCodeNow() + ": " + destination.lastLine());
+      }
+      if (System.nanoTime() - deadline > 0) {
+        throw new IOException("the destination is " + st + ", not loaded and paused, after " + timeout.toSeconds() + " s");
+      }
+      Thread.sleep(20);
+    }
+  }
+
+  /** Runs the destination's guest ({@code cont}), after the checks on its memory as it arrived. */
+  public void continueDestination() throws IOException, InterruptedException {
+    execute(destination.qmp(), "cont", null);
   }
 
   /** Count of {@code B}s in a side's serial file ({@code source}, {@code destination}, ...). */
