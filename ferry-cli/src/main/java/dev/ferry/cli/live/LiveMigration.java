@@ -346,10 +346,28 @@ public final class LiveMigration implements AutoCloseable {
     }
   }
 
-  /** A child's {@code ferry-memory-digest} (a running guest is paused for it), with page digests when asked. */
-  public static MemoryDigest digest(FerryChild c, boolean pages) throws IOException, InterruptedException {
-    ObjectNode args = pages ? F.objectNode().put("pages", true) : null;
-    return MemoryDigestInfo.fromJson(execute(c.qmp(), "ferry-memory-digest", args));
+  /** A child's {@code ferry-memory-digest} (a running guest is paused for it), without page digests. */
+  public static MemoryDigest digest(FerryChild c) throws IOException, InterruptedException {
+    return MemoryDigestInfo.fromJson(execute(c.qmp(), "ferry-memory-digest", null));
+  }
+
+  /**
+   * The page digests of block {@code name} ({@code length} bytes) of a child, fetched in windows
+   * of at most {@link MemoryDigestInfo#MAX_PAGES} pages (one QMP reply each).
+   */
+  static int[] pageDigests(FerryChild c, String name, long length) throws IOException, InterruptedException {
+    int[] all = new int[Math.toIntExact(length / 4096)];
+    long window = (long) MemoryDigestInfo.MAX_PAGES * 4096;
+    for (long off = 0; off < length; off += window) {
+      long len = Math.min(window, length - off);
+      ObjectNode args = F.objectNode().put("pages", true).put("block", name).put("offset", off).put("length", len);
+      int[] part = MemoryDigestInfo.pages(execute(c.qmp(), "ferry-memory-digest", args), name);
+      if (part == null || part.length != len / 4096) {
+        throw new IOException(c + " returned no page digests for block '" + name + "' at offset " + off);
+      }
+      System.arraycopy(part, 0, all, (int) (off / 4096), part.length);
+    }
+    return all;
   }
 
   /**
@@ -366,16 +384,37 @@ public final class LiveMigration implements AutoCloseable {
           "digest comparison needs a stopped source and a paused destination; source is " + srcState
               + ", destination is " + dstState);
     }
-    MemoryDigest src = digest(source, false);
-    MemoryDigest dst = digest(destination, false);
+    MemoryDigest src = digest(source);
+    MemoryDigest dst = digest(destination);
     Optional<String> diff = src.firstDifference(dst);
-    if (diff.isPresent()) {
-      MemoryDigest srcPages = digest(source, true);
-      MemoryDigest dstPages = digest(destination, true);
+    String block = diff.isPresent() ? firstDifferingBlock(src, dst) : null;
+    if (block != null) {
       // both sides are stopped, so the second pass sees what the first saw
+      long length = src.blocks().stream().filter(b -> b.name().equals(block)).findFirst().orElseThrow().length();
+      MemoryDigest srcPages = withPages(src, block, pageDigests(source, block, length));
+      MemoryDigest dstPages = withPages(dst, block, pageDigests(destination, block, length));
       diff = Optional.of(srcPages.firstDifference(dstPages).orElse(diff.get() + " (equal on a second pass)"));
     }
     return new DigestComparison(src, dst, diff.orElse(null));
+  }
+
+  /** The first block whose name and length match on both sides but whose content differs, or null. */
+  private static String firstDifferingBlock(MemoryDigest a, MemoryDigest b) {
+    for (int i = 0; i < Math.min(a.blocks().size(), b.blocks().size()); i++) {
+      MemoryDigest.Block x = a.blocks().get(i);
+      MemoryDigest.Block y = b.blocks().get(i);
+      if (!x.name().equals(y.name()) || x.length() != y.length()) {
+        return null; // the block lists differ: firstDifference says how
+      }
+      if (!x.digest().equals(y.digest())) {
+        return x.name();
+      }
+    }
+    return null;
+  }
+
+  private static MemoryDigest withPages(MemoryDigest d, String block, int[] pages) {
+    return new MemoryDigest(d.algorithm(), d.ram(), d.devices(), d.bytes(), d.blocks(), d.sections(), Map.of(block, pages));
   }
 
   /**
