@@ -154,6 +154,10 @@ public final class RamLiveState implements LiveStateHandler {
   private void sendPage(RamBlock block, int blockIndex, long page) throws IOException {
     long offset = page * StreamHeader.TARGET_PAGE_SIZE;
     MemorySegment data = block.targetPage(offset);
+    // Shortcut: a never-touched page is sent as a zero page without reading it. Safe because the
+    // pagemap answer is newer than the last harvest (sync() invalidates the window): a first
+    // touch after the answer is still marked in the dirty log, and the next harvest sends the
+    // page again. Same argument for the zero test on the data itself: a write after it is marked.
     boolean untouched =
         pageMap != null && block.isLazilyCommitted() && pageMap.untouched(block.memory().address() + offset);
     if (untouched || RamRecordWriter.isZero(data)) {
@@ -176,7 +180,12 @@ public final class RamLiveState implements LiveStateHandler {
     if (old != null) {
       int n = Xbzrle.encode(old, scratch, delta, delta.length);
       if (n == 0) {
-        return; // unchanged: nothing to send
+        // Shortcut: nothing sent. Safe because a page's cache slot always holds exactly the bytes
+        // the destination has for it: every send of the page updates the slot (hit) or fills it
+        // (miss), a zero send invalidates it, and a page whose slot holds another page is not
+        // cached at all (direct-mapped). The snapshot in scratch is newer than the last harvest,
+        // so a write after it is marked and sent later.
+        return;
       }
       MemorySegment.copy(scratch, 0, old, 0, StreamHeader.TARGET_PAGE_SIZE);
       if (n > 0) {
@@ -211,6 +220,11 @@ public final class RamLiveState implements LiveStateHandler {
 
   private void sync() {
     long added = ram.dirtyLog().harvestInto(bitmaps);
+    if (pageMap != null) {
+      // the harvest consumed the marks of pages first touched since the window was read: an
+      // "untouched" from that window would now send them as zeros and clear their bits for good
+      pageMap.invalidate();
+    }
     dirtyPages += added;
     pass++;
     listener.sync(pass, added);
@@ -267,6 +281,9 @@ public final class RamLiveState implements LiveStateHandler {
 
   @Override
   public void loadCleanup() {
+    if (loader != null) {
+      loader.close();
+    }
     loader = null;
   }
 
