@@ -3,6 +3,8 @@ package dev.ferry.ram;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assumptions.assumeThat;
 
+import dev.ferry.savevm.LiveSave;
+import dev.ferry.savevm.SaveOptions;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
 import java.io.ByteArrayOutputStream;
@@ -51,13 +53,12 @@ class UntouchedPageShortcutTest {
       }
       ByteArrayOutputStream bytes = new ByteArrayOutputStream();
       MigrationOutput out = new MigrationOutput(Channels.newChannel(bytes));
-      RamLiveState saver = new RamLiveState(src);
-      saver.prepareSave(null, false, 0);
+      LiveSave saver = new RamLiveState(src).openSave(SaveOptions.NONE);
       int chunks = 0;
-      saver.saveSetup(out);
+      saver.setup(out);
       chunks++;
       // one short iteration: the saver looks at its first pages, reading pagemap for the region
-      saver.saveIterate(out, () -> true);
+      saver.iterate(out, () -> true);
       chunks++;
       // the guest first-touches fresh pages ahead of the cursor, inside the region just read
       TreeSet<Long> touched = new TreeSet<>();
@@ -68,13 +69,13 @@ class UntouchedPageShortcutTest {
       }
       // a dirty sync between the touch and the send (the migration thread's pending_exact)
       saver.pendingExactBytes();
-      while (!saver.saveIterate(out, () -> false)) {
+      while (!saver.iterate(out, () -> false)) {
         chunks++;
       }
       chunks++;
-      saver.saveComplete(out); // guest stopped: nothing more to sync
+      saver.complete(out); // guest stopped: nothing more to sync
       chunks++;
-      saver.saveCleanup();
+      saver.close();
       out.flush();
 
       RamLoader loader =
