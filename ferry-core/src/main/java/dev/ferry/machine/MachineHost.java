@@ -6,8 +6,10 @@ import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.MigrationVm;
 import dev.ferry.ram.RamLiveState;
 import dev.ferry.ram.RamLoadOptions;
+import dev.ferry.ram.RamSaveOptions;
 import dev.ferry.savevm.CommandListener;
 import dev.ferry.savevm.Configuration;
+import dev.ferry.savevm.SaveOptions;
 import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.savevm.SaveStateRegistry;
 import dev.ferry.savevm.StateLoader;
@@ -64,13 +66,30 @@ public final class MachineHost implements AutoCloseable {
     this.migration = new MigrationManager(registry, new Vm(), config);
     // an incoming load counts as complete (SHUT(0), "completed") only once every section arrived
     migration.setLoadCheck(this::checkComplete);
+    // runs inside MigrationManager.migrate, under its lock (see save)
     migration.beforeStart(
-        o ->
-            ram.prepareSave(
-                o.stats(),
-                migration.capability(MigrationCapability.XBZRLE),
-                migration.parameters().xbzrleCacheSizeBytes()));
+        o -> {
+          if (snapshotSaving) {
+            throw new IllegalStateException(SNAPSHOT_SAVE_IN_PROGRESS);
+          }
+          o.saveOptions(
+              SaveOptions.of(
+                  new RamSaveOptions(
+                      o.stats(),
+                      migration.capability(MigrationCapability.XBZRLE),
+                      migration.parameters().xbzrleCacheSizeBytes())));
+        });
   }
+
+  /**
+   * Why a migration is refused during a snapshot save. QEMU never sees both, as savevm holds the
+   * big lock for its whole run (Ferry's QMP backend does the same with its lock); through the Java
+   * API the two are kept apart here.
+   */
+  static final String SNAPSHOT_SAVE_IN_PROGRESS = "There's a snapshot save in progress";
+
+  /** True while {@link #save} runs; set and tested under the migration manager's lock. */
+  private volatile boolean snapshotSaving;
 
   public Machine machine() {
     return machine;
@@ -151,10 +170,27 @@ public final class MachineHost implements AutoCloseable {
    * machine is paused for the save and runs on afterwards.
    */
   public void save(Path file) throws IOException {
-    RunState before = machine.runState();
-    if (migration.outgoingState().status().isActive()) {
-      throw new IllegalStateException("There's a migration process in progress");
+    // as QEMU's savevm: refused while a migration is active (QERR_MIGRATION_ACTIVE). The test and
+    // the mark are atomic with MigrationManager.migrate (synchronized on the manager), whose
+    // beforeStart hook refuses a migration while the mark is set.
+    synchronized (migration) {
+      if (migration.outgoingState().status().isActive()) {
+        throw new IllegalStateException("There's a migration process in progress");
+      }
+      if (snapshotSaving) {
+        throw new IllegalStateException(SNAPSHOT_SAVE_IN_PROGRESS);
+      }
+      snapshotSaving = true;
     }
+    try {
+      saveStopped(file);
+    } finally {
+      snapshotSaving = false;
+    }
+  }
+
+  private void saveStopped(Path file) throws IOException {
+    RunState before = machine.runState();
     runStateToSave = before;
     machine.stop(RunState.SAVE_VM);
     Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
@@ -162,7 +198,6 @@ public final class MachineHost implements AutoCloseable {
       try (FileChannel ch =
               FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE);
           MigrationOutput out = new MigrationOutput(ch)) {
-        ram.prepareSave(null, false, 0);
         StateSaver.saveSnapshot(registry, out, config);
       }
       Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);

@@ -1,6 +1,7 @@
 package dev.ferry.migration;
 
 import dev.ferry.savevm.Configuration;
+import dev.ferry.savevm.SaveOptions;
 import dev.ferry.savevm.SaveStateRegistry;
 import dev.ferry.savevm.StateSaver;
 import dev.ferry.savevm.StreamCommand;
@@ -54,6 +55,7 @@ public final class OutgoingMigration {
   private final MigrationStats stats = new MigrationStats();
   private final Set<MigrationCapability> caps;
   private volatile MigrationParameters params;
+  private volatile SaveOptions saveOptions = SaveOptions.NONE;
   private final CountDownLatch done = new CountDownLatch(1);
   private final AtomicReference<MigrationChannel> connection = new AtomicReference<>();
   private volatile MigrationOutput out;
@@ -106,6 +108,11 @@ public final class OutgoingMigration {
     if (r != null && state.status() != MigrationStatus.DEVICE) {
       r.setMaxBytesPerSec(p.maxBandwidthBytesPerSec());
     }
+  }
+
+  /** What this migration's live handlers get (e.g. RAM's xbzrle and statistics); set before start. */
+  public void saveOptions(SaveOptions options) {
+    saveOptions = java.util.Objects.requireNonNull(options, "options");
   }
 
   /**
@@ -162,7 +169,7 @@ public final class OutgoingMigration {
     out = o;
     RateLimiter r = new RateLimiter(o::position, System::nanoTime, params.maxBandwidthBytesPerSec());
     rate = r;
-    StateSaver saver = new StateSaver(registry, new StreamWriter(o));
+    StateSaver saver = new StateSaver(registry, new StreamWriter(o), saveOptions);
     saver.begin(config);
     boolean wantRp = caps.contains(MigrationCapability.RETURN_PATH) || caps.contains(MigrationCapability.POSTCOPY_RAM);
     Thread rpThread = null;
@@ -184,6 +191,7 @@ public final class OutgoingMigration {
       iterate(saver, o, r);
       complete(saver, o, r, wantRp);
     } finally {
+      saver.cleanupLive(); // this migration's live state: RAM's dirty log, bitmaps, caches
       if (rpThread != null && rpThread.isAlive()) {
         c.shutdown();
       }
@@ -210,13 +218,6 @@ public final class OutgoingMigration {
         LOG.debug("migration failed", e);
       }
     } finally {
-      for (SaveStateRegistry.Live l : registry.live()) {
-        try {
-          l.handler().saveCleanup();
-        } catch (RuntimeException e) {
-          LOG.warn("cleanup of {} failed", l.idstr(), e);
-        }
-      }
       if (state.status() != MigrationStatus.COMPLETED) {
         if (pausedByUs) {
           vm.resume();
