@@ -22,6 +22,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 
 /**
@@ -124,10 +126,20 @@ public final class MachineHost implements AutoCloseable {
       return machine.isRunning();
     }
 
+    /**
+     * Bounded by the machine's stop timeout and interruptible (a cancel interrupts the migration
+     * thread): a vCPU that does not finish its step in time fails the switch-over, and the source
+     * runs on as before.
+     */
     @Override
-    public void pause() {
-      runStateToSave = machine.runState();
-      machine.stop(RunState.FINISH_MIGRATE);
+    public void pause() throws InterruptedException {
+      RunState before = machine.runState();
+      try {
+        machine.stop(RunState.FINISH_MIGRATE, machine.stopTimeout().toNanos(), TimeUnit.NANOSECONDS);
+      } catch (TimeoutException e) {
+        throw new IllegalStateException("switch-over: " + e.getMessage() + "; the source keeps running", e);
+      }
+      runStateToSave = before;
     }
 
     @Override
