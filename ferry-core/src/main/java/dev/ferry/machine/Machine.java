@@ -271,7 +271,12 @@ public final class Machine implements AutoCloseable {
     }
   }
 
-  /** Runs the vCPUs from where they stopped (no-op when running). */
+  /**
+   * Runs the vCPUs from where they stopped (no-op when running).
+   *
+   * @throws IllegalStateException when closed, or in a state that {@linkplain RunState#needsReset()
+   *     needs a reset} (a failed vCPU or a half-done load: load a whole state first)
+   */
   public void resume() {
     checkNotVcpu();
     transitionLock.lock();
@@ -282,6 +287,9 @@ public final class Machine implements AutoCloseable {
       }
       if (shutdown) {
         throw new IllegalStateException("machine is closed");
+      }
+      if (from.needsReset()) {
+        throw new IllegalStateException(RunState.RESET_REQUIRED + " (state " + from.qapiName() + ")");
       }
       timer.resume();
       lock.lock();

@@ -190,18 +190,37 @@ public final class MachineHost implements AutoCloseable {
   /**
    * Loads a whole-machine stream into this (stopped) machine. On success the machine is left
    * stopped; {@link #loadedRunState()} says whether the source was running. On failure the machine
-   * must be discarded: it may hold part of the state.
+   * may hold part of the state: it is left in {@code internal-error}, which refuses to run until a
+   * whole state is loaded.
    */
   public StateLoader load(MigrationInput in) throws IOException {
     if (machine.isRunning()) {
       throw new IllegalStateException("the machine must be stopped to load state into it");
     }
     machine.stop(RunState.RESTORE_VM);
-    ram.prepareLoad(loadOptions());
-    ramMayHoldData = true;
-    StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, CommandListener.NONE);
-    checkComplete(loader);
-    return loader;
+    try {
+      ram.prepareLoad(loadOptions());
+      ramMayHoldData = true;
+      StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, CommandListener.NONE);
+      checkComplete(loader);
+      return loader;
+    } catch (IOException | RuntimeException e) {
+      loadFailed();
+      throw e;
+    }
+  }
+
+  /**
+   * A load that failed may have left part of a state in RAM and devices: the machine goes to
+   * {@code internal-error}, which {@code cont} and {@link Machine#resume()} refuse ("Resetting the
+   * Virtual Machine is required") until a whole state is loaded.
+   */
+  private void loadFailed() {
+    try {
+      machine.stop(RunState.INTERNAL_ERROR);
+    } catch (RuntimeException e) {
+      // closed meanwhile: nothing can run it any more anyway
+    }
   }
 
   /** Loads {@code file} (see {@link #load(MigrationInput)}). */
@@ -217,9 +236,14 @@ public final class MachineHost implements AutoCloseable {
    */
   public StateLoader incoming(String uri, Consumer<String> onListening) throws IOException {
     machine.stop(RunState.INMIGRATE);
-    ram.prepareLoad(loadOptions());
-    ramMayHoldData = true;
-    return migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
+    try {
+      ram.prepareLoad(loadOptions());
+      ramMayHoldData = true;
+      return migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
+    } catch (IOException | RuntimeException e) {
+      loadFailed();
+      throw e;
+    }
   }
 
   /**
@@ -243,9 +267,14 @@ public final class MachineHost implements AutoCloseable {
    */
   public StateLoader incoming(MigrationChannel c) throws IOException {
     machine.stop(RunState.INMIGRATE);
-    ram.prepareLoad(loadOptions());
-    ramMayHoldData = true;
-    return migration.incoming(c, StreamReader.Options.DEFAULT);
+    try {
+      ram.prepareLoad(loadOptions());
+      ramMayHoldData = true;
+      return migration.incoming(c, StreamReader.Options.DEFAULT);
+    } catch (IOException | RuntimeException e) {
+      loadFailed();
+      throw e;
+    }
   }
 
   /** A stream that lacked a section this machine needs is a partial load: refuse it. */

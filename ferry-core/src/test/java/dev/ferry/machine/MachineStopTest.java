@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
+import dev.ferry.testing.ExactState;
 import dev.ferry.testing.PipeConnection;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;

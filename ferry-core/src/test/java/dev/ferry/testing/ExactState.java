@@ -1,11 +1,11 @@
-package dev.ferry.machine;
+package dev.ferry.testing;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ferry.machine.Machine;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.stream.MigrationOutput;
-import dev.ferry.testing.MemoryChannel;
 import dev.ferry.vmstate.QemuJsonWriter;
 import java.io.IOException;
 import java.util.List;
@@ -15,10 +15,10 @@ import java.util.List;
  * exists): every RAM block byte for byte, and every device's state as the bytes its section would
  * save. A difference names the block and the first differing page, or the device.
  */
-final class ExactState {
+public final class ExactState {
   private ExactState() {}
 
-  static void assertSame(Machine source, Machine destination) throws IOException {
+  public static void assertSame(Machine source, Machine destination) throws IOException {
     assertThat(source.isRunning()).as("source must be stopped for the comparison").isFalse();
     assertThat(destination.isRunning()).as("destination must be stopped for the comparison").isFalse();
     List<RamBlock> a = source.ramBlocks();
