@@ -5,6 +5,7 @@ import dev.ferry.ram.GuestMemory;
 import dev.ferry.ram.GuestRam;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.savevm.SaveStateEntry;
+import dev.ferry.stream.MigrationStreamException;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -44,8 +45,11 @@ public final class Machine implements AutoCloseable {
   private final TimerDevice timer;
   private final DiskDevice disk;
   private final List<Device> devices;
-  private final GuestProgram program;
-  private final ProgramOptions options;
+  /** The guest program and its options: replaced by a load (the program travels with the state). */
+  private volatile GuestProgram program;
+  private volatile ProgramOptions options;
+  /** Refuse a loaded state that names another program (e.g. {@code ferry run --program} given). */
+  private final boolean programPinned;
   private final List<Thread> vcpuThreads = new ArrayList<>();
   private final List<RunStateListener> listeners = new CopyOnWriteArrayList<>();
 
@@ -80,10 +84,12 @@ public final class Machine implements AutoCloseable {
     this.ram = new GuestRam(b.blocks());
     this.program = b.program;
     this.options = b.options;
+    this.programPinned = b.pinProgram;
     List<CpuDevice> cpuList = new ArrayList<>();
     for (int i = 0; i < b.vcpus; i++) {
       cpuList.add(new CpuDevice(i, program.name(), b.cpuLayout != null ? b.cpuLayout : CpuDevice.Layout.configured()));
     }
+    cpuList.forEach(c -> c.setProgramOptions(options));
     this.cpus = List.copyOf(cpuList);
     this.parkedFlags = new boolean[cpus.size()];
     this.stopTimeout = b.stopTimeout;
@@ -176,12 +182,57 @@ public final class Machine implements AutoCloseable {
     return disk;
   }
 
+  /** The program the vCPUs run: the one built with, or the one the last loaded state named. */
   public GuestProgram program() {
     return program;
   }
 
   public ProgramOptions programOptions() {
     return options;
+  }
+
+  /** Whether a loaded state must name this machine's program (see {@link Builder#pinProgram}). */
+  public boolean programPinned() {
+    return programPinned;
+  }
+
+  /**
+   * After a complete load, before the machine runs: the guest program is state, as the code in a
+   * real guest's RAM is, so the machine runs the program the loaded cpu state names, with the
+   * options the state carries ({@code cpu/program}; without it, this machine's own). A pinned
+   * machine refuses a state that names another program; an unknown program is refused too.
+   *
+   * @throws MigrationStreamException naming both programs
+   */
+  public void adoptLoadedProgram() throws MigrationStreamException {
+    String name = cpus.getFirst().programName();
+    for (CpuDevice c : cpus) {
+      if (!c.programName().equals(name)) {
+        throw new MigrationStreamException("the loaded cpus run different programs: cpu 0 runs '" + name
+            + "', cpu " + c.index() + " runs '" + c.programName() + "'");
+      }
+    }
+    GuestProgram p = program;
+    if (!name.equals(p.name())) {
+      if (programPinned) {
+        throw new MigrationStreamException("program mismatch: the stream's guest runs program '" + name
+            + "', this machine was started with program '" + p.name() + "'");
+      }
+      try {
+        p = GuestPrograms.byName(name);
+      } catch (IllegalArgumentException e) {
+        throw new MigrationStreamException("the stream's guest runs program '" + name + "', which this machine cannot run: " + e.getMessage());
+      }
+    }
+    ProgramOptions o = cpus.getFirst().loadedProgramOptions(options);
+    if (p != program || !o.equals(options)) {
+      LOG.info("running the loaded guest's program {} ({})", p.name(), o);
+    }
+    program = p;
+    options = o;
+    for (CpuDevice c : cpus) {
+      c.setProgramOptions(o);
+    }
   }
 
   // ---------------------------------------------------------------- run state
@@ -383,7 +434,7 @@ public final class Machine implements AutoCloseable {
 
   private void runVcpu(CpuDevice cpu) {
     try (GuestMemory memory = ram.openMemory()) {
-      GuestContext ctx = new GuestContext(memory, cpu, serial, timer, options);
+      GuestContext ctx = new GuestContext(memory, cpu, serial, timer, this::programOptions);
       while (true) {
         if (pauseRequested && !parkUntilResumed(cpu.index())) {
           return;
@@ -551,6 +602,7 @@ public final class Machine implements AutoCloseable {
     private int diskSectorBytes = DiskDevice.DEFAULT_SECTOR_BYTES;
     private CpuDevice.Layout cpuLayout;
     private boolean memPrealloc;
+    private boolean pinProgram;
     private Duration stopTimeout = DEFAULT_STOP_TIMEOUT;
     /** How a block is preallocated; tests put a slow one here. */
     java.util.function.BiConsumer<RamBlock, java.util.function.BooleanSupplier> preallocator = RamBlock::preallocate;
@@ -614,6 +666,16 @@ public final class Machine implements AutoCloseable {
     /** A built-in program by name ({@link GuestPrograms#names()}). */
     public Builder program(String name) {
       return program(GuestPrograms.byName(name));
+    }
+
+    /**
+     * With {@code true}, a loaded state (snapshot or incoming migration) must name this machine's
+     * program, or the load fails naming both (what {@code ferry run --program NAME} asks for).
+     * Without, the machine runs whatever program the loaded state names.
+     */
+    public Builder pinProgram(boolean pin) {
+      this.pinProgram = pin;
+      return this;
     }
 
     public Builder programOptions(ProgramOptions options) {

@@ -286,6 +286,7 @@ public final class MachineHost implements AutoCloseable {
                 + " (a different machine or device set?)");
       }
     }
+    machine.adoptLoadedProgram();
     loadedRunState = loadedGlobalState();
   }
 
