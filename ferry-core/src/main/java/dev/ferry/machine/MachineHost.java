@@ -25,6 +25,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 
 /**
@@ -144,10 +146,20 @@ public final class MachineHost implements AutoCloseable {
       return machine.isRunning();
     }
 
+    /**
+     * Bounded by the machine's stop timeout and interruptible (a cancel interrupts the migration
+     * thread): a vCPU that does not finish its step in time fails the switch-over, and the source
+     * runs on as before.
+     */
     @Override
-    public void pause() {
-      runStateToSave = machine.runState();
-      machine.stop(RunState.FINISH_MIGRATE);
+    public void pause() throws InterruptedException {
+      RunState before = machine.runState();
+      try {
+        machine.stop(RunState.FINISH_MIGRATE, machine.stopTimeout().toNanos(), TimeUnit.NANOSECONDS);
+      } catch (TimeoutException e) {
+        throw new IllegalStateException("switch-over: " + e.getMessage() + "; the source keeps running", e);
+      }
+      runStateToSave = before;
     }
 
     @Override
@@ -252,7 +264,8 @@ public final class MachineHost implements AutoCloseable {
   /**
    * Loads a whole-machine stream into this (stopped) machine. On success the machine is left
    * stopped; {@link #loadedRunState()} says whether the source was running. On failure the machine
-   * must be discarded: it may hold part of the state.
+   * may hold part of the state: it is left in {@code internal-error}, which refuses to run until a
+   * whole state is loaded.
    */
   public StateLoader load(MigrationInput in) throws IOException {
     if (machine.isRunning()) {
@@ -266,8 +279,24 @@ public final class MachineHost implements AutoCloseable {
       StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, CommandListener.NONE);
       checkComplete(loader);
       return loader;
+    } catch (IOException | RuntimeException e) {
+      loadFailed();
+      throw e;
     } finally {
       loading = false;
+    }
+  }
+
+  /**
+   * A load that failed may have left part of a state in RAM and devices: the machine goes to
+   * {@code internal-error}, which {@code cont} and {@link Machine#resume()} refuse ("Resetting the
+   * Virtual Machine is required") until a whole state is loaded.
+   */
+  private void loadFailed() {
+    try {
+      machine.stop(RunState.INTERNAL_ERROR);
+    } catch (RuntimeException e) {
+      // closed meanwhile: nothing can run it any more anyway
     }
   }
 
@@ -287,9 +316,14 @@ public final class MachineHost implements AutoCloseable {
    */
   public StateLoader incoming(String uri, Consumer<String> onListening) throws IOException {
     machine.stop(RunState.INMIGRATE);
-    ram.prepareLoad(loadOptions());
-    ramMayHoldData = true;
-    return migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
+    try {
+      ram.prepareLoad(loadOptions());
+      ramMayHoldData = true;
+      return migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
+    } catch (IOException | RuntimeException e) {
+      loadFailed();
+      throw e;
+    }
   }
 
   /**
@@ -313,9 +347,14 @@ public final class MachineHost implements AutoCloseable {
    */
   public StateLoader incoming(MigrationChannel c) throws IOException {
     machine.stop(RunState.INMIGRATE);
-    ram.prepareLoad(loadOptions());
-    ramMayHoldData = true;
-    return migration.incoming(c, StreamReader.Options.DEFAULT);
+    try {
+      ram.prepareLoad(loadOptions());
+      ramMayHoldData = true;
+      return migration.incoming(c, StreamReader.Options.DEFAULT);
+    } catch (IOException | RuntimeException e) {
+      loadFailed();
+      throw e;
+    }
   }
 
   /** A stream that lacked a section this machine needs is a partial load: refuse it. */
@@ -327,6 +366,7 @@ public final class MachineHost implements AutoCloseable {
                 + " (a different machine or device set?)");
       }
     }
+    machine.adoptLoadedProgram();
     loadedRunState = loadedGlobalState();
   }
 

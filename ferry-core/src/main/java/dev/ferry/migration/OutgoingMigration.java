@@ -218,26 +218,55 @@ public final class OutgoingMigration {
         LOG.debug("migration failed", e);
       }
     } finally {
-      if (state.status() != MigrationStatus.COMPLETED) {
-        if (pausedByUs) {
-          vm.resume();
-          pausedByUs = false;
-        }
-        MigrationChannel c = connection.get();
-        if (c != null) {
-          c.shutdown();
-          closeQuietly(c);
-        }
-        if (cancelled) {
-          state.transitionFromCurrent(MigrationStatus.CANCELLED, "cancelled");
-        } else {
-          state.transitionFromCurrent(MigrationStatus.FAILED, error == null ? "failed" : error);
-        }
-      } else {
-        closeQuietly(connection.get());
+      // Each step in its own guard: a failing step (a cleanup that throws, resume() on a machine
+      // closed meanwhile, a listener) must not skip the next, and await() must always return.
+      try {
+        finish(cancelled, error);
+      } finally {
+        stats.endNs = System.nanoTime();
+        done.countDown();
       }
-      stats.endNs = System.nanoTime();
-      done.countDown();
+    }
+  }
+
+  private void finish(boolean cancelled, String error) {
+    // the live devices' per-migration state was released by StateSaver.cleanupLive() in run()
+    if (state.status() == MigrationStatus.COMPLETED) {
+      guard("closing the connection", () -> closeQuietly(connection.get()));
+      return;
+    }
+    String[] why = {error};
+    if (pausedByUs) {
+      pausedByUs = false;
+      guard(
+          "resuming the source",
+          () -> {
+            try {
+              vm.resume();
+            } catch (RuntimeException e) {
+              // the source cannot run on (e.g. it was closed): say so in error-desc as well
+              why[0] = (why[0] == null ? "" : why[0] + "; ") + "the source could not be resumed: " + e.getMessage();
+              throw e;
+            }
+          });
+    }
+    MigrationChannel c = connection.get();
+    if (c != null) {
+      guard("shutting the connection down", c::shutdown);
+      guard("closing the connection", () -> closeQuietly(c));
+    }
+    if (cancelled) {
+      guard("status cancelled", () -> state.transitionFromCurrent(MigrationStatus.CANCELLED, "cancelled"));
+    } else {
+      guard("status failed", () -> state.transitionFromCurrent(MigrationStatus.FAILED, why[0] == null ? "failed" : why[0]));
+    }
+  }
+
+  private static void guard(String what, Runnable step) {
+    try {
+      step.run();
+    } catch (RuntimeException e) {
+      LOG.warn("migration end: {} failed: {}", what, e.toString(), e);
     }
   }
 
