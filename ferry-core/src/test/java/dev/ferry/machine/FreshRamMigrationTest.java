@@ -5,12 +5,14 @@ import static org.assertj.core.api.Assumptions.assumeThat;
 
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
+import dev.ferry.ram.GuestMemory;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -55,6 +57,27 @@ class FreshRamMigrationTest {
       assertSameState(src, dst);
       // the shape this test is about (a machine far slower than usual may finish the pass first)
       assumeThat(src.machine().cpu(0).reg(2)).as("still in the first pass").isZero();
+    }
+  }
+
+  /**
+   * The fresh-RAM shortcut (zero records skipped unread when the destination never ran) must not
+   * trust a machine whose RAM guest code wrote without running it (through the Java API).
+   */
+  @Test
+  void aLoadIntoRamThatGuestCodeWroteWithoutRunningClearsItsZeroPages() throws Exception {
+    try (MachineHost src = new MachineHost(Machine.builder().memory(8L << 20).program("idle").build());
+        MachineHost dst = new MachineHost(Machine.builder().memory(8L << 20).program("idle").build())) {
+      Path file = dir.resolve("idle.ferry");
+      src.save(file);
+      try (GuestMemory m = dst.machine().ram().openMemory()) {
+        for (long page = 0; page < 2048; page += 7) {
+          m.fillPage(0, page, (byte) 0x5a);
+        }
+      }
+      assertThat(dst.machine().runState()).isEqualTo(RunState.PRELAUNCH);
+      dst.load(file);
+      assertSameState(src, dst);
     }
   }
 
