@@ -90,7 +90,7 @@ public final class LiveMigration implements AutoCloseable {
 
   private final Spec spec;
   private final Path dir;
-  private final boolean keepFiles;
+  private boolean keepFiles;
   private final List<FerryChild> children = new ArrayList<>();
   private final List<Integer> rawFds = new ArrayList<>();
   private FerryChild source;
@@ -112,6 +112,11 @@ public final class LiveMigration implements AutoCloseable {
     return dir;
   }
 
+  /** Keep the temp dir at {@link #close} (or not): decided late, e.g. only when a check failed. */
+  public void keepFiles(boolean keep) {
+    this.keepFiles = keep;
+  }
+
   public FerryChild source() {
     return source;
   }
@@ -126,8 +131,17 @@ public final class LiveMigration implements AutoCloseable {
 
   /** A fresh endpoint (socket, FIFO, socket pair or file) for the next destination. */
   public Endpoint newEndpoint() throws IOException, InterruptedException {
+    return newEndpoint(spec.transport());
+  }
+
+  /**
+   * A fresh endpoint of transport {@code t}, which may differ from the spec's (a retry after a
+   * failed {@code fd:} migration goes over unix: a running source cannot be handed a new
+   * descriptor at birth).
+   */
+  public Endpoint newEndpoint(Transport t) throws IOException, InterruptedException {
     int i = endpoints++;
-    Endpoint e = switch (spec.transport()) {
+    Endpoint e = switch (t) {
       case TCP -> new Endpoint(i, "tcp:127.0.0.1:0", null, null, null);
       case UNIX -> {
         String u = "unix:" + dir.resolve("mig-" + i + ".sock");
@@ -211,6 +225,16 @@ public final class LiveMigration implements AutoCloseable {
     if (endpoint == null || destination != null) {
       newEndpoint();
     }
+    return startDestination(endpoint);
+  }
+
+  /**
+   * Starts a destination on endpoint {@code e} (one from {@link #newEndpoint}; for {@code file}
+   * after the source wrote it), makes it the current endpoint and destination, waits until it
+   * listens and returns it.
+   */
+  public FerryChild startDestination(Endpoint e) throws IOException, InterruptedException {
+    endpoint = e;
     Map<Integer, Integer> fds = new HashMap<>();
     if (endpoint.destinationFd() != null) {
       fds.put(3, endpoint.destinationFd());
