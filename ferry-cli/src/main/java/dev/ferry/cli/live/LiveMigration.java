@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
@@ -91,11 +92,12 @@ public final class LiveMigration implements AutoCloseable {
   private final Spec spec;
   private final Path dir;
   private boolean keepFiles;
-  private final List<FerryChild> children = new ArrayList<>();
-  private final List<Integer> rawFds = new ArrayList<>();
-  private FerryChild source;
-  private FerryChild destination;
-  private Endpoint endpoint;
+  // synchronized: startDestinationAndSource starts the two children from two threads
+  private final List<FerryChild> children = Collections.synchronizedList(new ArrayList<>());
+  private final List<Integer> rawFds = Collections.synchronizedList(new ArrayList<>());
+  private volatile FerryChild source;
+  private volatile FerryChild destination;
+  private volatile Endpoint endpoint;
   private int endpoints;
 
   public LiveMigration(Spec spec, boolean keepFiles) throws IOException {
@@ -202,6 +204,39 @@ public final class LiveMigration implements AutoCloseable {
     }
     configure(source.qmp()); // connecting retries until the monitor is up
     return source;
+  }
+
+  /**
+   * Starts a destination listening on a fresh endpoint and the source at the same time (two JVMs
+   * start in little more than the time of one), and returns once the destination listens and the
+   * source's monitor answers. Not for {@code file}, whose destination starts after the migration.
+   */
+  public void startDestinationAndSource() throws IOException, InterruptedException {
+    if (spec.transport() == Transport.FILE) {
+      throw new IllegalStateException("a file: destination starts after the source wrote the stream");
+    }
+    Endpoint e = newEndpoint();
+    java.util.concurrent.CompletableFuture<FerryChild> dst = new java.util.concurrent.CompletableFuture<>();
+    Thread t = Thread.ofPlatform().name("start-destination").start(() -> {
+      try {
+        dst.complete(startDestination(e));
+      } catch (Throwable x) {
+        dst.completeExceptionally(x);
+      }
+    });
+    try {
+      startSource();
+    } finally {
+      t.join();
+    }
+    try {
+      dst.get();
+    } catch (java.util.concurrent.ExecutionException x) {
+      if (x.getCause() instanceof IOException io) {
+        throw io;
+      }
+      throw new IOException("starting the destination: " + x.getCause(), x.getCause());
+    }
   }
 
   /** Waits until the source's stress program completed {@code passes} full passes (serial B). */

@@ -57,6 +57,7 @@ final class SoakRun {
   private boolean dataLoss;
   private boolean faultFired;
   private String outcome = "error";
+  private final long startNs = System.nanoTime();
 
   private SoakRun(SoakPlan plan) {
     this.plan = plan;
@@ -139,15 +140,18 @@ final class SoakRun {
   private void run(LiveMigration lm) throws IOException, InterruptedException {
     Transport t = plan.transport();
     if (t != Transport.FILE) {
-      lm.startDestination();
+      lm.startDestinationAndSource();
+    } else {
+      lm.startSource();
     }
-    lm.startSource();
     if (plan.returnPath() != t.hasReturnPath()) {
       ObjectNode caps = F.objectNode();
       caps.putArray("capabilities").addObject().put("capability", "return-path").put("state", plan.returnPath());
       LiveMigration.execute(lm.source().qmp(), "migrate-set-capabilities", caps);
     }
+    mark("started");
     warmUp(lm);
+    mark("migrate");
 
     FerryChild firstDestination = lm.destination();
     CutProxy proxy = null;
@@ -248,6 +252,7 @@ final class SoakRun {
 
   private void judge(LiveMigration lm, Attempt a, FerryChild firstDestination, CutProxy proxy)
       throws IOException, InterruptedException {
+    mark("ended");
     record(a, "migration");
     if (a.hang()) {
       outcome = "hang";
@@ -271,6 +276,13 @@ final class SoakRun {
       case "failed", "cancelled" -> failed(lm, a, firstDestination, proxy);
       default -> throw new IllegalStateException(a.status());
     }
+  }
+
+  /** When a phase of the run was reached, ms after its start ({@code times.phases}). */
+  private void mark(String phase) {
+    ObjectNode times = json.has("times") ? (ObjectNode) json.get("times") : json.putObject("times");
+    ObjectNode ph = times.has("phases") ? (ObjectNode) times.get("phases") : times.putObject("phases");
+    ph.put(phase, (System.nanoTime() - startNs) / 1_000_000);
   }
 
   private void record(Attempt a, String name) {
@@ -315,7 +327,9 @@ final class SoakRun {
     if (!LiveMigration.runState(dst).equals("paused")) {
       problems.add(what + ": the destination is '" + LiveMigration.runState(dst) + "' after the load, not paused (-S)");
     }
+    mark(what + "-loaded");
     DigestCheck.Result d = DigestCheck.compare(lm.source(), dst);
+    mark(what + "-compared");
     json.put(what.equals("destination") ? "digest-equal" : "retry-digest-equal", d.equal());
     if (d.equal() == null) {
       stressCheck(dst, what);
@@ -435,6 +449,7 @@ final class SoakRun {
     } else if (plan.fault() == Fault.NONE) {
       problems.add("the migration " + a.status() + " without a fault: " + a.last().errorDesc());
     }
+    mark("source-checked");
     // the destination of the failed attempt
     FerryChild d = firstDestination;
     if (plan.transport() == Transport.FILE) {
@@ -478,6 +493,7 @@ final class SoakRun {
 
   /** The same source to a fresh destination, no fault: must complete with equal digests. */
   private void retry(LiveMigration lm) throws IOException, InterruptedException {
+    mark("retry");
     Transport t = plan.transport() == Transport.FD ? Transport.UNIX : plan.transport();
     Endpoint ep = lm.newEndpoint(t);
     if (t != Transport.FILE) {
@@ -485,7 +501,9 @@ final class SoakRun {
       ep = lm.endpoint(); // with the bound port
     }
     json.put("retry-transport", t.scheme());
+    mark("retry-migrate");
     Attempt a = migrate(lm, ep.connectUri(), false);
+    mark("retry-ended");
     record(a, "retry");
     if (a.hang()) {
       problems.add("hang: the retry is still '" + a.status() + "' after " + a.elapsedMs() / 1000 + " s");
