@@ -1,67 +1,41 @@
 package dev.ferry.cli.soak;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.cli.live.FerryChild;
-import dev.ferry.qmp.QmpError;
+import dev.ferry.cli.live.LiveMigration;
+import dev.ferry.machine.MemoryDigest;
+import dev.ferry.qmp.qapi.MemoryDigestInfo;
 import java.io.IOException;
+import java.util.Optional;
 
 /**
  * The soak's oracle: QMP {@code ferry-memory-digest} (every RAM block and all device state of a
  * paused machine) of the stopped source against the destination, taken after the load and before
- * the destination's guest first runs.
+ * the destination's guest first runs. On a mismatch both sides are asked again with page digests,
+ * so the difference names the first differing block and page.
  */
 final class DigestCheck {
-  static final String COMMAND = "ferry-memory-digest";
-
   /**
-   * @param equal null when the monitor has no digest command
-   * @param detail what differs (the first block), or the digest itself when equal
+   * @param equal whether the digests are equal
+   * @param detail the digest when equal, else where they first part
    */
-  record Result(Boolean equal, String detail) {}
+  record Result(boolean equal, String detail) {}
 
   private DigestCheck() {}
 
-  /** The digest, or null when the monitor does not know the command. */
-  static JsonNode of(FerryChild c) throws IOException, InterruptedException {
-    try {
-      return c.qmp().execute(COMMAND, null);
-    } catch (QmpError e) {
-      if (e.errorClass() == dev.ferry.qmp.QmpErrorClass.COMMAND_NOT_FOUND) {
-        return null;
-      }
-      throw new IOException(COMMAND + " on " + c.name() + ": " + e.getMessage(), e);
-    }
+  /** A child's digest (a running guest is paused for it). */
+  static MemoryDigest of(FerryChild c, boolean pages) throws IOException, InterruptedException {
+    return MemoryDigestInfo.fromJson(LiveMigration.execute(c.qmp(), "ferry-memory-digest",
+        pages ? com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode().put("pages", true) : null));
   }
 
   static Result compare(FerryChild source, FerryChild destination) throws IOException, InterruptedException {
-    JsonNode s = of(source);
-    JsonNode d = s == null ? null : of(destination);
-    if (s == null || d == null) {
-      return new Result(null, "no " + COMMAND + " on the monitor");
+    MemoryDigest s = of(source, false);
+    MemoryDigest d = of(destination, false);
+    Optional<String> diff = s.firstDifference(d);
+    if (diff.isEmpty()) {
+      return new Result(true, "ram " + s.ram() + ", devices " + s.devices() + ", " + s.bytes() + " bytes");
     }
-    if (s.path("ram").equals(d.path("ram")) && s.path("devices").equals(d.path("devices"))
-        && s.path("blocks").equals(d.path("blocks"))) {
-      return new Result(true, s.path("algorithm").asText() + " " + s.path("ram").asText());
-    }
-    return new Result(false, firstDifference(s, d));
-  }
-
-  /** {@code block 'pc.ram' (length ...): source X, destination Y}, or the device state. */
-  static String firstDifference(JsonNode s, JsonNode d) {
-    JsonNode sb = s.path("blocks");
-    JsonNode db = d.path("blocks");
-    for (int i = 0; i < Math.max(sb.size(), db.size()); i++) {
-      JsonNode a = sb.path(i);
-      JsonNode b = db.path(i);
-      if (!a.equals(b)) {
-        return "block " + (a.isMissingNode() ? "(none)" : "'" + a.path("name").asText() + "' length " + a.path("length").asLong())
-            + " differs: source " + a.path("digest").asText("-") + ", destination "
-            + (b.isMissingNode() ? "(none)" : "'" + b.path("name").asText() + "' " + b.path("digest").asText("-"));
-      }
-    }
-    if (!s.path("devices").equals(d.path("devices"))) {
-      return "device state differs: source " + s.path("devices").asText() + ", destination " + d.path("devices").asText();
-    }
-    return "RAM digest differs: source " + s.path("ram").asText() + ", destination " + d.path("ram").asText();
+    // both are stopped: a second pass with page digests sees what the first saw
+    return new Result(false, of(source, true).firstDifference(of(destination, true)).orElse(diff.get() + " (equal on a second pass)"));
   }
 }

@@ -136,7 +136,7 @@ public final class SoakCommand implements Callable<Integer> {
   }
 
   private static String eq(com.fasterxml.jackson.databind.JsonNode n) {
-    return n.isNull() ? "n/a" : n.asBoolean() ? "equal" : "DIFFERS";
+    return n.asBoolean() ? "equal" : "DIFFERS";
   }
 
   static long parseSeed(String text) {
