@@ -465,20 +465,7 @@ final class SoakRun {
       dj.put("exit", s.exitCode());
       dj.put("incoming-status", s.incomingStatus());
       if (s.loaded()) {
-        boolean wholeStream = proxy != null && proxy.sourceEof();
-        if (wholeStream) {
-          // the stream got through, the source failed afterwards (e.g. SHUT lost): split, but safe
-          // while the destination stays paused; it must not have run
-          json.put("note", "the destination loaded the whole stream; the source failed afterwards (" + a.last().errorDesc() + ")");
-          outcome = a.status() + "-after-load";
-          String st = LiveMigration.runState(d);
-          if (!st.equals("paused") || s.serialWritten()) {
-            problems.add("the destination of a failed migration runs: " + st);
-          }
-        } else {
-          dataLoss = true;
-          problems.add("DATA LOSS: the destination reports loading a partial stream (" + s.describe() + ")");
-        }
+        loadedWithoutCompletion(lm, d, s, a, proxy);
       } else if (s.alive() && s.incomingStatus().equals("active")) {
         problems.add("the destination did not notice the end of the stream within " + SETTLE_TIMEOUT.toSeconds() + " s: " + s.describe());
       } else if (s.serialWritten()) {
@@ -533,16 +520,39 @@ final class SoakRun {
     dj.put("exit", s.exitCode());
     dj.put("incoming-status", s.incomingStatus());
     if (s.loaded()) {
-      // the source may have sent everything before it died (killed while completing): then the
-      // load is whole. For stress the pattern tells; other programs have no oracle without the source.
-      json.put("note", "the destination loaded; the source was killed in state " + a.statusAtFault());
-      outcome = "source-killed-after-send";
-      stressCheck(d, "destination of a killed source");
-      if (!a.statusAtFault().equals("device") && !a.statusAtFault().equals("active")) {
-        problems.add("the destination loaded although the source was killed in state " + a.statusAtFault());
-      }
+      loadedWithoutCompletion(lm, d, s, a, null);
     } else if (s.alive() && s.incomingStatus().equals("active")) {
       problems.add("the destination did not notice the source's death within " + SETTLE_TIMEOUT.toSeconds() + " s: " + s.describe());
+    }
+  }
+
+  /**
+   * A destination loaded although the source did not complete. Legitimate only when the whole
+   * stream got through before the fault: the source had reached switch-over (its last status was
+   * {@code device}, or its log shows the move to it) or the proxy passed the source's EOF. Then the
+   * source's failure came after the stream (a lost SHUT, a cancel or kill during completion): the
+   * destination holds a whole machine and, started with {@code -S}, has not run. Anything else is a
+   * destination reporting the load of a partial stream. For {@code stress} the pattern is checked
+   * either way (without a live source it is the only oracle).
+   */
+  private void loadedWithoutCompletion(LiveMigration lm, FerryChild d, Settled s, Attempt a, CutProxy proxy)
+      throws IOException, InterruptedException {
+    boolean switchedOver = "device".equals(a.statusAtFault()) || "device".equals(a.status())
+        || lm.source().lines().stream().anyMatch(l -> l.contains("outgoing migration: active -> device"));
+    boolean whole = switchedOver || (proxy != null && proxy.sourceEof());
+    outcome = outcome + "-after-load";
+    json.put("note", "the destination loaded although the migration ended " + a.status() + " (fault in state "
+        + a.statusAtFault() + (whole ? ", after switch-over: the whole stream had been sent" : "") + ")");
+    if (!whole) {
+      dataLoss = true;
+      problems.add("DATA LOSS: the destination reports loading a stream the source never finished (" + s.describe() + ")");
+    }
+    if (d.alive()) {
+      String st = LiveMigration.runState(d);
+      if (!st.equals("paused") || s.serialWritten()) {
+        problems.add("the destination of a migration that did not complete runs: " + st);
+      }
+      stressCheck(d, "destination that loaded without completion");
     }
   }
 
