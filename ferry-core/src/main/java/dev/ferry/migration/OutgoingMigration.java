@@ -1,6 +1,7 @@
 package dev.ferry.migration;
 
 import dev.ferry.savevm.Configuration;
+import dev.ferry.savevm.SaveOptions;
 import dev.ferry.savevm.SaveStateRegistry;
 import dev.ferry.savevm.StateSaver;
 import dev.ferry.savevm.StreamCommand;
@@ -54,6 +55,7 @@ public final class OutgoingMigration {
   private final MigrationStats stats = new MigrationStats();
   private final Set<MigrationCapability> caps;
   private volatile MigrationParameters params;
+  private volatile SaveOptions saveOptions = SaveOptions.NONE;
   private final CountDownLatch done = new CountDownLatch(1);
   private final AtomicReference<MigrationChannel> connection = new AtomicReference<>();
   private volatile MigrationOutput out;
@@ -106,6 +108,11 @@ public final class OutgoingMigration {
     if (r != null && state.status() != MigrationStatus.DEVICE) {
       r.setMaxBytesPerSec(p.maxBandwidthBytesPerSec());
     }
+  }
+
+  /** What this migration's live handlers get (e.g. RAM's xbzrle and statistics); set before start. */
+  public void saveOptions(SaveOptions options) {
+    saveOptions = java.util.Objects.requireNonNull(options, "options");
   }
 
   /**
@@ -162,7 +169,7 @@ public final class OutgoingMigration {
     out = o;
     RateLimiter r = new RateLimiter(o::position, System::nanoTime, params.maxBandwidthBytesPerSec());
     rate = r;
-    StateSaver saver = new StateSaver(registry, new StreamWriter(o));
+    StateSaver saver = new StateSaver(registry, new StreamWriter(o), saveOptions);
     saver.begin(config);
     boolean wantRp = caps.contains(MigrationCapability.RETURN_PATH) || caps.contains(MigrationCapability.POSTCOPY_RAM);
     Thread rpThread = null;
@@ -184,6 +191,7 @@ public final class OutgoingMigration {
       iterate(saver, o, r);
       complete(saver, o, r, wantRp);
     } finally {
+      saver.cleanupLive(); // this migration's live state: RAM's dirty log, bitmaps, caches
       if (rpThread != null && rpThread.isAlive()) {
         c.shutdown();
       }
@@ -210,33 +218,55 @@ public final class OutgoingMigration {
         LOG.debug("migration failed", e);
       }
     } finally {
-      for (SaveStateRegistry.Live l : registry.live()) {
-        try {
-          l.handler().saveCleanup();
-        } catch (RuntimeException e) {
-          LOG.warn("cleanup of {} failed", l.idstr(), e);
-        }
+      // Each step in its own guard: a failing step (a cleanup that throws, resume() on a machine
+      // closed meanwhile, a listener) must not skip the next, and await() must always return.
+      try {
+        finish(cancelled, error);
+      } finally {
+        stats.endNs = System.nanoTime();
+        done.countDown();
       }
-      if (state.status() != MigrationStatus.COMPLETED) {
-        if (pausedByUs) {
-          vm.resume();
-          pausedByUs = false;
-        }
-        MigrationChannel c = connection.get();
-        if (c != null) {
-          c.shutdown();
-          closeQuietly(c);
-        }
-        if (cancelled) {
-          state.transitionFromCurrent(MigrationStatus.CANCELLED, "cancelled");
-        } else {
-          state.transitionFromCurrent(MigrationStatus.FAILED, error == null ? "failed" : error);
-        }
-      } else {
-        closeQuietly(connection.get());
-      }
-      stats.endNs = System.nanoTime();
-      done.countDown();
+    }
+  }
+
+  private void finish(boolean cancelled, String error) {
+    // the live devices' per-migration state was released by StateSaver.cleanupLive() in run()
+    if (state.status() == MigrationStatus.COMPLETED) {
+      guard("closing the connection", () -> closeQuietly(connection.get()));
+      return;
+    }
+    String[] why = {error};
+    if (pausedByUs) {
+      pausedByUs = false;
+      guard(
+          "resuming the source",
+          () -> {
+            try {
+              vm.resume();
+            } catch (RuntimeException e) {
+              // the source cannot run on (e.g. it was closed): say so in error-desc as well
+              why[0] = (why[0] == null ? "" : why[0] + "; ") + "the source could not be resumed: " + e.getMessage();
+              throw e;
+            }
+          });
+    }
+    MigrationChannel c = connection.get();
+    if (c != null) {
+      guard("shutting the connection down", c::shutdown);
+      guard("closing the connection", () -> closeQuietly(c));
+    }
+    if (cancelled) {
+      guard("status cancelled", () -> state.transitionFromCurrent(MigrationStatus.CANCELLED, "cancelled"));
+    } else {
+      guard("status failed", () -> state.transitionFromCurrent(MigrationStatus.FAILED, why[0] == null ? "failed" : why[0]));
+    }
+  }
+
+  private static void guard(String what, Runnable step) {
+    try {
+      step.run();
+    } catch (RuntimeException e) {
+      LOG.warn("migration end: {} failed: {}", what, e.toString(), e);
     }
   }
 

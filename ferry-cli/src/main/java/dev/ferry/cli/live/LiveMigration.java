@@ -3,8 +3,10 @@ package dev.ferry.cli.live;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.machine.MemoryDigest;
 import dev.ferry.qmp.QmpClient;
 import dev.ferry.qmp.QmpError;
+import dev.ferry.qmp.qapi.MemoryDigestInfo;
 import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.transport.InheritedFds;
 import java.io.IOException;
@@ -18,6 +20,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 
@@ -381,6 +384,119 @@ public final class LiveMigration implements AutoCloseable {
   /** {@code query-status}'s {@code status} of a child ({@code running}, {@code paused}, ...). */
   public static String runState(FerryChild c) throws IOException, InterruptedException {
     return execute(c.qmp(), "query-status", null).path("status").asText();
+  }
+
+  /**
+   * The exact comparison of a migration: the stopped source's digest against the destination's,
+   * taken after the load and before the destination's guest first ran.
+   *
+   * @param difference null when equal, else where they first part (block and page, or device section)
+   */
+  public record DigestComparison(MemoryDigest source, MemoryDigest destination, String difference) {
+    public boolean equal() {
+      return difference == null;
+    }
+
+    /** One line: {@code equal: ram HEX, devices HEX, N bytes} or the first difference. */
+    public String summary() {
+      return equal()
+          ? "equal: ram " + source.ram() + ", devices " + source.devices() + ", " + Units.count(source.bytes()) + " bytes"
+          : "MISMATCH: " + difference;
+    }
+  }
+
+  /** A child's {@code ferry-memory-digest} (a running guest is paused for it), without page digests. */
+  public static MemoryDigest digest(FerryChild c) throws IOException, InterruptedException {
+    return MemoryDigestInfo.fromJson(execute(c.qmp(), "ferry-memory-digest", null));
+  }
+
+  /**
+   * The page digests of block {@code name} ({@code length} bytes) of a child, fetched in windows
+   * of at most {@link MemoryDigestInfo#MAX_PAGES} pages (one QMP reply each).
+   */
+  static int[] pageDigests(FerryChild c, String name, long length) throws IOException, InterruptedException {
+    int[] all = new int[Math.toIntExact(length / 4096)];
+    long window = (long) MemoryDigestInfo.MAX_PAGES * 4096;
+    for (long off = 0; off < length; off += window) {
+      long len = Math.min(window, length - off);
+      ObjectNode args = F.objectNode().put("pages", true).put("block", name).put("offset", off).put("length", len);
+      int[] part = MemoryDigestInfo.pages(execute(c.qmp(), "ferry-memory-digest", args), name);
+      if (part == null || part.length != len / 4096) {
+        throw new IOException(c + " returned no page digests for block '" + name + "' at offset " + off);
+      }
+      System.arraycopy(part, 0, all, (int) (off / 4096), part.length);
+    }
+    return all;
+  }
+
+  /**
+   * Compares the source's digest with the destination's; call it after a completed migration with
+   * the source stopped ({@code postmigrate}) and the destination loaded and still paused (a spec
+   * with {@code destinationPaused}; see {@link #awaitDestinationLoaded}). On a mismatch both sides
+   * are asked again with page digests, so the difference names the first differing page.
+   */
+  public DigestComparison compareDigests() throws IOException, InterruptedException {
+    String srcState = runState(source);
+    String dstState = runState(destination);
+    if (srcState.equals("running") || !dstState.equals("paused")) {
+      throw new IllegalStateException(
+          "digest comparison needs a stopped source and a paused destination; source is " + srcState
+              + ", destination is " + dstState);
+    }
+    MemoryDigest src = digest(source);
+    MemoryDigest dst = digest(destination);
+    Optional<String> diff = src.firstDifference(dst);
+    String block = diff.isPresent() ? firstDifferingBlock(src, dst) : null;
+    if (block != null) {
+      // both sides are stopped, so the second pass sees what the first saw
+      long length = src.blocks().stream().filter(b -> b.name().equals(block)).findFirst().orElseThrow().length();
+      MemoryDigest srcPages = withPages(src, block, pageDigests(source, block, length));
+      MemoryDigest dstPages = withPages(dst, block, pageDigests(destination, block, length));
+      diff = Optional.of(srcPages.firstDifference(dstPages).orElse(diff.get() + " (equal on a second pass)"));
+    }
+    return new DigestComparison(src, dst, diff.orElse(null));
+  }
+
+  /** The first block whose name and length match on both sides but whose content differs, or null. */
+  private static String firstDifferingBlock(MemoryDigest a, MemoryDigest b) {
+    for (int i = 0; i < Math.min(a.blocks().size(), b.blocks().size()); i++) {
+      MemoryDigest.Block x = a.blocks().get(i);
+      MemoryDigest.Block y = b.blocks().get(i);
+      if (!x.name().equals(y.name()) || x.length() != y.length()) {
+        return null; // the block lists differ: firstDifference says how
+      }
+      if (!x.digest().equals(y.digest())) {
+        return x.name();
+      }
+    }
+    return null;
+  }
+
+  private static MemoryDigest withPages(MemoryDigest d, String block, int[] pages) {
+    return new MemoryDigest(d.algorithm(), d.ram(), d.devices(), d.bytes(), d.blocks(), d.sections(), Map.of(block, pages));
+  }
+
+  /**
+   * Waits until the destination finished loading and stays paused (started with {@code --paused}):
+   * its run state is {@code paused}. Fails when it exits or the timeout passes.
+   */
+  public void awaitDestinationLoaded(Duration timeout) throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    String st;
+    while (!(st = runState(destination)).equals("paused")) {
+      if (!destination.alive()) {
+        throw new IOException("the destination exited with " + destination.exitCodeNow() + ": " + destination.lastLine());
+      }
+      if (System.nanoTime() - deadline > 0) {
+        throw new IOException("the destination is " + st + ", not loaded and paused, after " + timeout.toSeconds() + " s");
+      }
+      Thread.sleep(20);
+    }
+  }
+
+  /** Runs the destination's guest ({@code cont}), after the checks on its memory as it arrived. */
+  public void continueDestination() throws IOException, InterruptedException {
+    execute(destination.qmp(), "cont", null);
   }
 
   /** Count of {@code B}s in a side's serial file ({@code source}, {@code destination}, ...). */
