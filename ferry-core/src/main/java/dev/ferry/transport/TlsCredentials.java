@@ -129,7 +129,7 @@ public final class TlsCredentials {
     boolean required = endpoint == Endpoint.SERVER;
     if (required || Files.exists(dir.resolve(certName)) || Files.exists(dir.resolve(keyName))) {
       chain = readCertificates(dir.resolve(certName));
-      key = readPrivateKey(dir.resolve(keyName));
+      key = readPrivateKey(dir.resolve(keyName), chain.get(0));
     }
     return new TlsCredentials(id, dir, endpoint, verifyPeer, ca, chain, key);
   }
@@ -220,7 +220,11 @@ public final class TlsCredentials {
     return List.copyOf(certs);
   }
 
-  static PrivateKey readPrivateKey(Path f) throws IOException {
+  /**
+   * Reads a key; {@code cert} (its certificate) supplies the curve of a SEC1 key that does not name
+   * it (the curve is optional there).
+   */
+  static PrivateKey readPrivateKey(Path f, X509Certificate cert) throws IOException {
     String text = readText(f);
     Matcher m = PEM.matcher(text);
     while (m.find()) {
@@ -229,7 +233,7 @@ public final class TlsCredentials {
           switch (type) {
             case "PRIVATE KEY" -> base64(f, m.group(2));
             case "RSA PRIVATE KEY" -> Der.pkcs8FromPkcs1Rsa(base64(f, m.group(2)));
-            case "EC PRIVATE KEY" -> Der.pkcs8FromSec1(f, base64(f, m.group(2)));
+            case "EC PRIVATE KEY" -> Der.pkcs8FromSec1(f, base64(f, m.group(2)), cert);
             case "ENCRYPTED PRIVATE KEY" ->
                 throw new IOException(
                     "Unable to load private key " + f + ": encrypted keys are not supported");
@@ -281,7 +285,7 @@ public final class TlsCredentials {
       return tlv(0x30, concat(VERSION_0, RSA_ALG, tlv(0x04, pkcs1)));
     }
 
-    static byte[] pkcs8FromSec1(Path f, byte[] sec1) throws IOException {
+    static byte[] pkcs8FromSec1(Path f, byte[] sec1, X509Certificate cert) throws IOException {
       // ECPrivateKey ::= SEQUENCE { version, privateKey OCTET STRING, [0] parameters, [1] publicKey }
       byte[] curve = null;
       int[] outer = header(sec1, 0);
@@ -298,11 +302,20 @@ public final class TlsCredentials {
         }
         p = h[0] + h[1];
       }
-      if (curve == null) {
+      byte[] algorithm;
+      if (curve != null) {
+        algorithm = tlv(0x30, concat(EC_OID, curve));
+      } else if (cert != null && cert.getPublicKey().getAlgorithm().equals("EC")) {
+        // SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey }
+        byte[] spki = cert.getPublicKey().getEncoded();
+        int[] h = header(spki, 0);
+        int[] alg = header(spki, h[0]);
+        algorithm = java.util.Arrays.copyOfRange(spki, h[0], alg[0] + alg[1]);
+      } else {
         throw new IOException(
             "Unable to load private key " + f + ": the EC key does not name its curve");
       }
-      return tlv(0x30, concat(VERSION_0, tlv(0x30, concat(EC_OID, curve)), tlv(0x04, sec1)));
+      return tlv(0x30, concat(VERSION_0, algorithm, tlv(0x04, sec1)));
     }
 
     /** {start of content, content length} of the TLV at {@code p}. */
