@@ -182,7 +182,7 @@ public final class TlsChannel implements MigrationChannel {
       return t;
     } catch (IOException | RuntimeException e) {
       t.failed = true;
-      String reason = t.timedOut ? "timed out after " + HANDSHAKE_TIMEOUT.toMillis() + " ms" : t.reason(e);
+      String reason = t.timedOut ? t.timeoutReason() : t.reason(e);
       closeQuietly(t.raw);
       throw new TlsHandshakeException("TLS handshake with " + t.raw.peerDescription() + " failed: " + reason, e);
     } finally {
@@ -297,6 +297,14 @@ public final class TlsChannel implements MigrationChannel {
     PeerClosedException() {
       super("the peer closed the connection");
     }
+  }
+
+  private String timeoutReason() {
+    String after = "timed out after " + HANDSHAKE_TIMEOUT.toMillis() + " ms";
+    if (!clientMode && netIn.limit() == 0) {
+      return after + ": the client sent nothing (a plain-text client waiting for the server to speak?)";
+    }
+    return after;
   }
 
   /** Who the other side is, for messages. */

@@ -153,9 +153,22 @@ public final class TlsObjects {
    * @throws IOException when credentials cannot be loaded
    */
   public Object addFromOption(String option) throws IOException {
+    ObjectOption o = parseOption(option);
+    return add(o.qomType(), o.props());
+  }
+
+  /** An {@code -object} option parsed: the type, and the properties as {@code object-add} takes them. */
+  public record ObjectOption(String qomType, Map<String, Object> props) {}
+
+  /**
+   * Parses QEMU's {@code -object} / HMP {@code object_add} syntax (see {@link #addFromOption}).
+   *
+   * @throws IllegalArgumentException for bad syntax (one line)
+   */
+  public static ObjectOption parseOption(String option) {
     List<String> parts = splitKeyval(option);
     if (parts.isEmpty() || parts.get(0).isEmpty() || parts.get(0).contains("=")) {
-      throw new IllegalArgumentException("--object needs TYPE,id=ID,... ; got '" + option + "'");
+      throw new IllegalArgumentException("an object needs TYPE,id=ID,... ; got '" + option + "'");
     }
     String type = parts.get(0);
     Map<String, Object> props = new LinkedHashMap<>();
@@ -183,7 +196,7 @@ public final class TlsObjects {
     if (!rules.isEmpty()) {
       props.put("rules", new ArrayList<>(rules.values()));
     }
-    return add(type, props);
+    return new ObjectOption(type, props);
   }
 
   /** QEMU's keyval split: commas separate, a doubled comma is a literal one. */
