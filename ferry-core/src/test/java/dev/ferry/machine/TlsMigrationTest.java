@@ -158,7 +158,12 @@ class TlsMigrationTest {
     MigrationStatus end = out.await(60, TimeUnit.SECONDS);
     assertThat(end).as(String.valueOf(src.migration().outgoingState().errorDesc())).isEqualTo(MigrationStatus.COMPLETED);
     dst.loaded.get(60, TimeUnit.SECONDS);
+    dst.host.startAfterLoad(true); // loaded, left paused: compared before its guest runs
     assertSameRam(src.machine(), dst.host.machine());
+    MemoryDigest a = src.memoryDigest();
+    MemoryDigest b = dst.host.memoryDigest();
+    assertThat(a.firstDifference(b)).as("digest of the stopped source vs the destination").isEmpty();
+    assertThat(a.matches(b)).isTrue();
     assertThat(dst.host.machine().cpu(0).reg(2)).isEqualTo(src.machine().cpu(0).reg(2));
   }
 
