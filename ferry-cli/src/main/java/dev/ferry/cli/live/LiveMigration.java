@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
@@ -93,12 +94,13 @@ public final class LiveMigration implements AutoCloseable {
 
   private final Spec spec;
   private final Path dir;
-  private final boolean keepFiles;
-  private final List<FerryChild> children = new ArrayList<>();
-  private final List<Integer> rawFds = new ArrayList<>();
-  private FerryChild source;
-  private FerryChild destination;
-  private Endpoint endpoint;
+  private boolean keepFiles;
+  // synchronized: startDestinationAndSource starts the two children from two threads
+  private final List<FerryChild> children = Collections.synchronizedList(new ArrayList<>());
+  private final List<Integer> rawFds = Collections.synchronizedList(new ArrayList<>());
+  private volatile FerryChild source;
+  private volatile FerryChild destination;
+  private volatile Endpoint endpoint;
   private int endpoints;
 
   public LiveMigration(Spec spec, boolean keepFiles) throws IOException {
@@ -115,6 +117,11 @@ public final class LiveMigration implements AutoCloseable {
     return dir;
   }
 
+  /** Keep the temp dir at {@link #close} (or not): decided late, e.g. only when a check failed. */
+  public void keepFiles(boolean keep) {
+    this.keepFiles = keep;
+  }
+
   public FerryChild source() {
     return source;
   }
@@ -129,8 +136,17 @@ public final class LiveMigration implements AutoCloseable {
 
   /** A fresh endpoint (socket, FIFO, socket pair or file) for the next destination. */
   public Endpoint newEndpoint() throws IOException, InterruptedException {
+    return newEndpoint(spec.transport());
+  }
+
+  /**
+   * A fresh endpoint of transport {@code t}, which may differ from the spec's (a retry after a
+   * failed {@code fd:} migration goes over unix: a running source cannot be handed a new
+   * descriptor at birth).
+   */
+  public Endpoint newEndpoint(Transport t) throws IOException, InterruptedException {
     int i = endpoints++;
-    Endpoint e = switch (spec.transport()) {
+    Endpoint e = switch (t) {
       case TCP -> new Endpoint(i, "tcp:127.0.0.1:0", null, null, null);
       case UNIX -> {
         String u = "unix:" + dir.resolve("mig-" + i + ".sock");
@@ -193,6 +209,39 @@ public final class LiveMigration implements AutoCloseable {
     return source;
   }
 
+  /**
+   * Starts a destination listening on a fresh endpoint and the source at the same time (two JVMs
+   * start in little more than the time of one), and returns once the destination listens and the
+   * source's monitor answers. Not for {@code file}, whose destination starts after the migration.
+   */
+  public void startDestinationAndSource() throws IOException, InterruptedException {
+    if (spec.transport() == Transport.FILE) {
+      throw new IllegalStateException("a file: destination starts after the source wrote the stream");
+    }
+    Endpoint e = newEndpoint();
+    java.util.concurrent.CompletableFuture<FerryChild> dst = new java.util.concurrent.CompletableFuture<>();
+    Thread t = Thread.ofPlatform().name("start-destination").start(() -> {
+      try {
+        dst.complete(startDestination(e));
+      } catch (Throwable x) {
+        dst.completeExceptionally(x);
+      }
+    });
+    try {
+      startSource();
+    } finally {
+      t.join();
+    }
+    try {
+      dst.get();
+    } catch (java.util.concurrent.ExecutionException x) {
+      if (x.getCause() instanceof IOException io) {
+        throw io;
+      }
+      throw new IOException("starting the destination: " + x.getCause(), x.getCause());
+    }
+  }
+
   /** Waits until the source's stress program completed {@code passes} full passes (serial B). */
   public boolean awaitSourcePasses(long passes, Duration timeout) throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
@@ -214,6 +263,16 @@ public final class LiveMigration implements AutoCloseable {
     if (endpoint == null || destination != null) {
       newEndpoint();
     }
+    return startDestination(endpoint);
+  }
+
+  /**
+   * Starts a destination on endpoint {@code e} (one from {@link #newEndpoint}; for {@code file}
+   * after the source wrote it), makes it the current endpoint and destination, waits until it
+   * listens and returns it.
+   */
+  public FerryChild startDestination(Endpoint e) throws IOException, InterruptedException {
+    endpoint = e;
     Map<Integer, Integer> fds = new HashMap<>();
     if (endpoint.destinationFd() != null) {
       fds.put(3, endpoint.destinationFd());
