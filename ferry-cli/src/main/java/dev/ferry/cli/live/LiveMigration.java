@@ -443,6 +443,16 @@ public final class LiveMigration implements AutoCloseable {
           "digest comparison needs a stopped source and a paused destination; source is " + srcState
               + ", destination is " + dstState);
     }
+    return compareDigests(source, destination);
+  }
+
+  /**
+   * Compares the digests of two stopped children (see {@link #compareDigests()}, which also checks
+   * their run states): on a mismatch the first differing block's page digests are fetched from both,
+   * in windows, so the difference names the first differing page.
+   */
+  public static DigestComparison compareDigests(FerryChild source, FerryChild destination)
+      throws IOException, InterruptedException {
     MemoryDigest src = digest(source);
     MemoryDigest dst = digest(destination);
     Optional<String> diff = src.firstDifference(dst);

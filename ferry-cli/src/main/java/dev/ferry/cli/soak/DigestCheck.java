@@ -5,13 +5,12 @@ import dev.ferry.cli.live.LiveMigration;
 import dev.ferry.machine.MemoryDigest;
 import dev.ferry.qmp.qapi.MemoryDigestInfo;
 import java.io.IOException;
-import java.util.Optional;
 
 /**
  * The soak's oracle: QMP {@code ferry-memory-digest} (every RAM block and all device state of a
  * paused machine) of the stopped source against the destination, taken after the load and before
- * the destination's guest first runs. On a mismatch both sides are asked again with page digests,
- * so the difference names the first differing block and page.
+ * the destination's guest first runs ({@link LiveMigration#compareDigests(FerryChild, FerryChild)}:
+ * on a mismatch the difference names the first differing block and page).
  */
 final class DigestCheck {
   /**
@@ -29,13 +28,11 @@ final class DigestCheck {
   }
 
   static Result compare(FerryChild source, FerryChild destination) throws IOException, InterruptedException {
-    MemoryDigest s = of(source, false);
-    MemoryDigest d = of(destination, false);
-    Optional<String> diff = s.firstDifference(d);
-    if (diff.isEmpty()) {
+    LiveMigration.DigestComparison c = LiveMigration.compareDigests(source, destination);
+    if (c.equal()) {
+      MemoryDigest s = c.source();
       return new Result(true, "ram " + s.ram() + ", devices " + s.devices() + ", " + s.bytes() + " bytes");
     }
-    // both are stopped: a second pass with page digests sees what the first saw
-    return new Result(false, of(source, true).firstDifference(of(destination, true)).orElse(diff.get() + " (equal on a second pass)"));
+    return new Result(false, c.difference());
   }
 }
