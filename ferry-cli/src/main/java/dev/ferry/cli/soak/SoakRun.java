@@ -52,15 +52,18 @@ final class SoakRun {
 
   private final SoakPlan plan;
   private final ObjectNode json = F.objectNode();
-  private final List<String> problems = new ArrayList<>();
+  // the run's deadline may read these from another thread while the run goes on
+  private final List<String> problems = new java.util.concurrent.CopyOnWriteArrayList<>();
   private final AtomicReference<LiveMigration> live = new AtomicReference<>();
-  private boolean dataLoss;
-  private boolean faultFired;
-  private String outcome = "error";
+  private final boolean keepFiles;
+  private volatile boolean dataLoss;
+  private volatile boolean faultFired;
+  private volatile String outcome = "error";
   private final long startNs = System.nanoTime();
 
-  private SoakRun(SoakPlan plan) {
+  private SoakRun(SoakPlan plan, boolean keepFiles) {
     this.plan = plan;
+    this.keepFiles = keepFiles;
   }
 
   /** A generous bound for one migration of this plan's guest on a loaded machine. */
@@ -74,7 +77,7 @@ final class SoakRun {
    * past it the children are killed, which ends any QMP call the run is stuck in.
    */
   static Result execute(SoakPlan plan, boolean keepAll) throws InterruptedException {
-    SoakRun r = new SoakRun(plan);
+    SoakRun r = new SoakRun(plan, keepAll);
     plan.describe(r.json);
     long t0 = System.nanoTime();
     Thread worker = Thread.ofPlatform().name("soak-run-" + plan.run()).unstarted(r::runGuarded);
@@ -129,7 +132,7 @@ final class SoakRun {
           ArrayNode a = json.putArray("leftover-processes");
           left.forEach(a::add);
         }
-        if (problems.isEmpty()) {
+        if (problems.isEmpty() && !keepFiles) {
           lm.keepFiles(false);
           lm.close(); // removes the dir now
         }
