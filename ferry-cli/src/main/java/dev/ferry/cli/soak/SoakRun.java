@@ -467,6 +467,8 @@ final class SoakRun {
       dj.put("alive", s.alive());
       dj.put("exit", s.exitCode());
       dj.put("incoming-status", s.incomingStatus());
+      dj.put("last-line", s.lastLine());
+      checkFailedExit(d, s);
       if (s.loaded()) {
         loadedWithoutCompletion(lm, d, s, a, proxy);
       } else if (s.alive() && s.incomingStatus().equals("active")) {
@@ -477,6 +479,17 @@ final class SoakRun {
       d.kill();
     }
     retry(lm);
+  }
+
+  /**
+   * A destination whose incoming migration failed ends as {@code ferry run} documents: exit code 1
+   * after one line naming the failure (not a crash, not 0) — unless the soak killed it.
+   */
+  private void checkFailedExit(FerryChild d, Settled s) {
+    boolean killedByUs = plan.fault() == Fault.KILL_DESTINATION && faultFired && s.exitCode() == 128 + 9;
+    if (!s.alive() && !s.loaded() && !killedByUs && s.exitCode() != 1) {
+      problems.add(d.name() + " of a migration that did not complete exited with " + s.exitCode() + ", not 1: " + s.lastLine());
+    }
   }
 
   /** The same source to a fresh destination, no fault: must complete with equal digests. */
@@ -522,6 +535,8 @@ final class SoakRun {
     dj.put("alive", s.alive());
     dj.put("exit", s.exitCode());
     dj.put("incoming-status", s.incomingStatus());
+    dj.put("last-line", s.lastLine());
+    checkFailedExit(d, s);
     if (s.loaded()) {
       loadedWithoutCompletion(lm, d, s, a, null);
     } else if (s.alive() && s.incomingStatus().equals("active")) {
