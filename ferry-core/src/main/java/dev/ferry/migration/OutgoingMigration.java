@@ -39,8 +39,12 @@ public final class OutgoingMigration {
   static final int KEEP_ITERATING_RATIO_PERCENT = 10;
   static final int MAX_EXTRA_SYNCS = 40;
   static final int SMALL_SEND_MS = 2;
-  /** How long completion waits for the destination's SHUT on the return path. */
-  static final long SHUT_TIMEOUT_MS = 120_000;
+  /**
+   * How long completion waits for the destination's SHUT on the return path once the whole stream
+   * is written: the destination only has to take in what is in flight and check it, so a peer that
+   * has not answered by then is gone or stuck, and the source must not stay paused for it.
+   */
+  static final long SHUT_TIMEOUT_MS = 30_000;
 
   /** Opens the connection (on the migration thread, so a slow connect does not block the monitor). */
   @FunctionalInterface
@@ -65,6 +69,7 @@ public final class OutgoingMigration {
   private volatile long shutStatus = -1;
   private final CountDownLatch shut = new CountDownLatch(1);
   private volatile Throwable returnPathError;
+  private volatile long shutTimeoutMs = SHUT_TIMEOUT_MS;
 
   public OutgoingMigration(
       SaveStateRegistry registry,
@@ -84,6 +89,11 @@ public final class OutgoingMigration {
 
   public MigrationStats stats() {
     return stats;
+  }
+
+  /** For tests: a shorter wait for SHUT than {@link #SHUT_TIMEOUT_MS}. */
+  void setShutTimeoutMs(long ms) {
+    shutTimeoutMs = ms;
   }
 
   public MigrationState state() {
@@ -374,8 +384,11 @@ public final class OutgoingMigration {
     saver.finish(true);
     stats.downtimeBytes.addAndGet(o.position() - before);
     if (waitShut) {
-      if (!shut.await(SHUT_TIMEOUT_MS, TimeUnit.MILLISECONDS)) {
-        throw new IOException("the destination did not confirm the load within " + SHUT_TIMEOUT_MS + " ms");
+      long waitMs = shutTimeoutMs;
+      if (!shut.await(waitMs, TimeUnit.MILLISECONDS)) {
+        MigrationChannel c = connection.get();
+        throw new IOException("destination " + (c == null ? "" : c.peerDescription() + " ")
+            + "did not confirm the load (SHUT) within " + (waitMs % 1000 == 0 ? waitMs / 1000 + " s" : waitMs + " ms"));
       }
       checkReturnPath();
       if (shutStatus != 0) {

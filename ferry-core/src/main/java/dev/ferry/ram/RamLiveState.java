@@ -310,7 +310,12 @@ public final class RamLiveState implements LiveStateHandler {
 
   @Override
   public void loadSetup() {
-    loader = new RamLoader(RamBlockResolver.of(blocks), loadOptions);
+    RamLoadOptions options = loadOptions;
+    if (options.blocksStartZeroed() && ram.guestStepped()) {
+      // the caller believes RAM is fresh, but guest code ran on it: read zero pages after all
+      options = options.withBlocksStartZeroed(false);
+    }
+    loader = new RamLoader(RamBlockResolver.of(blocks), options);
   }
 
   @Override

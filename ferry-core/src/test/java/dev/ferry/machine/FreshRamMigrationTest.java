@@ -5,21 +5,21 @@ import static org.assertj.core.api.Assumptions.assumeThat;
 
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
-import dev.ferry.ram.RamBlock;
+import dev.ferry.ram.GuestMemory;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The shape of issue 8's lost pages: a {@code stress} guest still in its first, slow pass (RAM
  * ahead of it never touched) migrated live over a real socket; the stopped source and the loaded
- * destination must hold the same bytes in every page.
+ * destination must have the same digest. Without the fix it failed about one run in four (2 of 8, 1 skipped as it left the first pass).
  */
 @Timeout(120)
 class FreshRamMigrationTest {
@@ -27,16 +27,16 @@ class FreshRamMigrationTest {
 
   @RepeatedTest(3)
   void stressGuestInItsFirstPassArrivesExactly() throws Exception {
-    long memory = 96L << 20;
-    ProgramOptions slow = ProgramOptions.defaults().withStressRateBytesPerSec(16L << 20).withPagesPerStep(64);
+    long memory = 128L << 20;
+    ProgramOptions slow = ProgramOptions.defaults().withStressRateBytesPerSec(32L << 20).withPagesPerStep(64);
     try (MachineHost src =
             new MachineHost(
                 Machine.builder().memory(memory).program("stress").programOptions(slow).serial(new ByteArrayOutputStream()).build());
         MachineHost dst =
             new MachineHost(Machine.builder().memory(memory).program("stress").programOptions(slow).build())) {
       src.machine().resume();
-      long eighth = memory / 4096 / 8;
-      awaitTrue(() -> src.machine().cpu(0).reg(1) >= eighth);
+      long quarter = memory / 4096 / 4;
+      awaitTrue(() -> src.machine().cpu(0).reg(1) >= quarter);
       String uri = "unix:" + dir.resolve("m.sock");
       CountDownLatch listening = new CountDownLatch(1);
       CompletableFuture<Void> incoming =
@@ -54,37 +54,44 @@ class FreshRamMigrationTest {
       MigrationStatus end = out.await(60, TimeUnit.SECONDS);
       incoming.get(60, TimeUnit.SECONDS);
       assertThat(end).as(String.valueOf(src.migration().outgoingState().errorDesc())).isEqualTo(MigrationStatus.COMPLETED);
-      assertSameRam(src.machine(), dst.machine());
+      assertSameState(src, dst);
       // the shape this test is about (a machine far slower than usual may finish the pass first)
       assumeThat(src.machine().cpu(0).reg(2)).as("still in the first pass").isZero();
     }
   }
 
-  /** Byte-compares every RAM block of two stopped machines, naming the first differing page. */
-  static void assertSameRam(Machine a, Machine b) {
-    List<RamBlock> x = a.ramBlocks();
-    List<RamBlock> y = b.ramBlocks();
-    assertThat(y).hasSameSizeAs(x);
-    for (int i = 0; i < x.size(); i++) {
-      RamBlock bx = x.get(i);
-      RamBlock by = y.get(i);
-      assertThat(by.name()).isEqualTo(bx.name());
-      assertThat(by.usedLength()).isEqualTo(bx.usedLength());
-      long at = bx.memory().mismatch(by.memory());
-      if (at >= 0) {
-        long page = at / 4096;
-        long pages = 0;
-        for (long p = page; p < bx.targetPageCount(); p++) {
-          if (bx.targetPage(p * 4096).mismatch(by.targetPage(p * 4096)) >= 0) {
-            pages++;
-          }
+  /**
+   * The fresh-RAM shortcut (zero records skipped unread when the destination never ran) must not
+   * trust a machine whose RAM guest code wrote without running it (through the Java API).
+   */
+  @Test
+  void aLoadIntoRamThatGuestCodeWroteWithoutRunningClearsItsZeroPages() throws Exception {
+    try (MachineHost src = new MachineHost(Machine.builder().memory(8L << 20).program("idle").build());
+        MachineHost dst = new MachineHost(Machine.builder().memory(8L << 20).program("idle").build())) {
+      Path file = dir.resolve("idle.ferry");
+      src.save(file);
+      try (GuestMemory m = dst.machine().ram().openMemory()) {
+        for (long page = 0; page < 2048; page += 7) {
+          m.fillPage(0, page, (byte) 0x5a);
         }
-        throw new AssertionError(
-            String.format(
-                "RAM differs: block '%s' first at page 0x%x (offset 0x%x); %d pages differ from there on",
-                bx.name(), page * 4096, at, pages));
       }
+      assertThat(dst.machine().runState()).isEqualTo(RunState.PRELAUNCH);
+      dst.load(file);
+      assertSameState(src, dst);
     }
+  }
+
+  /**
+   * The exact check every migration test ends with: the stopped source's digest (RAM and devices)
+   * equals the destination's, taken after the load and before its guest runs (the destination is
+   * left paused). A mismatch names the first differing block and page.
+   */
+  static void assertSameState(MachineHost src, MachineHost dst) {
+    dst.startAfterLoad(true);
+    MemoryDigest a = src.memoryDigest();
+    MemoryDigest b = dst.memoryDigest();
+    assertThat(a.firstDifference(b)).as("source vs destination").isEmpty();
+    assertThat(a).isEqualTo(b);
   }
 
   static void awaitTrue(java.util.function.BooleanSupplier c) throws InterruptedException {

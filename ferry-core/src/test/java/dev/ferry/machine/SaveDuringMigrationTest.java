@@ -1,6 +1,6 @@
 package dev.ferry.machine;
 
-import static dev.ferry.machine.FreshRamMigrationTest.assertSameRam;
+import static dev.ferry.machine.FreshRamMigrationTest.assertSameState;
 import static dev.ferry.machine.FreshRamMigrationTest.awaitTrue;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -85,7 +85,7 @@ class SaveDuringMigrationTest {
           .as(String.valueOf(src.migration().outgoingState().errorDesc()))
           .isEqualTo(MigrationStatus.COMPLETED);
       incoming.get(60, TimeUnit.SECONDS);
-      assertSameRam(src.machine(), dst.machine());
+      assertSameState(src, dst);
       assertThat(src.machine().dirtyLog().isActive()).isFalse();
     }
   }
@@ -146,7 +146,7 @@ class SaveDuringMigrationTest {
       byte[] bytes = stream.get(60, TimeUnit.SECONDS);
       assertThat(src.machine().runState()).isEqualTo(RunState.PAUSED);
       dst.load(MigrationInput.of(bytes));
-      assertSameRam(src.machine(), dst.machine());
+      assertSameState(src, dst);
       assertThat(src.machine().dirtyLog().isActive()).isFalse();
     }
   }

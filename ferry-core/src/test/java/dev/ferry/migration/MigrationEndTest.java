@@ -144,4 +144,33 @@ class MigrationEndTest {
     assertThat(srcCell.value).isEqualTo(9);
     assertThat(st.status().isActive()).isFalse();
   }
+
+  @Test
+  void theWaitForShutIsBoundedAndNamed() throws Exception {
+    PipeConnection[] pair = PipeConnection.pair();
+    FakeVm vm = new FakeVm();
+    MigrationState st = new MigrationState("outgoing");
+    Cell srcCell = new Cell();
+    srcCell.value = 11;
+    OutgoingMigration out = new OutgoingMigration(MigrationEngineTest.registry(new Chunks(5), srcCell), vm, CFG, st,
+        Set.of(MigrationCapability.RETURN_PATH), MigrationParameters.DEFAULT);
+    out.setShutTimeoutMs(300);
+    // a destination that takes in the whole stream but never answers on the return path
+    Thread drain = Thread.ofPlatform().daemon().start(() -> {
+      java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(65536);
+      try {
+        while (pair[1].read(b.clear()) >= 0) {
+          // discard
+        }
+      } catch (IOException ignored) {
+        // the source shut the connection down
+      }
+    });
+    out.start(() -> pair[0]);
+    assertThat(out.await(30, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.FAILED);
+    assertThat(st.errorDesc()).isEqualTo("destination pipe:source did not confirm the load (SHUT) within 300 ms");
+    assertThat(vm.running).as("the source runs on").isTrue();
+    assertThat(srcCell.value).isEqualTo(11);
+    drain.join(30_000);
+  }
 }

@@ -235,6 +235,38 @@ public final class QmpDispatcher {
           return arr;
         });
     add("ferry-stress-check", NONE, a -> backend.stressCheck().toJson());
+    // object-add is QAPI's union ObjectOptions; the members of the types Ferry has, flat
+    QapiType.Enum allowDeny = new QapiType.Enum(List.of("allow", "deny"));
+    add(
+        "object-add",
+        QapiType.Struct.of(
+            required("qom-type", new QapiType.Enum(List.of("tls-creds-x509", "authz-simple", "authz-list"))),
+            required("id", QapiType.STR),
+            optional("dir", QapiType.STR),
+            optional("endpoint", new QapiType.Enum(List.of("server", "client"))),
+            optional("verify-peer", QapiType.BOOL),
+            optional("identity", QapiType.STR),
+            optional("policy", allowDeny),
+            optional(
+                "rules",
+                new QapiType.Array(
+                    QapiType.Struct.of(
+                        required("match", QapiType.STR),
+                        optional("policy", allowDeny),
+                        optional("format", new QapiType.Enum(List.of("exact", "glob"))))))),
+        a -> {
+          Map<String, Object> props = QmpJson.MAPPER.convertValue(a, new com.fasterxml.jackson.core.type.TypeReference<Map<String, Object>>() {});
+          props.remove("qom-type");
+          backend.objectAdd(a.get("qom-type").textValue(), props);
+          return null;
+        });
+    add(
+        "object-del",
+        QapiType.Struct.of(required("id", QapiType.STR)),
+        a -> {
+          backend.objectDel(a.get("id").textValue());
+          return null;
+        });
     add(
         "ferry-memory-digest",
         QapiType.Struct.of(

@@ -455,6 +455,26 @@ public final class EngineBackend implements MonitorBackend {
     }
   }
 
+  // ------------------------------------------------------------------ objects
+
+  @Override
+  public void objectAdd(String qomType, Map<String, Object> props) throws QmpError {
+    try {
+      migration.objects().add(qomType, props);
+    } catch (IllegalArgumentException | java.io.IOException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
+  public void objectDel(String id) throws QmpError {
+    try {
+      migration.objects().delete(id);
+    } catch (IllegalArgumentException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
   // ------------------------------------------------------------------ snapshots
 
   @Override
