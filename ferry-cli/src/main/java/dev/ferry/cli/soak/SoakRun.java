@@ -327,17 +327,18 @@ final class SoakRun {
       dataLoss = true;
       return;
     }
-    if (!LiveMigration.runState(dst).equals("paused")) {
+    if (!awaitRunState(dst, "paused", Duration.ofSeconds(30))) {
       problems.add(what + ": the destination is '" + LiveMigration.runState(dst) + "' after the load, not paused (-S)");
+      return;
     }
     mark(what + "-loaded");
-    DigestCheck.Result d = DigestCheck.compare(lm.source(), dst);
+    LiveMigration.DigestComparison d = lm.compareDigests();
     mark(what + "-compared");
     json.put(what.equals("destination") ? "digest-equal" : "retry-digest-equal", d.equal());
-    json.put(what.equals("destination") ? "digest" : "retry-digest", d.detail());
+    json.put(what.equals("destination") ? "digest" : "retry-digest", d.summary());
     if (!d.equal()) {
       dataLoss = true;
-      problems.add(what + ": DATA LOSS: " + d.detail());
+      problems.add(what + ": DATA LOSS: " + d.difference());
       return;
     }
     runsOn(dst, what);
@@ -370,9 +371,9 @@ final class SoakRun {
       }
       return;
     }
-    String before = DigestCheck.of(dst, false).ram();
+    String before = LiveMigration.digest(dst).ram();
     long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-    while (DigestCheck.of(dst, false).ram().equals(before)) {
+    while (LiveMigration.digest(dst).ram().equals(before)) {
       if (System.nanoTime() - deadline > 0) {
         problems.add(what + ": the destination's " + plan.program() + " guest did not change its RAM within 30 s of cont");
         return;
