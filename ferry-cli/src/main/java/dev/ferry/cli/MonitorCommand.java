@@ -22,7 +22,10 @@ import org.jline.reader.UserInterruptException;
 import org.jline.terminal.Terminal;
 import org.jline.terminal.TerminalBuilder;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import dev.ferry.transport.TlsCredentials;
+import java.nio.file.Path;
 
 /**
  * {@code ferry monitor URI}: QEMU's human monitor over QMP. Each line is sent as {@code
@@ -38,9 +41,22 @@ public final class MonitorCommand implements Callable<Integer> {
   @Parameters(index = "0", paramLabel = "URI", description = "QMP monitor: unix:PATH or tcp:HOST:PORT")
   String uri;
 
+  @Option(
+      names = "--tls-creds",
+      paramLabel = "DIR",
+      description = "connect inside TLS with the client credentials in DIR (ca-cert.pem, client-cert.pem, client-key.pem); the monitor's certificate must carry the URI's host")
+  Path tlsCredsDir;
+
   @Override
   public Integer call() throws Exception {
-    try (QmpClient client = QmpClient.connect(uri)) {
+    TlsCredentials creds;
+    try {
+      creds = tlsCredsDir == null ? null : TlsCredentials.load("ferry-monitor", tlsCredsDir, TlsCredentials.Endpoint.CLIENT, true);
+    } catch (IOException e) {
+      System.err.println("ferry monitor: " + e.getMessage());
+      return 1;
+    }
+    try (QmpClient client = QmpClient.connect(uri, creds)) {
       if (System.console() != null && System.console().isTerminal()) {
         return interactive(client);
       }

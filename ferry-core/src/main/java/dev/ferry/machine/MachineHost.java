@@ -2,11 +2,14 @@ package dev.ferry.machine;
 
 import dev.ferry.migration.MigrationCapability;
 import dev.ferry.migration.MigrationManager;
+import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.MigrationVm;
 import dev.ferry.ram.RamLiveState;
 import dev.ferry.ram.RamLoadOptions;
+import dev.ferry.ram.RamSaveOptions;
 import dev.ferry.savevm.CommandListener;
 import dev.ferry.savevm.Configuration;
+import dev.ferry.savevm.SaveOptions;
 import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.savevm.SaveStateRegistry;
 import dev.ferry.savevm.StateLoader;
@@ -65,13 +68,30 @@ public final class MachineHost implements AutoCloseable {
     this.migration = new MigrationManager(registry, new Vm(), config);
     // an incoming load counts as complete (SHUT(0), "completed") only once every section arrived
     migration.setLoadCheck(this::checkComplete);
+    // runs inside MigrationManager.migrate, under its lock (see save)
     migration.beforeStart(
-        o ->
-            ram.prepareSave(
-                o.stats(),
-                migration.capability(MigrationCapability.XBZRLE),
-                migration.parameters().xbzrleCacheSizeBytes()));
+        o -> {
+          if (snapshotSaving) {
+            throw new IllegalStateException(SNAPSHOT_SAVE_IN_PROGRESS);
+          }
+          o.saveOptions(
+              SaveOptions.of(
+                  new RamSaveOptions(
+                      o.stats(),
+                      migration.capability(MigrationCapability.XBZRLE),
+                      migration.parameters().xbzrleCacheSizeBytes())));
+        });
   }
+
+  /**
+   * Why a migration is refused during a snapshot save. QEMU never sees both, as savevm holds the
+   * big lock for its whole run (Ferry's QMP backend does the same with its lock); through the Java
+   * API the two are kept apart here.
+   */
+  static final String SNAPSHOT_SAVE_IN_PROGRESS = "There's a snapshot save in progress";
+
+  /** True while {@link #save} runs; set and tested under the migration manager's lock. */
+  private volatile boolean snapshotSaving;
 
   public Machine machine() {
     return machine;
@@ -162,10 +182,27 @@ public final class MachineHost implements AutoCloseable {
    * machine is paused for the save and runs on afterwards.
    */
   public void save(Path file) throws IOException {
-    RunState before = machine.runState();
-    if (migration.outgoingState().status().isActive()) {
-      throw new IllegalStateException("There's a migration process in progress");
+    // as QEMU's savevm: refused while a migration is active (QERR_MIGRATION_ACTIVE). The test and
+    // the mark are atomic with MigrationManager.migrate (synchronized on the manager), whose
+    // beforeStart hook refuses a migration while the mark is set.
+    synchronized (migration) {
+      if (migration.outgoingState().status().isActive()) {
+        throw new IllegalStateException("There's a migration process in progress");
+      }
+      if (snapshotSaving) {
+        throw new IllegalStateException(SNAPSHOT_SAVE_IN_PROGRESS);
+      }
+      snapshotSaving = true;
     }
+    try {
+      saveStopped(file);
+    } finally {
+      snapshotSaving = false;
+    }
+  }
+
+  private void saveStopped(Path file) throws IOException {
+    RunState before = machine.runState();
     runStateToSave = before;
     machine.stop(RunState.SAVE_VM);
     Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
@@ -173,7 +210,6 @@ public final class MachineHost implements AutoCloseable {
       try (FileChannel ch =
               FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE);
           MigrationOutput out = new MigrationOutput(ch)) {
-        ram.prepareSave(null, false, 0);
         StateSaver.saveSnapshot(registry, out, config);
       }
       Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
@@ -183,6 +219,44 @@ public final class MachineHost implements AutoCloseable {
         machine.resume();
       } else {
         machine.stop(before);
+      }
+    }
+  }
+
+  /**
+   * An exact digest of this machine's RAM and device state (see {@link MemoryDigest}), with page
+   * digests kept. A running machine is paused for the digest and runs on afterwards (as the stress
+   * check does); a stopped one stays as it is, e.g. a destination whose incoming load completed and
+   * that has not run yet. Refused while a migration or a load is in progress (RAM and devices are
+   * being written or saved then) and in {@code inmigrate} before a load completed.
+   *
+   * @throws IllegalStateException during a migration or load, or on a closed machine
+   */
+  public synchronized MemoryDigest memoryDigest() {
+    RunState before = machine.runState();
+    if (migration.outgoingState().status().isActive()) {
+      throw new IllegalStateException("There's a migration process in progress");
+    }
+    MigrationStatus incoming = migration.incomingState().status();
+    // inmigrate is fine once the load completed: the destination before it first runs
+    if (loading
+        || incoming.isActive()
+        || (before == RunState.INMIGRATE && incoming != MigrationStatus.COMPLETED)) {
+      throw new IllegalStateException("Guest is waiting for an incoming migration");
+    }
+    if (before == RunState.SHUTDOWN) {
+      throw new IllegalStateException("machine is closed");
+    }
+    boolean wasRunning = before.isRunning();
+    if (wasRunning) {
+      machine.stop(RunState.PAUSED);
+    }
+    try {
+      return MemoryDigest.compute(
+          machine.ramBlocks(), registry.devices().stream().map(SaveStateRegistry.Device::entry).toList());
+    } finally {
+      if (wasRunning) {
+        machine.resume();
       }
     }
   }
@@ -198,6 +272,7 @@ public final class MachineHost implements AutoCloseable {
       throw new IllegalStateException("the machine must be stopped to load state into it");
     }
     machine.stop(RunState.RESTORE_VM);
+    loading = true;
     try {
       ram.prepareLoad(loadOptions());
       ramMayHoldData = true;
@@ -207,6 +282,8 @@ public final class MachineHost implements AutoCloseable {
     } catch (IOException | RuntimeException e) {
       loadFailed();
       throw e;
+    } finally {
+      loading = false;
     }
   }
 
@@ -222,6 +299,9 @@ public final class MachineHost implements AutoCloseable {
       // closed meanwhile: nothing can run it any more anyway
     }
   }
+
+  /** A whole-machine load ({@link #load(MigrationInput)}) is writing RAM and devices. */
+  private volatile boolean loading;
 
   /** Loads {@code file} (see {@link #load(MigrationInput)}). */
   public StateLoader load(Path file) throws IOException {

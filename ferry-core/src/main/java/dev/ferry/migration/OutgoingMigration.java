@@ -1,6 +1,7 @@
 package dev.ferry.migration;
 
 import dev.ferry.savevm.Configuration;
+import dev.ferry.savevm.SaveOptions;
 import dev.ferry.savevm.SaveStateRegistry;
 import dev.ferry.savevm.StateSaver;
 import dev.ferry.savevm.StreamCommand;
@@ -58,6 +59,7 @@ public final class OutgoingMigration {
   private final MigrationStats stats = new MigrationStats();
   private final Set<MigrationCapability> caps;
   private volatile MigrationParameters params;
+  private volatile SaveOptions saveOptions = SaveOptions.NONE;
   private final CountDownLatch done = new CountDownLatch(1);
   private final AtomicReference<MigrationChannel> connection = new AtomicReference<>();
   private volatile MigrationOutput out;
@@ -118,6 +120,11 @@ public final class OutgoingMigration {
     }
   }
 
+  /** What this migration's live handlers get (e.g. RAM's xbzrle and statistics); set before start. */
+  public void saveOptions(SaveOptions options) {
+    saveOptions = java.util.Objects.requireNonNull(options, "options");
+  }
+
   /**
    * Starts the migration thread.
    *
@@ -172,7 +179,7 @@ public final class OutgoingMigration {
     out = o;
     RateLimiter r = new RateLimiter(o::position, System::nanoTime, params.maxBandwidthBytesPerSec());
     rate = r;
-    StateSaver saver = new StateSaver(registry, new StreamWriter(o));
+    StateSaver saver = new StateSaver(registry, new StreamWriter(o), saveOptions);
     saver.begin(config);
     boolean wantRp = caps.contains(MigrationCapability.RETURN_PATH) || caps.contains(MigrationCapability.POSTCOPY_RAM);
     Thread rpThread = null;
@@ -194,6 +201,7 @@ public final class OutgoingMigration {
       iterate(saver, o, r);
       complete(saver, o, r, wantRp);
     } finally {
+      saver.cleanupLive(); // this migration's live state: RAM's dirty log, bitmaps, caches
       if (rpThread != null && rpThread.isAlive()) {
         c.shutdown();
       }
@@ -232,9 +240,7 @@ public final class OutgoingMigration {
   }
 
   private void finish(boolean cancelled, String error) {
-    for (SaveStateRegistry.Live l : registry.live()) {
-      guard("cleanup of " + l.idstr(), () -> l.handler().saveCleanup());
-    }
+    // the live devices' per-migration state was released by StateSaver.cleanupLive() in run()
     if (state.status() == MigrationStatus.COMPLETED) {
       guard("closing the connection", () -> closeQuietly(connection.get()));
       return;

@@ -109,6 +109,14 @@ public final class Transports {
     }
   }
 
+  /**
+   * A connected tcp or unix socket as a {@link MigrationChannel}, for a layer that goes over it
+   * (TLS on a monitor connection); {@code peer} names it in messages.
+   */
+  public static MigrationChannel socket(SocketChannel ch, String peer) {
+    return new SocketMigrationChannel(ch, peer);
+  }
+
   static String describe(IOException e) {
     return switch (e) {
       case NoSuchFileException n -> "no such file or directory";

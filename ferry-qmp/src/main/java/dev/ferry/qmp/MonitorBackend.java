@@ -1,5 +1,6 @@
 package dev.ferry.qmp;
 
+import dev.ferry.machine.MemoryDigest;
 import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
 import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.qmp.qapi.MigrationParameters;
@@ -103,6 +104,20 @@ public interface MonitorBackend {
   /** Deletes snapshot {@code name} (by tag, or by id). */
   void snapshotDelete(String name) throws QmpError;
 
+  /**
+   * {@code object-add}: creates a user object ({@code tls-creds-x509}, {@code authz-simple}, {@code
+   * authz-list}); {@code props} are the members besides {@code qom-type} ({@code id} among them),
+   * as Strings, Booleans, and Lists of Maps. Default: no objects.
+   */
+  default void objectAdd(String qomType, java.util.Map<String, Object> props) throws QmpError {
+    throw QmpError.generic("invalid object type: " + qomType);
+  }
+
+  /** {@code object-del}: removes a user object. */
+  default void objectDel(String id) throws QmpError {
+    throw QmpError.generic("object '" + id + "' not found");
+  }
+
   /** The snapshots, oldest first. */
   List<SnapshotInfo> querySnapshots() throws QmpError;
 
@@ -112,5 +127,14 @@ public interface MonitorBackend {
    */
   default StressCheckInfo stressCheck() throws QmpError {
     throw QmpError.generic("this monitor has no machine to check");
+  }
+
+  /**
+   * Ferry's {@code ferry-memory-digest}: the exact digest of guest RAM and device state (pausing a
+   * running machine for it and resuming it after), with page digests when {@code pages}. Default:
+   * not available.
+   */
+  default MemoryDigest memoryDigest() throws QmpError {
+    throw QmpError.generic("this monitor has no machine to digest");
   }
 }

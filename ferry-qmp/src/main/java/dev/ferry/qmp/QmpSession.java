@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ByteChannel;
+import java.nio.channels.SocketChannel;
 import java.util.OptionalInt;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
@@ -50,7 +51,10 @@ final class QmpSession {
   private static final ReceivedFds NO_FDS = OptionalInt::empty;
 
   private final QmpServer server;
-  private final ByteChannel ch;
+  /** The connection: a JDK socket, or a libc unix socket that receives descriptors. */
+  private final ByteChannel socket;
+  /** The socket, or TLS over it once the handshake is done. */
+  private volatile ByteChannel ch;
   private final ReceivedFds fds;
   /** Wakes a reader blocked in the channel before close (unix sockets); null when close does. */
   private final Runnable wakeReader;
@@ -61,6 +65,7 @@ final class QmpSession {
 
   QmpSession(QmpServer server, ByteChannel ch, ReceivedFds fds, Runnable wakeReader) {
     this.server = server;
+    this.socket = ch;
     this.ch = ch;
     this.fds = fds == null ? NO_FDS : fds;
     this.wakeReader = wakeReader;
@@ -86,10 +91,23 @@ final class QmpSession {
   }
 
   void start() {
-    // a libc-driven socket blocks in native calls, which would pin a virtual thread's carrier
-    Thread.Builder threads = wakeReader != null ? Thread.ofPlatform().daemon() : Thread.ofVirtual();
-    threads.name("qmp-write").start(this::writeLoop);
-    threads.name("qmp-read").start(this::readLoop);
+    thread("qmp-read")
+        .start(
+            () -> {
+              ByteChannel secured = socket instanceof SocketChannel sc ? server.secure(sc) : socket;
+              if (secured == null) {
+                close();
+                return;
+              }
+              ch = secured;
+              thread("qmp-write").start(this::writeLoop);
+              readLoop();
+            });
+  }
+
+  /** A libc-driven socket blocks in native calls, which would pin a virtual thread's carrier. */
+  private Thread.Builder thread(String name) {
+    return (wakeReader != null ? Thread.ofPlatform().daemon() : Thread.ofVirtual()).name(name);
   }
 
   void sendEvent(byte[] bytes) {
@@ -181,6 +199,7 @@ final class QmpSession {
         wakeReader.run();
       }
       try {
+        socket.close();
         ch.close();
       } catch (IOException e) {
         LOG.debug("closing QMP client: {}", e.toString());

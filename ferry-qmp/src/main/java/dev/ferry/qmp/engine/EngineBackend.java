@@ -2,6 +2,7 @@ package dev.ferry.qmp.engine;
 
 import dev.ferry.machine.Machine;
 import dev.ferry.machine.MachineHost;
+import dev.ferry.machine.MemoryDigest;
 import dev.ferry.machine.RunState;
 import dev.ferry.machine.SnapshotStore;
 import dev.ferry.machine.StressCheck;
@@ -473,6 +474,26 @@ public final class EngineBackend implements MonitorBackend {
     }
   }
 
+  // ------------------------------------------------------------------ objects
+
+  @Override
+  public void objectAdd(String qomType, Map<String, Object> props) throws QmpError {
+    try {
+      migration.objects().add(qomType, props);
+    } catch (IllegalArgumentException | java.io.IOException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
+  public void objectDel(String id) throws QmpError {
+    try {
+      migration.objects().delete(id);
+    } catch (IllegalArgumentException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
   // ------------------------------------------------------------------ snapshots
 
   @Override
@@ -629,6 +650,23 @@ public final class EngineBackend implements MonitorBackend {
         if (wasRunning) {
           machine.resume();
         }
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ digest
+
+  /** The exact digest; a running machine is paused for it and resumed after (see MachineHost). */
+  @Override
+  public MemoryDigest memoryDigest() throws QmpError {
+    synchronized (lock) {
+      if (incomingBusy()) {
+        throw QmpError.generic("Guest is waiting for an incoming migration");
+      }
+      try {
+        return host.memoryDigest();
+      } catch (IllegalStateException e) {
+        throw QmpError.generic(e.getMessage());
       }
     }
   }

@@ -121,7 +121,7 @@ class FdPassingTest {
       assertThat(src.migration().outgoing().await(60, TimeUnit.SECONDS))
           .as(String.valueOf(src.migration().outgoingState().errorDesc())).isEqualTo(MigrationStatus.COMPLETED);
       assertThat(load.get(60, TimeUnit.SECONDS)).isNull();
-      ExactState.assertSame(src.machine(), dst.machine());
+      ExactState.assertSame(src, dst);
 
       // the name was used up: a second migrate finds nothing
       assertThat(MigrationFds.hasNamed("migfd")).isFalse();
