@@ -200,7 +200,11 @@ public final class LiveMigration implements AutoCloseable {
     if (endpoint.sourceFd() != null) {
       fds.put(3, endpoint.sourceFd());
     }
-    source = FerryChild.start("source", machineArgs("source"), "unix:" + dir.resolve("source.qmp"), fds, dir.resolve("source.log"));
+    List<String> args = machineArgs("source");
+    if (endpoint.sourceFd() != null) {
+      args.addAll(List.of("--fd", "3")); // fd: takes only a descriptor given for migration
+    }
+    source = FerryChild.start("source", args, "unix:" + dir.resolve("source.qmp"), fds, dir.resolve("source.log"));
     children.add(source);
     if (endpoint.sourceFd() != null) {
       closeRaw(endpoint.sourceFd()); // the child holds its copy
