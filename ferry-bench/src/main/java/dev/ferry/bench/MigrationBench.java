@@ -25,6 +25,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -46,7 +47,10 @@ import java.util.stream.Stream;
  * states (the {@code fill} program done, the {@code stress} program past its first pass) and read
  * the engine's statistics directly; the bytes still cross the kernel's socket layer. The targets
  * (fill ≥ 90% of raw copy, stress downtime ≤ 20 ms, 4 GiB idle well under 0.5 s) are reported,
- * never asserted.
+ * never asserted. Correctness is: after every completed migration the stopped source's exact
+ * digest ({@link MachineHost#memoryDigest()}) must equal the destination's, taken after the load
+ * and before its guest ran (plus the stress pattern for {@code stress}); the {@code check} column
+ * shows it, and any mismatch (named by block and page) makes the exit code 1.
  *
  * <pre>{@code bin/bench-migration [--sizes 1G,4G] [--programs idle,fill,stress]
  *     [--transports tcp,unix] [--repeats 1] [--downtime-limit MS] [--warmup-ms MS]}</pre>
@@ -177,6 +181,14 @@ public final class MigrationBench {
     printTable(out, rows);
     out.println();
     out.println("- load average at end: " + loadAverage());
+    List<Row> bad = rows.stream().filter(r -> r.check().contains("MISMATCH") || r.check().contains("FAILED")).toList();
+    for (Row r : bad) {
+      System.err.println("bench-migration: " + Units.bytes(r.memoryBytes()) + " " + r.program() + " " + r.transport()
+          + " run " + r.run() + ": " + r.check());
+    }
+    if (!bad.isEmpty()) {
+      System.exit(1);
+    }
   }
 
   static String loadAverage() {
@@ -266,9 +278,14 @@ public final class MigrationBench {
       if (inFailure.get() != null && error == null) {
         error = "destination: " + inFailure.get().getMessage();
       }
-      if (error == null && program.equals("stress")) {
-        StressCheck.Result r = StressCheck.check(dst.machine());
-        check = r.passed() ? "ok" : "FAILED " + r.badPageCount();
+      if (error == null) {
+        // the destination has not run: its machine stays stopped until startAfterLoad
+        Optional<String> diff = src.memoryDigest().firstDifference(dst.memoryDigest());
+        check = diff.map(d -> "DIGEST MISMATCH: " + d).orElse("digest equal");
+        if (program.equals("stress")) {
+          StressCheck.Result r = StressCheck.check(dst.machine());
+          check += r.passed() ? ", stress ok" : ", stress FAILED " + r.badPageCount();
+        }
       }
     }
     RawCopy.Result raw =

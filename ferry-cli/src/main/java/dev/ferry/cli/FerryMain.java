@@ -16,7 +16,8 @@ import picocli.CommandLine.Command;
       RunCommand.class,
       MigrateCommand.class,
       DemoCommand.class,
-      VmstateCommand.class
+      VmstateCommand.class,
+      dev.ferry.cli.soak.SoakCommand.class
     })
 public final class FerryMain implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;

@@ -80,8 +80,14 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       description = "commit all guest RAM at start, in the background (QEMU's -mem-prealloc): an incoming migration then pays no page fault per page")
   boolean memPrealloc;
 
-  @Option(names = "--program", paramLabel = "NAME", description = "guest program: stress, random, fill or idle (default: stress)")
-  String program = "stress";
+  @Option(
+      names = "--program",
+      paramLabel = "NAME",
+      description =
+          "guest program: stress, random, fill or idle (default: stress). The program travels with the machine: an"
+              + " incoming migration or --loadvm runs the program its state names; given explicitly, a state naming"
+              + " another program is refused")
+  String program;
 
   @Option(
       names = "--dirty-rate",
@@ -164,6 +170,10 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
 
   private int runMachine(PrintStream err) throws Exit {
     // ---- options that need more than a converter
+    boolean programGiven = program != null;
+    if (!programGiven) {
+      program = "stress";
+    }
     if (!GuestPrograms.names().contains(program)) {
       usage("unknown program '" + program + "' (known: " + String.join(", ", GuestPrograms.names()) + ")");
     }
@@ -223,6 +233,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
               .memory(memoryBytes)
               .memPrealloc(memPrealloc)
               .program(program)
+              .pinProgram(programGiven)
               .programOptions(
                   dirtyRateBytesPerSec == null
                       ? ProgramOptions.defaults()

@@ -269,10 +269,29 @@ public final class QmpDispatcher {
         });
     add(
         "ferry-memory-digest",
-        QapiType.Struct.of(optional("pages", QapiType.BOOL)),
+        QapiType.Struct.of(
+            optional("pages", QapiType.BOOL),
+            optional("block", QapiType.STR),
+            optional("offset", QapiType.UINT64),
+            optional("length", QapiType.UINT64)),
         a -> {
-          JsonNode pages = a.get("pages");
-          return MemoryDigestInfo.toJson(backend.memoryDigest(), pages != null && pages.booleanValue());
+          boolean pages = a.has("pages") && a.get("pages").booleanValue();
+          MemoryDigestInfo.PageWindow w = MemoryDigestInfo.PageWindow.NONE;
+          if (pages) {
+            w = a.has("block")
+                ? new MemoryDigestInfo.PageWindow(
+                    a.get("block").textValue(),
+                    a.has("offset") ? a.get("offset").longValue() : 0,
+                    a.has("length") ? a.get("length").longValue() : -1)
+                : MemoryDigestInfo.PageWindow.ALL;
+          } else if (a.has("block") || a.has("offset") || a.has("length")) {
+            throw QmpError.generic("block, offset and length select page digests: they need \"pages\": true");
+          }
+          try {
+            return MemoryDigestInfo.toJson(backend.memoryDigest(), w);
+          } catch (IllegalArgumentException e) {
+            throw QmpError.generic(e.getMessage());
+          }
         });
     add(
         "human-monitor-command",
