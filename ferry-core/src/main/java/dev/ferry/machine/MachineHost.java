@@ -176,6 +176,41 @@ public final class MachineHost implements AutoCloseable {
   }
 
   /**
+   * An exact digest of this machine's RAM and device state (see {@link MemoryDigest}), with page
+   * digests kept. A running machine is paused for the digest and runs on afterwards (as the stress
+   * check does); a stopped one stays as it is. Refused while a migration or a load is in progress:
+   * RAM and devices are being written or saved then.
+   *
+   * @throws IllegalStateException during a migration or load, or on a closed machine
+   */
+  public synchronized MemoryDigest memoryDigest() {
+    RunState before = machine.runState();
+    if (migration.outgoingState().status().isActive()) {
+      throw new IllegalStateException("There's a migration process in progress");
+    }
+    if (before == RunState.INMIGRATE
+        || before == RunState.RESTORE_VM
+        || migration.incomingState().status().isActive()) {
+      throw new IllegalStateException("Guest is waiting for an incoming migration");
+    }
+    if (before == RunState.SHUTDOWN) {
+      throw new IllegalStateException("machine is closed");
+    }
+    boolean wasRunning = before.isRunning();
+    if (wasRunning) {
+      machine.stop(RunState.PAUSED);
+    }
+    try {
+      return MemoryDigest.compute(
+          machine.ramBlocks(), registry.devices().stream().map(SaveStateRegistry.Device::entry).toList());
+    } finally {
+      if (wasRunning) {
+        machine.resume();
+      }
+    }
+  }
+
+  /**
    * Loads a whole-machine stream into this (stopped) machine. On success the machine is left
    * stopped; {@link #loadedRunState()} says whether the source was running. On failure the machine
    * must be discarded: it may hold part of the state.

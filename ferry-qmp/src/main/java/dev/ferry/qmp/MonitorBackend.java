@@ -1,5 +1,6 @@
 package dev.ferry.qmp;
 
+import dev.ferry.machine.MemoryDigest;
 import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
 import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.qmp.qapi.MigrationParameters;
@@ -121,5 +122,14 @@ public interface MonitorBackend {
   /** {@code query-dirty-rate}. */
   default dev.ferry.qmp.qapi.DirtyRateInfo queryDirtyRate() throws QmpError {
     throw QmpError.generic("this monitor has no machine");
+  }
+
+  /**
+   * Ferry's {@code ferry-memory-digest}: the exact digest of guest RAM and device state (pausing a
+   * running machine for it and resuming it after), with page digests when {@code pages}. Default:
+   * not available.
+   */
+  default MemoryDigest memoryDigest() throws QmpError {
+    throw QmpError.generic("this monitor has no machine to digest");
   }
 }

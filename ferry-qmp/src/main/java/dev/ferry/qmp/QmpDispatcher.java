@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.node.TextNode;
 import dev.ferry.qmp.hmp.Hmp;
 import dev.ferry.migration.MigrationCapability;
+import dev.ferry.qmp.qapi.MemoryDigestInfo;
 import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
 import dev.ferry.qmp.qapi.MigrationParameter;
 import dev.ferry.qmp.qapi.MigrationParameters;
@@ -263,6 +264,13 @@ public final class QmpDispatcher {
           return null;
         });
     add("query-dirty-rate", NONE, a -> backend.queryDirtyRate().toJson());
+    add(
+        "ferry-memory-digest",
+        QapiType.Struct.of(optional("pages", QapiType.BOOL)),
+        a -> {
+          JsonNode pages = a.get("pages");
+          return MemoryDigestInfo.toJson(backend.memoryDigest(), pages != null && pages.booleanValue());
+        });
     add(
         "human-monitor-command",
         QapiType.Struct.of(

@@ -2,6 +2,7 @@ package dev.ferry.qmp.engine;
 
 import dev.ferry.machine.Machine;
 import dev.ferry.machine.MachineHost;
+import dev.ferry.machine.MemoryDigest;
 import dev.ferry.machine.RunState;
 import dev.ferry.machine.SnapshotStore;
 import dev.ferry.machine.StressCheck;
@@ -661,5 +662,22 @@ public final class EngineBackend implements MonitorBackend {
     dev.ferry.migration.DirtyRateMeasurement.Result r = dirtyRate().query();
     return new dev.ferry.qmp.qapi.DirtyRateInfo(
         r.status().qapiName(), r.startTimeS(), r.calcTimeS(), r.samplePagesPerGiB(), "page-sampling", r.dirtyRateMiBPerSec());
+  }
+
+  // ------------------------------------------------------------------ digest
+
+  /** The exact digest; a running machine is paused for it and resumed after (see MachineHost). */
+  @Override
+  public MemoryDigest memoryDigest() throws QmpError {
+    synchronized (lock) {
+      if (incomingBusy()) {
+        throw QmpError.generic("Guest is waiting for an incoming migration");
+      }
+      try {
+        return host.memoryDigest();
+      } catch (IllegalStateException e) {
+        throw QmpError.generic(e.getMessage());
+      }
+    }
   }
 }

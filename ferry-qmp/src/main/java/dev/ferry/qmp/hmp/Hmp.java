@@ -14,6 +14,7 @@ import dev.ferry.qmp.qapi.MigrationParameters;
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.qmp.qapi.SnapshotInfo;
 import dev.ferry.qmp.qapi.StatusInfo;
+import dev.ferry.qmp.qapi.MemoryDigestInfo;
 import dev.ferry.qmp.qapi.StressCheckInfo;
 import java.time.ZoneId;
 import java.util.ArrayList;
@@ -70,6 +71,7 @@ public final class Hmp {
       List.of(
           new Cmd("cpus", List.of(), "", "show infos for each CPU"),
           new Cmd("dirty_rate", List.of(), "", "show dirty rate information"),
+          new Cmd("digest", List.of(), "[-p]", "show the exact digest of guest RAM and device state (Ferry; -p: with page digests)"),
           new Cmd("migrate", List.of(), "", "show migration status"),
           new Cmd("migrate_capabilities", List.of(), "", "show current migration capabilities"),
           new Cmd("migrate_parameters", List.of(), "", "show current migration parameters"),
@@ -344,6 +346,11 @@ public final class Hmp {
           list.add(SnapshotInfo.fromJson(n));
         }
         return HmpFormatter.infoSnapshots(list, zone);
+      }
+      case "digest" -> {
+        boolean pages = a.size() > 1 && a.get(1).equals("-p");
+        return HmpFormatter.infoDigest(
+            MemoryDigestInfo.fromJson(qmp.execute("ferry-memory-digest", F.objectNode().put("pages", pages))), pages);
       }
       case "stress" -> {
         return HmpFormatter.infoStress(StressCheckInfo.fromJson(qmp.execute("ferry-stress-check", null)));

@@ -10,6 +10,7 @@ import dev.ferry.migration.MigrationStatus;
 import dev.ferry.machine.RunState;
 import dev.ferry.qmp.qapi.SnapshotInfo;
 import dev.ferry.qmp.qapi.StatusInfo;
+import dev.ferry.machine.MemoryDigest;
 import dev.ferry.qmp.qapi.StressCheckInfo;
 import dev.ferry.qmp.qapi.XbzrleCacheStats;
 import java.time.Instant;
@@ -305,6 +306,34 @@ public final class HmpFormatter {
       sb.append(d.dirtyRateMiBPerSec()).append(" (MB/s)\n");
     } else {
       sb.append("(not ready)\n");
+    }
+    return sb.toString();
+  }
+
+  /**
+   * Ferry's {@code info digest}: the whole-machine line, then one line per RAM block and device
+   * section; with {@code pages}, each block's page digests, eight a line, after the block.
+   */
+  public static String infoDigest(MemoryDigest d, boolean pages) {
+    StringBuilder sb = new StringBuilder();
+    sb.append("digest (").append(d.algorithm()).append("): ram ").append(d.ram());
+    sb.append(", devices ").append(d.devices()).append(", ").append(d.bytes()).append(" bytes\n");
+    for (MemoryDigest.Block b : d.blocks()) {
+      sb.append("  block ").append(b.name()).append(": ").append(b.length()).append(" bytes, ").append(b.digest()).append('\n');
+      int[] p = pages ? d.pageDigests(b.name()) : null;
+      if (p != null) {
+        for (int i = 0; i < p.length; i += 8) {
+          sb.append(String.format("    0x%x:", (long) i * 4096));
+          for (int j = i; j < Math.min(p.length, i + 8); j++) {
+            sb.append(String.format(" %08x", p[j]));
+          }
+          sb.append('\n');
+        }
+      }
+    }
+    for (MemoryDigest.Section s : d.sections()) {
+      sb.append("  section ").append(s.idstr()).append('.').append(s.instanceId()).append(": ");
+      sb.append(s.length()).append(" bytes, ").append(s.digest()).append('\n');
     }
     return sb.toString();
   }
