@@ -108,7 +108,7 @@ class RunCommandTest {
     Path srcSock = dir.resolve("src.qmp");
     Path dstSock = dir.resolve("dst.qmp");
     try (FerryProcess dst =
-            FerryProcess.start(dir, "run", "--memory", "32M", "--incoming", "tcp:127.0.0.1:0", "--qmp", "unix:" + dstSock, "--serial", "dst.serial");
+            FerryProcess.start(dir, "run", "--memory", "32M", "--incoming", "tcp:127.0.0.1:0", "--paused", "--qmp", "unix:" + dstSock, "--serial", "dst.serial");
         FerryProcess src =
             FerryProcess.start(dir, "run", "--memory", "32M", "--qmp", "unix:" + srcSock, "--serial", "src.serial")) {
       Map<String, String> dstReady = dst.awaitReady(START);
@@ -158,11 +158,20 @@ class RunCommandTest {
         assertThat(info.path("status").asText()).isEqualTo("completed");
         assertThat(info.path("ram").path("total").asLong()).isEqualTo(32L << 20);
         assertThat(info.has("downtime")).isTrue();
+        // exact: the stopped source's digest equals the loaded destination's, before its guest runs
+        dst.awaitStderrLine(l -> l.equals(RunCommand.LOADED_PREFIX + "paused"), START);
+        try (QmpClient d = QmpClient.connect("unix:" + dstSock)) {
+          JsonNode sd = s.execute("ferry-memory-digest");
+          JsonNode dd = d.execute("ferry-memory-digest");
+          assertThat(dd.path("ram").asText()).isNotEmpty().isEqualTo(sd.path("ram").asText());
+          assertThat(dd.path("devices").asText()).isEqualTo(sd.path("devices").asText());
+          assertThat(dd.path("blocks")).isEqualTo(sd.path("blocks"));
+          d.execute("cont");
+        }
         s.execute("quit");
       }
       assertThat(src.waitFor(START)).isZero();
 
-      dst.awaitStderrLine(l -> l.equals(RunCommand.LOADED_PREFIX + "running"), START);
       try (QmpClient d = QmpClient.connect("unix:" + dstSock)) {
         assertThat(d.execute("query-status").path("status").asText()).isEqualTo("running");
         assertThat(d.execute("query-migrate").path("status").asText()).isEqualTo("completed");
