@@ -14,7 +14,8 @@ import java.util.function.LongSupplier;
  * sample's time, transfer rate (between this answer and the one before), the guest's dirty rate,
  * the RAM remaining and the pass (dirty syncs); and the phase markers — the first answer in each
  * status ({@code setup}, {@code active}, {@code device}: the switch-over, {@code postcopy-active},
- * {@code completed}/{@code failed}/{@code cancelled}) and each new pass. The HTML report plots it;
+ * {@code completed}/{@code failed}/{@code cancelled}) and each new pass. A switch-over shorter than
+ * the poll period is placed by the downtime the final answer reports. The HTML report plots it;
  * the JSON report lists it.
  */
 public final class MigrationTimeline {
@@ -60,6 +61,12 @@ public final class MigrationTimeline {
     long t = (now - firstNs) / 1_000_000;
     String status = info.status().qapiName();
     if (!status.equals(lastStatus)) {
+      if (status.equals("completed") && info.downtimeMs() != null
+          && markers.stream().noneMatch(m -> m.label().equals("device"))) {
+        // the switch-over was shorter than the poll period: place it by the downtime the answer reports
+        long prev = samples.isEmpty() ? 0 : samples.getLast().timeMs();
+        markers.add(new Marker(Math.max(prev, t - info.downtimeMs()), "phase", "device"));
+      }
       markers.add(new Marker(t, "phase", status));
       lastStatus = status;
     }
