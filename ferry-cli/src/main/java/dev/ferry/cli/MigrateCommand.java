@@ -166,7 +166,7 @@ public final class MigrateCommand implements Callable<Integer> {
     }
   }
 
-  private void setUp(QmpClient client, PrintStream err) throws IOException, QmpError {
+  void setUp(QmpClient client, PrintStream err) throws IOException, QmpError {
     if (reset) {
       ObjectNode off = JsonNodeFactory.instance.objectNode();
       var list = off.putArray("capabilities");
