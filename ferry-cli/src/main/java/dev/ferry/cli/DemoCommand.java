@@ -24,8 +24,9 @@ import picocli.CommandLine.Option;
 /**
  * {@code ferry demo}: a live migration of a running guest between two {@code ferry run} processes
  * of this installation, end to end — start a destination and a source, let the guest run, migrate
- * while drawing progress, check the destination's memory (the stress pattern), confirm the guest
- * runs on there, and report the figures next to a raw copy of the same bytes over the same
+ * while drawing progress, compare the stopped source's exact digest with the destination's (started
+ * paused, so taken after the load and before its guest first runs), check the stress pattern, let
+ * the guest run on there, and report the figures next to a raw copy of the same bytes over the same
  * transport. Exit code 0 only when the migration completed and every check passed.
  */
 @Command(
@@ -34,7 +35,8 @@ import picocli.CommandLine.Option;
     description = {
       "Live-migrates a running guest between two ferry processes and reports the figures.",
       "Default: a 1 GiB stress guest over tcp on loopback. Exit code 0 only when the migration",
-      "completed, the destination's memory check passed and the guest runs on there."
+      "completed, the destination's memory and device state equal the stopped source's",
+      "(exact digest), and the guest runs on there."
     })
 public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--memory", defaultValue = "1G", paramLabel = "SIZE", converter = CliSizes.MemorySize.class,
@@ -130,8 +132,9 @@ public final class DemoCommand implements Callable<Integer> {
     if (downtimeLimitMs != null && downtimeLimitMs < 0) {
       throw new IllegalArgumentException("--downtime-limit must not be negative, got " + downtimeLimitMs);
     }
+    // the destination stays paused after the load until the digest comparison is done
     return new LiveMigration.Spec(memoryBytes, program, Transport.of(transport), bandwidthBytesPerSec, downtimeLimitMs,
-        dirtyRateBytesPerSec, xbzrle, false);
+        dirtyRateBytesPerSec, xbzrle, true);
   }
 
   private void run(LiveMigration lm) throws IOException, InterruptedException, DemoFailure {
@@ -173,10 +176,20 @@ public final class DemoCommand implements Callable<Integer> {
       lm.startDestination();
       err.println("  destination  " + lm.destination() + ", loading " + lm.endpoint().listenUri());
     }
-    awaitRunning(lm);
+    lm.awaitDestinationLoaded(Duration.ofMinutes(5));
     List<String> checks = new ArrayList<>();
+    LiveMigration.DigestComparison digest = lm.compareDigests();
+    if (!digest.equal()) {
+      throw new DemoFailure("destination differs from the stopped source: " + digest.difference());
+    }
+    checks.add("digest|equal|stopped source = destination before it ran (" + digest.source().algorithm() + " ram "
+        + digest.source().ram() + ", devices " + digest.source().devices() + ", " + Units.bytes(digest.source().bytes()) + ")");
     if (s.program().equals("stress")) {
       checks.add(stressCheck(lm));
+    }
+    lm.continueDestination();
+    awaitRunning(lm);
+    if (s.program().equals("stress")) {
       long seen = lm.serialPasses(lm.destination().name());
       if (!lm.awaitDestinationPass(seen, Duration.ofMinutes(2))) {
         throw new DemoFailure("the guest does not run on: no B on the destination's serial within 2 min");
@@ -187,6 +200,8 @@ public final class DemoCommand implements Callable<Integer> {
     }
     RawCopy.Result raw = rawCopy(lm, end.ram().transferredBytes());
     MigrationReport report = report(lm, end, raw, checks);
+    report.json().putObject("digest").put("equal", true).put("algorithm", digest.source().algorithm())
+        .put("ram", digest.source().ram()).put("devices", digest.source().devices()).put("bytes", digest.source().bytes());
     report.timeline(timeline);
     if (json) {
       report.printJson(out);

@@ -25,7 +25,8 @@ import picocli.CommandLine.Command;
       RunCommand.class,
       MigrateCommand.class,
       DemoCommand.class,
-      VmstateCommand.class
+      VmstateCommand.class,
+      dev.ferry.cli.soak.SoakCommand.class
     })
 public final class FerryMain implements Runnable {
   /** slf4j-simple's level property. */

@@ -17,6 +17,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import dev.ferry.transport.TlsCredentials;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -85,6 +87,21 @@ public final class MigrateCommand implements Callable<Integer> {
 
   @CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
 
+  @Option(
+      names = "--tls-creds",
+      paramLabel = "DIR",
+      description = "migrate inside TLS: the source loads client credentials from DIR (ca-cert.pem, client-cert.pem, client-key.pem; a path on the source's host) as object " + TLS_OBJECT_ID + " and sets tls-creds")
+  Path tlsCredsDir;
+
+  @Option(names = "--tls-hostname", paramLabel = "NAME", description = "the name the destination's certificate must carry (default: the host of DEST_URI)")
+  String tlsHostname;
+
+  @Option(names = "--qmp-tls-creds", paramLabel = "DIR", description = "reach a tcp monitor inside TLS with the client credentials in DIR")
+  Path qmpTlsCredsDir;
+
+  /** The id under which {@code --tls-creds} creates the source's credentials object. */
+  static final String TLS_OBJECT_ID = "ferry-migrate-tls";
+
   private final CountDownLatch ended = new CountDownLatch(1);
 
   @Override
@@ -97,7 +114,9 @@ public final class MigrateCommand implements Callable<Integer> {
     }
     QmpClient client;
     try {
-      client = QmpClient.connect(qmp);
+      TlsCredentials monitorCreds =
+          qmpTlsCredsDir == null ? null : TlsCredentials.load("ferry-monitor", qmpTlsCredsDir, TlsCredentials.Endpoint.CLIENT, true);
+      client = QmpClient.connect(qmp, monitorCreds);
     } catch (IllegalArgumentException e) {
       err.println("ferry migrate: bad --qmp '" + qmp + "': " + e.getMessage() + " (see 'ferry migrate --help')");
       return 2;
@@ -216,6 +235,25 @@ public final class MigrateCommand implements Callable<Integer> {
     if (xbzrleCacheSizeBytes != null) {
       params.put("xbzrle-cache-size", xbzrleCacheSizeBytes);
       changed.add("xbzrle-cache-size=" + Units.bytes(xbzrleCacheSizeBytes));
+    }
+    if (tlsCredsDir != null) {
+      try {
+        client.execute("object-del", JsonNodeFactory.instance.objectNode().put("id", TLS_OBJECT_ID));
+      } catch (QmpError e) {
+        // not there yet: the usual case
+      }
+      client.execute(
+          "object-add",
+          JsonNodeFactory.instance.objectNode()
+              .put("qom-type", "tls-creds-x509")
+              .put("id", TLS_OBJECT_ID)
+              .put("dir", tlsCredsDir.toAbsolutePath().toString())
+              .put("endpoint", "client")
+              .put("verify-peer", true));
+      params.put("tls-creds", TLS_OBJECT_ID);
+    }
+    if (tlsHostname != null) {
+      params.put("tls-hostname", tlsHostname);
     }
     if (!params.isEmpty()) {
       client.execute("migrate-set-parameters", params);

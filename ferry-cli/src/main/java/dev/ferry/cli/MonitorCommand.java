@@ -22,7 +22,9 @@ import org.jline.reader.UserInterruptException;
 import org.jline.terminal.Terminal;
 import org.jline.terminal.TerminalBuilder;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import dev.ferry.transport.TlsCredentials;
 
 /**
  * {@code ferry monitor URI}: QEMU's human monitor over QMP. Each line is sent as {@code
@@ -52,13 +54,26 @@ public final class MonitorCommand implements Callable<Integer> {
   @Parameters(index = "0", paramLabel = "URI", description = "QMP monitor: unix:PATH or tcp:HOST:PORT")
   String uri;
 
+  @Option(
+      names = "--tls-creds",
+      paramLabel = "DIR",
+      description = "connect inside TLS with the client credentials in DIR (ca-cert.pem, client-cert.pem, client-key.pem); the monitor's certificate must carry the URI's host")
+  Path tlsCredsDir;
+
   @picocli.CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
 
   @Override
   public Integer call() throws Exception {
+    TlsCredentials creds;
+    try {
+      creds = tlsCredsDir == null ? null : TlsCredentials.load("ferry-monitor", tlsCredsDir, TlsCredentials.Endpoint.CLIENT, true);
+    } catch (IOException e) {
+      System.err.println("ferry monitor: --tls-creds " + tlsCredsDir + ": " + CliErrors.describe(e));
+      return 1;
+    }
     QmpClient client;
     try {
-      client = QmpClient.connect(uri);
+      client = QmpClient.connect(uri, creds);
     } catch (IllegalArgumentException e) {
       String hint = uri.startsWith("/") || uri.startsWith(".") || uri.endsWith(".qmp") ? " (did you mean unix:" + uri + "?)" : "";
       System.err.println("ferry monitor: " + e.getMessage() + hint);

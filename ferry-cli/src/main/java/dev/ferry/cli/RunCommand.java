@@ -6,9 +6,12 @@ import dev.ferry.machine.MachineHost;
 import dev.ferry.machine.ProgramOptions;
 import dev.ferry.machine.RunState;
 import dev.ferry.machine.SnapshotStore;
+import dev.ferry.qmp.MonitorAddress;
+import dev.ferry.qmp.QmpDispatcher;
 import dev.ferry.qmp.QmpServer;
 import dev.ferry.qmp.engine.EngineBackend;
 import dev.ferry.transport.MigrationUri;
+import dev.ferry.transport.TlsObjects;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -17,7 +20,9 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
@@ -75,8 +80,14 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       description = "commit all guest RAM at start, in the background (QEMU's -mem-prealloc): an incoming migration then pays no page fault per page")
   boolean memPrealloc;
 
-  @Option(names = "--program", paramLabel = "NAME", description = "guest program: stress, random, fill or idle (default: stress)")
-  String program = "stress";
+  @Option(
+      names = "--program",
+      paramLabel = "NAME",
+      description =
+          "guest program: stress, random, fill or idle (default: stress). The program travels with the machine: an"
+              + " incoming migration or --loadvm runs the program its state names; given explicitly, a state naming"
+              + " another program is refused")
+  String program;
 
   @Option(
       names = "--dirty-rate",
@@ -106,8 +117,26 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
   @Option(names = {"--paused", "-S"}, description = "start paused (as QEMU -S); with --incoming: stay paused after the load")
   boolean paused;
 
-  @Option(names = "--qmp", paramLabel = "URI", description = "serve a QMP monitor on unix:PATH or tcp:HOST:PORT (repeatable); a unix socket a live process still serves is refused, a stale one replaced")
+  @Option(
+      names = "--qmp",
+      paramLabel = "URI",
+      description = "serve a QMP monitor on unix:PATH or tcp:HOST:PORT[,tls-creds=ID[,tls-authz=ID]] (repeatable). Without TLS a tcp monitor listens on loopback only; another address needs ,insecure=on. A unix socket a live process still serves is refused, a stale one replaced")
   List<String> qmp = new ArrayList<>();
+
+  @Option(
+      names = "--object",
+      paramLabel = "TYPE,id=ID,...",
+      description = "create an object as QEMU's -object: tls-creds-x509,id=ID,dir=DIR,endpoint=server|client[,verify-peer=on|off]; authz-simple,id=ID,identity=DN (',,' for a comma in the DN); authz-list,id=ID[,policy=deny|allow],rules.N.match=DN,rules.N.policy=allow|deny[,rules.N.format=exact|glob] (repeatable)")
+  List<String> objects = new ArrayList<>();
+
+  @Option(names = "--tls-creds", paramLabel = "ID", description = "migration parameter tls-creds from the start (QEMU: -global migration.tls-creds=ID): migrations in and out run inside TLS with the tls-creds-x509 object ID")
+  String tlsCreds;
+
+  @Option(names = "--tls-authz", paramLabel = "ID", description = "migration parameter tls-authz: the authz-list/authz-simple object that says which client certificates an incoming migration accepts")
+  String tlsAuthz;
+
+  @Option(names = "--tls-hostname", paramLabel = "NAME", description = "migration parameter tls-hostname: the name the destination's certificate must carry (default: the host of the URI)")
+  String tlsHostname;
 
   @CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
 
@@ -143,6 +172,10 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
 
   private int runMachine(PrintStream err) throws Exit {
     // ---- options that need more than a converter
+    boolean programGiven = program != null;
+    if (!programGiven) {
+      program = "stress";
+    }
     if (!GuestPrograms.names().contains(program)) {
       usage("unknown program '" + program + "' (known: " + String.join(", ", GuestPrograms.names()) + ")");
     }
@@ -159,13 +192,22 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
         usage("bad --incoming URI '" + incoming + "': " + e.getMessage());
       }
     }
+    List<MonitorAddress> monitorAddresses = new ArrayList<>();
     for (String q : qmp) {
       try {
-        dev.ferry.qmp.QmpEndpoint.parse(q);
+        monitorAddresses.add(MonitorAddress.parse(q));
       } catch (IllegalArgumentException e) {
         usage("bad --qmp URI '" + q + "': " + e.getMessage());
       }
       refuseLiveSocket(q);
+    }
+    List<TlsObjects.ObjectOption> objectOptions = new ArrayList<>();
+    for (String o : objects) {
+      try {
+        objectOptions.add(TlsObjects.parseOption(o));
+      } catch (IllegalArgumentException e) {
+        usage("bad --object '" + o + "': " + e.getMessage());
+      }
     }
     if (loadvm != null) {
       try {
@@ -194,6 +236,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
               .memory(memoryBytes)
               .memPrealloc(memPrealloc)
               .program(program)
+              .pinProgram(programGiven)
               .programOptions(
                   dirtyRateBytesPerSec == null
                       ? ProgramOptions.defaults()
@@ -213,11 +256,40 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
     Thread hook = Thread.ofPlatform().unstarted(this::onSignal);
     try {
       Runtime.getRuntime().addShutdownHook(hook);
-      for (String q : qmp) {
+      for (TlsObjects.ObjectOption o : objectOptions) {
         try {
-          servers.add(QmpServer.start(q, backend));
+          host.migration().objects().add(o.qomType(), o.props());
+        } catch (IllegalArgumentException e) {
+          throw new Exit(2, "bad --object " + o.qomType() + ": " + e.getMessage() + " (see 'ferry run --help')");
         } catch (IOException e) {
-          throw new Exit(1, "cannot serve QMP on " + q + ": " + e.getMessage());
+          throw new Exit(1, "cannot create " + o.qomType() + " '" + o.props().get("id") + "': " + e.getMessage());
+        }
+      }
+      Map<String, Object> tlsParams = new LinkedHashMap<>();
+      if (tlsCreds != null) {
+        tlsParams.put("tls-creds", tlsCreds);
+      }
+      if (tlsAuthz != null) {
+        tlsParams.put("tls-authz", tlsAuthz);
+      }
+      if (tlsHostname != null) {
+        tlsParams.put("tls-hostname", tlsHostname);
+      }
+      if (!tlsParams.isEmpty()) {
+        host.migration().setParameters(tlsParams);
+      }
+      host.migration().onIncomingRefused(line -> err.println("ferry run: " + line));
+      for (MonitorAddress m : monitorAddresses) {
+        try {
+          QmpServer server = QmpServer.start(m, new QmpDispatcher(backend), host.migration().objects());
+          server.onRefused(line -> err.println("ferry run: " + line));
+          servers.add(server);
+          if (m.insecure()) {
+            err.println("ferry run: warning: QMP monitor " + server.uri()
+                + " has no TLS and is not on loopback: whoever reaches it controls this machine");
+          }
+        } catch (IOException | IllegalArgumentException e) {
+          throw new Exit(1, "cannot serve QMP on " + m.uri() + ": " + e.getMessage());
         }
       }
       String monitors = servers.isEmpty() ? "none" : String.join(",", servers.stream().map(QmpServer::uri).toList());

@@ -55,7 +55,26 @@ class DemoCommandTest {
     assertThat(s.memoryBytes()).isEqualTo(1L << 30);
     assertThat(s.program()).isEqualTo("stress");
     assertThat(s.transport()).isEqualTo(Transport.TCP);
-    assertThat(s.destinationPaused()).isFalse();
+    assertThat(s.destinationPaused()).as("paused until its digest is taken").isTrue();
+  }
+
+  /** A small demo end to end: the report has the exact comparison row and the guest runs on. */
+  @Test
+  void smallDemoReportsTheDigestComparison() {
+    PrintStream oldOut = System.out;
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+    Run r;
+    try {
+      r = demo("--memory", "32M", "--program", "fill", "--transport", "unix", "--warmup-ms", "100");
+    } finally {
+      System.setOut(oldOut);
+    }
+    String report = out.toString(StandardCharsets.UTF_8);
+    assertThat(r.code()).as(r.err() + report).isZero();
+    assertThat(report)
+        .containsPattern("  digest +equal   stopped source = destination before it ran \\(crc32c-4k ram [0-9a-f]{16}, devices [0-9a-f]{16}, ")
+        .contains("ferry demo: OK");
   }
 
   @Test

@@ -6,8 +6,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.machine.MemoryDigest;
 import dev.ferry.qmp.QmpClient;
 import dev.ferry.qmp.QmpError;
+import dev.ferry.qmp.qapi.MemoryDigestInfo;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -290,6 +292,12 @@ class RunCommandTest {
         // the source was paused, so the destination stays paused
         assertThat(d.execute("query-status").path("status").asText()).isEqualTo("paused");
         assertThat(d.execute("query-migrate").path("status").asText()).isEqualTo("completed");
+        // exactly the stopped source's RAM and device state
+        assertThat(s.execute("query-status").path("status").asText()).isEqualTo("postmigrate");
+        MemoryDigest sd = MemoryDigestInfo.fromJson(s.execute("ferry-memory-digest"));
+        MemoryDigest dd = MemoryDigestInfo.fromJson(d.execute("ferry-memory-digest"));
+        assertThat(sd.firstDifference(dd)).isEmpty();
+        assertThat(d.hmp("info digest")).startsWith("digest (crc32c-4k): ram " + sd.ram() + ", devices " + sd.devices());
         d.execute("quit");
         s.execute("quit");
       }

@@ -69,7 +69,16 @@ public final class MigrationState {
     }
     LOG.info("{} migration: {} -> {} ({})", side, from.qapiName(), next.qapiName(), reason);
     for (MigrationListener l : listeners) {
-      l.statusChanged(from, next, reason);
+      // a listener is an observer: its failure must not undo or stop the move (the status already
+      // changed, and the migration thread's cleanup after a terminal move must still run)
+      try {
+        l.statusChanged(from, next, reason);
+      } catch (RuntimeException | Error e) {
+        if (e instanceof VirtualMachineError) {
+          throw e;
+        }
+        LOG.warn("{} migration listener failed on {} -> {}: {}", side, from.qapiName(), next.qapiName(), e.toString(), e);
+      }
     }
     return true;
   }
@@ -111,7 +120,11 @@ public final class MigrationState {
 
   void firePass(long pass) {
     for (MigrationListener l : listeners) {
-      l.pass(pass);
+      try {
+        l.pass(pass);
+      } catch (RuntimeException e) {
+        LOG.warn("{} migration listener failed on pass {}: {}", side, pass, e.toString(), e);
+      }
     }
   }
 }

@@ -1,6 +1,8 @@
 package dev.ferry.ram;
 
+import dev.ferry.savevm.LiveSave;
 import dev.ferry.savevm.LiveStateHandler;
+import dev.ferry.savevm.SaveOptions;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
 import dev.ferry.stream.SectionType;
@@ -9,6 +11,7 @@ import dev.ferry.stream.VersionMismatchException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -21,6 +24,12 @@ import java.util.function.BooleanSupplier;
  * when enabled); {@link #pendingExactBytes} syncs the dirty log into the bitmaps; completion syncs
  * once more and sends everything left. Loading: {@link RamLoader} into the same blocks, with the
  * stream's block list checked against them.
+ *
+ * <p>Everything of one save lives in the {@link LiveSave} that {@link #openSave} makes for it
+ * (bitmaps, cursor, pagemap reader, xbzrle cache, listener), never in this long-lived handler. The
+ * machine's one dirty log serves one save at a time: a harvest hands marks to one consumer, and a
+ * save's end stops the log, so a second save while one runs is refused (as QEMU refuses savevm
+ * during a migration) instead of silently taking the other's marks.
  */
 public final class RamLiveState implements LiveStateHandler {
   public static final String IDSTR = "ram";
@@ -32,21 +41,8 @@ public final class RamLiveState implements LiveStateHandler {
 
   private final GuestRam ram;
   private final List<RamBlock> blocks;
-  // per outgoing migration
-  private RamSaveListener listener = RamSaveListener.NONE;
-  private boolean xbzrle;
-  private long xbzrleCacheBytes;
-  private List<DirtyBitmap> bitmaps;
-  private long dirtyPages;
-  private long pass;
-  private boolean firstRoundDone;
-  private int cursorBlock;
-  private long cursorPage;
-  private RamRecordWriter writer;
-  private XbzrleCache cache;
-  private byte[] delta;
-  private MemorySegment scratch;
-  private PageMap pageMap;
+  /** The save that owns the dirty log now, or null. */
+  private final AtomicReference<Save> activeSave = new AtomicReference<>();
   // incoming
   private RamLoader loader;
   private RamLoadOptions loadOptions = RamLoadOptions.defaults();
@@ -71,187 +67,255 @@ public final class RamLiveState implements LiveStateHandler {
     return VERSION;
   }
 
-  /** Options for the next outgoing migration (or snapshot). */
-  public void prepareSave(RamSaveListener listener, boolean xbzrle, long xbzrleCacheBytes) {
-    this.listener = listener == null ? RamSaveListener.NONE : listener;
-    this.xbzrle = xbzrle;
-    this.xbzrleCacheBytes = xbzrleCacheBytes;
-  }
-
   /** Options for the next load. */
   public void prepareLoad(RamLoadOptions options) {
     this.loadOptions = options;
   }
 
-  @Override
-  public void saveSetup(MigrationOutput out) throws IOException {
-    DirtyLog log = ram.dirtyLog();
-    bitmaps = log.newBitmaps();
-    log.start();
-    log.discardPending();
-    dirtyPages = 0;
-    for (DirtyBitmap b : bitmaps) {
-      b.setAll();
-      dirtyPages += b.pageCount();
-    }
-    pass = 1;
-    listener.sync(pass, dirtyPages);
-    firstRoundDone = false;
-    cursorBlock = 0;
-    cursorPage = 0;
-    writer = new RamRecordWriter(out);
-    pageMap = PageMap.open();
-    if (xbzrle) {
-      cache = new XbzrleCache(xbzrleCacheBytes);
-      delta = new byte[StreamHeader.TARGET_PAGE_SIZE];
-      scratch = MemorySegment.ofArray(new byte[StreamHeader.TARGET_PAGE_SIZE]);
-    }
-    writer.writeBlockList(blocks, false);
-    writer.writeEos();
+  /** True while a save (a migration or a snapshot) owns the RAM's dirty log. */
+  public boolean saving() {
+    return activeSave.get() != null;
   }
 
+  /**
+   * The RAM state of one new save, with the {@link RamSaveOptions} in {@code options} (or {@link
+   * RamSaveOptions#DEFAULTS}).
+   *
+   * @throws IllegalStateException while another save of this RAM runs
+   */
   @Override
-  public boolean saveIterate(MigrationOutput out, BooleanSupplier rateLimited) throws IOException {
-    long start = System.nanoTime();
-    int sinceCheck = 0;
-    while (dirtyPages > 0) {
-      if (!sendNext()) {
-        break;
+  public LiveSave openSave(SaveOptions options) {
+    Save s = new Save(options.get(RamSaveOptions.class, RamSaveOptions.DEFAULTS));
+    if (!activeSave.compareAndSet(null, s)) {
+      throw new IllegalStateException("RAM is being saved already: a migration or snapshot save is in progress");
+    }
+    return s;
+  }
+
+  /** One save's RAM state (QEMU's RAMState of one migration). */
+  private final class Save implements LiveSave {
+    private final RamSaveListener listener;
+    private final boolean xbzrle;
+    private final long xbzrleCacheBytes;
+    private List<DirtyBitmap> bitmaps;
+    private long dirtyPages;
+    private long pass;
+    private boolean firstRoundDone;
+    private int cursorBlock;
+    private long cursorPage;
+    private RamRecordWriter writer;
+    private XbzrleCache cache;
+    private byte[] delta;
+    private MemorySegment scratch;
+    private PageMap pageMap;
+    private boolean closed;
+
+    Save(RamSaveOptions options) {
+      this.listener = options.listener();
+      this.xbzrle = options.xbzrle();
+      this.xbzrleCacheBytes = options.xbzrleCacheBytes();
+    }
+
+    @Override
+    public void setup(MigrationOutput out) throws IOException {
+      if (closed || bitmaps != null) {
+        throw new IllegalStateException("RAM save set up twice or after its end");
       }
-      if (++sinceCheck >= CHECK_EVERY_PAGES) {
-        sinceCheck = 0;
-        if (rateLimited.getAsBoolean() || System.nanoTime() - start > MAX_ITERATE_NS) {
+      DirtyLog log = ram.dirtyLog();
+      bitmaps = log.newBitmaps();
+      log.start();
+      log.discardPending();
+      dirtyPages = 0;
+      for (DirtyBitmap b : bitmaps) {
+        b.setAll();
+        dirtyPages += b.pageCount();
+      }
+      pass = 1;
+      listener.sync(pass, dirtyPages);
+      firstRoundDone = false;
+      cursorBlock = 0;
+      cursorPage = 0;
+      writer = new RamRecordWriter(out);
+      pageMap = PageMap.open();
+      if (xbzrle) {
+        cache = new XbzrleCache(xbzrleCacheBytes);
+        delta = new byte[StreamHeader.TARGET_PAGE_SIZE];
+        scratch = MemorySegment.ofArray(new byte[StreamHeader.TARGET_PAGE_SIZE]);
+      }
+      writer.writeBlockList(blocks, false);
+      writer.writeEos();
+    }
+
+    @Override
+    public boolean iterate(MigrationOutput out, BooleanSupplier rateLimited) throws IOException {
+      long start = System.nanoTime();
+      int sinceCheck = 0;
+      while (dirtyPages > 0) {
+        if (!sendNext()) {
           break;
         }
+        if (++sinceCheck >= CHECK_EVERY_PAGES) {
+          sinceCheck = 0;
+          if (rateLimited.getAsBoolean() || System.nanoTime() - start > MAX_ITERATE_NS) {
+            break;
+          }
+        }
       }
+      writer.writeEos();
+      return dirtyPages == 0;
     }
-    writer.writeEos();
-    return dirtyPages == 0;
-  }
 
-  /** Sends the next dirty page after the cursor (wrapping once); false when none is left. */
-  private boolean sendNext() throws IOException {
-    for (int tries = 0; tries <= blocks.size(); tries++) {
-      DirtyBitmap bm = bitmaps.get(cursorBlock);
-      long p = bm.nextSetBit(cursorPage);
-      if (p >= 0) {
-        bm.clear(p);
-        dirtyPages--;
-        cursorPage = p + 1;
-        sendPage(blocks.get(cursorBlock), cursorBlock, p);
-        return true;
+    /** Sends the next dirty page after the cursor (wrapping once); false when none is left. */
+    private boolean sendNext() throws IOException {
+      for (int tries = 0; tries <= blocks.size(); tries++) {
+        DirtyBitmap bm = bitmaps.get(cursorBlock);
+        long p = bm.nextSetBit(cursorPage);
+        if (p >= 0) {
+          bm.clear(p);
+          dirtyPages--;
+          cursorPage = p + 1;
+          sendPage(blocks.get(cursorBlock), cursorBlock, p);
+          return true;
+        }
+        cursorBlock++;
+        cursorPage = 0;
+        if (cursorBlock == blocks.size()) {
+          cursorBlock = 0;
+          firstRoundDone = true;
+        }
       }
-      cursorBlock++;
-      cursorPage = 0;
-      if (cursorBlock == blocks.size()) {
-        cursorBlock = 0;
-        firstRoundDone = true;
-      }
+      return false;
     }
-    return false;
-  }
 
-  private void sendPage(RamBlock block, int blockIndex, long page) throws IOException {
-    long offset = page * StreamHeader.TARGET_PAGE_SIZE;
-    MemorySegment data = block.targetPage(offset);
-    boolean untouched =
-        pageMap != null && block.isLazilyCommitted() && pageMap.untouched(block.memory().address() + offset);
-    if (untouched || RamRecordWriter.isZero(data)) {
-      writer.writeZeroPage(block, offset);
-      listener.zeroPage();
-      if (cache != null) {
-        cache.invalidate(blockIndex, page);
-      }
-      return;
-    }
-    if (cache == null) {
-      writer.writePage(block, offset);
-      listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
-      return;
-    }
-    // XBZRLE: what is sent and what is cached must be the same bytes (the destination's copy is
-    // the base of the next delta), so work on a snapshot of the page the guest cannot change
-    MemorySegment.copy(data, 0, scratch, 0, StreamHeader.TARGET_PAGE_SIZE);
-    MemorySegment old = firstRoundDone ? cache.lookup(blockIndex, page, pass) : null;
-    if (old != null) {
-      int n = Xbzrle.encode(old, scratch, delta, delta.length);
-      if (n == 0) {
-        return; // unchanged: nothing to send
-      }
-      MemorySegment.copy(scratch, 0, old, 0, StreamHeader.TARGET_PAGE_SIZE);
-      if (n > 0) {
-        writer.writeXbzrlePage(block, offset, delta, n);
-        listener.xbzrlePage(n);
+    private void sendPage(RamBlock block, int blockIndex, long page) throws IOException {
+      long offset = page * StreamHeader.TARGET_PAGE_SIZE;
+      MemorySegment data = block.targetPage(offset);
+      // Shortcut: a never-touched page is sent as a zero page without reading it. Safe because the
+      // pagemap answer is newer than the last harvest (sync() invalidates the window): a first
+      // touch after the answer is still marked in the dirty log, and the next harvest sends the
+      // page again. Same argument for the zero test on the data itself: a write after it is marked.
+      boolean untouched =
+          pageMap != null && block.isLazilyCommitted() && pageMap.untouched(block.memory().address() + offset);
+      if (untouched || RamRecordWriter.isZero(data)) {
+        writer.writeZeroPage(block, offset);
+        listener.zeroPage();
+        if (cache != null) {
+          cache.invalidate(blockIndex, page);
+        }
         return;
       }
-      listener.xbzrleOverflow();
-      writer.writePage(block, offset, old); // the cached copy, stable until the flush
-    } else {
-      if (firstRoundDone) {
-        listener.xbzrleCacheMiss();
+      if (cache == null) {
+        writer.writePage(block, offset);
+        listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
+        return;
       }
-      MemorySegment cached = cache.insert(blockIndex, page, scratch, pass);
-      if (cached != null) {
-        writer.writePage(block, offset, cached);
+      // XBZRLE: what is sent and what is cached must be the same bytes (the destination's copy is
+      // the base of the next delta), so work on a snapshot of the page the guest cannot change
+      MemorySegment.copy(data, 0, scratch, 0, StreamHeader.TARGET_PAGE_SIZE);
+      MemorySegment old = firstRoundDone ? cache.lookup(blockIndex, page, pass) : null;
+      if (old != null) {
+        int n = Xbzrle.encode(old, scratch, delta, delta.length);
+        if (n == 0) {
+          // Shortcut: nothing sent. Safe because a page's cache slot always holds exactly the bytes
+          // the destination has for it: every send of the page updates the slot (hit) or fills it
+          // (miss), a zero send invalidates it, and a page whose slot holds another page is not
+          // cached at all (direct-mapped). The snapshot in scratch is newer than the last harvest,
+          // so a write after it is marked and sent later.
+          return;
+        }
+        MemorySegment.copy(scratch, 0, old, 0, StreamHeader.TARGET_PAGE_SIZE);
+        if (n > 0) {
+          writer.writeXbzrlePage(block, offset, delta, n);
+          listener.xbzrlePage(n);
+          return;
+        }
+        listener.xbzrleOverflow();
+        writer.writePage(block, offset, old); // the cached copy, stable until the flush
       } else {
-        writer.writePageCopy(block, offset, scratch);
+        if (firstRoundDone) {
+          listener.xbzrleCacheMiss();
+        }
+        MemorySegment cached = cache.insert(blockIndex, page, scratch, pass);
+        if (cached != null) {
+          writer.writePage(block, offset, cached);
+        } else {
+          writer.writePageCopy(block, offset, scratch);
+        }
+      }
+      listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
+    }
+
+    @Override
+    public void complete(MigrationOutput out) throws IOException {
+      sync();
+      while (dirtyPages > 0 && sendNext()) {
+        // everything left, no limit
+      }
+      writer.writeEos();
+    }
+
+    private void sync() {
+      long added = ram.dirtyLog().harvestInto(bitmaps);
+      if (pageMap != null) {
+        // the harvest consumed the marks of pages first touched since the window was read: an
+        // "untouched" from that window would now send them as zeros and clear their bits for good
+        pageMap.invalidate();
+      }
+      dirtyPages += added;
+      pass++;
+      listener.sync(pass, added);
+    }
+
+    @Override
+    public long pendingEstimateBytes() {
+      return bitmaps == null ? 0 : dirtyPages * StreamHeader.TARGET_PAGE_SIZE;
+    }
+
+    @Override
+    public long pendingExactBytes() {
+      if (bitmaps == null) {
+        return 0;
+      }
+      sync();
+      return dirtyPages * StreamHeader.TARGET_PAGE_SIZE;
+    }
+
+    /** Stops the dirty log and frees what setup took; the RAM may then be saved again. */
+    @Override
+    public void close() {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      try {
+        if (bitmaps != null) {
+          ram.dirtyLog().stop();
+          ram.dirtyLog().discardPending();
+        }
+      } finally {
+        bitmaps = null;
+        writer = null;
+        if (pageMap != null) {
+          pageMap.close();
+          pageMap = null;
+        }
+        if (cache != null) {
+          cache.close();
+          cache = null;
+        }
+        activeSave.compareAndSet(this, null);
       }
     }
-    listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
-  }
-
-  @Override
-  public void saveComplete(MigrationOutput out) throws IOException {
-    sync();
-    while (dirtyPages > 0 && sendNext()) {
-      // everything left, no limit
-    }
-    writer.writeEos();
-  }
-
-  private void sync() {
-    long added = ram.dirtyLog().harvestInto(bitmaps);
-    dirtyPages += added;
-    pass++;
-    listener.sync(pass, added);
-  }
-
-  @Override
-  public long pendingEstimateBytes() {
-    return bitmaps == null ? 0 : dirtyPages * StreamHeader.TARGET_PAGE_SIZE;
-  }
-
-  @Override
-  public long pendingExactBytes() {
-    if (bitmaps == null) {
-      return 0;
-    }
-    sync();
-    return dirtyPages * StreamHeader.TARGET_PAGE_SIZE;
-  }
-
-  @Override
-  public void saveCleanup() {
-    if (bitmaps != null) {
-      ram.dirtyLog().stop();
-      ram.dirtyLog().discardPending();
-    }
-    bitmaps = null;
-    writer = null;
-    if (pageMap != null) {
-      pageMap.close();
-      pageMap = null;
-    }
-    if (cache != null) {
-      cache.close();
-      cache = null;
-    }
-    listener = RamSaveListener.NONE;
   }
 
   @Override
   public void loadSetup() {
-    loader = new RamLoader(RamBlockResolver.of(blocks), loadOptions);
+    RamLoadOptions options = loadOptions;
+    if (options.blocksStartZeroed() && ram.guestStepped()) {
+      // the caller believes RAM is fresh, but guest code ran on it: read zero pages after all
+      options = options.withBlocksStartZeroed(false);
+    }
+    loader = new RamLoader(RamBlockResolver.of(blocks), options);
   }
 
   @Override
@@ -267,6 +331,9 @@ public final class RamLiveState implements LiveStateHandler {
 
   @Override
   public void loadCleanup() {
+    if (loader != null) {
+      loader.close();
+    }
     loader = null;
   }
 

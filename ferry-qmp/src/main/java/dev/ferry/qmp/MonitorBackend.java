@@ -90,6 +90,20 @@ public interface MonitorBackend {
   /** Deletes snapshot {@code name} (by tag, or by id). */
   void snapshotDelete(String name) throws QmpError;
 
+  /**
+   * {@code object-add}: creates a user object ({@code tls-creds-x509}, {@code authz-simple}, {@code
+   * authz-list}); {@code props} are the members besides {@code qom-type} ({@code id} among them),
+   * as Strings, Booleans, and Lists of Maps. Default: no objects.
+   */
+  default void objectAdd(String qomType, java.util.Map<String, Object> props) throws QmpError {
+    throw QmpError.generic("invalid object type: " + qomType);
+  }
+
+  /** {@code object-del}: removes a user object. */
+  default void objectDel(String id) throws QmpError {
+    throw QmpError.generic("object '" + id + "' not found");
+  }
+
   /** The snapshots, oldest first. */
   List<SnapshotInfo> querySnapshots() throws QmpError;
 

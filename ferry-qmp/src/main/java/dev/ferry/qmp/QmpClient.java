@@ -5,8 +5,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.qmp.qapi.VersionInfo;
+import dev.ferry.transport.TlsChannel;
+import dev.ferry.transport.TlsCredentials;
+import dev.ferry.transport.Transports;
+import java.net.InetSocketAddress;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ByteChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -28,7 +33,7 @@ import java.util.function.Consumer;
 public final class QmpClient implements AutoCloseable {
   private static final JsonNodeFactory F = JsonNodeFactory.instance;
 
-  private final SocketChannel ch;
+  private final ByteChannel ch;
   private final Map<Long, CompletableFuture<JsonNode>> pending = new ConcurrentHashMap<>();
   private final BlockingQueue<JsonNode> events = new LinkedBlockingQueue<>();
   private final AtomicLong nextId = new AtomicLong(1);
@@ -37,13 +42,35 @@ public final class QmpClient implements AutoCloseable {
   private volatile Consumer<JsonNode> listener;
   private volatile IOException failure;
 
-  private QmpClient(SocketChannel ch) {
+  private QmpClient(ByteChannel ch) {
     this.ch = ch;
   }
 
   /** Connects, reads the greeting and sends {@code qmp_capabilities}. */
   public static QmpClient connect(String uri) throws IOException {
-    SocketChannel ch = QmpEndpoint.parse(uri).connect();
+    return connect(uri, null);
+  }
+
+  /**
+   * Connects to a monitor, inside TLS when {@code creds} (endpoint client) are given: the server's
+   * certificate must chain to their CA and carry the host of {@code uri}.
+   *
+   * @throws dev.ferry.transport.TlsHandshakeException when the handshake fails (one line, why)
+   */
+  public static QmpClient connect(String uri, TlsCredentials creds) throws IOException {
+    QmpEndpoint ep = QmpEndpoint.parse(uri);
+    if (creds != null && !(ep.address() instanceof InetSocketAddress)) {
+      throw new IOException("TLS is for tcp monitors, not " + uri);
+    }
+    SocketChannel sock = ep.connect();
+    ByteChannel ch = sock;
+    if (creds != null) {
+      String host = uri.substring("tcp:".length(), uri.lastIndexOf(':'));
+      if (host.startsWith("[") && host.endsWith("]")) {
+        host = host.substring(1, host.length() - 1);
+      }
+      ch = TlsChannel.client(Transports.socket(sock, uri), creds, creds.verifyPeer() ? host : null);
+    }
     QmpClient c = new QmpClient(ch);
     Thread.ofVirtual().name("qmp-client-read").start(c::readLoop);
     try {

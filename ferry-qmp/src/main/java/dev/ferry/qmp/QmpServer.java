@@ -2,6 +2,11 @@ package dev.ferry.qmp;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.transport.Authz;
+import dev.ferry.transport.TlsChannel;
+import dev.ferry.transport.TlsCredentials;
+import dev.ferry.transport.TlsObjects;
+import dev.ferry.transport.Transports;
 import java.io.IOException;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.ClosedChannelException;
@@ -36,6 +41,10 @@ public final class QmpServer implements AutoCloseable {
   private final Set<QmpSession> sessions = ConcurrentHashMap.newKeySet();
   private final Thread acceptor;
   private volatile boolean closed;
+  /** Non-null: every connection runs a TLS handshake first (tls-creds / tls-authz by id). */
+  private volatile TlsObjects tlsObjects;
+  private volatile MonitorAddress tls;
+  private volatile java.util.function.Consumer<String> refused = m -> LOG.warn("{}", m);
 
   private QmpServer(QmpDispatcher dispatcher, ServerSocketChannel listener, QmpEndpoint bound) {
     this.dispatcher = dispatcher;
@@ -54,6 +63,30 @@ public final class QmpServer implements AutoCloseable {
    * A stale unix socket file at the path is replaced; a regular file there is an error.
    */
   public static QmpServer start(String uri, QmpDispatcher dispatcher) throws IOException {
+    return start(uri, dispatcher, null, null);
+  }
+
+  /**
+   * Listens as {@code address} says (see {@link MonitorAddress}): with {@code tls-creds}, every
+   * client must complete a TLS 1.3 handshake (with a certificate from the CA that {@code tls-authz}
+   * allows) before it sees the greeting; the objects are looked up by id at each connection.
+   * Refused clients are reported, one line each, to {@link #onRefused}.
+   *
+   * @throws IllegalArgumentException when {@code tls-creds}/{@code tls-authz} name no such object
+   */
+  public static QmpServer start(MonitorAddress address, QmpDispatcher dispatcher, TlsObjects objects)
+      throws IOException {
+    if (address.tlsCreds() != null) {
+      objects.credentials(address.tlsCreds(), TlsCredentials.Endpoint.SERVER);
+      if (address.tlsAuthz() != null) {
+        objects.authz(address.tlsAuthz());
+      }
+    }
+    return start(address.uri(), dispatcher, address.tlsCreds() == null ? null : address, objects);
+  }
+
+  private static QmpServer start(String uri, QmpDispatcher dispatcher, MonitorAddress tls, TlsObjects objects)
+      throws IOException {
     Objects.requireNonNull(dispatcher, "dispatcher");
     QmpEndpoint ep = QmpEndpoint.parse(uri);
     if (ep.address() instanceof UnixDomainSocketAddress u) {
@@ -66,10 +99,52 @@ public final class QmpServer implements AutoCloseable {
     ServerSocketChannel ch = ep.listen();
     QmpEndpoint bound = new QmpEndpoint(ch.getLocalAddress());
     QmpServer server = new QmpServer(dispatcher, ch, bound);
+    server.tls = tls;
+    server.tlsObjects = objects;
     dispatcher.backend().attach(server::emit);
     server.acceptor.start();
-    LOG.info("QMP monitor listening on {}", bound.uri());
+    LOG.info("QMP monitor listening on {}{}", bound.uri(), tls != null ? " (TLS)" : "");
     return server;
+  }
+
+  /** Where refused clients (failed TLS handshakes) are reported, one line each; default: the log. */
+  public void onRefused(java.util.function.Consumer<String> listener) {
+    refused = Objects.requireNonNull(listener, "listener");
+  }
+
+  /** Whether clients must speak TLS. */
+  public boolean tls() {
+    return tls != null;
+  }
+
+  /**
+   * The TLS side of a new client connection, run on the session's own thread (a slow client holds
+   * up nobody); null when the client was refused (reported, connection closed).
+   */
+  java.nio.channels.ByteChannel secure(SocketChannel ch) {
+    MonitorAddress t = tls;
+    if (t == null) {
+      return ch;
+    }
+    String peer;
+    try {
+      peer = new QmpEndpoint(ch.getRemoteAddress()).uri();
+    } catch (IOException e) {
+      peer = "a client of " + endpoint.uri();
+    }
+    try {
+      TlsCredentials creds = tlsObjects.credentials(t.tlsCreds(), TlsCredentials.Endpoint.SERVER);
+      Authz authz = t.tlsAuthz() == null ? null : tlsObjects.authz(t.tlsAuthz());
+      return TlsChannel.server(Transports.socket(ch, peer), creds, authz);
+    } catch (IOException | IllegalArgumentException e) {
+      try {
+        ch.close();
+      } catch (IOException ignored) {
+        // already refused
+      }
+      refused.accept("QMP monitor " + endpoint.uri() + ": refused " + peer + ": " + e.getMessage());
+      return null;
+    }
   }
 
   /** The address actually bound (a tcp port 0 resolved to the real port). */

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ByteChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
@@ -35,7 +36,9 @@ final class QmpSession {
   private static final Out POISON = new Out(new byte[0], null);
 
   private final QmpServer server;
-  private final SocketChannel ch;
+  private final SocketChannel socket;
+  /** The socket, or TLS over it once the handshake is done. */
+  private volatile ByteChannel ch;
   private final LinkedBlockingQueue<Out> out = new LinkedBlockingQueue<>();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final JsonFramer framer;
@@ -43,6 +46,7 @@ final class QmpSession {
 
   QmpSession(QmpServer server, SocketChannel ch) {
     this.server = server;
+    this.socket = ch;
     this.ch = ch;
     this.framer =
         new JsonFramer(
@@ -66,8 +70,19 @@ final class QmpSession {
   }
 
   void start() {
-    Thread.ofVirtual().name("qmp-write").start(this::writeLoop);
-    Thread.ofVirtual().name("qmp-read").start(this::readLoop);
+    Thread.ofVirtual()
+        .name("qmp-read")
+        .start(
+            () -> {
+              ByteChannel secured = server.secure(socket);
+              if (secured == null) {
+                close();
+                return;
+              }
+              ch = secured;
+              Thread.ofVirtual().name("qmp-write").start(this::writeLoop);
+              readLoop();
+            });
   }
 
   void sendEvent(byte[] bytes) {
@@ -156,6 +171,7 @@ final class QmpSession {
     if (closed.compareAndSet(false, true)) {
       out.add(POISON);
       try {
+        socket.close();
         ch.close();
       } catch (IOException e) {
         LOG.debug("closing QMP client: {}", e.toString());

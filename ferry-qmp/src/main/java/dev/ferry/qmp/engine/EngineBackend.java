@@ -175,14 +175,25 @@ public final class EngineBackend implements MonitorBackend {
   public void cont() throws QmpError {
     synchronized (lock) {
       RunState s = machine.runState();
+      // QEMU's qmp_cont: a state that needs a reset (here also a failed load, which leaves
+      // internal-error) and finish-migrate are refused with QEMU's words; Ferry also refuses the
+      // transient save-vm / restore-vm (QEMU never shows them to a monitor command)
+      if (s.needsReset()) {
+        throw QmpError.generic(RunState.RESET_REQUIRED);
+      }
       switch (s) {
         case RUNNING -> {}
         case INMIGRATE -> autostart = true;
-        case INTERNAL_ERROR, SHUTDOWN, GUEST_PANICKED ->
-            throw QmpError.generic("Resetting the Virtual Machine is required");
-        case FINISH_MIGRATE, SAVE_VM, RESTORE_VM ->
+        case FINISH_MIGRATE -> throw QmpError.generic("Migration is not finalized yet");
+        case SAVE_VM, RESTORE_VM ->
             throw QmpError.generic("The machine cannot run while it is in state " + s.qapiName());
-        default -> machine.resume();
+        default -> {
+          try {
+            machine.resume();
+          } catch (IllegalStateException e) {
+            throw QmpError.generic(e.getMessage());
+          }
+        }
       }
     }
   }
@@ -453,6 +464,26 @@ public final class EngineBackend implements MonitorBackend {
     }
   }
 
+  // ------------------------------------------------------------------ objects
+
+  @Override
+  public void objectAdd(String qomType, Map<String, Object> props) throws QmpError {
+    try {
+      migration.objects().add(qomType, props);
+    } catch (IllegalArgumentException | java.io.IOException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
+  public void objectDel(String id) throws QmpError {
+    try {
+      migration.objects().delete(id);
+    } catch (IllegalArgumentException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
   // ------------------------------------------------------------------ snapshots
 
   @Override
@@ -471,7 +502,8 @@ public final class EngineBackend implements MonitorBackend {
 
   /**
    * Loads a snapshot as QEMU's loadvm: the machine stops, the state loads, and the machine runs on
-   * if it ran before. A failed load leaves the machine stopped (it may hold part of the state).
+   * if it ran before. A load that fails half-way leaves the machine in {@code internal-error} (it
+   * may hold part of the state): {@code cont} refuses it until a whole snapshot loads.
    */
   @Override
   public void snapshotLoad(String name) throws QmpError {
@@ -484,10 +516,16 @@ public final class EngineBackend implements MonitorBackend {
       try {
         snapshots.load(tag);
       } catch (IllegalArgumentException | IllegalStateException e) {
-        restore(before); // refused before anything was loaded
+        if (machine.runState() != RunState.INTERNAL_ERROR) {
+          restore(before); // refused before anything was loaded
+        }
         throw QmpError.generic(e.getMessage());
+      } catch (NoSuchFileException e) {
+        restore(before); // nothing was loaded
+        throw QmpError.generic("Error loading snapshot '" + name + "': " + describe(e));
       } catch (IOException e) {
-        machine.stop(RunState.PAUSED);
+        // the load failed half-way: the host left the machine in internal-error, which cont
+        // refuses ("Resetting the Virtual Machine is required") until a whole snapshot loads
         throw QmpError.generic("Error loading snapshot '" + name + "': " + describe(e));
       }
       if (wasRunning) {

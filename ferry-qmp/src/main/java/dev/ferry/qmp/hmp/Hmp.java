@@ -63,6 +63,8 @@ public final class Hmp {
               "set maximum speed (in bytes) for migrations. Defaults to MB if no size suffix is specified, ie. B/K/M/G/T"),
           new Cmd(
               "migrate_start_postcopy", List.of(), "", "Followup to a migration command to switch the migration to postcopy mode. The postcopy-ram capability must be set on both source and destination before the original migration command ."),
+          new Cmd("object_add", List.of(), "[qom-type=]type,id=str[,prop=value][,...]", "create QOM object"),
+          new Cmd("object_del", List.of(), "id", "destroy QOM object"),
           new Cmd("quit", List.of("q"), "", "quit the emulator"),
           new Cmd("savevm", List.of(), "tag", "save a VM snapshot. If no tag is provided, a new snapshot is created"),
           new Cmd("stop", List.of(), "", "stop emulation"));
@@ -256,6 +258,27 @@ public final class Hmp {
       case "migrate_set_capability" -> {
         return setCapability(a);
       }
+      case "object_add" -> {
+        if (a.size() != 1) {
+          throw new UsageException(name + ": expects TYPE,id=ID,...");
+        }
+        dev.ferry.transport.TlsObjects.ObjectOption o;
+        try {
+          o = dev.ferry.transport.TlsObjects.parseOption(a.get(0));
+        } catch (IllegalArgumentException e) {
+          throw QmpError.generic(e.getMessage());
+        }
+        ObjectNode args = F.objectNode().put("qom-type", o.qomType());
+        for (java.util.Map.Entry<String, Object> e : o.props().entrySet()) {
+          args.set(e.getKey(), objectProperty(e.getKey(), e.getValue()));
+        }
+        qmp.execute("object-add", args);
+        return "";
+      }
+      case "object_del" -> {
+        qmp.execute("object-del", F.objectNode().put("id", one(name, a, "id")));
+        return "";
+      }
       case "migrate_set_parameter" -> {
         if (a.size() != 2) {
           throw new UsageException(name + ": expects a parameter name and a value");
@@ -305,6 +328,29 @@ public final class Hmp {
     if (!a.isEmpty()) {
       throw new UsageException(name + ": extraneous characters at the end of line");
     }
+  }
+
+  /** An object_add property as object-add's JSON: verify-peer as a boolean, rules as objects. */
+  private static com.fasterxml.jackson.databind.JsonNode objectProperty(String key, Object v) throws QmpError {
+    if (v instanceof List<?> list) {
+      com.fasterxml.jackson.databind.node.ArrayNode arr = F.arrayNode();
+      for (Object o : list) {
+        ObjectNode rule = arr.addObject();
+        for (java.util.Map.Entry<?, ?> e : ((java.util.Map<?, ?>) o).entrySet()) {
+          rule.put(String.valueOf(e.getKey()), String.valueOf(e.getValue()));
+        }
+      }
+      return arr;
+    }
+    String s = String.valueOf(v);
+    if (key.equals("verify-peer")) {
+      return switch (s) {
+        case "on", "yes", "true" -> F.booleanNode(true);
+        case "off", "no", "false" -> F.booleanNode(false);
+        default -> throw QmpError.generic("Parameter 'verify-peer' expects 'on' or 'off'");
+      };
+    }
+    return F.textNode(s);
   }
 
   private static String one(String name, List<String> a, String what) throws UsageException {
