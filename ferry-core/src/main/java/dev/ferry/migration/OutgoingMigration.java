@@ -1,8 +1,10 @@
 package dev.ferry.migration;
 
 import dev.ferry.ram.RamLiveState;
+import dev.ferry.ram.RamPostcopySave;
 import dev.ferry.savevm.Configuration;
 import dev.ferry.savevm.LiveStateHandler;
+import dev.ferry.savevm.SaveOptions;
 import dev.ferry.savevm.SaveStateRegistry;
 import dev.ferry.savevm.StateSaver;
 import dev.ferry.savevm.StreamCommand;
@@ -42,8 +44,12 @@ public final class OutgoingMigration {
   static final int KEEP_ITERATING_RATIO_PERCENT = 10;
   static final int MAX_EXTRA_SYNCS = 40;
   static final int SMALL_SEND_MS = 2;
-  /** How long completion waits for the destination's SHUT on the return path. */
-  static final long SHUT_TIMEOUT_MS = 120_000;
+  /**
+   * How long completion waits for the destination's SHUT on the return path once the whole stream
+   * is written: the destination only has to take in what is in flight and check it, so a peer that
+   * has not answered by then is gone or stuck, and the source must not stay paused for it.
+   */
+  static final long SHUT_TIMEOUT_MS = 30_000;
 
   /** Opens the connection (on the migration thread, so a slow connect does not block the monitor). */
   @FunctionalInterface
@@ -58,6 +64,7 @@ public final class OutgoingMigration {
   private final MigrationStats stats = new MigrationStats();
   private final Set<MigrationCapability> caps;
   private volatile MigrationParameters params;
+  private volatile SaveOptions saveOptions = SaveOptions.NONE;
   private final CountDownLatch done = new CountDownLatch(1);
   private final AtomicReference<MigrationChannel> connection = new AtomicReference<>();
   private volatile MigrationOutput out;
@@ -69,8 +76,11 @@ public final class OutgoingMigration {
   private volatile Throwable returnPathError;
   /** migrate-start-postcopy was given: switch at the next iteration that cannot complete as precopy. */
   private volatile boolean postcopyRequested;
+  /** This migration's RAM save, when postcopy-ram is on (page requests go there). */
+  private volatile RamPostcopySave postcopySave;
   /** The postcopy package went out: the guest runs on the destination, never here again. */
   private volatile boolean guestMovedAway;
+  private volatile long shutTimeoutMs = SHUT_TIMEOUT_MS;
 
   public OutgoingMigration(
       SaveStateRegistry registry,
@@ -90,6 +100,11 @@ public final class OutgoingMigration {
 
   public MigrationStats stats() {
     return stats;
+  }
+
+  /** For tests: a shorter wait for SHUT than {@link #SHUT_TIMEOUT_MS}. */
+  void setShutTimeoutMs(long ms) {
+    shutTimeoutMs = ms;
   }
 
   public MigrationState state() {
@@ -120,6 +135,11 @@ public final class OutgoingMigration {
     } else if (r != null && s != MigrationStatus.DEVICE && s != MigrationStatus.POSTCOPY_ACTIVE) {
       r.setMaxBytesPerSec(p.maxBandwidthBytesPerSec());
     }
+  }
+
+  /** What this migration's live handlers get (e.g. RAM's xbzrle and statistics); set before start. */
+  public void saveOptions(SaveOptions options) {
+    saveOptions = java.util.Objects.requireNonNull(options, "options");
   }
 
   /**
@@ -206,7 +226,7 @@ public final class OutgoingMigration {
     out = o;
     RateLimiter r = new RateLimiter(o::position, System::nanoTime, params.maxBandwidthBytesPerSec());
     rate = r;
-    StateSaver saver = new StateSaver(registry, new StreamWriter(o));
+    StateSaver saver = new StateSaver(registry, new StreamWriter(o), saveOptions);
     saver.begin(config);
     boolean wantRp = caps.contains(MigrationCapability.RETURN_PATH) || caps.contains(MigrationCapability.POSTCOPY_RAM);
     Thread rpThread = null;
@@ -220,22 +240,25 @@ public final class OutgoingMigration {
     }
     RamLiveState ram = postcopyRam();
     if (ram != null) {
-      ram.advisePostcopy();
       saver.writer().writeCommand(new StreamCommand.PostcopyAdvise(ram.pageSizeSummary(), StreamHeader.TARGET_PAGE_SIZE));
     }
     try {
       saver.setupLive();
+      if (ram != null && saver.liveSave(RamLiveState.IDSTR) instanceof RamPostcopySave ps) {
+        postcopySave = ps;
+      }
       stats.setupTimeMs = (System.nanoTime() - stats.startNs) / 1_000_000;
       stats.totalRamBytes(saver.pendingBytes(false));
       if (!state.transition(MigrationStatus.SETUP, MigrationStatus.ACTIVE, "setup done")) {
         throw new CancelledException();
       }
       if (iterate(saver, o, r)) {
-        postcopy(saver, o, r, ram);
+        postcopy(saver, o, r);
       } else {
         complete(saver, o, r, wantRp);
       }
     } finally {
+      saver.cleanupLive(); // this migration's live state: RAM's dirty log, bitmaps, caches
       if (rpThread != null && rpThread.isAlive()) {
         c.shutdown();
       }
@@ -262,43 +285,67 @@ public final class OutgoingMigration {
         LOG.debug("migration failed", e);
       }
     } finally {
-      for (SaveStateRegistry.Live l : registry.live()) {
-        try {
-          l.handler().saveCleanup();
-        } catch (RuntimeException e) {
-          LOG.warn("cleanup of {} failed", l.idstr(), e);
-        }
+      // Each step in its own guard: a failing step (a cleanup that throws, resume() on a machine
+      // closed meanwhile, a listener) must not skip the next, and await() must always return.
+      try {
+        finish(cancelled, error);
+      } finally {
+        stats.endNs = System.nanoTime();
+        done.countDown();
       }
-      if (state.status() == MigrationStatus.POSTCOPY_PAUSED || guestMovedAway && state.status() != MigrationStatus.COMPLETED) {
-        // the guest lives on the destination: never resume it here; the status stays paused
-        if (state.status() != MigrationStatus.POSTCOPY_PAUSED) {
-          state.transitionFromCurrent(MigrationStatus.POSTCOPY_PAUSED, pausedReason(error));
-        }
-        MigrationChannel c = connection.get();
-        if (c != null) {
-          c.shutdown();
-          closeQuietly(c);
-        }
-      } else if (state.status() != MigrationStatus.COMPLETED) {
-        if (pausedByUs) {
-          vm.resume();
-          pausedByUs = false;
-        }
-        MigrationChannel c = connection.get();
-        if (c != null) {
-          c.shutdown();
-          closeQuietly(c);
-        }
-        if (cancelled) {
-          state.transitionFromCurrent(MigrationStatus.CANCELLED, "cancelled");
-        } else {
-          state.transitionFromCurrent(MigrationStatus.FAILED, error == null ? "failed" : error);
-        }
-      } else {
-        closeQuietly(connection.get());
+    }
+  }
+
+  private void finish(boolean cancelled, String error) {
+    // the live devices' per-migration state was released by StateSaver.cleanupLive() in run()
+    if (state.status() == MigrationStatus.COMPLETED) {
+      guard("closing the connection", () -> closeQuietly(connection.get()));
+      return;
+    }
+    if (state.status() == MigrationStatus.POSTCOPY_PAUSED || guestMovedAway) {
+      // the guest lives on the destination: never resume it here; the status stays paused
+      guard(
+          "status postcopy-paused",
+          () -> state.transitionFromCurrent(MigrationStatus.POSTCOPY_PAUSED, pausedReason(error)));
+      MigrationChannel c = connection.get();
+      if (c != null) {
+        guard("shutting the connection down", c::shutdown);
+        guard("closing the connection", () -> closeQuietly(c));
       }
-      stats.endNs = System.nanoTime();
-      done.countDown();
+      return;
+    }
+    String[] why = {error};
+    if (pausedByUs) {
+      pausedByUs = false;
+      guard(
+          "resuming the source",
+          () -> {
+            try {
+              vm.resume();
+            } catch (RuntimeException e) {
+              // the source cannot run on (e.g. it was closed): say so in error-desc as well
+              why[0] = (why[0] == null ? "" : why[0] + "; ") + "the source could not be resumed: " + e.getMessage();
+              throw e;
+            }
+          });
+    }
+    MigrationChannel c = connection.get();
+    if (c != null) {
+      guard("shutting the connection down", c::shutdown);
+      guard("closing the connection", () -> closeQuietly(c));
+    }
+    if (cancelled) {
+      guard("status cancelled", () -> state.transitionFromCurrent(MigrationStatus.CANCELLED, "cancelled"));
+    } else {
+      guard("status failed", () -> state.transitionFromCurrent(MigrationStatus.FAILED, why[0] == null ? "failed" : why[0]));
+    }
+  }
+
+  private static void guard(String what, Runnable step) {
+    try {
+      step.run();
+    } catch (RuntimeException e) {
+      LOG.warn("migration end: {} failed: {}", what, e.toString(), e);
     }
   }
 
@@ -342,6 +389,8 @@ public final class OutgoingMigration {
     int extraSyncs = 0;
     long lastSyncs = stats.dirtySyncCount();
     long lastSyncNs = windowStartNs;
+    MigrationEvents.Pass passEvent = new MigrationEvents.Pass();
+    passEvent.begin();
     while (true) {
       if (cancelling()) {
         throw new CancelledException();
@@ -376,6 +425,14 @@ public final class OutgoingMigration {
         stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
         LOG.debug("sync {}: {} bytes pending, threshold {}, bandwidth {} B/ms",
             stats.dirtySyncCount(), pending, threshold, (long) bw);
+        passEvent.end();
+        passEvent.pass = stats.dirtySyncCount();
+        passEvent.dirtyPages = stats.lastSyncDirtyPages.get();
+        passEvent.pendingBytes = pending;
+        passEvent.thresholdBytes = threshold;
+        passEvent.commit();
+        passEvent = new MigrationEvents.Pass();
+        passEvent.begin();
         if (pending <= threshold) {
           boolean stalled =
               lastFitPending != Long.MAX_VALUE
@@ -416,6 +473,20 @@ public final class OutgoingMigration {
   private void complete(StateSaver saver, MigrationOutput o, RateLimiter r, boolean waitShut)
       throws IOException, InterruptedException {
     long downtimeStart = System.nanoTime();
+    MigrationEvents.SwitchOver switchOver = new MigrationEvents.SwitchOver();
+    switchOver.begin();
+    try {
+      completeWithGuestPaused(saver, o, r, waitShut, downtimeStart);
+      switchOver.completed = true;
+    } finally {
+      switchOver.end();
+      switchOver.downtimeBytes = stats.downtimeBytes.get();
+      switchOver.commit();
+    }
+  }
+
+  private void completeWithGuestPaused(StateSaver saver, MigrationOutput o, RateLimiter r, boolean waitShut, long downtimeStart)
+      throws IOException, InterruptedException {
     if (vm.running()) {
       vm.pause();
       pausedByUs = true;
@@ -430,8 +501,11 @@ public final class OutgoingMigration {
     saver.finish(true);
     stats.downtimeBytes.addAndGet(o.position() - before);
     if (waitShut) {
-      if (!shut.await(SHUT_TIMEOUT_MS, TimeUnit.MILLISECONDS)) {
-        throw new IOException("the destination did not confirm the load within " + SHUT_TIMEOUT_MS + " ms");
+      long waitMs = shutTimeoutMs;
+      if (!shut.await(waitMs, TimeUnit.MILLISECONDS)) {
+        MigrationChannel c = connection.get();
+        throw new IOException("destination " + (c == null ? "" : c.peerDescription() + " ")
+            + "did not confirm the load (SHUT) within " + (waitMs % 1000 == 0 ? waitMs / 1000 + " s" : waitMs + " ms"));
       }
       checkReturnPath();
       if (shutStatus != 0) {
@@ -455,8 +529,12 @@ public final class OutgoingMigration {
    * package was sent fails the migration and the guest runs on here; after it, the migration pauses
    * and the guest never runs here again.
    */
-  private void postcopy(StateSaver saver, MigrationOutput o, RateLimiter r, RamLiveState ram)
+  private void postcopy(StateSaver saver, MigrationOutput o, RateLimiter r)
       throws IOException, InterruptedException {
+    RamPostcopySave ram = postcopySave;
+    if (ram == null) {
+      throw new IOException("postcopy-ram is on, but this machine's RAM save cannot switch to postcopy");
+    }
     if (!state.transition(MigrationStatus.ACTIVE, MigrationStatus.POSTCOPY_ACTIVE, "migrate-start-postcopy")) {
       throw new CancelledException();
     }
@@ -546,7 +624,7 @@ public final class OutgoingMigration {
 
               @Override
               public void requestPages(String blockName, long start, long length) throws IOException {
-                RamLiveState ram = postcopyRam();
+                RamPostcopySave ram = postcopySave;
                 if (ram == null) {
                   throw new MigrationStreamException("unexpected page request on the return path (postcopy-ram is off)");
                 }

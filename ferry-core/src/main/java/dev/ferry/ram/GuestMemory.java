@@ -37,6 +37,7 @@ public final class GuestMemory implements AutoCloseable {
   private long[][] marks;
   private PageFaultHandler faults;
   private boolean closed;
+  private boolean stepped;
 
   GuestMemory(GuestRam ram) {
     this.ram = ram;
@@ -53,6 +54,10 @@ public final class GuestMemory implements AutoCloseable {
       if (closed) {
         depth = 0;
         throw new IllegalStateException("guest memory handle is closed");
+      }
+      if (!stepped) {
+        stepped = true;
+        ram.noteGuestStep(); // once per handle: RAM may hold guest data from now on
       }
       long e = phaser.writerEnter();
       enterValue = e;

@@ -13,6 +13,8 @@ public final class GuestRam implements AutoCloseable {
   private final List<RamBlock> blocks;
   private final DirtyLog dirtyLog;
   private volatile PageFaultHandler pageFaultHandler;
+  /** Set when any access handle first enters a step: from then on RAM may hold guest data. */
+  private volatile boolean guestStepped;
 
   public GuestRam(List<RamBlock> blocks) {
     if (blocks.isEmpty()) {
@@ -74,6 +76,18 @@ public final class GuestRam implements AutoCloseable {
 
   PageFaultHandler pageFaultHandler() {
     return pageFaultHandler;
+  }
+
+  /**
+   * True once guest code (any {@link GuestMemory} handle) has entered a step, i.e. RAM may hold
+   * data the guest wrote. A load that skips zero records for fresh RAM checks it.
+   */
+  public boolean guestStepped() {
+    return guestStepped;
+  }
+
+  void noteGuestStep() {
+    guestStepped = true;
   }
 
   /** A new access handle for the calling thread (not thread-safe; close it when the thread ends). */

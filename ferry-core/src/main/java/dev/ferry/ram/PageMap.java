@@ -14,6 +14,18 @@ import java.nio.file.StandardOpenOption;
  * reads as zeros, so the RAM saver sends it as a zero page and the loader skips a zero record for it
  * without reading it: reading would fault in a page for every untouched 4 KiB, which makes an idle
  * multi-GiB guest slow to migrate. Where pagemap is unavailable every page counts as touched.
+ *
+ * <h2>An answer is a snapshot in time</h2>
+ *
+ * "Untouched" is true only at the moment the window was read; a page can be first touched the next
+ * instant. A reader may act on a stale answer only where a later step catches the touch. The RAM
+ * saver relies on the dirty log for that: a touch after the read is marked, and the next harvest
+ * sends the page again. That holds only while no harvest ran between the read and the use, since
+ * a harvest consumes the mark (for a page whose bit is already set: it is pending from the first
+ * pass) and the send then clears the bit for good. So the saver {@link #invalidate()}s after every
+ * harvest (issue 8: with a window read before a sync, pages a guest in its first pass touched
+ * meanwhile went out as zero pages and never again). The loader is the only writer of its RAM
+ * during a load and remembers which pages it wrote itself.
  */
 final class PageMap implements AutoCloseable {
   private static final Path PAGEMAP = Path.of("/proc/self/pagemap");
@@ -57,6 +69,14 @@ final class PageMap implements AutoCloseable {
     }
     int i = (int) (page - windowStart);
     return (touched[i >>> 6] & (1L << i)) == 0;
+  }
+
+  /**
+   * Forgets the window, so the next {@link #untouched} reads pagemap afresh: every answer after
+   * this call is at least as new as the call.
+   */
+  void invalidate() {
+    windowStart = -1;
   }
 
   private boolean load(long firstPage) {

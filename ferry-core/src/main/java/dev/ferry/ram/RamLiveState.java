@@ -1,6 +1,8 @@
 package dev.ferry.ram;
 
+import dev.ferry.savevm.LiveSave;
 import dev.ferry.savevm.LiveStateHandler;
+import dev.ferry.savevm.SaveOptions;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
 import dev.ferry.stream.SectionType;
@@ -9,6 +11,7 @@ import dev.ferry.stream.VersionMismatchException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -21,6 +24,12 @@ import java.util.function.BooleanSupplier;
  * when enabled); {@link #pendingExactBytes} syncs the dirty log into the bitmaps; completion syncs
  * once more and sends everything left. Loading: {@link RamLoader} into the same blocks, with the
  * stream's block list checked against them.
+ *
+ * <p>Everything of one save lives in the {@link LiveSave} that {@link #openSave} makes for it
+ * (bitmaps, cursor, pagemap reader, xbzrle cache, listener), never in this long-lived handler. The
+ * machine's one dirty log serves one save at a time: a harvest hands marks to one consumer, and a
+ * save's end stops the log, so a second save while one runs is refused (as QEMU refuses savevm
+ * during a migration) instead of silently taking the other's marks.
  */
 public final class RamLiveState implements LiveStateHandler {
   public static final String IDSTR = "ram";
@@ -32,27 +41,8 @@ public final class RamLiveState implements LiveStateHandler {
 
   private final GuestRam ram;
   private final List<RamBlock> blocks;
-  // per outgoing migration
-  private RamSaveListener listener = RamSaveListener.NONE;
-  private boolean xbzrle;
-  private long xbzrleCacheBytes;
-  private List<DirtyBitmap> bitmaps;
-  private long dirtyPages;
-  private long pass;
-  private boolean firstRoundDone;
-  private int cursorBlock;
-  private long cursorPage;
-  private RamRecordWriter writer;
-  private XbzrleCache cache;
-  private byte[] delta;
-  private MemorySegment scratch;
-  private PageMap pageMap;
-  // postcopy (outgoing): after startPostcopy, requests first, whole host pages, no XBZRLE
-  private volatile boolean postcopy;
-  /** POSTCOPY_ADVISE went out before setup: the block list carries huge-page blocks' page sizes. */
-  private boolean postcopyAdvised;
-  private final java.util.concurrent.ConcurrentLinkedQueue<PageRequest> requests =
-      new java.util.concurrent.ConcurrentLinkedQueue<>();
+  /** The save that owns the dirty log now, or null. */
+  private final AtomicReference<Save> activeSave = new AtomicReference<>();
   // incoming
   private RamLoader loader;
   private RamLoadOptions loadOptions = RamLoadOptions.defaults();
@@ -77,203 +67,17 @@ public final class RamLiveState implements LiveStateHandler {
     return VERSION;
   }
 
-  /** Options for the next outgoing migration (or snapshot). */
-  public void prepareSave(RamSaveListener listener, boolean xbzrle, long xbzrleCacheBytes) {
-    this.listener = listener == null ? RamSaveListener.NONE : listener;
-    this.xbzrle = xbzrle;
-    this.xbzrleCacheBytes = xbzrleCacheBytes;
-  }
-
   /** Options for the next load. */
   public void prepareLoad(RamLoadOptions options) {
     this.loadOptions = options;
   }
 
-  @Override
-  public void saveSetup(MigrationOutput out) throws IOException {
-    DirtyLog log = ram.dirtyLog();
-    bitmaps = log.newBitmaps();
-    log.start();
-    log.discardPending();
-    dirtyPages = 0;
-    for (DirtyBitmap b : bitmaps) {
-      b.setAll();
-      dirtyPages += b.pageCount();
-    }
-    pass = 1;
-    listener.sync(pass, dirtyPages);
-    firstRoundDone = false;
-    cursorBlock = 0;
-    cursorPage = 0;
-    writer = new RamRecordWriter(out);
-    pageMap = PageMap.open();
-    if (xbzrle) {
-      cache = new XbzrleCache(xbzrleCacheBytes);
-      delta = new byte[StreamHeader.TARGET_PAGE_SIZE];
-      scratch = MemorySegment.ofArray(new byte[StreamHeader.TARGET_PAGE_SIZE]);
-    }
-    writer.writeBlockList(blocks, postcopyAdvised);
-    writer.writeEos();
-  }
+  /** A validated page request of the destination. */
+  private record PageRequest(int block, long start, long length) {}
 
   @Override
   public boolean supportsPostcopy() {
     return true;
-  }
-
-  @Override
-  public boolean saveIterate(MigrationOutput out, BooleanSupplier rateLimited) throws IOException {
-    if (postcopy) {
-      return saveIteratePostcopy(rateLimited);
-    }
-    long start = System.nanoTime();
-    int sinceCheck = 0;
-    while (dirtyPages > 0) {
-      if (!sendNext()) {
-        break;
-      }
-      if (++sinceCheck >= CHECK_EVERY_PAGES) {
-        sinceCheck = 0;
-        if (rateLimited.getAsBoolean() || System.nanoTime() - start > MAX_ITERATE_NS) {
-          break;
-        }
-      }
-    }
-    writer.writeEos();
-    return dirtyPages == 0;
-  }
-
-  /** Sends the next dirty page after the cursor (wrapping once); false when none is left. */
-  private boolean sendNext() throws IOException {
-    for (int tries = 0; tries <= blocks.size(); tries++) {
-      DirtyBitmap bm = bitmaps.get(cursorBlock);
-      long p = bm.nextSetBit(cursorPage);
-      if (p >= 0) {
-        bm.clear(p);
-        dirtyPages--;
-        cursorPage = p + 1;
-        sendPage(blocks.get(cursorBlock), cursorBlock, p);
-        return true;
-      }
-      cursorBlock++;
-      cursorPage = 0;
-      if (cursorBlock == blocks.size()) {
-        cursorBlock = 0;
-        firstRoundDone = true;
-      }
-    }
-    return false;
-  }
-
-  private void sendPage(RamBlock block, int blockIndex, long page) throws IOException {
-    long offset = page * StreamHeader.TARGET_PAGE_SIZE;
-    MemorySegment data = block.targetPage(offset);
-    boolean untouched =
-        pageMap != null && block.isLazilyCommitted() && pageMap.untouched(block.memory().address() + offset);
-    if (untouched || RamRecordWriter.isZero(data)) {
-      writer.writeZeroPage(block, offset);
-      listener.zeroPage();
-      if (cache != null) {
-        cache.invalidate(blockIndex, page);
-      }
-      return;
-    }
-    if (cache == null || postcopy) {
-      writer.writePage(block, offset);
-      listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
-      return;
-    }
-    // XBZRLE: what is sent and what is cached must be the same bytes (the destination's copy is
-    // the base of the next delta), so work on a snapshot of the page the guest cannot change
-    MemorySegment.copy(data, 0, scratch, 0, StreamHeader.TARGET_PAGE_SIZE);
-    MemorySegment old = firstRoundDone ? cache.lookup(blockIndex, page, pass) : null;
-    if (old != null) {
-      int n = Xbzrle.encode(old, scratch, delta, delta.length);
-      if (n == 0) {
-        return; // unchanged: nothing to send
-      }
-      MemorySegment.copy(scratch, 0, old, 0, StreamHeader.TARGET_PAGE_SIZE);
-      if (n > 0) {
-        writer.writeXbzrlePage(block, offset, delta, n);
-        listener.xbzrlePage(n);
-        return;
-      }
-      listener.xbzrleOverflow();
-      writer.writePage(block, offset, old); // the cached copy, stable until the flush
-    } else {
-      if (firstRoundDone) {
-        listener.xbzrleCacheMiss();
-      }
-      MemorySegment cached = cache.insert(blockIndex, page, scratch, pass);
-      if (cached != null) {
-        writer.writePage(block, offset, cached);
-      } else {
-        writer.writePageCopy(block, offset, scratch);
-      }
-    }
-    listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
-  }
-
-  @Override
-  public void saveComplete(MigrationOutput out) throws IOException {
-    sync();
-    while (dirtyPages > 0 && (postcopy ? sendNextHostPage() : sendNext())) {
-      // everything left, no limit
-    }
-    writer.writeEos();
-  }
-
-  private void sync() {
-    long added = ram.dirtyLog().harvestInto(bitmaps);
-    dirtyPages += added;
-    pass++;
-    listener.sync(pass, added);
-  }
-
-  @Override
-  public long pendingEstimateBytes() {
-    return bitmaps == null ? 0 : dirtyPages * StreamHeader.TARGET_PAGE_SIZE;
-  }
-
-  @Override
-  public long pendingExactBytes() {
-    if (bitmaps == null) {
-      return 0;
-    }
-    sync();
-    return dirtyPages * StreamHeader.TARGET_PAGE_SIZE;
-  }
-
-  @Override
-  public void saveCleanup() {
-    if (bitmaps != null) {
-      ram.dirtyLog().stop();
-      ram.dirtyLog().discardPending();
-    }
-    bitmaps = null;
-    writer = null;
-    if (pageMap != null) {
-      pageMap.close();
-      pageMap = null;
-    }
-    if (cache != null) {
-      cache.close();
-      cache = null;
-    }
-    listener = RamSaveListener.NONE;
-    postcopy = false;
-    postcopyAdvised = false;
-    requests.clear();
-  }
-
-  // ---------------------------------------------------------------- postcopy (outgoing)
-
-  /** A validated page request of the destination. */
-  private record PageRequest(int block, long start, long length) {}
-
-  /** The next setup follows POSTCOPY_ADVISE (postcopy-ram is on). */
-  public void advisePostcopy() {
-    postcopyAdvised = true;
   }
 
   /** OR of the blocks' page sizes (POSTCOPY_ADVISE's summary). */
@@ -285,171 +89,422 @@ public final class RamLiveState implements LiveStateHandler {
     return s;
   }
 
+  /** True while a save (a migration or a snapshot) owns the RAM's dirty log. */
+  public boolean saving() {
+    return activeSave.get() != null;
+  }
+
   /**
-   * Queues a destination's page request (REQ_PAGES / REQ_PAGES_ID, on the return-path thread) after
-   * QEMU's checks: a known block, start and length multiples of 4 KiB, inside the block. The
-   * migration thread serves requests FIFO ahead of the background scan.
+   * The RAM state of one new save, with the {@link RamSaveOptions} in {@code options} (or {@link
+   * RamSaveOptions#DEFAULTS}).
+   *
+   * @throws IllegalStateException while another save of this RAM runs
    */
-  public void queuePageRequest(String blockName, long start, long length)
-      throws dev.ferry.stream.MigrationStreamException {
-    int bi = -1;
-    for (int i = 0; i < blocks.size(); i++) {
-      if (blocks.get(i).name().equals(blockName)) {
-        bi = i;
+  @Override
+  public LiveSave openSave(SaveOptions options) {
+    Save s = new Save(options.get(RamSaveOptions.class, RamSaveOptions.DEFAULTS));
+    if (!activeSave.compareAndSet(null, s)) {
+      throw new IllegalStateException("RAM is being saved already: a migration or snapshot save is in progress");
+    }
+    return s;
+  }
+
+  /** One save's RAM state (QEMU's RAMState of one migration). */
+  private final class Save implements LiveSave, RamPostcopySave {
+    private final RamSaveListener listener;
+    private final boolean xbzrle;
+    private final long xbzrleCacheBytes;
+    private List<DirtyBitmap> bitmaps;
+    private long dirtyPages;
+    private long pass;
+    private boolean firstRoundDone;
+    private int cursorBlock;
+    private long cursorPage;
+    private RamRecordWriter writer;
+    private XbzrleCache cache;
+    private byte[] delta;
+    private MemorySegment scratch;
+    private PageMap pageMap;
+    private boolean closed;
+    /** POSTCOPY_ADVISE went out before setup: the block list carries huge-page blocks' page sizes. */
+    private final boolean postcopyAdvised;
+    // postcopy: after startPostcopy, requests first, whole host pages, no XBZRLE
+    private volatile boolean postcopy;
+    private final java.util.concurrent.ConcurrentLinkedQueue<PageRequest> requests =
+        new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+    Save(RamSaveOptions options) {
+      this.listener = options.listener();
+      this.xbzrle = options.xbzrle();
+      this.xbzrleCacheBytes = options.xbzrleCacheBytes();
+      this.postcopyAdvised = options.postcopyRam();
+    }
+
+    @Override
+    public void setup(MigrationOutput out) throws IOException {
+      if (closed || bitmaps != null) {
+        throw new IllegalStateException("RAM save set up twice or after its end");
       }
+      DirtyLog log = ram.dirtyLog();
+      bitmaps = log.newBitmaps();
+      log.start();
+      log.discardPending();
+      dirtyPages = 0;
+      for (DirtyBitmap b : bitmaps) {
+        b.setAll();
+        dirtyPages += b.pageCount();
+      }
+      pass = 1;
+      listener.sync(pass, dirtyPages);
+      firstRoundDone = false;
+      cursorBlock = 0;
+      cursorPage = 0;
+      writer = new RamRecordWriter(out);
+      pageMap = PageMap.open();
+      if (xbzrle) {
+        cache = new XbzrleCache(xbzrleCacheBytes);
+        delta = new byte[StreamHeader.TARGET_PAGE_SIZE];
+        scratch = MemorySegment.ofArray(new byte[StreamHeader.TARGET_PAGE_SIZE]);
+      }
+      writer.writeBlockList(blocks, postcopyAdvised);
+      writer.writeEos();
     }
-    if (bi < 0) {
-      throw new dev.ferry.stream.MigrationStreamException("page request for unknown RAM block '" + blockName + "'");
-    }
-    RamBlock b = blocks.get(bi);
-    int tps = StreamHeader.TARGET_PAGE_SIZE;
-    if (start < 0 || length <= 0 || start % tps != 0 || length % tps != 0) {
-      throw new dev.ferry.stream.MigrationStreamException(
-          String.format("page request [0x%x, +0x%x) of RAM block '%s' is not page aligned", start, length, blockName));
-    }
-    if (start >= b.usedLength() || length > b.usedLength() - start) {
-      throw new dev.ferry.stream.MigrationStreamException(
-          String.format(
-              "page request [0x%x, +0x%x) is outside RAM block '%s' (length 0x%x)", start, length, blockName, b.usedLength()));
-    }
-    requests.add(new PageRequest(bi, start, length));
-  }
 
-  /** Whether page requests wait (they are served even when the rate limit is exhausted). */
-  public boolean hasPageRequests() {
-    return !requests.isEmpty();
-  }
-
-  /**
-   * The postcopy switch, machine stopped: the last dirty sync, every huge page made wholly dirty or
-   * wholly clean, and the discards — every page not sent since it was last dirtied, never-sent pages
-   * included (QEMU 7.2 discards all set bits of its bitmap), at most 12 ranges per command. From now
-   * on pages go out in whole host pages, requests first, without XBZRLE, and the next page names its
-   * block again.
-   */
-  public List<dev.ferry.savevm.StreamCommand.RamDiscard> startPostcopy() {
-    sync();
-    postcopy = true;
-    int tps = StreamHeader.TARGET_PAGE_SIZE;
-    List<dev.ferry.savevm.StreamCommand.RamDiscard> out = new java.util.ArrayList<>();
-    for (int i = 0; i < blocks.size(); i++) {
-      RamBlock b = blocks.get(i);
-      DirtyBitmap bm = bitmaps.get(i);
-      long per = b.pageSize() / tps;
-      if (per > 1) {
-        for (long p = bm.nextSetBit(0); p >= 0; p = bm.nextSetBit(p)) {
-          long host = p - p % per;
-          for (long q = host; q < host + per; q++) {
-            if (!bm.get(q)) {
-              bm.set(q);
-              dirtyPages++;
-            }
-          }
-          p = host + per;
-          if (p >= bm.pageCount()) {
+    @Override
+    public boolean iterate(MigrationOutput out, BooleanSupplier rateLimited) throws IOException {
+      if (postcopy) {
+        return saveIteratePostcopy(rateLimited);
+      }
+      long start = System.nanoTime();
+      int sinceCheck = 0;
+      while (dirtyPages > 0) {
+        if (!sendNext()) {
+          break;
+        }
+        if (++sinceCheck >= CHECK_EVERY_PAGES) {
+          sinceCheck = 0;
+          if (rateLimited.getAsBoolean() || System.nanoTime() - start > MAX_ITERATE_NS) {
             break;
           }
         }
       }
-      List<dev.ferry.savevm.StreamCommand.Range> ranges = new java.util.ArrayList<>();
-      long p = bm.nextSetBit(0);
-      while (p >= 0) {
-        long e = p + 1;
-        while (e < bm.pageCount() && bm.get(e)) {
-          e++;
-        }
-        ranges.add(new dev.ferry.savevm.StreamCommand.Range(p * tps, (e - p) * tps));
-        if (ranges.size() == dev.ferry.savevm.StreamCommand.RamDiscard.MAX_RANGES) {
-          out.add(new dev.ferry.savevm.StreamCommand.RamDiscard(b.name(), ranges));
-          ranges.clear();
-        }
-        p = e < bm.pageCount() ? bm.nextSetBit(e) : -1;
-      }
-      if (!ranges.isEmpty()) {
-        out.add(new dev.ferry.savevm.StreamCommand.RamDiscard(b.name(), ranges));
-      }
+      writer.writeEos();
+      return dirtyPages == 0;
     }
-    writer.forgetLastBlock();
-    return out;
-  }
 
-  /**
-   * A PART body in postcopy: queued requests first (FIFO; the scan then continues from the
-   * requested page), then the background scan in whole host pages. The rate limit (the postcopy
-   * bandwidth) stops only the background: while requests wait, sending goes on.
-   */
-  private boolean saveIteratePostcopy(BooleanSupplier rateLimited) throws IOException {
-    long start = System.nanoTime();
-    int sinceCheck = 0;
-    while (dirtyPages > 0) {
-      PageRequest rq = requests.poll();
-      if (rq != null) {
-        serve(rq);
-      } else if (!sendNextHostPage()) {
-        break;
+    /** Sends the next dirty page after the cursor (wrapping once); false when none is left. */
+    private boolean sendNext() throws IOException {
+      for (int tries = 0; tries <= blocks.size(); tries++) {
+        DirtyBitmap bm = bitmaps.get(cursorBlock);
+        long p = bm.nextSetBit(cursorPage);
+        if (p >= 0) {
+          bm.clear(p);
+          dirtyPages--;
+          cursorPage = p + 1;
+          sendPage(blocks.get(cursorBlock), cursorBlock, p);
+          return true;
+        }
+        cursorBlock++;
+        cursorPage = 0;
+        if (cursorBlock == blocks.size()) {
+          cursorBlock = 0;
+          firstRoundDone = true;
+        }
       }
-      if (++sinceCheck >= CHECK_EVERY_PAGES) {
-        sinceCheck = 0;
-        if (System.nanoTime() - start > MAX_ITERATE_NS || requests.isEmpty() && rateLimited.getAsBoolean()) {
+      return false;
+    }
+
+    private void sendPage(RamBlock block, int blockIndex, long page) throws IOException {
+      long offset = page * StreamHeader.TARGET_PAGE_SIZE;
+      MemorySegment data = block.targetPage(offset);
+      // Shortcut: a never-touched page is sent as a zero page without reading it. Safe because the
+      // pagemap answer is newer than the last harvest (sync() invalidates the window): a first
+      // touch after the answer is still marked in the dirty log, and the next harvest sends the
+      // page again. Same argument for the zero test on the data itself: a write after it is marked.
+      boolean untouched =
+          pageMap != null && block.isLazilyCommitted() && pageMap.untouched(block.memory().address() + offset);
+      if (untouched || RamRecordWriter.isZero(data)) {
+        writer.writeZeroPage(block, offset);
+        listener.zeroPage();
+        if (cache != null) {
+          cache.invalidate(blockIndex, page);
+        }
+        return;
+      }
+      if (cache == null || postcopy) {
+        writer.writePage(block, offset);
+        listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
+        return;
+      }
+      // XBZRLE: what is sent and what is cached must be the same bytes (the destination's copy is
+      // the base of the next delta), so work on a snapshot of the page the guest cannot change
+      MemorySegment.copy(data, 0, scratch, 0, StreamHeader.TARGET_PAGE_SIZE);
+      MemorySegment old = firstRoundDone ? cache.lookup(blockIndex, page, pass) : null;
+      if (old != null) {
+        int n = Xbzrle.encode(old, scratch, delta, delta.length);
+        if (n == 0) {
+          // Shortcut: nothing sent. Safe because a page's cache slot always holds exactly the bytes
+          // the destination has for it: every send of the page updates the slot (hit) or fills it
+          // (miss), a zero send invalidates it, and a page whose slot holds another page is not
+          // cached at all (direct-mapped). The snapshot in scratch is newer than the last harvest,
+          // so a write after it is marked and sent later.
+          return;
+        }
+        MemorySegment.copy(scratch, 0, old, 0, StreamHeader.TARGET_PAGE_SIZE);
+        if (n > 0) {
+          writer.writeXbzrlePage(block, offset, delta, n);
+          listener.xbzrlePage(n);
+          return;
+        }
+        listener.xbzrleOverflow();
+        writer.writePage(block, offset, old); // the cached copy, stable until the flush
+      } else {
+        if (firstRoundDone) {
+          listener.xbzrleCacheMiss();
+        }
+        MemorySegment cached = cache.insert(blockIndex, page, scratch, pass);
+        if (cached != null) {
+          writer.writePage(block, offset, cached);
+        } else {
+          writer.writePageCopy(block, offset, scratch);
+        }
+      }
+      listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
+    }
+
+    @Override
+    public void complete(MigrationOutput out) throws IOException {
+      sync();
+      while (dirtyPages > 0 && (postcopy ? sendNextHostPage() : sendNext())) {
+        // everything left, no limit
+      }
+      writer.writeEos();
+    }
+
+    private void sync() {
+      long added = ram.dirtyLog().harvestInto(bitmaps);
+      if (pageMap != null) {
+        // the harvest consumed the marks of pages first touched since the window was read: an
+        // "untouched" from that window would now send them as zeros and clear their bits for good
+        pageMap.invalidate();
+      }
+      dirtyPages += added;
+      pass++;
+      listener.sync(pass, added);
+    }
+
+    @Override
+    public long pendingEstimateBytes() {
+      return bitmaps == null ? 0 : dirtyPages * StreamHeader.TARGET_PAGE_SIZE;
+    }
+
+    @Override
+    public long pendingExactBytes() {
+      if (bitmaps == null) {
+        return 0;
+      }
+      sync();
+      return dirtyPages * StreamHeader.TARGET_PAGE_SIZE;
+    }
+
+    /**
+     * Queues a destination's page request (REQ_PAGES / REQ_PAGES_ID, on the return-path thread) after
+     * QEMU's checks: a known block, start and length multiples of 4 KiB, inside the block. The
+     * migration thread serves requests FIFO ahead of the background scan.
+     */
+    public void queuePageRequest(String blockName, long start, long length)
+        throws dev.ferry.stream.MigrationStreamException {
+      int bi = -1;
+      for (int i = 0; i < blocks.size(); i++) {
+        if (blocks.get(i).name().equals(blockName)) {
+          bi = i;
+        }
+      }
+      if (bi < 0) {
+        throw new dev.ferry.stream.MigrationStreamException("page request for unknown RAM block '" + blockName + "'");
+      }
+      RamBlock b = blocks.get(bi);
+      int tps = StreamHeader.TARGET_PAGE_SIZE;
+      if (start < 0 || length <= 0 || start % tps != 0 || length % tps != 0) {
+        throw new dev.ferry.stream.MigrationStreamException(
+            String.format("page request [0x%x, +0x%x) of RAM block '%s' is not page aligned", start, length, blockName));
+      }
+      if (start >= b.usedLength() || length > b.usedLength() - start) {
+        throw new dev.ferry.stream.MigrationStreamException(
+            String.format(
+                "page request [0x%x, +0x%x) is outside RAM block '%s' (length 0x%x)", start, length, blockName, b.usedLength()));
+      }
+      requests.add(new PageRequest(bi, start, length));
+    }
+
+    /** Whether page requests wait (they are served even when the rate limit is exhausted). */
+    public boolean hasPageRequests() {
+      return !requests.isEmpty();
+    }
+
+    /**
+     * The postcopy switch, machine stopped: the last dirty sync, every huge page made wholly dirty or
+     * wholly clean, and the discards — every page not sent since it was last dirtied, never-sent pages
+     * included (QEMU 7.2 discards all set bits of its bitmap), at most 12 ranges per command. From now
+     * on pages go out in whole host pages, requests first, without XBZRLE, and the next page names its
+     * block again.
+     */
+    public List<dev.ferry.savevm.StreamCommand.RamDiscard> startPostcopy() {
+      sync();
+      postcopy = true;
+      int tps = StreamHeader.TARGET_PAGE_SIZE;
+      List<dev.ferry.savevm.StreamCommand.RamDiscard> out = new java.util.ArrayList<>();
+      for (int i = 0; i < blocks.size(); i++) {
+        RamBlock b = blocks.get(i);
+        DirtyBitmap bm = bitmaps.get(i);
+        long per = b.pageSize() / tps;
+        if (per > 1) {
+          for (long p = bm.nextSetBit(0); p >= 0; p = bm.nextSetBit(p)) {
+            long host = p - p % per;
+            for (long q = host; q < host + per; q++) {
+              if (!bm.get(q)) {
+                bm.set(q);
+                dirtyPages++;
+              }
+            }
+            p = host + per;
+            if (p >= bm.pageCount()) {
+              break;
+            }
+          }
+        }
+        List<dev.ferry.savevm.StreamCommand.Range> ranges = new java.util.ArrayList<>();
+        long p = bm.nextSetBit(0);
+        while (p >= 0) {
+          long e = p + 1;
+          while (e < bm.pageCount() && bm.get(e)) {
+            e++;
+          }
+          ranges.add(new dev.ferry.savevm.StreamCommand.Range(p * tps, (e - p) * tps));
+          if (ranges.size() == dev.ferry.savevm.StreamCommand.RamDiscard.MAX_RANGES) {
+            out.add(new dev.ferry.savevm.StreamCommand.RamDiscard(b.name(), ranges));
+            ranges.clear();
+          }
+          p = e < bm.pageCount() ? bm.nextSetBit(e) : -1;
+        }
+        if (!ranges.isEmpty()) {
+          out.add(new dev.ferry.savevm.StreamCommand.RamDiscard(b.name(), ranges));
+        }
+      }
+      writer.forgetLastBlock();
+      return out;
+    }
+
+    /**
+     * A PART body in postcopy: queued requests first (FIFO; the scan then continues from the
+     * requested page), then the background scan in whole host pages. The rate limit (the postcopy
+     * bandwidth) stops only the background: while requests wait, sending goes on.
+     */
+    private boolean saveIteratePostcopy(BooleanSupplier rateLimited) throws IOException {
+      long start = System.nanoTime();
+      int sinceCheck = 0;
+      while (dirtyPages > 0) {
+        PageRequest rq = requests.poll();
+        if (rq != null) {
+          serve(rq);
+        } else if (!sendNextHostPage()) {
           break;
         }
+        if (++sinceCheck >= CHECK_EVERY_PAGES) {
+          sinceCheck = 0;
+          if (System.nanoTime() - start > MAX_ITERATE_NS || requests.isEmpty() && rateLimited.getAsBoolean()) {
+            break;
+          }
+        }
       }
+      writer.writeEos();
+      return dirtyPages == 0;
     }
-    writer.writeEos();
-    return dirtyPages == 0;
-  }
 
-  private void serve(PageRequest rq) throws IOException {
-    RamBlock b = blocks.get(rq.block());
-    DirtyBitmap bm = bitmaps.get(rq.block());
-    long per = b.pageSize() / StreamHeader.TARGET_PAGE_SIZE;
-    long first = rq.start() / StreamHeader.TARGET_PAGE_SIZE;
-    long end = (rq.start() + rq.length()) / StreamHeader.TARGET_PAGE_SIZE;
-    for (long host = first - first % per; host < end; host += per) {
-      sendHostPage(rq.block(), host); // pages sent already are skipped: nothing goes twice
-      cursorBlock = rq.block();
-      cursorPage = Math.min(host + per, bm.pageCount());
+    private void serve(PageRequest rq) throws IOException {
+      RamBlock b = blocks.get(rq.block());
+      DirtyBitmap bm = bitmaps.get(rq.block());
+      long per = b.pageSize() / StreamHeader.TARGET_PAGE_SIZE;
+      long first = rq.start() / StreamHeader.TARGET_PAGE_SIZE;
+      long end = (rq.start() + rq.length()) / StreamHeader.TARGET_PAGE_SIZE;
+      for (long host = first - first % per; host < end; host += per) {
+        sendHostPage(rq.block(), host); // pages sent already are skipped: nothing goes twice
+        cursorBlock = rq.block();
+        cursorPage = Math.min(host + per, bm.pageCount());
+      }
     }
-  }
 
-  /** Sends the set pages of the host page starting at target page {@code host}, back to back. */
-  private void sendHostPage(int blockIndex, long host) throws IOException {
-    RamBlock b = blocks.get(blockIndex);
-    DirtyBitmap bm = bitmaps.get(blockIndex);
-    long per = b.pageSize() / StreamHeader.TARGET_PAGE_SIZE;
-    for (long q = host; q < host + per; q++) {
-      if (bm.get(q)) {
-        bm.clear(q);
-        dirtyPages--;
-        sendPage(b, blockIndex, q);
+    /** Sends the set pages of the host page starting at target page {@code host}, back to back. */
+    private void sendHostPage(int blockIndex, long host) throws IOException {
+      RamBlock b = blocks.get(blockIndex);
+      DirtyBitmap bm = bitmaps.get(blockIndex);
+      long per = b.pageSize() / StreamHeader.TARGET_PAGE_SIZE;
+      for (long q = host; q < host + per; q++) {
+        if (bm.get(q)) {
+          bm.clear(q);
+          dirtyPages--;
+          sendPage(b, blockIndex, q);
+        }
       }
     }
-  }
 
-  /** The background scan in postcopy: the next dirty host page after the cursor; false when none. */
-  private boolean sendNextHostPage() throws IOException {
-    for (int tries = 0; tries <= blocks.size(); tries++) {
-      DirtyBitmap bm = bitmaps.get(cursorBlock);
-      long p = cursorPage < bm.pageCount() ? bm.nextSetBit(cursorPage) : -1;
-      if (p >= 0) {
-        long per = blocks.get(cursorBlock).pageSize() / StreamHeader.TARGET_PAGE_SIZE;
-        long host = p - p % per;
-        sendHostPage(cursorBlock, host);
-        cursorPage = host + per;
-        return true;
+    /** The background scan in postcopy: the next dirty host page after the cursor; false when none. */
+    private boolean sendNextHostPage() throws IOException {
+      for (int tries = 0; tries <= blocks.size(); tries++) {
+        DirtyBitmap bm = bitmaps.get(cursorBlock);
+        long p = cursorPage < bm.pageCount() ? bm.nextSetBit(cursorPage) : -1;
+        if (p >= 0) {
+          long per = blocks.get(cursorBlock).pageSize() / StreamHeader.TARGET_PAGE_SIZE;
+          long host = p - p % per;
+          sendHostPage(cursorBlock, host);
+          cursorPage = host + per;
+          return true;
+        }
+        cursorBlock++;
+        cursorPage = 0;
+        if (cursorBlock == blocks.size()) {
+          cursorBlock = 0;
+        }
       }
-      cursorBlock++;
-      cursorPage = 0;
-      if (cursorBlock == blocks.size()) {
-        cursorBlock = 0;
+      return false;
+    }
+
+    /** Stops the dirty log and frees what setup took; the RAM may then be saved again. */
+    @Override
+    public void close() {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      try {
+        if (bitmaps != null) {
+          ram.dirtyLog().stop();
+          ram.dirtyLog().discardPending();
+        }
+      } finally {
+        bitmaps = null;
+        writer = null;
+        if (pageMap != null) {
+          pageMap.close();
+          pageMap = null;
+        }
+        if (cache != null) {
+          cache.close();
+          cache = null;
+        }
+        activeSave.compareAndSet(this, null);
       }
     }
-    return false;
   }
 
   @Override
   public void loadSetup() {
-    loader = new RamLoader(RamBlockResolver.of(blocks), loadOptions);
+    RamLoadOptions options = loadOptions;
+    if (options.blocksStartZeroed() && ram.guestStepped()) {
+      // the caller believes RAM is fresh, but guest code ran on it: read zero pages after all
+      options = options.withBlocksStartZeroed(false);
+    }
+    loader = new RamLoader(RamBlockResolver.of(blocks), options);
   }
 
   @Override
@@ -465,6 +520,9 @@ public final class RamLiveState implements LiveStateHandler {
 
   @Override
   public void loadCleanup() {
+    if (loader != null) {
+      loader.close();
+    }
     loader = null;
   }
 

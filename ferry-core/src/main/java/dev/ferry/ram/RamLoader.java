@@ -80,7 +80,11 @@ public final class RamLoader {
   /** Finds never-touched pages without faulting them in (null where pagemap is unavailable). */
   private final PageMap pageMap = PageMap.open();
 
-  /** Pages this load wrote, per block (only when the blocks started zeroed). */
+  /**
+   * Pages this load wrote, per block. Both zero-record shortcuts below hold only for pages this
+   * load did not write: fresh RAM is zero and pagemap's "untouched" is true only until the load
+   * itself writes the page (pagemap is read a window at a time, so its answer may predate that).
+   */
   private final java.util.IdentityHashMap<RamBlock, DirtyBitmap> written = new java.util.IdentityHashMap<>();
 
   private DirtyBitmap written(RamBlock b) {
@@ -88,9 +92,7 @@ public final class RamLoader {
   }
 
   private void markWritten(RamBlock b, long offset) {
-    if (options.blocksStartZeroed()) {
-      written(b).set(offset / StreamHeader.TARGET_PAGE_SIZE);
-    }
+    written(b).set(offset / StreamHeader.TARGET_PAGE_SIZE);
   }
 
   private boolean untouched(RamBlock b, long offset) {
@@ -109,6 +111,13 @@ public final class RamLoader {
   /** The block the last page record resolved (the CONTINUE target), or null. */
   public RamBlock lastBlock() {
     return lastBlock;
+  }
+
+  /** Releases the pagemap reader. */
+  public void close() {
+    if (pageMap != null) {
+      pageMap.close();
+    }
   }
 
   /** From now on the destination runs postcopy: XBZRLE and MEM_SIZE records are refused. */
@@ -283,16 +292,21 @@ public final class RamLoader {
         }
         int fill = in.readU8();
         MemorySegment page = b.targetPage(offset);
-        if (options.blocksStartZeroed()) {
-          // a page this load never wrote is still zero: skip it without reading it
-          DirtyBitmap w = written(b);
-          long p = offset / StreamHeader.TARGET_PAGE_SIZE;
-          if (fill != 0 || w.get(p)) {
-            page.fill((byte) fill);
-            w.set(p);
-          }
-        } else if (fill != 0 || !(untouched(b, offset) || RamRecordWriter.isZero(page))) {
-          page.fill((byte) fill); // a zero page stays untouched, so lazily mapped RAM stays unmapped
+        DirtyBitmap w = written(b);
+        long p = offset / StreamHeader.TARGET_PAGE_SIZE;
+        if (fill != 0 || w.get(p)) {
+          page.fill((byte) fill);
+          w.set(p);
+        } else if (options.blocksStartZeroed()) {
+          // Shortcut: skipped unread. Safe because the RAM was all zeros when the load began
+          // (the machine never ran, nothing was loaded; preallocation keeps content), this load
+          // did not write the page, and nothing else writes RAM during a precopy load (a postcopy
+          // destination's vCPUs write only pages that arrived, and an arrived page gets no
+          // further record unless the source discarded it first, which zeroes it here too).
+        } else if (!untouched(b, offset) && !RamRecordWriter.isZero(page)) {
+          // Otherwise a zero page that pagemap calls untouched (and that this load did not write,
+          // see above) or that reads as zeros is left alone, so lazily mapped RAM stays unmapped.
+          page.fill((byte) 0);
         }
         stats.block(b.name()).zeroPages++;
         published(b, offset);

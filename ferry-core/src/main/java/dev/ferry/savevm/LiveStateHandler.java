@@ -9,6 +9,10 @@ import java.util.function.BooleanSupplier;
 /**
  * Iterative ("live") state such as RAM or a disk: a START section at setup, PART sections while
  * the machine runs, an END section once it is stopped (QEMU's SaveVMHandlers for live entries).
+ *
+ * <p>Each save gets its own {@link LiveSave} from {@link #openSave}. A handler whose save state is
+ * small may instead implement the {@code save*} methods, holding that state itself; the default
+ * {@link #openSave} then wraps them, and such a handler takes part in one save at a time.
  */
 public interface LiveStateHandler {
   String idstr();
@@ -21,11 +25,6 @@ public interface LiveStateHandler {
     return 0;
   }
 
-  /** False skips the handler for this migration (e.g. no disk attached). */
-  default boolean active() {
-    return true;
-  }
-
   /**
    * Whether the handler goes on sending after a postcopy switch (QEMU's save_live_complete_postcopy:
    * RAM). The others get their END section at the switch, before the discards.
@@ -34,25 +33,80 @@ public interface LiveStateHandler {
     return false;
   }
 
-  /** The START body (RAM: the block list). */
-  void saveSetup(MigrationOutput out) throws IOException;
+  /** False skips the handler for this migration (e.g. no disk attached). */
+  default boolean active() {
+    return true;
+  }
 
   /**
-   * One PART body while the machine runs. Sends until {@code rateLimited} says stop, a pass found
-   * nothing more, or the handler yields for latency.
+   * The state of one new save (a migration or a snapshot), set up next by {@link LiveSave#setup}.
    *
-   * @return true when the handler has nothing pending right now (it may get dirty again)
+   * @throws IllegalStateException when the handler cannot take part in another save now
    */
-  boolean saveIterate(MigrationOutput out, BooleanSupplier rateLimited) throws IOException;
+  default LiveSave openSave(SaveOptions options) {
+    LiveStateHandler h = this;
+    return new LiveSave() {
+      private boolean closed;
 
-  /** The END body, machine stopped: everything still pending, without rate limit. */
-  void saveComplete(MigrationOutput out) throws IOException;
+      @Override
+      public void setup(MigrationOutput out) throws IOException {
+        h.saveSetup(out);
+      }
 
-  /** Cheap estimate of bytes still to send (QEMU's state_pending_estimate). */
-  long pendingEstimateBytes();
+      @Override
+      public boolean iterate(MigrationOutput out, BooleanSupplier rateLimited) throws IOException {
+        return h.saveIterate(out, rateLimited);
+      }
 
-  /** Exact bytes still to send; may sync dirty logs (QEMU's state_pending_exact). */
-  long pendingExactBytes();
+      @Override
+      public void complete(MigrationOutput out) throws IOException {
+        h.saveComplete(out);
+      }
+
+      @Override
+      public long pendingEstimateBytes() {
+        return h.pendingEstimateBytes();
+      }
+
+      @Override
+      public long pendingExactBytes() {
+        return h.pendingExactBytes();
+      }
+
+      @Override
+      public void close() {
+        if (!closed) {
+          closed = true;
+          h.saveCleanup();
+        }
+      }
+    };
+  }
+
+  /** The START body (RAM: the block list); see {@link LiveSave#setup}. */
+  default void saveSetup(MigrationOutput out) throws IOException {
+    throw new UnsupportedOperationException(idstr() + " saves through openSave");
+  }
+
+  /** One PART body; see {@link LiveSave#iterate}. */
+  default boolean saveIterate(MigrationOutput out, BooleanSupplier rateLimited) throws IOException {
+    throw new UnsupportedOperationException(idstr() + " saves through openSave");
+  }
+
+  /** The END body; see {@link LiveSave#complete}. */
+  default void saveComplete(MigrationOutput out) throws IOException {
+    throw new UnsupportedOperationException(idstr() + " saves through openSave");
+  }
+
+  /** See {@link LiveSave#pendingEstimateBytes}. */
+  default long pendingEstimateBytes() {
+    throw new UnsupportedOperationException(idstr() + " saves through openSave");
+  }
+
+  /** See {@link LiveSave#pendingExactBytes}. */
+  default long pendingExactBytes() {
+    throw new UnsupportedOperationException(idstr() + " saves through openSave");
+  }
 
   /** Releases what setup took (also after a failed or cancelled migration). */
   default void saveCleanup() {}

@@ -5,21 +5,42 @@ import dev.ferry.stream.SectionType;
 import dev.ferry.stream.StreamHeader;
 import dev.ferry.vmstate.QemuJsonWriter;
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.function.BooleanSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Writes the state of everything in a {@link SaveStateRegistry} in QEMU's phases (savevm.c's
  * qemu_savevm_state_*): header and configuration, live setup (START), live iterations (PART), live
  * completion (END), device state (FULL), EOF and the vmdesc describing every FULL section.
+ *
+ * <p>The state of this save lives here: {@link #setupLive()} opens one {@link LiveSave} per active
+ * live handler, and {@link #cleanupLive()} closes them, which the owner of the saver must call
+ * however the save ends.
  */
 public final class StateSaver {
+  private static final Logger LOG = LoggerFactory.getLogger(StateSaver.class);
+
   private final SaveStateRegistry registry;
   private final StreamWriter writer;
+  private final SaveOptions options;
   private final QemuJsonWriter vmdesc = new QemuJsonWriter();
+  /** This save's live state, in registry order; filled by setupLive. */
+  private final List<Session> live = new ArrayList<>();
+
+  private record Session(SaveStateRegistry.Live entry, LiveSave save) {}
 
   public StateSaver(SaveStateRegistry registry, StreamWriter writer) {
+    this(registry, writer, SaveOptions.NONE);
+  }
+
+  /** A saver whose live handlers get {@code options} (e.g. a migration's RAM options). */
+  public StateSaver(SaveStateRegistry registry, StreamWriter writer, SaveOptions options) {
     this.registry = registry;
     this.writer = writer;
+    this.options = options;
   }
 
   public StreamWriter writer() {
@@ -34,16 +55,43 @@ public final class StateSaver {
     }
   }
 
-  /** START sections of every active live handler. */
+  /**
+   * Opens this save's state of every active live handler and writes their START sections.
+   *
+   * @throws IllegalStateException when a handler cannot take part in another save now (what was
+   *     opened so far is closed by {@link #cleanupLive()})
+   */
   public void setupLive() throws IOException {
+    if (!live.isEmpty()) {
+      throw new IllegalStateException("live state is set up already");
+    }
     for (SaveStateRegistry.Live l : registry.live()) {
       if (l.handler().active()) {
-        writer.beginSection(SectionType.START, l.sectionId(), l.idstr(), l.instanceId(), l.handler().version());
-        l.handler().saveSetup(writer.output());
-        writer.endSection(l.sectionId());
+        live.add(new Session(l, l.handler().openSave(options)));
       }
     }
+    for (Session s : live) {
+      SaveStateRegistry.Live l = s.entry();
+      writer.beginSection(SectionType.START, l.sectionId(), l.idstr(), l.instanceId(), l.handler().version());
+      s.save().setup(writer.output());
+      writer.endSection(l.sectionId());
+    }
     writer.flush();
+  }
+
+  /**
+   * Closes this save's live state (stops RAM's dirty log, frees caches); each close runs even when
+   * another fails. Call it however the save ends; calling it again does nothing.
+   */
+  public void cleanupLive() {
+    for (Session s : live) {
+      try {
+        s.save().close();
+      } catch (RuntimeException e) {
+        LOG.warn("cleanup of {} failed", s.entry().idstr(), e);
+      }
+    }
+    live.clear();
   }
 
   /**
@@ -54,15 +102,13 @@ public final class StateSaver {
    */
   public boolean iterateLive(BooleanSupplier rateLimited) throws IOException {
     boolean allDone = true;
-    for (SaveStateRegistry.Live l : registry.live()) {
-      if (!l.handler().active()) {
-        continue;
-      }
+    for (Session s : live) {
+      SaveStateRegistry.Live l = s.entry();
       if (rateLimited.getAsBoolean()) {
         return false;
       }
       writer.beginSection(SectionType.PART, l.sectionId());
-      boolean done = l.handler().saveIterate(writer.output(), rateLimited);
+      boolean done = s.save().iterate(writer.output(), rateLimited);
       writer.endSection(l.sectionId());
       if (!done) {
         allDone = false;
@@ -79,26 +125,35 @@ public final class StateSaver {
   }
 
   /**
-   * END sections of the active live handlers {@code which} selects: at a postcopy switch those
-   * without postcopy support, at the end of postcopy the others.
+   * END sections of the live handlers {@code which} selects: at a postcopy switch those without
+   * postcopy support, at the end of postcopy the others.
    */
   public void completeLive(java.util.function.Predicate<LiveStateHandler> which) throws IOException {
-    for (SaveStateRegistry.Live l : registry.live()) {
-      if (l.handler().active() && which.test(l.handler())) {
-        writer.beginSection(SectionType.END, l.sectionId());
-        l.handler().saveComplete(writer.output());
-        writer.endSection(l.sectionId());
+    for (Session s : live) {
+      if (!which.test(s.entry().handler())) {
+        continue;
+      }
+      writer.beginSection(SectionType.END, s.entry().sectionId());
+      s.save().complete(writer.output());
+      writer.endSection(s.entry().sectionId());
+    }
+  }
+
+  /** This save's state of the live handler {@code idstr}, or null (e.g. RAM's postcopy side). */
+  public LiveSave liveSave(String idstr) {
+    for (Session s : live) {
+      if (s.entry().idstr().equals(idstr)) {
+        return s.save();
       }
     }
+    return null;
   }
 
   /** Bytes the live handlers still have to send (estimate, or exact when {@code exact}). */
   public long pendingBytes(boolean exact) {
     long sum = 0;
-    for (SaveStateRegistry.Live l : registry.live()) {
-      if (l.handler().active()) {
-        sum += exact ? l.handler().pendingExactBytes() : l.handler().pendingEstimateBytes();
-      }
+    for (Session s : live) {
+      sum += exact ? s.save().pendingExactBytes() : s.save().pendingEstimateBytes();
     }
     return sum;
   }
@@ -153,7 +208,13 @@ public final class StateSaver {
    */
   public static void saveSnapshot(SaveStateRegistry registry, MigrationOutput out, Configuration config)
       throws IOException {
-    StateSaver s = new StateSaver(registry, new StreamWriter(out));
+    saveSnapshot(registry, out, config, SaveOptions.NONE);
+  }
+
+  /** {@link #saveSnapshot(SaveStateRegistry, MigrationOutput, Configuration)} with {@code options}. */
+  public static void saveSnapshot(
+      SaveStateRegistry registry, MigrationOutput out, Configuration config, SaveOptions options) throws IOException {
+    StateSaver s = new StateSaver(registry, new StreamWriter(out), options);
     try {
       s.begin(config);
       s.setupLive();
@@ -161,9 +222,7 @@ public final class StateSaver {
       s.saveDevices();
       s.finish(true);
     } finally {
-      for (SaveStateRegistry.Live l : registry.live()) {
-        l.handler().saveCleanup();
-      }
+      s.cleanupLive();
     }
   }
 }

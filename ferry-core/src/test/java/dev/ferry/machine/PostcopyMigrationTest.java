@@ -87,6 +87,8 @@ class PostcopyMigrationTest {
   }
 
   static void assertSameRamAndCpus(MachineHost src, MachineHost dst) {
+    // the exact oracle: RAM and device state digests of the stopped source and the destination
+    assertThat(src.memoryDigest().firstDifference(dst.memoryDigest())).isEmpty();
     for (int i = 0; i < src.machine().ramBlocks().size(); i++) {
       RamBlock a = src.machine().ramBlocks().get(i);
       RamBlock b = dst.machine().ramBlocks().get(i);

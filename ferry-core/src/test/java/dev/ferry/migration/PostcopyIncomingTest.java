@@ -255,10 +255,12 @@ class PostcopyIncomingTest {
 
   @Test
   void theSourceRefusesARequestForAnUnknownBlockOrOutsideOne() {
-    RamLiveState src = new RamLiveState(ram);
-    assertThatThrownBy(() -> src.queuePageRequest("nope", 0, 4096)).hasMessageContaining("unknown RAM block 'nope'");
-    assertThatThrownBy(() -> src.queuePageRequest("ram", 1 << 20, 4096)).hasMessageContaining("outside RAM block 'ram'");
-    assertThatThrownBy(() -> src.queuePageRequest("ram", 100, 4096)).hasMessageContaining("not page aligned");
+    try (dev.ferry.savevm.LiveSave save = new RamLiveState(ram).openSave(dev.ferry.savevm.SaveOptions.NONE)) {
+      dev.ferry.ram.RamPostcopySave src = (dev.ferry.ram.RamPostcopySave) save;
+      assertThatThrownBy(() -> src.queuePageRequest("nope", 0, 4096)).hasMessageContaining("unknown RAM block 'nope'");
+      assertThatThrownBy(() -> src.queuePageRequest("ram", 1 << 20, 4096)).hasMessageContaining("outside RAM block 'ram'");
+      assertThatThrownBy(() -> src.queuePageRequest("ram", 100, 4096)).hasMessageContaining("not page aligned");
+    }
   }
 
   @Test

@@ -1,5 +1,6 @@
 package dev.ferry.qmp.hmp;
 
+import dev.ferry.qmp.Sizes;
 import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
 import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.qmp.qapi.MigrationParameter;
@@ -9,6 +10,7 @@ import dev.ferry.migration.MigrationStatus;
 import dev.ferry.machine.RunState;
 import dev.ferry.qmp.qapi.SnapshotInfo;
 import dev.ferry.qmp.qapi.StatusInfo;
+import dev.ferry.machine.MemoryDigest;
 import dev.ferry.qmp.qapi.StressCheckInfo;
 import dev.ferry.qmp.qapi.XbzrleCacheStats;
 import java.time.Instant;
@@ -95,6 +97,13 @@ public final class HmpFormatter {
       if (info.setupTimeMs() != null) {
         sb.append("setup: ").append(info.setupTimeMs()).append(" ms\n");
       }
+    }
+    if (info.socketAddress() != null) {
+      sb.append("socket address: [\n");
+      for (String a : info.socketAddress()) {
+        sb.append('\t').append(a).append('\n');
+      }
+      sb.append("]\n");
     }
     MigrationStats r = info.ram();
     if (r != null) {
@@ -231,7 +240,7 @@ public final class HmpFormatter {
               "%-9s %-16s %8s%20s%13s%11s",
               "--",
               s.name(),
-              HmpSizes.toHuman(s.vmStateSizeBytes()),
+              Sizes.human(s.vmStateSizeBytes()),
               date,
               clock,
               s.icount() == null ? "" : s.icount().toString()));
@@ -248,6 +257,83 @@ public final class HmpFormatter {
     sb.append(s.badPages()).append(" bad\n");
     for (String b : s.firstBad()) {
       sb.append("  bad page ").append(b).append('\n');
+    }
+    return sb.toString();
+  }
+
+  /** {@code info version}: QEMU prints {@code MAJOR.MINOR.MICRO} and the package. */
+  public static String infoVersion(dev.ferry.qmp.qapi.VersionInfo v) {
+    return v.major() + "." + v.minor() + "." + v.micro() + (v.packageName().isEmpty() ? "" : " (" + v.packageName() + ")") + "\n";
+  }
+
+  /** {@code info cpus}: one line per vCPU, the first marked current, as QEMU's. */
+  public static String infoCpus(List<dev.ferry.qmp.qapi.CpuInfoFast> cpus) {
+    StringBuilder sb = new StringBuilder();
+    for (var c : cpus) {
+      sb.append(c.cpuIndex() == 0 ? "* " : "  ").append("CPU #").append(c.cpuIndex())
+          .append(": thread_id=").append(c.threadId()).append('\n');
+    }
+    return sb.toString();
+  }
+
+  /** {@code info registers}: the CPU device's fields, 64-bit hex, four to a line as QEMU's dumps. */
+  public static String infoRegisters(dev.ferry.qmp.qapi.CpuRegisters r) {
+    StringBuilder sb = new StringBuilder();
+    sb.append(String.format(Locale.ROOT, "CPU#%d program=%s%n", r.cpuIndex(), r.program()));
+    sb.append(String.format(Locale.ROOT, "PC =%016x STEPS=%016x FLAGS=%08x%n", r.pc(), r.steps(), r.flags()));
+    registerRows(sb, "R", r.regs());
+    registerRows(sb, "X", r.xregs());
+    return sb.toString().replace("\r\n", "\n");
+  }
+
+  private static void registerRows(StringBuilder sb, String prefix, List<Long> values) {
+    for (int i = 0; i < values.size(); i++) {
+      sb.append(String.format(Locale.ROOT, "%s%02d=%016x", prefix, i, values.get(i)));
+      sb.append(i % 4 == 3 || i == values.size() - 1 ? "\n" : " ");
+    }
+  }
+
+  /** {@code info dirty_rate}, as QEMU 7.2 prints it for the page-sampling mode. */
+  public static String infoDirtyRate(dev.ferry.qmp.qapi.DirtyRateInfo d) {
+    StringBuilder sb = new StringBuilder();
+    sb.append("Status: ").append(d.status()).append('\n');
+    sb.append("Start Time: ").append(d.startTimeS()).append(" (ms)\n");
+    sb.append("Sample Pages: ").append(d.samplePages()).append(" (per GB)\n");
+    sb.append("Period: ").append(d.calcTimeS()).append(" (sec)\n");
+    sb.append("Mode: ").append(d.mode()).append('\n');
+    sb.append("Dirty rate: ");
+    if (d.dirtyRateMiBPerSec() != null) {
+      sb.append(d.dirtyRateMiBPerSec()).append(" (MB/s)\n");
+    } else {
+      sb.append("(not ready)\n");
+    }
+    return sb.toString();
+  }
+
+  /**
+   * Ferry's {@code info digest}: the whole-machine line, then one line per RAM block and device
+   * section; with {@code pages}, each block's page digests, eight a line, after the block.
+   */
+  public static String infoDigest(MemoryDigest d, boolean pages) {
+    StringBuilder sb = new StringBuilder();
+    sb.append("digest (").append(d.algorithm()).append("): ram ").append(d.ram());
+    sb.append(", devices ").append(d.devices()).append(", ").append(d.bytes()).append(" bytes\n");
+    for (MemoryDigest.Block b : d.blocks()) {
+      sb.append("  block ").append(b.name()).append(": ").append(b.length()).append(" bytes, ").append(b.digest()).append('\n');
+      int[] p = pages ? d.pageDigests(b.name()) : null;
+      if (p != null) {
+        for (int i = 0; i < p.length; i += 8) {
+          sb.append(String.format("    0x%x:", (long) i * 4096));
+          for (int j = i; j < Math.min(p.length, i + 8); j++) {
+            sb.append(String.format(" %08x", p[j]));
+          }
+          sb.append('\n');
+        }
+      }
+    }
+    for (MemoryDigest.Section s : d.sections()) {
+      sb.append("  section ").append(s.idstr()).append('.').append(s.instanceId()).append(": ");
+      sb.append(s.length()).append(" bytes, ").append(s.digest()).append('\n');
     }
     return sb.toString();
   }
