@@ -669,6 +669,7 @@ public final class EngineBackend implements MonitorBackend {
   }
 
   private void checkNoMigration() throws QmpError {
+    refuseWhilePostcopyPaused();
     if (migration.outgoingState().status().isActive()) {
       throw QmpError.generic("There's a migration process in progress");
     }
