@@ -201,6 +201,11 @@ public final class IncomingMigration {
       }
       // no vmdesc after a postcopy stream's EOF (and the source waits for SHUT: do not peek for one)
       pc.finish();
+      org.HdrHistogram.Histogram h = pc.faultLatencyNs();
+      LOG.info(
+          "postcopy done: {} faults, {} requests, fault latency p50 {} us, p99 {} us, max {} us; blocktime {} ms, per vCPU {} ms",
+          pc.faults(), pc.requestsSent(), h.getValueAtPercentile(50) / 1000, h.getValueAtPercentile(99) / 1000,
+          h.getMaxValue() / 1000, pc.blocktimeMs(), java.util.Arrays.toString(pc.vcpuBlocktimeMs()));
     } catch (IOException | RuntimeException e) {
       String why =
           "postcopy failed after the guest started here: " + e.getMessage() + "; " + pc.missingPages()
