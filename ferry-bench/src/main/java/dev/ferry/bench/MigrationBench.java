@@ -8,7 +8,12 @@ import dev.ferry.migration.MigrationCapability;
 import dev.ferry.migration.MigrationStats;
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
+import dev.ferry.testing.TestPki;
+import dev.ferry.qmp.Sizes;
 import dev.ferry.transport.RawCopy;
+import dev.ferry.transport.TlsChannel;
+import dev.ferry.transport.TlsCredentials;
+import dev.ferry.transport.Transports;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -21,6 +26,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -34,11 +40,18 @@ import java.util.stream.Stream;
  * then copies the same number of stream bytes over the same transport with {@link RawCopy}, and
  * prints a Markdown table of total time, downtime, setup time, throughput and the raw-copy ratio.
  *
+ * <p>Transport {@code tls} is tcp inside TLS 1.3 with mutual authentication (throw-away
+ * certificates made at start, EC P-256); its raw copy is plain tcp, so its ratio is the cost of
+ * TLS, and the table names the negotiated cipher suite.
+ *
  * <p>In-process on purpose: both machines live in one JVM so the driver can wait for exact guest
  * states (the {@code fill} program done, the {@code stress} program past its first pass) and read
  * the engine's statistics directly; the bytes still cross the kernel's socket layer. The targets
  * (fill ≥ 90% of raw copy, stress downtime ≤ 20 ms, 4 GiB idle well under 0.5 s) are reported,
- * never asserted.
+ * never asserted. Correctness is: after every completed migration the stopped source's exact
+ * digest ({@link MachineHost#memoryDigest()}) must equal the destination's, taken after the load
+ * and before its guest ran (plus the stress pattern for {@code stress}); the {@code check} column
+ * shows it, and any mismatch (named by block and page) makes the exit code 1.
  *
  * <pre>{@code bin/bench-migration [--sizes 1G,4G] [--programs idle,fill,stress]
  *     [--transports tcp,unix] [--repeats 1] [--downtime-limit MS] [--warmup-ms MS]}</pre>
@@ -56,7 +69,8 @@ public final class MigrationBench {
       String error,
       MigrationStats.Snapshot stats,
       String check,
-      RawCopy.Result raw) {
+      RawCopy.Result raw,
+      String cipherSuite) {
 
     double throughputBytesPerSec() {
       return stats.totalTimeMs() > 0 ? stats.transferredBytes() * 1000.0 / stats.totalTimeMs() : 0;
@@ -69,7 +83,8 @@ public final class MigrationBench {
       List<String> transports,
       int repeats,
       long downtimeLimitMs,
-      long warmupMs) {
+      long warmupMs,
+      boolean json) {
 
     static Options parse(String[] args) {
       List<Long> sizes = List.of(1L << 30, 4L << 30);
@@ -78,11 +93,16 @@ public final class MigrationBench {
       int repeats = 1;
       long downtime = 300;
       long warmup = 500;
+      boolean json = false;
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
         String v = i + 1 < args.length ? args[i + 1] : null;
+        if (a.equals("--json")) {
+          json = true;
+          continue;
+        }
         switch (a) {
-          case "--sizes" -> sizes = split(need(a, v)).stream().map(Units::parseSize).toList();
+          case "--sizes" -> sizes = split(need(a, v)).stream().map(x -> Sizes.parse(x, 'M')).toList();
           case "--programs" -> programs = split(need(a, v));
           case "--transports" -> transports = split(need(a, v));
           case "--repeats" -> repeats = Integer.parseInt(need(a, v));
@@ -91,7 +111,7 @@ public final class MigrationBench {
           case "-h", "--help" -> {
             System.out.println(
                 "usage: bench-migration [--sizes 1G,4G] [--programs idle,fill,stress]"
-                    + " [--transports tcp,unix] [--repeats N] [--downtime-limit MS] [--warmup-ms MS]");
+                    + " [--transports tcp,unix,tls] [--repeats N] [--downtime-limit MS] [--warmup-ms MS] [--json]");
             System.exit(0);
           }
           default -> throw new IllegalArgumentException("unknown option " + a);
@@ -99,14 +119,14 @@ public final class MigrationBench {
         i++;
       }
       for (String t : transports) {
-        if (!t.equals("tcp") && !t.equals("unix")) {
-          throw new IllegalArgumentException("transport must be tcp or unix: " + t);
+        if (!t.equals("tcp") && !t.equals("unix") && !t.equals("tls")) {
+          throw new IllegalArgumentException("transport must be tcp, unix or tls: " + t);
         }
       }
       if (repeats < 1) {
         throw new IllegalArgumentException("--repeats must be at least 1");
       }
-      return new Options(sizes, programs, transports, repeats, downtime, warmup);
+      return new Options(sizes, programs, transports, repeats, downtime, warmup, json);
     }
 
     private static String need(String opt, String v) {
@@ -133,7 +153,9 @@ public final class MigrationBench {
       System.exit(2);
       return;
     }
-    PrintStream out = System.out;
+    // --json: one JSON document on stdout instead of the Markdown text
+    PrintStream out = o.json() ? new PrintStream(OutputStream.nullOutputStream()) : System.out;
+    String loadAtStart = loadAverage();
     out.println("# Ferry end-to-end migration benchmark");
     out.println();
     out.println("- mode: in-process (source and destination machines in one JVM, stream over a real "
@@ -168,6 +190,51 @@ public final class MigrationBench {
     printTable(out, rows);
     out.println();
     out.println("- load average at end: " + loadAverage());
+    if (o.json()) {
+      System.out.println(new com.fasterxml.jackson.databind.ObjectMapper()
+          .enable(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
+          .writeValueAsString(json(o, rows, loadAtStart)));
+    }
+    List<Row> bad = rows.stream().filter(r -> r.check().contains("MISMATCH") || r.check().contains("FAILED")).toList();
+    for (Row r : bad) {
+      System.err.println("bench-migration: " + Units.bytes(r.memoryBytes()) + " " + r.program() + " " + r.transport()
+          + " run " + r.run() + ": " + r.check());
+    }
+    if (!bad.isEmpty()) {
+      System.exit(1);
+    }
+  }
+
+  /** Every figure of the Markdown report, units in the key names. */
+  static com.fasterxml.jackson.databind.node.ObjectNode json(Options o, List<Row> rows, String loadAtStart) {
+    var doc = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+    doc.put("mode", "in-process");
+    doc.putObject("host").put("cpus", Runtime.getRuntime().availableProcessors())
+        .put("load-average-start", loadAtStart).put("load-average-end", loadAverage()).put("jdk", Runtime.version().toString());
+    doc.put("downtime-limit-ms", o.downtimeLimitMs()).put("warmup-ms", o.warmupMs());
+    var runs = doc.putArray("runs");
+    for (Row r : rows) {
+      MigrationStats.Snapshot s = r.stats();
+      double rawRate = r.raw().bytesPerSec();
+      var j = runs.addObject();
+      j.put("guest-memory-bytes", r.memoryBytes()).put("program", r.program()).put("transport", r.transport())
+          .put("run", r.run()).put("status", r.status() == null ? "timeout" : r.status().qapiName());
+      if (r.error() != null) {
+        j.put("error", r.error());
+      }
+      j.put("total-time-ms", s.totalTimeMs());
+      if (s.downtimeMs() >= 0) {
+        j.put("downtime-ms", s.downtimeMs());
+      } else {
+        j.putNull("downtime-ms");
+      }
+      j.put("setup-time-ms", s.setupTimeMs()).put("transferred-bytes", s.transferredBytes())
+          .put("throughput-bytes-per-sec", Math.round(r.throughputBytesPerSec()))
+          .put("raw-copy-elapsed-ns", r.raw().elapsedNs()).put("raw-copy-bytes-per-sec", Math.round(rawRate))
+          .put("migration-fraction-of-raw", rawRate > 0 ? r.throughputBytesPerSec() / rawRate : 0)
+          .put("dirty-sync-count", s.dirtySyncCount()).put("check", r.check());
+    }
+    return doc;
   }
 
   static String loadAverage() {
@@ -193,7 +260,9 @@ public final class MigrationBench {
 
   static Row runOne(long size, String program, String transport, int run, Options o, Path dir)
       throws Exception {
-    String listen = transport.equals("tcp") ? "tcp:127.0.0.1:0" : "unix:" + dir.resolve("mig.sock");
+    String listen = transport.equals("unix") ? "unix:" + dir.resolve("mig.sock") : "tcp:127.0.0.1:0";
+    boolean tls = transport.equals("tls");
+    AtomicReference<String> suite = new AtomicReference<>("-");
     PassCounter passes = new PassCounter();
     MigrationStats.Snapshot stats;
     MigrationStatus status;
@@ -204,6 +273,14 @@ public final class MigrationBench {
       src.machine().resume();
       warmUp(src.machine(), program, passes, o.warmupMs());
       dst.machine().awaitRamPreallocated(); // a destination started ahead of time, as with --mem-prealloc
+      TlsCredentials clientCreds = null;
+      if (tls) {
+        TestPki pki = TestPki.create("Ferry bench CA");
+        dst.migration().objects().add(
+            TlsCredentials.load("tls0", pki.serverDir(dir.resolve("tls-server")), TlsCredentials.Endpoint.SERVER, true));
+        dst.migration().setParameters(Map.of("tls-creds", "tls0"));
+        clientCreds = TlsCredentials.load("tls0", pki.clientDir(dir.resolve("tls-client")), TlsCredentials.Endpoint.CLIENT, true);
+      }
       CountDownLatch listening = new CountDownLatch(1);
       AtomicReference<String> bound = new AtomicReference<>();
       AtomicReference<Throwable> inFailure = new AtomicReference<>();
@@ -225,7 +302,18 @@ public final class MigrationBench {
       }
       src.migration().setCapabilities(Map.of(MigrationCapability.RETURN_PATH, true));
       src.migration().setParameters(Map.of("downtime-limit", o.downtimeLimitMs()));
-      OutgoingMigration m = src.migration().migrate(bound.get());
+      OutgoingMigration m;
+      if (tls) {
+        TlsCredentials creds = clientCreds;
+        String uri = bound.get();
+        m = src.migration().migrate(() -> {
+          TlsChannel c = TlsChannel.client(Transports.connect(uri), creds, "127.0.0.1");
+          suite.set(c.cipherSuite());
+          return c;
+        });
+      } else {
+        m = src.migration().migrate(bound.get());
+      }
       status = m.await(30, TimeUnit.MINUTES);
       stats = m.info();
       if (status != MigrationStatus.COMPLETED) {
@@ -236,15 +324,20 @@ public final class MigrationBench {
       if (inFailure.get() != null && error == null) {
         error = "destination: " + inFailure.get().getMessage();
       }
-      if (error == null && program.equals("stress")) {
-        StressCheck.Result r = StressCheck.check(dst.machine());
-        check = r.passed() ? "ok" : "FAILED " + r.badPageCount();
+      if (error == null) {
+        // the destination has not run: its machine stays stopped until startAfterLoad
+        Optional<String> diff = src.memoryDigest().firstDifference(dst.memoryDigest());
+        check = diff.map(d -> "DIGEST MISMATCH: " + d).orElse("digest equal");
+        if (program.equals("stress")) {
+          StressCheck.Result r = StressCheck.check(dst.machine());
+          check += r.passed() ? ", stress ok" : ", stress FAILED " + r.badPageCount();
+        }
       }
     }
     RawCopy.Result raw =
-        RawCopy.measure(transport.equals("tcp") ? "tcp:127.0.0.1:0" : "unix:" + dir.resolve("raw.sock"),
+        RawCopy.measure(transport.equals("unix") ? "unix:" + dir.resolve("raw.sock") : "tcp:127.0.0.1:0",
             Math.max(1, stats.transferredBytes()));
-    return new Row(size, program, transport, run, status, error, stats, check, raw);
+    return new Row(size, program, transport, run, status, error, stats, check, raw, suite.get());
   }
 
   private static void warmUp(Machine m, String program, PassCounter passes, long warmupMs)
@@ -268,8 +361,8 @@ public final class MigrationBench {
 
   static void printTable(PrintStream out, List<Row> rows) {
     out.println("| guest | program | transport | run | status | total | downtime | setup | stream bytes"
-        + " | throughput | raw copy (same bytes) | migration/raw | dirty syncs | check |");
-    out.println("|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+        + " | throughput | raw copy (same bytes) | migration/raw | dirty syncs | check | cipher suite |");
+    out.println("|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|");
     for (Row r : rows) {
       MigrationStats.Snapshot s = r.stats();
       double rawRate = r.raw().bytesPerSec();
@@ -287,7 +380,8 @@ public final class MigrationBench {
           String.format(Locale.ROOT, "%.1f ms (%s)", r.raw().elapsedNs() / 1e6, Units.rate(rawRate)),
           Units.percent(r.throughputBytesPerSec(), rawRate),
           Long.toString(s.dirtySyncCount()),
-          r.check() + " |"));
+          r.check(),
+          r.cipherSuite() + " |"));
     }
   }
 }

@@ -6,9 +6,13 @@ import dev.ferry.machine.MachineHost;
 import dev.ferry.machine.ProgramOptions;
 import dev.ferry.machine.RunState;
 import dev.ferry.machine.SnapshotStore;
+import dev.ferry.qmp.MonitorAddress;
+import dev.ferry.qmp.QmpDispatcher;
 import dev.ferry.qmp.QmpServer;
 import dev.ferry.qmp.engine.EngineBackend;
+import dev.ferry.transport.MigrationFds;
 import dev.ferry.transport.MigrationUri;
+import dev.ferry.transport.TlsObjects;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -17,7 +21,9 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
@@ -75,8 +81,14 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       description = "commit all guest RAM at start, in the background (QEMU's -mem-prealloc): an incoming migration then pays no page fault per page")
   boolean memPrealloc;
 
-  @Option(names = "--program", paramLabel = "NAME", description = "guest program: stress, random, fill or idle (default: stress)")
-  String program = "stress";
+  @Option(
+      names = "--program",
+      paramLabel = "NAME",
+      description =
+          "guest program: stress, random, fill or idle (default: stress). The program travels with the machine: an"
+              + " incoming migration or --loadvm runs the program its state names; given explicitly, a state naming"
+              + " another program is refused")
+  String program;
 
   @Option(
       names = "--dirty-rate",
@@ -97,6 +109,14 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       description = "wait for an incoming migration on URI (tcp:HOST:PORT, unix:PATH, exec:CMD, fd:N, file:PATH); 'defer' waits for migrate-incoming on the monitor")
   String incoming;
 
+  @Option(
+      names = "--fd",
+      paramLabel = "N",
+      description =
+          "descriptor N was inherited for a migration: 'migrate fd:N' may use it (repeatable). fd: takes only"
+              + " such descriptors, the one of --incoming fd:N, and ones passed over the monitor with getfd")
+  List<Integer> fds = new ArrayList<>();
+
   @Option(names = "--snapshot-dir", paramLabel = "DIR", description = "directory of named snapshots (default: ./ferry-snapshots)")
   Path snapshotDir = Path.of("ferry-snapshots");
 
@@ -106,8 +126,28 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
   @Option(names = {"--paused", "-S"}, description = "start paused (as QEMU -S); with --incoming: stay paused after the load")
   boolean paused;
 
-  @Option(names = "--qmp", paramLabel = "URI", description = "serve a QMP monitor on unix:PATH or tcp:HOST:PORT (repeatable)")
+  @Option(
+      names = "--qmp",
+      paramLabel = "URI",
+      description = "serve a QMP monitor on unix:PATH or tcp:HOST:PORT[,tls-creds=ID[,tls-authz=ID]] (repeatable). Without TLS a tcp monitor listens on loopback only; another address needs ,insecure=on. A unix socket a live process still serves is refused, a stale one replaced")
   List<String> qmp = new ArrayList<>();
+
+  @Option(
+      names = "--object",
+      paramLabel = "TYPE,id=ID,...",
+      description = "create an object as QEMU's -object: tls-creds-x509,id=ID,dir=DIR,endpoint=server|client[,verify-peer=on|off]; authz-simple,id=ID,identity=DN (',,' for a comma in the DN); authz-list,id=ID[,policy=deny|allow],rules.N.match=DN,rules.N.policy=allow|deny[,rules.N.format=exact|glob] (repeatable)")
+  List<String> objects = new ArrayList<>();
+
+  @Option(names = "--tls-creds", paramLabel = "ID", description = "migration parameter tls-creds from the start (QEMU: -global migration.tls-creds=ID): migrations in and out run inside TLS with the tls-creds-x509 object ID")
+  String tlsCreds;
+
+  @Option(names = "--tls-authz", paramLabel = "ID", description = "migration parameter tls-authz: the authz-list/authz-simple object that says which client certificates an incoming migration accepts")
+  String tlsAuthz;
+
+  @Option(names = "--tls-hostname", paramLabel = "NAME", description = "migration parameter tls-hostname: the name the destination's certificate must carry (default: the host of the URI)")
+  String tlsHostname;
+
+  @CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
 
   /** Thrown inside {@link #call} to end with a one-line message and an exit code. */
   private static final class Exit extends Exception {
@@ -141,6 +181,10 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
 
   private int runMachine(PrintStream err) throws Exit {
     // ---- options that need more than a converter
+    boolean programGiven = program != null;
+    if (!programGiven) {
+      program = "stress";
+    }
     if (!GuestPrograms.names().contains(program)) {
       usage("unknown program '" + program + "' (known: " + String.join(", ", GuestPrograms.names()) + ")");
     }
@@ -157,11 +201,21 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
         usage("bad --incoming URI '" + incoming + "': " + e.getMessage());
       }
     }
+    List<MonitorAddress> monitorAddresses = new ArrayList<>();
     for (String q : qmp) {
       try {
-        dev.ferry.qmp.QmpEndpoint.parse(q);
+        monitorAddresses.add(MonitorAddress.parse(q));
       } catch (IllegalArgumentException e) {
         usage("bad --qmp URI '" + q + "': " + e.getMessage());
+      }
+      refuseLiveSocket(q);
+    }
+    List<TlsObjects.ObjectOption> objectOptions = new ArrayList<>();
+    for (String o : objects) {
+      try {
+        objectOptions.add(TlsObjects.parseOption(o));
+      } catch (IllegalArgumentException e) {
+        usage("bad --object '" + o + "': " + e.getMessage());
       }
     }
     if (loadvm != null) {
@@ -182,6 +236,22 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       }
     }
 
+    // ---- descriptors inherited for fd: (recorded now; fd: refuses any other number)
+    List<Integer> inherited = new ArrayList<>(fds);
+    if (incoming != null
+        && !incoming.equals("defer")
+        && MigrationUri.parse(incoming) instanceof MigrationUri.Fd f
+        && f.name() == null) {
+      inherited.add(f.fd());
+    }
+    for (int fd : inherited) {
+      try {
+        MigrationFds.allowInherited(fd);
+      } catch (IOException e) {
+        throw new Exit(1, e.getMessage());
+      }
+    }
+
     // ---- the machine
     OutputStream serialOut = openSerial();
     Machine machine;
@@ -191,6 +261,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
               .memory(memoryBytes)
               .memPrealloc(memPrealloc)
               .program(program)
+              .pinProgram(programGiven)
               .programOptions(
                   dirtyRateBytesPerSec == null
                       ? ProgramOptions.defaults()
@@ -198,9 +269,9 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
               .vcpus(vcpus)
               .serial(serialOut)
               .build();
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | OutOfMemoryError e) {
       closeQuietly(serialOut);
-      throw new Exit(1, "cannot create the machine: " + e.getMessage());
+      throw new Exit(1, "cannot create the machine with --memory " + dev.ferry.qmp.Sizes.exact(memoryBytes) + ": " + CliErrors.describe(e));
     }
     MachineHost host = new MachineHost(machine);
     SnapshotStore store = new SnapshotStore(snapshotDir, host);
@@ -210,18 +281,47 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
     Thread hook = Thread.ofPlatform().unstarted(this::onSignal);
     try {
       Runtime.getRuntime().addShutdownHook(hook);
-      for (String q : qmp) {
+      for (TlsObjects.ObjectOption o : objectOptions) {
         try {
-          servers.add(QmpServer.start(q, backend));
+          host.migration().objects().add(o.qomType(), o.props());
+        } catch (IllegalArgumentException e) {
+          throw new Exit(2, "bad --object " + o.qomType() + ": " + e.getMessage() + " (see 'ferry run --help')");
         } catch (IOException e) {
-          throw new Exit(1, "cannot serve QMP on " + q + ": " + e.getMessage());
+          throw new Exit(1, "cannot create " + o.qomType() + " '" + o.props().get("id") + "': " + e.getMessage());
+        }
+      }
+      Map<String, Object> tlsParams = new LinkedHashMap<>();
+      if (tlsCreds != null) {
+        tlsParams.put("tls-creds", tlsCreds);
+      }
+      if (tlsAuthz != null) {
+        tlsParams.put("tls-authz", tlsAuthz);
+      }
+      if (tlsHostname != null) {
+        tlsParams.put("tls-hostname", tlsHostname);
+      }
+      if (!tlsParams.isEmpty()) {
+        host.migration().setParameters(tlsParams);
+      }
+      host.migration().onIncomingRefused(line -> err.println("ferry run: " + line));
+      for (MonitorAddress m : monitorAddresses) {
+        try {
+          QmpServer server = QmpServer.start(m, new QmpDispatcher(backend), host.migration().objects());
+          server.onRefused(line -> err.println("ferry run: " + line));
+          servers.add(server);
+          if (m.insecure()) {
+            err.println("ferry run: warning: QMP monitor " + server.uri()
+                + " has no TLS and is not on loopback: whoever reaches it controls this machine");
+          }
+        } catch (IOException | IllegalArgumentException e) {
+          throw new Exit(1, "cannot serve QMP on " + m.uri() + ": " + e.getMessage());
         }
       }
       String monitors = servers.isEmpty() ? "none" : String.join(",", servers.stream().map(QmpServer::uri).toList());
       String ready =
           READY_PREFIX
               + "program=" + program
-              + "; memory=" + CliSizes.format(memoryBytes)
+              + "; memory=" + dev.ferry.qmp.Sizes.exact(memoryBytes)
               + "; vcpus=" + vcpus
               + "; state=@STATE@"
               + "; qmp=" + monitors;
@@ -306,6 +406,28 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
     }
   }
 
+  /**
+   * A {@code unix:} monitor path whose socket a live process still serves is refused: replacing it
+   * would leave that process unreachable (and our exit would delete its socket). Only a socket
+   * nobody accepts on (a crashed process's) is left for the server to replace.
+   */
+  private static void refuseLiveSocket(String uri) throws Exit {
+    if (!uri.startsWith("unix:")) {
+      return;
+    }
+    Path p = Path.of(uri.substring("unix:".length()));
+    if (!Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+      return;
+    }
+    try (java.nio.channels.SocketChannel ch =
+        java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(p))) {
+      throw new Exit(1, "--qmp " + uri + ": a running process serves this socket (a connection was accepted);"
+          + " quit it or choose another path");
+    } catch (IOException e) {
+      // refused or not a socket: stale, the server replaces it (or says why it cannot)
+    }
+  }
+
   /** SIGINT/SIGTERM: end the run loop and wait (bounded) until the machine is closed. */
   private void onSignal() {
     finished.complete(0);
@@ -339,10 +461,6 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
   }
 
   static String message(Throwable e) {
-    if (e instanceof NoSuchFileException n) {
-      return n.getReason() != null ? n.getReason() : "no such file: " + n.getFile();
-    }
-    String m = e.getMessage();
-    return m != null ? m : e.toString();
+    return CliErrors.describe(e);
   }
 }

@@ -99,19 +99,54 @@ public final class CpuDevice implements Device {
           .build();
 
   /**
+   * Layout v2's subsection: the settings of the guest program that shape what the guest does (the
+   * dirty rate of {@code random}, the sweep rate of {@code stress}, the seed of {@code random} and
+   * {@code fill}), so that the destination runs the program as the source did. The program's name
+   * is in the section itself ({@code program}). The step size is not: it is the host's slicing of
+   * the guest's work, and stays the destination's. Sent only while a carried setting differs from
+   * {@link ProgramOptions#defaults()}, so a machine with default settings keeps writing what older
+   * builds load; a stream without it leaves the destination's own settings.
+   */
+  static final VMStateDescription<CpuDevice> PROGRAM =
+      VMStateDescription.<CpuDevice>builder("cpu/program")
+          .version(1)
+          .needed(c -> !carried(c.programOptions).equals(carried(ProgramOptions.defaults())))
+          .preLoad(c -> c.loadingOptions = new long[3])
+          .uint64("dirty_rate", c -> c.programOptions.dirtyRateBytesPerSec(), (c, v) -> c.loadingOptions[0] = v)
+          .uint64("stress_rate", c -> c.programOptions.stressRateBytesPerSec(), (c, v) -> c.loadingOptions[1] = v)
+          .uint64("seed", c -> c.programOptions.seed(), (c, v) -> c.loadingOptions[2] = v)
+          .postLoad(
+              (c, version) -> {
+                long[] o = c.loadingOptions;
+                if (o[0] < 0 || o[1] <= 0) {
+                  throw new IllegalArgumentException(
+                      "cpu/program: invalid program settings: dirty_rate " + o[0] + ", stress_rate " + o[1]);
+                }
+                c.loadedSettings = o.clone();
+              })
+          .build();
+
+  /** The settings {@link #PROGRAM} carries. */
+  private static java.util.List<Long> carried(ProgramOptions o) {
+    return java.util.List.of(o.dirtyRateBytesPerSec(), o.stressRateBytesPerSec(), o.seed());
+  }
+
+  /**
    * Layout v2 (version 2, loads 1 and 2): v1's fields, {@code flags} (uint32) since version 2, and
-   * the subsection {@code cpu/xregs}. A v1 stream leaves {@code flags} and {@code xregs} zero.
+   * the subsections {@code cpu/xregs} and {@code cpu/program}. A v1 stream leaves {@code flags} and
+   * {@code xregs} zero.
    */
   public static final VMStateDescription<CpuDevice> VMSTATE_V2 =
       v1Fields(VMStateDescription.<CpuDevice>builder("cpu").version(2).minimumVersion(1).preLoad(CpuDevice::resetV2State))
           .uint32("flags", c -> Integer.toUnsignedLong(c.flags), (c, v) -> c.flags = (int) v)
           .since(2)
           .subsection(XREGS)
+          .subsection(PROGRAM)
           .build();
 
-  /** What a v2 machine writes while {@code flags} is zero: v1's version and fields, plus the subsection. */
+  /** What a v2 machine writes while {@code flags} is zero: v1's version and fields, plus the subsections. */
   static final VMStateDescription<CpuDevice> VMSTATE_V2_AT_V1 =
-      v1Fields(VMStateDescription.<CpuDevice>builder("cpu").version(1).minimumVersion(1)).subsection(XREGS).build();
+      v1Fields(VMStateDescription.<CpuDevice>builder("cpu").version(1).minimumVersion(1)).subsection(XREGS).subsection(PROGRAM).build();
 
   /** The description of the current layout ({@link Layout#V2}). */
   public static final VMStateDescription<CpuDevice> VMSTATE = VMSTATE_V2;
@@ -129,6 +164,7 @@ public final class CpuDevice implements Device {
   private static void resetV2State(CpuDevice c) {
     c.flags = 0;
     Arrays.fill(c.xregs, 0);
+    c.loadedSettings = null;
   }
 
   private final int index;
@@ -141,6 +177,12 @@ public final class CpuDevice implements Device {
   private final Layout layout;
   private int flags;
   private final long[] xregs = new long[XREG_COUNT];
+  /** The machine's program options, saved in {@code cpu/program}. */
+  private volatile ProgramOptions programOptions = ProgramOptions.defaults();
+  /** dirty rate, stress rate, seed from the last load's {@code cpu/program}, or null (none in the stream). */
+  private long[] loadedSettings;
+  /** Fields of {@code cpu/program} while it loads. */
+  private long[] loadingOptions = new long[3];
 
   /** A cpu with the {@link Layout#configured() configured} layout. */
   public CpuDevice(int index, String programName) {
@@ -303,6 +345,27 @@ public final class CpuDevice implements Device {
 
   public void setProgramName(String programName) {
     this.programName = checkName(programName);
+  }
+
+  /** The program options this cpu's state carries (the machine's). */
+  public ProgramOptions programOptions() {
+    return programOptions;
+  }
+
+  public void setProgramOptions(ProgramOptions options) {
+    this.programOptions = Objects.requireNonNull(options, "options");
+  }
+
+  /**
+   * {@code base} with the settings the last load found in {@code cpu/program}; {@code base} itself
+   * when the stream had none.
+   */
+  public ProgramOptions loadedProgramOptions(ProgramOptions base) {
+    long[] s = loadedSettings;
+    if (s == null) {
+      return base;
+    }
+    return new ProgramOptions(base.pagesPerStep(), s[0], s[2], s[1]);
   }
 
   @Override

@@ -1,6 +1,7 @@
 package dev.ferry.machine;
 
 import dev.ferry.ram.GuestMemory;
+import java.util.function.Supplier;
 
 /** What a guest program sees during a step: memory, its cpu, the devices, and a way to halt briefly. */
 public final class GuestContext {
@@ -8,9 +9,10 @@ public final class GuestContext {
   private final CpuDevice cpu;
   private final SerialDevice serial;
   private final TimerDevice timer;
-  private final ProgramOptions options;
+  private final Supplier<ProgramOptions> options;
 
-  GuestContext(GuestMemory memory, CpuDevice cpu, SerialDevice serial, TimerDevice timer, ProgramOptions options) {
+  /** {@code options} is read at each use: a load may replace the machine's options. */
+  GuestContext(GuestMemory memory, CpuDevice cpu, SerialDevice serial, TimerDevice timer, Supplier<ProgramOptions> options) {
     this.memory = memory;
     this.cpu = cpu;
     this.serial = serial;
@@ -36,7 +38,7 @@ public final class GuestContext {
 
   /** Host-side configuration (step size, dirty rate, seed); not guest state. */
   public ProgramOptions options() {
-    return options;
+    return options.get();
   }
 
   /** Halts for up to {@code nanos}; a pause request ends it early. */

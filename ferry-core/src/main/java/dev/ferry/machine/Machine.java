@@ -5,16 +5,19 @@ import dev.ferry.ram.GuestMemory;
 import dev.ferry.ram.GuestRam;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.savevm.SaveStateEntry;
+import dev.ferry.stream.MigrationStreamException;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
@@ -42,8 +45,11 @@ public final class Machine implements AutoCloseable {
   private final TimerDevice timer;
   private final DiskDevice disk;
   private final List<Device> devices;
-  private final GuestProgram program;
-  private final ProgramOptions options;
+  /** The guest program and its options: replaced by a load (the program travels with the state). */
+  private volatile GuestProgram program;
+  private volatile ProgramOptions options;
+  /** Refuse a loaded state that names another program (e.g. {@code ferry run --program} given). */
+  private final boolean programPinned;
   private final List<Thread> vcpuThreads = new ArrayList<>();
   private final List<RunStateListener> listeners = new CopyOnWriteArrayList<>();
 
@@ -55,11 +61,16 @@ public final class Machine implements AutoCloseable {
   private volatile boolean pauseRequested = true;
   private volatile boolean shutdown;
   private int parkedVcpus;
+  /** Which vCPUs are parked now (by cpu index), to name the ones a stop waits for. */
+  private final boolean[] parkedFlags;
+  private final Duration stopTimeout;
   private volatile RunState state = RunState.PRELAUNCH;
   private volatile Throwable vcpuFailure;
 
   /** Commits RAM in the background when built with {@code memPrealloc}; null otherwise. */
   private volatile Thread preallocThread;
+  /** Set by {@link #close()}: the preallocation thread stops between chunks. */
+  private volatile boolean closing;
 
   /** Waits until a {@code memPrealloc} machine's RAM is committed (at once otherwise). */
   public void awaitRamPreallocated() throws InterruptedException {
@@ -73,11 +84,16 @@ public final class Machine implements AutoCloseable {
     this.ram = new GuestRam(b.blocks());
     this.program = b.program;
     this.options = b.options;
+    this.programPinned = b.pinProgram;
     List<CpuDevice> cpuList = new ArrayList<>();
     for (int i = 0; i < b.vcpus; i++) {
       cpuList.add(new CpuDevice(i, program.name(), b.cpuLayout != null ? b.cpuLayout : CpuDevice.Layout.configured()));
     }
+    cpuList.forEach(c -> c.setProgramOptions(options));
     this.cpus = List.copyOf(cpuList);
+    this.parkedFlags = new boolean[cpus.size()];
+    this.stopTimeout = b.stopTimeout;
+    ram.dirtyLog().setStepWaitLimit(stopTimeout);
     this.serial = new SerialDevice(b.serialSink != null ? b.serialSink : OutputStream.nullOutputStream());
     this.timer = new TimerDevice();
     this.disk = b.disk;
@@ -100,9 +116,14 @@ public final class Machine implements AutoCloseable {
           .start(
               () -> {
                 try {
-                  ram.blocks().forEach(RamBlock::preallocate);
+                  for (RamBlock block : ram.blocks()) {
+                    if (closing) {
+                      return;
+                    }
+                    b.preallocator.accept(block, () -> closing);
+                  }
                 } catch (RuntimeException e) {
-                  // the machine was closed meanwhile: nothing left to commit
+                  LOG.warn("preallocating guest RAM failed: {}", e.toString());
                 }
               });
     }
@@ -148,6 +169,11 @@ public final class Machine implements AutoCloseable {
     return cpus.get(index);
   }
 
+  /** The JVM thread id of each vCPU's thread, by CPU index (QMP {@code query-cpus-fast}). */
+  public List<Long> vcpuThreadIds() {
+    return vcpuThreads.stream().map(Thread::threadId).toList();
+  }
+
   public SerialDevice serial() {
     return serial;
   }
@@ -161,12 +187,57 @@ public final class Machine implements AutoCloseable {
     return disk;
   }
 
+  /** The program the vCPUs run: the one built with, or the one the last loaded state named. */
   public GuestProgram program() {
     return program;
   }
 
   public ProgramOptions programOptions() {
     return options;
+  }
+
+  /** Whether a loaded state must name this machine's program (see {@link Builder#pinProgram}). */
+  public boolean programPinned() {
+    return programPinned;
+  }
+
+  /**
+   * After a complete load, before the machine runs: the guest program is state, as the code in a
+   * real guest's RAM is, so the machine runs the program the loaded cpu state names, with the
+   * options the state carries ({@code cpu/program}; without it, this machine's own). A pinned
+   * machine refuses a state that names another program; an unknown program is refused too.
+   *
+   * @throws MigrationStreamException naming both programs
+   */
+  public void adoptLoadedProgram() throws MigrationStreamException {
+    String name = cpus.getFirst().programName();
+    for (CpuDevice c : cpus) {
+      if (!c.programName().equals(name)) {
+        throw new MigrationStreamException("the loaded cpus run different programs: cpu 0 runs '" + name
+            + "', cpu " + c.index() + " runs '" + c.programName() + "'");
+      }
+    }
+    GuestProgram p = program;
+    if (!name.equals(p.name())) {
+      if (programPinned) {
+        throw new MigrationStreamException("program mismatch: the stream's guest runs program '" + name
+            + "', this machine was started with program '" + p.name() + "'");
+      }
+      try {
+        p = GuestPrograms.byName(name);
+      } catch (IllegalArgumentException e) {
+        throw new MigrationStreamException("the stream's guest runs program '" + name + "', which this machine cannot run: " + e.getMessage());
+      }
+    }
+    ProgramOptions o = cpus.getFirst().loadedProgramOptions(options);
+    if (p != program || !o.equals(options)) {
+      LOG.info("running the loaded guest's program {} ({})", p.name(), o);
+    }
+    program = p;
+    options = o;
+    for (CpuDevice c : cpus) {
+      c.setProgramOptions(o);
+    }
   }
 
   // ---------------------------------------------------------------- run state
@@ -197,22 +268,56 @@ public final class Machine implements AutoCloseable {
     stop(RunState.PAUSED);
   }
 
+  /** How long {@link #stop(RunState)} waits for the vCPUs (see {@link Builder#stopTimeout}). */
+  public Duration stopTimeout() {
+    return stopTimeout;
+  }
+
   /**
    * Stops the vCPUs at a step boundary (waiting for each to finish its current step) and the
    * virtual clock, then enters {@code to}. On an already stopped machine only the state changes
    * (e.g. {@code paused -> postmigrate}).
+   *
+   * <p>Waits at most {@link #stopTimeout()}; a vCPU whose step does not return by then, or an
+   * interrupt of the caller, leaves the machine running as it was (see {@link #stop(RunState, long,
+   * TimeUnit)}) and throws an {@link IllegalStateException} saying which vCPU (the interrupt
+   * status is kept).
    */
   public void stop(RunState to) {
+    try {
+      stop(to, stopTimeout.toNanos(), TimeUnit.NANOSECONDS);
+    } catch (TimeoutException e) {
+      throw new IllegalStateException(e.getMessage(), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while stopping the vCPUs; the machine keeps running", e);
+    }
+  }
+
+  /**
+   * {@link #stop(RunState)} with a deadline, interruptible: when some vCPU has not finished its
+   * step within {@code timeout} (a guest step that never returns) or the caller is interrupted (a
+   * {@code migrate_cancel}), the vCPUs that did park run on, the run state stays what it was, and
+   * this throws.
+   *
+   * @throws TimeoutException naming the vCPUs that did not stop in time
+   * @throws InterruptedException when interrupted while waiting
+   */
+  public void stop(RunState to, long timeout, TimeUnit unit) throws TimeoutException, InterruptedException {
     Objects.requireNonNull(to, "to");
     if (to.isRunning()) {
       throw new IllegalArgumentException("stop into " + to + "; use resume()");
     }
     checkNotVcpu();
-    transitionLock.lock();
+    long timeoutNs = unit.toNanos(timeout);
+    long deadlineNs = System.nanoTime() + timeoutNs;
+    if (!transitionLock.tryLock(timeout, unit)) {
+      throw new TimeoutException("another run-state change did not finish within " + unit.toMillis(timeout) + " ms");
+    }
     try {
       RunState from = state;
       if (from.isRunning()) {
-        parkAllVcpus();
+        parkAllVcpus(deadlineNs, timeoutNs);
         timer.pause();
         serial.flush();
       }
@@ -222,7 +327,12 @@ public final class Machine implements AutoCloseable {
     }
   }
 
-  /** Runs the vCPUs from where they stopped (no-op when running). */
+  /**
+   * Runs the vCPUs from where they stopped (no-op when running).
+   *
+   * @throws IllegalStateException when closed, or in a state that {@linkplain RunState#needsReset()
+   *     needs a reset} (a failed vCPU or a half-done load: load a whole state first)
+   */
   public void resume() {
     checkNotVcpu();
     transitionLock.lock();
@@ -233,6 +343,9 @@ public final class Machine implements AutoCloseable {
       }
       if (shutdown) {
         throw new IllegalStateException("machine is closed");
+      }
+      if (from.needsReset()) {
+        throw new IllegalStateException(RunState.RESET_REQUIRED + " (state " + from.qapiName() + ")");
       }
       timer.resume();
       lock.lock();
@@ -262,25 +375,48 @@ public final class Machine implements AutoCloseable {
     }
   }
 
-  private void parkAllVcpus() {
+  /**
+   * Asks every vCPU to park at its next step boundary and waits until all live ones did, or until
+   * {@code deadlineNs} ({@link System#nanoTime()}; {@code timeoutNs} is for the message) or an
+   * interrupt: then the request is withdrawn
+   * (the parked vCPUs run on; the machine was running and stays so) and this throws.
+   */
+  private void parkAllVcpus(long deadlineNs, long timeoutNs) throws TimeoutException, InterruptedException {
     lock.lock();
     try {
       pauseRequested = true;
       vcpuThreads.forEach(LockSupport::unpark); // cut idle halts short
-      boolean interrupted = false;
-      while (parkedVcpus < liveVcpuCount()) {
-        try {
-          parkedChanged.await(100, TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-          interrupted = true; // a pause must complete; re-assert afterwards
+      boolean ok = false;
+      try {
+        while (parkedVcpus < liveVcpuCount()) {
+          long leftNs = deadlineNs - System.nanoTime();
+          if (leftNs <= 0) {
+            throw new TimeoutException(stuckVcpus() + " did not stop within "
+                + TimeUnit.NANOSECONDS.toMillis(timeoutNs) + " ms (a guest step that does not return)");
+          }
+          parkedChanged.awaitNanos(Math.min(leftNs, 100_000_000L));
         }
-      }
-      if (interrupted) {
-        Thread.currentThread().interrupt();
+        ok = true;
+      } finally {
+        if (!ok && state.isRunning()) {
+          pauseRequested = false;
+          parkedChanged.signalAll();
+        }
       }
     } finally {
       lock.unlock();
     }
+  }
+
+  /** "vCPU 0" or "vCPUs 1, 3": the live ones not parked. Called with {@link #lock} held. */
+  private String stuckVcpus() {
+    List<String> stuck = new ArrayList<>();
+    for (int i = 0; i < vcpuThreads.size(); i++) {
+      if (vcpuThreads.get(i).isAlive() && !parkedFlags[i]) {
+        stuck.add(Integer.toString(i));
+      }
+    }
+    return (stuck.size() == 1 ? "vCPU " : "vCPUs ") + String.join(", ", stuck);
   }
 
   private int liveVcpuCount() {
@@ -303,9 +439,9 @@ public final class Machine implements AutoCloseable {
 
   private void runVcpu(CpuDevice cpu) {
     try (GuestMemory memory = ram.openMemory()) {
-      GuestContext ctx = new GuestContext(memory, cpu, serial, timer, options);
+      GuestContext ctx = new GuestContext(memory, cpu, serial, timer, this::programOptions);
       while (true) {
-        if (pauseRequested && !parkUntilResumed()) {
+        if (pauseRequested && !parkUntilResumed(cpu.index())) {
           return;
         }
         memory.enterStep();
@@ -334,10 +470,11 @@ public final class Machine implements AutoCloseable {
   }
 
   /** Parks at a step boundary; false when the machine is shutting down. */
-  private boolean parkUntilResumed() {
+  private boolean parkUntilResumed(int index) {
     lock.lock();
     try {
       parkedVcpus++;
+      parkedFlags[index] = true;
       parkedChanged.signalAll();
       try {
         while (pauseRequested && !shutdown) {
@@ -348,6 +485,7 @@ public final class Machine implements AutoCloseable {
         return false;
       } finally {
         parkedVcpus--;
+        parkedFlags[index] = false;
       }
       return !shutdown;
     } finally {
@@ -355,29 +493,40 @@ public final class Machine implements AutoCloseable {
     }
   }
 
-  /** Stops the vCPUs, flushes the serial port and releases RAM and the disk. */
+  /**
+   * Stops the vCPUs, flushes the serial port and releases RAM and the disk. The preallocation
+   * thread is stopped and joined before RAM is unmapped. A vCPU stuck in a step that does not
+   * return within {@link #stopTimeout()} keeps its RAM mapped (unmapping memory a thread may still
+   * touch is never safe); the rest is released.
+   */
   @Override
   public void close() {
+    closing = true; // the preallocation thread stops at its next chunk
+    boolean vcpusGone = true;
     transitionLock.lock();
     try {
+      long timeoutNs = stopTimeout.toNanos();
+      long deadlineNs = System.nanoTime() + timeoutNs;
       if (state.isRunning()) {
-        parkAllVcpus();
+        try {
+          parkAllVcpus(deadlineNs, timeoutNs);
+        } catch (TimeoutException e) {
+          LOG.warn("closing the machine: {}", e.getMessage());
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
         timer.pause();
       }
       lock.lock();
       try {
+        pauseRequested = true;
         shutdown = true;
         parkedChanged.signalAll();
       } finally {
         lock.unlock();
       }
       for (Thread t : vcpuThreads) {
-        try {
-          t.join();
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          break;
-        }
+        vcpusGone &= joinUntil(t, deadlineNs);
       }
       try {
         serial.flush();
@@ -389,6 +538,8 @@ public final class Machine implements AutoCloseable {
     } finally {
       transitionLock.unlock();
     }
+    Thread prealloc = preallocThread;
+    boolean preallocGone = prealloc == null || joinUntil(prealloc, Long.MAX_VALUE);
     try {
       if (disk != null) {
         disk.close();
@@ -396,8 +547,35 @@ public final class Machine implements AutoCloseable {
     } catch (IOException e) {
       LOG.warn("closing disk failed", e);
     } finally {
-      ram.close();
+      if (vcpusGone && preallocGone) {
+        ram.close();
+      } else {
+        LOG.warn("closing the machine: a vCPU or the preallocation thread still runs; guest RAM stays mapped");
+      }
     }
+  }
+
+  /** Joins {@code t} until {@code deadlineNs} (MAX_VALUE: no deadline); false if it still runs. */
+  private static boolean joinUntil(Thread t, long deadlineNs) {
+    try {
+      if (deadlineNs == Long.MAX_VALUE) {
+        t.join();
+      } else {
+        long leftMs = TimeUnit.NANOSECONDS.toMillis(deadlineNs - System.nanoTime());
+        if (leftMs > 0) {
+          t.join(leftMs);
+        }
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    return !t.isAlive();
+  }
+
+  /** True while the preallocation thread runs (for tests of {@link #close()}). */
+  boolean preallocating() {
+    Thread t = preallocThread;
+    return t != null && t.isAlive();
   }
 
   @Override
@@ -411,6 +589,9 @@ public final class Machine implements AutoCloseable {
   public static final class Builder {
     /** RAM of the default block when neither memory nor blocks are given. */
     public static final long DEFAULT_MEMORY_BYTES = 128L << 20;
+
+    /** Default of {@link #stopTimeout}. */
+    public static final Duration DEFAULT_STOP_TIMEOUT = Duration.ofSeconds(10);
 
     private record BlockSpec(String name, long bytes, int pageSize) {}
 
@@ -426,8 +607,25 @@ public final class Machine implements AutoCloseable {
     private int diskSectorBytes = DiskDevice.DEFAULT_SECTOR_BYTES;
     private CpuDevice.Layout cpuLayout;
     private boolean memPrealloc;
+    private boolean pinProgram;
+    private Duration stopTimeout = DEFAULT_STOP_TIMEOUT;
+    /** How a block is preallocated; tests put a slow one here. */
+    java.util.function.BiConsumer<RamBlock, java.util.function.BooleanSupplier> preallocator = RamBlock::preallocate;
 
     private Builder() {}
+
+    /**
+     * How long a stop (pause, switch-over, save) waits for every vCPU to finish its current step
+     * before it gives up and leaves the machine running (default {@link #DEFAULT_STOP_TIMEOUT}). A
+     * step takes well under a millisecond; only a guest step that never returns reaches this.
+     */
+    public Builder stopTimeout(Duration timeout) {
+      if (timeout.isNegative() || timeout.isZero()) {
+        throw new IllegalArgumentException("stop timeout must be positive: " + timeout);
+      }
+      this.stopTimeout = timeout;
+      return this;
+    }
 
     /**
      * Commits all guest RAM in the background right after the build (QEMU's {@code
@@ -473,6 +671,16 @@ public final class Machine implements AutoCloseable {
     /** A built-in program by name ({@link GuestPrograms#names()}). */
     public Builder program(String name) {
       return program(GuestPrograms.byName(name));
+    }
+
+    /**
+     * With {@code true}, a loaded state (snapshot or incoming migration) must name this machine's
+     * program, or the load fails naming both (what {@code ferry run --program NAME} asks for).
+     * Without, the machine runs whatever program the loaded state names.
+     */
+    public Builder pinProgram(boolean pin) {
+      this.pinProgram = pin;
+      return this;
     }
 
     public Builder programOptions(ProgramOptions options) {

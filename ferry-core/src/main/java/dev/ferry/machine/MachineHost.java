@@ -2,6 +2,7 @@ package dev.ferry.machine;
 
 import dev.ferry.migration.MigrationCapability;
 import dev.ferry.migration.MigrationManager;
+import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.MigrationVm;
 import dev.ferry.ram.RamLiveState;
 import dev.ferry.ram.RamLoadOptions;
@@ -24,6 +25,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 
 /**
@@ -143,10 +146,20 @@ public final class MachineHost implements AutoCloseable {
       return machine.isRunning();
     }
 
+    /**
+     * Bounded by the machine's stop timeout and interruptible (a cancel interrupts the migration
+     * thread): a vCPU that does not finish its step in time fails the switch-over, and the source
+     * runs on as before.
+     */
     @Override
-    public void pause() {
-      runStateToSave = machine.runState();
-      machine.stop(RunState.FINISH_MIGRATE);
+    public void pause() throws InterruptedException {
+      RunState before = machine.runState();
+      try {
+        machine.stop(RunState.FINISH_MIGRATE, machine.stopTimeout().toNanos(), TimeUnit.NANOSECONDS);
+      } catch (TimeoutException e) {
+        throw new IllegalStateException("switch-over: " + e.getMessage() + "; the source keeps running", e);
+      }
+      runStateToSave = before;
     }
 
     @Override
@@ -213,8 +226,9 @@ public final class MachineHost implements AutoCloseable {
   /**
    * An exact digest of this machine's RAM and device state (see {@link MemoryDigest}), with page
    * digests kept. A running machine is paused for the digest and runs on afterwards (as the stress
-   * check does); a stopped one stays as it is. Refused while a migration or a load is in progress:
-   * RAM and devices are being written or saved then.
+   * check does); a stopped one stays as it is, e.g. a destination whose incoming load completed and
+   * that has not run yet. Refused while a migration or a load is in progress (RAM and devices are
+   * being written or saved then) and in {@code inmigrate} before a load completed.
    *
    * @throws IllegalStateException during a migration or load, or on a closed machine
    */
@@ -223,10 +237,15 @@ public final class MachineHost implements AutoCloseable {
     if (migration.outgoingState().status().isActive()) {
       throw new IllegalStateException("There's a migration process in progress");
     }
-    if (before == RunState.INMIGRATE
-        || before == RunState.RESTORE_VM
-        || migration.incomingState().status().isActive()) {
+    MigrationStatus incoming = migration.incomingState().status();
+    // inmigrate is fine once the load completed: the destination before it first runs
+    if (loading
+        || incoming.isActive()
+        || (before == RunState.INMIGRATE && incoming != MigrationStatus.COMPLETED)) {
       throw new IllegalStateException("Guest is waiting for an incoming migration");
+    }
+    if (before == RunState.SAVE_VM) {
+      throw new IllegalStateException("a snapshot save is in progress");
     }
     if (before == RunState.SHUTDOWN) {
       throw new IllegalStateException("machine is closed");
@@ -248,19 +267,44 @@ public final class MachineHost implements AutoCloseable {
   /**
    * Loads a whole-machine stream into this (stopped) machine. On success the machine is left
    * stopped; {@link #loadedRunState()} says whether the source was running. On failure the machine
-   * must be discarded: it may hold part of the state.
+   * may hold part of the state: it is left in {@code internal-error}, which refuses to run until a
+   * whole state is loaded.
    */
   public StateLoader load(MigrationInput in) throws IOException {
     if (machine.isRunning()) {
       throw new IllegalStateException("the machine must be stopped to load state into it");
     }
     machine.stop(RunState.RESTORE_VM);
-    ram.prepareLoad(loadOptions());
-    ramMayHoldData = true;
-    StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, CommandListener.NONE);
-    checkComplete(loader);
-    return loader;
+    loading = true;
+    try {
+      ram.prepareLoad(loadOptions());
+      ramMayHoldData = true;
+      StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, CommandListener.NONE);
+      checkComplete(loader);
+      return loader;
+    } catch (IOException | RuntimeException e) {
+      loadFailed();
+      throw e;
+    } finally {
+      loading = false;
+    }
   }
+
+  /**
+   * A load that failed may have left part of a state in RAM and devices: the machine goes to
+   * {@code internal-error}, which {@code cont} and {@link Machine#resume()} refuse ("Resetting the
+   * Virtual Machine is required") until a whole state is loaded.
+   */
+  private void loadFailed() {
+    try {
+      machine.stop(RunState.INTERNAL_ERROR);
+    } catch (RuntimeException e) {
+      // closed meanwhile: nothing can run it any more anyway
+    }
+  }
+
+  /** A whole-machine load ({@link #load(MigrationInput)}) is writing RAM and devices. */
+  private volatile boolean loading;
 
   /** Loads {@code file} (see {@link #load(MigrationInput)}). */
   public StateLoader load(Path file) throws IOException {
@@ -275,9 +319,14 @@ public final class MachineHost implements AutoCloseable {
    */
   public StateLoader incoming(String uri, Consumer<String> onListening) throws IOException {
     machine.stop(RunState.INMIGRATE);
-    ram.prepareLoad(loadOptions());
-    ramMayHoldData = true;
-    return migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
+    try {
+      ram.prepareLoad(loadOptions());
+      ramMayHoldData = true;
+      return migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
+    } catch (IOException | RuntimeException e) {
+      loadFailed();
+      throw e;
+    }
   }
 
   /**
@@ -301,9 +350,14 @@ public final class MachineHost implements AutoCloseable {
    */
   public StateLoader incoming(MigrationChannel c) throws IOException {
     machine.stop(RunState.INMIGRATE);
-    ram.prepareLoad(loadOptions());
-    ramMayHoldData = true;
-    return migration.incoming(c, StreamReader.Options.DEFAULT);
+    try {
+      ram.prepareLoad(loadOptions());
+      ramMayHoldData = true;
+      return migration.incoming(c, StreamReader.Options.DEFAULT);
+    } catch (IOException | RuntimeException e) {
+      loadFailed();
+      throw e;
+    }
   }
 
   /** A stream that lacked a section this machine needs is a partial load: refuse it. */
@@ -315,6 +369,7 @@ public final class MachineHost implements AutoCloseable {
                 + " (a different machine or device set?)");
       }
     }
+    machine.adoptLoadedProgram();
     loadedRunState = loadedGlobalState();
   }
 

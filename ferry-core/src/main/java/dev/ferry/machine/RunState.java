@@ -37,6 +37,18 @@ public enum RunState {
     return this == RUNNING;
   }
 
+  /**
+   * States the machine cannot run from until its whole state is replaced (QEMU's {@code
+   * runstate_needs_reset}): {@code internal-error} (a vCPU failed, or a load failed half-way),
+   * {@code shutdown}, {@code guest-panicked}. A successful load of a whole snapshot is Ferry's reset.
+   */
+  public boolean needsReset() {
+    return this == INTERNAL_ERROR || this == SHUTDOWN || this == GUEST_PANICKED;
+  }
+
+  /** QEMU's refusal of {@code cont} in a {@link #needsReset()} state. */
+  public static final String RESET_REQUIRED = "Resetting the Virtual Machine is required";
+
   /** The state with this QAPI name; throws IllegalArgumentException for an unknown one. */
   public static RunState fromQapiName(String name) {
     for (RunState s : values()) {

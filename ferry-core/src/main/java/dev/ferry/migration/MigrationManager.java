@@ -4,7 +4,13 @@ import dev.ferry.savevm.Configuration;
 import dev.ferry.savevm.SaveStateRegistry;
 import dev.ferry.savevm.StateLoader;
 import dev.ferry.savevm.StreamReader;
+import dev.ferry.transport.Authz;
 import dev.ferry.transport.MigrationChannel;
+import dev.ferry.transport.MigrationUri;
+import dev.ferry.transport.TlsChannel;
+import dev.ferry.transport.TlsCredentials;
+import dev.ferry.transport.TlsHandshakeException;
+import dev.ferry.transport.TlsObjects;
 import dev.ferry.transport.TransportListener;
 import dev.ferry.transport.Transports;
 import java.io.IOException;
@@ -14,6 +20,8 @@ import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One process's migration control (QEMU's MigrationState singleton with options.c): the
@@ -21,6 +29,7 @@ import java.util.stream.Collectors;
  * The monitor and the CLI drive it; it is thread-safe.
  */
 public final class MigrationManager {
+  private static final Logger LOG = LoggerFactory.getLogger(MigrationManager.class);
   private final SaveStateRegistry registry;
   private final MigrationVm vm;
   private final Configuration config;
@@ -32,6 +41,8 @@ public final class MigrationManager {
   private volatile OutgoingMigration outgoing;
   private volatile IncomingMigration incoming;
   private volatile IncomingMigration.LoadCheck loadCheck = loader -> {};
+  private final TlsObjects objects = new TlsObjects();
+  private volatile Consumer<String> refusedListener = m -> LOG.warn("{}", m);
 
   public MigrationManager(SaveStateRegistry registry, MigrationVm vm, Configuration config) {
     this.registry = registry;
@@ -120,6 +131,58 @@ public final class MigrationManager {
     return incoming;
   }
 
+  /** The TLS credentials and authorization objects that {@code tls-creds}/{@code tls-authz} name. */
+  public TlsObjects objects() {
+    return objects;
+  }
+
+  /**
+   * Told, in one line, about each incoming connection refused before its stream was read (a failed
+   * TLS handshake, a TLS client at a plain destination); the destination goes on listening. Default:
+   * a warning in the log.
+   */
+  public void onIncomingRefused(Consumer<String> listener) {
+    refusedListener = listener;
+  }
+
+  /**
+   * The source's TLS: the client credentials {@code tls-creds} names and the host name to check
+   * ({@code tls-hostname}, else the URI's host; QEMU's "No hostname available for TLS" when neither
+   * exists). Checked before the migration starts, so a missing object fails {@code migrate} itself.
+   */
+  private OutgoingMigration.Connector tlsConnector(MigrationParameters p, String uri) {
+    MigrationUri u = MigrationUri.parse(uri);
+    requireTlsTransport(u);
+    TlsCredentials creds = objects.credentials(p.tlsCreds(), TlsCredentials.Endpoint.CLIENT);
+    String hostname = !p.tlsHostname().isEmpty() ? p.tlsHostname() : u instanceof MigrationUri.Tcp t ? t.host() : "";
+    if (hostname.isEmpty() && creds.verifyPeer()) {
+      throw new IllegalArgumentException("No hostname available for TLS");
+    }
+    String checked = creds.verifyPeer() ? hostname : null;
+    return () -> TlsChannel.client(Transports.connect(u), creds, checked);
+  }
+
+  private static void requireTlsTransport(MigrationUri u) {
+    if (u instanceof MigrationUri.Exec || u instanceof MigrationUri.File) {
+      throw new IllegalArgumentException(
+          "tls-creds needs a two-way transport (tcp:, unix:, fd: of a socket), not " + u.text());
+    }
+  }
+
+  /** The destination's TLS upgrade of an accepted channel (endpoint server, tls-authz). */
+  private MigrationChannel tlsAccept(MigrationParameters p, MigrationChannel raw) throws IOException {
+    TlsCredentials creds;
+    Authz authz;
+    try {
+      creds = objects.credentials(p.tlsCreds(), TlsCredentials.Endpoint.SERVER);
+      authz = p.tlsAuthz().isEmpty() ? null : objects.authz(p.tlsAuthz());
+    } catch (IllegalArgumentException e) {
+      raw.close();
+      throw new IOException(e.getMessage(), e);
+    }
+    return TlsChannel.server(raw, creds, authz);
+  }
+
   /**
    * Starts migrating to {@code uri} in the background.
    *
@@ -127,7 +190,11 @@ public final class MigrationManager {
    * @throws IllegalStateException when a migration is in progress
    */
   public synchronized OutgoingMigration migrate(String uri) {
-    dev.ferry.transport.MigrationUri.parse(uri); // a bad URI fails here, before any state change
+    MigrationUri.parse(uri); // a bad URI fails here, before any state change
+    MigrationParameters p = params;
+    if (p.tls()) {
+      return migrate(tlsConnector(p, uri));
+    }
     return migrate(() -> Transports.connect(uri));
   }
 
@@ -178,6 +245,10 @@ public final class MigrationManager {
       in.setLoadCheck(loadCheck);
       incoming = in;
     }
+    MigrationParameters p = params;
+    if (p.tls()) {
+      c = tlsAccept(p, c);
+    }
     return in.load(c);
   }
 
@@ -196,12 +267,38 @@ public final class MigrationManager {
       in.setLoadCheck(loadCheck);
       incoming = in;
     }
+    MigrationParameters p = params;
+    if (p.tls()) {
+      requireTlsTransport(MigrationUri.parse(uri));
+      objects.credentials(p.tlsCreds(), TlsCredentials.Endpoint.SERVER); // fail now, not per connection
+    }
     try (TransportListener l = Transports.listen(uri)) {
       if (onListening != null) {
         onListening.accept(l.boundUri().text());
       }
-      try (MigrationChannel c = l.accept()) {
-        return in.load(c);
+      // tcp and unix listen on: a peer refused before its stream was read leaves room for the next
+      boolean listening = l.boundUri() instanceof MigrationUri.Tcp || l.boundUri() instanceof MigrationUri.Unix;
+      while (true) {
+        MigrationChannel raw = l.accept();
+        MigrationChannel c;
+        try {
+          if (p.tls()) {
+            // the objects are looked up per connection: edits of tls-authz apply to the next one
+            MigrationParameters now = params;
+            c = tlsAccept(now.tls() ? now : p, raw);
+          } else {
+            c = listening ? PlainGate.admit(raw) : raw;
+          }
+        } catch (TlsHandshakeException | PlainGate.RefusedException e) {
+          if (!listening) {
+            throw e;
+          }
+          refusedListener.accept("incoming migration on " + l.boundUri().text() + ": " + e.getMessage());
+          continue;
+        }
+        try (MigrationChannel open = c) {
+          return in.load(open);
+        }
       }
     }
   }

@@ -23,6 +23,11 @@ import java.util.Map;
  * @param maxCpuThrottlePercent auto-converge: the throttle never goes above this
  * @param throttleTriggerThresholdPercent auto-converge: throttle when the guest dirties more than
  *     this percent of what was sent in a sync period
+ * @param tlsCreds id of the {@code tls-creds-x509} object the migration runs TLS with (endpoint
+ *     client on the source, server on the destination); empty: no TLS
+ * @param tlsHostname the name the destination's certificate must carry; empty: the host of the URI
+ * @param tlsAuthz on the destination, id of the {@code authz-list}/{@code authz-simple} object that
+ *     says which client certificates may connect; empty: any certificate from the CA
  */
 public record MigrationParameters(
     long maxBandwidthBytesPerSec,
@@ -33,14 +38,18 @@ public record MigrationParameters(
     int cpuThrottleIncrementPercent,
     boolean cpuThrottleTailslow,
     int maxCpuThrottlePercent,
-    int throttleTriggerThresholdPercent) {
+    int throttleTriggerThresholdPercent,
+    String tlsCreds,
+    String tlsHostname,
+    String tlsAuthz) {
 
   public static final long DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC = 16L << 30;
   /** QEMU's MAX_MIGRATE_DOWNTIME: 2000 seconds. */
   public static final long MAX_DOWNTIME_LIMIT_MS = 2_000_000;
 
   public static final MigrationParameters DEFAULT =
-      new MigrationParameters(DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC, 300, 64L << 20, 0, 20, 10, false, 99, 50);
+      new MigrationParameters(
+          DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC, 300, 64L << 20, 0, 20, 10, false, 99, 50, "", "", "");
 
   /** QAPI names of the parameters, in query order. */
   public static final String[] NAMES = {
@@ -52,8 +61,16 @@ public record MigrationParameters(
     "cpu-throttle-increment",
     "cpu-throttle-tailslow",
     "max-cpu-throttle",
-    "throttle-trigger-threshold"
+    "throttle-trigger-threshold",
+    "tls-creds",
+    "tls-hostname",
+    "tls-authz"
   };
+
+  /** Whether the migration runs inside TLS ({@code tls-creds} set). */
+  public boolean tls() {
+    return !tlsCreds.isEmpty();
+  }
 
   /** The parameters as QAPI's query-migrate-parameters returns them. */
   public Map<String, Object> toMap() {
@@ -67,6 +84,9 @@ public record MigrationParameters(
     m.put("cpu-throttle-tailslow", cpuThrottleTailslow);
     m.put("max-cpu-throttle", maxCpuThrottlePercent);
     m.put("throttle-trigger-threshold", throttleTriggerThresholdPercent);
+    m.put("tls-creds", tlsCreds);
+    m.put("tls-hostname", tlsHostname);
+    m.put("tls-authz", tlsAuthz);
     return m;
   }
 
@@ -86,6 +106,9 @@ public record MigrationParameters(
     boolean tailslow = cpuThrottleTailslow;
     int maxThrottle = maxCpuThrottlePercent;
     int trigger = throttleTriggerThresholdPercent;
+    String creds = tlsCreds;
+    String hostname = tlsHostname;
+    String authz = tlsAuthz;
     for (Map.Entry<String, ?> e : changes.entrySet()) {
       String name = e.getKey();
       Object v = e.getValue();
@@ -106,10 +129,25 @@ public record MigrationParameters(
         }
         case "max-cpu-throttle" -> maxThrottle = (int) range(name, number(name, v), 1, 99);
         case "throttle-trigger-threshold" -> trigger = (int) range(name, number(name, v), 1, 100);
+        case "tls-creds" -> creds = string(name, v);
+        case "tls-hostname" -> hostname = string(name, v);
+        case "tls-authz" -> authz = string(name, v);
         default -> throw new IllegalArgumentException("Parameter '" + name + "' is unexpected or not supported by Ferry");
       }
     }
-    return new MigrationParameters(maxBw, downtime, xbzrle, maxPostcopyBw, initial, increment, tailslow, maxThrottle, trigger);
+    return new MigrationParameters(
+        maxBw, downtime, xbzrle, maxPostcopyBw, initial, increment, tailslow, maxThrottle, trigger, creds, hostname, authz);
+  }
+
+  /** A StrOrNull parameter: null (JSON null) resets it to empty, as in QEMU. */
+  private static String string(String name, Object v) {
+    if (v == null) {
+      return "";
+    }
+    if (!(v instanceof String s)) {
+      throw new IllegalArgumentException("Invalid parameter type for '" + name + "', expected: string");
+    }
+    return s;
   }
 
   private static long number(String name, Object v) {

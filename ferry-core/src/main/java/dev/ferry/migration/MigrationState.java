@@ -17,6 +17,8 @@ public final class MigrationState {
   private final List<MigrationListener> listeners = new CopyOnWriteArrayList<>();
   private MigrationStatus status = MigrationStatus.NONE;
   private String errorDesc;
+  /** The JFR event of the current status, begun when it was entered (null while none). */
+  private MigrationEvents.Phase phaseEvent;
 
   /** @param side "outgoing" or "incoming", for the log */
   public MigrationState(String side) {
@@ -63,10 +65,20 @@ public final class MigrationState {
       if (next == MigrationStatus.FAILED && reason != null) {
         errorDesc = reason;
       }
+      phaseEvent(from, next, reason);
     }
     LOG.info("{} migration: {} -> {} ({})", side, from.qapiName(), next.qapiName(), reason);
     for (MigrationListener l : listeners) {
-      l.statusChanged(from, next, reason);
+      // a listener is an observer: its failure must not undo or stop the move (the status already
+      // changed, and the migration thread's cleanup after a terminal move must still run)
+      try {
+        l.statusChanged(from, next, reason);
+      } catch (RuntimeException | Error e) {
+        if (e instanceof VirtualMachineError) {
+          throw e;
+        }
+        LOG.warn("{} migration listener failed on {} -> {}: {}", side, from.qapiName(), next.qapiName(), e.toString(), e);
+      }
     }
     return true;
   }
@@ -84,9 +96,35 @@ public final class MigrationState {
     }
   }
 
+  /** Ends the JFR event of {@code from} and begins the one of {@code next} (terminal: instant). */
+  private void phaseEvent(MigrationStatus from, MigrationStatus next, String reason) {
+    if (phaseEvent != null) {
+      phaseEvent.end();
+      phaseEvent.nextPhase = next.qapiName();
+      phaseEvent.reason = reason;
+      phaseEvent.commit();
+      phaseEvent = null;
+    }
+    MigrationEvents.Phase e = new MigrationEvents.Phase();
+    e.side = side;
+    e.phase = next.qapiName();
+    e.begin();
+    if (next.next().isEmpty() || next == MigrationStatus.COMPLETED || next == MigrationStatus.FAILED
+        || next == MigrationStatus.CANCELLED) {
+      e.reason = reason;
+      e.commit();
+    } else {
+      phaseEvent = e;
+    }
+  }
+
   void firePass(long pass) {
     for (MigrationListener l : listeners) {
-      l.pass(pass);
+      try {
+        l.pass(pass);
+      } catch (RuntimeException e) {
+        LOG.warn("{} migration listener failed on pass {}: {}", side, pass, e.toString(), e);
+      }
     }
   }
 }

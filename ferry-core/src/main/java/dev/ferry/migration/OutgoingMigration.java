@@ -39,8 +39,12 @@ public final class OutgoingMigration {
   static final int KEEP_ITERATING_RATIO_PERCENT = 10;
   static final int MAX_EXTRA_SYNCS = 40;
   static final int SMALL_SEND_MS = 2;
-  /** How long completion waits for the destination's SHUT on the return path. */
-  static final long SHUT_TIMEOUT_MS = 120_000;
+  /**
+   * How long completion waits for the destination's SHUT on the return path once the whole stream
+   * is written: the destination only has to take in what is in flight and check it, so a peer that
+   * has not answered by then is gone or stuck, and the source must not stay paused for it.
+   */
+  static final long SHUT_TIMEOUT_MS = 30_000;
 
   /** Opens the connection (on the migration thread, so a slow connect does not block the monitor). */
   @FunctionalInterface
@@ -65,6 +69,7 @@ public final class OutgoingMigration {
   private volatile long shutStatus = -1;
   private final CountDownLatch shut = new CountDownLatch(1);
   private volatile Throwable returnPathError;
+  private volatile long shutTimeoutMs = SHUT_TIMEOUT_MS;
 
   public OutgoingMigration(
       SaveStateRegistry registry,
@@ -84,6 +89,11 @@ public final class OutgoingMigration {
 
   public MigrationStats stats() {
     return stats;
+  }
+
+  /** For tests: a shorter wait for SHUT than {@link #SHUT_TIMEOUT_MS}. */
+  void setShutTimeoutMs(long ms) {
+    shutTimeoutMs = ms;
   }
 
   public MigrationState state() {
@@ -218,26 +228,55 @@ public final class OutgoingMigration {
         LOG.debug("migration failed", e);
       }
     } finally {
-      if (state.status() != MigrationStatus.COMPLETED) {
-        if (pausedByUs) {
-          vm.resume();
-          pausedByUs = false;
-        }
-        MigrationChannel c = connection.get();
-        if (c != null) {
-          c.shutdown();
-          closeQuietly(c);
-        }
-        if (cancelled) {
-          state.transitionFromCurrent(MigrationStatus.CANCELLED, "cancelled");
-        } else {
-          state.transitionFromCurrent(MigrationStatus.FAILED, error == null ? "failed" : error);
-        }
-      } else {
-        closeQuietly(connection.get());
+      // Each step in its own guard: a failing step (a cleanup that throws, resume() on a machine
+      // closed meanwhile, a listener) must not skip the next, and await() must always return.
+      try {
+        finish(cancelled, error);
+      } finally {
+        stats.endNs = System.nanoTime();
+        done.countDown();
       }
-      stats.endNs = System.nanoTime();
-      done.countDown();
+    }
+  }
+
+  private void finish(boolean cancelled, String error) {
+    // the live devices' per-migration state was released by StateSaver.cleanupLive() in run()
+    if (state.status() == MigrationStatus.COMPLETED) {
+      guard("closing the connection", () -> closeQuietly(connection.get()));
+      return;
+    }
+    String[] why = {error};
+    if (pausedByUs) {
+      pausedByUs = false;
+      guard(
+          "resuming the source",
+          () -> {
+            try {
+              vm.resume();
+            } catch (RuntimeException e) {
+              // the source cannot run on (e.g. it was closed): say so in error-desc as well
+              why[0] = (why[0] == null ? "" : why[0] + "; ") + "the source could not be resumed: " + e.getMessage();
+              throw e;
+            }
+          });
+    }
+    MigrationChannel c = connection.get();
+    if (c != null) {
+      guard("shutting the connection down", c::shutdown);
+      guard("closing the connection", () -> closeQuietly(c));
+    }
+    if (cancelled) {
+      guard("status cancelled", () -> state.transitionFromCurrent(MigrationStatus.CANCELLED, "cancelled"));
+    } else {
+      guard("status failed", () -> state.transitionFromCurrent(MigrationStatus.FAILED, why[0] == null ? "failed" : why[0]));
+    }
+  }
+
+  private static void guard(String what, Runnable step) {
+    try {
+      step.run();
+    } catch (RuntimeException e) {
+      LOG.warn("migration end: {} failed: {}", what, e.toString(), e);
     }
   }
 
@@ -261,6 +300,8 @@ public final class OutgoingMigration {
     int extraSyncs = 0;
     long lastSyncs = stats.dirtySyncCount();
     long lastSyncNs = windowStartNs;
+    MigrationEvents.Pass passEvent = new MigrationEvents.Pass();
+    passEvent.begin();
     while (true) {
       if (cancelling()) {
         throw new CancelledException();
@@ -291,6 +332,14 @@ public final class OutgoingMigration {
         stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
         LOG.debug("sync {}: {} bytes pending, threshold {}, bandwidth {} B/ms",
             stats.dirtySyncCount(), pending, threshold, (long) bw);
+        passEvent.end();
+        passEvent.pass = stats.dirtySyncCount();
+        passEvent.dirtyPages = stats.lastSyncDirtyPages.get();
+        passEvent.pendingBytes = pending;
+        passEvent.thresholdBytes = threshold;
+        passEvent.commit();
+        passEvent = new MigrationEvents.Pass();
+        passEvent.begin();
         if (pending <= threshold) {
           boolean stalled =
               lastFitPending != Long.MAX_VALUE
@@ -331,6 +380,20 @@ public final class OutgoingMigration {
   private void complete(StateSaver saver, MigrationOutput o, RateLimiter r, boolean waitShut)
       throws IOException, InterruptedException {
     long downtimeStart = System.nanoTime();
+    MigrationEvents.SwitchOver switchOver = new MigrationEvents.SwitchOver();
+    switchOver.begin();
+    try {
+      completeWithGuestPaused(saver, o, r, waitShut, downtimeStart);
+      switchOver.completed = true;
+    } finally {
+      switchOver.end();
+      switchOver.downtimeBytes = stats.downtimeBytes.get();
+      switchOver.commit();
+    }
+  }
+
+  private void completeWithGuestPaused(StateSaver saver, MigrationOutput o, RateLimiter r, boolean waitShut, long downtimeStart)
+      throws IOException, InterruptedException {
     if (vm.running()) {
       vm.pause();
       pausedByUs = true;
@@ -345,8 +408,11 @@ public final class OutgoingMigration {
     saver.finish(true);
     stats.downtimeBytes.addAndGet(o.position() - before);
     if (waitShut) {
-      if (!shut.await(SHUT_TIMEOUT_MS, TimeUnit.MILLISECONDS)) {
-        throw new IOException("the destination did not confirm the load within " + SHUT_TIMEOUT_MS + " ms");
+      long waitMs = shutTimeoutMs;
+      if (!shut.await(waitMs, TimeUnit.MILLISECONDS)) {
+        MigrationChannel c = connection.get();
+        throw new IOException("destination " + (c == null ? "" : c.peerDescription() + " ")
+            + "did not confirm the load (SHUT) within " + (waitMs % 1000 == 0 ? waitMs / 1000 + " s" : waitMs + " ms"));
       }
       checkReturnPath();
       if (shutStatus != 0) {

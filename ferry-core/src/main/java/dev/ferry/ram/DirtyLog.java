@@ -78,6 +78,15 @@ public final class DirtyLog {
     return blocks;
   }
 
+  /**
+   * How long {@link #start()}, {@link #stop()} and {@link #harvestInto} wait for a vCPU to finish
+   * its current step before they throw an {@link IllegalStateException} (default 10 s; the machine
+   * sets its stop timeout). An interrupt of the waiting thread ends the wait at once, the same way.
+   */
+  public void setStepWaitLimit(java.time.Duration limit) {
+    phaser.setWaitLimit(limit.toNanos());
+  }
+
   /** Fresh, all-clear bitmaps, one per block in block order. */
   public List<DirtyBitmap> newBitmaps() {
     return blocks.stream().map(DirtyBitmap::forBlock).toList();

@@ -120,13 +120,21 @@ public final class RamBlock implements AutoCloseable {
    * Safe while others write the block. A no-op for the Arena fallback, which is committed already.
    */
   public void preallocate() {
+    preallocate(() -> false);
+  }
+
+  /**
+   * {@link #preallocate()} that stops between chunks once {@code stop} says so (the owner is about
+   * to close the block: it joins the caller first, so the block is never unmapped under it).
+   */
+  public void preallocate(java.util.function.BooleanSupplier stop) {
     if (mappedAddress == 0) {
       return;
     }
     // in 64 MiB steps: the kernel holds the process's mmap lock for each call, and other threads
     // of the process (another machine, the JVM's own mappings) must not wait for all of it
     long chunk = 64L << 20;
-    for (long off = 0; off < usedLength; off += chunk) {
+    for (long off = 0; off < usedLength && !stop.getAsBoolean(); off += chunk) {
       long len = Math.min(chunk, usedLength - off);
       if (!NativeMemory.populate(mappedAddress + off, len)) {
         // older kernels: touch one word per page with an atomic add of 0 (content unchanged)

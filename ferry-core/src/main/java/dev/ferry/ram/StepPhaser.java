@@ -56,13 +56,40 @@ final class StepPhaser {
     return enterValue < 0 ? 1 : 0;
   }
 
+  /** How long a flip waits for the writers of the old phase; see {@link #flipPhase()}. */
+  private volatile long waitLimitNs = TimeUnit.SECONDS.toNanos(10);
+
+  /** A flip whose wait gave up: the next flip first finishes that wait (reader-side fields). */
+  private boolean pending;
+  private boolean pendingNextIsEven;
+  private long pendingStartAtFlip;
+
+  void setWaitLimit(long nanos) {
+    if (nanos <= 0) {
+      throw new IllegalArgumentException("wait limit must be positive: " + nanos);
+    }
+    waitLimitNs = nanos;
+  }
+
   /**
    * Flips the phase and waits until every writer of the old phase has left. Callers serialise
    * flips among themselves (one reader at a time).
    *
+   * <p>The wait is bounded and interruptible: a writer stuck inside a step (a guest step that does
+   * not return) makes it throw after the wait limit, an interrupt at once (the interrupt status is
+   * kept). The phase has flipped then; the next flip first waits for the writers this one waited
+   * for, so no flip ever starts while writers of the phase before are inside (that is what keeps
+   * the end counts, and with them every mark, exact).
+   *
    * @return the phase index (0 or 1) that just ended and is now quiescent
+   * @throws IllegalStateException when the old phase's writers did not leave in time, or on an
+   *     interrupt
    */
   int flipPhase() {
+    if (pending) {
+      awaitOldPhase(pendingNextIsEven, pendingStartAtFlip);
+      pending = false;
+    }
     boolean nextIsEven = (long) START.getVolatile(this) < 0;
     long initial = nextIsEven ? 0 : Long.MIN_VALUE;
     if (nextIsEven) {
@@ -71,7 +98,20 @@ final class StepPhaser {
       oddEndEpoch = initial;
     }
     long startAtFlip = (long) START.getAndSet(this, initial);
+    try {
+      awaitOldPhase(nextIsEven, startAtFlip);
+    } catch (IllegalStateException e) {
+      pending = true;
+      pendingNextIsEven = nextIsEven;
+      pendingStartAtFlip = startAtFlip;
+      throw e;
+    }
+    return nextIsEven ? 1 : 0;
+  }
+
+  private void awaitOldPhase(boolean nextIsEven, long startAtFlip) {
     int spins = 0;
+    long deadlineNs = 0;
     while ((nextIsEven ? oddEndEpoch : evenEndEpoch) != startAtFlip) {
       // a writer is at most one guest step away from leaving: spin briefly, then back off
       if (++spins < 200) {
@@ -79,9 +119,18 @@ final class StepPhaser {
       } else if (spins < 400) {
         Thread.yield();
       } else {
+        long now = System.nanoTime();
+        if (deadlineNs == 0) {
+          deadlineNs = now + waitLimitNs;
+        } else if (now - deadlineNs > 0) {
+          throw new IllegalStateException("a vCPU did not finish its guest step within "
+              + TimeUnit.NANOSECONDS.toMillis(waitLimitNs) + " ms (a guest step that does not return)");
+        }
+        if (Thread.currentThread().isInterrupted()) {
+          throw new IllegalStateException("interrupted while waiting for a vCPU to finish its guest step");
+        }
         LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(50));
       }
     }
-    return nextIsEven ? 1 : 0;
   }
 }

@@ -6,6 +6,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ProtocolFamily;
 import java.net.SocketAddress;
+import java.net.SocketTimeoutException;
 import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
 import java.net.UnixDomainSocketAddress;
@@ -20,6 +21,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.concurrent.atomic.AtomicBoolean;
+import jdk.net.ExtendedSocketOptions;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -42,6 +44,26 @@ public final class Transports {
   public static final int SOCKET_BUFFER_BYTES =
       Integer.getInteger("ferry.socketBufferBytes", 4 * 1024 * 1024);
 
+  /**
+   * How long a tcp connect may take before it fails naming the address (system property {@code
+   * ferry.connectTimeoutMs}): an unreachable host whose packets are dropped would otherwise hold
+   * the migration in {@code setup} for the kernel's SYN retries (about two minutes).
+   */
+  public static final int CONNECT_TIMEOUT_MS = Integer.getInteger("ferry.connectTimeoutMs", 10_000);
+
+  /**
+   * TCP keepalive on every migration connection, so that a peer that died without a word (host
+   * gone, cable cut) is noticed by the side blocked in a read: the first probe after {@value
+   * #KEEPALIVE_IDLE_S} s of silence, then every {@value #KEEPALIVE_INTERVAL_S} s, the connection
+   * failing after {@value #KEEPALIVE_COUNT} unanswered ones (about 25 s). Precopy streams are never
+   * silent that long, and a return path may be (it answers only pings and the final SHUT), so
+   * keepalive rather than a read timeout is what watches it.
+   */
+  static final int KEEPALIVE_IDLE_S = 10;
+
+  static final int KEEPALIVE_INTERVAL_S = 5;
+  static final int KEEPALIVE_COUNT = 3;
+
   private Transports() {}
 
   /** Parses {@code uri} and opens the outgoing channel. */
@@ -60,7 +82,7 @@ public final class Transports {
       case MigrationUri.Tcp t -> connectTcp(t);
       case MigrationUri.Unix u -> connectUnix(u);
       case MigrationUri.Exec e -> ExecMigrationChannel.start(e.command(), true);
-      case MigrationUri.Fd f -> new FdMigrationChannel(f.fd());
+      case MigrationUri.Fd f -> openFd(f);
       case MigrationUri.File f -> openFile(f, true);
     };
   }
@@ -71,9 +93,28 @@ public final class Transports {
       case MigrationUri.Tcp t -> listenTcp(t);
       case MigrationUri.Unix u -> listenUnix(u);
       case MigrationUri.Exec e -> new OneShotListener(uri, ExecMigrationChannel.start(e.command(), false));
-      case MigrationUri.Fd f -> new OneShotListener(uri, new FdMigrationChannel(f.fd()));
+      case MigrationUri.Fd f -> new OneShotListener(uri, openFd(f));
       case MigrationUri.File f -> new OneShotListener(uri, openFile(f, false));
     };
+  }
+
+  /** Only a descriptor recorded for the purpose (see {@link MigrationFds}). */
+  private static MigrationChannel openFd(MigrationUri.Fd f) throws IOException {
+    int fd = MigrationFds.take(f);
+    try {
+      return new FdMigrationChannel(fd, f.text());
+    } catch (IOException | RuntimeException e) {
+      MigrationFds.unclaim(f, fd);
+      throw e;
+    }
+  }
+
+  /**
+   * A connected tcp or unix socket as a {@link MigrationChannel}, for a layer that goes over it
+   * (TLS on a monitor connection); {@code peer} names it in messages.
+   */
+  public static MigrationChannel socket(SocketChannel ch, String peer) {
+    return new SocketMigrationChannel(ch, peer);
   }
 
   static String describe(IOException e) {
@@ -92,6 +133,12 @@ public final class Transports {
   private static void tune(SocketChannel ch, boolean tcp) throws IOException {
     if (tcp) {
       ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+      ch.setOption(StandardSocketOptions.SO_KEEPALIVE, true);
+      if (ch.supportedOptions().contains(ExtendedSocketOptions.TCP_KEEPIDLE)) {
+        ch.setOption(ExtendedSocketOptions.TCP_KEEPIDLE, KEEPALIVE_IDLE_S);
+        ch.setOption(ExtendedSocketOptions.TCP_KEEPINTERVAL, KEEPALIVE_INTERVAL_S);
+        ch.setOption(ExtendedSocketOptions.TCP_KEEPCOUNT, KEEPALIVE_COUNT);
+      }
     }
     if (SOCKET_BUFFER_BYTES > 0) {
       ch.setOption(StandardSocketOptions.SO_SNDBUF, SOCKET_BUFFER_BYTES);
@@ -114,6 +161,11 @@ public final class Transports {
   }
 
   private static MigrationChannel connectTcp(MigrationUri.Tcp t) throws IOException {
+    return connectTcp(t, CONNECT_TIMEOUT_MS);
+  }
+
+  /** Connects within {@code timeoutMs}; a time-out fails naming the address and the time. */
+  static MigrationChannel connectTcp(MigrationUri.Tcp t, int timeoutMs) throws IOException {
     if (t.port() == 0) {
       throw new IOException(t.text() + ": cannot connect to port 0");
     }
@@ -121,7 +173,12 @@ public final class Transports {
     SocketChannel ch = SocketChannel.open(family(addr));
     try {
       tune(ch, true);
-      ch.connect(addr);
+      // the socket adaptor's connect takes a time-out (the channel's own blocking connect does
+      // not); the channel stays in blocking mode, as the rest of the transport expects
+      ch.socket().connect(addr, timeoutMs);
+    } catch (SocketTimeoutException e) {
+      ch.close();
+      throw new IOException(t.text() + ": cannot connect: no answer within " + timeoutMs + " ms", e);
     } catch (IOException e) {
       ch.close();
       throw failed(t, "cannot connect", e);

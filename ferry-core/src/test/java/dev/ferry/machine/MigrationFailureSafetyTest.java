@@ -95,6 +95,7 @@ class MigrationFailureSafetyTest {
       MigrationStatus end = o.await(60, TimeUnit.SECONDS);
       assertThat(end).as(String.valueOf(src.migration().outgoingState().errorDesc())).isEqualTo(MigrationStatus.COMPLETED);
       assertThat(dst.await()).isNull();
+      MachineHostTest.assertExactCopy(src, d);
       assertThat(StressCheck.check(d.machine()).passed()).isTrue();
       d.startAfterLoad(false);
       assertThat(d.machine().isRunning()).isTrue();
@@ -217,6 +218,7 @@ class MigrationFailureSafetyTest {
         // the fault lay beyond the end of the stream
         assertThat(t).as(what).isNull();
         assertThat(((FaultyChannel) (sourceSide ? srcSide : dstSide)).tripped()).as(what).isFalse();
+        MachineHostTest.assertExactCopy(src, d);
         src.machine().resume(); // as 'cont' after a migration
         return;
       }

@@ -62,6 +62,16 @@ public abstract class BaseTransportTestCase {
   /** A URI whose opening (connect, then a write and close) must fail, naming the URI. */
   protected abstract String unreachableConnectUri() throws IOException;
 
+  /** Opens the sending side (a layer such as TLS wraps it here). */
+  protected MigrationChannel connect(String uri) throws IOException {
+    return Transports.connect(uri);
+  }
+
+  /** Takes the receiving side from the listener (a layer such as TLS wraps it here). */
+  protected MigrationChannel accept(TransportListener l) throws IOException {
+    return l.accept();
+  }
+
   /** What the sending side does with its channel. */
   @FunctionalInterface
   protected interface Body<T> {
@@ -82,11 +92,11 @@ public abstract class BaseTransportTestCase {
     if (!streaming()) {
       S s;
       String uri = listenUri();
-      try (MigrationChannel ch = Transports.connect(connectUri(MigrationUri.parse(uri)))) {
+      try (MigrationChannel ch = connect(connectUri(MigrationUri.parse(uri)))) {
         s = sender.run(ch);
       }
       try (TransportListener l = Transports.listen(uri);
-          MigrationChannel ch = l.accept()) {
+          MigrationChannel ch = accept(l)) {
         return new Results<>(s, receiver.run(ch));
       }
     }
@@ -95,12 +105,12 @@ public abstract class BaseTransportTestCase {
       Future<S> f =
           pool.submit(
               () -> {
-                try (MigrationChannel ch = Transports.connect(target)) {
+                try (MigrationChannel ch = connect(target)) {
                   return sender.run(ch);
                 }
               });
       R r;
-      try (MigrationChannel ch = l.accept()) {
+      try (MigrationChannel ch = accept(l)) {
         r = receiver.run(ch);
       } catch (Exception | Error e) {
         f.cancel(true);

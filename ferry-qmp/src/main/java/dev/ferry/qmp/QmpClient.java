@@ -5,8 +5,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.qmp.qapi.VersionInfo;
+import dev.ferry.transport.TlsChannel;
+import dev.ferry.transport.TlsCredentials;
+import dev.ferry.transport.Transports;
+import java.net.InetSocketAddress;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ByteChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -28,7 +33,7 @@ import java.util.function.Consumer;
 public final class QmpClient implements AutoCloseable {
   private static final JsonNodeFactory F = JsonNodeFactory.instance;
 
-  private final SocketChannel ch;
+  private final ByteChannel ch;
   private final Map<Long, CompletableFuture<JsonNode>> pending = new ConcurrentHashMap<>();
   private final BlockingQueue<JsonNode> events = new LinkedBlockingQueue<>();
   private final AtomicLong nextId = new AtomicLong(1);
@@ -37,13 +42,35 @@ public final class QmpClient implements AutoCloseable {
   private volatile Consumer<JsonNode> listener;
   private volatile IOException failure;
 
-  private QmpClient(SocketChannel ch) {
+  private QmpClient(ByteChannel ch) {
     this.ch = ch;
   }
 
   /** Connects, reads the greeting and sends {@code qmp_capabilities}. */
   public static QmpClient connect(String uri) throws IOException {
-    SocketChannel ch = QmpEndpoint.parse(uri).connect();
+    return connect(uri, null);
+  }
+
+  /**
+   * Connects to a monitor, inside TLS when {@code creds} (endpoint client) are given: the server's
+   * certificate must chain to their CA and carry the host of {@code uri}.
+   *
+   * @throws dev.ferry.transport.TlsHandshakeException when the handshake fails (one line, why)
+   */
+  public static QmpClient connect(String uri, TlsCredentials creds) throws IOException {
+    QmpEndpoint ep = QmpEndpoint.parse(uri);
+    if (creds != null && !(ep.address() instanceof InetSocketAddress)) {
+      throw new IOException("TLS is for tcp monitors, not " + uri);
+    }
+    SocketChannel sock = ep.connect();
+    ByteChannel ch = sock;
+    if (creds != null) {
+      String host = uri.substring("tcp:".length(), uri.lastIndexOf(':'));
+      if (host.startsWith("[") && host.endsWith("]")) {
+        host = host.substring(1, host.length() - 1);
+      }
+      ch = TlsChannel.client(Transports.socket(sock, uri), creds, creds.verifyPeer() ? host : null);
+    }
     QmpClient c = new QmpClient(ch);
     Thread.ofVirtual().name("qmp-client-read").start(c::readLoop);
     try {
@@ -113,6 +140,71 @@ public final class QmpClient implements AutoCloseable {
           QmpErrorClass.fromWireName(err.path("class").asText()), err.path("desc").asText());
     }
     return rsp.get("return");
+  }
+
+  /**
+   * Sends {@code request} (a QMP command object as a user typed it) and returns the server's whole
+   * answer, {@code {"return": ...}} or {@code {"error": ...}}. The request goes out unchanged except
+   * for the {@code id}, which this client sets to match the answer; the user's {@code id} (if any)
+   * is put back into the answer.
+   */
+  public ObjectNode executeRaw(ObjectNode request) throws IOException {
+    JsonNode userId = request.get("id");
+    long id = nextId.getAndIncrement();
+    ObjectNode req = request.deepCopy();
+    req.put("id", id);
+    CompletableFuture<JsonNode> f = new CompletableFuture<>();
+    pending.put(id, f);
+    if (failure != null) {
+      pending.remove(id);
+      throw failure;
+    }
+    byte[] bytes = (QmpJson.write(req) + "\r\n").getBytes(StandardCharsets.UTF_8);
+    synchronized (writeLock) {
+      ByteBuffer b = ByteBuffer.wrap(bytes);
+      while (b.hasRemaining()) {
+        ch.write(b);
+      }
+    }
+    JsonNode rsp;
+    try {
+      rsp = f.get();
+    } catch (InterruptedException e) {
+      pending.remove(id);
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted waiting for the answer", e);
+    } catch (ExecutionException e) {
+      throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+    }
+    ObjectNode answer = ((ObjectNode) rsp).deepCopy();
+    answer.remove("id");
+    if (userId != null) {
+      answer.set("id", userId);
+    }
+    return answer;
+  }
+
+  /**
+   * Parses a line a user typed as a QMP command object (with QMP's own JSON rules).
+   *
+   * @throws IOException when it is not one JSON object
+   */
+  public static ObjectNode parseRequest(String line) throws IOException {
+    JsonNode n;
+    try {
+      n = QmpJson.parse(line.getBytes(StandardCharsets.UTF_8));
+    } catch (JsonProcessingException e) {
+      throw new IOException("not a JSON object: " + e.getOriginalMessage());
+    }
+    if (!(n instanceof ObjectNode o)) {
+      throw new IOException("not a JSON object: " + line.strip());
+    }
+    return o;
+  }
+
+  /** A QMP message as QMP writes it (one line). */
+  public static String format(JsonNode message) {
+    return QmpJson.write(message);
   }
 
   /** Runs an HMP command line through {@code human-monitor-command}; returns its output. */

@@ -153,6 +153,26 @@ public final class QmpDispatcher {
           return null;
         });
     add(
+        "getfd",
+        QapiType.Struct.of(required("fdname", QapiType.STR)),
+        a -> {
+          // QEMU's qmp_getfd: the descriptor came with this command's bytes (SCM_RIGHTS)
+          QmpSession.ReceivedFds fds = QmpSession.RECEIVED_FDS.isBound() ? QmpSession.RECEIVED_FDS.get() : null;
+          java.util.OptionalInt fd = fds == null ? java.util.OptionalInt.empty() : fds.take();
+          if (fd.isEmpty()) {
+            throw QmpError.generic("No file descriptor supplied via SCM_RIGHTS");
+          }
+          backend.getfd(a.get("fdname").textValue(), fd.getAsInt());
+          return null;
+        });
+    add(
+        "closefd",
+        QapiType.Struct.of(required("fdname", QapiType.STR)),
+        a -> {
+          backend.closefd(a.get("fdname").textValue());
+          return null;
+        });
+    add(
         "migrate_cancel",
         NONE,
         a -> {
@@ -235,12 +255,92 @@ public final class QmpDispatcher {
           return arr;
         });
     add("ferry-stress-check", NONE, a -> backend.stressCheck().toJson());
+    // object-add is QAPI's union ObjectOptions; the members of the types Ferry has, flat
+    QapiType.Enum allowDeny = new QapiType.Enum(List.of("allow", "deny"));
+    add(
+        "object-add",
+        QapiType.Struct.of(
+            required("qom-type", new QapiType.Enum(List.of("tls-creds-x509", "authz-simple", "authz-list"))),
+            required("id", QapiType.STR),
+            optional("dir", QapiType.STR),
+            optional("endpoint", new QapiType.Enum(List.of("server", "client"))),
+            optional("verify-peer", QapiType.BOOL),
+            optional("identity", QapiType.STR),
+            optional("policy", allowDeny),
+            optional(
+                "rules",
+                new QapiType.Array(
+                    QapiType.Struct.of(
+                        required("match", QapiType.STR),
+                        optional("policy", allowDeny),
+                        optional("format", new QapiType.Enum(List.of("exact", "glob"))))))),
+        a -> {
+          Map<String, Object> props = QmpJson.MAPPER.convertValue(a, new com.fasterxml.jackson.core.type.TypeReference<Map<String, Object>>() {});
+          props.remove("qom-type");
+          backend.objectAdd(a.get("qom-type").textValue(), props);
+          return null;
+        });
+    add(
+        "object-del",
+        QapiType.Struct.of(required("id", QapiType.STR)),
+        a -> {
+          backend.objectDel(a.get("id").textValue());
+          return null;
+        });
+    add(
+        "query-cpus-fast",
+        NONE,
+        a -> {
+          ArrayNode arr = F.arrayNode();
+          backend.queryCpus().forEach(c -> arr.add(c.toJson()));
+          return arr;
+        });
+    add(
+        "ferry-query-cpu-registers",
+        QapiType.Struct.of(optional("cpu-index", QapiType.INT)),
+        a -> backend.cpuRegisters(a.path("cpu-index").asInt(0)).toJson());
+    add(
+        "calc-dirty-rate",
+        QapiType.Struct.of(
+            required("calc-time", QapiType.INT),
+            optional("sample-pages", QapiType.INT),
+            optional("mode", new QapiType.Enum(List.of("page-sampling", "dirty-ring", "dirty-bitmap")))),
+        a -> {
+          String mode = a.path("mode").asText("page-sampling");
+          if (!mode.equals("page-sampling")) {
+            throw QmpError.generic("mode '" + mode + "' is not supported by Ferry (it measures by page-sampling)");
+          }
+          backend.calcDirtyRate(
+              a.get("calc-time").asLong(),
+              a.has("sample-pages") ? a.get("sample-pages").asInt() : dev.ferry.migration.DirtyRateMeasurement.DEFAULT_SAMPLE_PAGES_PER_GIB);
+          return null;
+        });
+    add("query-dirty-rate", NONE, a -> backend.queryDirtyRate().toJson());
     add(
         "ferry-memory-digest",
-        QapiType.Struct.of(optional("pages", QapiType.BOOL)),
+        QapiType.Struct.of(
+            optional("pages", QapiType.BOOL),
+            optional("block", QapiType.STR),
+            optional("offset", QapiType.UINT64),
+            optional("length", QapiType.UINT64)),
         a -> {
-          JsonNode pages = a.get("pages");
-          return MemoryDigestInfo.toJson(backend.memoryDigest(), pages != null && pages.booleanValue());
+          boolean pages = a.has("pages") && a.get("pages").booleanValue();
+          MemoryDigestInfo.PageWindow w = MemoryDigestInfo.PageWindow.NONE;
+          if (pages) {
+            w = a.has("block")
+                ? new MemoryDigestInfo.PageWindow(
+                    a.get("block").textValue(),
+                    a.has("offset") ? a.get("offset").longValue() : 0,
+                    a.has("length") ? a.get("length").longValue() : -1)
+                : MemoryDigestInfo.PageWindow.ALL;
+          } else if (a.has("block") || a.has("offset") || a.has("length")) {
+            throw QmpError.generic("block, offset and length select page digests: they need \"pages\": true");
+          }
+          try {
+            return MemoryDigestInfo.toJson(backend.memoryDigest(), w);
+          } catch (IllegalArgumentException e) {
+            throw QmpError.generic(e.getMessage());
+          }
         });
     add(
         "human-monitor-command",

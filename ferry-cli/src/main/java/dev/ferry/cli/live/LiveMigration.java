@@ -3,8 +3,10 @@ package dev.ferry.cli.live;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.machine.MemoryDigest;
 import dev.ferry.qmp.QmpClient;
 import dev.ferry.qmp.QmpError;
+import dev.ferry.qmp.qapi.MemoryDigestInfo;
 import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.transport.InheritedFds;
 import java.io.IOException;
@@ -12,11 +14,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 
@@ -31,8 +35,18 @@ import java.util.stream.Stream;
  * {@code exec:cat FIFO} (destination); fd hands each side one end of a socket pair as its fd 3 (so
  * the source migrates to {@code fd:3}); file migrates into a file and starts the destination
  * afterwards with {@code --incoming file:PATH}.
+ *
+ * <p>When the JVM exits before {@link #close} (Ctrl-C, SIGTERM), a shutdown hook closes every open
+ * one, so an interrupted demo leaves neither processes nor its temp directory behind.
  */
 public final class LiveMigration implements AutoCloseable {
+  private static final java.util.Set<LiveMigration> OPEN = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  static {
+    Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("ferry-live-cleanup").unstarted(
+        () -> List.copyOf(OPEN).forEach(LiveMigration::close)));
+  }
+
   private static final JsonNodeFactory F = JsonNodeFactory.instance;
   private static final Duration START_TIMEOUT = Duration.ofSeconds(120);
 
@@ -90,18 +104,21 @@ public final class LiveMigration implements AutoCloseable {
 
   private final Spec spec;
   private final Path dir;
-  private final boolean keepFiles;
-  private final List<FerryChild> children = new ArrayList<>();
-  private final List<Integer> rawFds = new ArrayList<>();
-  private FerryChild source;
-  private FerryChild destination;
-  private Endpoint endpoint;
+  private boolean keepFiles;
+  // synchronized: startDestinationAndSource starts the two children from two threads
+  private final List<FerryChild> children = Collections.synchronizedList(new ArrayList<>());
+  private final List<Integer> rawFds = Collections.synchronizedList(new ArrayList<>());
+  private volatile FerryChild source;
+  private volatile FerryChild destination;
+  private volatile Endpoint endpoint;
   private int endpoints;
+  private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
   public LiveMigration(Spec spec, boolean keepFiles) throws IOException {
     this.spec = spec;
     this.keepFiles = keepFiles;
     this.dir = Files.createTempDirectory("ferry-live-");
+    OPEN.add(this);
   }
 
   public Spec spec() {
@@ -110,6 +127,11 @@ public final class LiveMigration implements AutoCloseable {
 
   public Path dir() {
     return dir;
+  }
+
+  /** Keep the temp dir at {@link #close} (or not): decided late, e.g. only when a check failed. */
+  public void keepFiles(boolean keep) {
+    this.keepFiles = keep;
   }
 
   public FerryChild source() {
@@ -126,8 +148,17 @@ public final class LiveMigration implements AutoCloseable {
 
   /** A fresh endpoint (socket, FIFO, socket pair or file) for the next destination. */
   public Endpoint newEndpoint() throws IOException, InterruptedException {
+    return newEndpoint(spec.transport());
+  }
+
+  /**
+   * A fresh endpoint of transport {@code t}, which may differ from the spec's (a retry after a
+   * failed {@code fd:} migration goes over unix: a running source cannot be handed a new
+   * descriptor at birth).
+   */
+  public Endpoint newEndpoint(Transport t) throws IOException, InterruptedException {
     int i = endpoints++;
-    Endpoint e = switch (spec.transport()) {
+    Endpoint e = switch (t) {
       case TCP -> new Endpoint(i, "tcp:127.0.0.1:0", null, null, null);
       case UNIX -> {
         String u = "unix:" + dir.resolve("mig-" + i + ".sock");
@@ -181,13 +212,50 @@ public final class LiveMigration implements AutoCloseable {
     if (endpoint.sourceFd() != null) {
       fds.put(3, endpoint.sourceFd());
     }
-    source = FerryChild.start("source", machineArgs("source"), "unix:" + dir.resolve("source.qmp"), fds, dir.resolve("source.log"));
+    List<String> args = machineArgs("source");
+    if (endpoint.sourceFd() != null) {
+      args.addAll(List.of("--fd", "3")); // fd: takes only a descriptor given for migration
+    }
+    source = FerryChild.start("source", args, "unix:" + dir.resolve("source.qmp"), fds, dir.resolve("source.log"));
     children.add(source);
     if (endpoint.sourceFd() != null) {
       closeRaw(endpoint.sourceFd()); // the child holds its copy
     }
     configure(source.qmp()); // connecting retries until the monitor is up
     return source;
+  }
+
+  /**
+   * Starts a destination listening on a fresh endpoint and the source at the same time (two JVMs
+   * start in little more than the time of one), and returns once the destination listens and the
+   * source's monitor answers. Not for {@code file}, whose destination starts after the migration.
+   */
+  public void startDestinationAndSource() throws IOException, InterruptedException {
+    if (spec.transport() == Transport.FILE) {
+      throw new IllegalStateException("a file: destination starts after the source wrote the stream");
+    }
+    Endpoint e = newEndpoint();
+    java.util.concurrent.CompletableFuture<FerryChild> dst = new java.util.concurrent.CompletableFuture<>();
+    Thread t = Thread.ofPlatform().name("start-destination").start(() -> {
+      try {
+        dst.complete(startDestination(e));
+      } catch (Throwable x) {
+        dst.completeExceptionally(x);
+      }
+    });
+    try {
+      startSource();
+    } finally {
+      t.join();
+    }
+    try {
+      dst.get();
+    } catch (java.util.concurrent.ExecutionException x) {
+      if (x.getCause() instanceof IOException io) {
+        throw io;
+      }
+      throw new IOException("starting the destination: " + x.getCause(), x.getCause());
+    }
   }
 
   /** Waits until the source's stress program completed {@code passes} full passes (serial B). */
@@ -211,6 +279,16 @@ public final class LiveMigration implements AutoCloseable {
     if (endpoint == null || destination != null) {
       newEndpoint();
     }
+    return startDestination(endpoint);
+  }
+
+  /**
+   * Starts a destination on endpoint {@code e} (one from {@link #newEndpoint}; for {@code file}
+   * after the source wrote it), makes it the current endpoint and destination, waits until it
+   * listens and returns it.
+   */
+  public FerryChild startDestination(Endpoint e) throws IOException, InterruptedException {
+    endpoint = e;
     Map<Integer, Integer> fds = new HashMap<>();
     if (endpoint.destinationFd() != null) {
       fds.put(3, endpoint.destinationFd());
@@ -324,6 +402,129 @@ public final class LiveMigration implements AutoCloseable {
     return execute(c.qmp(), "query-status", null).path("status").asText();
   }
 
+  /**
+   * The exact comparison of a migration: the stopped source's digest against the destination's,
+   * taken after the load and before the destination's guest first ran.
+   *
+   * @param difference null when equal, else where they first part (block and page, or device section)
+   */
+  public record DigestComparison(MemoryDigest source, MemoryDigest destination, String difference) {
+    public boolean equal() {
+      return difference == null;
+    }
+
+    /** One line: {@code equal: ram HEX, devices HEX, N bytes} or the first difference. */
+    public String summary() {
+      return equal()
+          ? "equal: ram " + source.ram() + ", devices " + source.devices() + ", " + Units.count(source.bytes()) + " bytes"
+          : "MISMATCH: " + difference;
+    }
+  }
+
+  /** A child's {@code ferry-memory-digest} (a running guest is paused for it), without page digests. */
+  public static MemoryDigest digest(FerryChild c) throws IOException, InterruptedException {
+    return MemoryDigestInfo.fromJson(execute(c.qmp(), "ferry-memory-digest", null));
+  }
+
+  /**
+   * The page digests of block {@code name} ({@code length} bytes) of a child, fetched in windows
+   * of at most {@link MemoryDigestInfo#MAX_PAGES} pages (one QMP reply each).
+   */
+  static int[] pageDigests(FerryChild c, String name, long length) throws IOException, InterruptedException {
+    int[] all = new int[Math.toIntExact(length / 4096)];
+    long window = (long) MemoryDigestInfo.MAX_PAGES * 4096;
+    for (long off = 0; off < length; off += window) {
+      long len = Math.min(window, length - off);
+      ObjectNode args = F.objectNode().put("pages", true).put("block", name).put("offset", off).put("length", len);
+      int[] part = MemoryDigestInfo.pages(execute(c.qmp(), "ferry-memory-digest", args), name);
+      if (part == null || part.length != len / 4096) {
+        throw new IOException(c + " returned no page digests for block '" + name + "' at offset " + off);
+      }
+      System.arraycopy(part, 0, all, (int) (off / 4096), part.length);
+    }
+    return all;
+  }
+
+  /**
+   * Compares the source's digest with the destination's; call it after a completed migration with
+   * the source stopped ({@code postmigrate}) and the destination loaded and still paused (a spec
+   * with {@code destinationPaused}; see {@link #awaitDestinationLoaded}). On a mismatch both sides
+   * are asked again with page digests, so the difference names the first differing page.
+   */
+  public DigestComparison compareDigests() throws IOException, InterruptedException {
+    String srcState = runState(source);
+    String dstState = runState(destination);
+    if (srcState.equals("running") || !dstState.equals("paused")) {
+      throw new IllegalStateException(
+          "digest comparison needs a stopped source and a paused destination; source is " + srcState
+              + ", destination is " + dstState);
+    }
+    return compareDigests(source, destination);
+  }
+
+  /**
+   * Compares the digests of two stopped children (see {@link #compareDigests()}, which also checks
+   * their run states): on a mismatch the first differing block's page digests are fetched from both,
+   * in windows, so the difference names the first differing page.
+   */
+  public static DigestComparison compareDigests(FerryChild source, FerryChild destination)
+      throws IOException, InterruptedException {
+    MemoryDigest src = digest(source);
+    MemoryDigest dst = digest(destination);
+    Optional<String> diff = src.firstDifference(dst);
+    String block = diff.isPresent() ? firstDifferingBlock(src, dst) : null;
+    if (block != null) {
+      // both sides are stopped, so the second pass sees what the first saw
+      long length = src.blocks().stream().filter(b -> b.name().equals(block)).findFirst().orElseThrow().length();
+      MemoryDigest srcPages = withPages(src, block, pageDigests(source, block, length));
+      MemoryDigest dstPages = withPages(dst, block, pageDigests(destination, block, length));
+      diff = Optional.of(srcPages.firstDifference(dstPages).orElse(diff.get() + " (equal on a second pass)"));
+    }
+    return new DigestComparison(src, dst, diff.orElse(null));
+  }
+
+  /** The first block whose name and length match on both sides but whose content differs, or null. */
+  private static String firstDifferingBlock(MemoryDigest a, MemoryDigest b) {
+    for (int i = 0; i < Math.min(a.blocks().size(), b.blocks().size()); i++) {
+      MemoryDigest.Block x = a.blocks().get(i);
+      MemoryDigest.Block y = b.blocks().get(i);
+      if (!x.name().equals(y.name()) || x.length() != y.length()) {
+        return null; // the block lists differ: firstDifference says how
+      }
+      if (!x.digest().equals(y.digest())) {
+        return x.name();
+      }
+    }
+    return null;
+  }
+
+  private static MemoryDigest withPages(MemoryDigest d, String block, int[] pages) {
+    return new MemoryDigest(d.algorithm(), d.ram(), d.devices(), d.bytes(), d.blocks(), d.sections(), Map.of(block, pages));
+  }
+
+  /**
+   * Waits until the destination finished loading and stays paused (started with {@code --paused}):
+   * its run state is {@code paused}. Fails when it exits or the timeout passes.
+   */
+  public void awaitDestinationLoaded(Duration timeout) throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    String st;
+    while (!(st = runState(destination)).equals("paused")) {
+      if (!destination.alive()) {
+        throw new IOException("the destination exited with " + destination.exitCodeNow() + ": " + destination.lastLine());
+      }
+      if (System.nanoTime() - deadline > 0) {
+        throw new IOException("the destination is " + st + ", not loaded and paused, after " + timeout.toSeconds() + " s");
+      }
+      Thread.sleep(20);
+    }
+  }
+
+  /** Runs the destination's guest ({@code cont}), after the checks on its memory as it arrived. */
+  public void continueDestination() throws IOException, InterruptedException {
+    execute(destination.qmp(), "cont", null);
+  }
+
   /** Count of {@code B}s in a side's serial file ({@code source}, {@code destination}, ...). */
   public long serialPasses(String role) {
     try {
@@ -356,7 +557,11 @@ public final class LiveMigration implements AutoCloseable {
   /** Kills every child and removes the temp dir unless files are kept. */
   @Override
   public void close() {
-    for (FerryChild c : children) {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    OPEN.remove(this);
+    for (FerryChild c : List.copyOf(children)) {
       c.close();
     }
     for (int fd : List.copyOf(rawFds)) {

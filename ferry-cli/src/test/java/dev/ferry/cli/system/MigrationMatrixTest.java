@@ -10,16 +10,17 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The process-level scenario matrix: every transport × stress / random / idle, each a destination
- * and a source process of {@code ferry run}, a live migration over QMP, the destination's memory
- * checked against the source (stress pattern; RAM digest) and the guest running on.
+ * The process-level scenario matrix: every transport × every program (stress, random, fill, idle),
+ * each a destination and a source process of {@code ferry run}, a live migration over QMP, the
+ * destination's exact digest (before its guest ran) compared with the stopped source's, the stress
+ * pattern where it applies, and the guest running on.
  */
 @Timeout(300)
 class MigrationMatrixTest {
   static Stream<Scenario> matrix() {
     List<Scenario> l = new ArrayList<>();
     for (Transport t : Transport.values()) {
-      for (String p : List.of("stress", "random", "idle")) {
+      for (String p : List.of("stress", "random", "fill", "idle")) {
         l.add(Scenario.of(t, p));
       }
     }

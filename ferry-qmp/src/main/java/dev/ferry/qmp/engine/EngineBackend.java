@@ -86,6 +86,8 @@ public final class EngineBackend implements MonitorBackend {
   /** Whether the machine runs after an incoming load (QEMU's autostart; {@code stop}/{@code cont} change it). */
   private volatile boolean autostart = true;
   private volatile Thread incomingThread;
+  /** Where the incoming migration listens (a tcp port 0 resolved), for query-migrate's socket-address. */
+  private volatile String incomingBoundUri;
 
   public EngineBackend(MachineHost host, SnapshotStore snapshots) {
     this.host = Objects.requireNonNull(host, "host");
@@ -173,14 +175,25 @@ public final class EngineBackend implements MonitorBackend {
   public void cont() throws QmpError {
     synchronized (lock) {
       RunState s = machine.runState();
+      // QEMU's qmp_cont: a state that needs a reset (here also a failed load, which leaves
+      // internal-error) and finish-migrate are refused with QEMU's words; Ferry also refuses the
+      // transient save-vm / restore-vm (QEMU never shows them to a monitor command)
+      if (s.needsReset()) {
+        throw QmpError.generic(RunState.RESET_REQUIRED);
+      }
       switch (s) {
         case RUNNING -> {}
         case INMIGRATE -> autostart = true;
-        case INTERNAL_ERROR, SHUTDOWN, GUEST_PANICKED ->
-            throw QmpError.generic("Resetting the Virtual Machine is required");
-        case FINISH_MIGRATE, SAVE_VM, RESTORE_VM ->
+        case FINISH_MIGRATE -> throw QmpError.generic("Migration is not finalized yet");
+        case SAVE_VM, RESTORE_VM ->
             throw QmpError.generic("The machine cannot run while it is in state " + s.qapiName());
-        default -> machine.resume();
+        default -> {
+          try {
+            machine.resume();
+          } catch (IllegalStateException e) {
+            throw QmpError.generic(e.getMessage());
+          }
+        }
       }
     }
   }
@@ -210,6 +223,25 @@ public final class EngineBackend implements MonitorBackend {
     }
   }
 
+  /** {@code getfd}: the descriptor becomes {@code fd:NAME} for migrate and migrate-incoming. */
+  @Override
+  public void getfd(String name, int fd) throws QmpError {
+    try {
+      dev.ferry.transport.MigrationFds.put(name, fd);
+    } catch (IllegalArgumentException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
+  public void closefd(String name) throws QmpError {
+    try {
+      dev.ferry.transport.MigrationFds.close(name);
+    } catch (IllegalArgumentException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
   @Override
   public void migrateCancel() {
     migration.cancel();
@@ -226,11 +258,14 @@ public final class EngineBackend implements MonitorBackend {
     OutgoingMigration o = migration.outgoing();
     if (o == null) {
       MigrationStatus in = migration.incomingState().status();
-      if (in == MigrationStatus.NONE) {
+      String bound = incomingBoundUri;
+      if (in == MigrationStatus.NONE && bound == null) {
         return MigrationInfo.NONE;
       }
       String err = in == MigrationStatus.FAILED ? migration.incomingState().errorDesc() : null;
-      return new MigrationInfo(in, null, null, null, null, null, err, null);
+      // QEMU: a listening destination is in setup and shows where it listens (socket-address)
+      return new MigrationInfo(in == MigrationStatus.NONE ? MigrationStatus.SETUP : in,
+          null, null, null, null, null, err, null, null, bound == null ? null : List.of(bound));
     }
     MigrationStatus status = o.state().status();
     MigrationStats.Snapshot s = o.info();
@@ -346,9 +381,13 @@ public final class EngineBackend implements MonitorBackend {
               .start(
                   () -> {
                     try {
-                      host.incoming(uri, obs::listening);
+                      host.incoming(uri, bound -> {
+                        incomingBoundUri = bound;
+                        obs.listening(bound);
+                      });
                     } catch (Exception e) {
-                      LOG.error("incoming migration on {} failed: {}", uri, e.toString());
+                      // the observer reports it (ferry run prints one line); query-migrate has it
+                      LOG.info("incoming migration on {} failed: {}", uri, e.toString());
                       obs.failed(uri, e);
                       return;
                     }
@@ -444,6 +483,26 @@ public final class EngineBackend implements MonitorBackend {
     }
   }
 
+  // ------------------------------------------------------------------ objects
+
+  @Override
+  public void objectAdd(String qomType, Map<String, Object> props) throws QmpError {
+    try {
+      migration.objects().add(qomType, props);
+    } catch (IllegalArgumentException | java.io.IOException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
+  public void objectDel(String id) throws QmpError {
+    try {
+      migration.objects().delete(id);
+    } catch (IllegalArgumentException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
   // ------------------------------------------------------------------ snapshots
 
   @Override
@@ -462,7 +521,8 @@ public final class EngineBackend implements MonitorBackend {
 
   /**
    * Loads a snapshot as QEMU's loadvm: the machine stops, the state loads, and the machine runs on
-   * if it ran before. A failed load leaves the machine stopped (it may hold part of the state).
+   * if it ran before. A load that fails half-way leaves the machine in {@code internal-error} (it
+   * may hold part of the state): {@code cont} refuses it until a whole snapshot loads.
    */
   @Override
   public void snapshotLoad(String name) throws QmpError {
@@ -475,10 +535,16 @@ public final class EngineBackend implements MonitorBackend {
       try {
         snapshots.load(tag);
       } catch (IllegalArgumentException | IllegalStateException e) {
-        restore(before); // refused before anything was loaded
+        if (machine.runState() != RunState.INTERNAL_ERROR) {
+          restore(before); // refused before anything was loaded
+        }
         throw QmpError.generic(e.getMessage());
+      } catch (NoSuchFileException e) {
+        restore(before); // nothing was loaded
+        throw QmpError.generic("Error loading snapshot '" + name + "': " + describe(e));
       } catch (IOException e) {
-        machine.stop(RunState.PAUSED);
+        // the load failed half-way: the host left the machine in internal-error, which cont
+        // refuses ("Resetting the Virtual Machine is required") until a whole snapshot loads
         throw QmpError.generic("Error loading snapshot '" + name + "': " + describe(e));
       }
       if (wasRunning) {
@@ -595,6 +661,64 @@ public final class EngineBackend implements MonitorBackend {
         }
       }
     }
+  }
+
+  // ------------------------------------------------------------------ cpus, dirty rate (HMP info)
+
+  /** The guest's dirty rate by page sampling ({@code calc-dirty-rate}); made on first use. */
+  private volatile dev.ferry.migration.DirtyRateMeasurement dirtyRate;
+
+  @Override
+  public List<dev.ferry.qmp.qapi.CpuInfoFast> queryCpus() {
+    List<Long> tids = machine.vcpuThreadIds();
+    List<dev.ferry.qmp.qapi.CpuInfoFast> l = new java.util.ArrayList<>();
+    for (int i = 0; i < machine.cpus().size(); i++) {
+      l.add(new dev.ferry.qmp.qapi.CpuInfoFast(i, "/machine/cpu[" + i + "]", tids.get(i), "ferry"));
+    }
+    return l;
+  }
+
+  @Override
+  public dev.ferry.qmp.qapi.CpuRegisters cpuRegisters(int index) throws QmpError {
+    if (index < 0 || index >= machine.cpus().size()) {
+      throw QmpError.generic("CPU " + index + " does not exist (the machine has " + machine.cpus().size() + ")");
+    }
+    dev.ferry.machine.CpuDevice c = machine.cpu(index);
+    List<Long> regs = java.util.Arrays.stream(c.regs()).boxed().toList();
+    List<Long> xregs = new java.util.ArrayList<>();
+    for (int i = 0; i < dev.ferry.machine.CpuDevice.XREG_COUNT; i++) {
+      xregs.add(c.xreg(i));
+    }
+    return new dev.ferry.qmp.qapi.CpuRegisters(index, c.programName(), c.pc(), c.steps(), Integer.toUnsignedLong(c.flags()), regs, xregs);
+  }
+
+  private dev.ferry.migration.DirtyRateMeasurement dirtyRate() {
+    dev.ferry.migration.DirtyRateMeasurement d = dirtyRate;
+    if (d == null) {
+      synchronized (lock) {
+        if (dirtyRate == null) {
+          dirtyRate = new dev.ferry.migration.DirtyRateMeasurement(machine.ramBlocks());
+        }
+        d = dirtyRate;
+      }
+    }
+    return d;
+  }
+
+  @Override
+  public void calcDirtyRate(long calcTimeS, int samplePagesPerGiB) throws QmpError {
+    try {
+      dirtyRate().start(calcTimeS, samplePagesPerGiB);
+    } catch (IllegalArgumentException | IllegalStateException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
+  public dev.ferry.qmp.qapi.DirtyRateInfo queryDirtyRate() {
+    dev.ferry.migration.DirtyRateMeasurement.Result r = dirtyRate().query();
+    return new dev.ferry.qmp.qapi.DirtyRateInfo(
+        r.status().qapiName(), r.startTimeS(), r.calcTimeS(), r.samplePagesPerGiB(), "page-sampling", r.dirtyRateMiBPerSec());
   }
 
   // ------------------------------------------------------------------ digest

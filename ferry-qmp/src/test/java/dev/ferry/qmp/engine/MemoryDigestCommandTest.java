@@ -70,6 +70,37 @@ class MemoryDigestCommandTest {
   }
 
   @Test
+  void pageDigestsComeInWindowsOfOneBlockAndAreCapped() throws Exception {
+    try (MachineHost h = host("idle");
+        MachineHost big = new MachineHost(Machine.builder().memory((4L << 30) + 4096).program("idle").build())) {
+      QmpDispatcher qmp = new QmpDispatcher(new EngineBackend(h, new SnapshotStore(dir, h)));
+      h.machine().ramBlocks().getFirst().memory().set(ValueLayout.JAVA_BYTE, 0x5000, (byte) 1);
+      int[] all = h.memoryDigest().pageDigests("ram");
+      var f = JsonNodeFactory.instance;
+      JsonNode w = qmp.execute("ferry-memory-digest", f.objectNode().put("pages", true).put("block", "ram").put("offset", 0x4000).put("length", 0x3000));
+      JsonNode b = w.path("blocks").get(0);
+      assertThat(b.path("pages-offset").asLong()).isEqualTo(0x4000);
+      assertThat(MemoryDigestInfo.pages(w, "ram")).containsExactly(all[4], all[5], all[6]);
+      assertThat(MemoryDigestInfo.fromJson(w).pageDigests("ram")).as("a window is not a whole block").isNull();
+      JsonNode rest = qmp.execute("ferry-memory-digest", f.objectNode().put("pages", true).put("block", "ram").put("offset", 0x3ff000));
+      assertThat(MemoryDigestInfo.pages(rest, "ram")).containsExactly(all[1023]);
+
+      assertThatThrownBy(() -> qmp.execute("ferry-memory-digest", f.objectNode().put("pages", true).put("block", "vram")))
+          .hasMessageContaining("no RAM block 'vram'");
+      assertThatThrownBy(() -> qmp.execute("ferry-memory-digest", f.objectNode().put("pages", true).put("block", "ram").put("offset", 100)))
+          .hasMessageContaining("must be 4 KiB aligned and inside its 4194304 bytes");
+      assertThatThrownBy(() -> qmp.execute("ferry-memory-digest", f.objectNode().put("block", "ram")))
+          .hasMessageContaining("need \"pages\": true");
+
+      QmpDispatcher bigQmp = new QmpDispatcher(new EngineBackend(big, new SnapshotStore(dir, big)));
+      assertThatThrownBy(() -> bigQmp.execute("ferry-memory-digest", f.objectNode().put("pages", true)))
+          .hasMessageContaining("1048577 page digests asked for, at most 1048576 a reply");
+      JsonNode tail = bigQmp.execute("ferry-memory-digest", f.objectNode().put("pages", true).put("block", "ram").put("offset", 4L << 30));
+      assertThat(MemoryDigestInfo.pages(tail, "ram")).containsExactly(dev.ferry.ram.RamDigest.ZERO_PAGE_CRC);
+    }
+  }
+
+  @Test
   void refusedDuringAnIncomingMigration() throws Exception {
     try (MachineHost h = host("idle")) {
       QmpDispatcher qmp = new QmpDispatcher(new EngineBackend(h, new SnapshotStore(dir, h)));

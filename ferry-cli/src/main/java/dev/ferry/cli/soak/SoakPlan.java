@@ -1,0 +1,234 @@
+package dev.ferry.cli.soak;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.cli.live.LiveMigration;
+import dev.ferry.cli.live.LiveMigration.Transport;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+
+/**
+ * The dimensions of one soak run, drawn from its own seed: transport, guest program, memory,
+ * capabilities, parameters, and the fault with its trigger. The same run seed gives the same plan on
+ * every machine ({@link Random} is specified bit for bit), so a failing run is replayed from the
+ * seed printed next to it.
+ *
+ * @param run the run's index in the soak (0-based)
+ * @param runSeed the seed this plan was drawn from ({@link #runSeed(long, int)})
+ * @param program {@code stress}, {@code random}, {@code fill}, {@code idle} or {@code firsttouch}
+ *     ({@code stress} paced so slowly that its first pass is still running when the migration
+ *     starts: RAM ahead of it has never been touched and is first touched during the migration)
+ * @param maxBandwidthBytesPerSec null = the engine's default (unlimited in practice)
+ * @param downtimeLimitMs null = the engine's default (300)
+ * @param dirtyRateBytesPerSec {@code --dirty-rate} of the guest, null = the program's default
+ * @param warmupMs how long the source's guest runs before the migration ({@code stress}: after its
+ *     first full pass)
+ * @param triggerAt the fault's moment: stream bytes for {@link Trigger#BYTES} (transferred as the
+ *     source counts them) and {@link Trigger#CUT} (forwarded by the proxy), ms after {@code migrate}
+ *     for {@link Trigger#TIME}; unused for {@link Fault#NONE}
+ */
+public record SoakPlan(
+    int run,
+    long runSeed,
+    Transport transport,
+    String program,
+    long memoryBytes,
+    boolean xbzrle,
+    boolean returnPath,
+    Long downtimeLimitMs,
+    Long maxBandwidthBytesPerSec,
+    Long dirtyRateBytesPerSec,
+    long warmupMs,
+    Fault fault,
+    Trigger trigger,
+    long triggerAt) {
+
+  static final long MIN_MEMORY_BYTES = 64L << 20;
+  static final long MAX_MEMORY_BYTES = 1L << 30;
+  static final List<String> PROGRAMS = List.of("stress", "random", "fill", "idle", "firsttouch");
+
+  /** What goes wrong during the run. */
+  public enum Fault {
+    NONE("none"),
+    CANCEL("cancel"),
+    KILL_DESTINATION("kill-destination"),
+    KILL_SOURCE("kill-source"),
+    PROXY_CUT("proxy-cut");
+
+    private final String label;
+
+    Fault(String label) {
+      this.label = label;
+    }
+
+    public String label() {
+      return label;
+    }
+
+    /** Transports the fault applies to: the proxy sits on sockets; a file has no live destination. */
+    List<Transport> transports() {
+      return switch (this) {
+        case PROXY_CUT -> List.of(Transport.TCP, Transport.UNIX);
+        case KILL_DESTINATION -> List.of(Transport.TCP, Transport.UNIX, Transport.EXEC, Transport.FD);
+        default -> List.of(Transport.values());
+      };
+    }
+  }
+
+  /** When the fault strikes. */
+  public enum Trigger {
+    NONE, BYTES, TIME, CUT;
+
+    String label() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+  }
+
+  /** The guest program {@code ferry run} runs ({@code firsttouch} is a slow {@code stress}). */
+  public String machineProgram() {
+    return program.equals("firsttouch") ? "stress" : program;
+  }
+
+  /** The seed of run {@code k} of a soak seeded {@code seed} (SplitMix64 of both). */
+  public static long runSeed(long seed, int k) {
+    long z = seed + (k + 1) * 0x9E3779B97F4A7C15L;
+    z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+    z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+    return z ^ (z >>> 31);
+  }
+
+  /** Draws run {@code k}'s plan from {@code runSeed}, with guests of at most {@code maxMemoryBytes}. */
+  public static SoakPlan draw(int k, long runSeed, long maxMemoryBytes) {
+    Random r = new Random(runSeed);
+    // the fault first: it decides which transports fit
+    Fault fault = pick(r, new double[] {0.30, 0.175, 0.175, 0.175, 0.175}, Fault.values());
+    List<Transport> ts = fault.transports();
+    Transport transport = ts.get(r.nextInt(ts.size()));
+    String program = PROGRAMS.get(r.nextInt(PROGRAMS.size()));
+    // 64M half the time, each doubling half as likely, up to the cap
+    long mem = MIN_MEMORY_BYTES;
+    while (mem < Math.min(maxMemoryBytes, MAX_MEMORY_BYTES) && r.nextBoolean()) {
+      mem <<= 1;
+    }
+    boolean xbzrle = r.nextDouble() < 0.3;
+    boolean returnPath = transport.hasReturnPath() && r.nextDouble() < 0.7;
+    Long downtime = pick(r, new double[] {0.4, 0.15, 0.15, 0.15, 0.15}, new Long[] {null, 30L, 100L, 300L, 1000L});
+    // a limit that lets a dense guest through in at most ~8 s
+    Long bandwidth = null;
+    if (r.nextDouble() < 0.55) {
+      long b = 32L << 20;
+      while (b < mem / 8) {
+        b <<= 1;
+      }
+      bandwidth = b << r.nextInt(3);
+    }
+    // the guest must dirty slower than the link, or precopy cannot converge
+    Long dirtyRate =
+        switch (program) {
+          case "stress" -> bandwidth == null ? null : bandwidth / 4;
+          case "random" -> bandwidth == null ? null : Math.min(64L << 20, bandwidth / 4);
+          case "firsttouch" -> Math.max(1L << 20, Math.min(mem / 16, bandwidth == null ? Long.MAX_VALUE : bandwidth / 4));
+          default -> null;
+        };
+    long warmup =
+        switch (program) {
+          case "firsttouch" -> 100 + r.nextInt(900);
+          case "fill" -> 50 + r.nextInt(1500); // often still filling
+          default -> 100 + r.nextInt(400);
+        };
+    Trigger trigger = Trigger.NONE;
+    long at = 0;
+    switch (fault) {
+      case NONE -> {}
+      case PROXY_CUT -> {
+        trigger = Trigger.CUT;
+        at = logUniform(r, 16, mem + (mem >> 2)); // from the header on; past the end = no cut
+      }
+      default -> {
+        if (r.nextBoolean()) {
+          trigger = Trigger.BYTES;
+          at = logUniform(r, 4096, mem);
+        } else {
+          trigger = Trigger.TIME;
+          at = r.nextInt(1500);
+        }
+      }
+    }
+    return new SoakPlan(k, runSeed, transport, program, mem, xbzrle, returnPath, downtime, bandwidth, dirtyRate, warmup,
+        fault, trigger, at);
+  }
+
+  private static long logUniform(Random r, long lo, long hi) {
+    double x = Math.log(lo) + r.nextDouble() * (Math.log(hi) - Math.log(lo));
+    return Math.max(lo, Math.min(hi, (long) Math.exp(x)));
+  }
+
+  private static <T> T pick(Random r, double[] weights, T[] values) {
+    double x = r.nextDouble();
+    for (int i = 0; i < values.length - 1; i++) {
+      x -= weights[i];
+      if (x < 0) {
+        return values[i];
+      }
+    }
+    return values[values.length - 1];
+  }
+
+  /** The {@link LiveMigration} spec: destinations start paused, so they are checked before they run. */
+  LiveMigration.Spec spec() {
+    return new LiveMigration.Spec(memoryBytes, machineProgram(), transport, maxBandwidthBytesPerSec, downtimeLimitMs,
+        dirtyRateBytesPerSec, xbzrle, true);
+  }
+
+  /** The dimensions as JSON members of {@code o}. */
+  void describe(ObjectNode o) {
+    o.put("run", run);
+    o.put("seed", Long.toUnsignedString(runSeed, 16));
+    o.put("transport", transport.scheme());
+    o.put("program", program);
+    o.put("memory", memoryBytes);
+    o.put("xbzrle", xbzrle);
+    o.put("return-path", returnPath);
+    putOrNull(o, "downtime-limit", downtimeLimitMs);
+    putOrNull(o, "max-bandwidth", maxBandwidthBytesPerSec);
+    putOrNull(o, "dirty-rate", dirtyRateBytesPerSec);
+    o.put("warmup-ms", warmupMs);
+    ObjectNode f = o.putObject("fault");
+    f.put("kind", fault.label());
+    if (fault != Fault.NONE) {
+      f.put("trigger", trigger.label());
+      f.put("at", triggerAt);
+    }
+  }
+
+  static void putOrNull(ObjectNode o, String name, Long v) {
+    if (v == null) {
+      o.putNull(name);
+    } else {
+      o.put(name, v);
+    }
+  }
+
+  /** One line for the console: {@code tcp stress 64 MiB xbzrle rp bw=128M dl=300 fault=cancel@time:420}. */
+  public String oneLine() {
+    StringBuilder b = new StringBuilder();
+    b.append(transport.scheme()).append(' ').append(program).append(' ').append(memoryBytes >> 20).append("M");
+    if (xbzrle) {
+      b.append(" xbzrle");
+    }
+    if (returnPath) {
+      b.append(" rp");
+    }
+    if (maxBandwidthBytesPerSec != null) {
+      b.append(" bw=").append(maxBandwidthBytesPerSec >> 20).append("M");
+    }
+    if (downtimeLimitMs != null) {
+      b.append(" dl=").append(downtimeLimitMs);
+    }
+    b.append(" fault=").append(fault.label());
+    if (fault != Fault.NONE) {
+      b.append('@').append(trigger.label()).append(':').append(triggerAt);
+    }
+    return b.toString();
+  }
+}

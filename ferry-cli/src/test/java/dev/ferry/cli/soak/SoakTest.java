@@ -1,0 +1,135 @@
+package dev.ferry.cli.soak;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ferry.cli.FerryMain;
+import dev.ferry.cli.live.LiveMigration.Transport;
+import dev.ferry.cli.soak.SoakPlan.Fault;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.EnumSet;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The soak in the default suite: a fixed seed whose eight small runs cover every transport, every
+ * program and every fault kind (each with a trigger early enough to strike), run between real
+ * {@code ferry run} processes; no data loss, no broken rule, every fault struck.
+ */
+class SoakTest {
+  /** Eight 64 MiB runs: every transport, program and fault; see {@link #theSeedCoversEveryDimension}. */
+  static final long SEED = 326;
+  static final int RUNS = 8;
+  static final long MAX_MEMORY = 64L << 20;
+
+  static List<SoakPlan> plans() {
+    return java.util.stream.IntStream.range(0, RUNS)
+        .mapToObj(k -> SoakPlan.draw(k, SoakPlan.runSeed(SEED, k), MAX_MEMORY))
+        .toList();
+  }
+
+  @Test
+  void theSeedCoversEveryDimension() {
+    Set<Transport> transports = EnumSet.noneOf(Transport.class);
+    Set<String> programs = new HashSet<>();
+    Set<Fault> faults = EnumSet.noneOf(Fault.class);
+    for (SoakPlan p : plans()) {
+      transports.add(p.transport());
+      programs.add(p.program());
+      faults.add(p.fault());
+      assertThat(p.memoryBytes()).isEqualTo(MAX_MEMORY);
+    }
+    assertThat(transports).containsExactlyInAnyOrder(Transport.values());
+    assertThat(programs).containsExactlyInAnyOrderElementsOf(SoakPlan.PROGRAMS);
+    assertThat(faults).containsExactlyInAnyOrder(Fault.values());
+  }
+
+  @Test
+  void plansAreAFunctionOfTheRunSeedAlone() {
+    for (int k = 0; k < 50; k++) {
+      long s = SoakPlan.runSeed(42, k);
+      assertThat(SoakPlan.draw(k, s, 1L << 30)).isEqualTo(SoakPlan.draw(k, s, 1L << 30));
+      SoakPlan p = SoakPlan.draw(k, s, 1L << 30);
+      assertThat(p.fault().transports()).contains(p.transport());
+      assertThat(p.memoryBytes()).isBetween(64L << 20, 1L << 30);
+      if (!p.transport().hasReturnPath()) {
+        assertThat(p.returnPath()).isFalse();
+      }
+      if (p.maxBandwidthBytesPerSec() != null && p.dirtyRateBytesPerSec() != null) {
+        assertThat(p.dirtyRateBytesPerSec()).as("a guest dirtying faster than the link never converges")
+            .isLessThanOrEqualTo(p.maxBandwidthBytesPerSec() / 4);
+      }
+    }
+    assertThat(SoakPlan.runSeed(42, 0)).isNotEqualTo(SoakPlan.runSeed(42, 1)).isNotEqualTo(SoakPlan.runSeed(43, 0));
+  }
+
+  @Test
+  void badOptionsFailWithOneLine() {
+    PrintStream old = System.err;
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    System.setErr(new PrintStream(buf, true, StandardCharsets.UTF_8));
+    int code;
+    try {
+      code = FerryMain.execute("soak", "--seed", "banana");
+    } finally {
+      System.setErr(old);
+    }
+    assertThat(code).isEqualTo(2);
+    assertThat(buf.toString(StandardCharsets.UTF_8).strip()).isEqualTo("ferry soak: bad --seed 'banana' (a decimal or 0x hex number)");
+  }
+
+  @Test
+  @Timeout(600)
+  void aSmallSeededSoakLosesNothing(@TempDir Path tmp) throws Exception {
+    Path jsonl = tmp.resolve("soak.jsonl");
+    SoakCommand c = new SoakCommand();
+    c.runs = RUNS;
+    c.seed = Long.toString(SEED);
+    c.skip = 0;
+    c.maxMemory = "64M";
+    c.jsonl = jsonl;
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    c.output(new PrintStream(buf, true, StandardCharsets.UTF_8));
+    int code = c.call();
+    String out = buf.toString(StandardCharsets.UTF_8);
+    System.out.println(out);
+    assertThat(out).startsWith("ferry soak: seed " + SEED + ";");
+    SoakSummary s = c.summary();
+    assertThat(s.problemRuns()).as(out).isEmpty();
+    assertThat(s.dataLoss()).isZero();
+    assertThat(code).isZero();
+    assertThat(s.runs()).isEqualTo(RUNS);
+    for (Fault f : Fault.values()) {
+      if (f != Fault.NONE) {
+        assertThat(s.fired(f)).as("%s struck at least once:%n%s", f.label(), out).isPositive();
+      }
+    }
+    List<String> lines = Files.readAllLines(jsonl);
+    assertThat(lines).hasSize(RUNS);
+    ObjectMapper m = new ObjectMapper();
+    int compared = 0;
+    for (String l : lines) {
+      JsonNode j = m.readTree(l);
+      assertThat(j.path("data-loss").asBoolean()).isFalse();
+      if (j.path("outcome").asText().equals("completed")) {
+        assertThat(j.path("digest-equal").asBoolean(false)).as("stopped source = paused destination in %s", l).isTrue();
+        compared++;
+      }
+      if (j.has("retry")) {
+        assertThat(j.path("retry").path("status").asText()).as(l).isEqualTo("completed");
+        assertThat(j.path("retry-digest-equal").asBoolean(false)).as("retry: stopped source = paused destination in %s", l).isTrue();
+        compared++;
+      }
+    }
+    assertThat(compared).as("completed migrations compared").isGreaterThanOrEqualTo(RUNS / 2);
+  }
+}
