@@ -129,6 +129,29 @@ public interface MonitorBackend {
     throw QmpError.generic("this monitor has no machine to check");
   }
 
+  /** {@code query-cpus-fast}. Default: not available. */
+  default List<dev.ferry.qmp.qapi.CpuInfoFast> queryCpus() throws QmpError {
+    throw QmpError.generic("this monitor has no machine");
+  }
+
+  /** Ferry's {@code ferry-query-cpu-registers} for CPU {@code index}. Default: not available. */
+  default dev.ferry.qmp.qapi.CpuRegisters cpuRegisters(int index) throws QmpError {
+    throw QmpError.generic("this monitor has no machine");
+  }
+
+  /**
+   * {@code calc-dirty-rate}: starts measuring the guest's dirty rate over {@code calcTimeS} seconds
+   * (page sampling, {@code samplePagesPerGiB} pages per GiB) and returns at once.
+   */
+  default void calcDirtyRate(long calcTimeS, int samplePagesPerGiB) throws QmpError {
+    throw QmpError.generic("this monitor has no machine");
+  }
+
+  /** {@code query-dirty-rate}. */
+  default dev.ferry.qmp.qapi.DirtyRateInfo queryDirtyRate() throws QmpError {
+    throw QmpError.generic("this monitor has no machine");
+  }
+
   /**
    * Ferry's {@code ferry-memory-digest}: the exact digest of guest RAM and device state (pausing a
    * running machine for it and resuming it after), with page digests when {@code pages}. Default:
