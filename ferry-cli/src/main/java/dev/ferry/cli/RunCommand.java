@@ -10,6 +10,7 @@ import dev.ferry.qmp.MonitorAddress;
 import dev.ferry.qmp.QmpDispatcher;
 import dev.ferry.qmp.QmpServer;
 import dev.ferry.qmp.engine.EngineBackend;
+import dev.ferry.transport.MigrationFds;
 import dev.ferry.transport.MigrationUri;
 import dev.ferry.transport.TlsObjects;
 import java.io.IOException;
@@ -107,6 +108,14 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       paramLabel = "URI",
       description = "wait for an incoming migration on URI (tcp:HOST:PORT, unix:PATH, exec:CMD, fd:N, file:PATH); 'defer' waits for migrate-incoming on the monitor")
   String incoming;
+
+  @Option(
+      names = "--fd",
+      paramLabel = "N",
+      description =
+          "descriptor N was inherited for a migration: 'migrate fd:N' may use it (repeatable). fd: takes only"
+              + " such descriptors, the one of --incoming fd:N, and ones passed over the monitor with getfd")
+  List<Integer> fds = new ArrayList<>();
 
   @Option(names = "--snapshot-dir", paramLabel = "DIR", description = "directory of named snapshots (default: ./ferry-snapshots)")
   Path snapshotDir = Path.of("ferry-snapshots");
@@ -224,6 +233,22 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       Path f = Path.of(incoming.substring("file:".length()));
       if (!Files.isRegularFile(f) || !Files.isReadable(f)) {
         throw new Exit(1, "cannot read incoming file " + f + ": " + (Files.exists(f) ? "not a readable file" : "no such file"));
+      }
+    }
+
+    // ---- descriptors inherited for fd: (recorded now; fd: refuses any other number)
+    List<Integer> inherited = new ArrayList<>(fds);
+    if (incoming != null
+        && !incoming.equals("defer")
+        && MigrationUri.parse(incoming) instanceof MigrationUri.Fd f
+        && f.name() == null) {
+      inherited.add(f.fd());
+    }
+    for (int fd : inherited) {
+      try {
+        MigrationFds.allowInherited(fd);
+      } catch (IOException e) {
+        throw new Exit(1, e.getMessage());
       }
     }
 

@@ -153,6 +153,26 @@ public final class QmpDispatcher {
           return null;
         });
     add(
+        "getfd",
+        QapiType.Struct.of(required("fdname", QapiType.STR)),
+        a -> {
+          // QEMU's qmp_getfd: the descriptor came with this command's bytes (SCM_RIGHTS)
+          QmpSession.ReceivedFds fds = QmpSession.RECEIVED_FDS.isBound() ? QmpSession.RECEIVED_FDS.get() : null;
+          java.util.OptionalInt fd = fds == null ? java.util.OptionalInt.empty() : fds.take();
+          if (fd.isEmpty()) {
+            throw QmpError.generic("No file descriptor supplied via SCM_RIGHTS");
+          }
+          backend.getfd(a.get("fdname").textValue(), fd.getAsInt());
+          return null;
+        });
+    add(
+        "closefd",
+        QapiType.Struct.of(required("fdname", QapiType.STR)),
+        a -> {
+          backend.closefd(a.get("fdname").textValue());
+          return null;
+        });
+    add(
         "migrate_cancel",
         NONE,
         a -> {

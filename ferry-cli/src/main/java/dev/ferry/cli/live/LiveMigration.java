@@ -212,7 +212,11 @@ public final class LiveMigration implements AutoCloseable {
     if (endpoint.sourceFd() != null) {
       fds.put(3, endpoint.sourceFd());
     }
-    source = FerryChild.start("source", machineArgs("source"), "unix:" + dir.resolve("source.qmp"), fds, dir.resolve("source.log"));
+    List<String> args = machineArgs("source");
+    if (endpoint.sourceFd() != null) {
+      args.addAll(List.of("--fd", "3")); // fd: takes only a descriptor given for migration
+    }
+    source = FerryChild.start("source", args, "unix:" + dir.resolve("source.qmp"), fds, dir.resolve("source.log"));
     children.add(source);
     if (endpoint.sourceFd() != null) {
       closeRaw(endpoint.sourceFd()); // the child holds its copy
@@ -455,6 +459,16 @@ public final class LiveMigration implements AutoCloseable {
           "digest comparison needs a stopped source and a paused destination; source is " + srcState
               + ", destination is " + dstState);
     }
+    return compareDigests(source, destination);
+  }
+
+  /**
+   * Compares the digests of two stopped children (see {@link #compareDigests()}, which also checks
+   * their run states): on a mismatch the first differing block's page digests are fetched from both,
+   * in windows, so the difference names the first differing page.
+   */
+  public static DigestComparison compareDigests(FerryChild source, FerryChild destination)
+      throws IOException, InterruptedException {
     MemoryDigest src = digest(source);
     MemoryDigest dst = digest(destination);
     Optional<String> diff = src.firstDifference(dst);

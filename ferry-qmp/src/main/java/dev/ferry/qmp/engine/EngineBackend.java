@@ -223,6 +223,25 @@ public final class EngineBackend implements MonitorBackend {
     }
   }
 
+  /** {@code getfd}: the descriptor becomes {@code fd:NAME} for migrate and migrate-incoming. */
+  @Override
+  public void getfd(String name, int fd) throws QmpError {
+    try {
+      dev.ferry.transport.MigrationFds.put(name, fd);
+    } catch (IllegalArgumentException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
+  public void closefd(String name) throws QmpError {
+    try {
+      dev.ferry.transport.MigrationFds.close(name);
+    } catch (IllegalArgumentException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
   @Override
   public void migrateCancel() {
     migration.cancel();
