@@ -9,6 +9,7 @@ import dev.ferry.migration.MigrationStats;
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.testing.TestPki;
+import dev.ferry.qmp.Sizes;
 import dev.ferry.transport.RawCopy;
 import dev.ferry.transport.TlsChannel;
 import dev.ferry.transport.TlsCredentials;
@@ -82,7 +83,8 @@ public final class MigrationBench {
       List<String> transports,
       int repeats,
       long downtimeLimitMs,
-      long warmupMs) {
+      long warmupMs,
+      boolean json) {
 
     static Options parse(String[] args) {
       List<Long> sizes = List.of(1L << 30, 4L << 30);
@@ -91,11 +93,16 @@ public final class MigrationBench {
       int repeats = 1;
       long downtime = 300;
       long warmup = 500;
+      boolean json = false;
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
         String v = i + 1 < args.length ? args[i + 1] : null;
+        if (a.equals("--json")) {
+          json = true;
+          continue;
+        }
         switch (a) {
-          case "--sizes" -> sizes = split(need(a, v)).stream().map(Units::parseSize).toList();
+          case "--sizes" -> sizes = split(need(a, v)).stream().map(x -> Sizes.parse(x, 'M')).toList();
           case "--programs" -> programs = split(need(a, v));
           case "--transports" -> transports = split(need(a, v));
           case "--repeats" -> repeats = Integer.parseInt(need(a, v));
@@ -104,7 +111,7 @@ public final class MigrationBench {
           case "-h", "--help" -> {
             System.out.println(
                 "usage: bench-migration [--sizes 1G,4G] [--programs idle,fill,stress]"
-                    + " [--transports tcp,unix,tls] [--repeats N] [--downtime-limit MS] [--warmup-ms MS]");
+                    + " [--transports tcp,unix,tls] [--repeats N] [--downtime-limit MS] [--warmup-ms MS] [--json]");
             System.exit(0);
           }
           default -> throw new IllegalArgumentException("unknown option " + a);
@@ -119,7 +126,7 @@ public final class MigrationBench {
       if (repeats < 1) {
         throw new IllegalArgumentException("--repeats must be at least 1");
       }
-      return new Options(sizes, programs, transports, repeats, downtime, warmup);
+      return new Options(sizes, programs, transports, repeats, downtime, warmup, json);
     }
 
     private static String need(String opt, String v) {
@@ -146,7 +153,9 @@ public final class MigrationBench {
       System.exit(2);
       return;
     }
-    PrintStream out = System.out;
+    // --json: one JSON document on stdout instead of the Markdown text
+    PrintStream out = o.json() ? new PrintStream(OutputStream.nullOutputStream()) : System.out;
+    String loadAtStart = loadAverage();
     out.println("# Ferry end-to-end migration benchmark");
     out.println();
     out.println("- mode: in-process (source and destination machines in one JVM, stream over a real "
@@ -181,6 +190,11 @@ public final class MigrationBench {
     printTable(out, rows);
     out.println();
     out.println("- load average at end: " + loadAverage());
+    if (o.json()) {
+      System.out.println(new com.fasterxml.jackson.databind.ObjectMapper()
+          .enable(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
+          .writeValueAsString(json(o, rows, loadAtStart)));
+    }
     List<Row> bad = rows.stream().filter(r -> r.check().contains("MISMATCH") || r.check().contains("FAILED")).toList();
     for (Row r : bad) {
       System.err.println("bench-migration: " + Units.bytes(r.memoryBytes()) + " " + r.program() + " " + r.transport()
@@ -189,6 +203,38 @@ public final class MigrationBench {
     if (!bad.isEmpty()) {
       System.exit(1);
     }
+  }
+
+  /** Every figure of the Markdown report, units in the key names. */
+  static com.fasterxml.jackson.databind.node.ObjectNode json(Options o, List<Row> rows, String loadAtStart) {
+    var doc = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+    doc.put("mode", "in-process");
+    doc.putObject("host").put("cpus", Runtime.getRuntime().availableProcessors())
+        .put("load-average-start", loadAtStart).put("load-average-end", loadAverage()).put("jdk", Runtime.version().toString());
+    doc.put("downtime-limit-ms", o.downtimeLimitMs()).put("warmup-ms", o.warmupMs());
+    var runs = doc.putArray("runs");
+    for (Row r : rows) {
+      MigrationStats.Snapshot s = r.stats();
+      double rawRate = r.raw().bytesPerSec();
+      var j = runs.addObject();
+      j.put("guest-memory-bytes", r.memoryBytes()).put("program", r.program()).put("transport", r.transport())
+          .put("run", r.run()).put("status", r.status() == null ? "timeout" : r.status().qapiName());
+      if (r.error() != null) {
+        j.put("error", r.error());
+      }
+      j.put("total-time-ms", s.totalTimeMs());
+      if (s.downtimeMs() >= 0) {
+        j.put("downtime-ms", s.downtimeMs());
+      } else {
+        j.putNull("downtime-ms");
+      }
+      j.put("setup-time-ms", s.setupTimeMs()).put("transferred-bytes", s.transferredBytes())
+          .put("throughput-bytes-per-sec", Math.round(r.throughputBytesPerSec()))
+          .put("raw-copy-elapsed-ns", r.raw().elapsedNs()).put("raw-copy-bytes-per-sec", Math.round(rawRate))
+          .put("migration-fraction-of-raw", rawRate > 0 ? r.throughputBytesPerSec() / rawRate : 0)
+          .put("dirty-sync-count", s.dirtySyncCount()).put("check", r.check());
+    }
+    return doc;
   }
 
   static String loadAverage() {

@@ -2,6 +2,7 @@ package dev.ferry.cli;
 
 import dev.ferry.cli.analyze.Analysis;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -15,6 +16,7 @@ import picocli.CommandLine.Parameters;
  */
 @Command(
     name = "analyze",
+    mixinStandardHelpOptions = true,
     description = {
       "Decode a migration stream file (QEMU 7.2 format; gzip accepted).",
       "Without --dump: a listing of every section and command with its stream offset, and RAM statistics."
@@ -34,8 +36,7 @@ public final class AnalyzeCommand implements Callable<Integer> {
   @Option(names = "--extract", paramLabel = "DIR", description = "write each RAM block, desc.json and state.json into DIR")
   Path extractDir;
 
-  @Option(names = {"-v", "--verbose"}, description = "print the stack trace of an error")
-  boolean verbose;
+  @CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
 
   @Option(
       names = "--max-ram",
@@ -52,17 +53,44 @@ public final class AnalyzeCommand implements Callable<Integer> {
       if (dump != null && !dump.equals("state") && !dump.equals("desc")) {
         throw new IllegalArgumentException("--dump must be 'state' or 'desc', not '" + dump + "'");
       }
+      checkPaths();
       Analysis.run(file, dump, extractDir, maxRamBytes, out);
       out.flush();
       return 0;
     } catch (Exception | OutOfMemoryError | StackOverflowError e) {
       out.flush();
-      err.println("ferry analyze: " + Analysis.message(e));
-      if (verbose) {
+      err.println("ferry analyze: " + (e instanceof java.nio.file.FileSystemException ? CliErrors.describe(e) : Analysis.message(e)));
+      if (verbose.verbose) {
         e.printStackTrace(err);
       }
       err.flush();
       return 1;
     }
+  }
+
+  /** The input file and the --extract directory, checked before the stream is read. */
+  private void checkPaths() throws java.io.IOException {
+    if (Files.isDirectory(file)) {
+      throw new IllegalArgumentException(file + ": Is a directory (FILE is a migration stream file)");
+    }
+    if (!Files.exists(file)) {
+      throw new java.nio.file.NoSuchFileException(file.toString());
+    }
+    if (extractDir != null) {
+      try {
+        Files.createDirectories(extractDir);
+      } catch (java.io.IOException e) {
+        throw new IllegalArgumentException("--extract " + extractDir + ": cannot create the directory: " + reason(e));
+      }
+      if (!Files.isWritable(extractDir)) {
+        throw new IllegalArgumentException("--extract " + extractDir + ": not a writable directory");
+      }
+    }
+  }
+
+  private static String reason(java.io.IOException e) {
+    String d = CliErrors.describe(e);
+    int colon = d.lastIndexOf(": ");
+    return e instanceof java.nio.file.FileSystemException && colon >= 0 ? d.substring(colon + 2) : d;
   }
 }

@@ -3,10 +3,13 @@ package dev.ferry.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.ferry.cli.live.LiveMigration;
 import dev.ferry.cli.live.LiveMigration.Transport;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.cli.live.HtmlReport;
+import dev.ferry.cli.live.MigrationReport;
+import dev.ferry.cli.live.MigrationTimeline;
 import dev.ferry.cli.live.ProgressBar;
 import dev.ferry.cli.live.Units;
 import dev.ferry.qmp.qapi.MigrationInfo;
-import dev.ferry.qmp.qapi.MigrationStats;
 import dev.ferry.transport.RawCopy;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -36,8 +39,9 @@ import picocli.CommandLine.Option;
       "(exact digest), and the guest runs on there."
     })
 public final class DemoCommand implements Callable<Integer> {
-  @Option(names = "--memory", defaultValue = "1G", paramLabel = "SIZE", description = "guest RAM (default ${DEFAULT-VALUE})")
-  String memory;
+  @Option(names = "--memory", defaultValue = "1G", paramLabel = "SIZE", converter = CliSizes.MemorySize.class,
+      description = "guest RAM: a number with K/M/G/T (powers of 1024); a bare number is MiB, as for ferry run (default ${DEFAULT-VALUE})")
+  long memoryBytes;
 
   @Option(names = "--program", defaultValue = "stress", paramLabel = "NAME",
       description = "guest program: stress, random, fill, idle (default ${DEFAULT-VALUE})")
@@ -47,20 +51,30 @@ public final class DemoCommand implements Callable<Integer> {
       description = "tcp, unix, exec, fd or file (default ${DEFAULT-VALUE})")
   String transport;
 
-  @Option(names = "--bandwidth", paramLabel = "SIZE", description = "max-bandwidth in bytes/s, e.g. 512M (default: the engine's)")
-  String bandwidth;
+  @Option(names = "--bandwidth", paramLabel = "RATE", converter = CliSizes.Rate.class,
+      description = "max-bandwidth in bytes/s, e.g. 512M or 64M/s; 0: unlimited (default: the engine's)")
+  Long bandwidthBytesPerSec;
 
   @Option(names = "--downtime-limit", paramLabel = "MS", description = "downtime-limit in ms (default: the engine's, 300)")
   Long downtimeLimitMs;
 
-  @Option(names = "--dirty-rate", paramLabel = "SIZE", description = "dirty rate of the random program in bytes/s, e.g. 64M")
-  String dirtyRate;
+  @Option(names = "--dirty-rate", paramLabel = "RATE", converter = CliSizes.Rate.class,
+      description = "bytes/s, e.g. 64M or 512K/s: the dirty rate of 'random' and the sweep speed of 'stress', as for ferry run")
+  Long dirtyRateBytesPerSec;
 
   @Option(names = "--xbzrle", description = "turn on the xbzrle capability")
   boolean xbzrle;
 
-  @Option(names = "--keep", description = "keep the temp dir (logs, serial files, sockets, stream file)")
+  @Option(names = "--keep", description = "keep the temp dir (logs, serial files, sockets, stream file); without it the dir is removed, also on Ctrl-C")
   boolean keep;
+
+  @Option(names = "--json", description = "print the report as one JSON document on stdout (units in the key names)")
+  boolean json;
+
+  @Option(names = "--report", paramLabel = "FILE.html", description = "write a self-contained HTML page with plots over time")
+  java.nio.file.Path htmlReport;
+
+  @picocli.CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
 
   @Option(names = "--warmup-ms", defaultValue = "500", paramLabel = "MS",
       description = "how long the guest runs before the migration (stress: after its first full pass; default ${DEFAULT-VALUE})")
@@ -82,7 +96,7 @@ public final class DemoCommand implements Callable<Integer> {
     try {
       spec = spec();
     } catch (IllegalArgumentException e) {
-      err.println("ferry demo: " + e.getMessage());
+      err.println("ferry demo: " + e.getMessage() + " (see 'ferry demo --help')");
       return 2;
     }
     LiveMigration lm = null;
@@ -111,23 +125,16 @@ public final class DemoCommand implements Callable<Integer> {
   }
 
   LiveMigration.Spec spec() {
-    long mem = Units.parseSize(memory);
-    if (mem < 4096 || mem % 4096 != 0) {
-      throw new IllegalArgumentException("--memory must be a positive multiple of 4 KiB: " + memory);
-    }
-    if (!List.of("stress", "random", "fill", "idle").contains(program)) {
-      throw new IllegalArgumentException("unknown program '" + program + "' (stress, random, fill, idle)");
-    }
-    Long bw = bandwidth == null ? null : Units.parseSize(bandwidth);
-    if (bw != null && bw <= 0) {
-      throw new IllegalArgumentException("--bandwidth must be positive");
+    if (!dev.ferry.machine.GuestPrograms.names().contains(program)) {
+      throw new IllegalArgumentException("unknown program '" + program + "' (known: "
+          + String.join(", ", dev.ferry.machine.GuestPrograms.names()) + ")");
     }
     if (downtimeLimitMs != null && downtimeLimitMs < 0) {
-      throw new IllegalArgumentException("--downtime-limit must not be negative");
+      throw new IllegalArgumentException("--downtime-limit must not be negative, got " + downtimeLimitMs);
     }
-    Long dr = dirtyRate == null ? null : Units.parseSize(dirtyRate);
     // the destination stays paused after the load until the digest comparison is done
-    return new LiveMigration.Spec(mem, program, Transport.of(transport), bw, downtimeLimitMs, dr, xbzrle, true);
+    return new LiveMigration.Spec(memoryBytes, program, Transport.of(transport), bandwidthBytesPerSec, downtimeLimitMs,
+        dirtyRateBytesPerSec, xbzrle, true);
   }
 
   private void run(LiveMigration lm) throws IOException, InterruptedException, DemoFailure {
@@ -151,9 +158,13 @@ public final class DemoCommand implements Callable<Integer> {
         + (s.program().equals("stress") ? " (guest has made " + passesBefore + " passes)" : ""));
     lm.migrate();
     ProgressBar bar = new ProgressBar(err, ProgressBar.stderrIsTerminal(), 1000);
+    MigrationTimeline timeline = new MigrationTimeline();
     MigrationInfo end;
     try {
-      end = lm.awaitEnd(Duration.ofMillis(100), Duration.ofMinutes(30), bar::update);
+      end = lm.awaitEnd(Duration.ofMillis(100), Duration.ofMinutes(30), i -> {
+        timeline.add(i);
+        bar.update(i);
+      });
     } finally {
       bar.finish();
     }
@@ -188,7 +199,25 @@ public final class DemoCommand implements Callable<Integer> {
       checks.add("guest|" + LiveMigration.runState(lm.destination()) + "|on the destination");
     }
     RawCopy.Result raw = rawCopy(lm, end.ram().transferredBytes());
-    report(lm, end, raw, checks);
+    MigrationReport report = report(lm, end, raw, checks);
+    report.json().putObject("digest").put("equal", true).put("algorithm", digest.source().algorithm())
+        .put("ram", digest.source().ram()).put("devices", digest.source().devices()).put("bytes", digest.source().bytes());
+    report.timeline(timeline);
+    if (json) {
+      report.printJson(out);
+    } else {
+      out.println();
+      report.print(out);
+      out.println("ferry demo: OK");
+    }
+    if (htmlReport != null) {
+      try {
+        HtmlReport.write(htmlReport, report, timeline, null);
+      } catch (IOException e) {
+        throw new DemoFailure("cannot write --report " + htmlReport + ": " + CliErrors.describe(e));
+      }
+      err.println("ferry demo: report written to " + htmlReport);
+    }
   }
 
   private void awaitRunning(LiveMigration lm) throws IOException, InterruptedException, DemoFailure {
@@ -227,40 +256,32 @@ public final class DemoCommand implements Callable<Integer> {
     };
   }
 
-  private void report(LiveMigration lm, MigrationInfo end, RawCopy.Result raw, List<String> checks) {
-    MigrationStats ram = end.ram();
-    long total = end.totalTimeMs() == null ? 0 : end.totalTimeMs();
-    double throughput = total > 0 ? ram.transferredBytes() * 1000.0 / total : 0;
+  /** The report: the figures every migration has, the raw copy beside them, and the checks. */
+  static MigrationReport report(LiveMigration lm, MigrationInfo end, RawCopy.Result raw, List<String> checks) {
     LiveMigration.Spec s = lm.spec();
-    out.println();
-    out.printf(Locale.ROOT, "Migration report: %s %s guest, %s, %s -> %s%n", Units.bytes(s.memoryBytes()), s.program(),
-        lm.endpoint().connectUri(), lm.source(), lm.destination());
-    row("status", "completed", "");
-    row("total time", Units.millis(total), "");
-    row("downtime", Units.millis(end.downtimeMs() == null ? -1 : end.downtimeMs()),
-        "limit " + (s.downtimeLimitMs() == null ? "300 ms (default)" : s.downtimeLimitMs() + " ms"));
-    row("setup time", Units.millis(end.setupTimeMs() == null ? 0 : end.setupTimeMs()), "");
-    row("transferred", Units.bytes(ram.transferredBytes()), Units.count(ram.transferredBytes()) + " bytes");
-    row("zero pages", Units.count(ram.duplicatePages()), Units.bytes(ram.duplicatePages() * ram.pageSizeBytes()) + " of RAM");
-    row("normal pages", Units.count(ram.normalPages()), Units.bytes(ram.normalBytes()));
-    row("throughput", Units.rate(throughput), String.format(Locale.ROOT, "%.0f Mbit/s", throughput * 8 / 1e6));
+    String title = String.format(Locale.ROOT, "Migration report: %s %s guest, %s, %s -> %s", Units.bytes(s.memoryBytes()),
+        s.program(), lm.endpoint().connectUri(), lm.source(), lm.destination());
+    MigrationReport r = new MigrationReport(title, end, s.downtimeLimitMs());
+    ObjectNode j = r.json();
+    j.put("guest-memory-bytes", s.memoryBytes()).put("program", s.program()).put("transport", s.transport().scheme())
+        .put("uri", lm.endpoint().connectUri());
+    double throughput = j.path("throughput-bytes-per-sec").asDouble();
     if (raw != null) {
-      row("raw copy", Units.rate(raw.bytesPerSec()),
+      j.putObject("raw-copy").put("bytes", raw.bytes()).put("bytes-per-sec", Math.round(raw.bytesPerSec()))
+          .put("elapsed-ns", raw.elapsedNs()).put("uri", raw.uri())
+          .put("migration-fraction", raw.bytesPerSec() > 0 ? throughput / raw.bytesPerSec() : 0);
+      r.row("raw copy", Units.rate(raw.bytesPerSec()),
           String.format(Locale.ROOT, "same %s over %s in %.1f ms; migration at %s of it",
               Units.bytes(raw.bytes()), raw.uri().startsWith("tcp") ? "tcp" : "a unix socket",
               raw.elapsedNs() / 1e6, Units.percent(throughput, raw.bytesPerSec())));
     } else {
-      row("raw copy", "n/a", "no in-process baseline for " + s.transport().scheme());
+      j.putNull("raw-copy");
+      r.row("raw copy", "n/a", "no in-process baseline for " + s.transport().scheme());
     }
-    row("dirty syncs", Long.toString(ram.dirtySyncCount()), "");
     for (String c : checks) {
       String[] f = c.split("\\|", 3);
-      row(f[0], f[1], f[2]);
+      r.check(f[0], true, f[1], f[2]);
     }
-    out.println("ferry demo: OK");
-  }
-
-  private void row(String name, String value, String note) {
-    out.printf(Locale.ROOT, "  %-12s %14s%s%n", name, value, note.isEmpty() ? "" : "   " + note);
+    return r;
   }
 }

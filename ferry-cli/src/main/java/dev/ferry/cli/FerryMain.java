@@ -1,9 +1,18 @@
 package dev.ferry.cli;
 
+import java.util.Arrays;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code ferry} command. Each subcommand is its own class in this package. */
+/**
+ * The {@code ferry} command. Each subcommand is its own class in this package.
+ *
+ * <p>Errors, for every command: a bad option or argument is one line on stderr naming the value
+ * and the command's {@code --help}, exit 2; an error while running is one line naming what and
+ * where, exit 1, with the stack trace only under {@code --verbose}. The engine's log goes to
+ * stderr at WARN (INFO with {@code --verbose}); a system property {@code
+ * org.slf4j.simpleLogger.defaultLogLevel} set by the user wins.
+ */
 @Command(
     name = "ferry",
     mixinStandardHelpOptions = true,
@@ -20,6 +29,9 @@ import picocli.CommandLine.Command;
       dev.ferry.cli.soak.SoakCommand.class
     })
 public final class FerryMain implements Runnable {
+  /** slf4j-simple's level property. */
+  static final String LOG_LEVEL_PROPERTY = "org.slf4j.simpleLogger.defaultLogLevel";
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Override
@@ -28,25 +40,61 @@ public final class FerryMain implements Runnable {
   }
 
   public static void main(String[] args) {
+    configureLogging(args);
     System.exit(execute(args));
+  }
+
+  /**
+   * The log level of this process: WARN, or INFO when {@code --verbose}/{@code -v} is among the
+   * arguments. Must run before the first logger is made (slf4j-simple reads it once).
+   */
+  static void configureLogging(String... args) {
+    if (System.getProperty(LOG_LEVEL_PROPERTY) == null) {
+      boolean verbose = Arrays.asList(args).contains("--verbose") || Arrays.asList(args).contains("-v");
+      System.setProperty(LOG_LEVEL_PROPERTY, verbose ? "info" : "warn");
+    }
   }
 
   /** Runs the command line and returns the exit code (for tests). */
   public static int execute(String... args) {
+    return commandLine().execute(args);
+  }
+
+  /** The {@code ferry} command line with Ferry's error handling. */
+  static CommandLine commandLine() {
     CommandLine cl = new CommandLine(new FerryMain());
-    CommandLine.IParameterExceptionHandler standard = cl.getParameterExceptionHandler();
     cl.setParameterExceptionHandler(
         (ex, rest) -> {
-          String sub = ex.getCommandLine().getCommandName();
-          if (!sub.equals("run") && !sub.equals("migrate")) {
-            return standard.handleParseException(ex, rest);
-          }
-          // run and migrate: one line, as their other errors
-          ex.getCommandLine()
-              .getErr()
-              .println("ferry " + sub + ": " + ex.getMessage() + " (see 'ferry " + sub + " --help')");
-          return ex.getCommandLine().getCommandSpec().exitCodeOnInvalidInput();
+          CommandLine sub = ex.getCommandLine();
+          String name = sub.getCommandSpec().qualifiedName(" ");
+          sub.getErr().println(name + ": " + oneLine(ex.getMessage()) + " (see '" + name + " --help')");
+          sub.getErr().flush();
+          return sub.getCommandSpec().exitCodeOnInvalidInput();
         });
-    return cl.execute(args);
+    cl.setExecutionExceptionHandler(
+        (ex, sub, parseResult) -> {
+          String name = sub.getCommandSpec().qualifiedName(" ");
+          sub.getErr().println(name + ": " + CliErrors.describe(ex));
+          if (verbose(parseResult)) {
+            ex.printStackTrace(sub.getErr());
+          }
+          sub.getErr().flush();
+          return sub.getCommandSpec().exitCodeOnExecutionException();
+        });
+    return cl;
+  }
+
+  /** Was {@code --verbose} given to the command that ran? */
+  static boolean verbose(CommandLine.ParseResult parseResult) {
+    for (CommandLine.ParseResult r = parseResult; r != null; r = r.subcommand()) {
+      if (r.hasMatchedOption("--verbose")) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static String oneLine(String s) {
+    return s == null ? "" : s.strip().replace("\r", "").replace('\n', ' ');
   }
 }

@@ -5,16 +5,24 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.qmp.QmpClient;
 import dev.ferry.qmp.QmpError;
 import dev.ferry.qmp.qapi.MigrationInfo;
-import dev.ferry.qmp.qapi.MigrationStats;
 import dev.ferry.migration.MigrationStatus;
 import java.io.IOException;
 import java.io.PrintStream;
+import dev.ferry.cli.live.HtmlReport;
+import dev.ferry.cli.live.MigrationReport;
+import dev.ferry.cli.live.MigrationTimeline;
+import dev.ferry.cli.live.ProgressBar;
+import dev.ferry.cli.live.Units;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import dev.ferry.transport.TlsCredentials;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -24,7 +32,12 @@ import picocli.CommandLine.Parameters;
  * monitor exactly as an external QMP tool would — {@code migrate-set-capabilities} and {@code
  * migrate-set-parameters} for the options given, {@code migrate}, then {@code query-migrate} about
  * ten times a second — with a progress line on stderr and a report on stdout at the end. Ctrl-C
- * sends {@code migrate_cancel}.
+ * sends {@code migrate_cancel}. {@code --json} prints the report as one JSON document, {@code
+ * --report FILE.html} writes a page with plots over time.
+ *
+ * <p>Options that change capabilities or parameters change them on the source for good (as QEMU's
+ * {@code migrate-set-*} do); the command says so in one line. {@code --reset} first turns every
+ * capability off and puts every parameter back to its default.
  *
  * <p>Exit codes: 0 only when the migration completed; 1 when it failed or was cancelled, or the
  * monitor could not be reached or refused a command (the error on stderr); 2 for a bad option.
@@ -32,7 +45,10 @@ import picocli.CommandLine.Parameters;
 @Command(
     name = "migrate",
     mixinStandardHelpOptions = true,
-    description = "Migrate a running machine through its QMP monitor, with progress and a report.")
+    description = {
+      "Migrate a running machine through its QMP monitor, with progress and a report.",
+      "Capabilities and parameters set by options stay set on the source (as in QEMU); --reset restores the defaults first."
+    })
 public final class MigrateCommand implements Callable<Integer> {
   private static final long POLL_MS = 100;
 
@@ -42,7 +58,7 @@ public final class MigrateCommand implements Callable<Integer> {
   @Parameters(index = "0", paramLabel = "DEST_URI", description = "where to migrate: tcp:HOST:PORT, unix:PATH, exec:CMD, fd:N, file:PATH")
   String destination;
 
-  @Option(names = "--bandwidth", paramLabel = "RATE", converter = CliSizes.Rate.class, description = "max-bandwidth in bytes/s, with K/M/G suffixes (0: unlimited)")
+  @Option(names = "--bandwidth", paramLabel = "RATE", converter = CliSizes.Rate.class, description = "max-bandwidth in bytes/s, e.g. 512M or 64M/s (0: unlimited)")
   Long bandwidthBytesPerSec;
 
   @Option(names = "--downtime-limit", paramLabel = "MS", description = "downtime-limit in milliseconds")
@@ -51,14 +67,25 @@ public final class MigrateCommand implements Callable<Integer> {
   @Option(names = "--xbzrle", description = "turn the xbzrle capability on")
   boolean xbzrle;
 
-  @Option(names = "--xbzrle-cache-size", paramLabel = "SIZE", converter = CliSizes.ByteSize.class, description = "xbzrle-cache-size in bytes, with K/M/G suffixes")
+  @Option(names = "--xbzrle-cache-size", paramLabel = "SIZE", converter = CliSizes.ByteSize.class, description = "xbzrle-cache-size in bytes, e.g. 64M")
   Long xbzrleCacheSizeBytes;
 
   @Option(names = "--return-path", description = "turn the return-path capability on")
   boolean returnPath;
 
+  @Option(names = "--reset", description = "first turn every capability off and put every parameter back to its default")
+  boolean reset;
+
   @Option(names = "--quiet", description = "no progress line")
   boolean quiet;
+
+  @Option(names = "--json", description = "print the report as one JSON document on stdout (units in the key names)")
+  boolean json;
+
+  @Option(names = "--report", paramLabel = "FILE.html", description = "write a self-contained HTML page with plots over time")
+  Path htmlReport;
+
+  @CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
 
   @Option(
       names = "--tls-creds",
@@ -82,7 +109,7 @@ public final class MigrateCommand implements Callable<Integer> {
     PrintStream err = System.err;
     PrintStream out = System.out;
     if (downtimeLimitMs != null && downtimeLimitMs < 0) {
-      err.println("ferry migrate: --downtime-limit must not be negative (see 'ferry migrate --help')");
+      err.println("ferry migrate: --downtime-limit must not be negative, got " + downtimeLimitMs + " (see 'ferry migrate --help')");
       return 2;
     }
     QmpClient client;
@@ -90,17 +117,35 @@ public final class MigrateCommand implements Callable<Integer> {
       TlsCredentials monitorCreds =
           qmpTlsCredsDir == null ? null : TlsCredentials.load("ferry-monitor", qmpTlsCredsDir, TlsCredentials.Endpoint.CLIENT, true);
       client = QmpClient.connect(qmp, monitorCreds);
+    } catch (IllegalArgumentException e) {
+      err.println("ferry migrate: bad --qmp '" + qmp + "': " + e.getMessage() + " (see 'ferry migrate --help')");
+      return 2;
     } catch (IOException | RuntimeException e) {
-      err.println("ferry migrate: cannot reach the QMP monitor " + qmp + ": " + RunCommand.message(e));
+      err.println("ferry migrate: cannot reach the QMP monitor " + qmp + ": " + CliErrors.describe(e));
       return 1;
     }
     Thread hook = Thread.ofPlatform().unstarted(() -> cancelOnSignal(client));
     Runtime.getRuntime().addShutdownHook(hook);
     try (client) {
-      setUp(client);
+      setUp(client, err);
       client.execute("migrate", JsonNodeFactory.instance.objectNode().put("uri", destination));
-      MigrationInfo info = poll(client, err);
-      report(info, out);
+      MigrationTimeline timeline = new MigrationTimeline();
+      MigrationInfo info = poll(client, err, timeline);
+      MigrationReport report = new MigrationReport("Migration report: to " + destination, info, effectiveDowntimeLimit(client));
+      report.timeline(timeline);
+      if (json) {
+        report.printJson(out);
+      } else {
+        report.print(out);
+      }
+      if (htmlReport != null) {
+        try {
+          HtmlReport.write(htmlReport, report, timeline, null);
+        } catch (IOException e) {
+          err.println("ferry migrate: cannot write --report " + htmlReport + ": " + CliErrors.describe(e));
+          return 1;
+        }
+      }
       if (info.status() == MigrationStatus.COMPLETED) {
         return 0;
       }
@@ -114,7 +159,7 @@ public final class MigrateCommand implements Callable<Integer> {
       err.println("ferry migrate: " + e.desc());
       return 1;
     } catch (IOException e) {
-      err.println("ferry migrate: lost the QMP monitor " + qmp + ": " + RunCommand.message(e));
+      err.println("ferry migrate: lost the QMP monitor " + qmp + ": " + CliErrors.describe(e));
       return 1;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -130,27 +175,66 @@ public final class MigrateCommand implements Callable<Integer> {
     }
   }
 
-  private void setUp(QmpClient client) throws IOException, QmpError {
+  /** The downtime limit the source used (null when it is the default), for the report. */
+  private Long effectiveDowntimeLimit(QmpClient client) {
+    try {
+      long v = client.execute("query-migrate-parameters").path("downtime-limit").asLong(300);
+      return v == dev.ferry.migration.MigrationParameters.DEFAULT.downtimeLimitMs() ? null : v;
+    } catch (IOException | QmpError e) {
+      return downtimeLimitMs;
+    }
+  }
+
+  void setUp(QmpClient client, PrintStream err) throws IOException, QmpError {
+    if (reset) {
+      ObjectNode off = JsonNodeFactory.instance.objectNode();
+      var list = off.putArray("capabilities");
+      for (var c : client.execute("query-migrate-capabilities")) {
+        if (c.path("state").asBoolean()) {
+          list.addObject().put("capability", c.path("capability").asText()).put("state", false);
+        }
+      }
+      if (!list.isEmpty()) {
+        client.execute("migrate-set-capabilities", off);
+      }
+      ObjectNode defaults = JsonNodeFactory.instance.objectNode();
+      var current = client.execute("query-migrate-parameters");
+      for (Map.Entry<String, Object> e : dev.ferry.migration.MigrationParameters.DEFAULT.toMap().entrySet()) {
+        if (current.has(e.getKey()) && e.getValue() instanceof Boolean b) {
+          defaults.put(e.getKey(), b);
+        } else if (current.has(e.getKey()) && e.getValue() instanceof Number n) {
+          defaults.put(e.getKey(), n.longValue());
+        }
+      }
+      client.execute("migrate-set-parameters", defaults);
+      err.println("ferry migrate: --reset: every capability off, every parameter at its default on the source");
+    }
+    List<String> changed = new ArrayList<>();
     if (xbzrle || returnPath) {
       ObjectNode args = JsonNodeFactory.instance.objectNode();
       var caps = args.putArray("capabilities");
       if (xbzrle) {
         caps.addObject().put("capability", "xbzrle").put("state", true);
+        changed.add("xbzrle=on");
       }
       if (returnPath) {
         caps.addObject().put("capability", "return-path").put("state", true);
+        changed.add("return-path=on");
       }
       client.execute("migrate-set-capabilities", args);
     }
     ObjectNode params = JsonNodeFactory.instance.objectNode();
     if (bandwidthBytesPerSec != null) {
       params.put("max-bandwidth", bandwidthBytesPerSec);
+      changed.add("max-bandwidth=" + (bandwidthBytesPerSec == 0 ? "0 (unlimited)" : Units.rate(bandwidthBytesPerSec)));
     }
     if (downtimeLimitMs != null) {
       params.put("downtime-limit", downtimeLimitMs);
+      changed.add("downtime-limit=" + downtimeLimitMs + " ms");
     }
     if (xbzrleCacheSizeBytes != null) {
       params.put("xbzrle-cache-size", xbzrleCacheSizeBytes);
+      changed.add("xbzrle-cache-size=" + Units.bytes(xbzrleCacheSizeBytes));
     }
     if (tlsCredsDir != null) {
       try {
@@ -174,92 +258,36 @@ public final class MigrateCommand implements Callable<Integer> {
     if (!params.isEmpty()) {
       client.execute("migrate-set-parameters", params);
     }
+    if (!changed.isEmpty()) {
+      err.println("ferry migrate: set on the source, and kept for later migrations as in QEMU (--reset restores the defaults): "
+          + String.join(", ", changed));
+    }
   }
 
   /** Polls until the migration left setup/active/device/...; returns the last answer. */
-  private MigrationInfo poll(QmpClient client, PrintStream err) throws IOException, QmpError, InterruptedException {
-    boolean tty = System.console() != null && System.console().isTerminal();
-    long lastLine = 0;
-    boolean drawn = false;
-    while (true) {
-      MigrationInfo info = MigrationInfo.fromJson(client.execute("query-migrate"));
-      boolean done = info.status() == null || info.status() == MigrationStatus.COMPLETED
-          || info.status() == MigrationStatus.FAILED || info.status() == MigrationStatus.CANCELLED
-          || info.status() == MigrationStatus.NONE;
-      if (!quiet) {
-        long now = System.nanoTime();
-        if (tty) {
-          err.print("\r" + progressLine(info) + "\u001b[K");
-          drawn = true;
-        } else if (done || now - lastLine >= 1_000_000_000L) {
-          err.println(progressLine(info)); // one line a second when not on a terminal
-          lastLine = now;
+  private MigrationInfo poll(QmpClient client, PrintStream err, MigrationTimeline timeline)
+      throws IOException, QmpError, InterruptedException {
+    ProgressBar bar = quiet ? null : new ProgressBar(err, ProgressBar.stderrIsTerminal(), 1000);
+    try {
+      while (true) {
+        MigrationInfo info = MigrationInfo.fromJson(client.execute("query-migrate"));
+        timeline.add(info);
+        if (bar != null) {
+          bar.update(info);
         }
-      }
-      if (done) {
-        if (drawn) {
-          err.println();
+        boolean done = info.status() == null || info.status() == MigrationStatus.COMPLETED
+            || info.status() == MigrationStatus.FAILED || info.status() == MigrationStatus.CANCELLED
+            || info.status() == MigrationStatus.NONE;
+        if (done) {
+          return info;
         }
-        return info;
+        Thread.sleep(POLL_MS);
       }
-      Thread.sleep(POLL_MS);
+    } finally {
+      if (bar != null) {
+        bar.finish();
+      }
     }
-  }
-
-  /** {@code [#########-----------]  45% 120.3 MiB sent, 2.6 Gbit/s, 30.1 MiB left, dirty 1200 pages/s, pass 3 (active)}. */
-  static String progressLine(MigrationInfo info) {
-    MigrationStats r = info.ram();
-    String status = info.status() == null ? "none" : info.status().qapiName();
-    if (r == null) {
-      return "migration: " + status;
-    }
-    double frac = r.totalBytes() == 0 ? 0 : Math.min(1.0, Math.max(0.0, 1.0 - (double) r.remainingBytes() / r.totalBytes()));
-    if (info.status() == MigrationStatus.COMPLETED) {
-      frac = 1.0;
-    }
-    int width = 20;
-    int filled = (int) Math.round(frac * width);
-    return String.format(
-        Locale.ROOT,
-        "[%s%s] %3d%% %s sent, %.1f Mbit/s, %s left, dirty %d pages/s, pass %d (%s)",
-        "#".repeat(filled),
-        "-".repeat(width - filled),
-        Math.round(frac * 100),
-        CliSizes.human(r.transferredBytes()),
-        r.mbps(),
-        CliSizes.human(r.remainingBytes()),
-        r.dirtyPagesRate(),
-        r.dirtySyncCount(),
-        status);
-  }
-
-  /** The closing report on stdout. */
-  static void report(MigrationInfo info, PrintStream out) {
-    String status = info.status() == null ? "none" : info.status().qapiName();
-    out.println("migration " + status + (info.errorDesc() != null ? ": " + info.errorDesc() : ""));
-    out.println("  total time:   " + orDash(info.totalTimeMs(), " ms"));
-    out.println("  downtime:     " + orDash(info.downtimeMs(), " ms"));
-    out.println("  setup time:   " + orDash(info.setupTimeMs(), " ms"));
-    MigrationStats r = info.ram();
-    if (r != null) {
-      out.println("  transferred:  " + CliSizes.human(r.transferredBytes()) + " (" + r.transferredBytes() + " bytes)");
-      out.println("  RAM total:    " + CliSizes.human(r.totalBytes()));
-      out.println("  zero pages:   " + r.duplicatePages());
-      out.println("  normal pages: " + r.normalPages() + " (" + CliSizes.human(r.normalBytes()) + ")");
-      out.println("  precopy:      " + CliSizes.human(r.precopyBytes()) + ", during downtime: " + CliSizes.human(r.downtimeBytes()));
-      Long total = info.totalTimeMs();
-      double avg = total == null || total == 0 ? 0 : r.transferredBytes() * 8.0 / 1e6 / (total / 1000.0);
-      out.println(String.format(Locale.ROOT, "  throughput:   %.1f Mbit/s average (%.1f Mbit/s last)", avg, r.mbps()));
-      out.println("  dirty syncs:  " + r.dirtySyncCount());
-    }
-    if (info.xbzrleCache() != null) {
-      var x = info.xbzrleCache();
-      out.println("  xbzrle:       " + x.pages() + " pages, " + CliSizes.human(x.bytes()) + ", " + x.cacheMiss() + " misses, " + x.overflow() + " overflows");
-    }
-  }
-
-  private static String orDash(Long v, String unit) {
-    return v == null ? "-" : v + unit;
   }
 
   /** Ctrl-C: cancel the migration on the source and wait (bounded) for the poll loop to end. */

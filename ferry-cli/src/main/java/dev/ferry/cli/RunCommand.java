@@ -10,6 +10,7 @@ import dev.ferry.qmp.MonitorAddress;
 import dev.ferry.qmp.QmpDispatcher;
 import dev.ferry.qmp.QmpServer;
 import dev.ferry.qmp.engine.EngineBackend;
+import dev.ferry.transport.MigrationFds;
 import dev.ferry.transport.MigrationUri;
 import dev.ferry.transport.TlsObjects;
 import java.io.IOException;
@@ -108,6 +109,14 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       description = "wait for an incoming migration on URI (tcp:HOST:PORT, unix:PATH, exec:CMD, fd:N, file:PATH); 'defer' waits for migrate-incoming on the monitor")
   String incoming;
 
+  @Option(
+      names = "--fd",
+      paramLabel = "N",
+      description =
+          "descriptor N was inherited for a migration: 'migrate fd:N' may use it (repeatable). fd: takes only"
+              + " such descriptors, the one of --incoming fd:N, and ones passed over the monitor with getfd")
+  List<Integer> fds = new ArrayList<>();
+
   @Option(names = "--snapshot-dir", paramLabel = "DIR", description = "directory of named snapshots (default: ./ferry-snapshots)")
   Path snapshotDir = Path.of("ferry-snapshots");
 
@@ -120,7 +129,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
   @Option(
       names = "--qmp",
       paramLabel = "URI",
-      description = "serve a QMP monitor on unix:PATH or tcp:HOST:PORT[,tls-creds=ID[,tls-authz=ID]] (repeatable). Without TLS a tcp monitor listens on loopback only; another address needs ,insecure=on")
+      description = "serve a QMP monitor on unix:PATH or tcp:HOST:PORT[,tls-creds=ID[,tls-authz=ID]] (repeatable). Without TLS a tcp monitor listens on loopback only; another address needs ,insecure=on. A unix socket a live process still serves is refused, a stale one replaced")
   List<String> qmp = new ArrayList<>();
 
   @Option(
@@ -137,6 +146,8 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
 
   @Option(names = "--tls-hostname", paramLabel = "NAME", description = "migration parameter tls-hostname: the name the destination's certificate must carry (default: the host of the URI)")
   String tlsHostname;
+
+  @CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
 
   /** Thrown inside {@link #call} to end with a one-line message and an exit code. */
   private static final class Exit extends Exception {
@@ -197,6 +208,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       } catch (IllegalArgumentException e) {
         usage("bad --qmp URI '" + q + "': " + e.getMessage());
       }
+      refuseLiveSocket(q);
     }
     List<TlsObjects.ObjectOption> objectOptions = new ArrayList<>();
     for (String o : objects) {
@@ -224,6 +236,22 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       }
     }
 
+    // ---- descriptors inherited for fd: (recorded now; fd: refuses any other number)
+    List<Integer> inherited = new ArrayList<>(fds);
+    if (incoming != null
+        && !incoming.equals("defer")
+        && MigrationUri.parse(incoming) instanceof MigrationUri.Fd f
+        && f.name() == null) {
+      inherited.add(f.fd());
+    }
+    for (int fd : inherited) {
+      try {
+        MigrationFds.allowInherited(fd);
+      } catch (IOException e) {
+        throw new Exit(1, e.getMessage());
+      }
+    }
+
     // ---- the machine
     OutputStream serialOut = openSerial();
     Machine machine;
@@ -241,9 +269,9 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
               .vcpus(vcpus)
               .serial(serialOut)
               .build();
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | OutOfMemoryError e) {
       closeQuietly(serialOut);
-      throw new Exit(1, "cannot create the machine: " + e.getMessage());
+      throw new Exit(1, "cannot create the machine with --memory " + dev.ferry.qmp.Sizes.exact(memoryBytes) + ": " + CliErrors.describe(e));
     }
     MachineHost host = new MachineHost(machine);
     SnapshotStore store = new SnapshotStore(snapshotDir, host);
@@ -293,7 +321,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       String ready =
           READY_PREFIX
               + "program=" + program
-              + "; memory=" + CliSizes.format(memoryBytes)
+              + "; memory=" + dev.ferry.qmp.Sizes.exact(memoryBytes)
               + "; vcpus=" + vcpus
               + "; state=@STATE@"
               + "; qmp=" + monitors;
@@ -378,6 +406,28 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
     }
   }
 
+  /**
+   * A {@code unix:} monitor path whose socket a live process still serves is refused: replacing it
+   * would leave that process unreachable (and our exit would delete its socket). Only a socket
+   * nobody accepts on (a crashed process's) is left for the server to replace.
+   */
+  private static void refuseLiveSocket(String uri) throws Exit {
+    if (!uri.startsWith("unix:")) {
+      return;
+    }
+    Path p = Path.of(uri.substring("unix:".length()));
+    if (!Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+      return;
+    }
+    try (java.nio.channels.SocketChannel ch =
+        java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(p))) {
+      throw new Exit(1, "--qmp " + uri + ": a running process serves this socket (a connection was accepted);"
+          + " quit it or choose another path");
+    } catch (IOException e) {
+      // refused or not a socket: stale, the server replaces it (or says why it cannot)
+    }
+  }
+
   /** SIGINT/SIGTERM: end the run loop and wait (bounded) until the machine is closed. */
   private void onSignal() {
     finished.complete(0);
@@ -411,10 +461,6 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
   }
 
   static String message(Throwable e) {
-    if (e instanceof NoSuchFileException n) {
-      return n.getReason() != null ? n.getReason() : "no such file: " + n.getFile();
-    }
-    String m = e.getMessage();
-    return m != null ? m : e.toString();
+    return CliErrors.describe(e);
   }
 }

@@ -31,8 +31,9 @@ import picocli.CommandLine.Parameters;
  */
 @Command(
     name = "vmstate",
+    mixinStandardHelpOptions = true,
     description = "Dump a machine's state descriptions, or check two dumps for migration compatibility.",
-    subcommands = {VmstateCommand.Dump.class, VmstateCommand.Check.class})
+    subcommands = {CommandLine.HelpCommand.class, VmstateCommand.Dump.class, VmstateCommand.Check.class})
 public final class VmstateCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -70,6 +71,7 @@ public final class VmstateCommand implements Runnable {
   /** {@code ferry vmstate dump}. */
   @Command(
       name = "dump",
+      mixinStandardHelpOptions = true,
       description = "Print the state descriptions of a Ferry machine as QEMU's -dump-vmstate JSON.")
   static final class Dump implements Callable<Integer> {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -85,6 +87,8 @@ public final class VmstateCommand implements Runnable {
 
     @Option(names = {"-o", "--output"}, paramLabel = "FILE", description = "write to FILE instead of standard output")
     Path output;
+
+    @CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
 
     @Override
     public Integer call() {
@@ -106,7 +110,10 @@ public final class VmstateCommand implements Runnable {
         }
         return 0;
       } catch (IOException | RuntimeException e) {
-        err.println("ferry vmstate dump: " + e.getMessage());
+        err.println("ferry vmstate dump: " + CliErrors.describe(e));
+        if (verbose.verbose) {
+          e.printStackTrace(err);
+        }
         err.flush();
         return 1;
       } finally {
@@ -124,6 +131,7 @@ public final class VmstateCommand implements Runnable {
   /** {@code ferry vmstate check}. */
   @Command(
       name = "check",
+      mixinStandardHelpOptions = true,
       description = {
         "Check whether a destination can load what a source sends, from their vmstate dumps.",
         "Prints each problem on its own line. Exit 0: compatible; 1: problems; 2: a dump is unreadable."
@@ -136,6 +144,8 @@ public final class VmstateCommand implements Runnable {
 
     @Parameters(index = "1", paramLabel = "DST.json", description = "dump of the destination build")
     Path dest;
+
+    @CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
 
     @Override
     public Integer call() {
@@ -172,7 +182,7 @@ public final class VmstateCommand implements Runnable {
         }
         text = Files.readString(file, StandardCharsets.UTF_8);
       } catch (IOException e) {
-        throw new IOException(file + ": cannot read (" + e + ")", e);
+        throw new IOException(e instanceof java.nio.file.FileSystemException ? CliErrors.describe(e) : file + ": cannot read: " + CliErrors.describe(e), e);
       }
       try {
         return VmstateJson.parse(text);

@@ -29,12 +29,12 @@ class DemoCommandTest {
   }
 
   @ParameterizedTest
-  @CsvSource(delimiter = '|', value = {
-    "--memory|12x|bad size '12x'",
-    "--memory|1000|multiple of 4 KiB",
+  @CsvSource(delimiter = '|', quoteCharacter = '"', value = {
+    "--memory|12x|is not a size",
+    "--memory|1000B|multiple of 4 KiB",
     "--program|dance|unknown program 'dance'",
     "--transport|carrier-pigeon|unknown transport 'carrier-pigeon'",
-    "--bandwidth|0|--bandwidth must be positive",
+    "--downtime-limit|-1|--downtime-limit must not be negative",
   })
   void badOptionsFailWithOneLine(String option, String value, String message) {
     Run r = demo(option, value);
@@ -42,14 +42,18 @@ class DemoCommandTest {
     assertThat(r.err().strip()).contains(message).doesNotContain("\n").doesNotContain("Exception");
   }
 
+  /** The spec a command line makes, without running the demo. */
+  static dev.ferry.cli.live.LiveMigration.Spec spec(String... args) {
+    DemoCommand d = new DemoCommand();
+    new picocli.CommandLine(d).parseArgs(args);
+    return d.spec();
+  }
+
   @Test
   void specDefaultsToAOneGibStressGuestOverTcp() {
-    DemoCommand d = new DemoCommand();
-    d.memory = "1G";
-    d.program = "stress";
-    d.transport = "tcp";
-    var s = d.spec();
+    var s = spec();
     assertThat(s.memoryBytes()).isEqualTo(1L << 30);
+    assertThat(s.program()).isEqualTo("stress");
     assertThat(s.transport()).isEqualTo(Transport.TCP);
     assertThat(s.destinationPaused()).as("paused until its digest is taken").isTrue();
   }
@@ -74,15 +78,25 @@ class DemoCommandTest {
   }
 
   @Test
-  void unitsAreBinaryAndExact() {
-    assertThat(Units.bytes(1L << 30)).isEqualTo("1.00 GiB");
+  void sizesFollowTheOneGrammarOfFerryRun() {
+    assertThat(spec("--memory", "64").memoryBytes()).isEqualTo(64L << 20); // bare number: MiB, as ferry run
+    assertThat(spec("--memory", "512MiB").memoryBytes()).isEqualTo(512L << 20);
+    assertThat(spec("--dirty-rate", "512K/s").dirtyRateBytesPerSec()).isEqualTo(512L << 10);
+    assertThat(spec("--bandwidth", "0").maxBandwidthBytesPerSec()).isZero(); // unlimited, as migrate
+    assertThat(spec("--bandwidth", "64M/s").maxBandwidthBytesPerSec()).isEqualTo(64L << 20);
+    // the same text fails with the same message in demo, run and migrate
+    String demo = demo("--memory", "64Q").err().strip();
+    Cli.Run run = Cli.ferry("run", "--memory", "64Q");
+    assertThat(demo.substring(demo.indexOf("Invalid value"), demo.indexOf(" (see")))
+        .isEqualTo(run.err().strip().substring(run.err().strip().indexOf("Invalid value"), run.err().strip().indexOf(" (see")));
+  }
+
+  @Test
+  void unitsAreBinary() {
+    assertThat(Units.bytes(1L << 30)).isEqualTo("1 GiB");
     assertThat(Units.bytes(534.2 * (1 << 20))).isEqualTo("534 MiB");
     assertThat(Units.bytes(12.34 * (1 << 20))).isEqualTo("12.3 MiB");
     assertThat(Units.bytes(812)).isEqualTo("812 B");
     assertThat(Units.count(262144)).isEqualTo("262 144");
-    assertThat(Units.parseSize("1G")).isEqualTo(1L << 30);
-    assertThat(Units.parseSize("512MiB")).isEqualTo(512L << 20);
-    assertThat(Units.parseSize("64k")).isEqualTo(64L << 10);
-    assertThat(Units.parseSize("4096")).isEqualTo(4096);
   }
 }

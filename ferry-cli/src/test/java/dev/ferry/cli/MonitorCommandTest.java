@@ -109,21 +109,60 @@ class MonitorCommandTest {
     }
   }
 
-  @Test
-  void scriptedConsoleRunsHmpLinesOverQmp() throws Exception {
-    try (QmpServer server = QmpServer.start("unix:" + tmp.resolve("m.qmp"), new TinyBackend());
+  record Script(int rc, String out) {}
+
+  private Script script(String lines) throws Exception {
+    try (QmpServer server = QmpServer.start("unix:" + tmp.resolve("m" + System.nanoTime() + ".qmp"), new TinyBackend());
         QmpClient client = QmpClient.connect(server.uri())) {
       ByteArrayOutputStream bytes = new ByteArrayOutputStream();
       PrintStream out = new PrintStream(bytes, true, StandardCharsets.UTF_8);
-      String script = "info status\nstop\ninfo status\nbogus\n";
-      int rc =
-          MonitorCommand.scripted(
-              client, new ByteArrayInputStream(script.getBytes(StandardCharsets.UTF_8)), out);
-      assertThat(rc).isZero();
-      String text = bytes.toString(StandardCharsets.UTF_8);
-      assertThat(text)
-          .contains("VM status: running\n", "VM status: paused\n", "unknown command: 'bogus'\n");
+      int rc = MonitorCommand.scripted(client, new ByteArrayInputStream(lines.getBytes(StandardCharsets.UTF_8)), out);
+      return new Script(rc, bytes.toString(StandardCharsets.UTF_8));
     }
+  }
+
+  @Test
+  void scriptedConsoleRunsHmpLinesOverQmpWithoutPrintingEvents() throws Exception {
+    Script s = script("info status\nstop\ninfo status\n");
+    assertThat(s.rc()).isZero();
+    // stop emits a STOP event; QEMU's HMP does not print events, neither does this console
+    assertThat(s.out()).isEqualTo("VM status: running\nVM status: paused\n");
+  }
+
+  @Test
+  void exitStatusIsNonZeroWhenACommandFailedAndZeroAfterQuit() throws Exception {
+    Script bad = script("info status\nbogus\ninfo status\n");
+    assertThat(bad.rc()).isEqualTo(1);
+    assertThat(bad.out()).contains("unknown command: 'bogus'\n");
+    assertThat(script("info status\nmigrate\n").rc()).isEqualTo(1); // a usage error
+    assertThat(script("migrate tcp:127.0.0.1:1\n").rc()).isEqualTo(1); // Error: ...
+    Script quit = script("info status\nquit\ninfo status\n");
+    assertThat(quit.rc()).isZero();
+    assertThat(quit.out()).isEqualTo("VM status: running\n"); // nothing after quit runs
+    assertThat(script("q\n").rc()).isZero();
+  }
+
+  @Test
+  void linesStartingWithABraceGoToQmpUnchanged() throws Exception {
+    Script s = script("{\"execute\": \"query-status\", \"id\": \"x1\"}\n{\"execute\": \"nope\"}\n");
+    assertThat(s.out().lines().toList()).hasSize(2);
+    assertThat(s.out().lines().toList().get(0)).contains("\"return\"", "\"status\": \"running\"", "\"id\": \"x1\"");
+    assertThat(s.out().lines().toList().get(1)).contains("\"error\"", "CommandNotFound", "The command nope has not been found");
+    assertThat(s.rc()).isEqualTo(1);
+    assertThat(script("{\"execute\": \"stop\"}\ninfo status\n").out()).endsWith("VM status: paused\n");
+    assertThat(script("{not json\n").out()).startsWith("Error: not a JSON object");
+  }
+
+  @Test
+  void aForgottenUnixPrefixAndAMissingSocketAreOneLine() {
+    Cli.Run r = Cli.ferry("monitor", tmp.resolve("x.qmp").toString());
+    assertThat(r.code()).isEqualTo(2);
+    assertThat(r.err().strip()).startsWith("ferry monitor: monitor URI must be unix:PATH or tcp:HOST:PORT")
+        .contains("did you mean unix:" + tmp.resolve("x.qmp")).doesNotContain("\n").doesNotContain("Exception");
+    Cli.Run gone = Cli.ferry("monitor", "unix:" + tmp.resolve("gone.qmp"));
+    assertThat(gone.code()).isEqualTo(1);
+    assertThat(gone.err().strip()).isEqualTo("ferry monitor: cannot reach the QMP monitor unix:" + tmp.resolve("gone.qmp")
+        + ": No such file or directory");
   }
 
   @Test

@@ -30,7 +30,8 @@ class RunCommandTest {
 
   static Stream<Arguments> badOptions() {
     return Stream.of(
-        Arguments.of(new String[] {"run", "--memory", "12Q"}, 2, "unknown size suffix 'Q'"),
+        Arguments.of(new String[] {"run", "--memory", "12Q"}, 2, "'12Q' is not a size"),
+        Arguments.of(new String[] {"run", "--memory", "100T"}, 1, "cannot create the machine with --memory 100 TiB: out of memory"),
         Arguments.of(new String[] {"run", "--memory", "lots"}, 2, "is not a size"),
         Arguments.of(new String[] {"run", "--memory", "1000"  + "B"}, 2, "multiple of 4 KiB"),
         Arguments.of(new String[] {"run", "--dirty-rate", "fast"}, 2, "is not a rate"),
@@ -62,6 +63,46 @@ class RunCommandTest {
     assertThat(p.exitCode()).as(p.stderr()).isEqualTo(1);
     assertThat(p.stderr()).contains("ferry run: incoming migration on file:" + f + " failed: ");
     assertThat(p.stderr()).doesNotContain(RunCommand.LOADED_PREFIX);
+    // one line per error: no logger line (ERROR ... Exception) before it, the CLI logs at WARN
+    assertThat(p.stderr().lines().toList()).as(p.stderr()).hasSize(2).allMatch(l -> l.startsWith("ferry"));
+  }
+
+  @Test
+  void verboseLogsAtInfo() throws Exception {
+    Path f = dir.resolve("junk.ferry");
+    Files.write(f, "QEVM\0\0\0\3this is not a migration stream".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+    FerryProcess p = FerryProcess.run(dir, START, "run", "--verbose", "--memory", "16M", "--incoming", "file:" + f);
+    assertThat(p.exitCode()).as(p.stderr()).isEqualTo(1);
+    assertThat(p.stderr()).contains(" INFO ");
+  }
+
+  @Test
+  void aSecondRunRefusesTheSocketALiveProcessServes() throws Exception {
+    Path sock = dir.resolve("one.qmp");
+    try (FerryProcess first = FerryProcess.start(dir, "run", "--memory", "16M", "--program", "idle", "--qmp", "unix:" + sock)) {
+      first.awaitReady(START);
+      FerryProcess second = FerryProcess.run(dir, START, "run", "--memory", "16M", "--qmp", "unix:" + sock);
+      assertThat(second.exitCode()).as(second.stderr()).isEqualTo(1);
+      assertThat(second.messages()).containsExactly("ferry run: --qmp unix:" + sock
+          + ": a running process serves this socket (a connection was accepted); quit it or choose another path");
+      try (QmpClient c = QmpClient.connect("unix:" + sock)) { // the first is still reachable
+        assertThat(c.execute("query-status").path("status").asText()).isEqualTo("running");
+        c.execute("quit");
+      }
+      assertThat(first.waitFor(START)).isZero();
+    }
+    // a stale socket (nobody accepts) is replaced
+    try (java.nio.channels.ServerSocketChannel stale = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+      stale.bind(java.net.UnixDomainSocketAddress.of(sock));
+    }
+    assertThat(Files.exists(sock)).isTrue();
+    try (FerryProcess third = FerryProcess.start(dir, "run", "--memory", "16M", "--program", "idle", "--qmp", "unix:" + sock)) {
+      third.awaitReady(START);
+      try (QmpClient c = QmpClient.connect("unix:" + sock)) {
+        c.execute("quit");
+      }
+      assertThat(third.waitFor(START)).isZero();
+    }
   }
 
   @Test
@@ -69,7 +110,7 @@ class RunCommandTest {
     Path srcSock = dir.resolve("src.qmp");
     Path dstSock = dir.resolve("dst.qmp");
     try (FerryProcess dst =
-            FerryProcess.start(dir, "run", "--memory", "32M", "--incoming", "tcp:127.0.0.1:0", "--qmp", "unix:" + dstSock, "--serial", "dst.serial");
+            FerryProcess.start(dir, "run", "--memory", "32M", "--incoming", "tcp:127.0.0.1:0", "--paused", "--qmp", "unix:" + dstSock, "--serial", "dst.serial");
         FerryProcess src =
             FerryProcess.start(dir, "run", "--memory", "32M", "--qmp", "unix:" + srcSock, "--serial", "src.serial")) {
       Map<String, String> dstReady = dst.awaitReady(START);
@@ -84,10 +125,26 @@ class RunCommandTest {
         caps.putArray("capabilities").addObject().put("capability", "events").put("state", true);
         s.execute("migrate-set-capabilities", caps);
 
-        FerryProcess mig = FerryProcess.run(dir, START, "migrate", "--qmp", "unix:" + srcSock, "--downtime-limit", "300", incoming);
+        FerryProcess mig = FerryProcess.run(dir, START, "migrate", "--qmp", "unix:" + srcSock, "--downtime-limit", "300",
+            "--json", "--report", "report.html", incoming);
         assertThat(mig.exitCode()).as(mig.stderr()).isZero();
-        assertThat(mig.stdout()).contains("migration completed", "downtime:", "zero pages:", "dirty syncs:");
-        assertThat(mig.stderr()).contains("(completed)");
+        JsonNode report = new com.fasterxml.jackson.databind.ObjectMapper().readTree(mig.stdout()); // one document
+        assertThat(report.path("status").asText()).isEqualTo("completed");
+        assertThat(report.path("ram-total-bytes").asLong()).isEqualTo(32L << 20);
+        assertThat(report.path("transferred-bytes").asLong()).isPositive();
+        assertThat(report.path("downtime-ms").isIntegralNumber()).isTrue();
+        assertThat(report.path("downtime-limit-ms").asLong()).isEqualTo(300);
+        assertThat(report.has("zero-pages") && report.has("normal-pages") && report.has("dirty-sync-count")
+            && report.has("throughput-bytes-per-sec") && report.has("setup-time-ms") && report.has("total-time-ms")).isTrue();
+        assertThat(report.path("samples").size()).isPositive();
+        assertThat(report.path("markers").toString()).contains("\"label\":\"completed\"");
+        // the option that changed a parameter says so, once; the last progress line is there off a terminal
+        assertThat(mig.messages()).contains("ferry migrate: set on the source, and kept for later migrations as in QEMU"
+            + " (--reset restores the defaults): downtime-limit=300 ms");
+        assertThat(mig.stderr().strip().lines().toList().getLast()).startsWith("[").contains("100%", "completed");
+        String html = Files.readString(dir.resolve("report.html"));
+        assertThat(html).startsWith("<!DOCTYPE html>").contains("<svg id=\"transfer-rate\"", "<svg id=\"remaining\"", "<path class=\"line\"")
+            .doesNotContain("<script", " src=", "<link"); // self-contained
 
         // events a QMP client saw on the source: MIGRATION setup .. completed, a pass, STOP
         assertThat(s.awaitEvent("MIGRATION", Duration.ofSeconds(5)).path("data").path("status").asText()).isEqualTo("setup");
@@ -103,11 +160,20 @@ class RunCommandTest {
         assertThat(info.path("status").asText()).isEqualTo("completed");
         assertThat(info.path("ram").path("total").asLong()).isEqualTo(32L << 20);
         assertThat(info.has("downtime")).isTrue();
+        // exact: the stopped source's digest equals the loaded destination's, before its guest runs
+        dst.awaitStderrLine(l -> l.equals(RunCommand.LOADED_PREFIX + "paused"), START);
+        try (QmpClient d = QmpClient.connect("unix:" + dstSock)) {
+          JsonNode sd = s.execute("ferry-memory-digest");
+          JsonNode dd = d.execute("ferry-memory-digest");
+          assertThat(dd.path("ram").asText()).isNotEmpty().isEqualTo(sd.path("ram").asText());
+          assertThat(dd.path("devices").asText()).isEqualTo(sd.path("devices").asText());
+          assertThat(dd.path("blocks")).isEqualTo(sd.path("blocks"));
+          d.execute("cont");
+        }
         s.execute("quit");
       }
       assertThat(src.waitFor(START)).isZero();
 
-      dst.awaitStderrLine(l -> l.equals(RunCommand.LOADED_PREFIX + "running"), START);
       try (QmpClient d = QmpClient.connect("unix:" + dstSock)) {
         assertThat(d.execute("query-status").path("status").asText()).isEqualTo("running");
         assertThat(d.execute("query-migrate").path("status").asText()).isEqualTo("completed");

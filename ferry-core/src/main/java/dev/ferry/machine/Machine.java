@@ -169,6 +169,11 @@ public final class Machine implements AutoCloseable {
     return cpus.get(index);
   }
 
+  /** The JVM thread id of each vCPU's thread, by CPU index (QMP {@code query-cpus-fast}). */
+  public List<Long> vcpuThreadIds() {
+    return vcpuThreads.stream().map(Thread::threadId).toList();
+  }
+
   public SerialDevice serial() {
     return serial;
   }

@@ -244,6 +244,9 @@ public final class MachineHost implements AutoCloseable {
         || (before == RunState.INMIGRATE && incoming != MigrationStatus.COMPLETED)) {
       throw new IllegalStateException("Guest is waiting for an incoming migration");
     }
+    if (before == RunState.SAVE_VM) {
+      throw new IllegalStateException("a snapshot save is in progress");
+    }
     if (before == RunState.SHUTDOWN) {
       throw new IllegalStateException("machine is closed");
     }

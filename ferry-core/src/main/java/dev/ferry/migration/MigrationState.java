@@ -17,6 +17,8 @@ public final class MigrationState {
   private final List<MigrationListener> listeners = new CopyOnWriteArrayList<>();
   private MigrationStatus status = MigrationStatus.NONE;
   private String errorDesc;
+  /** The JFR event of the current status, begun when it was entered (null while none). */
+  private MigrationEvents.Phase phaseEvent;
 
   /** @param side "outgoing" or "incoming", for the log */
   public MigrationState(String side) {
@@ -63,6 +65,7 @@ public final class MigrationState {
       if (next == MigrationStatus.FAILED && reason != null) {
         errorDesc = reason;
       }
+      phaseEvent(from, next, reason);
     }
     LOG.info("{} migration: {} -> {} ({})", side, from.qapiName(), next.qapiName(), reason);
     for (MigrationListener l : listeners) {
@@ -90,6 +93,28 @@ public final class MigrationState {
       if (transition(cur, next, reason)) {
         return cur;
       }
+    }
+  }
+
+  /** Ends the JFR event of {@code from} and begins the one of {@code next} (terminal: instant). */
+  private void phaseEvent(MigrationStatus from, MigrationStatus next, String reason) {
+    if (phaseEvent != null) {
+      phaseEvent.end();
+      phaseEvent.nextPhase = next.qapiName();
+      phaseEvent.reason = reason;
+      phaseEvent.commit();
+      phaseEvent = null;
+    }
+    MigrationEvents.Phase e = new MigrationEvents.Phase();
+    e.side = side;
+    e.phase = next.qapiName();
+    e.begin();
+    if (next.next().isEmpty() || next == MigrationStatus.COMPLETED || next == MigrationStatus.FAILED
+        || next == MigrationStatus.CANCELLED) {
+      e.reason = reason;
+      e.commit();
+    } else {
+      phaseEvent = e;
     }
   }
 

@@ -300,6 +300,8 @@ public final class OutgoingMigration {
     int extraSyncs = 0;
     long lastSyncs = stats.dirtySyncCount();
     long lastSyncNs = windowStartNs;
+    MigrationEvents.Pass passEvent = new MigrationEvents.Pass();
+    passEvent.begin();
     while (true) {
       if (cancelling()) {
         throw new CancelledException();
@@ -330,6 +332,14 @@ public final class OutgoingMigration {
         stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
         LOG.debug("sync {}: {} bytes pending, threshold {}, bandwidth {} B/ms",
             stats.dirtySyncCount(), pending, threshold, (long) bw);
+        passEvent.end();
+        passEvent.pass = stats.dirtySyncCount();
+        passEvent.dirtyPages = stats.lastSyncDirtyPages.get();
+        passEvent.pendingBytes = pending;
+        passEvent.thresholdBytes = threshold;
+        passEvent.commit();
+        passEvent = new MigrationEvents.Pass();
+        passEvent.begin();
         if (pending <= threshold) {
           boolean stalled =
               lastFitPending != Long.MAX_VALUE
@@ -370,6 +380,20 @@ public final class OutgoingMigration {
   private void complete(StateSaver saver, MigrationOutput o, RateLimiter r, boolean waitShut)
       throws IOException, InterruptedException {
     long downtimeStart = System.nanoTime();
+    MigrationEvents.SwitchOver switchOver = new MigrationEvents.SwitchOver();
+    switchOver.begin();
+    try {
+      completeWithGuestPaused(saver, o, r, waitShut, downtimeStart);
+      switchOver.completed = true;
+    } finally {
+      switchOver.end();
+      switchOver.downtimeBytes = stats.downtimeBytes.get();
+      switchOver.commit();
+    }
+  }
+
+  private void completeWithGuestPaused(StateSaver saver, MigrationOutput o, RateLimiter r, boolean waitShut, long downtimeStart)
+      throws IOException, InterruptedException {
     if (vm.running()) {
       vm.pause();
       pausedByUs = true;

@@ -63,11 +63,12 @@ final class FdMigrationChannel implements MigrationChannel {
   private boolean fdClosed;
   private final AtomicBoolean closed = new AtomicBoolean();
 
-  FdMigrationChannel(int fd) throws IOException {
+  /** {@code name}: how errors name the channel, e.g. {@code fd:migfd} for a descriptor from getfd. */
+  FdMigrationChannel(int fd, String name) throws IOException {
     this.fd = fd;
     int fl = LibC.fcntl(fd, LibC.F_GETFL, 0);
     if (fl < 0) {
-      throw new IOException("fd:" + fd + ": not an open descriptor: " + LibC.strerror(LibC.errno()));
+      throw new IOException(name + ": not an open descriptor: " + LibC.strerror(LibC.errno()));
     }
     int fdFlags = LibC.fcntl(fd, LibC.F_GETFD, 0);
     if (fdFlags >= 0) {
@@ -81,7 +82,7 @@ final class FdMigrationChannel implements MigrationChannel {
     } else {
       kind = Kind.POLLED;
     }
-    this.peer = "fd:" + fd;
+    this.peer = name;
     int io = fd;
     int wr = -1;
     int ww = -1;

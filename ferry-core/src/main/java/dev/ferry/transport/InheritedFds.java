@@ -37,6 +37,11 @@ import java.util.Map;
  * int status = child.awaitExit(60_000);
  * }</pre>
  *
+ * <p>Only descriptors recorded for the purpose are taken by {@code fd:N} (see {@link
+ * MigrationFds}): in the child, {@code ferry run --incoming fd:3} records its fd 3, {@code ferry
+ * run --fd 3} one to {@code migrate fd:3} to, and an embedding program calls {@link
+ * MigrationFds#allowInherited}; the pairs and pipes made here count as this process's own.
+ *
  * <p>From a shell or another language the usual ways work: {@code ferry run --incoming fd:3
  * 3<>some-fifo}, Python's {@code subprocess.Popen(..., pass_fds=[fd])} with {@code fd:<fd>}, Go's
  * {@code ExtraFiles} (fd 3 onward), systemd socket activation (fd 3). A socket carries the return
@@ -53,8 +58,16 @@ public final class InheritedFds {
       if (LibC.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0, fds) < 0) {
         throw LibC.error("socketpair", LibC.errno());
       }
-      return new int[] {fds.getAtIndex(ValueLayout.JAVA_INT, 0), fds.getAtIndex(ValueLayout.JAVA_INT, 1)};
+      return created(fds);
     }
+  }
+
+  /** Both ends may be used as {@code fd:N} in this process (see {@link MigrationFds}). */
+  private static int[] created(MemorySegment fds) {
+    int[] pair = {fds.getAtIndex(ValueLayout.JAVA_INT, 0), fds.getAtIndex(ValueLayout.JAVA_INT, 1)};
+    MigrationFds.allowCreated(pair[0]);
+    MigrationFds.allowCreated(pair[1]);
+    return pair;
   }
 
   /** A pipe, both ends close-on-exec: {@code [read end, write end]}. */
@@ -64,18 +77,25 @@ public final class InheritedFds {
       if (LibC.pipe2(fds, LibC.O_CLOEXEC) < 0) {
         throw LibC.error("pipe2", LibC.errno());
       }
-      return new int[] {fds.getAtIndex(ValueLayout.JAVA_INT, 0), fds.getAtIndex(ValueLayout.JAVA_INT, 1)};
+      return created(fds);
     }
   }
 
   /** Closes a raw descriptor (one not wrapped in a channel). */
   public static void close(int fd) throws IOException {
+    MigrationFds.forget(fd);
     if (LibC.close(fd) < 0) {
       int e = LibC.errno();
       if (e != LibC.EINTR) {
         throw LibC.error("close(" + fd + ")", e);
       }
     }
+  }
+
+  /** Closes a raw descriptor, ignoring errors (one being given up on). */
+  public static void closeQuietly(int fd) {
+    MigrationFds.forget(fd);
+    LibC.close(fd);
   }
 
   /**

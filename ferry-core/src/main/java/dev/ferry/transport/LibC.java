@@ -57,6 +57,46 @@ final class LibC {
   static final short POLLOUT = 0x4;
   static final int WNOHANG = 1;
   static final int SIGKILL = 9;
+  static final int SCM_RIGHTS = 1;
+  static final int MSG_CMSG_CLOEXEC = 0x40000000;
+  static final int MSG_CTRUNC = 0x8;
+  static final int MSG_NOSIGNAL = 0x4000;
+  static final int EINVAL = 22;
+  static final int ECONNABORTED = 103;
+
+  /** {@code struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; }} */
+  static final long SOCKADDR_UN_BYTES = 110;
+  static final int SUN_PATH_MAX = 107;
+
+  /**
+   * {@code struct msghdr} (64-bit Linux): name, namelen (+pad), iov, iovlen, control, controllen,
+   * flags (+pad).
+   */
+  static final StructLayout MSGHDR =
+      MemoryLayout.structLayout(
+          ADDRESS.withName("name"),
+          JAVA_INT.withName("namelen"),
+          MemoryLayout.paddingLayout(4),
+          ADDRESS.withName("iov"),
+          JAVA_LONG.withName("iovlen"),
+          ADDRESS.withName("control"),
+          JAVA_LONG.withName("controllen"),
+          JAVA_INT.withName("flags"),
+          MemoryLayout.paddingLayout(4));
+
+  static final long MSGHDR_IOV = 16;
+  static final long MSGHDR_IOVLEN = 24;
+  static final long MSGHDR_CONTROL = 32;
+  static final long MSGHDR_CONTROLLEN = 40;
+  static final long MSGHDR_FLAGS = 48;
+
+  /** {@code struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; }}, then the data. */
+  static final long CMSG_HEADER_BYTES = 16;
+
+  /** {@code CMSG_SPACE(dataBytes)}: the header plus the data rounded up to 8 bytes. */
+  static long cmsgSpace(long dataBytes) {
+    return CMSG_HEADER_BYTES + ((dataBytes + 7) & ~7L);
+  }
 
   /** {@code struct pollfd { int fd; short events; short revents; }} */
   static final StructLayout POLLFD =
@@ -137,6 +177,21 @@ final class LibC {
   private static final MethodHandle KILL =
       downcall("kill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
 
+  private static final MethodHandle SOCKET =
+      downcall("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+  private static final MethodHandle BIND =
+      downcall("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle LISTEN =
+      downcall("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+  private static final MethodHandle ACCEPT4 =
+      downcall("accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+  private static final MethodHandle CONNECT =
+      downcall("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle RECVMSG =
+      downcall("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle SENDMSG =
+      downcall("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+
   /** glibc's {@code posix_spawn_file_actions_t} is 80 bytes on 64-bit; room to spare. */
   static final long FILE_ACTIONS_SIZE = 256;
 
@@ -167,6 +222,11 @@ final class LibC {
       case EPIPE -> "Broken pipe (EPIPE)";
       case EBADF -> "Bad file descriptor (EBADF)";
       case ENOTSOCK -> "Not a socket (ENOTSOCK)";
+      case 2 -> "No such file or directory (ENOENT)";
+      case 13 -> "Permission denied (EACCES)";
+      case 24 -> "Too many open files (EMFILE)";
+      case 98 -> "Address already in use (EADDRINUSE)";
+      case 111 -> "Connection refused (ECONNREFUSED)";
       case 104 -> "Connection reset by peer (ECONNRESET)";
       case 107 -> "Transport endpoint is not connected (ENOTCONN)";
       default -> "errno " + errno;
@@ -353,5 +413,73 @@ final class LibC {
     } catch (Throwable t) {
       throw rethrow(t);
     }
+  }
+
+  static int socket(int domain, int type, int protocol) {
+    try {
+      return (int) SOCKET.invokeExact(CAPTURE_SEGMENT.get(), domain, type, protocol);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int bind(int fd, MemorySegment addr, int len) {
+    try {
+      return (int) BIND.invokeExact(CAPTURE_SEGMENT.get(), fd, addr, len);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int listen(int fd, int backlog) {
+    try {
+      return (int) LISTEN.invokeExact(CAPTURE_SEGMENT.get(), fd, backlog);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int accept4(int fd, int flags) {
+    try {
+      return (int) ACCEPT4.invokeExact(CAPTURE_SEGMENT.get(), fd, MemorySegment.NULL, MemorySegment.NULL, flags);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static int connect(int fd, MemorySegment addr, int len) {
+    try {
+      return (int) CONNECT.invokeExact(CAPTURE_SEGMENT.get(), fd, addr, len);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static long recvmsg(int fd, MemorySegment msg, int flags) {
+    try {
+      return (long) RECVMSG.invokeExact(CAPTURE_SEGMENT.get(), fd, msg, flags);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  static long sendmsg(int fd, MemorySegment msg, int flags) {
+    try {
+      return (long) SENDMSG.invokeExact(CAPTURE_SEGMENT.get(), fd, msg, flags);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** A {@code sockaddr_un} for {@code path} (at most {@value #SUN_PATH_MAX} bytes). */
+  static MemorySegment sockaddrUn(Arena a, String path) throws IOException {
+    byte[] p = path.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    if (p.length > SUN_PATH_MAX) {
+      throw new IOException("unix socket path too long (" + p.length + " bytes, at most " + SUN_PATH_MAX + "): " + path);
+    }
+    MemorySegment sa = a.allocate(SOCKADDR_UN_BYTES, 8);
+    sa.set(JAVA_SHORT, 0, (short) AF_UNIX);
+    MemorySegment.copy(p, 0, sa, java.lang.foreign.ValueLayout.JAVA_BYTE, 2, p.length);
+    return sa;
   }
 }

@@ -59,17 +59,34 @@ public sealed interface MigrationUri {
     }
   }
 
-  /** {@code fd:N}, a descriptor this process inherited; see {@link InheritedFds}. */
-  record Fd(int fd) implements MigrationUri {
+  /**
+   * {@code fd:N}, a descriptor this process inherited for the purpose, or {@code fd:NAME}, one
+   * passed over the monitor with {@code getfd NAME} (then {@code fd} is -1); see {@link
+   * MigrationFds}.
+   */
+  record Fd(int fd, String name) implements MigrationUri {
     public Fd {
-      if (fd < 0) {
+      if (name == null && fd < 0) {
         throw new IllegalArgumentException("negative fd: " + fd);
       }
+      if (name != null && (fd != -1 || name.isEmpty() || Character.isDigit(name.charAt(0)))) {
+        throw new IllegalArgumentException("a named fd has fd -1 and a name not starting with a digit: " + name);
+      }
+    }
+
+    /** {@code fd:N}. */
+    public Fd(int fd) {
+      this(fd, null);
+    }
+
+    /** {@code fd:NAME}. */
+    public static Fd named(String name) {
+      return new Fd(-1, name);
     }
 
     @Override
     public String text() {
-      return "fd:" + fd;
+      return "fd:" + (name != null ? name : Integer.toString(fd));
     }
   }
 
@@ -113,6 +130,13 @@ public sealed interface MigrationUri {
         yield new Exec(rest);
       }
       case "fd" -> {
+        // as QEMU: a leading digit means a number, anything else a name given with getfd
+        if (rest.isEmpty()) {
+          throw bad(uri, "empty descriptor number or name");
+        }
+        if (!Character.isDigit(rest.charAt(0)) && rest.charAt(0) != '-') {
+          yield Fd.named(rest);
+        }
         int fd;
         try {
           fd = Integer.parseInt(rest);

@@ -82,7 +82,7 @@ public final class Transports {
       case MigrationUri.Tcp t -> connectTcp(t);
       case MigrationUri.Unix u -> connectUnix(u);
       case MigrationUri.Exec e -> ExecMigrationChannel.start(e.command(), true);
-      case MigrationUri.Fd f -> new FdMigrationChannel(f.fd());
+      case MigrationUri.Fd f -> openFd(f);
       case MigrationUri.File f -> openFile(f, true);
     };
   }
@@ -93,9 +93,20 @@ public final class Transports {
       case MigrationUri.Tcp t -> listenTcp(t);
       case MigrationUri.Unix u -> listenUnix(u);
       case MigrationUri.Exec e -> new OneShotListener(uri, ExecMigrationChannel.start(e.command(), false));
-      case MigrationUri.Fd f -> new OneShotListener(uri, new FdMigrationChannel(f.fd()));
+      case MigrationUri.Fd f -> new OneShotListener(uri, openFd(f));
       case MigrationUri.File f -> new OneShotListener(uri, openFile(f, false));
     };
+  }
+
+  /** Only a descriptor recorded for the purpose (see {@link MigrationFds}). */
+  private static MigrationChannel openFd(MigrationUri.Fd f) throws IOException {
+    int fd = MigrationFds.take(f);
+    try {
+      return new FdMigrationChannel(fd, f.text());
+    } catch (IOException | RuntimeException e) {
+      MigrationFds.unclaim(f, fd);
+      throw e;
+    }
   }
 
   /**

@@ -138,7 +138,7 @@ class MachineStopTest {
       assertThat(o.await(60, TimeUnit.SECONDS)).as(String.valueOf(src.migration().outgoingState().errorDesc()))
           .isEqualTo(MigrationStatus.COMPLETED);
       load.get(60, TimeUnit.SECONDS);
-      ExactState.assertSame(src.machine(), dst.machine());
+      ExactState.assertSame(src, dst);
     }
   }
 

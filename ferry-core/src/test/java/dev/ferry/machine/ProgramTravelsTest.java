@@ -59,7 +59,7 @@ class ProgramTravelsTest {
     try (MachineHost src = randomSource();
         MachineHost dst = new MachineHost(Machine.builder().memory(MEMORY).program("stress").build())) {
       assertThat(migrate(src, dst, MigrationStatus.COMPLETED)).isNull();
-      ExactState.assertSame(src.machine(), dst.machine());
+      ExactState.assertSame(src, dst);
       Machine d = dst.machine();
       assertThat(d.program().name()).isEqualTo("random");
       assertThat(d.programOptions().dirtyRateBytesPerSec()).isEqualTo(RANDOM_OPTIONS.dirtyRateBytesPerSec());
@@ -99,7 +99,7 @@ class ProgramTravelsTest {
       try (MachineHost dst = new MachineHost(Machine.builder().memory(MEMORY).build())) { // default: idle
         dst.load(file);
         assertThat(dst.machine().program().name()).isEqualTo("random");
-        ExactState.assertSame(src.machine(), dst.machine());
+        ExactState.assertSame(src, dst);
       }
       try (MachineHost pinned = new MachineHost(Machine.builder().memory(MEMORY).program("fill").pinProgram(true).build())) {
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> pinned.load(file))

@@ -3,6 +3,8 @@ package dev.ferry.testing;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ferry.machine.Machine;
+import dev.ferry.machine.MachineHost;
+import dev.ferry.machine.MemoryDigest;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.stream.MigrationOutput;
@@ -11,12 +13,23 @@ import java.io.IOException;
 import java.util.List;
 
 /**
- * The exact comparison of two stopped machines in-process (until {@code MachineHost.memoryDigest()}
- * exists): every RAM block byte for byte, and every device's state as the bytes its section would
- * save. A difference names the block and the first differing page, or the device.
+ * The exact comparison of two stopped machines in-process: their digests ({@link
+ * MachineHost#memoryDigest()}, the project's oracle; a difference names the first differing block
+ * and page), and then, the guests being small, every RAM block byte for byte and every device's
+ * state as the bytes its section would save.
  */
 public final class ExactState {
   private ExactState() {}
+
+  public static void assertSame(MachineHost source, MachineHost destination) throws IOException {
+    assertThat(source.machine().isRunning()).as("source must be stopped for the comparison").isFalse();
+    assertThat(destination.machine().isRunning()).as("destination must be stopped for the comparison").isFalse();
+    MemoryDigest a = source.memoryDigest();
+    MemoryDigest b = destination.memoryDigest();
+    assertThat(a.firstDifference(b)).as("digest of the source vs the destination").isEmpty();
+    assertThat(b).isEqualTo(a);
+    assertSame(source.machine(), destination.machine());
+  }
 
   public static void assertSame(Machine source, Machine destination) throws IOException {
     assertThat(source.isRunning()).as("source must be stopped for the comparison").isFalse();

@@ -12,6 +12,8 @@ public final class FdEchoChild {
   private FdEchoChild() {}
 
   public static void main(String[] args) throws Exception {
+    // what an embedding program does for a descriptor it inherited for migration
+    MigrationFds.allowInherited(Integer.parseInt(args[0].substring("fd:".length())));
     try (TransportListener l = Transports.listen(args[0]);
         MigrationChannel ch = l.accept()) {
       if (!ch.supportsReturnPath()) {

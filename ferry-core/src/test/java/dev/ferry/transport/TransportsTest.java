@@ -207,6 +207,11 @@ class TransportsTest {
       fd = LibC.open(a.allocateFrom(p.toString()), LibC.O_CLOEXEC); // O_RDONLY, as 3<file gives
     }
     assertThat(fd).isNotNegative();
+    // a descriptor number alone is not enough: it must have been given for migration
+    int n = fd;
+    assertThatThrownBy(() -> Transports.listen("fd:" + n))
+        .hasMessageStartingWith("fd:" + fd + ": descriptor " + fd + " was not given to this process for migration");
+    MigrationFds.allowInherited(fd);
     try (TransportListener l = Transports.listen("fd:" + fd);
         MigrationChannel ch = l.accept()) {
       assertThat(ch.supportsReturnPath()).isFalse();

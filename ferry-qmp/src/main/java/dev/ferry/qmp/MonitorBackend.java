@@ -57,6 +57,20 @@ public interface MonitorBackend {
   /** {@code migrate-incoming}: listen on {@code uri} for an incoming migration. */
   void migrateIncoming(String uri) throws QmpError;
 
+  /**
+   * {@code getfd}: {@code fd} (received over the monitor with SCM_RIGHTS; now the backend's) is to
+   * be known as {@code name}, e.g. for {@code migrate fd:NAME}. Default: refuses and closes it.
+   */
+  default void getfd(String name, int fd) throws QmpError {
+    dev.ferry.transport.InheritedFds.closeQuietly(fd);
+    throw QmpError.generic("this monitor does not take file descriptors");
+  }
+
+  /** {@code closefd}: closes the descriptor {@code getfd} named {@code name}. */
+  default void closefd(String name) throws QmpError {
+    throw QmpError.generic("File descriptor named '" + name + "' not found");
+  }
+
   /** {@code migrate_cancel}: cancel the outgoing migration (no error when none runs). */
   void migrateCancel() throws QmpError;
 
@@ -113,6 +127,29 @@ public interface MonitorBackend {
    */
   default StressCheckInfo stressCheck() throws QmpError {
     throw QmpError.generic("this monitor has no machine to check");
+  }
+
+  /** {@code query-cpus-fast}. Default: not available. */
+  default List<dev.ferry.qmp.qapi.CpuInfoFast> queryCpus() throws QmpError {
+    throw QmpError.generic("this monitor has no machine");
+  }
+
+  /** Ferry's {@code ferry-query-cpu-registers} for CPU {@code index}. Default: not available. */
+  default dev.ferry.qmp.qapi.CpuRegisters cpuRegisters(int index) throws QmpError {
+    throw QmpError.generic("this monitor has no machine");
+  }
+
+  /**
+   * {@code calc-dirty-rate}: starts measuring the guest's dirty rate over {@code calcTimeS} seconds
+   * (page sampling, {@code samplePagesPerGiB} pages per GiB) and returns at once.
+   */
+  default void calcDirtyRate(long calcTimeS, int samplePagesPerGiB) throws QmpError {
+    throw QmpError.generic("this monitor has no machine");
+  }
+
+  /** {@code query-dirty-rate}. */
+  default dev.ferry.qmp.qapi.DirtyRateInfo queryDirtyRate() throws QmpError {
+    throw QmpError.generic("this monitor has no machine");
   }
 
   /**

@@ -142,6 +142,71 @@ public final class QmpClient implements AutoCloseable {
     return rsp.get("return");
   }
 
+  /**
+   * Sends {@code request} (a QMP command object as a user typed it) and returns the server's whole
+   * answer, {@code {"return": ...}} or {@code {"error": ...}}. The request goes out unchanged except
+   * for the {@code id}, which this client sets to match the answer; the user's {@code id} (if any)
+   * is put back into the answer.
+   */
+  public ObjectNode executeRaw(ObjectNode request) throws IOException {
+    JsonNode userId = request.get("id");
+    long id = nextId.getAndIncrement();
+    ObjectNode req = request.deepCopy();
+    req.put("id", id);
+    CompletableFuture<JsonNode> f = new CompletableFuture<>();
+    pending.put(id, f);
+    if (failure != null) {
+      pending.remove(id);
+      throw failure;
+    }
+    byte[] bytes = (QmpJson.write(req) + "\r\n").getBytes(StandardCharsets.UTF_8);
+    synchronized (writeLock) {
+      ByteBuffer b = ByteBuffer.wrap(bytes);
+      while (b.hasRemaining()) {
+        ch.write(b);
+      }
+    }
+    JsonNode rsp;
+    try {
+      rsp = f.get();
+    } catch (InterruptedException e) {
+      pending.remove(id);
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted waiting for the answer", e);
+    } catch (ExecutionException e) {
+      throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+    }
+    ObjectNode answer = ((ObjectNode) rsp).deepCopy();
+    answer.remove("id");
+    if (userId != null) {
+      answer.set("id", userId);
+    }
+    return answer;
+  }
+
+  /**
+   * Parses a line a user typed as a QMP command object (with QMP's own JSON rules).
+   *
+   * @throws IOException when it is not one JSON object
+   */
+  public static ObjectNode parseRequest(String line) throws IOException {
+    JsonNode n;
+    try {
+      n = QmpJson.parse(line.getBytes(StandardCharsets.UTF_8));
+    } catch (JsonProcessingException e) {
+      throw new IOException("not a JSON object: " + e.getOriginalMessage());
+    }
+    if (!(n instanceof ObjectNode o)) {
+      throw new IOException("not a JSON object: " + line.strip());
+    }
+    return o;
+  }
+
+  /** A QMP message as QMP writes it (one line). */
+  public static String format(JsonNode message) {
+    return QmpJson.write(message);
+  }
+
   /** Runs an HMP command line through {@code human-monitor-command}; returns its output. */
   public String hmp(String commandLine) throws IOException, QmpError {
     return execute("human-monitor-command", F.objectNode().put("command-line", commandLine))

@@ -153,6 +153,26 @@ public final class QmpDispatcher {
           return null;
         });
     add(
+        "getfd",
+        QapiType.Struct.of(required("fdname", QapiType.STR)),
+        a -> {
+          // QEMU's qmp_getfd: the descriptor came with this command's bytes (SCM_RIGHTS)
+          QmpSession.ReceivedFds fds = QmpSession.RECEIVED_FDS.isBound() ? QmpSession.RECEIVED_FDS.get() : null;
+          java.util.OptionalInt fd = fds == null ? java.util.OptionalInt.empty() : fds.take();
+          if (fd.isEmpty()) {
+            throw QmpError.generic("No file descriptor supplied via SCM_RIGHTS");
+          }
+          backend.getfd(a.get("fdname").textValue(), fd.getAsInt());
+          return null;
+        });
+    add(
+        "closefd",
+        QapiType.Struct.of(required("fdname", QapiType.STR)),
+        a -> {
+          backend.closefd(a.get("fdname").textValue());
+          return null;
+        });
+    add(
         "migrate_cancel",
         NONE,
         a -> {
@@ -267,6 +287,35 @@ public final class QmpDispatcher {
           backend.objectDel(a.get("id").textValue());
           return null;
         });
+    add(
+        "query-cpus-fast",
+        NONE,
+        a -> {
+          ArrayNode arr = F.arrayNode();
+          backend.queryCpus().forEach(c -> arr.add(c.toJson()));
+          return arr;
+        });
+    add(
+        "ferry-query-cpu-registers",
+        QapiType.Struct.of(optional("cpu-index", QapiType.INT)),
+        a -> backend.cpuRegisters(a.path("cpu-index").asInt(0)).toJson());
+    add(
+        "calc-dirty-rate",
+        QapiType.Struct.of(
+            required("calc-time", QapiType.INT),
+            optional("sample-pages", QapiType.INT),
+            optional("mode", new QapiType.Enum(List.of("page-sampling", "dirty-ring", "dirty-bitmap")))),
+        a -> {
+          String mode = a.path("mode").asText("page-sampling");
+          if (!mode.equals("page-sampling")) {
+            throw QmpError.generic("mode '" + mode + "' is not supported by Ferry (it measures by page-sampling)");
+          }
+          backend.calcDirtyRate(
+              a.get("calc-time").asLong(),
+              a.has("sample-pages") ? a.get("sample-pages").asInt() : dev.ferry.migration.DirtyRateMeasurement.DEFAULT_SAMPLE_PAGES_PER_GIB);
+          return null;
+        });
+    add("query-dirty-rate", NONE, a -> backend.queryDirtyRate().toJson());
     add(
         "ferry-memory-digest",
         QapiType.Struct.of(

@@ -18,6 +18,7 @@ import java.time.Instant;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import dev.ferry.transport.UnixFdSocket;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,7 +37,10 @@ public final class QmpServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(QmpServer.class);
 
   private final QmpDispatcher dispatcher;
+  /** tcp: the JDK's listener; null for unix. */
   private final ServerSocketChannel listener;
+  /** unix: a libc listener whose connections receive SCM_RIGHTS descriptors (getfd); null for tcp. */
+  private final UnixFdSocket.Server unixListener;
   private final QmpEndpoint endpoint;
   private final Set<QmpSession> sessions = ConcurrentHashMap.newKeySet();
   private final Thread acceptor;
@@ -46,11 +50,16 @@ public final class QmpServer implements AutoCloseable {
   private volatile MonitorAddress tls;
   private volatile java.util.function.Consumer<String> refused = m -> LOG.warn("{}", m);
 
-  private QmpServer(QmpDispatcher dispatcher, ServerSocketChannel listener, QmpEndpoint bound) {
+  private QmpServer(QmpDispatcher dispatcher, ServerSocketChannel listener, UnixFdSocket.Server unixListener, QmpEndpoint bound) {
     this.dispatcher = dispatcher;
     this.listener = listener;
+    this.unixListener = unixListener;
     this.endpoint = bound;
-    this.acceptor = Thread.ofVirtual().name("qmp-accept " + bound.uri()).unstarted(this::acceptLoop);
+    // a unix session blocks in native recvmsg, which would pin a virtual thread's carrier
+    this.acceptor =
+        (unixListener != null ? Thread.ofPlatform().daemon() : Thread.ofVirtual())
+            .name("qmp-accept " + bound.uri())
+            .unstarted(this::acceptLoop);
   }
 
   /** Listens on {@code uri} and serves {@code backend}; the backend is given the event sink. */
@@ -60,7 +69,8 @@ public final class QmpServer implements AutoCloseable {
 
   /**
    * Listens on {@code uri} with an existing command table (several servers may share one backend).
-   * A stale unix socket file at the path is replaced; a regular file there is an error.
+   * A stale unix socket file at the path is replaced; a regular file there is an error. A unix
+   * monitor takes descriptors passed with SCM_RIGHTS (QMP {@code getfd}), as QEMU's does.
    */
   public static QmpServer start(String uri, QmpDispatcher dispatcher) throws IOException {
     return start(uri, dispatcher, null, null);
@@ -89,6 +99,7 @@ public final class QmpServer implements AutoCloseable {
       throws IOException {
     Objects.requireNonNull(dispatcher, "dispatcher");
     QmpEndpoint ep = QmpEndpoint.parse(uri);
+    QmpServer server;
     if (ep.address() instanceof UnixDomainSocketAddress u) {
       Path p = u.getPath();
       if (Files.isRegularFile(p) || Files.isDirectory(p)) {
@@ -96,14 +107,24 @@ public final class QmpServer implements AutoCloseable {
       }
       Files.deleteIfExists(p);
     }
-    ServerSocketChannel ch = ep.listen();
-    QmpEndpoint bound = new QmpEndpoint(ch.getLocalAddress());
-    QmpServer server = new QmpServer(dispatcher, ch, bound);
+    if (tls == null && ep.address() instanceof UnixDomainSocketAddress u) {
+      // a plain unix monitor takes descriptors with SCM_RIGHTS (getfd): libc's recvmsg, not the JDK
+      UnixFdSocket.Server l;
+      try {
+        l = UnixFdSocket.listen(u.getPath());
+      } catch (IOException e) {
+        throw new IOException("cannot listen on " + uri + ": " + e.getMessage(), e);
+      }
+      server = new QmpServer(dispatcher, null, l, ep);
+    } else {
+      ServerSocketChannel ch = ep.listen();
+      server = new QmpServer(dispatcher, ch, null, new QmpEndpoint(ch.getLocalAddress()));
+    }
     server.tls = tls;
     server.tlsObjects = objects;
     dispatcher.backend().attach(server::emit);
     server.acceptor.start();
-    LOG.info("QMP monitor listening on {}{}", bound.uri(), tls != null ? " (TLS)" : "");
+    LOG.info("QMP monitor listening on {}{}", server.uri(), tls != null ? " (TLS)" : "");
     return server;
   }
 
@@ -184,9 +205,15 @@ public final class QmpServer implements AutoCloseable {
 
   private void acceptLoop() {
     while (!closed) {
-      SocketChannel ch;
+      QmpSession s;
       try {
-        ch = listener.accept();
+        if (unixListener != null) {
+          UnixFdSocket ch = unixListener.accept();
+          s = new QmpSession(this, ch, ch::takeReceivedFd, ch::shutdown);
+        } else {
+          SocketChannel ch = listener.accept();
+          s = new QmpSession(this, ch, null, null);
+        }
       } catch (ClosedChannelException e) {
         return;
       } catch (IOException e) {
@@ -195,7 +222,6 @@ public final class QmpServer implements AutoCloseable {
         }
         return;
       }
-      QmpSession s = new QmpSession(this, ch);
       sessions.add(s);
       s.start();
     }
@@ -209,7 +235,11 @@ public final class QmpServer implements AutoCloseable {
   @Override
   public void close() throws IOException {
     closed = true;
-    listener.close();
+    if (listener != null) {
+      listener.close();
+    } else {
+      unixListener.close();
+    }
     for (QmpSession s : sessions) {
       s.close();
     }

@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ByteChannel;
 import java.nio.channels.SocketChannel;
+import java.util.OptionalInt;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -35,19 +36,39 @@ final class QmpSession {
 
   private static final Out POISON = new Out(new byte[0], null);
 
+  /**
+   * The descriptors a client passed with SCM_RIGHTS on this connection (unix monitors), claimed by
+   * {@code getfd}; bound while a command of this session runs.
+   */
+  public interface ReceivedFds {
+    /** The oldest unclaimed descriptor, now the caller's; empty when none came. */
+    OptionalInt take();
+  }
+
+  /** The current command's connection's descriptors ({@code getfd} reads it). */
+  static final ScopedValue<ReceivedFds> RECEIVED_FDS = ScopedValue.newInstance();
+
+  private static final ReceivedFds NO_FDS = OptionalInt::empty;
+
   private final QmpServer server;
-  private final SocketChannel socket;
+  /** The connection: a JDK socket, or a libc unix socket that receives descriptors. */
+  private final ByteChannel socket;
   /** The socket, or TLS over it once the handshake is done. */
   private volatile ByteChannel ch;
+  private final ReceivedFds fds;
+  /** Wakes a reader blocked in the channel before close (unix sockets); null when close does. */
+  private final Runnable wakeReader;
   private final LinkedBlockingQueue<Out> out = new LinkedBlockingQueue<>();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final JsonFramer framer;
   private volatile boolean negotiated;
 
-  QmpSession(QmpServer server, SocketChannel ch) {
+  QmpSession(QmpServer server, ByteChannel ch, ReceivedFds fds, Runnable wakeReader) {
     this.server = server;
     this.socket = ch;
     this.ch = ch;
+    this.fds = fds == null ? NO_FDS : fds;
+    this.wakeReader = wakeReader;
     this.framer =
         new JsonFramer(
             MAX_MESSAGE_BYTES,
@@ -70,19 +91,23 @@ final class QmpSession {
   }
 
   void start() {
-    Thread.ofVirtual()
-        .name("qmp-read")
+    thread("qmp-read")
         .start(
             () -> {
-              ByteChannel secured = server.secure(socket);
+              ByteChannel secured = socket instanceof SocketChannel sc ? server.secure(sc) : socket;
               if (secured == null) {
                 close();
                 return;
               }
               ch = secured;
-              Thread.ofVirtual().name("qmp-write").start(this::writeLoop);
+              thread("qmp-write").start(this::writeLoop);
               readLoop();
             });
+  }
+
+  /** A libc-driven socket blocks in native calls, which would pin a virtual thread's carrier. */
+  private Thread.Builder thread(String name) {
+    return (wakeReader != null ? Thread.ofPlatform().daemon() : Thread.ofVirtual()).name(name);
   }
 
   void sendEvent(byte[] bytes) {
@@ -170,6 +195,9 @@ final class QmpSession {
   void close() {
     if (closed.compareAndSet(false, true)) {
       out.add(POISON);
+      if (wakeReader != null) {
+        wakeReader.run();
+      }
       try {
         socket.close();
         ch.close();
@@ -223,7 +251,8 @@ final class QmpSession {
         negotiate(args);
         result = F.objectNode();
       } else {
-        result = server.dispatcher().execute(command, args);
+        String c = command;
+        result = ScopedValue.where(RECEIVED_FDS, fds).call(() -> server.dispatcher().execute(c, args));
       }
       ObjectNode msg = F.objectNode();
       msg.set("return", result);

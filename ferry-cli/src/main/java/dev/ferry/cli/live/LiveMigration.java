@@ -35,8 +35,18 @@ import java.util.stream.Stream;
  * {@code exec:cat FIFO} (destination); fd hands each side one end of a socket pair as its fd 3 (so
  * the source migrates to {@code fd:3}); file migrates into a file and starts the destination
  * afterwards with {@code --incoming file:PATH}.
+ *
+ * <p>When the JVM exits before {@link #close} (Ctrl-C, SIGTERM), a shutdown hook closes every open
+ * one, so an interrupted demo leaves neither processes nor its temp directory behind.
  */
 public final class LiveMigration implements AutoCloseable {
+  private static final java.util.Set<LiveMigration> OPEN = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  static {
+    Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("ferry-live-cleanup").unstarted(
+        () -> List.copyOf(OPEN).forEach(LiveMigration::close)));
+  }
+
   private static final JsonNodeFactory F = JsonNodeFactory.instance;
   private static final Duration START_TIMEOUT = Duration.ofSeconds(120);
 
@@ -102,11 +112,13 @@ public final class LiveMigration implements AutoCloseable {
   private volatile FerryChild destination;
   private volatile Endpoint endpoint;
   private int endpoints;
+  private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
   public LiveMigration(Spec spec, boolean keepFiles) throws IOException {
     this.spec = spec;
     this.keepFiles = keepFiles;
     this.dir = Files.createTempDirectory("ferry-live-");
+    OPEN.add(this);
   }
 
   public Spec spec() {
@@ -200,7 +212,11 @@ public final class LiveMigration implements AutoCloseable {
     if (endpoint.sourceFd() != null) {
       fds.put(3, endpoint.sourceFd());
     }
-    source = FerryChild.start("source", machineArgs("source"), "unix:" + dir.resolve("source.qmp"), fds, dir.resolve("source.log"));
+    List<String> args = machineArgs("source");
+    if (endpoint.sourceFd() != null) {
+      args.addAll(List.of("--fd", "3")); // fd: takes only a descriptor given for migration
+    }
+    source = FerryChild.start("source", args, "unix:" + dir.resolve("source.qmp"), fds, dir.resolve("source.log"));
     children.add(source);
     if (endpoint.sourceFd() != null) {
       closeRaw(endpoint.sourceFd()); // the child holds its copy
@@ -443,6 +459,16 @@ public final class LiveMigration implements AutoCloseable {
           "digest comparison needs a stopped source and a paused destination; source is " + srcState
               + ", destination is " + dstState);
     }
+    return compareDigests(source, destination);
+  }
+
+  /**
+   * Compares the digests of two stopped children (see {@link #compareDigests()}, which also checks
+   * their run states): on a mismatch the first differing block's page digests are fetched from both,
+   * in windows, so the difference names the first differing page.
+   */
+  public static DigestComparison compareDigests(FerryChild source, FerryChild destination)
+      throws IOException, InterruptedException {
     MemoryDigest src = digest(source);
     MemoryDigest dst = digest(destination);
     Optional<String> diff = src.firstDifference(dst);
@@ -531,7 +557,11 @@ public final class LiveMigration implements AutoCloseable {
   /** Kills every child and removes the temp dir unless files are kept. */
   @Override
   public void close() {
-    for (FerryChild c : children) {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    OPEN.remove(this);
+    for (FerryChild c : List.copyOf(children)) {
       c.close();
     }
     for (int fd : List.copyOf(rawFds)) {

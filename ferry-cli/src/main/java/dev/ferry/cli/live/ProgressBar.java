@@ -6,10 +6,15 @@ import java.io.PrintStream;
 import java.util.Locale;
 
 /**
- * The demo's progress line, fed with successive {@code query-migrate} answers: a bar of the RAM
- * sent so far ({@code total - remaining}), the stream bytes transferred, the transfer rate between
- * the last two answers, the bytes remaining, the guest's dirty rate and the pass (dirty syncs). On a
- * terminal it redraws one line; otherwise it prints a line at most every {@code plainEveryMs}.
+ * The progress line of {@code ferry migrate} and {@code ferry demo}, fed with successive {@code
+ * query-migrate} answers: a bar of the RAM sent so far ({@code total - remaining}), the stream bytes
+ * transferred, the transfer rate between the last two answers, the bytes remaining, the guest's
+ * dirty rate and the pass (dirty syncs). On a terminal it redraws one line; otherwise it prints a
+ * line at most every {@code plainEveryMs}, and {@link #finish} prints the last state if it was not
+ * printed yet, so a log always ends with the final line.
+ *
+ * <p>The percentage never runs backwards within a migration: remaining RAM grows again when a
+ * dirty-log sync finds pages the guest wrote meanwhile, but the bar shows the most that was done.
  */
 public final class ProgressBar {
   private static final int WIDTH = 24;
@@ -23,6 +28,9 @@ public final class ProgressBar {
   private long lastPrintNs;
   private int lastLength;
   private boolean drew;
+  private double doneMax;
+  private String lastLine;
+  private boolean lastPrinted = true;
 
   public ProgressBar(PrintStream out, boolean terminal, long plainEveryMs) {
     this.out = out;
@@ -48,7 +56,10 @@ public final class ProgressBar {
     }
     lastNs = now;
     lastTransferred = ram.transferredBytes();
-    String line = render(info.status().qapiName(), ram, rateBytesPerSec);
+    doneMax = Math.max(doneMax, fraction(info.status().qapiName(), ram));
+    String line = render(info.status().qapiName(), ram, rateBytesPerSec, doneMax);
+    lastLine = line;
+    lastPrinted = false;
     if (terminal) {
       String pad = line.length() < lastLength ? " ".repeat(lastLength - line.length()) : "";
       out.print("\r" + line + pad);
@@ -57,7 +68,9 @@ public final class ProgressBar {
       drew = true;
     } else if (lastPrintNs == 0 || now - lastPrintNs >= plainEveryMs * 1_000_000L) {
       out.println(line);
+      out.flush();
       lastPrintNs = now;
+      lastPrinted = true;
     }
   }
 
@@ -66,15 +79,21 @@ public final class ProgressBar {
     if (terminal && drew) {
       out.println();
       drew = false;
+    } else if (!terminal && !lastPrinted && lastLine != null) {
+      out.println(lastLine);
+      out.flush();
+      lastPrinted = true;
     }
   }
 
-  static String render(String status, MigrationStats ram, double rateBytesPerSec) {
+  /** The part of RAM sent: {@code (total - remaining) / total}, 1 once completed. */
+  static double fraction(String status, MigrationStats ram) {
     long total = ram.totalBytes();
     double done = total <= 0 ? 0 : Math.max(0, Math.min(1, (double) (total - ram.remainingBytes()) / total));
-    if (status.equals("completed")) {
-      done = 1;
-    }
+    return status.equals("completed") ? 1 : done;
+  }
+
+  static String render(String status, MigrationStats ram, double rateBytesPerSec, double done) {
     int filled = (int) Math.round(done * WIDTH);
     String bar = "#".repeat(filled) + "-".repeat(WIDTH - filled);
     long dirtyBytesPerSec = ram.dirtyPagesRate() * Math.max(1, ram.pageSizeBytes());

@@ -73,7 +73,7 @@ public final class SoakCommand implements Callable<Integer> {
     long maxMem;
     try {
       s = seed == null ? System.nanoTime() ^ System.currentTimeMillis() * 0x9E3779B97F4A7C15L : parseSeed(seed);
-      maxMem = Units.parseSize(maxMemory);
+      maxMem = dev.ferry.qmp.Sizes.parse(maxMemory, 'M'); // the one size grammar: a bare number is MiB, as --memory
       if (maxMem < SoakPlan.MIN_MEMORY_BYTES) {
         throw new IllegalArgumentException("--max-memory must be at least 64M: " + maxMemory);
       }

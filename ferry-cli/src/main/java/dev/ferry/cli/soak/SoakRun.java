@@ -52,15 +52,18 @@ final class SoakRun {
 
   private final SoakPlan plan;
   private final ObjectNode json = F.objectNode();
-  private final List<String> problems = new ArrayList<>();
+  // the run's deadline may read these from another thread while the run goes on
+  private final List<String> problems = new java.util.concurrent.CopyOnWriteArrayList<>();
   private final AtomicReference<LiveMigration> live = new AtomicReference<>();
-  private boolean dataLoss;
-  private boolean faultFired;
-  private String outcome = "error";
+  private final boolean keepFiles;
+  private volatile boolean dataLoss;
+  private volatile boolean faultFired;
+  private volatile String outcome = "error";
   private final long startNs = System.nanoTime();
 
-  private SoakRun(SoakPlan plan) {
+  private SoakRun(SoakPlan plan, boolean keepFiles) {
     this.plan = plan;
+    this.keepFiles = keepFiles;
   }
 
   /** A generous bound for one migration of this plan's guest on a loaded machine. */
@@ -74,7 +77,7 @@ final class SoakRun {
    * past it the children are killed, which ends any QMP call the run is stuck in.
    */
   static Result execute(SoakPlan plan, boolean keepAll) throws InterruptedException {
-    SoakRun r = new SoakRun(plan);
+    SoakRun r = new SoakRun(plan, keepAll);
     plan.describe(r.json);
     long t0 = System.nanoTime();
     Thread worker = Thread.ofPlatform().name("soak-run-" + plan.run()).unstarted(r::runGuarded);
@@ -129,7 +132,7 @@ final class SoakRun {
           ArrayNode a = json.putArray("leftover-processes");
           left.forEach(a::add);
         }
-        if (problems.isEmpty()) {
+        if (problems.isEmpty() && !keepFiles) {
           lm.keepFiles(false);
           lm.close(); // removes the dir now
         }
@@ -324,17 +327,18 @@ final class SoakRun {
       dataLoss = true;
       return;
     }
-    if (!LiveMigration.runState(dst).equals("paused")) {
+    if (!awaitRunState(dst, "paused", Duration.ofSeconds(30))) {
       problems.add(what + ": the destination is '" + LiveMigration.runState(dst) + "' after the load, not paused (-S)");
+      return;
     }
     mark(what + "-loaded");
-    DigestCheck.Result d = DigestCheck.compare(lm.source(), dst);
+    LiveMigration.DigestComparison d = lm.compareDigests();
     mark(what + "-compared");
     json.put(what.equals("destination") ? "digest-equal" : "retry-digest-equal", d.equal());
-    json.put(what.equals("destination") ? "digest" : "retry-digest", d.detail());
+    json.put(what.equals("destination") ? "digest" : "retry-digest", d.summary());
     if (!d.equal()) {
       dataLoss = true;
-      problems.add(what + ": DATA LOSS: " + d.detail());
+      problems.add(what + ": DATA LOSS: " + d.difference());
       return;
     }
     runsOn(dst, what);
@@ -367,9 +371,9 @@ final class SoakRun {
       }
       return;
     }
-    String before = DigestCheck.of(dst, false).ram();
+    String before = LiveMigration.digest(dst).ram();
     long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-    while (DigestCheck.of(dst, false).ram().equals(before)) {
+    while (LiveMigration.digest(dst).ram().equals(before)) {
       if (System.nanoTime() - deadline > 0) {
         problems.add(what + ": the destination's " + plan.program() + " guest did not change its RAM within 30 s of cont");
         return;
@@ -464,6 +468,8 @@ final class SoakRun {
       dj.put("alive", s.alive());
       dj.put("exit", s.exitCode());
       dj.put("incoming-status", s.incomingStatus());
+      dj.put("last-line", s.lastLine());
+      checkFailedExit(d, s);
       if (s.loaded()) {
         loadedWithoutCompletion(lm, d, s, a, proxy);
       } else if (s.alive() && s.incomingStatus().equals("active")) {
@@ -474,6 +480,17 @@ final class SoakRun {
       d.kill();
     }
     retry(lm);
+  }
+
+  /**
+   * A destination whose incoming migration failed ends as {@code ferry run} documents: exit code 1
+   * after one line naming the failure (not a crash, not 0) — unless the soak killed it.
+   */
+  private void checkFailedExit(FerryChild d, Settled s) {
+    boolean killedByUs = plan.fault() == Fault.KILL_DESTINATION && faultFired && s.exitCode() == 128 + 9;
+    if (!s.alive() && !s.loaded() && !killedByUs && s.exitCode() != 1) {
+      problems.add(d.name() + " of a migration that did not complete exited with " + s.exitCode() + ", not 1: " + s.lastLine());
+    }
   }
 
   /** The same source to a fresh destination, no fault: must complete with equal digests. */
@@ -519,6 +536,8 @@ final class SoakRun {
     dj.put("alive", s.alive());
     dj.put("exit", s.exitCode());
     dj.put("incoming-status", s.incomingStatus());
+    dj.put("last-line", s.lastLine());
+    checkFailedExit(d, s);
     if (s.loaded()) {
       loadedWithoutCompletion(lm, d, s, a, null);
     } else if (s.alive() && s.incomingStatus().equals("active")) {

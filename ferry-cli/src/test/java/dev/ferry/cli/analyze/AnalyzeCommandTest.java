@@ -326,7 +326,8 @@ class AnalyzeCommandTest {
 
   @Test
   void badOptionsAndMissingFile() {
-    assertThat(ferry("analyze", tmp.resolve("nope").toString()).err()).startsWith("ferry analyze: no such file");
+    assertThat(ferry("analyze", tmp.resolve("nope").toString()).err())
+        .isEqualTo("ferry analyze: " + tmp.resolve("nope") + ": No such file or directory\n");
     Run r = ferry("analyze", tmp.resolve("nope").toString(), "--dump", "everything");
     assertThat(r.exit()).isEqualTo(1);
     assertThat(r.err()).contains("--dump must be 'state' or 'desc'");

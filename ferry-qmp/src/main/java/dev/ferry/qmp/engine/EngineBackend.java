@@ -86,6 +86,8 @@ public final class EngineBackend implements MonitorBackend {
   /** Whether the machine runs after an incoming load (QEMU's autostart; {@code stop}/{@code cont} change it). */
   private volatile boolean autostart = true;
   private volatile Thread incomingThread;
+  /** Where the incoming migration listens (a tcp port 0 resolved), for query-migrate's socket-address. */
+  private volatile String incomingBoundUri;
 
   public EngineBackend(MachineHost host, SnapshotStore snapshots) {
     this.host = Objects.requireNonNull(host, "host");
@@ -221,6 +223,25 @@ public final class EngineBackend implements MonitorBackend {
     }
   }
 
+  /** {@code getfd}: the descriptor becomes {@code fd:NAME} for migrate and migrate-incoming. */
+  @Override
+  public void getfd(String name, int fd) throws QmpError {
+    try {
+      dev.ferry.transport.MigrationFds.put(name, fd);
+    } catch (IllegalArgumentException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
+  public void closefd(String name) throws QmpError {
+    try {
+      dev.ferry.transport.MigrationFds.close(name);
+    } catch (IllegalArgumentException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
   @Override
   public void migrateCancel() {
     migration.cancel();
@@ -237,11 +258,14 @@ public final class EngineBackend implements MonitorBackend {
     OutgoingMigration o = migration.outgoing();
     if (o == null) {
       MigrationStatus in = migration.incomingState().status();
-      if (in == MigrationStatus.NONE) {
+      String bound = incomingBoundUri;
+      if (in == MigrationStatus.NONE && bound == null) {
         return MigrationInfo.NONE;
       }
       String err = in == MigrationStatus.FAILED ? migration.incomingState().errorDesc() : null;
-      return new MigrationInfo(in, null, null, null, null, null, err, null);
+      // QEMU: a listening destination is in setup and shows where it listens (socket-address)
+      return new MigrationInfo(in == MigrationStatus.NONE ? MigrationStatus.SETUP : in,
+          null, null, null, null, null, err, null, null, bound == null ? null : List.of(bound));
     }
     MigrationStatus status = o.state().status();
     MigrationStats.Snapshot s = o.info();
@@ -357,9 +381,13 @@ public final class EngineBackend implements MonitorBackend {
               .start(
                   () -> {
                     try {
-                      host.incoming(uri, obs::listening);
+                      host.incoming(uri, bound -> {
+                        incomingBoundUri = bound;
+                        obs.listening(bound);
+                      });
                     } catch (Exception e) {
-                      LOG.error("incoming migration on {} failed: {}", uri, e.toString());
+                      // the observer reports it (ferry run prints one line); query-migrate has it
+                      LOG.info("incoming migration on {} failed: {}", uri, e.toString());
                       obs.failed(uri, e);
                       return;
                     }
@@ -633,6 +661,64 @@ public final class EngineBackend implements MonitorBackend {
         }
       }
     }
+  }
+
+  // ------------------------------------------------------------------ cpus, dirty rate (HMP info)
+
+  /** The guest's dirty rate by page sampling ({@code calc-dirty-rate}); made on first use. */
+  private volatile dev.ferry.migration.DirtyRateMeasurement dirtyRate;
+
+  @Override
+  public List<dev.ferry.qmp.qapi.CpuInfoFast> queryCpus() {
+    List<Long> tids = machine.vcpuThreadIds();
+    List<dev.ferry.qmp.qapi.CpuInfoFast> l = new java.util.ArrayList<>();
+    for (int i = 0; i < machine.cpus().size(); i++) {
+      l.add(new dev.ferry.qmp.qapi.CpuInfoFast(i, "/machine/cpu[" + i + "]", tids.get(i), "ferry"));
+    }
+    return l;
+  }
+
+  @Override
+  public dev.ferry.qmp.qapi.CpuRegisters cpuRegisters(int index) throws QmpError {
+    if (index < 0 || index >= machine.cpus().size()) {
+      throw QmpError.generic("CPU " + index + " does not exist (the machine has " + machine.cpus().size() + ")");
+    }
+    dev.ferry.machine.CpuDevice c = machine.cpu(index);
+    List<Long> regs = java.util.Arrays.stream(c.regs()).boxed().toList();
+    List<Long> xregs = new java.util.ArrayList<>();
+    for (int i = 0; i < dev.ferry.machine.CpuDevice.XREG_COUNT; i++) {
+      xregs.add(c.xreg(i));
+    }
+    return new dev.ferry.qmp.qapi.CpuRegisters(index, c.programName(), c.pc(), c.steps(), Integer.toUnsignedLong(c.flags()), regs, xregs);
+  }
+
+  private dev.ferry.migration.DirtyRateMeasurement dirtyRate() {
+    dev.ferry.migration.DirtyRateMeasurement d = dirtyRate;
+    if (d == null) {
+      synchronized (lock) {
+        if (dirtyRate == null) {
+          dirtyRate = new dev.ferry.migration.DirtyRateMeasurement(machine.ramBlocks());
+        }
+        d = dirtyRate;
+      }
+    }
+    return d;
+  }
+
+  @Override
+  public void calcDirtyRate(long calcTimeS, int samplePagesPerGiB) throws QmpError {
+    try {
+      dirtyRate().start(calcTimeS, samplePagesPerGiB);
+    } catch (IllegalArgumentException | IllegalStateException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
+  public dev.ferry.qmp.qapi.DirtyRateInfo queryDirtyRate() {
+    dev.ferry.migration.DirtyRateMeasurement.Result r = dirtyRate().query();
+    return new dev.ferry.qmp.qapi.DirtyRateInfo(
+        r.status().qapiName(), r.startTimeS(), r.calcTimeS(), r.samplePagesPerGiB(), "page-sampling", r.dirtyRateMiBPerSec());
   }
 
   // ------------------------------------------------------------------ digest

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.qmp.QmpDispatcher;
 import dev.ferry.qmp.QmpError;
+import dev.ferry.qmp.Sizes;
 import dev.ferry.migration.MigrationCapability;
 import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
 import dev.ferry.qmp.qapi.MigrationInfo;
@@ -33,6 +34,11 @@ public final class Hmp {
 
   static final List<Cmd> COMMANDS =
       List.of(
+          new Cmd(
+              "calc_dirty_rate",
+              List.of(),
+              "second [sample_pages_per_GB]",
+              "start a round of guest dirty rate measurement (page sampling; see 'info dirty_rate')"),
           new Cmd("cont", List.of("c"), "", "resume emulation"),
           new Cmd("delvm", List.of(), "tag", "delete a VM snapshot from its tag"),
           new Cmd("help", List.of("?"), "[cmd]", "show the help"),
@@ -59,18 +65,23 @@ public final class Hmp {
               "migrate_start_postcopy", List.of(), "", "Followup to a migration command to switch the migration to postcopy mode. The postcopy-ram capability must be set on both source and destination before the original migration command ."),
           new Cmd("object_add", List.of(), "[qom-type=]type,id=str[,prop=value][,...]", "create QOM object"),
           new Cmd("object_del", List.of(), "id", "destroy QOM object"),
+          new Cmd("quit", List.of("q"), "", "quit the emulator"),
           new Cmd("savevm", List.of(), "tag", "save a VM snapshot. If no tag is provided, a new snapshot is created"),
           new Cmd("stop", List.of(), "", "stop emulation"));
 
   static final List<Cmd> INFO =
       List.of(
+          new Cmd("cpus", List.of(), "", "show infos for each CPU"),
+          new Cmd("dirty_rate", List.of(), "", "show dirty rate information"),
           new Cmd("digest", List.of(), "[-p]", "show the exact digest of guest RAM and device state (Ferry; -p: with page digests)"),
           new Cmd("migrate", List.of(), "", "show migration status"),
           new Cmd("migrate_capabilities", List.of(), "", "show current migration capabilities"),
           new Cmd("migrate_parameters", List.of(), "", "show current migration parameters"),
+          new Cmd("registers", List.of(), "[-a]", "show the cpu registers (-a: all CPUs)"),
           new Cmd("snapshots", List.of(), "", "show the currently saved VM snapshots"),
           new Cmd("status", List.of(), "", "show the current VM status (running|paused)"),
-          new Cmd("stress", List.of(), "", "check guest RAM for the stress program's pattern (Ferry)"));
+          new Cmd("stress", List.of(), "", "check guest RAM for the stress program's pattern (Ferry)"),
+          new Cmd("version", List.of(), "", "show the version of QEMU"));
 
   private static final Set<MigrationStatus> MIGRATION_BUSY =
       Set.of(
@@ -106,6 +117,65 @@ public final class Hmp {
   /** {@code info} subcommand names, for completion. */
   public static List<String> infoNames() {
     return INFO.stream().map(Cmd::name).toList();
+  }
+
+  /** Usage errors this interpreter prints (their first line), besides {@code Error: ...}. */
+  private static final java.util.regex.Pattern USAGE_ERROR =
+      java.util.regex.Pattern.compile(
+          "[a-z_ ]+: (.* expected|extraneous characters at the end of line|expects .*)|Expected 'on' or 'off'|invalid size|unbalanced quotes");
+
+  /**
+   * Whether {@code output} of a command line is a failure: {@code Error: ...}, {@code unknown
+   * command: ...} or a usage error. A console uses it for its exit status (QEMU's HMP has none).
+   */
+  public static boolean isError(String output) {
+    String first = output.lines().findFirst().orElse("").strip();
+    return first.startsWith("Error: ") || first.startsWith("unknown command: ") || USAGE_ERROR.matcher(first).matches();
+  }
+
+  /**
+   * Completion candidates for word {@code index} of a command line split into {@code words}:
+   * command names, {@code info} subcommands, capability and parameter names, {@code on|off}, and
+   * snapshot tags (from {@code snapshotTags}, asked only when needed).
+   */
+  public static List<String> complete(List<String> words, int index, java.util.function.Supplier<List<String>> snapshotTags) {
+    if (index == 0) {
+      return commandNames();
+    }
+    String cmd = words.isEmpty() ? "" : words.getFirst();
+    switch (cmd) {
+      case "info" -> {
+        return index == 1 ? infoNames() : List.of();
+      }
+      case "help", "?" -> {
+        return index == 1 ? commandNames() : List.of();
+      }
+      case "migrate_set_capability" -> {
+        if (index == 1) {
+          return java.util.Arrays.stream(MigrationCapability.values()).map(MigrationCapability::qapiName).toList();
+        }
+        return index == 2 ? List.of("on", "off") : List.of();
+      }
+      case "migrate_set_parameter" -> {
+        if (index == 1) {
+          return java.util.Arrays.stream(MigrationParameter.values())
+              .filter(p -> p.kind() != MigrationParameter.Kind.JSON_ARRAY)
+              .map(MigrationParameter::wireName)
+              .toList();
+        }
+        if (index == 2 && words.size() > 1) {
+          MigrationParameter p = MigrationParameter.byWireName(words.get(1));
+          return p != null && p.kind() == MigrationParameter.Kind.BOOL ? List.of("on", "off") : List.of();
+        }
+        return List.of();
+      }
+      case "loadvm", "delvm", "savevm" -> {
+        return index == 1 ? snapshotTags.get() : List.of();
+      }
+      default -> {
+        return List.of();
+      }
+    }
   }
 
   /** Runs one line; the output as {@code human-monitor-command} returns it (lines end in CR LF). */
@@ -154,6 +224,14 @@ public final class Hmp {
         noArgs(name, a);
         qmp.execute("stop", null);
         return "";
+      }
+      case "quit", "q" -> {
+        noArgs(name, a);
+        qmp.backend().quit();
+        return "";
+      }
+      case "calc_dirty_rate" -> {
+        return calcDirtyRate(a);
       }
       case "cont", "c" -> {
         noArgs(name, a);
@@ -211,7 +289,7 @@ public final class Hmp {
       case "migrate_set_speed" -> {
         long v;
         try {
-          v = HmpSizes.parse(one(name, a, "value"), 'M');
+          v = Sizes.parse(one(name, a, "value"), 'M');
         } catch (NumberFormatException e) {
           throw new UsageException("invalid size");
         }
@@ -323,10 +401,61 @@ public final class Hmp {
       case "stress" -> {
         return HmpFormatter.infoStress(StressCheckInfo.fromJson(qmp.execute("ferry-stress-check", null)));
       }
+      case "version" -> {
+        return HmpFormatter.infoVersion(dev.ferry.qmp.qapi.VersionInfo.fromJson(qmp.execute("query-version", null)));
+      }
+      case "cpus" -> {
+        List<dev.ferry.qmp.qapi.CpuInfoFast> cpus = new ArrayList<>();
+        for (JsonNode n : qmp.execute("query-cpus-fast", null)) {
+          cpus.add(dev.ferry.qmp.qapi.CpuInfoFast.fromJson(n));
+        }
+        return HmpFormatter.infoCpus(cpus);
+      }
+      case "registers" -> {
+        boolean all = a.size() > 1 && a.get(1).equals("-a");
+        if (a.size() > (all ? 2 : 1)) {
+          throw new UsageException("info registers: extraneous characters at the end of line");
+        }
+        int n = all ? qmp.execute("query-cpus-fast", null).size() : 1;
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < n; i++) {
+          sb.append(HmpFormatter.infoRegisters(dev.ferry.qmp.qapi.CpuRegisters.fromJson(
+              qmp.execute("ferry-query-cpu-registers", F.objectNode().put("cpu-index", i)))));
+        }
+        return sb.toString();
+      }
+      case "dirty_rate" -> {
+        return HmpFormatter.infoDirtyRate(dev.ferry.qmp.qapi.DirtyRateInfo.fromJson(qmp.execute("query-dirty-rate", null)));
+      }
       default -> {
-        return help("info");
+        return "Error: unknown info subcommand '" + sub + "'; the info subcommands are:\n" + help("info");
       }
     }
+  }
+
+  /** {@code calc_dirty_rate second [sample_pages_per_GB]} (QEMU's -r and -b modes are not offered). */
+  private String calcDirtyRate(List<String> a) throws QmpError, UsageException {
+    if (a.isEmpty()) {
+      throw new UsageException("calc_dirty_rate: second expected");
+    }
+    if (a.size() > 2) {
+      throw new UsageException("calc_dirty_rate: extraneous characters at the end of line");
+    }
+    if (a.getFirst().startsWith("-")) {
+      throw QmpError.generic("calc_dirty_rate " + a.getFirst() + ": Ferry measures by page sampling only (no -r or -b)");
+    }
+    ObjectNode args = F.objectNode();
+    try {
+      args.put("calc-time", Long.parseLong(a.get(0)));
+      if (a.size() == 2) {
+        args.put("sample-pages", Long.parseLong(a.get(1)));
+      }
+    } catch (NumberFormatException e) {
+      throw new UsageException("calc_dirty_rate: integer expected");
+    }
+    qmp.execute("calc-dirty-rate", args);
+    return "Starting dirty rate measurement with calc time " + a.get(0) + " seconds\n"
+        + "[Please use 'info dirty_rate' to check results]\n";
   }
 
   private String migrate(List<String> a) throws QmpError, UsageException {
@@ -382,7 +511,7 @@ public final class Hmp {
     try {
       cap = MigrationCapability.fromQapiName(a.get(0));
     } catch (IllegalArgumentException e) {
-      throw QmpError.generic("invalid parameter value: " + a.get(0));
+      throw QmpError.generic("unknown migration capability '" + a.get(0) + "' (see 'info migrate_capabilities')");
     }
     boolean state =
         switch (a.get(1)) {
@@ -399,7 +528,7 @@ public final class Hmp {
   private void setParameter(String name, String value) throws QmpError {
     MigrationParameter p = MigrationParameter.byWireName(name);
     if (p == null) {
-      throw QmpError.generic("invalid parameter value: " + name);
+      throw QmpError.generic("unknown migration parameter '" + name + "' (see 'info migrate_parameters')");
     }
     ObjectNode args = F.objectNode();
     switch (p.kind()) {
@@ -419,7 +548,7 @@ public final class Hmp {
         try {
           // max-bandwidth takes MiB by default, like QEMU; other sizes take bytes
           char unit = p == MigrationParameter.MAX_BANDWIDTH ? 'M' : 'B';
-          args.put(name, HmpSizes.parse(value, unit));
+          args.put(name, Sizes.parse(value, unit));
         } catch (NumberFormatException e) {
           throw p == MigrationParameter.MAX_BANDWIDTH
               ? QmpError.generic("Invalid size " + value)

@@ -1,5 +1,6 @@
 package dev.ferry.qmp.hmp;
 
+import dev.ferry.qmp.Sizes;
 import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
 import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.qmp.qapi.MigrationParameter;
@@ -96,6 +97,13 @@ public final class HmpFormatter {
       if (info.setupTimeMs() != null) {
         sb.append("setup: ").append(info.setupTimeMs()).append(" ms\n");
       }
+    }
+    if (info.socketAddress() != null) {
+      sb.append("socket address: [\n");
+      for (String a : info.socketAddress()) {
+        sb.append('\t').append(a).append('\n');
+      }
+      sb.append("]\n");
     }
     MigrationStats r = info.ram();
     if (r != null) {
@@ -232,7 +240,7 @@ public final class HmpFormatter {
               "%-9s %-16s %8s%20s%13s%11s",
               "--",
               s.name(),
-              HmpSizes.toHuman(s.vmStateSizeBytes()),
+              Sizes.human(s.vmStateSizeBytes()),
               date,
               clock,
               s.icount() == null ? "" : s.icount().toString()));
@@ -249,6 +257,55 @@ public final class HmpFormatter {
     sb.append(s.badPages()).append(" bad\n");
     for (String b : s.firstBad()) {
       sb.append("  bad page ").append(b).append('\n');
+    }
+    return sb.toString();
+  }
+
+  /** {@code info version}: QEMU prints {@code MAJOR.MINOR.MICRO} and the package. */
+  public static String infoVersion(dev.ferry.qmp.qapi.VersionInfo v) {
+    return v.major() + "." + v.minor() + "." + v.micro() + (v.packageName().isEmpty() ? "" : " (" + v.packageName() + ")") + "\n";
+  }
+
+  /** {@code info cpus}: one line per vCPU, the first marked current, as QEMU's. */
+  public static String infoCpus(List<dev.ferry.qmp.qapi.CpuInfoFast> cpus) {
+    StringBuilder sb = new StringBuilder();
+    for (var c : cpus) {
+      sb.append(c.cpuIndex() == 0 ? "* " : "  ").append("CPU #").append(c.cpuIndex())
+          .append(": thread_id=").append(c.threadId()).append('\n');
+    }
+    return sb.toString();
+  }
+
+  /** {@code info registers}: the CPU device's fields, 64-bit hex, four to a line as QEMU's dumps. */
+  public static String infoRegisters(dev.ferry.qmp.qapi.CpuRegisters r) {
+    StringBuilder sb = new StringBuilder();
+    sb.append(String.format(Locale.ROOT, "CPU#%d program=%s%n", r.cpuIndex(), r.program()));
+    sb.append(String.format(Locale.ROOT, "PC =%016x STEPS=%016x FLAGS=%08x%n", r.pc(), r.steps(), r.flags()));
+    registerRows(sb, "R", r.regs());
+    registerRows(sb, "X", r.xregs());
+    return sb.toString().replace("\r\n", "\n");
+  }
+
+  private static void registerRows(StringBuilder sb, String prefix, List<Long> values) {
+    for (int i = 0; i < values.size(); i++) {
+      sb.append(String.format(Locale.ROOT, "%s%02d=%016x", prefix, i, values.get(i)));
+      sb.append(i % 4 == 3 || i == values.size() - 1 ? "\n" : " ");
+    }
+  }
+
+  /** {@code info dirty_rate}, as QEMU 7.2 prints it for the page-sampling mode. */
+  public static String infoDirtyRate(dev.ferry.qmp.qapi.DirtyRateInfo d) {
+    StringBuilder sb = new StringBuilder();
+    sb.append("Status: ").append(d.status()).append('\n');
+    sb.append("Start Time: ").append(d.startTimeS()).append(" (ms)\n");
+    sb.append("Sample Pages: ").append(d.samplePages()).append(" (per GB)\n");
+    sb.append("Period: ").append(d.calcTimeS()).append(" (sec)\n");
+    sb.append("Mode: ").append(d.mode()).append('\n');
+    sb.append("Dirty rate: ");
+    if (d.dirtyRateMiBPerSec() != null) {
+      sb.append(d.dirtyRateMiBPerSec()).append(" (MB/s)\n");
+    } else {
+      sb.append("(not ready)\n");
     }
     return sb.toString();
   }

@@ -21,7 +21,26 @@ public record MigrationInfo(
     Long expectedDowntimeMs,
     String errorDesc,
     Long cpuThrottlePercentage,
-    XbzrleCacheStats xbzrleCache) {
+    XbzrleCacheStats xbzrleCache,
+    java.util.List<String> socketAddress) {
+
+  public MigrationInfo {
+    socketAddress = socketAddress == null ? null : java.util.List.copyOf(socketAddress);
+  }
+
+  /** Without {@code socket-address} (the outgoing side). */
+  public MigrationInfo(
+      MigrationStatus status,
+      MigrationStats ram,
+      Long totalTimeMs,
+      Long setupTimeMs,
+      Long downtimeMs,
+      Long expectedDowntimeMs,
+      String errorDesc,
+      Long cpuThrottlePercentage,
+      XbzrleCacheStats xbzrleCache) {
+    this(status, ram, totalTimeMs, setupTimeMs, downtimeMs, expectedDowntimeMs, errorDesc, cpuThrottlePercentage, xbzrleCache, null);
+  }
 
   /** Without XBZRLE statistics (the capability is off). */
   public MigrationInfo(
@@ -69,6 +88,25 @@ public record MigrationInfo(
     if (errorDesc != null) {
       o.put("error-desc", errorDesc);
     }
+    if (socketAddress != null) {
+      var arr = o.putArray("socket-address");
+      for (String uri : socketAddress) {
+        ObjectNode a = arr.addObject();
+        if (uri.startsWith("unix:")) {
+          a.put("type", "unix").put("path", uri.substring("unix:".length()));
+        } else if (uri.startsWith("tcp:")) {
+          String hp = uri.substring("tcp:".length());
+          int colon = hp.lastIndexOf(':');
+          String host = hp.substring(0, colon);
+          if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+          }
+          a.put("type", "inet").put("host", host).put("port", hp.substring(colon + 1));
+        } else {
+          a.put("type", "uri").put("uri", uri); // Ferry: fd:, exec:, file: have no SocketAddress form
+        }
+      }
+    }
     return o;
   }
 
@@ -82,7 +120,24 @@ public record MigrationInfo(
         longOrNull(n, "expected-downtime"),
         n.has("error-desc") ? n.get("error-desc").asText() : null,
         longOrNull(n, "cpu-throttle-percentage"),
-        n.has("xbzrle-cache") ? XbzrleCacheStats.fromJson(n.get("xbzrle-cache")) : null);
+        n.has("xbzrle-cache") ? XbzrleCacheStats.fromJson(n.get("xbzrle-cache")) : null,
+        n.has("socket-address") ? socketAddresses(n.get("socket-address")) : null);
+  }
+
+  /** {@code SocketAddress} objects back to URIs ({@code tcp:HOST:PORT}, {@code unix:PATH}). */
+  private static java.util.List<String> socketAddresses(JsonNode arr) {
+    java.util.List<String> l = new java.util.ArrayList<>();
+    for (JsonNode a : arr) {
+      switch (a.path("type").asText()) {
+        case "unix" -> l.add("unix:" + a.path("path").asText());
+        case "inet" -> {
+          String h = a.path("host").asText();
+          l.add("tcp:" + (h.contains(":") ? "[" + h + "]" : h) + ":" + a.path("port").asText());
+        }
+        default -> l.add(a.path("uri").asText());
+      }
+    }
+    return l;
   }
 
   private static Long longOrNull(JsonNode n, String name) {

@@ -67,7 +67,7 @@ class LoadFailureRunStateTest {
       assertThat(h.machine().runState()).isEqualTo(RunState.PAUSED);
       try (MachineHost ref = host()) {
         ref.load(dir.resolve("good" + ".ferry"));
-        ExactState.assertSame(h.machine(), ref.machine());
+        ExactState.assertSame(h, ref);
       }
       backend.cont();
       assertThat(h.machine().isRunning()).isTrue();

@@ -3,6 +3,7 @@ package dev.ferry.qmp.hmp;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ferry.qmp.Sizes;
 import dev.ferry.qmp.FakeBackends;
 import dev.ferry.qmp.QmpDispatcher;
 import dev.ferry.qmp.qapi.MigrationInfo;
@@ -86,7 +87,8 @@ class HmpTest {
     assertThat(hmp.execute("info migrate_capabilities"))
         .startsWith("xbzrle: off\nrdma-pin-all: off\nauto-converge: off\nzero-blocks: off\ncompress: off\nevents: on\n")
         .endsWith("zero-copy-send: off\npostcopy-preempt: off\n");
-    assertThat(hmp.execute("migrate_set_capability warp on")).isEqualTo("Error: invalid parameter value: warp\n");
+    assertThat(hmp.execute("migrate_set_capability warp on"))
+        .isEqualTo("Error: unknown migration capability 'warp' (see 'info migrate_capabilities')\n");
     assertThat(hmp.execute("migrate_set_capability events maybe")).isEqualTo("Expected 'on' or 'off'\n");
     assertThat(hmp.execute("info migrate_parameters"))
         .isEqualTo(
@@ -110,7 +112,8 @@ class HmpTest {
     assertThat(hmp.execute("info migrate_parameters")).contains("downtime-limit: 50 ms\n", "cpu-throttle-tailslow: on\n");
     assertThat(hmp.execute("migrate_set_parameter downtime-limit 9999999"))
         .isEqualTo("Error: Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 milliseconds\n");
-    assertThat(hmp.execute("migrate_set_parameter nope 1")).isEqualTo("Error: invalid parameter value: nope\n");
+    assertThat(hmp.execute("migrate_set_parameter nosuch 5"))
+        .isEqualTo("Error: unknown migration parameter 'nosuch' (see 'info migrate_parameters')\n");
     assertThat(hmp.execute("migrate_set_parameter max-bandwidth lots")).isEqualTo("Error: Invalid size lots\n");
   }
 
@@ -142,17 +145,55 @@ class HmpTest {
 
   @Test
   void sizesAndTokens() {
-    assertThat(HmpSizes.parse("1.5K", 'B')).isEqualTo(1536);
-    assertThat(HmpSizes.parse("10", 'M')).isEqualTo(10L << 20);
-    assertThat(HmpSizes.parse("2g", 'B')).isEqualTo(2L << 30);
-    assertThat(HmpSizes.parse("512b", 'M')).isEqualTo(512);
-    assertThatThrownBy(() -> HmpSizes.parse("1.5B", 'B')).isInstanceOf(NumberFormatException.class);
-    assertThatThrownBy(() -> HmpSizes.parse("9E", 'B')).isInstanceOf(NumberFormatException.class);
-    assertThat(HmpSizes.toHuman(0)).isEqualTo("0 B");
-    assertThat(HmpSizes.toHuman(512)).isEqualTo("512 B");
-    assertThat(HmpSizes.toHuman(1000)).isEqualTo("0.977 KiB");
-    assertThat(HmpSizes.toHuman(935_329_792)).isEqualTo("892 MiB");
-    assertThat(HmpSizes.toHuman(2_684_354_560L)).isEqualTo("2.5 GiB");
+    assertThat(Sizes.parse("1.5K", 'B')).isEqualTo(1536);
+    assertThat(Sizes.parse("10", 'M')).isEqualTo(10L << 20);
+    assertThat(Sizes.parse("2g", 'B')).isEqualTo(2L << 30);
+    assertThat(Sizes.parse("512b", 'M')).isEqualTo(512);
+    assertThatThrownBy(() -> Sizes.parse("1.5B", 'B')).isInstanceOf(NumberFormatException.class);
+    assertThatThrownBy(() -> Sizes.parse("9E", 'B')).isInstanceOf(NumberFormatException.class);
+    assertThat(Sizes.human(0)).isEqualTo("0 B");
+    assertThat(Sizes.human(512)).isEqualTo("512 B");
+    assertThat(Sizes.human(1000)).isEqualTo("0.977 KiB");
+    assertThat(Sizes.human(935_329_792)).isEqualTo("892 MiB");
+    assertThat(Sizes.human(2_684_354_560L)).isEqualTo("2.5 GiB");
     assertThat(Hmp.tokenize("savevm \"a b\"  'c\\d'")).containsExactly("savevm", "a b", "c\\d");
+  }
+
+  @Test
+  void helpListsQuitAndInfoBogusSaysSo() {
+    assertThat(hmp.execute("help")).contains("quit|q -- quit the emulator\n", "calc_dirty_rate second");
+    assertThat(hmp.execute("help q")).startsWith("quit|q -- quit the emulator");
+    String bogus = hmp.execute("info bogus");
+    assertThat(bogus).startsWith("Error: unknown info subcommand 'bogus'; the info subcommands are:\n")
+        .contains("info status  -- ", "info version  -- ", "info cpus  -- ", "info registers  -- ", "info dirty_rate  -- ");
+    assertThat(Hmp.isError(bogus)).isTrue();
+  }
+
+  @Test
+  void failuresAreRecognisedForTheConsolesExitStatus() {
+    assertThat(Hmp.isError(hmp.execute("bogus"))).isTrue();
+    assertThat(Hmp.isError(hmp.execute("migrate"))).isTrue(); // migrate: uri expected
+    assertThat(Hmp.isError(hmp.execute("stop now"))).isTrue(); // extraneous characters
+    assertThat(Hmp.isError(hmp.execute("migrate_set_capability events maybe"))).isTrue();
+    assertThat(Hmp.isError(hmp.execute("migrate_set_speed lots"))).isTrue();
+    assertThat(Hmp.isError(hmp.execute("loadvm nope"))).isTrue();
+    assertThat(Hmp.isError(hmp.execute("info status"))).isFalse();
+    assertThat(Hmp.isError(hmp.execute("help"))).isFalse();
+    assertThat(Hmp.isError(hmp.execute("info migrate_parameters"))).isFalse();
+  }
+
+  @Test
+  void completion() {
+    java.util.function.Supplier<java.util.List<String>> tags = () -> java.util.List.of("snap0", "before-upgrade");
+    assertThat(Hmp.complete(java.util.List.of(""), 0, tags)).contains("quit", "q", "info", "calc_dirty_rate", "migrate_set_parameter");
+    assertThat(Hmp.complete(java.util.List.of("info", ""), 1, tags)).contains("version", "cpus", "registers", "dirty_rate", "migrate");
+    assertThat(Hmp.complete(java.util.List.of("migrate_set_capability", ""), 1, tags)).contains("xbzrle", "return-path", "events");
+    assertThat(Hmp.complete(java.util.List.of("migrate_set_capability", "xbzrle", ""), 2, tags)).containsExactly("on", "off");
+    assertThat(Hmp.complete(java.util.List.of("migrate_set_parameter", ""), 1, tags))
+        .contains("max-bandwidth", "downtime-limit", "xbzrle-cache-size", "cpu-throttle-tailslow");
+    assertThat(Hmp.complete(java.util.List.of("migrate_set_parameter", "cpu-throttle-tailslow", ""), 2, tags)).containsExactly("on", "off");
+    assertThat(Hmp.complete(java.util.List.of("migrate_set_parameter", "downtime-limit", ""), 2, tags)).isEmpty();
+    assertThat(Hmp.complete(java.util.List.of("loadvm", ""), 1, tags)).containsExactly("snap0", "before-upgrade");
+    assertThat(Hmp.complete(java.util.List.of("delvm", ""), 1, tags)).containsExactly("snap0", "before-upgrade");
   }
 }
