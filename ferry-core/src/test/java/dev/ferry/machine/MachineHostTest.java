@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.ferry.migration.MigrationStats;
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
+import dev.ferry.testing.ExactState;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -97,7 +98,7 @@ class MachineHostTest {
       assertThat(src.machine().runState()).isEqualTo(RunState.POSTMIGRATE);
       MigrationStats.Snapshot s = out.info();
       assertThat(s.normalPages() + s.duplicatePages()).isGreaterThanOrEqualTo((32 << 20) / 4096);
-      assertExactCopy(src, dst);
+      ExactState.assertSame(src, dst);
       assertThat(StressCheck.check(dst.machine()).passed()).isTrue();
       dst.startAfterLoad(false);
       assertThat(dst.machine().isRunning()).isTrue();
@@ -130,22 +131,9 @@ class MachineHostTest {
       incoming.get(60, TimeUnit.SECONDS);
       MigrationStats.Snapshot s = out.info();
       assertThat(s.xbzrlePages()).as("xbzrle pages").isPositive();
-      assertExactCopy(src, dst);
+      ExactState.assertSame(src, dst);
       assertThat(StressCheck.check(dst.machine()).passed()).isTrue();
     }
-  }
-
-  /**
-   * The destination, loaded and not yet run, holds exactly the stopped source's RAM and device
-   * state (the digest names the first differing block and page otherwise).
-   */
-  static void assertExactCopy(MachineHost src, MachineHost dst) {
-    assertThat(src.machine().isRunning()).as("source stopped").isFalse();
-    assertThat(dst.machine().isRunning()).as("destination not yet run").isFalse();
-    MemoryDigest a = src.memoryDigest();
-    MemoryDigest b = dst.memoryDigest();
-    assertThat(a.firstDifference(b)).as("digest of the stopped source vs the destination before it ran").isEmpty();
-    assertThat(a.bytes()).isGreaterThan(src.machine().ramBlocks().getFirst().usedLength());
   }
 
   private static void await(java.util.function.BooleanSupplier c) throws InterruptedException {

@@ -6,6 +6,7 @@ import dev.ferry.migration.MigrationCapability;
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.stream.MigrationStreamException;
+import dev.ferry.testing.ExactState;
 import dev.ferry.testing.FaultyChannel;
 import dev.ferry.testing.MemoryChannel;
 import dev.ferry.testing.PipeConnection;
@@ -95,7 +96,7 @@ class MigrationFailureSafetyTest {
       MigrationStatus end = o.await(60, TimeUnit.SECONDS);
       assertThat(end).as(String.valueOf(src.migration().outgoingState().errorDesc())).isEqualTo(MigrationStatus.COMPLETED);
       assertThat(dst.await()).isNull();
-      MachineHostTest.assertExactCopy(src, d);
+      ExactState.assertSame(src, d);
       assertThat(StressCheck.check(d.machine()).passed()).isTrue();
       d.startAfterLoad(false);
       assertThat(d.machine().isRunning()).isTrue();
@@ -218,7 +219,7 @@ class MigrationFailureSafetyTest {
         // the fault lay beyond the end of the stream
         assertThat(t).as(what).isNull();
         assertThat(((FaultyChannel) (sourceSide ? srcSide : dstSide)).tripped()).as(what).isFalse();
-        MachineHostTest.assertExactCopy(src, d);
+        ExactState.assertSame(src, d);
         src.machine().resume(); // as 'cont' after a migration
         return;
       }

@@ -188,4 +188,24 @@ class FdPassingTest {
       assertThat(c.cmd("{\"execute\":\"query-status\"}", -1).path("return").path("status").asText()).isEqualTo("running");
     }
   }
+
+  @Test
+  void aDescriptorSentAheadOfGetfdWithABlankAsQemusPythonClientDoesIsTaken() throws Exception {
+    Path sock = dir.resolve("py.qmp");
+    try (MachineHost h = host();
+        QmpServer server = QmpServer.start("unix:" + sock, new EngineBackend(h, new SnapshotStore(dir, h)));
+        FdClient c = new FdClient(sock)) {
+      // qemu.qmp's send_fd_scm: one blank byte carrying the descriptor, then the getfd command
+      int[] pipe = InheritedFds.pipe();
+      ByteBuffer blank = ByteBuffer.wrap(new byte[] {' '});
+      c.s.send(blank, pipe[1]);
+      InheritedFds.close(pipe[1]);
+      assertThat(c.cmd("{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"py\"}}", -1).toString())
+          .isEqualTo("{\"return\":{}}");
+      assertThat(MigrationFds.hasNamed("py")).isTrue();
+      assertThat(c.cmd("{\"execute\":\"closefd\",\"arguments\":{\"fdname\":\"py\"}}", -1).toString())
+          .isEqualTo("{\"return\":{}}");
+      InheritedFds.close(pipe[0]);
+    }
+  }
 }
