@@ -96,32 +96,4 @@ public final class RawCopy {
       return new Result(listener.boundUri().text(), bytes, end - start);
     }
   }
-
-  /** {@code RawCopy URI SIZE [RUNS]}: SIZE with an optional K/M/G suffix (binary). */
-  public static void main(String[] args) throws Exception {
-    if (args.length < 2) {
-      System.err.println("usage: RawCopy LISTEN-URI SIZE[K|M|G] [RUNS]");
-      System.exit(2);
-    }
-    long bytes = parseSize(args[1]);
-    int runs = args.length > 2 ? Integer.parseInt(args[2]) : 3;
-    for (int i = 0; i < runs; i++) {
-      System.out.println(measure(args[0], bytes));
-    }
-  }
-
-  static long parseSize(String s) {
-    String t = s.strip().toUpperCase(Locale.ROOT);
-    long mul = 1;
-    if (t.endsWith("K") || t.endsWith("M") || t.endsWith("G")) {
-      mul =
-          switch (t.charAt(t.length() - 1)) {
-            case 'K' -> 1L << 10;
-            case 'M' -> 1L << 20;
-            default -> 1L << 30;
-          };
-      t = t.substring(0, t.length() - 1);
-    }
-    return Long.parseLong(t) * mul;
-  }
 }
