@@ -4,9 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ferry.cli.live.LiveMigration.Transport;
 import dev.ferry.cli.live.Units;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -15,17 +12,11 @@ class DemoCommandTest {
   record Run(int code, String err) {}
 
   static Run demo(String... args) {
-    PrintStream old = System.err;
-    ByteArrayOutputStream buf = new ByteArrayOutputStream();
-    System.setErr(new PrintStream(buf, true, StandardCharsets.UTF_8));
-    try {
-      String[] all = new String[args.length + 1];
-      all[0] = "demo";
-      System.arraycopy(args, 0, all, 1, args.length);
-      return new Run(FerryMain.execute(all), buf.toString(StandardCharsets.UTF_8));
-    } finally {
-      System.setErr(old);
-    }
+    String[] all = new String[args.length + 1];
+    all[0] = "demo";
+    System.arraycopy(args, 0, all, 1, args.length);
+    Cli.Run r = Cli.ferry(all);
+    return new Run(r.code(), r.err());
   }
 
   @ParameterizedTest
@@ -61,16 +52,8 @@ class DemoCommandTest {
   /** A small demo end to end: the report has the exact comparison row and the guest runs on. */
   @Test
   void smallDemoReportsTheDigestComparison() {
-    PrintStream oldOut = System.out;
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-    Run r;
-    try {
-      r = demo("--memory", "32M", "--program", "fill", "--transport", "unix", "--warmup-ms", "100");
-    } finally {
-      System.setOut(oldOut);
-    }
-    String report = out.toString(StandardCharsets.UTF_8);
+    Cli.Run r = Cli.ferry("demo", "--memory", "32M", "--program", "fill", "--transport", "unix", "--warmup-ms", "100");
+    String report = r.out();
     assertThat(r.code()).as(r.err() + report).isZero();
     assertThat(report)
         .containsPattern("  digest +equal   stopped source = destination before it ran \\(crc32c-4k ram [0-9a-f]{16}, devices [0-9a-f]{16}, ")

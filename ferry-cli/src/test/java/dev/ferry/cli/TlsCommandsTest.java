@@ -56,7 +56,7 @@ class TlsCommandsTest {
       FerryProcess mig = FerryProcess.run(dir, START, "migrate", "--quiet", "--qmp", "unix:" + srcSock,
           "--tls-creds", clientDir.toString(), "--return-path", incoming);
       assertThat(mig.exitCode()).as(mig.stderr()).isZero();
-      assertThat(mig.stdout()).containsPattern("status\\s+completed");
+      assertThat(mig.stdout()).containsPattern("  status +completed\n");
       dst.awaitStderrLine(l -> l.equals(RunCommand.LOADED_PREFIX + "paused"), START);
 
       MemoryDigest source;

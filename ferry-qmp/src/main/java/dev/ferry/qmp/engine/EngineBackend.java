@@ -166,7 +166,12 @@ public final class EngineBackend implements MonitorBackend {
         return;
       }
       if (s.isRunning()) {
-        machine.stop(RunState.PAUSED);
+        try {
+          machine.stop(RunState.PAUSED);
+        } catch (IllegalStateException e) {
+          // a vCPU that did not finish its step in time: the machine runs on, say so in one line
+          throw QmpError.generic(e.getMessage());
+        }
       }
     }
   }
