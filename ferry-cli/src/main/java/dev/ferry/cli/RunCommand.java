@@ -349,6 +349,12 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
                 err.println("ferry run: incoming migration on " + uri + " failed: " + message(error));
                 finished.complete(1);
               }
+
+              @Override
+              public void postcopyPaused(String uri, Exception error) {
+                // the guest lives here now: keep the process (and its monitor) up
+                err.println("ferry run: incoming postcopy migration on " + uri + " paused: " + message(error));
+              }
             });
         if (incoming.equals("defer")) {
           backend.deferIncoming();

@@ -254,13 +254,14 @@ class RunCommandTest {
         assertThat(c.execute("query-status").path("status").asText()).isEqualTo("paused");
         c.execute("cont");
         assertThat(c.execute("query-status").path("status").asText()).isEqualTo("running");
-        assertThatThrownBy(() -> c.execute("migrate-start-postcopy")).hasMessageContaining("postcopy");
+        assertThatThrownBy(() -> c.execute("migrate-start-postcopy"))
+            .hasMessageContaining("Enable postcopy with migrate_set_capability before the start of migration");
         assertThatThrownBy(() -> c.execute("migrate-incoming", F.objectNode().put("uri", "tcp:127.0.0.1:0")))
             .hasMessageContaining("'-incoming' was not specified");
         ObjectNode caps = F.objectNode();
-        caps.putArray("capabilities").addObject().put("capability", "postcopy-ram").put("state", true);
+        caps.putArray("capabilities").addObject().put("capability", "postcopy-preempt").put("state", true);
         assertThatThrownBy(() -> c.execute("migrate-set-capabilities", caps))
-            .hasMessageContaining("Capability 'postcopy-ram' is not supported by Ferry");
+            .hasMessageContaining("Capability 'postcopy-preempt' is not supported by Ferry");
         assertThatThrownBy(() -> c.execute("migrate-set-parameters", F.objectNode().put("multifd-channels", 4)))
             .hasMessageContaining("'multifd-channels' is unexpected or not supported");
         c.execute("migrate-set-parameters", F.objectNode().put("downtime-limit", 123));

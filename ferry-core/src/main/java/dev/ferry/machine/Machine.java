@@ -250,6 +250,11 @@ public final class Machine implements AutoCloseable {
     return state.isRunning();
   }
 
+  /** The index of the vCPU that {@code t} runs, or -1 when it is no vCPU thread of this machine. */
+  public int vcpuIndexOf(Thread t) {
+    return vcpuThreads.indexOf(t);
+  }
+
   /** The error that stopped a vCPU (state {@code internal-error}), or null. */
   public Throwable vcpuFailure() {
     return vcpuFailure;
@@ -453,19 +458,27 @@ public final class Machine implements AutoCloseable {
         cpu.setSteps(cpu.steps() + 1);
         serial.flush();
       }
-    } catch (Throwable t) {
-      vcpuFailure = t;
-      LOG.error("vcpu {} failed; machine stops with internal-error", cpu.index(), t);
-      // the other vCPUs park at their next step boundary; listeners are not called from here
-      // (a vCPU must not take the transition lock a concurrent pause() holds while waiting for it)
-      pauseRequested = true;
-      state = RunState.INTERNAL_ERROR;
-      lock.lock();
-      try {
-        parkedChanged.signalAll(); // a pause waiting for this vCPU counts live threads again
-      } finally {
-        lock.unlock();
+    } catch (java.util.concurrent.CancellationException e) {
+      if (!closing) {
+        failVcpu(cpu, e);
       }
+    } catch (Throwable t) {
+      failVcpu(cpu, t);
+    }
+  }
+
+  private void failVcpu(CpuDevice cpu, Throwable t) {
+    vcpuFailure = t;
+    LOG.error("vcpu {} failed; machine stops with internal-error", cpu.index(), t);
+    // the other vCPUs park at their next step boundary; listeners are not called from here
+    // (a vCPU must not take the transition lock a concurrent pause() holds while waiting for it)
+    pauseRequested = true;
+    state = RunState.INTERNAL_ERROR;
+    lock.lock();
+    try {
+      parkedChanged.signalAll(); // a pause waiting for this vCPU counts live threads again
+    } finally {
+      lock.unlock();
     }
   }
 
@@ -505,6 +518,11 @@ public final class Machine implements AutoCloseable {
     boolean vcpusGone = true;
     transitionLock.lock();
     try {
+      if (ram.hasPageFaultHandler()) {
+        // postcopy: a vCPU may wait for a page that never comes (postcopy-paused); the fault
+        // handler gives up on an interrupt, and the vCPU ends quietly since the machine closes
+        vcpuThreads.forEach(Thread::interrupt);
+      }
       long timeoutNs = stopTimeout.toNanos();
       long deadlineNs = System.nanoTime() + timeoutNs;
       if (state.isRunning()) {

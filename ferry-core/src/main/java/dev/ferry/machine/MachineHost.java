@@ -68,6 +68,7 @@ public final class MachineHost implements AutoCloseable {
     this.migration = new MigrationManager(registry, new Vm(), config);
     // an incoming load counts as complete (SHUT(0), "completed") only once every section arrived
     migration.setLoadCheck(this::checkComplete);
+    migration.beforeIncoming(this::wirePostcopy);
     // runs inside MigrationManager.migrate, under its lock (see save)
     migration.beforeStart(
         o -> {
@@ -79,7 +80,8 @@ public final class MachineHost implements AutoCloseable {
                   new RamSaveOptions(
                       o.stats(),
                       migration.capability(MigrationCapability.XBZRLE),
-                      migration.parameters().xbzrleCacheSizeBytes())));
+                      migration.parameters().xbzrleCacheSizeBytes(),
+                      migration.capability(MigrationCapability.POSTCOPY_RAM))));
         });
   }
 
@@ -382,8 +384,46 @@ public final class MachineHost implements AutoCloseable {
     return loadedRunState;
   }
 
-  /** After a load: runs the machine if the source was running (and {@code paused} is false). */
+  /** Whether a postcopy destination runs the guest at POSTCOPY_RUN (QEMU's autostart); default true. */
+  public void setPostcopyAutostart(java.util.function.BooleanSupplier autostart) {
+    this.postcopyAutostart = autostart;
+  }
+
+  private volatile java.util.function.BooleanSupplier postcopyAutostart = () -> true;
+  /** The current load switched to postcopy: the machine's run state was decided at POSTCOPY_RUN. */
+  private volatile boolean startedByPostcopy;
+
+  /** With postcopy-ram on here, an incoming migration may switch to postcopy (demand paging). */
+  private void wirePostcopy(dev.ferry.migration.IncomingMigration in) {
+    startedByPostcopy = false;
+    if (!migration.capability(MigrationCapability.POSTCOPY_RAM)) {
+      return;
+    }
+    dev.ferry.migration.PostcopyIncoming pc =
+        new dev.ferry.migration.PostcopyIncoming(machine.ram(), ram::loader, machine::vcpuIndexOf, machine.cpus().size());
+    in.setPostcopy(
+        pc,
+        loader -> {
+          checkComplete(loader);
+          startedByPostcopy = true;
+          RunState s = loadedRunState;
+          if (postcopyAutostart.getAsBoolean() && s != null && s.isRunning()) {
+            machine.resume();
+          } else {
+            machine.stop(RunState.PAUSED);
+          }
+        });
+  }
+
+  /**
+   * After a load: runs the machine if the source was running (and {@code paused} is false). After a
+   * postcopy load it does nothing: the run state was decided at POSTCOPY_RUN and may have changed
+   * since (a {@code stop} during postcopy stays).
+   */
   public void startAfterLoad(boolean paused) {
+    if (startedByPostcopy) {
+      return;
+    }
     RunState s = loadedRunState;
     if (!paused && s != null && s.isRunning()) {
       machine.resume();

@@ -41,6 +41,38 @@ public final class IncomingMigration {
     this.check = c;
   }
   private ReturnPath.Writer returnPath;
+  private volatile PostcopyIncoming postcopy;
+  private volatile PostcopyRun onPostcopyRun;
+
+  /** Starts the machine at POSTCOPY_RUN (the package's device state is loaded, RAM follows). */
+  @FunctionalInterface
+  public interface PostcopyRun {
+    void run(StateLoader loader) throws IOException;
+  }
+
+  /**
+   * Thrown by {@link #load} when the stream broke after POSTCOPY_RUN: the guest runs here with part
+   * of its RAM, the status is postcopy-paused, and the machine must be kept (not discarded).
+   */
+  public static final class PostcopyPausedException extends IOException {
+    PostcopyPausedException(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
+
+  /**
+   * Accepts postcopy (postcopy-ram is on here): {@code p} follows the commands, {@code onRun}
+   * starts the machine at POSTCOPY_RUN. Without it, POSTCOPY_ADVISE is refused.
+   */
+  public void setPostcopy(PostcopyIncoming p, PostcopyRun onRun) {
+    this.postcopy = p;
+    this.onPostcopyRun = onRun;
+  }
+
+  /** The postcopy side of this load, or null. */
+  public PostcopyIncoming postcopy() {
+    return postcopy;
+  }
 
   public IncomingMigration(
       SaveStateRegistry registry, Configuration expected, MigrationState state, StreamReader.Options options) {
@@ -89,20 +121,52 @@ public final class IncomingMigration {
               }
               rp.pong(p.value());
             }
+            case StreamCommand.PostcopyAdvise a -> {
+              PostcopyIncoming pc = postcopy;
+              if (pc == null) {
+                throw new MigrationStreamException(
+                    "POSTCOPY_ADVISE, but the postcopy-ram capability is off on this side", offset);
+              }
+              pc.advise(a, offset);
+            }
+            case StreamCommand.RamDiscard d when postcopy != null -> postcopy.discard(d, offset);
+            case StreamCommand.PostcopyListen l when postcopy != null -> {
+              postcopy.listen(returnPathOrNull(), offset);
+              state.transitionFromCurrent(MigrationStatus.POSTCOPY_ACTIVE, "postcopy listen");
+            }
+            case StreamCommand.PostcopyRun r when postcopy != null -> postcopy.run(offset);
             default -> CommandListener.NONE.command(cmd, offset);
           }
         };
+    StateLoader loader = new StateLoader(registry, expected, commands);
     try {
       state.transitionFromCurrent(MigrationStatus.ACTIVE, "loading");
-      StateLoader loader = StateLoader.load(registry, input, options, expected, commands);
-      check.check(loader);
+      for (SaveStateRegistry.Live l : registry.live()) {
+        l.handler().loadSetup();
+      }
+      StreamReader reader = new StreamReader(input, loader, options);
+      reader.readHeader();
+      reader.readConfiguration();
+      if (reader.readSections() == StreamReader.End.POSTCOPY_RUN) {
+        check.check(loader);
+        postcopyPhase(reader, loader);
+      } else {
+        reader.readTail();
+        check.check(loader);
+      }
       ReturnPath.Writer rp = returnPathOrNull();
       if (rp != null) {
         rp.shut(0);
       }
       state.transitionFromCurrent(MigrationStatus.COMPLETED, "loaded");
       return loader;
+    } catch (PostcopyPausedException e) {
+      throw e;
     } catch (IOException | RuntimeException e) {
+      PostcopyIncoming pc = postcopy;
+      if (pc != null) {
+        pc.finishAfterFailure();
+      }
       ReturnPath.Writer rp = returnPathOrNull();
       if (rp != null) {
         try {
@@ -113,6 +177,43 @@ public final class IncomingMigration {
       }
       state.transitionFromCurrent(MigrationStatus.FAILED, String.valueOf(e.getMessage()));
       throw e;
+    } finally {
+      for (SaveStateRegistry.Live l : registry.live()) {
+        l.handler().loadCleanup();
+      }
+    }
+  }
+
+  /**
+   * After POSTCOPY_RUN: the machine runs while this thread (QEMU's listen thread) loads the rest of
+   * the stream, RAM pages placed as they come. A failure now pauses instead of failing: the guest
+   * lives here, with the pages it has.
+   */
+  private void postcopyPhase(StreamReader reader, StateLoader loader) throws IOException {
+    PostcopyIncoming pc = postcopy;
+    if (pc == null || pc.state() != PostcopyIncoming.State.RUNNING) {
+      throw new MigrationStreamException("POSTCOPY_RUN without postcopy");
+    }
+    onPostcopyRun.run(loader);
+    try {
+      if (reader.readSections() != StreamReader.End.EOF) {
+        throw new MigrationStreamException("a second POSTCOPY_RUN", reader.input().position());
+      }
+      // no vmdesc after a postcopy stream's EOF (and the source waits for SHUT: do not peek for one)
+      pc.finish();
+      org.HdrHistogram.Histogram h = pc.faultLatencyNs();
+      LOG.info(
+          "postcopy done: {} faults, {} requests, fault latency p50 {} us, p99 {} us, max {} us; blocktime {} ms, per vCPU {} ms",
+          pc.faults(), pc.requestsSent(), h.getValueAtPercentile(50) / 1000, h.getValueAtPercentile(99) / 1000,
+          h.getMaxValue() / 1000, pc.blocktimeMs(), java.util.Arrays.toString(pc.vcpuBlocktimeMs()));
+    } catch (IOException | RuntimeException e) {
+      String why =
+          "postcopy failed after the guest started here: " + e.getMessage() + "; " + pc.missingPages()
+              + " pages never arrived and the vCPUs that touch them wait; postcopy recovery"
+              + " (migrate-recover) is not implemented in Ferry";
+      pc.pause(why);
+      state.transitionFromCurrent(MigrationStatus.POSTCOPY_PAUSED, why);
+      throw new PostcopyPausedException(why, e);
     }
   }
 

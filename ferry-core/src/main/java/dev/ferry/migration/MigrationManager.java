@@ -37,6 +37,7 @@ public final class MigrationManager {
   private final MigrationState incomingState = new MigrationState("incoming");
   private final EnumMap<MigrationCapability, Boolean> caps = new EnumMap<>(MigrationCapability.class);
   private final CopyOnWriteArrayList<Consumer<OutgoingMigration>> beforeStart = new CopyOnWriteArrayList<>();
+  private final CopyOnWriteArrayList<Consumer<IncomingMigration>> beforeIncoming = new CopyOnWriteArrayList<>();
   private volatile MigrationParameters params = MigrationParameters.DEFAULT;
   private volatile OutgoingMigration outgoing;
   private volatile IncomingMigration incoming;
@@ -62,6 +63,27 @@ public final class MigrationManager {
   /** Called with each new outgoing migration before its thread starts (RAM options, stats). */
   public void beforeStart(Consumer<OutgoingMigration> hook) {
     beforeStart.add(hook);
+  }
+
+  /** Called with each new incoming migration before it loads (postcopy wiring). */
+  public void beforeIncoming(Consumer<IncomingMigration> hook) {
+    beforeIncoming.add(hook);
+  }
+
+  /**
+   * migrate-start-postcopy with QEMU 7.2's rules and texts.
+   *
+   * @throws IllegalStateException with QEMU's message when postcopy-ram is off or no migration started
+   */
+  public void startPostcopy() {
+    if (!capability(MigrationCapability.POSTCOPY_RAM)) {
+      throw new IllegalStateException("Enable postcopy with migrate_set_capability before the start of migration");
+    }
+    OutgoingMigration o = outgoing;
+    if (o == null || outgoingState.status() == MigrationStatus.NONE) {
+      throw new IllegalStateException("Postcopy must be started after migration has been started");
+    }
+    o.startPostcopy(); // as QEMU: just a flag, no error once the migration has ended
   }
 
   public Configuration configuration() {
@@ -243,6 +265,9 @@ public final class MigrationManager {
       }
       in = new IncomingMigration(registry, config, incomingState, options);
       in.setLoadCheck(loadCheck);
+      for (Consumer<IncomingMigration> h : beforeIncoming) {
+        h.accept(in);
+      }
       incoming = in;
     }
     MigrationParameters p = params;
@@ -265,6 +290,9 @@ public final class MigrationManager {
       }
       in = new IncomingMigration(registry, config, incomingState, options);
       in.setLoadCheck(loadCheck);
+      for (Consumer<IncomingMigration> h : beforeIncoming) {
+        h.accept(in);
+      }
       incoming = in;
     }
     MigrationParameters p = params;

@@ -62,7 +62,7 @@ public final class MigrationState {
       if (next == MigrationStatus.SETUP) {
         errorDesc = null;
       }
-      if (next == MigrationStatus.FAILED && reason != null) {
+      if ((next == MigrationStatus.FAILED || next == MigrationStatus.POSTCOPY_PAUSED) && reason != null) {
         errorDesc = reason;
       }
       phaseEvent(from, next, reason);

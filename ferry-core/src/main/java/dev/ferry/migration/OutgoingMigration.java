@@ -1,6 +1,9 @@
 package dev.ferry.migration;
 
+import dev.ferry.ram.RamLiveState;
+import dev.ferry.ram.RamPostcopySave;
 import dev.ferry.savevm.Configuration;
+import dev.ferry.savevm.LiveStateHandler;
 import dev.ferry.savevm.SaveOptions;
 import dev.ferry.savevm.SaveStateRegistry;
 import dev.ferry.savevm.StateSaver;
@@ -8,6 +11,8 @@ import dev.ferry.savevm.StreamCommand;
 import dev.ferry.savevm.StreamWriter;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
+import dev.ferry.stream.MigrationStreamException;
+import dev.ferry.stream.StreamHeader;
 import dev.ferry.transport.MigrationChannel;
 import java.io.IOException;
 import java.util.EnumSet;
@@ -69,6 +74,12 @@ public final class OutgoingMigration {
   private volatile long shutStatus = -1;
   private final CountDownLatch shut = new CountDownLatch(1);
   private volatile Throwable returnPathError;
+  /** migrate-start-postcopy was given: switch at the next iteration that cannot complete as precopy. */
+  private volatile boolean postcopyRequested;
+  /** This migration's RAM save, when postcopy-ram is on (page requests go there). */
+  private volatile RamPostcopySave postcopySave;
+  /** The postcopy package went out: the guest runs on the destination, never here again. */
+  private volatile boolean guestMovedAway;
   private volatile long shutTimeoutMs = SHUT_TIMEOUT_MS;
 
   public OutgoingMigration(
@@ -111,11 +122,17 @@ public final class OutgoingMigration {
     return stats.snapshot(transferredBytes(), System.nanoTime());
   }
 
-  /** New parameters take effect at once (e.g. max-bandwidth during a migration). */
+  /**
+   * New parameters take effect at once: max-bandwidth during precopy, max-postcopy-bandwidth after
+   * the postcopy switch (max-bandwidth no longer applies then).
+   */
   public void updateParameters(MigrationParameters p) {
     params = p;
     RateLimiter r = rate;
-    if (r != null && state.status() != MigrationStatus.DEVICE) {
+    MigrationStatus s = state.status();
+    if (r != null && guestMovedAway) {
+      r.setMaxBytesPerSec(p.maxPostcopyBandwidthBytesPerSec());
+    } else if (r != null && s != MigrationStatus.DEVICE && s != MigrationStatus.POSTCOPY_ACTIVE) {
       r.setMaxBytesPerSec(p.maxBandwidthBytesPerSec());
     }
   }
@@ -123,6 +140,27 @@ public final class OutgoingMigration {
   /** What this migration's live handlers get (e.g. RAM's xbzrle and statistics); set before start. */
   public void saveOptions(SaveOptions options) {
     saveOptions = java.util.Objects.requireNonNull(options, "options");
+  }
+
+  /**
+   * migrate-start-postcopy: from the next iteration on, the migration switches to postcopy unless
+   * what is left fits the downtime threshold (then it completes as precopy, as QEMU does). The
+   * caller checked QEMU's rules (capability on, migration started).
+   */
+  public void startPostcopy() {
+    postcopyRequested = true;
+    RateLimiter r = rate;
+    if (r != null) {
+      r.wakeUp();
+    }
+  }
+
+  /**
+   * True once the postcopy package was sent: the destination runs the guest, this side's RAM is
+   * stale, and this machine must never run again.
+   */
+  public boolean guestMovedAway() {
+    return guestMovedAway;
   }
 
   /**
@@ -147,8 +185,17 @@ public final class OutgoingMigration {
     return done.await(timeout, unit) ? state.status() : null;
   }
 
-  /** Cancels: the thread notices, the machine runs again, the status becomes cancelled. */
+  /**
+   * Cancels: the thread notices, the machine runs again, the status becomes cancelled. After the
+   * postcopy switch there is nothing to go back to (the destination may run the guest already), so a
+   * cancel is ignored then.
+   */
   public void cancel() {
+    MigrationStatus now = state.status();
+    if (now == MigrationStatus.POSTCOPY_ACTIVE || now == MigrationStatus.POSTCOPY_PAUSED || guestMovedAway) {
+      LOG.warn("migrate_cancel ignored: the migration is in {} (the guest moves or moved to the destination)", now.qapiName());
+      return;
+    }
     MigrationStatus before = state.transitionFromCurrent(MigrationStatus.CANCELLING, "migrate_cancel");
     if (before.isActive() && before != MigrationStatus.CANCELLING) {
       MigrationChannel c = connection.get();
@@ -191,15 +238,25 @@ public final class OutgoingMigration {
       saver.writer().writeCommand(new StreamCommand.Ping(1));
       rpThread = Thread.ofPlatform().name("migration-rp").daemon().start(() -> readReturnPath(c));
     }
+    RamLiveState ram = postcopyRam();
+    if (ram != null) {
+      saver.writer().writeCommand(new StreamCommand.PostcopyAdvise(ram.pageSizeSummary(), StreamHeader.TARGET_PAGE_SIZE));
+    }
     try {
       saver.setupLive();
+      if (ram != null && saver.liveSave(RamLiveState.IDSTR) instanceof RamPostcopySave ps) {
+        postcopySave = ps;
+      }
       stats.setupTimeMs = (System.nanoTime() - stats.startNs) / 1_000_000;
       stats.totalRamBytes(saver.pendingBytes(false));
       if (!state.transition(MigrationStatus.SETUP, MigrationStatus.ACTIVE, "setup done")) {
         throw new CancelledException();
       }
-      iterate(saver, o, r);
-      complete(saver, o, r, wantRp);
+      if (iterate(saver, o, r)) {
+        postcopy(saver, o, r);
+      } else {
+        complete(saver, o, r, wantRp);
+      }
     } finally {
       saver.cleanupLive(); // this migration's live state: RAM's dirty log, bitmaps, caches
       if (rpThread != null && rpThread.isAlive()) {
@@ -243,6 +300,18 @@ public final class OutgoingMigration {
     // the live devices' per-migration state was released by StateSaver.cleanupLive() in run()
     if (state.status() == MigrationStatus.COMPLETED) {
       guard("closing the connection", () -> closeQuietly(connection.get()));
+      return;
+    }
+    if (state.status() == MigrationStatus.POSTCOPY_PAUSED || guestMovedAway) {
+      // the guest lives on the destination: never resume it here; the status stays paused
+      guard(
+          "status postcopy-paused",
+          () -> state.transitionFromCurrent(MigrationStatus.POSTCOPY_PAUSED, pausedReason(error)));
+      MigrationChannel c = connection.get();
+      if (c != null) {
+        guard("shutting the connection down", c::shutdown);
+        guard("closing the connection", () -> closeQuietly(c));
+      }
       return;
     }
     String[] why = {error};
@@ -291,7 +360,27 @@ public final class OutgoingMigration {
     }
   }
 
-  private void iterate(StateSaver saver, MigrationOutput o, RateLimiter r)
+  /** The postcopy-ram capability's RAM handler, or null when postcopy is off. */
+  private RamLiveState postcopyRam() {
+    if (!caps.contains(MigrationCapability.POSTCOPY_RAM)) {
+      return null;
+    }
+    for (SaveStateRegistry.Live l : registry.live()) {
+      if (l.handler() instanceof RamLiveState ram) {
+        return ram;
+      }
+    }
+    return null;
+  }
+
+  static String pausedReason(String error) {
+    return "postcopy: " + (error == null ? "the connection to the destination failed" : error)
+        + "; the guest now runs on the destination and this side will not run it again"
+        + " (postcopy recovery, migrate-recover / migrate resume=true, is not implemented in Ferry)";
+  }
+
+  /** Returns true to switch to postcopy, false to complete as precopy. */
+  private boolean iterate(StateSaver saver, MigrationOutput o, RateLimiter r)
       throws IOException, InterruptedException {
     long windowStartNs = System.nanoTime();
     long windowStartBytes = o.position();
@@ -320,6 +409,10 @@ public final class OutgoingMigration {
       long threshold = (long) (bw * params.downtimeLimitMs());
       long pending = saver.pendingBytes(false);
       stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
+      if (postcopyRequested && pending > threshold && caps.contains(MigrationCapability.POSTCOPY_RAM)) {
+        LOG.info("postcopy switch: {} bytes pending, threshold {}", pending, threshold);
+        return true;
+      }
       long small = (long) Math.max(64 * 4096, bw * SMALL_SEND_MS);
       // Sync when the estimate fits; after the first fit, only once a round has drained the
       // bitmap, so that each sync measures what the guest dirtied during one whole round.
@@ -347,7 +440,7 @@ public final class OutgoingMigration {
           if (pending <= small || stalled || extraSyncs >= MAX_EXTRA_SYNCS) {
             LOG.info("switch-over: {} bytes pending, threshold {} (bandwidth {} MB/s)",
                 pending, threshold, String.format("%.0f", bw * 1000 / 1e6));
-            return;
+            return false;
           }
           lastFitPending = pending;
           extraSyncs++;
@@ -428,6 +521,90 @@ public final class OutgoingMigration {
     vm.migrated();
   }
 
+  /**
+   * The postcopy switch and phase (QEMU's postcopy_start, then the migration thread in postcopy):
+   * stop the guest; END sections of precopy-only handlers; the last sync and the discards; PING(2);
+   * one package [LISTEN, device state, PING(3), RUN]; PING(4); then RAM in the background with the
+   * destination's page requests first; END(ram), EOF without vmdesc; SHUT. A failure before the
+   * package was sent fails the migration and the guest runs on here; after it, the migration pauses
+   * and the guest never runs here again.
+   */
+  private void postcopy(StateSaver saver, MigrationOutput o, RateLimiter r)
+      throws IOException, InterruptedException {
+    RamPostcopySave ram = postcopySave;
+    if (ram == null) {
+      throw new IOException("postcopy-ram is on, but this machine's RAM save cannot switch to postcopy");
+    }
+    if (!state.transition(MigrationStatus.ACTIVE, MigrationStatus.POSTCOPY_ACTIVE, "migrate-start-postcopy")) {
+      throw new CancelledException();
+    }
+    long downtimeStart = System.nanoTime();
+    if (vm.running()) {
+      vm.pause();
+      pausedByUs = true;
+    }
+    long before = o.position();
+    StreamWriter w = saver.writer();
+    saver.completeLive(h -> !h.supportsPostcopy());
+    for (StreamCommand.RamDiscard d : ram.startPostcopy()) {
+      w.writeCommand(d);
+    }
+    w.writeCommand(new StreamCommand.Ping(2));
+    r.setMaxBytesPerSec(params.maxPostcopyBandwidthBytesPerSec());
+    java.io.ByteArrayOutputStream blob = new java.io.ByteArrayOutputStream();
+    try (MigrationOutput pkgOut = new MigrationOutput(java.nio.channels.Channels.newChannel(blob))) {
+      StreamWriter pkg = new StreamWriter(pkgOut);
+      pkg.writeCommand(new StreamCommand.PostcopyListen());
+      saver.saveDevices(pkg);
+      pkg.writeCommand(new StreamCommand.Ping(3));
+      pkg.writeCommand(new StreamCommand.PostcopyRun());
+      pkg.flush();
+    }
+    checkReturnPath();
+    w.writePackaged(blob.toByteArray());
+    // from here on the destination may run the guest: this side's RAM is stale for good
+    guestMovedAway = true;
+    pausedByUs = false;
+    vm.migrated();
+    stats.downtimeMs = (System.nanoTime() - downtimeStart) / 1_000_000;
+    w.writeCommand(new StreamCommand.Ping(4));
+    stats.downtimeBytes.addAndGet(o.position() - before);
+    try {
+      while (true) {
+        checkReturnPath();
+        if (r.exhausted() && !ram.hasPageRequests()) {
+          r.awaitWindowEnd();
+          continue;
+        }
+        long at = o.position();
+        boolean done = saver.iterateLive(() -> r.exhausted() && !ram.hasPageRequests());
+        stats.postcopyBytes.addAndGet(o.position() - at);
+        stats.remainingBytes(saver.pendingBytes(false));
+        if (done) {
+          break;
+        }
+      }
+      long at = o.position();
+      saver.completeLive(LiveStateHandler::supportsPostcopy);
+      saver.finish(false);
+      stats.postcopyBytes.addAndGet(o.position() - at);
+      if (!shut.await(SHUT_TIMEOUT_MS, TimeUnit.MILLISECONDS)) {
+        throw new IOException("the destination did not confirm the end of postcopy within " + SHUT_TIMEOUT_MS + " ms");
+      }
+      checkReturnPath();
+      if (shutStatus != 0) {
+        throw new IOException("the destination failed to load the state (return path SHUT " + shutStatus + ")");
+      }
+    } catch (IOException | RuntimeException e) {
+      String why = pausedReason(e.getMessage());
+      LOG.warn("{}", why);
+      state.transition(MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.POSTCOPY_PAUSED, why);
+      return;
+    }
+    stats.remainingBytes(0);
+    state.transition(MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.COMPLETED, "completed");
+  }
+
   private void checkReturnPath() throws IOException {
     Throwable t = returnPathError;
     if (t != null) {
@@ -444,6 +621,20 @@ public final class OutgoingMigration {
               public void shut(long status) {
                 shutStatus = status;
               }
+
+              @Override
+              public void requestPages(String blockName, long start, long length) throws IOException {
+                RamPostcopySave ram = postcopySave;
+                if (ram == null) {
+                  throw new MigrationStreamException("unexpected page request on the return path (postcopy-ram is off)");
+                }
+                stats.addPostcopyRequest();
+                ram.queuePageRequest(blockName, start, length);
+                RateLimiter r = rate;
+                if (r != null) {
+                  r.wakeUp();
+                }
+              }
             });
     try {
       while (!reader.readOne()) {
@@ -452,6 +643,10 @@ public final class OutgoingMigration {
     } catch (IOException | RuntimeException e) {
       if (state.status().isActive() && !cancelling()) {
         returnPathError = e;
+        RateLimiter r = rate;
+        if (r != null) {
+          r.wakeUp(); // a postcopy migration waiting for its window notices now
+        }
       }
     } finally {
       shut.countDown();

@@ -69,6 +69,11 @@ public final class GuestRam implements AutoCloseable {
     this.pageFaultHandler = handler;
   }
 
+  /** Whether a page-fault hook is installed (a postcopy destination whose RAM is still arriving). */
+  public boolean hasPageFaultHandler() {
+    return pageFaultHandler != null;
+  }
+
   PageFaultHandler pageFaultHandler() {
     return pageFaultHandler;
   }

@@ -72,6 +72,23 @@ public final class RamLiveState implements LiveStateHandler {
     this.loadOptions = options;
   }
 
+  /** A validated page request of the destination. */
+  private record PageRequest(int block, long start, long length) {}
+
+  @Override
+  public boolean supportsPostcopy() {
+    return true;
+  }
+
+  /** OR of the blocks' page sizes (POSTCOPY_ADVISE's summary). */
+  public long pageSizeSummary() {
+    long s = 0;
+    for (RamBlock b : blocks) {
+      s |= b.pageSize();
+    }
+    return s;
+  }
+
   /** True while a save (a migration or a snapshot) owns the RAM's dirty log. */
   public boolean saving() {
     return activeSave.get() != null;
@@ -93,7 +110,7 @@ public final class RamLiveState implements LiveStateHandler {
   }
 
   /** One save's RAM state (QEMU's RAMState of one migration). */
-  private final class Save implements LiveSave {
+  private final class Save implements LiveSave, RamPostcopySave {
     private final RamSaveListener listener;
     private final boolean xbzrle;
     private final long xbzrleCacheBytes;
@@ -109,11 +126,18 @@ public final class RamLiveState implements LiveStateHandler {
     private MemorySegment scratch;
     private PageMap pageMap;
     private boolean closed;
+    /** POSTCOPY_ADVISE went out before setup: the block list carries huge-page blocks' page sizes. */
+    private final boolean postcopyAdvised;
+    // postcopy: after startPostcopy, requests first, whole host pages, no XBZRLE
+    private volatile boolean postcopy;
+    private final java.util.concurrent.ConcurrentLinkedQueue<PageRequest> requests =
+        new java.util.concurrent.ConcurrentLinkedQueue<>();
 
     Save(RamSaveOptions options) {
       this.listener = options.listener();
       this.xbzrle = options.xbzrle();
       this.xbzrleCacheBytes = options.xbzrleCacheBytes();
+      this.postcopyAdvised = options.postcopyRam();
     }
 
     @Override
@@ -142,12 +166,15 @@ public final class RamLiveState implements LiveStateHandler {
         delta = new byte[StreamHeader.TARGET_PAGE_SIZE];
         scratch = MemorySegment.ofArray(new byte[StreamHeader.TARGET_PAGE_SIZE]);
       }
-      writer.writeBlockList(blocks, false);
+      writer.writeBlockList(blocks, postcopyAdvised);
       writer.writeEos();
     }
 
     @Override
     public boolean iterate(MigrationOutput out, BooleanSupplier rateLimited) throws IOException {
+      if (postcopy) {
+        return saveIteratePostcopy(rateLimited);
+      }
       long start = System.nanoTime();
       int sinceCheck = 0;
       while (dirtyPages > 0) {
@@ -204,7 +231,7 @@ public final class RamLiveState implements LiveStateHandler {
         }
         return;
       }
-      if (cache == null) {
+      if (cache == null || postcopy) {
         writer.writePage(block, offset);
         listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
         return;
@@ -248,7 +275,7 @@ public final class RamLiveState implements LiveStateHandler {
     @Override
     public void complete(MigrationOutput out) throws IOException {
       sync();
-      while (dirtyPages > 0 && sendNext()) {
+      while (dirtyPages > 0 && (postcopy ? sendNextHostPage() : sendNext())) {
         // everything left, no limit
       }
       writer.writeEos();
@@ -278,6 +305,168 @@ public final class RamLiveState implements LiveStateHandler {
       }
       sync();
       return dirtyPages * StreamHeader.TARGET_PAGE_SIZE;
+    }
+
+    /**
+     * Queues a destination's page request (REQ_PAGES / REQ_PAGES_ID, on the return-path thread) after
+     * QEMU's checks: a known block, start and length multiples of 4 KiB, inside the block. The
+     * migration thread serves requests FIFO ahead of the background scan.
+     */
+    public void queuePageRequest(String blockName, long start, long length)
+        throws dev.ferry.stream.MigrationStreamException {
+      int bi = -1;
+      for (int i = 0; i < blocks.size(); i++) {
+        if (blocks.get(i).name().equals(blockName)) {
+          bi = i;
+        }
+      }
+      if (bi < 0) {
+        throw new dev.ferry.stream.MigrationStreamException("page request for unknown RAM block '" + blockName + "'");
+      }
+      RamBlock b = blocks.get(bi);
+      int tps = StreamHeader.TARGET_PAGE_SIZE;
+      if (start < 0 || length <= 0 || start % tps != 0 || length % tps != 0) {
+        throw new dev.ferry.stream.MigrationStreamException(
+            String.format("page request [0x%x, +0x%x) of RAM block '%s' is not page aligned", start, length, blockName));
+      }
+      if (start >= b.usedLength() || length > b.usedLength() - start) {
+        throw new dev.ferry.stream.MigrationStreamException(
+            String.format(
+                "page request [0x%x, +0x%x) is outside RAM block '%s' (length 0x%x)", start, length, blockName, b.usedLength()));
+      }
+      requests.add(new PageRequest(bi, start, length));
+    }
+
+    /** Whether page requests wait (they are served even when the rate limit is exhausted). */
+    public boolean hasPageRequests() {
+      return !requests.isEmpty();
+    }
+
+    /**
+     * The postcopy switch, machine stopped: the last dirty sync, every huge page made wholly dirty or
+     * wholly clean, and the discards — every page not sent since it was last dirtied, never-sent pages
+     * included (QEMU 7.2 discards all set bits of its bitmap), at most 12 ranges per command. From now
+     * on pages go out in whole host pages, requests first, without XBZRLE, and the next page names its
+     * block again.
+     */
+    public List<dev.ferry.savevm.StreamCommand.RamDiscard> startPostcopy() {
+      sync();
+      postcopy = true;
+      int tps = StreamHeader.TARGET_PAGE_SIZE;
+      List<dev.ferry.savevm.StreamCommand.RamDiscard> out = new java.util.ArrayList<>();
+      for (int i = 0; i < blocks.size(); i++) {
+        RamBlock b = blocks.get(i);
+        DirtyBitmap bm = bitmaps.get(i);
+        long per = b.pageSize() / tps;
+        if (per > 1) {
+          for (long p = bm.nextSetBit(0); p >= 0; p = bm.nextSetBit(p)) {
+            long host = p - p % per;
+            for (long q = host; q < host + per; q++) {
+              if (!bm.get(q)) {
+                bm.set(q);
+                dirtyPages++;
+              }
+            }
+            p = host + per;
+            if (p >= bm.pageCount()) {
+              break;
+            }
+          }
+        }
+        List<dev.ferry.savevm.StreamCommand.Range> ranges = new java.util.ArrayList<>();
+        long p = bm.nextSetBit(0);
+        while (p >= 0) {
+          long e = p + 1;
+          while (e < bm.pageCount() && bm.get(e)) {
+            e++;
+          }
+          ranges.add(new dev.ferry.savevm.StreamCommand.Range(p * tps, (e - p) * tps));
+          if (ranges.size() == dev.ferry.savevm.StreamCommand.RamDiscard.MAX_RANGES) {
+            out.add(new dev.ferry.savevm.StreamCommand.RamDiscard(b.name(), ranges));
+            ranges.clear();
+          }
+          p = e < bm.pageCount() ? bm.nextSetBit(e) : -1;
+        }
+        if (!ranges.isEmpty()) {
+          out.add(new dev.ferry.savevm.StreamCommand.RamDiscard(b.name(), ranges));
+        }
+      }
+      writer.forgetLastBlock();
+      return out;
+    }
+
+    /**
+     * A PART body in postcopy: queued requests first (FIFO; the scan then continues from the
+     * requested page), then the background scan in whole host pages. The rate limit (the postcopy
+     * bandwidth) stops only the background: while requests wait, sending goes on.
+     */
+    private boolean saveIteratePostcopy(BooleanSupplier rateLimited) throws IOException {
+      long start = System.nanoTime();
+      int sinceCheck = 0;
+      while (dirtyPages > 0) {
+        PageRequest rq = requests.poll();
+        if (rq != null) {
+          serve(rq);
+        } else if (!sendNextHostPage()) {
+          break;
+        }
+        if (++sinceCheck >= CHECK_EVERY_PAGES) {
+          sinceCheck = 0;
+          if (System.nanoTime() - start > MAX_ITERATE_NS || requests.isEmpty() && rateLimited.getAsBoolean()) {
+            break;
+          }
+        }
+      }
+      writer.writeEos();
+      return dirtyPages == 0;
+    }
+
+    private void serve(PageRequest rq) throws IOException {
+      RamBlock b = blocks.get(rq.block());
+      DirtyBitmap bm = bitmaps.get(rq.block());
+      long per = b.pageSize() / StreamHeader.TARGET_PAGE_SIZE;
+      long first = rq.start() / StreamHeader.TARGET_PAGE_SIZE;
+      long end = (rq.start() + rq.length()) / StreamHeader.TARGET_PAGE_SIZE;
+      for (long host = first - first % per; host < end; host += per) {
+        sendHostPage(rq.block(), host); // pages sent already are skipped: nothing goes twice
+        cursorBlock = rq.block();
+        cursorPage = Math.min(host + per, bm.pageCount());
+      }
+    }
+
+    /** Sends the set pages of the host page starting at target page {@code host}, back to back. */
+    private void sendHostPage(int blockIndex, long host) throws IOException {
+      RamBlock b = blocks.get(blockIndex);
+      DirtyBitmap bm = bitmaps.get(blockIndex);
+      long per = b.pageSize() / StreamHeader.TARGET_PAGE_SIZE;
+      for (long q = host; q < host + per; q++) {
+        if (bm.get(q)) {
+          bm.clear(q);
+          dirtyPages--;
+          sendPage(b, blockIndex, q);
+        }
+      }
+    }
+
+    /** The background scan in postcopy: the next dirty host page after the cursor; false when none. */
+    private boolean sendNextHostPage() throws IOException {
+      for (int tries = 0; tries <= blocks.size(); tries++) {
+        DirtyBitmap bm = bitmaps.get(cursorBlock);
+        long p = cursorPage < bm.pageCount() ? bm.nextSetBit(cursorPage) : -1;
+        if (p >= 0) {
+          long per = blocks.get(cursorBlock).pageSize() / StreamHeader.TARGET_PAGE_SIZE;
+          long host = p - p % per;
+          sendHostPage(cursorBlock, host);
+          cursorPage = host + per;
+          return true;
+        }
+        cursorBlock++;
+        cursorPage = 0;
+        if (cursorBlock == blocks.size()) {
+          cursorBlock = 0;
+        }
+      }
+      return false;
     }
 
     /** Stops the dirty log and frees what setup took; the RAM may then be saved again. */

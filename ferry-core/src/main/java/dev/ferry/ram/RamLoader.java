@@ -54,6 +54,29 @@ public final class RamLoader {
   private boolean postcopy;
   private Inflater inflater;
 
+  // postcopy (destination): see advise / refusePages / enterPostcopy
+  private boolean advised;
+  private ReceivedPages received;
+  private PostcopyPlacer placer;
+  private String refusePages;
+  private RamBlock indexedBlock;
+  private int indexedBlockIndex;
+  private long postcopyDuplicates;
+  /** The host page being assembled (blocks with pages larger than 4 KiB). */
+  private byte[] hostPage;
+  private RamBlock hostBlock;
+  private long hostOffset;
+  private int hostFilled;
+
+  /**
+   * Told by the postcopy loader after a host page was written and its bits published, so that
+   * vCPUs waiting for it run on.
+   */
+  @FunctionalInterface
+  public interface PostcopyPlacer {
+    void placed(int blockIndex, long hostOffset, int length);
+  }
+
   /** Finds never-touched pages without faulting them in (null where pagemap is unavailable). */
   private final PageMap pageMap = PageMap.open();
 
@@ -102,6 +125,148 @@ public final class RamLoader {
     postcopy = true;
   }
 
+  /**
+   * POSTCOPY_ADVISE arrived (and postcopy-ram is on here): the block list carries the page sizes
+   * of huge-page blocks, and every page loaded from now on is published in {@code received}.
+   */
+  public void advise(ReceivedPages received) {
+    this.advised = true;
+    this.received = Objects.requireNonNull(received, "received");
+  }
+
+  /**
+   * Page records are a protocol error from now on (between the discards and LISTEN: a page there
+   * would undo a discard); {@code why} says so in the error. Null allows them again.
+   */
+  public void refusePages(String why) {
+    this.refusePages = why;
+  }
+
+  /**
+   * Postcopy placement from now on (after LISTEN): a page already received is dropped, any other
+   * is written whole (huge pages assembled first), published in the received bitmap given to
+   * {@link #advise}, and {@code placer} told, in that order.
+   */
+  public void enterPostcopy(PostcopyPlacer placer) {
+    if (received == null) {
+      throw new IllegalStateException("postcopy without POSTCOPY_ADVISE");
+    }
+    this.placer = Objects.requireNonNull(placer, "placer");
+    this.refusePages = null;
+    this.postcopy = true;
+  }
+
+  /** Postcopy pages dropped because they had arrived already (a request raced the background). */
+  public long postcopyDuplicates() {
+    return postcopyDuplicates;
+  }
+
+  private int blockIndex(RamBlock b) {
+    if (b != indexedBlock) {
+      indexedBlockIndex = received.indexOf(b);
+      indexedBlock = b;
+    }
+    return indexedBlockIndex;
+  }
+
+  private void published(RamBlock b, long offset) {
+    if (received != null) {
+      received.markReceived(blockIndex(b), offset / TPS, 1);
+    }
+  }
+
+  /** A ZERO or PAGE record in postcopy mode (after its block was resolved). */
+  private void postcopyPage(MigrationInput in, int kind, int flags, RamBlock b, long offset, long recordPos)
+      throws IOException {
+    int bi = blockIndex(b);
+    if (bi < 0) {
+      throw fail(in, where("postcopy page of a block the received map does not know", b, flags, offset), recordPos);
+    }
+    boolean zero = kind == RamFlag.ZERO.code();
+    if (b.pageSize() == TPS) {
+      if (received.isReceived(bi, offset / TPS)) {
+        skipPayload(in, zero);
+        postcopyDuplicates++;
+        return;
+      }
+      MemorySegment page = b.targetPage(offset);
+      if (zero) {
+        int fill = in.readU8();
+        if (fill != 0 || !(untouched(b, offset) || RamRecordWriter.isZero(page))) {
+          page.fill((byte) fill);
+        }
+        stats.block(b.name()).zeroPages++;
+      } else {
+        in.readFully(page);
+        stats.block(b.name()).normalPages++;
+      }
+      received.markReceived(bi, offset / TPS, 1);
+      placer.placed(bi, offset, TPS);
+      return;
+    }
+    // a huge page: its target pages come back to back; place it only whole (QEMU's temp page)
+    int ps = b.pageSize();
+    long host = offset & -(long) ps;
+    if (hostBlock == null) {
+      if (offset != host) {
+        throw fail(
+            in,
+            where(String.format("postcopy page does not start its %d KiB host page 0x%x", ps >> 10, host), b, flags, offset),
+            recordPos);
+      }
+      if (hostPage == null || hostPage.length < ps) {
+        hostPage = new byte[ps];
+      }
+      hostBlock = b;
+      hostOffset = host;
+      hostFilled = 0;
+    } else if (hostBlock != b || offset != hostOffset + (long) hostFilled * TPS) {
+      throw fail(
+          in,
+          where(
+              String.format(
+                  "Non-same host page detected: expected offset 0x%x of block '%s' next", hostOffset + (long) hostFilled * TPS,
+                  hostBlock.name()),
+              b, flags, offset),
+          recordPos);
+    }
+    int at = hostFilled * TPS;
+    if (zero) {
+      int fill = in.readU8();
+      java.util.Arrays.fill(hostPage, at, at + TPS, (byte) fill);
+      stats.block(b.name()).zeroPages++;
+    } else {
+      in.readFully(hostPage, at, TPS);
+      stats.block(b.name()).normalPages++;
+    }
+    hostFilled++;
+    if ((long) hostFilled * TPS == ps) {
+      hostBlock = null;
+      if (received.isReceived(bi, host / TPS)) {
+        postcopyDuplicates++;
+        return;
+      }
+      MemorySegment.copy(MemorySegment.ofArray(hostPage), 0, b.memory(), host, ps);
+      received.markReceived(bi, host / TPS, ps / TPS);
+      placer.placed(bi, host, ps);
+    }
+  }
+
+  private void skipPayload(MigrationInput in, boolean zero) throws IOException {
+    if (zero) {
+      in.readU8();
+    } else {
+      in.readFully(scratch, 0, TPS);
+    }
+  }
+
+  private void checkPagesAllowed(MigrationInput in, int flags, long offset, long recordPos) throws IOException {
+    if (refusePages != null) {
+      throw fail(
+          in, String.format("RAM record %s at offset 0x%x: %s", RamFlag.describe(flags), offset, refusePages), recordPos);
+    }
+  }
+
   /** Reads records until (and including) the next EOS. */
   public void loadChunk(MigrationInput in) throws IOException {
     while (true) {
@@ -119,7 +284,12 @@ public final class RamLoader {
         }
         loadBlockList(in, offset, recordPos);
       } else if (kind == RamFlag.ZERO.code()) {
+        checkPagesAllowed(in, flags, offset, recordPos);
         RamBlock b = pageBlock(in, flags, offset, recordPos);
+        if (placer != null) {
+          postcopyPage(in, kind, flags, b, offset, recordPos);
+          continue;
+        }
         int fill = in.readU8();
         MemorySegment page = b.targetPage(offset);
         DirtyBitmap w = written(b);
@@ -139,24 +309,38 @@ public final class RamLoader {
           page.fill((byte) 0);
         }
         stats.block(b.name()).zeroPages++;
+        published(b, offset);
       } else if (kind == RamFlag.PAGE.code()) {
+        checkPagesAllowed(in, flags, offset, recordPos);
         RamBlock b = pageBlock(in, flags, offset, recordPos);
+        if (placer != null) {
+          postcopyPage(in, kind, flags, b, offset, recordPos);
+          continue;
+        }
         markWritten(b, offset);
         in.readFully(b.targetPage(offset));
         stats.block(b.name()).normalPages++;
+        published(b, offset);
       } else if (kind == RamFlag.XBZRLE.code()) {
+        checkPagesAllowed(in, flags, offset, recordPos);
         RamBlock b = pageBlock(in, flags, offset, recordPos);
         markWritten(b, offset);
         loadXbzrle(in, b, flags, offset, recordPos);
         stats.block(b.name()).xbzrlePages++;
+        published(b, offset);
       } else if (kind == RamFlag.COMPRESS_PAGE.code()) {
         if (!options.compressEnabled()) {
           throw fail(in, "compressed RAM page, but the compress capability is off", recordPos);
         }
+        checkPagesAllowed(in, flags, offset, recordPos);
         RamBlock b = pageBlock(in, flags, offset, recordPos);
+        if (postcopy) {
+          throw fail(in, where("compressed page during postcopy", b, flags, offset), recordPos);
+        }
         markWritten(b, offset);
         loadCompressed(in, b, flags, offset, recordPos);
         stats.block(b.name()).compressedPages++;
+        published(b, offset);
       } else {
         throw fail(
             in,
@@ -206,7 +390,7 @@ public final class RamLoader {
         in.fail(e);
         throw e;
       }
-      if (options.postcopyAdvised() && b.pageSize() != TPS) {
+      if ((options.postcopyAdvised() || advised) && b.pageSize() != TPS) {
         long pageSize = in.readBe64();
         if (pageSize != b.pageSize()) {
           throw fail(

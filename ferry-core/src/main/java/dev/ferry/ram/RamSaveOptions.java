@@ -9,10 +9,18 @@ import java.util.Objects;
  * @param listener where the saver reports pages and syncs (a migration's statistics)
  * @param xbzrle the xbzrle capability: pages the cache holds go as deltas from the second pass on
  * @param xbzrleCacheBytes the xbzrle cache size (QEMU's {@code xbzrle-cache-size})
+ * @param postcopyRam the postcopy-ram capability: POSTCOPY_ADVISE precedes the block list, which
+ *     then carries the page size of huge-page blocks, and the save may switch to postcopy ({@link
+ *     RamPostcopySave})
  */
-public record RamSaveOptions(RamSaveListener listener, boolean xbzrle, long xbzrleCacheBytes) {
+public record RamSaveOptions(RamSaveListener listener, boolean xbzrle, long xbzrleCacheBytes, boolean postcopyRam) {
   /** No listener, no xbzrle (a snapshot save). */
   public static final RamSaveOptions DEFAULTS = new RamSaveOptions(RamSaveListener.NONE, false, 0);
+
+  /** Without postcopy. */
+  public RamSaveOptions(RamSaveListener listener, boolean xbzrle, long xbzrleCacheBytes) {
+    this(listener, xbzrle, xbzrleCacheBytes, false);
+  }
 
   public RamSaveOptions {
     Objects.requireNonNull(listener, "listener");

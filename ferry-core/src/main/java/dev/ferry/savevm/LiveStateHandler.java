@@ -25,6 +25,14 @@ public interface LiveStateHandler {
     return 0;
   }
 
+  /**
+   * Whether the handler goes on sending after a postcopy switch (QEMU's save_live_complete_postcopy:
+   * RAM). The others get their END section at the switch, before the discards.
+   */
+  default boolean supportsPostcopy() {
+    return false;
+  }
+
   /** False skips the handler for this migration (e.g. no disk attached). */
   default boolean active() {
     return true;

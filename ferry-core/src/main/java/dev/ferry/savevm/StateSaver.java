@@ -121,11 +121,32 @@ public final class StateSaver {
 
   /** END sections of every active live handler (machine stopped, no rate limit). */
   public void completeLive() throws IOException {
+    completeLive(h -> true);
+  }
+
+  /**
+   * END sections of the live handlers {@code which} selects: at a postcopy switch those without
+   * postcopy support, at the end of postcopy the others.
+   */
+  public void completeLive(java.util.function.Predicate<LiveStateHandler> which) throws IOException {
     for (Session s : live) {
+      if (!which.test(s.entry().handler())) {
+        continue;
+      }
       writer.beginSection(SectionType.END, s.entry().sectionId());
       s.save().complete(writer.output());
       writer.endSection(s.entry().sectionId());
     }
+  }
+
+  /** This save's state of the live handler {@code idstr}, or null (e.g. RAM's postcopy side). */
+  public LiveSave liveSave(String idstr) {
+    for (Session s : live) {
+      if (s.entry().idstr().equals(idstr)) {
+        return s.save();
+      }
+    }
+    return null;
   }
 
   /** Bytes the live handlers still have to send (estimate, or exact when {@code exact}). */

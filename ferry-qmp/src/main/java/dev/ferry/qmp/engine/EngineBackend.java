@@ -69,6 +69,12 @@ public final class EngineBackend implements MonitorBackend {
 
     /** The load failed; the machine is stopped and must not run. */
     default void failed(String uri, Exception error) {}
+
+    /**
+     * The stream broke after the postcopy switch: the guest runs here with the pages it has (those
+     * it touches among the missing ones wait), the status is postcopy-paused.
+     */
+    default void postcopyPaused(String uri, Exception error) {}
   }
 
   private final MachineHost host;
@@ -160,6 +166,7 @@ public final class EngineBackend implements MonitorBackend {
   @Override
   public void stop() throws QmpError {
     synchronized (lock) {
+      refuseWhilePostcopyPaused();
       RunState s = machine.runState();
       if (s == RunState.INMIGRATE || s == RunState.PRELAUNCH) {
         autostart = false; // as QEMU: stay paused once the incoming state is loaded
@@ -176,9 +183,27 @@ public final class EngineBackend implements MonitorBackend {
     }
   }
 
+  /**
+   * A destination in postcopy-paused has vCPUs waiting for pages that may never come: stopping
+   * them (or reading RAM for a check) would wait forever, so the monitor refuses instead.
+   */
+  private void refuseWhilePostcopyPaused() throws QmpError {
+    if (migration.incomingState().status() == MigrationStatus.POSTCOPY_PAUSED) {
+      throw QmpError.generic(
+          "the incoming postcopy migration is paused: part of the guest's RAM never arrived and"
+              + " the vCPUs that touched it wait for it, so the machine cannot be stopped or checked");
+    }
+  }
+
   @Override
   public void cont() throws QmpError {
     synchronized (lock) {
+      OutgoingMigration o = migration.outgoing();
+      if (o != null && o.guestMovedAway()) {
+        throw QmpError.generic(
+            "the guest now lives on the destination (postcopy moved it there, status "
+                + o.state().status().qapiName() + "): this machine's RAM is stale and it must not run again");
+      }
       RunState s = machine.runState();
       // QEMU's qmp_cont: a state that needs a reset (here also a failed load, which leaves
       // internal-error) and finish-migrate are refused with QEMU's words; Ferry also refuses the
@@ -213,8 +238,11 @@ public final class EngineBackend implements MonitorBackend {
   @Override
   public void migrate(String uri, boolean detach, boolean resume) throws QmpError {
     if (resume) {
+      if (migration.outgoingState().status() != MigrationStatus.POSTCOPY_PAUSED) {
+        throw QmpError.generic("Cannot resume if there is no paused migration");
+      }
       throw QmpError.generic(
-          "Ferry does not implement postcopy yet, so there is no paused postcopy migration to resume");
+          "Ferry does not implement postcopy recovery: the paused migration cannot be resumed (the guest lives on the destination)");
     }
     synchronized (lock) {
       if (machine.runState() == RunState.INMIGRATE || incomingBusy()) {
@@ -254,8 +282,11 @@ public final class EngineBackend implements MonitorBackend {
 
   @Override
   public void migrateStartPostcopy() throws QmpError {
-    throw QmpError.generic(
-        "Ferry does not implement postcopy yet: migrations are precopy only (postcopy-ram cannot be enabled)");
+    try {
+      migration.startPostcopy();
+    } catch (IllegalStateException e) {
+      throw QmpError.generic(e.getMessage());
+    }
   }
 
   @Override
@@ -267,7 +298,20 @@ public final class EngineBackend implements MonitorBackend {
       if (in == MigrationStatus.NONE && bound == null) {
         return MigrationInfo.NONE;
       }
-      String err = in == MigrationStatus.FAILED ? migration.incomingState().errorDesc() : null;
+      String err =
+          in == MigrationStatus.FAILED || in == MigrationStatus.POSTCOPY_PAUSED ? migration.incomingState().errorDesc() : null;
+      dev.ferry.migration.IncomingMigration im = migration.incoming();
+      dev.ferry.migration.PostcopyIncoming pc = im == null ? null : im.postcopy();
+      if (in == MigrationStatus.COMPLETED
+          && pc != null
+          && migration.capability(dev.ferry.migration.MigrationCapability.POSTCOPY_BLOCKTIME)) {
+        // as QEMU 7.2: the destination reports blocktime once completed (0 for a precopy end)
+        List<Long> perVcpu = new ArrayList<>();
+        for (long v : pc.vcpuBlocktimeMs()) {
+          perVcpu.add(v);
+        }
+        return new MigrationInfo(in, null, null, null, null, null, err, null, null, null, pc.blocktimeMs(), perVcpu);
+      }
       // QEMU: a listening destination is in setup and shows where it listens (socket-address)
       return new MigrationInfo(in == MigrationStatus.NONE ? MigrationStatus.SETUP : in,
           null, null, null, null, null, err, null, null, bound == null ? null : List.of(bound));
@@ -298,7 +342,8 @@ public final class EngineBackend implements MonitorBackend {
     boolean active = status.isActive();
     Long downtime = status == MigrationStatus.COMPLETED && s.downtimeMs() >= 0 ? s.downtimeMs() : null;
     Long expected = active ? s.expectedDowntimeMs() : null;
-    String err = status == MigrationStatus.FAILED ? o.state().errorDesc() : null;
+    String err =
+        status == MigrationStatus.FAILED || status == MigrationStatus.POSTCOPY_PAUSED ? o.state().errorDesc() : null;
     XbzrleCacheStats x = null;
     if (migration.capability(dev.ferry.migration.MigrationCapability.XBZRLE)) {
       long looked = s.xbzrlePages() + s.xbzrleCacheMiss();
@@ -386,10 +431,15 @@ public final class EngineBackend implements MonitorBackend {
               .start(
                   () -> {
                     try {
+                      host.setPostcopyAutostart(() -> autostart);
                       host.incoming(uri, bound -> {
                         incomingBoundUri = bound;
                         obs.listening(bound);
                       });
+                    } catch (dev.ferry.migration.IncomingMigration.PostcopyPausedException e) {
+                      LOG.error("incoming postcopy migration on {} paused: {}", uri, e.getMessage());
+                      obs.postcopyPaused(uri, e);
+                      return;
                     } catch (Exception e) {
                       // the observer reports it (ferry run prints one line); query-migrate has it
                       LOG.info("incoming migration on {} failed: {}", uri, e.toString());
@@ -624,6 +674,7 @@ public final class EngineBackend implements MonitorBackend {
   }
 
   private void checkNoMigration() throws QmpError {
+    refuseWhilePostcopyPaused();
     if (migration.outgoingState().status().isActive()) {
       throw QmpError.generic("There's a migration process in progress");
     }
@@ -645,6 +696,7 @@ public final class EngineBackend implements MonitorBackend {
   @Override
   public StressCheckInfo stressCheck() throws QmpError {
     synchronized (lock) {
+      refuseWhilePostcopyPaused();
       RunState before = machine.runState();
       if (before == RunState.INMIGRATE || before == RunState.RESTORE_VM || incomingBusy()) {
         throw QmpError.generic("Guest is waiting for an incoming migration");

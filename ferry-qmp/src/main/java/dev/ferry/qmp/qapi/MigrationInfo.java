@@ -22,10 +22,29 @@ public record MigrationInfo(
     String errorDesc,
     Long cpuThrottlePercentage,
     XbzrleCacheStats xbzrleCache,
-    java.util.List<String> socketAddress) {
+    java.util.List<String> socketAddress,
+    Long postcopyBlocktimeMs,
+    java.util.List<Long> postcopyVcpuBlocktimeMs) {
 
   public MigrationInfo {
     socketAddress = socketAddress == null ? null : java.util.List.copyOf(socketAddress);
+    postcopyVcpuBlocktimeMs = postcopyVcpuBlocktimeMs == null ? null : java.util.List.copyOf(postcopyVcpuBlocktimeMs);
+  }
+
+  /** Without postcopy blocktime (only a completed postcopy destination has it). */
+  public MigrationInfo(
+      MigrationStatus status,
+      MigrationStats ram,
+      Long totalTimeMs,
+      Long setupTimeMs,
+      Long downtimeMs,
+      Long expectedDowntimeMs,
+      String errorDesc,
+      Long cpuThrottlePercentage,
+      XbzrleCacheStats xbzrleCache,
+      java.util.List<String> socketAddress) {
+    this(status, ram, totalTimeMs, setupTimeMs, downtimeMs, expectedDowntimeMs, errorDesc, cpuThrottlePercentage, xbzrleCache,
+        socketAddress, null, null);
   }
 
   /** Without {@code socket-address} (the outgoing side). */
@@ -107,6 +126,13 @@ public record MigrationInfo(
         }
       }
     }
+    if (postcopyBlocktimeMs != null) {
+      o.put("postcopy-blocktime", postcopyBlocktimeMs);
+    }
+    if (postcopyVcpuBlocktimeMs != null) {
+      var a = o.putArray("postcopy-vcpu-blocktime");
+      postcopyVcpuBlocktimeMs.forEach(a::add);
+    }
     return o;
   }
 
@@ -121,7 +147,13 @@ public record MigrationInfo(
         n.has("error-desc") ? n.get("error-desc").asText() : null,
         longOrNull(n, "cpu-throttle-percentage"),
         n.has("xbzrle-cache") ? XbzrleCacheStats.fromJson(n.get("xbzrle-cache")) : null,
-        n.has("socket-address") ? socketAddresses(n.get("socket-address")) : null);
+        n.has("socket-address") ? socketAddresses(n.get("socket-address")) : null,
+        n.has("postcopy-blocktime") ? n.get("postcopy-blocktime").asLong() : null,
+        n.has("postcopy-vcpu-blocktime")
+            ? java.util.stream.StreamSupport.stream(n.get("postcopy-vcpu-blocktime").spliterator(), false)
+                .map(JsonNode::asLong)
+                .toList()
+            : null);
   }
 
   /** {@code SocketAddress} objects back to URIs ({@code tcp:HOST:PORT}, {@code unix:PATH}). */

@@ -1,0 +1,236 @@
+package dev.ferry.machine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.migration.IncomingMigration;
+import dev.ferry.migration.MigrationCapability;
+import dev.ferry.migration.MigrationListener;
+import dev.ferry.migration.MigrationStats;
+import dev.ferry.migration.MigrationStatus;
+import dev.ferry.migration.OutgoingMigration;
+import dev.ferry.migration.PostcopyIncoming;
+import dev.ferry.ram.RamBlock;
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Postcopy end to end between two machines in this process over real sockets: the source switches
+ * at once (most pages never went in precopy), the destination either holds its vCPUs until the
+ * last page arrived (then its RAM and CPU state must equal the stopped source's exactly) or runs
+ * them at RUN (then they fault pages in, and the stress pattern must hold afterwards).
+ */
+@Timeout(120)
+class PostcopyMigrationTest {
+  @TempDir Path dir;
+
+  static MachineHost host(String program, Machine.Builder b) {
+    return new MachineHost(b.program(program).serial(new ByteArrayOutputStream()).build());
+  }
+
+  static Machine.Builder mem(long bytes) {
+    return Machine.builder().memory(bytes);
+  }
+
+  /** Runs one postcopy migration; returns the destination's postcopy side. */
+  static PostcopyIncoming migrate(MachineHost src, MachineHost dst, String uri, List<String> dstEvents)
+      throws Exception {
+    src.migration().setCapabilities(Map.of(MigrationCapability.POSTCOPY_RAM, true));
+    dst.migration().setCapabilities(Map.of(MigrationCapability.POSTCOPY_RAM, true));
+    // slow precopy, tiny downtime: the switch comes before most pages went
+    src.migration().setParameters(Map.of("max-bandwidth", 4L << 20, "downtime-limit", 1L));
+    dst.migration().addListener(
+        new MigrationListener() {
+          @Override
+          public void statusChanged(MigrationStatus from, MigrationStatus to, String reason) {
+            dstEvents.add(to.qapiName());
+          }
+        });
+    CountDownLatch listening = new CountDownLatch(1);
+    AtomicReference<String> bound = new AtomicReference<>();
+    AtomicReference<Throwable> failure = new AtomicReference<>();
+    CompletableFuture<Void> incoming =
+        CompletableFuture.runAsync(
+            () -> {
+              try {
+                dst.incoming(uri, b -> {
+                  bound.set(b);
+                  listening.countDown();
+                });
+              } catch (Throwable t) {
+                failure.set(t);
+                listening.countDown();
+              }
+            });
+    assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+    OutgoingMigration out = src.migration().migrate(bound.get());
+    src.migration().startPostcopy();
+    MigrationStatus end = out.await(60, TimeUnit.SECONDS);
+    incoming.get(60, TimeUnit.SECONDS);
+    assertThat(failure.get()).isNull();
+    assertThat(end).as(String.valueOf(src.migration().outgoingState().errorDesc())).isEqualTo(MigrationStatus.COMPLETED);
+    assertThat(out.guestMovedAway()).isTrue();
+    assertThat(src.machine().runState()).isEqualTo(RunState.POSTMIGRATE);
+    MigrationStats.Snapshot s = out.info();
+    assertThat(s.postcopyBytes()).isGreaterThan(0);
+    assertThat(dstEvents).containsSubsequence("setup", "active", "postcopy-active", "completed");
+    return dst.migration().incoming().postcopy();
+  }
+
+  static void assertSameRamAndCpus(MachineHost src, MachineHost dst) {
+    // the exact oracle: RAM and device state digests of the stopped source and the destination
+    assertThat(src.memoryDigest().firstDifference(dst.memoryDigest())).isEmpty();
+    for (int i = 0; i < src.machine().ramBlocks().size(); i++) {
+      RamBlock a = src.machine().ramBlocks().get(i);
+      RamBlock b = dst.machine().ramBlocks().get(i);
+      long at = a.memory().mismatch(b.memory());
+      assertThat(at).as("first differing byte of block '%s'", a.name()).isEqualTo(-1);
+    }
+    for (int c = 0; c < src.machine().cpus().size(); c++) {
+      for (int r = 0; r < CpuDevice.REGISTER_COUNT; r++) {
+        assertThat(dst.machine().cpu(c).reg(r)).as("cpu %d reg %d", c, r).isEqualTo(src.machine().cpu(c).reg(r));
+      }
+    }
+  }
+
+  @Test
+  void heldDestinationEqualsTheStoppedSourceOverUnix() throws Exception {
+    try (MachineHost src = host("stress", mem(32 << 20));
+        MachineHost dst = host("stress", mem(32 << 20))) {
+      src.machine().resume();
+      dst.setPostcopyAutostart(() -> false); // vCPUs held after RUN until the last page arrived
+      List<String> events = new CopyOnWriteArrayList<>();
+      PostcopyIncoming pc = migrate(src, dst, "unix:" + dir.resolve("pc.sock"), events);
+      assertThat(dst.machine().isRunning()).isFalse();
+      assertThat(pc.faults()).isZero();
+      assertThat(pc.missingPages()).isZero();
+      assertSameRamAndCpus(src, dst);
+      assertThat(StressCheck.check(dst.machine()).passed()).isTrue();
+    }
+  }
+
+  @Test
+  void heldDestinationWithTwoMegabytePagesEqualsTheSourceOverTcp() throws Exception {
+    Machine.Builder a = Machine.builder().ramBlock("ram", 16 << 20).ramBlock("huge", 16 << 20, 2 << 20);
+    Machine.Builder b = Machine.builder().ramBlock("ram", 16 << 20).ramBlock("huge", 16 << 20, 2 << 20);
+    try (MachineHost src = host("stress", a);
+        MachineHost dst = host("stress", b)) {
+      src.machine().resume();
+      dst.setPostcopyAutostart(() -> false);
+      migrate(src, dst, "tcp:127.0.0.1:0", new CopyOnWriteArrayList<>());
+      assertSameRamAndCpus(src, dst);
+    }
+  }
+
+  @Test
+  void runningDestinationFaultsPagesInAndKeepsTheStressPatternOverTcp() throws Exception {
+    Machine.Builder a = Machine.builder().ramBlock("ram", 16 << 20).ramBlock("huge", 16 << 20, 2 << 20);
+    Machine.Builder b = Machine.builder().ramBlock("ram", 16 << 20).ramBlock("huge", 16 << 20, 2 << 20);
+    try (MachineHost src = host("stress", a);
+        MachineHost dst = host("stress", b)) {
+      src.machine().resume();
+      PostcopyIncoming pc = migrate(src, dst, "tcp:127.0.0.1:0", new CopyOnWriteArrayList<>());
+      assertThat(dst.machine().isRunning()).isTrue();
+      assertThat(pc.faults()).isGreaterThan(0);
+      assertThat(pc.requestsSent()).isGreaterThan(0);
+      assertThat(src.migration().outgoing().info().postcopyRequests()).isEqualTo(pc.requestsSent());
+      assertThat(pc.faultLatencyNs().getTotalCount()).isEqualTo(pc.faults());
+      dst.machine().pause();
+      assertThat(StressCheck.check(dst.machine()).passed()).isTrue();
+    }
+  }
+
+  @Test
+  void destinationGoneAfterTheSwitchPausesBothSidesAndTheSourceNeverRunsAgain() throws Exception {
+    try (MachineHost src = host("stress", mem(32 << 20));
+        MachineHost dst = host("stress", mem(32 << 20))) {
+      src.machine().resume();
+      src.migration().setCapabilities(Map.of(MigrationCapability.POSTCOPY_RAM, true));
+      dst.migration().setCapabilities(Map.of(MigrationCapability.POSTCOPY_RAM, true));
+      src.migration().setParameters(
+          Map.of("max-bandwidth", 4L << 20, "downtime-limit", 1L, "max-postcopy-bandwidth", 1L << 20));
+      String uri = "unix:" + dir.resolve("gone.sock");
+      AtomicReference<Throwable> failure = new AtomicReference<>();
+      CountDownLatch listening = new CountDownLatch(1);
+      AtomicReference<dev.ferry.transport.MigrationChannel> channel = new AtomicReference<>();
+      CompletableFuture<Void> incoming =
+          CompletableFuture.runAsync(
+              () -> {
+                try (dev.ferry.transport.TransportListener l = dev.ferry.transport.Transports.listen(uri)) {
+                  listening.countDown();
+                  try (dev.ferry.transport.MigrationChannel c = l.accept()) {
+                    channel.set(c);
+                    dst.incoming(c);
+                  }
+                } catch (Throwable t) {
+                  failure.set(t);
+                }
+              });
+      assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+      OutgoingMigration out = src.migration().migrate(uri);
+      src.migration().startPostcopy();
+      await(() -> dst.migration().incomingState().status() == MigrationStatus.POSTCOPY_ACTIVE && dst.machine().isRunning());
+      channel.get().shutdown(); // the destination's connection dies after RUN
+      assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.POSTCOPY_PAUSED);
+      assertThat(src.migration().outgoingState().errorDesc()).contains("guest now runs on the destination");
+      assertThat(src.machine().runState()).isEqualTo(RunState.POSTMIGRATE);
+      incoming.get(60, TimeUnit.SECONDS);
+      assertThat(failure.get()).isInstanceOf(IncomingMigration.PostcopyPausedException.class);
+      assertThat(dst.migration().incomingState().status()).isEqualTo(MigrationStatus.POSTCOPY_PAUSED);
+      assertThat(dst.migration().incomingState().errorDesc()).contains("recovery");
+      assertThat(src.machine().isRunning()).isFalse();
+    }
+  }
+
+  @Test
+  void cancelBeforeTheSwitchLeavesTheSourceRunning() throws Exception {
+    try (MachineHost src = host("stress", mem(32 << 20));
+        MachineHost dst = host("stress", mem(32 << 20))) {
+      src.machine().resume();
+      src.migration().setCapabilities(Map.of(MigrationCapability.POSTCOPY_RAM, true));
+      dst.migration().setCapabilities(Map.of(MigrationCapability.POSTCOPY_RAM, true));
+      src.migration().setParameters(Map.of("max-bandwidth", 1L << 20));
+      String uri = "unix:" + dir.resolve("cancel.sock");
+      CountDownLatch listening = new CountDownLatch(1);
+      AtomicReference<Throwable> failure = new AtomicReference<>();
+      CompletableFuture<Void> incoming =
+          CompletableFuture.runAsync(
+              () -> {
+                try {
+                  dst.incoming(uri, b -> listening.countDown());
+                } catch (Throwable t) {
+                  failure.set(t);
+                }
+              });
+      assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+      OutgoingMigration out = src.migration().migrate(uri);
+      await(() -> out.state().status() == MigrationStatus.ACTIVE);
+      src.migration().cancel();
+      assertThat(out.await(30, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.CANCELLED);
+      assertThat(src.machine().isRunning()).isTrue();
+      assertThat(out.guestMovedAway()).isFalse();
+      incoming.get(30, TimeUnit.SECONDS);
+      assertThat(failure.get()).isNotNull();
+      assertThat(dst.machine().isRunning()).isFalse();
+    }
+  }
+
+  static void await(java.util.function.BooleanSupplier c) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (!c.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("condition not reached in 30 s");
+      }
+      Thread.sleep(5);
+    }
+  }
+}

@@ -1,0 +1,116 @@
+package dev.ferry.qmp.engine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.machine.Machine;
+import dev.ferry.machine.MachineHost;
+import dev.ferry.machine.RunState;
+import dev.ferry.machine.SnapshotStore;
+import dev.ferry.qmp.QmpDispatcher;
+import dev.ferry.qmp.QmpError;
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Path;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Postcopy driven over QMP as a management tool would: capabilities on both sides, the switch, the outcome. */
+@Timeout(120)
+class PostcopyCommandTest {
+  static final JsonNodeFactory F = JsonNodeFactory.instance;
+  @TempDir Path dir;
+
+  private MachineHost host() {
+    return new MachineHost(Machine.builder().memory(16 << 20).program("stress").serial(new ByteArrayOutputStream()).build());
+  }
+
+  private static ObjectNode caps(String... names) {
+    ObjectNode o = F.objectNode();
+    var a = o.putArray("capabilities");
+    for (String n : names) {
+      a.addObject().put("capability", n).put("state", true);
+    }
+    return o;
+  }
+
+  @Test
+  void postcopyOverQmpCompletesAndTheSourceRefusesToRunAgain() throws Exception {
+    try (MachineHost src = host();
+        MachineHost dst = host()) {
+      QmpDispatcher s = new QmpDispatcher(new EngineBackend(src, new SnapshotStore(dir.resolve("s"), src)));
+      EngineBackend dstBackend = new EngineBackend(dst, new SnapshotStore(dir.resolve("d"), dst));
+      QmpDispatcher d = new QmpDispatcher(dstBackend);
+      CountDownLatch loaded = new CountDownLatch(1);
+      dstBackend.setIncomingObserver(
+          new EngineBackend.IncomingObserver() {
+            @Override
+            public void loaded(RunState sourceRunState) {
+              loaded.countDown();
+            }
+          });
+      src.machine().resume();
+
+      assertThatThrownBy(() -> s.execute("migrate-start-postcopy", null))
+          .isInstanceOf(QmpError.class)
+          .hasMessageContaining("Enable postcopy with migrate_set_capability before the start of migration");
+      s.execute("migrate-set-capabilities", caps("postcopy-ram"));
+      assertThatThrownBy(() -> s.execute("migrate-start-postcopy", null))
+          .hasMessageContaining("Postcopy must be started after migration has been started");
+      s.execute("migrate-set-parameters", F.objectNode().put("max-bandwidth", 4 << 20).put("downtime-limit", 1));
+
+      d.execute("migrate-set-capabilities", caps("postcopy-ram", "postcopy-blocktime"));
+      dstBackend.deferIncoming();
+      String uri = "unix:" + dir.resolve("pc.sock");
+      d.execute("migrate-incoming", F.objectNode().put("uri", uri));
+      awaitTrue(() -> dir.resolve("pc.sock").toFile().exists());
+
+      s.execute("migrate", F.objectNode().put("uri", uri));
+      s.execute("migrate-start-postcopy", null);
+      awaitTrue(() -> status(s).equals("completed") || status(s).equals("failed") || status(s).equals("postcopy-paused"));
+      assertThat(status(s)).isEqualTo("completed");
+      assertThat(loaded.await(60, TimeUnit.SECONDS)).isTrue();
+
+      JsonNode out = s.execute("query-migrate", null);
+      assertThat(out.path("ram").path("postcopy-bytes").asLong()).isGreaterThan(0);
+      assertThat(out.path("ram").has("postcopy-requests")).isTrue();
+      JsonNode in = d.execute("query-migrate", null);
+      assertThat(in.path("status").asText()).isEqualTo("completed");
+      assertThat(in.has("postcopy-blocktime")).isTrue();
+      assertThat(in.path("postcopy-vcpu-blocktime")).hasSize(1);
+      assertThat(dst.machine().isRunning()).isTrue();
+
+      assertThatThrownBy(() -> s.execute("cont", null))
+          .hasMessageContaining("the guest now lives on the destination");
+      assertThat(src.machine().isRunning()).isFalse();
+      assertThatThrownBy(() -> s.execute("migrate", F.objectNode().put("uri", uri).put("resume", true)))
+          .hasMessageContaining("Cannot resume if there is no paused migration");
+
+      dst.machine().pause();
+      assertThat(d.execute("ferry-stress-check", null).path("passed").asBoolean()).isTrue();
+    }
+  }
+
+  private static String status(QmpDispatcher q) {
+    try {
+      return q.execute("query-migrate", null).path("status").asText();
+    } catch (QmpError e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  private static void awaitTrue(java.util.function.BooleanSupplier c) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (!c.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("condition not reached in 60 s");
+      }
+      Thread.sleep(10);
+    }
+  }
+}
