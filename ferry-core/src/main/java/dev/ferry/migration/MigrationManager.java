@@ -217,6 +217,11 @@ public final class MigrationManager {
     if (p.tls()) {
       return migrate(tlsConnector(p, uri));
     }
+    MigrationUri u = MigrationUri.parse(uri);
+    if (u instanceof MigrationUri.Tcp || u instanceof MigrationUri.Unix) {
+      // a destination that requires TLS answers with an alert: PlainSource names that reason
+      return migrate(() -> PlainSource.wrap(Transports.connect(u)));
+    }
     return migrate(() -> Transports.connect(uri));
   }
 

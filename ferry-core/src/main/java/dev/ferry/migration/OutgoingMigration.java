@@ -280,7 +280,9 @@ public final class OutgoingMigration {
       Thread.currentThread().interrupt();
     } catch (IOException | RuntimeException e) {
       cancelled = cancelling();
-      error = e.getMessage() == null ? e.toString() : e.getMessage();
+      // a destination that requires TLS: its reason alone, whichever thread read or wrote it
+      PlainSource.RefusedException refused = PlainSource.refusal(e);
+      error = refused != null ? refused.getMessage() : e.getMessage() == null ? e.toString() : e.getMessage();
       if (!cancelled) {
         LOG.debug("migration failed", e);
       }

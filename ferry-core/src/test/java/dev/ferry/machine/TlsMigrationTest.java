@@ -222,9 +222,24 @@ class TlsMigrationTest {
   void plainSourceIsRefusedByTlsDestination() throws Exception {
     Destination dst = new Destination().tls(serverDir, null).listen("tcp:127.0.0.1:0");
     MachineHost src = runningSource();
-    failedMigration(src, dst.uri, "tcp:127.0.0.1:" + port(dst.uri));
+    // the destination answers with a TLS alert; the source names that, not a reset or broken pipe
+    assertThat(failedMigration(src, dst.uri, "requires TLS"))
+        .isEqualTo("destination tcp:127.0.0.1:" + port(dst.uri) + " refused the plain stream: it requires TLS (it answered with a TLS alert); set tls-creds");
     assertThat(dst.nextRefusal()).contains("does not speak TLS").contains("QEVM");
     assertThat(dst.host.migration().incomingState().status()).isEqualTo(MigrationStatus.NONE);
+    useClientCreds(src, clientDir, "tls0");
+    legitimateMigration(dst, src);
+  }
+
+  @Test
+  void plainSourceWithoutReturnPathNamesTheTlsRequirement() throws Exception {
+    Destination dst = new Destination().tls(serverDir, null).listen("tcp:127.0.0.1:0");
+    MachineHost src = runningSource();
+    // nobody reads the destination's answer during the stream: the failed write looks for it
+    src.migration().setCapabilities(Map.of(MigrationCapability.RETURN_PATH, false));
+    assertThat(failedMigration(src, dst.uri, "requires TLS"))
+        .isEqualTo("destination tcp:127.0.0.1:" + port(dst.uri) + " refused the plain stream: it requires TLS (it answered with a TLS alert); set tls-creds");
+    assertThat(dst.nextRefusal()).contains("does not speak TLS").contains("QEVM");
     useClientCreds(src, clientDir, "tls0");
     legitimateMigration(dst, src);
   }

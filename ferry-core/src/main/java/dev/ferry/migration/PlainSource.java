@@ -1,0 +1,193 @@
+package dev.ferry.migration;
+
+import dev.ferry.transport.ChannelShutdownException;
+import dev.ferry.transport.MigrationChannel;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * The mirror of {@link PlainGate} on a source without TLS (tcp or unix): a destination that
+ * requires TLS answers the plain stream with a TLS alert record ({@code 15 03 0x}) and closes, which
+ * the source would otherwise see only as a reset or a broken pipe. This channel keeps the first
+ * bytes the destination sent (read by the return path, or, when a write fails and nobody read them,
+ * by one short read of its own) and, when they are a TLS record, fails with one line naming the
+ * reason. A plain destination never sends such bytes: its first return-path message has a small
+ * type, and without a return path it sends nothing.
+ */
+final class PlainSource implements MigrationChannel {
+  private static final int HEAD = 3;
+  /** How long a failed write waits for the peer's first bytes (a reader busy, or its own read). */
+  private static final long WAIT_MS = Long.getLong("ferry.plainSource.waitMs", 1_000);
+
+  /** The destination answered with TLS: it requires tls-creds. */
+  static final class RefusedException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    RefusedException(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
+
+  /** The {@link RefusedException} in {@code t}'s causes, or null. */
+  static RefusedException refusal(Throwable t) {
+    for (Throwable c = t; c != null; c = c.getCause()) {
+      if (c instanceof RefusedException r) {
+        return r;
+      }
+    }
+    return null;
+  }
+
+  private final MigrationChannel raw;
+  private final byte[] head = new byte[HEAD];
+  /** Bytes of {@link #head} filled. Under this. */
+  private int headLen;
+  /** A read in progress (the return path's or the probe's). Under this. */
+  private boolean reading;
+
+  private PlainSource(MigrationChannel raw) {
+    this.raw = raw;
+  }
+
+  static MigrationChannel wrap(MigrationChannel raw) {
+    return new PlainSource(raw);
+  }
+
+  @Override
+  public int read(ByteBuffer dst) throws IOException {
+    synchronized (this) {
+      reading = true;
+    }
+    int n;
+    try {
+      int start = dst.position();
+      n = raw.read(dst);
+      if (n > 0) {
+        record(dst, start, n);
+      }
+    } catch (IOException e) {
+      throw tlsAnswer() ? refused(e) : e;
+    } finally {
+      synchronized (this) {
+        reading = false;
+        notifyAll();
+      }
+    }
+    if (tlsAnswer()) {
+      throw refused(null);
+    }
+    return n;
+  }
+
+  private synchronized void record(ByteBuffer dst, int start, int n) {
+    for (int i = 0; i < n && headLen < HEAD; i++) {
+      head[headLen++] = dst.get(start + i);
+    }
+  }
+
+  /** True when the peer's first bytes are a TLS alert record's header. */
+  private synchronized boolean tlsAnswer() {
+    return headLen == HEAD && head[0] == 0x15 && head[1] == 0x03 && head[2] >= 0 && head[2] <= 0x04;
+  }
+
+  private RefusedException refused(Throwable cause) {
+    return new RefusedException(
+        "destination " + raw.peerDescription()
+            + " refused the plain stream: it requires TLS (it answered with a TLS alert); set tls-creds",
+        cause);
+  }
+
+  @Override
+  public int write(ByteBuffer src) throws IOException {
+    try {
+      return raw.write(src);
+    } catch (IOException e) {
+      throw explain(e);
+    }
+  }
+
+  @Override
+  public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
+    try {
+      return raw.write(srcs, offset, length);
+    } catch (IOException e) {
+      throw explain(e);
+    }
+  }
+
+  /**
+   * A failed write: the peer's first bytes say whether it was a TLS destination. A reader busy (the
+   * return path) is given a moment to read them; otherwise one read of our own (the connection is
+   * broken, so it returns at once with the bytes queued or the end), bounded by {@link #WAIT_MS}.
+   */
+  private IOException explain(IOException e) {
+    if (e instanceof ChannelShutdownException || raw.isShutdown()) {
+      return e;
+    }
+    long end = System.nanoTime() + WAIT_MS * 1_000_000;
+    synchronized (this) {
+      try {
+        long left;
+        while (reading && headLen < HEAD && (left = end - System.nanoTime()) > 0) {
+          wait(Math.max(1, left / 1_000_000));
+        }
+      } catch (InterruptedException ie) {
+        Thread.currentThread().interrupt();
+        return e;
+      }
+      if (headLen > 0 || reading) { // the peer spoke already (or is being read): no probe
+        return tlsAnswer() ? refused(e) : e;
+      }
+    }
+    Thread probe =
+        Thread.ofVirtual().name("plain-source-probe").start(() -> {
+          ByteBuffer b = ByteBuffer.allocate(HEAD);
+          try {
+            while (b.hasRemaining() && read(b) >= 0) {}
+          } catch (IOException | RuntimeException ignored) {
+            // a TLS answer is recorded by read(); anything else leaves the write's error as it is
+          }
+        });
+    try {
+      probe.join(Math.max(1, (end - System.nanoTime()) / 1_000_000));
+    } catch (InterruptedException ie) {
+      Thread.currentThread().interrupt();
+    }
+    return tlsAnswer() ? refused(e) : e;
+  }
+
+  @Override
+  public boolean supportsReturnPath() {
+    return raw.supportsReturnPath();
+  }
+
+  @Override
+  public void shutdown() {
+    raw.shutdown();
+  }
+
+  @Override
+  public boolean isShutdown() {
+    return raw.isShutdown();
+  }
+
+  @Override
+  public String peerDescription() {
+    return raw.peerDescription();
+  }
+
+  @Override
+  public boolean isOpen() {
+    return raw.isOpen();
+  }
+
+  @Override
+  public void close() throws IOException {
+    raw.close();
+  }
+
+  @Override
+  public String toString() {
+    return "PlainSource[" + raw.peerDescription() + "]";
+  }
+}
