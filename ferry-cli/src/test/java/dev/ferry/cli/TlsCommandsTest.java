@@ -49,7 +49,9 @@ class TlsCommandsTest {
       // a plain source is refused before any byte of its stream is read; the destination listens on
       FerryProcess plain = FerryProcess.run(dir, START, "migrate", "--quiet", "--qmp", "unix:" + srcSock, incoming);
       assertThat(plain.exitCode()).as(plain.stderr()).isEqualTo(1);
-      assertThat(plain.stderr()).contains("ferry migrate: migration failed: ");
+      assertThat(plain.stderr())
+          .contains("ferry migrate: migration failed: destination " + incoming
+              + " refused the plain stream: it requires TLS (it answered with a TLS alert); set tls-creds");
       String refusal = dst.awaitStderrLine(l -> l.startsWith("ferry run: incoming migration on "), START);
       assertThat(refusal).contains("does not speak TLS (it sent a plain migration stream, 'QEVM')");
 
