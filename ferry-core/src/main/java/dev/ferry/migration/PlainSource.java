@@ -17,7 +17,7 @@ import java.nio.ByteBuffer;
 final class PlainSource implements MigrationChannel {
   private static final int HEAD = 3;
   /** How long a failed write waits for the peer's first bytes (a reader busy, or its own read). */
-  private static final long WAIT_MS = Long.getLong("ferry.plainSource.waitMs", 1_000);
+  private static final long WAIT_MS = 1_000;
 
   /** The destination answered with TLS: it requires tls-creds. */
   static final class RefusedException extends IOException {
