@@ -101,20 +101,30 @@ public final class CpuDevice implements Device {
   /**
    * Layout v2's subsection: the settings of the guest program that shape what the guest does (the
    * dirty rate of {@code random}, the sweep rate of {@code stress}, the seed of {@code random} and
-   * {@code fill}), so that the destination runs the program as the source did. The program's name
-   * is in the section itself ({@code program}). The step size is not: it is the host's slicing of
-   * the guest's work, and stays the destination's. Sent only while a carried setting differs from
-   * {@link ProgramOptions#defaults()}, so a machine with default settings keeps writing what older
-   * builds load; a stream without it leaves the destination's own settings.
+   * {@code fill}; since version 2 the working set of {@code workingset}: its size, base and rate),
+   * so that the destination runs the program as the source did. The program's name is in the
+   * section itself ({@code program}). The step size is not: it is the host's slicing of the guest's
+   * work, and stays the destination's. Sent only while a carried setting differs from {@link
+   * ProgramOptions#defaults()}, so a machine with default settings keeps writing what older builds
+   * load; a stream without it leaves the destination's own settings. A version 1 subsection (older
+   * builds) leaves the working-set settings at their defaults. Builds that know only version 1
+   * refuse a version 2 subsection naming the versions (they cannot run {@code workingset} either).
    */
   static final VMStateDescription<CpuDevice> PROGRAM =
       VMStateDescription.<CpuDevice>builder("cpu/program")
-          .version(1)
+          .version(2)
+          .minimumVersion(1)
           .needed(c -> !carried(c.programOptions).equals(carried(ProgramOptions.defaults())))
-          .preLoad(c -> c.loadingOptions = new long[3])
+          .preLoad(c -> c.loadingOptions = defaultSettings())
           .uint64("dirty_rate", c -> c.programOptions.dirtyRateBytesPerSec(), (c, v) -> c.loadingOptions[0] = v)
           .uint64("stress_rate", c -> c.programOptions.stressRateBytesPerSec(), (c, v) -> c.loadingOptions[1] = v)
           .uint64("seed", c -> c.programOptions.seed(), (c, v) -> c.loadingOptions[2] = v)
+          .uint64("working_set", c -> c.programOptions.workingSetBytes(), (c, v) -> c.loadingOptions[3] = v)
+          .since(2)
+          .uint64("working_set_base", c -> c.programOptions.workingSetBaseBytes(), (c, v) -> c.loadingOptions[4] = v)
+          .since(2)
+          .uint64("working_set_rate", c -> c.programOptions.workingSetRateBytesPerSec(), (c, v) -> c.loadingOptions[5] = v)
+          .since(2)
           .postLoad(
               (c, version) -> {
                 long[] o = c.loadingOptions;
@@ -122,13 +132,23 @@ public final class CpuDevice implements Device {
                   throw new IllegalArgumentException(
                       "cpu/program: invalid program settings: dirty_rate " + o[0] + ", stress_rate " + o[1]);
                 }
+                if (o[3] <= 0 || o[3] % 4096 != 0 || o[4] < 0 || o[4] % 4096 != 0 || o[5] < 0) {
+                  throw new IllegalArgumentException("cpu/program: invalid working set: working_set " + o[3]
+                      + ", working_set_base " + o[4] + ", working_set_rate " + o[5]);
+                }
                 c.loadedSettings = o.clone();
               })
           .build();
 
   /** The settings {@link #PROGRAM} carries. */
   private static java.util.List<Long> carried(ProgramOptions o) {
-    return java.util.List.of(o.dirtyRateBytesPerSec(), o.stressRateBytesPerSec(), o.seed());
+    return java.util.List.of(o.dirtyRateBytesPerSec(), o.stressRateBytesPerSec(), o.seed(),
+        o.workingSetBytes(), o.workingSetBaseBytes(), o.workingSetRateBytesPerSec());
+  }
+
+  /** {@link #carried} of the defaults, as the load's starting values (a v1 subsection sets only the first three). */
+  private static long[] defaultSettings() {
+    return carried(ProgramOptions.defaults()).stream().mapToLong(Long::longValue).toArray();
   }
 
   /**
@@ -179,10 +199,10 @@ public final class CpuDevice implements Device {
   private final long[] xregs = new long[XREG_COUNT];
   /** The machine's program options, saved in {@code cpu/program}. */
   private volatile ProgramOptions programOptions = ProgramOptions.defaults();
-  /** dirty rate, stress rate, seed from the last load's {@code cpu/program}, or null (none in the stream). */
+  /** dirty rate, stress rate, seed, working set, base, rate from the last load's {@code cpu/program}, or null (none in the stream). */
   private long[] loadedSettings;
   /** Fields of {@code cpu/program} while it loads. */
-  private long[] loadingOptions = new long[3];
+  private long[] loadingOptions = defaultSettings();
 
   /** A cpu with the {@link Layout#configured() configured} layout. */
   public CpuDevice(int index, String programName) {
@@ -365,7 +385,7 @@ public final class CpuDevice implements Device {
     if (s == null) {
       return base;
     }
-    return new ProgramOptions(base.pagesPerStep(), s[0], s[2], s[1]);
+    return new ProgramOptions(base.pagesPerStep(), s[0], s[2], s[1], s[3], s[4], s[5]);
   }
 
   @Override

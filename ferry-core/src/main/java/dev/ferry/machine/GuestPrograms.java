@@ -4,7 +4,8 @@ import dev.ferry.ram.GuestMemory;
 import java.util.List;
 
 /**
- * The built-in guest programs: {@code stress}, {@code random}, {@code fill}, {@code idle}. Each
+ * The built-in guest programs: {@code stress}, {@code random}, {@code fill}, {@code workingset},
+ * {@code idle}. Each
  * documents the registers it uses; {@code pc} 0 means "not started yet".
  */
 public final class GuestPrograms {
@@ -17,7 +18,7 @@ public final class GuestPrograms {
   private GuestPrograms() {}
 
   public static List<String> names() {
-    return List.of("stress", "random", "fill", "idle");
+    return List.of("stress", "random", "fill", "workingset", "idle");
   }
 
   /** The program called {@code name}; IllegalArgumentException names the known ones otherwise. */
@@ -26,6 +27,7 @@ public final class GuestPrograms {
       case "stress" -> STRESS;
       case "random" -> RANDOM;
       case "fill" -> FILL;
+      case "workingset" -> WORKINGSET;
       case "idle" -> IDLE;
       default -> throw new IllegalArgumentException("unknown program '" + name + "' (known: " + String.join(", ", names()) + ")");
     };
@@ -211,6 +213,130 @@ public final class GuestPrograms {
           return name();
         }
       };
+
+  /**
+   * The qword {@code workingset} writes at offset 0 of page {@code globalPage} (pages of all blocks
+   * numbered end to end): non-zero, derived from the page index so a check can recompute it, with
+   * its low byte zero, so that byte is the page's counter.
+   */
+  public static long workingSetFill(long globalPage) {
+    long x = (globalPage + 1) * 0x9E3779B97F4A7C15L;
+    x ^= x >>> 29;
+    return (x | Long.MIN_VALUE) & ~0xffL;
+  }
+
+  /**
+   * After QEMU's migration benchmark guests: fills all RAM once (the qword {@link #workingSetFill}
+   * at offset 0 of every page, blocks in order), prints {@code A}, then increments the first byte
+   * of every page of the working set ({@link ProgramOptions#workingSetBytes()} from {@link
+   * ProgramOptions#workingSetBaseBytes()}, blocks laid end to end, clipped to RAM) in order, forever,
+   * printing {@code B} after each pass; as fast as the vCPU goes unless {@link
+   * ProgramOptions#workingSetRateBytesPerSec()} paces it by virtual time. Runs on cpu 0 only.
+   * Registers: r0 pages filled, r1 next working-set page (index in the set), r2 completed passes,
+   * r3 virtual time the loop started, r4 pages incremented since then. pc 1 = filling, 2 = loop.
+   */
+  public static final GuestProgram WORKINGSET =
+      new GuestProgram() {
+        @Override
+        public String name() {
+          return "workingset";
+        }
+
+        @Override
+        public void step(GuestContext ctx) {
+          CpuDevice cpu = ctx.cpu();
+          if (cpu.index() != 0) {
+            ctx.idle(IDLE_NS);
+            return;
+          }
+          GuestMemory mem = ctx.memory();
+          int perStep = ctx.options().pagesPerStep();
+          long total = totalPages(mem);
+          if (cpu.pc() == 0) {
+            cpu.setPc(1);
+          }
+          if (cpu.pc() == 1) {
+            long page = cpu.reg(0);
+            long end = Math.min(total, page + perStep * 8L); // one qword a page: fill faster than stress
+            for (; page < end; page++) {
+              long[] at = locate(mem, page);
+              mem.putLong((int) at[0], at[1], workingSetFill(page));
+            }
+            cpu.setReg(0, page);
+            if (page == total) {
+              ctx.serial().write((byte) 'A');
+              cpu.setReg(3, ctx.timer().nowNs());
+              cpu.setReg(4, 0);
+              cpu.setPc(2);
+            }
+            return;
+          }
+          long[] set = workingSetPages(ctx.options(), total);
+          if (set[1] == 0) {
+            ctx.idle(IDLE_NS);
+            return;
+          }
+          int n = perStep;
+          long rate = ctx.options().workingSetRateBytesPerSec();
+          if (rate > 0) {
+            long now = ctx.timer().nowNs();
+            long done = cpu.reg(4);
+            long due = (long) ((now - cpu.reg(3)) * (rate / (PAGE * 1e9))) - done;
+            if (due <= 0) {
+              long nsPerPage = Math.max(1, (long) (PAGE * 1e9 / rate));
+              ctx.idle(Math.min(IDLE_NS, nsPerPage * Math.min(perStep, 1 - due)));
+              return;
+            }
+            if (due > 8L * perStep) {
+              done += due - perStep; // cannot keep up: drop the debt instead of bursting
+              due = perStep;
+            }
+            n = (int) Math.min(due, perStep);
+            cpu.setReg(4, done + n);
+          }
+          long i = cpu.reg(1) % set[1];
+          for (; n > 0; n--) {
+            long[] at = locate(mem, set[0] + i);
+            mem.addByte((int) at[0], at[1], 1);
+            if (++i == set[1]) {
+              i = 0;
+              cpu.setReg(2, cpu.reg(2) + 1);
+              ctx.serial().write((byte) 'B');
+            }
+          }
+          cpu.setReg(1, i);
+        }
+
+        @Override
+        public String toString() {
+          return name();
+        }
+      };
+
+  /** Pages of all blocks. */
+  static long totalPages(GuestMemory mem) {
+    long total = 0;
+    for (int b = 0; b < mem.blockCount(); b++) {
+      total += mem.pageCount(b);
+    }
+    return total;
+  }
+
+  /** {first global page, page count} of the working set, clipped to {@code totalPages}. */
+  static long[] workingSetPages(ProgramOptions o, long totalPages) {
+    long first = Math.min(totalPages, o.workingSetBaseBytes() / PAGE);
+    long count = Math.min(o.workingSetBytes() / PAGE, totalPages - first);
+    return new long[] {first, count};
+  }
+
+  /** {block, byte offset} of a global page. */
+  private static long[] locate(GuestMemory mem, long globalPage) {
+    int b = 0;
+    while (globalPage >= mem.pageCount(b)) {
+      globalPage -= mem.pageCount(b++);
+    }
+    return new long[] {b, globalPage * PAGE};
+  }
 
   /** Touches nothing: halts in every step. */
   public static final GuestProgram IDLE =

@@ -1,0 +1,144 @@
+package dev.ferry.machine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ferry.migration.MigrationStatus;
+import dev.ferry.migration.OutgoingMigration;
+import dev.ferry.testing.ExactState;
+import java.io.ByteArrayOutputStream;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Issue 15 item 7: the {@code workingset} guest (fill all RAM once, then increment the first byte
+ * of every working-set page in a loop) and its check.
+ */
+@Timeout(120)
+class WorkingSetTest {
+  private static final int PAGE = 4096;
+
+  @TempDir Path dir;
+
+  private static Machine machine(long memory, ProgramOptions o, ByteArrayOutputStream serial) {
+    return Machine.builder().memory(memory).program("workingset").programOptions(o).serial(serial).build();
+  }
+
+  @Test
+  void fillsEveryPageOnceThenCountsTheWorkingSetAndTheCheckNamesBadPages() throws Exception {
+    ProgramOptions o = ProgramOptions.defaults().withPagesPerStep(64).withWorkingSet(1L << 20, 2L << 20);
+    ByteArrayOutputStream serial = new ByteArrayOutputStream();
+    try (Machine m = machine(8L << 20, o, serial)) {
+      m.resume();
+      FreshRamMigrationTest.awaitTrue(() -> m.cpu(0).reg(2) >= 3 && m.cpu(0).reg(1) > 10);
+      m.pause();
+      String out = serial.toString(StandardCharsets.US_ASCII);
+      assertThat(out).startsWith("AB");
+      assertThat(out.chars().filter(c -> c == 'B').count()).isEqualTo(m.cpu(0).reg(2));
+
+      StressCheck.Result ok = StressCheck.check(m);
+      assertThat(ok.passed()).as(ok.summary()).isTrue();
+      assertThat(ok.edge()).isNotNull();
+      long wsFirst = (2L << 20) / PAGE;
+      MemorySegment ram = m.ram().block("ram").memory();
+      // the working set's counters: passes, plus one before the incrementer
+      long cursor = m.cpu(0).reg(1);
+      int passes = (int) m.cpu(0).reg(2);
+      for (long p = 0; p < 256; p++) {
+        int expected = (passes + (p < cursor ? 1 : 0)) & 0xff;
+        assertThat(Byte.toUnsignedInt(ram.get(ValueLayout.JAVA_BYTE, (wsFirst + p) * PAGE))).as("page %d", wsFirst + p).isEqualTo(expected);
+      }
+      // outside the working set: exactly the fill qword, and nothing else in the page
+      assertThat(ram.get(ValueLayout.JAVA_LONG_UNALIGNED, 5L * PAGE)).isEqualTo(GuestPrograms.workingSetFill(5)).isNotZero();
+      assertThat(ram.get(ValueLayout.JAVA_LONG_UNALIGNED, 5L * PAGE + 8)).isZero();
+
+      long fillAt = 7L * PAGE;
+      long saved = ram.get(ValueLayout.JAVA_LONG_UNALIGNED, fillAt);
+      ram.set(ValueLayout.JAVA_LONG_UNALIGNED, fillAt, saved ^ 0x100);
+      StressCheck.Result badFill = StressCheck.check(m);
+      assertThat(badFill.passed()).isFalse();
+      assertThat(badFill.badPageCount()).isEqualTo(1);
+      assertThat(badFill.summary()).contains("ram@0x7000").contains("fill qword");
+      ram.set(ValueLayout.JAVA_LONG_UNALIGNED, fillAt, saved);
+
+      long counterAt = (wsFirst + 200) * PAGE;
+      byte c = ram.get(ValueLayout.JAVA_BYTE, counterAt);
+      ram.set(ValueLayout.JAVA_BYTE, counterAt, (byte) (c + 2));
+      StressCheck.Result badCounter = StressCheck.check(m);
+      assertThat(badCounter.passed()).isFalse();
+      assertThat(badCounter.summary()).contains("ram@0x" + Long.toHexString(counterAt)).contains("within one step");
+      ram.set(ValueLayout.JAVA_BYTE, counterAt, c);
+      assertThat(StressCheck.check(m).passed()).isTrue();
+    }
+  }
+
+  @Test
+  void aMachineStillFillingPassesAndAStrayWriteAfterTheFillFails() throws Exception {
+    ProgramOptions o = ProgramOptions.defaults().withPagesPerStep(1).withWorkingSet(64L << 10, 0);
+    try (Machine m = machine(8L << 20, o, new ByteArrayOutputStream())) {
+      m.resume();
+      FreshRamMigrationTest.awaitTrue(() -> m.cpu(0).reg(0) > 16);
+      m.pause();
+      if (m.cpu(0).pc() == 1) { // still filling (a slow machine may be done)
+        assertThat(StressCheck.check(m).passed()).as(StressCheck.check(m).summary()).isTrue();
+        MemorySegment ram = m.ram().block("ram").memory();
+        ram.set(ValueLayout.JAVA_LONG_UNALIGNED, ram.byteSize() - PAGE, 1L);
+        assertThat(StressCheck.check(m).summary()).contains("after the fill stopped");
+      }
+    }
+  }
+
+  @Test
+  void workingSetSettingsTravelInCpuProgram() throws Exception {
+    try (Machine m = machine(8L << 20, ProgramOptions.defaults(), new ByteArrayOutputStream())) {
+      assertThat(CpuDevice.PROGRAM.isNeeded(m.cpu(0))).isFalse();
+    }
+    try (Machine m = machine(8L << 20, ProgramOptions.defaults().withWorkingSet(1L << 20, 0), new ByteArrayOutputStream())) {
+      assertThat(CpuDevice.PROGRAM.isNeeded(m.cpu(0))).isTrue();
+    }
+  }
+
+  @Test
+  void aWorkingSetGuestMigratesExactlyOverAUnixSocket() throws Exception {
+    long memory = 32L << 20;
+    ProgramOptions src = ProgramOptions.defaults().withPagesPerStep(256).withWorkingSet(4L << 20, 8L << 20);
+    try (MachineHost s = new MachineHost(machine(memory, src, new ByteArrayOutputStream()));
+        MachineHost d = new MachineHost(Machine.builder().memory(memory).program("stress").build())) {
+      s.machine().resume();
+      FreshRamMigrationTest.awaitTrue(() -> s.machine().cpu(0).reg(2) >= 2);
+      String uri = "unix:" + dir.resolve("ws.sock");
+      CountDownLatch listening = new CountDownLatch(1);
+      CompletableFuture<Void> incoming =
+          CompletableFuture.runAsync(
+              () -> {
+                try {
+                  d.incoming(uri, bound -> listening.countDown());
+                } catch (Exception e) {
+                  listening.countDown();
+                  throw new RuntimeException(e);
+                }
+              });
+      assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+      OutgoingMigration out = s.migration().migrate(uri);
+      MigrationStatus end = out.await(60, TimeUnit.SECONDS);
+      incoming.get(60, TimeUnit.SECONDS);
+      assertThat(end).as(String.valueOf(s.migration().outgoingState().errorDesc())).isEqualTo(MigrationStatus.COMPLETED);
+      FreshRamMigrationTest.assertSameState(s, d);
+      ExactState.assertSame(s, d);
+      Machine dm = d.machine();
+      assertThat(dm.program().name()).isEqualTo("workingset");
+      assertThat(dm.programOptions().workingSetBytes()).isEqualTo(4L << 20);
+      assertThat(dm.programOptions().workingSetBaseBytes()).isEqualTo(8L << 20);
+      StressCheck.Result r = StressCheck.check(dm);
+      assertThat(r.passed()).as(r.summary()).isTrue();
+      assertThat(StressCheck.check(s.machine()).passed()).isTrue();
+    }
+  }
+}
