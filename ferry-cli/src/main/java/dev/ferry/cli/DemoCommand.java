@@ -44,8 +44,16 @@ public final class DemoCommand implements Callable<Integer> {
   long memoryBytes;
 
   @Option(names = "--program", defaultValue = "stress", paramLabel = "NAME",
-      description = "guest program: stress, random, fill, idle (default ${DEFAULT-VALUE})")
+      description = "guest program: stress, random, fill, workingset, idle (default ${DEFAULT-VALUE})")
   String program;
+
+  @Option(names = "--working-set", paramLabel = "SIZE", converter = CliSizes.MemorySize.class,
+      description = "workingset: the RAM it keeps dirtying, K/M/G suffixes, a bare number is MiB (default: 64M)")
+  Long workingSetBytes;
+
+  @Option(names = "--working-set-base", paramLabel = "OFFSET", converter = CliSizes.ByteSize.class,
+      description = "workingset: where the working set starts in guest RAM, a multiple of 4K (default: 0)")
+  Long workingSetBaseBytes;
 
   @Option(names = "--transport", defaultValue = "tcp", paramLabel = "KIND",
       description = "tcp, unix, exec, fd or file (default ${DEFAULT-VALUE})")
@@ -133,8 +141,11 @@ public final class DemoCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--downtime-limit must not be negative, got " + downtimeLimitMs);
     }
     // the destination stays paused after the load until the digest comparison is done
+    if (workingSetBaseBytes != null && (workingSetBaseBytes < 0 || workingSetBaseBytes % 4096 != 0)) {
+      throw new IllegalArgumentException("--working-set-base must be a non-negative multiple of 4 KiB, got " + workingSetBaseBytes);
+    }
     return new LiveMigration.Spec(memoryBytes, program, Transport.of(transport), bandwidthBytesPerSec, downtimeLimitMs,
-        dirtyRateBytesPerSec, xbzrle, true);
+        dirtyRateBytesPerSec, xbzrle, true).withWorkingSet(workingSetBytes, workingSetBaseBytes);
   }
 
   private void run(LiveMigration lm) throws IOException, InterruptedException, DemoFailure {
@@ -149,13 +160,13 @@ public final class DemoCommand implements Callable<Integer> {
     }
     lm.startSource();
     err.println("  source       " + lm.source() + ", guest running");
-    if (s.program().equals("stress") && !lm.awaitSourcePasses(1, Duration.ofMinutes(5))) {
-      throw new DemoFailure("the source's stress guest did not complete a pass: " + lm.source().lastLine());
+    if (checked(s.program()) && !lm.awaitSourcePasses(1, Duration.ofMinutes(5))) {
+      throw new DemoFailure("the source's " + s.program() + " guest did not complete a pass: " + lm.source().lastLine());
     }
     Thread.sleep(warmupMs);
     long passesBefore = lm.serialPasses("source");
     err.println("  migrating to " + lm.endpoint().connectUri()
-        + (s.program().equals("stress") ? " (guest has made " + passesBefore + " passes)" : ""));
+        + (checked(s.program()) ? " (guest has made " + passesBefore + " passes)" : ""));
     lm.migrate();
     ProgressBar bar = new ProgressBar(err, ProgressBar.stderrIsTerminal(), 1000);
     MigrationTimeline timeline = new MigrationTimeline();
@@ -184,12 +195,12 @@ public final class DemoCommand implements Callable<Integer> {
     }
     checks.add("digest|equal|stopped source = destination before it ran (" + digest.source().algorithm() + " ram "
         + digest.source().ram() + ", devices " + digest.source().devices() + ", " + Units.bytes(digest.source().bytes()) + ")");
-    if (s.program().equals("stress")) {
+    if (checked(s.program())) {
       checks.add(stressCheck(lm));
     }
     lm.continueDestination();
     awaitRunning(lm);
-    if (s.program().equals("stress")) {
+    if (checked(s.program())) {
       long seen = lm.serialPasses(lm.destination().name());
       if (!lm.awaitDestinationPass(seen, Duration.ofMinutes(2))) {
         throw new DemoFailure("the guest does not run on: no B on the destination's serial within 2 min");
@@ -232,6 +243,11 @@ public final class DemoCommand implements Callable<Integer> {
       }
       Thread.sleep(20);
     }
+  }
+
+  /** Programs whose serial counts passes (B) and whose RAM {@code ferry-stress-check} checks. */
+  private static boolean checked(String program) {
+    return program.equals("stress") || program.equals("workingset");
   }
 
   private static String stressCheck(LiveMigration lm) throws IOException, InterruptedException, DemoFailure {

@@ -85,7 +85,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       names = "--program",
       paramLabel = "NAME",
       description =
-          "guest program: stress, random, fill or idle (default: stress). The program travels with the machine: an"
+          "guest program: stress, random, fill, workingset or idle (default: stress). The program travels with the machine: an"
               + " incoming migration or --loadvm runs the program its state names; given explicitly, a state naming"
               + " another program is refused")
   String program;
@@ -96,6 +96,20 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       converter = CliSizes.Rate.class,
       description = "bytes/s with K/M/G suffixes: the dirty rate of 'random' (default 64M) and the sweep speed of 'stress' (default 512M)")
   Long dirtyRateBytesPerSec;
+
+  @Option(
+      names = "--working-set",
+      paramLabel = "SIZE",
+      converter = CliSizes.MemorySize.class,
+      description = "workingset: the RAM it keeps dirtying, K/M/G suffixes, a bare number is MiB (default: 64M); unpaced unless --dirty-rate is given")
+  Long workingSetBytes;
+
+  @Option(
+      names = "--working-set-base",
+      paramLabel = "OFFSET",
+      converter = CliSizes.ByteSize.class,
+      description = "workingset: where the working set starts in guest RAM, bytes with K/M/G suffixes, a multiple of 4K (default: 0)")
+  Long workingSetBaseBytes;
 
   @Option(names = "--vcpus", paramLabel = "N", description = "vCPUs, 1..64 (default: 1)")
   int vcpus = 1;
@@ -179,6 +193,22 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
     throw new Exit(2, message + " (see 'ferry run --help')");
   }
 
+  /** The program options of {@code --dirty-rate}, {@code --working-set}, {@code --working-set-base} (null = default). */
+  private ProgramOptions programOptions(Long dirtyRate, Long workingSet, Long workingSetBase) throws Exit {
+    ProgramOptions o = ProgramOptions.defaults();
+    try {
+      if (dirtyRate != null) {
+        o = o.withDirtyRateBytesPerSec(dirtyRate);
+      }
+      if (workingSet != null || workingSetBase != null) {
+        o = o.withWorkingSet(workingSet != null ? workingSet : o.workingSetBytes(), workingSetBase != null ? workingSetBase : o.workingSetBaseBytes());
+      }
+    } catch (IllegalArgumentException e) {
+      usage(e.getMessage());
+    }
+    return o;
+  }
+
   private int runMachine(PrintStream err) throws Exit {
     // ---- options that need more than a converter
     boolean programGiven = program != null;
@@ -253,6 +283,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
     }
 
     // ---- the machine
+    ProgramOptions programOptions = programOptions(dirtyRateBytesPerSec, workingSetBytes, workingSetBaseBytes);
     OutputStream serialOut = openSerial();
     Machine machine;
     try {
@@ -262,10 +293,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
               .memPrealloc(memPrealloc)
               .program(program)
               .pinProgram(programGiven)
-              .programOptions(
-                  dirtyRateBytesPerSec == null
-                      ? ProgramOptions.defaults()
-                      : ProgramOptions.defaults().withDirtyRateBytesPerSec(dirtyRateBytesPerSec))
+              .programOptions(programOptions)
               .vcpus(vcpus)
               .serial(serialOut)
               .build();

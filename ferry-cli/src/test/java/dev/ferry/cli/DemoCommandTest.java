@@ -26,6 +26,8 @@ class DemoCommandTest {
     "--program|dance|unknown program 'dance'",
     "--transport|carrier-pigeon|unknown transport 'carrier-pigeon'",
     "--downtime-limit|-1|--downtime-limit must not be negative",
+    "--working-set|3K|multiple of 4 KiB",
+    "--working-set-base|100|--working-set-base must be a non-negative multiple of 4 KiB",
   })
   void badOptionsFailWithOneLine(String option, String value, String message) {
     Run r = demo(option, value);
@@ -47,6 +49,15 @@ class DemoCommandTest {
     assertThat(s.program()).isEqualTo("stress");
     assertThat(s.transport()).isEqualTo(Transport.TCP);
     assertThat(s.destinationPaused()).as("paused until its digest is taken").isTrue();
+  }
+
+  @Test
+  void workingSetOptionsReachTheMachines() {
+    var s = spec("--program", "workingset", "--working-set", "16M", "--working-set-base", "1M");
+    assertThat(s.program()).isEqualTo("workingset");
+    assertThat(s.workingSetBytes()).isEqualTo(16L << 20);
+    assertThat(s.workingSetBaseBytes()).isEqualTo(1L << 20);
+    assertThat(spec().workingSetBytes()).as("the program's default").isNull();
   }
 
   /** A small demo end to end: the report has the exact comparison row and the guest runs on. */

@@ -209,6 +209,34 @@ class RunCommandTest {
   }
 
   @Test
+  void aWorkingSetGuestRunsWithItsOptionsAndPassesTheStressCheck() throws Exception {
+    Path sock = dir.resolve("ws.qmp");
+    try (FerryProcess m = FerryProcess.start(dir, "run", "--memory", "16M", "--program", "workingset", "--working-set", "4M",
+        "--working-set-base", "1M", "--qmp", "unix:" + sock, "--serial", "ws.serial")) {
+      assertThat(m.awaitReady(START)).containsEntry("program", "workingset");
+      Path serial = dir.resolve("ws.serial");
+      long deadline = System.nanoTime() + START.toNanos();
+      while (!(Files.exists(serial) && Files.readString(serial).contains("AB"))) {
+        assertThat(System.nanoTime() - deadline).as("A then B on the serial").isNegative();
+        Thread.sleep(20);
+      }
+      try (QmpClient c = QmpClient.connect("unix:" + sock)) {
+        JsonNode r = c.execute("ferry-stress-check");
+        assertThat(r.path("passed").asBoolean()).as(r.toString()).isTrue();
+        assertThat(r.path("pages-checked").asLong()).isGreaterThanOrEqualTo(4096);
+        c.execute("quit");
+      }
+    }
+  }
+
+  @Test
+  void aWorkingSetBaseOffAPageIsAUsageError() throws Exception {
+    FerryProcess p = FerryProcess.run(dir, START, "run", "--memory", "16M", "--program", "workingset", "--working-set-base", "100");
+    assertThat(p.exitCode()).as(p.stderr()).isEqualTo(2);
+    assertThat(p.stderr()).contains("working set base must be a non-negative multiple of 4096 bytes: 100");
+  }
+
+  @Test
   void snapshotsThroughQmpAndHmpAndLoadvmOnTheCommandLine() throws Exception {
     Path sock = dir.resolve("m.qmp");
     try (FerryProcess m = FerryProcess.start(dir, "run", "--memory", "16M", "--qmp", "unix:" + sock, "--snapshot-dir", "snaps")) {

@@ -79,6 +79,8 @@ public final class LiveMigration implements AutoCloseable {
    * @param downtimeLimitMs null = the engine's default
    * @param dirtyRateBytesPerSec null = the program's default
    * @param destinationPaused start the destination with {@code --paused} (checks before it runs)
+   * @param workingSetBytes {@code workingset}'s working set; null = the program's default
+   * @param workingSetBaseBytes where it starts; null = the program's default
    */
   public record Spec(
       long memoryBytes,
@@ -88,14 +90,29 @@ public final class LiveMigration implements AutoCloseable {
       Long downtimeLimitMs,
       Long dirtyRateBytesPerSec,
       boolean xbzrle,
-      boolean destinationPaused) {
+      boolean destinationPaused,
+      Long workingSetBytes,
+      Long workingSetBaseBytes) {
+
+    public Spec(long memoryBytes, String program, Transport transport, Long maxBandwidthBytesPerSec, Long downtimeLimitMs,
+        Long dirtyRateBytesPerSec, boolean xbzrle, boolean destinationPaused) {
+      this(memoryBytes, program, transport, maxBandwidthBytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle, destinationPaused,
+          null, null);
+    }
 
     public Spec withDestinationPaused(boolean p) {
-      return new Spec(memoryBytes, program, transport, maxBandwidthBytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle, p);
+      return new Spec(memoryBytes, program, transport, maxBandwidthBytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle, p,
+          workingSetBytes, workingSetBaseBytes);
     }
 
     public Spec withMaxBandwidth(Long bytesPerSec) {
-      return new Spec(memoryBytes, program, transport, bytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle, destinationPaused);
+      return new Spec(memoryBytes, program, transport, bytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle, destinationPaused,
+          workingSetBytes, workingSetBaseBytes);
+    }
+
+    public Spec withWorkingSet(Long bytes, Long baseBytes) {
+      return new Spec(memoryBytes, program, transport, maxBandwidthBytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle,
+          destinationPaused, bytes, baseBytes);
     }
   }
 
@@ -199,6 +216,14 @@ public final class LiveMigration implements AutoCloseable {
     if (spec.dirtyRateBytesPerSec() != null) {
       a.add("--dirty-rate");
       a.add(Long.toString(spec.dirtyRateBytesPerSec()));
+    }
+    if (spec.workingSetBytes() != null) {
+      a.add("--working-set");
+      a.add((spec.workingSetBytes() >> 10) + "K");
+    }
+    if (spec.workingSetBaseBytes() != null) {
+      a.add("--working-set-base");
+      a.add(Long.toString(spec.workingSetBaseBytes()));
     }
     return a;
   }
