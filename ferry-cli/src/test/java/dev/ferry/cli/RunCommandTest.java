@@ -35,7 +35,7 @@ class RunCommandTest {
         Arguments.of(new String[] {"run", "--memory", "lots"}, 2, "is not a size"),
         Arguments.of(new String[] {"run", "--memory", "1000"  + "B"}, 2, "multiple of 4 KiB"),
         Arguments.of(new String[] {"run", "--dirty-rate", "fast"}, 2, "is not a rate"),
-        Arguments.of(new String[] {"run", "--program", "doom"}, 2, "unknown program 'doom' (known: stress, random, fill, idle)"),
+        Arguments.of(new String[] {"run", "--program", "doom"}, 2, "unknown program 'doom' (known: stress, random, fill, workingset, idle)"),
         Arguments.of(new String[] {"run", "--vcpus", "0"}, 2, "--vcpus must be 1..64"),
         Arguments.of(new String[] {"run", "--incoming", "carrier-pigeon:x"}, 2, "bad --incoming URI"),
         Arguments.of(new String[] {"run", "--qmp", "serial:x"}, 2, "bad --qmp URI"),
