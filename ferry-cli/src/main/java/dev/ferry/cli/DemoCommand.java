@@ -196,7 +196,7 @@ public final class DemoCommand implements Callable<Integer> {
     checks.add("digest|equal|stopped source = destination before it ran (" + digest.source().algorithm() + " ram "
         + digest.source().ram() + ", devices " + digest.source().devices() + ", " + Units.bytes(digest.source().bytes()) + ")");
     if (checked(s.program())) {
-      checks.add(stressCheck(lm));
+      checks.add(stressCheck(lm, s.program()));
     }
     lm.continueDestination();
     awaitRunning(lm);
@@ -250,12 +250,12 @@ public final class DemoCommand implements Callable<Integer> {
     return program.equals("stress") || program.equals("workingset");
   }
 
-  private static String stressCheck(LiveMigration lm) throws IOException, InterruptedException, DemoFailure {
+  private static String stressCheck(LiveMigration lm, String program) throws IOException, InterruptedException, DemoFailure {
     JsonNode r = LiveMigration.execute(lm.destination().qmp(), "ferry-stress-check", null);
     boolean passed = r.has("passed") ? r.get("passed").asBoolean() : r.path("bad-pages").asLong(-1) == 0;
     String summary = r.path("bad-pages").asLong() == 0
-        ? "memory check|passed|stress pattern intact in " + Units.count(r.path("pages-checked").asLong()) + " pages"
-        : "stress check FAILED: " + Units.count(r.path("bad-pages").asLong()) + " bad of "
+        ? "memory check|passed|" + program + " pattern intact in " + Units.count(r.path("pages-checked").asLong()) + " pages"
+        : program + " check FAILED: " + Units.count(r.path("bad-pages").asLong()) + " bad of "
             + Units.count(r.path("pages-checked").asLong()) + " pages, first " + r.path("first-bad");
     if (!passed) {
       throw new DemoFailure("destination memory check: " + summary);
