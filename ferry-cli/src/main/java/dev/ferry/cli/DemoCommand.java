@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.cli.live.HtmlReport;
 import dev.ferry.cli.live.MigrationReport;
 import dev.ferry.cli.live.MigrationTimeline;
+import dev.ferry.cli.live.PostcopySwitch;
 import dev.ferry.cli.live.ProgressBar;
 import dev.ferry.cli.live.Units;
 import dev.ferry.qmp.qapi.MigrationInfo;
@@ -72,6 +73,12 @@ public final class DemoCommand implements Callable<Integer> {
 
   @Option(names = "--xbzrle", description = "turn on the xbzrle capability")
   boolean xbzrle;
+
+  @Option(names = "--postcopy", description = "postcopy-ram on both sides (the destination from its start) and switch to postcopy after the first pass over RAM, or --postcopy-after; the destination's vCPUs stay held until the last page arrived, so the digest check stays exact")
+  boolean postcopy;
+
+  @Option(names = "--postcopy-after", paramLabel = "SECONDS", description = "with --postcopy: send migrate-start-postcopy once the migration has run SECONDS")
+  Double postcopyAfterSeconds;
 
   @Option(names = "--keep", description = "keep the temp dir (logs, serial files, sockets, stream file); without it the dir is removed, also on Ctrl-C")
   boolean keep;
@@ -140,12 +147,22 @@ public final class DemoCommand implements Callable<Integer> {
     if (downtimeLimitMs != null && downtimeLimitMs < 0) {
       throw new IllegalArgumentException("--downtime-limit must not be negative, got " + downtimeLimitMs);
     }
-    // the destination stays paused after the load until the digest comparison is done
     if (workingSetBaseBytes != null && (workingSetBaseBytes < 0 || workingSetBaseBytes % 4096 != 0)) {
       throw new IllegalArgumentException("--working-set-base must be a non-negative multiple of 4 KiB, got " + workingSetBaseBytes);
     }
+    if (postcopyAfterSeconds != null && !postcopy) {
+      throw new IllegalArgumentException("--postcopy-after needs --postcopy");
+    }
+    if (postcopy) {
+      new PostcopySwitch(postcopyAfterSeconds); // checks the value
+      if (Transport.of(transport) == Transport.FILE || !Transport.of(transport).hasReturnPath()) {
+        throw new IllegalArgumentException("--postcopy needs a transport with a return path (tcp, unix, fd), not " + transport);
+      }
+    }
+    // the destination stays paused after the load until the digest comparison is done; in postcopy
+    // its vCPUs are held from RUN until the last page arrived (a paused destination does not autostart)
     return new LiveMigration.Spec(memoryBytes, program, Transport.of(transport), bandwidthBytesPerSec, downtimeLimitMs,
-        dirtyRateBytesPerSec, xbzrle, true).withWorkingSet(workingSetBytes, workingSetBaseBytes);
+        dirtyRateBytesPerSec, xbzrle, true).withWorkingSet(workingSetBytes, workingSetBaseBytes).withPostcopy(postcopy);
   }
 
   private void run(LiveMigration lm) throws IOException, InterruptedException, DemoFailure {
@@ -170,14 +187,28 @@ public final class DemoCommand implements Callable<Integer> {
     lm.migrate();
     ProgressBar bar = new ProgressBar(err, ProgressBar.stderrIsTerminal(), 1000);
     MigrationTimeline timeline = new MigrationTimeline();
+    PostcopySwitch postcopySwitch = s.postcopy() ? new PostcopySwitch(postcopyAfterSeconds) : null;
+    List<String> switchErrors = new ArrayList<>();
     MigrationInfo end;
     try {
       end = lm.awaitEnd(Duration.ofMillis(100), Duration.ofMinutes(30), i -> {
         timeline.add(i);
         bar.update(i);
+        if (postcopySwitch != null && postcopySwitch.due(i)) {
+          try {
+            lm.startPostcopy();
+          } catch (IOException e) {
+            switchErrors.add(e.getMessage()); // e.g. it completed meanwhile: the report says so
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        }
       });
     } finally {
       bar.finish();
+    }
+    for (String e : switchErrors) {
+      err.println("ferry demo: " + e);
     }
     if (!"completed".equals(end.status().qapiName())) {
       throw new DemoFailure("migration " + end.status().qapiName()
@@ -188,12 +219,13 @@ public final class DemoCommand implements Callable<Integer> {
       err.println("  destination  " + lm.destination() + ", loading " + lm.endpoint().listenUri());
     }
     lm.awaitDestinationLoaded(Duration.ofMinutes(5));
+    JsonNode destinationRaw = s.postcopy() ? LiveMigration.execute(lm.destination().qmp(), "query-migrate", null) : null;
     List<String> checks = new ArrayList<>();
     LiveMigration.DigestComparison digest = lm.compareDigests();
     if (!digest.equal()) {
       throw new DemoFailure("destination differs from the stopped source: " + digest.difference());
     }
-    checks.add("digest|equal|stopped source = destination before it ran (" + digest.source().algorithm() + " ram "
+    checks.add("digest|equal|stopped source = destination " + (s.postcopy() ? "after the last page, vCPUs held since RUN (" : "before it ran (") + digest.source().algorithm() + " ram "
         + digest.source().ram() + ", devices " + digest.source().devices() + ", " + Units.bytes(digest.source().bytes()) + ")");
     if (checked(s.program())) {
       checks.add(stressCheck(lm, s.program()));
@@ -213,6 +245,9 @@ public final class DemoCommand implements Callable<Integer> {
     MigrationReport report = report(lm, end, raw, checks);
     report.json().putObject("digest").put("equal", true).put("algorithm", digest.source().algorithm())
         .put("ram", digest.source().ram()).put("devices", digest.source().devices()).put("bytes", digest.source().bytes());
+    if (s.postcopy()) {
+      report.postcopy(timeline, MigrationInfo.fromJson(destinationRaw), destinationRaw);
+    }
     report.timeline(timeline);
     if (json) {
       report.printJson(out);

@@ -11,6 +11,7 @@ import java.io.PrintStream;
 import dev.ferry.cli.live.HtmlReport;
 import dev.ferry.cli.live.MigrationReport;
 import dev.ferry.cli.live.MigrationTimeline;
+import dev.ferry.cli.live.PostcopySwitch;
 import dev.ferry.cli.live.ProgressBar;
 import dev.ferry.cli.live.Units;
 import java.nio.file.Path;
@@ -73,6 +74,12 @@ public final class MigrateCommand implements Callable<Integer> {
   @Option(names = "--return-path", description = "turn the return-path capability on")
   boolean returnPath;
 
+  @Option(names = "--postcopy", description = "turn the postcopy-ram capability on (the destination needs it too, e.g. ferry run --postcopy) and switch to postcopy: after the first pass over RAM, or --postcopy-after")
+  boolean postcopy;
+
+  @Option(names = "--postcopy-after", paramLabel = "SECONDS", description = "with --postcopy: send migrate-start-postcopy once the migration has run SECONDS (default: right after the first pass over RAM)")
+  Double postcopyAfterSeconds;
+
   @Option(names = "--reset", description = "first turn every capability off and put every parameter back to its default")
   boolean reset;
 
@@ -112,6 +119,19 @@ public final class MigrateCommand implements Callable<Integer> {
       err.println("ferry migrate: --downtime-limit must not be negative, got " + downtimeLimitMs + " (see 'ferry migrate --help')");
       return 2;
     }
+    if (postcopyAfterSeconds != null && !postcopy) {
+      err.println("ferry migrate: --postcopy-after needs --postcopy (see 'ferry migrate --help')");
+      return 2;
+    }
+    PostcopySwitch postcopySwitch = null;
+    if (postcopy) {
+      try {
+        postcopySwitch = new PostcopySwitch(postcopyAfterSeconds);
+      } catch (IllegalArgumentException e) {
+        err.println("ferry migrate: " + e.getMessage() + " (see 'ferry migrate --help')");
+        return 2;
+      }
+    }
     QmpClient client;
     try {
       TlsCredentials monitorCreds =
@@ -130,8 +150,11 @@ public final class MigrateCommand implements Callable<Integer> {
       setUp(client, err);
       client.execute("migrate", JsonNodeFactory.instance.objectNode().put("uri", destination));
       MigrationTimeline timeline = new MigrationTimeline();
-      MigrationInfo info = poll(client, err, timeline);
+      MigrationInfo info = poll(client, err, timeline, postcopySwitch);
       MigrationReport report = new MigrationReport("Migration report: to " + destination, info, effectiveDowntimeLimit(client));
+      if (postcopy) {
+        report.postcopy(timeline, null, null);
+      }
       report.timeline(timeline);
       if (json) {
         report.printJson(out);
@@ -210,7 +233,7 @@ public final class MigrateCommand implements Callable<Integer> {
       err.println("ferry migrate: --reset: every capability off, every parameter at its default on the source");
     }
     List<String> changed = new ArrayList<>();
-    if (xbzrle || returnPath) {
+    if (xbzrle || returnPath || postcopy) {
       ObjectNode args = JsonNodeFactory.instance.objectNode();
       var caps = args.putArray("capabilities");
       if (xbzrle) {
@@ -220,6 +243,10 @@ public final class MigrateCommand implements Callable<Integer> {
       if (returnPath) {
         caps.addObject().put("capability", "return-path").put("state", true);
         changed.add("return-path=on");
+      }
+      if (postcopy) {
+        caps.addObject().put("capability", "postcopy-ram").put("state", true);
+        changed.add("postcopy-ram=on");
       }
       client.execute("migrate-set-capabilities", args);
     }
@@ -265,7 +292,7 @@ public final class MigrateCommand implements Callable<Integer> {
   }
 
   /** Polls until the migration left setup/active/device/...; returns the last answer. */
-  private MigrationInfo poll(QmpClient client, PrintStream err, MigrationTimeline timeline)
+  private MigrationInfo poll(QmpClient client, PrintStream err, MigrationTimeline timeline, PostcopySwitch postcopySwitch)
       throws IOException, QmpError, InterruptedException {
     ProgressBar bar = quiet ? null : new ProgressBar(err, ProgressBar.stderrIsTerminal(), 1000);
     try {
@@ -280,6 +307,14 @@ public final class MigrateCommand implements Callable<Integer> {
             || info.status() == MigrationStatus.NONE;
         if (done) {
           return info;
+        }
+        if (postcopySwitch != null && postcopySwitch.due(info)) {
+          try {
+            client.execute("migrate-start-postcopy");
+          } catch (QmpError e) {
+            // e.g. it completed meanwhile: the migration ends as precopy, and the report says so
+            err.println("\nferry migrate: migrate-start-postcopy refused: " + e.desc());
+          }
         }
         Thread.sleep(POLL_MS);
       }

@@ -137,6 +137,11 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
   @Option(names = "--loadvm", paramLabel = "NAME", description = "start from snapshot NAME of the snapshot directory")
   String loadvm;
 
+  @Option(
+      names = "--postcopy",
+      description = "capabilities postcopy-ram and postcopy-blocktime on from the start (QEMU: -global migration.x-postcopy-ram=on): an --incoming migration may switch to postcopy")
+  boolean postcopy;
+
   @Option(names = {"--paused", "-S"}, description = "start paused (as QEMU -S); with --incoming: stay paused after the load")
   boolean paused;
 
@@ -330,6 +335,11 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       }
       if (!tlsParams.isEmpty()) {
         host.migration().setParameters(tlsParams);
+      }
+      if (postcopy) {
+        host.migration().setCapabilities(Map.of(
+            dev.ferry.migration.MigrationCapability.POSTCOPY_RAM, true,
+            dev.ferry.migration.MigrationCapability.POSTCOPY_BLOCKTIME, true));
       }
       host.migration().onIncomingRefused(line -> err.println("ferry run: " + line));
       for (MonitorAddress m : monitorAddresses) {

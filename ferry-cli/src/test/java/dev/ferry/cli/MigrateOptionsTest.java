@@ -62,4 +62,16 @@ class MigrateOptionsTest {
       assertThat(p.path("downtime-limit").asLong()).isEqualTo(300);
     }
   }
+
+  @Test
+  void postcopySaysSoAndTurnsPostcopyRamOn() throws Exception {
+    try (MachineHost host = new MachineHost(Machine.builder().memory(4L << 20).program("idle").build());
+        QmpServer server = QmpServer.start("unix:" + tmp.resolve("p.qmp"), new EngineBackend(host, new SnapshotStore(tmp, host)));
+        QmpClient c = QmpClient.connect(server.uri())) {
+      String said = setUp(c, "--qmp", server.uri(), "--postcopy", "--postcopy-after", "2", "tcp:127.0.0.1:1");
+      assertThat(said.lines().toList()).containsExactly("ferry migrate: set on the source, and kept for later migrations as in QEMU"
+          + " (--reset restores the defaults): postcopy-ram=on");
+      assertThat(capability(c, "postcopy-ram")).isTrue();
+    }
+  }
 }

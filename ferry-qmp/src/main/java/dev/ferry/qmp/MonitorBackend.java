@@ -80,6 +80,15 @@ public interface MonitorBackend {
   /** {@code query-migrate}. */
   MigrationInfo queryMigrate();
 
+  /**
+   * A completed postcopy destination's fault latency (Ferry's {@code x-ferry-postcopy-fault-latency}
+   * member of {@code query-migrate}): count, p50, p99 and max in microseconds; null when there is
+   * none (not a destination, not completed, no postcopy).
+   */
+  default long[] postcopyFaultLatencyUs() {
+    return null;
+  }
+
   /** {@code query-migrate-capabilities}: every capability, in {@code MigrationCapability} order. */
   List<MigrationCapabilityStatus> queryMigrateCapabilities();
 

@@ -186,7 +186,15 @@ public final class QmpDispatcher {
           backend.migrateStartPostcopy();
           return null;
         });
-    add("query-migrate", NONE, a -> backend.queryMigrate().toJson());
+    add("query-migrate", NONE, a -> {
+      var o = backend.queryMigrate().toJson();
+      long[] lat = backend.postcopyFaultLatencyUs();
+      if (lat != null) {
+        o.putObject("x-ferry-postcopy-fault-latency")
+            .put("count", lat[0]).put("p50-us", lat[1]).put("p99-us", lat[2]).put("max-us", lat[3]);
+      }
+      return o;
+    });
     List<String> capNames =
         Arrays.stream(MigrationCapability.values()).map(MigrationCapability::qapiName).toList();
     add(

@@ -92,27 +92,38 @@ public final class LiveMigration implements AutoCloseable {
       boolean xbzrle,
       boolean destinationPaused,
       Long workingSetBytes,
-      Long workingSetBaseBytes) {
+      Long workingSetBaseBytes,
+      boolean postcopy) {
 
+    /** Without postcopy or working-set settings. */
     public Spec(long memoryBytes, String program, Transport transport, Long maxBandwidthBytesPerSec, Long downtimeLimitMs,
         Long dirtyRateBytesPerSec, boolean xbzrle, boolean destinationPaused) {
       this(memoryBytes, program, transport, maxBandwidthBytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle, destinationPaused,
-          null, null);
+          null, null, false);
     }
 
     public Spec withDestinationPaused(boolean p) {
       return new Spec(memoryBytes, program, transport, maxBandwidthBytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle, p,
-          workingSetBytes, workingSetBaseBytes);
+          workingSetBytes, workingSetBaseBytes, postcopy);
     }
 
     public Spec withMaxBandwidth(Long bytesPerSec) {
       return new Spec(memoryBytes, program, transport, bytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle, destinationPaused,
-          workingSetBytes, workingSetBaseBytes);
+          workingSetBytes, workingSetBaseBytes, postcopy);
     }
 
     public Spec withWorkingSet(Long bytes, Long baseBytes) {
       return new Spec(memoryBytes, program, transport, maxBandwidthBytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle,
-          destinationPaused, bytes, baseBytes);
+          destinationPaused, bytes, baseBytes, postcopy);
+    }
+
+    /**
+     * With {@code postcopy-ram} on both sides: the destination starts with {@code ferry run
+     * --postcopy} (also {@code postcopy-blocktime}), the source gets the capability with the others.
+     */
+    public Spec withPostcopy(boolean p) {
+      return new Spec(memoryBytes, program, transport, maxBandwidthBytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle,
+          destinationPaused, workingSetBytes, workingSetBaseBytes, p);
     }
   }
 
@@ -326,6 +337,9 @@ public final class LiveMigration implements AutoCloseable {
     if (spec.destinationPaused()) {
       args.add("--paused");
     }
+    if (spec.postcopy()) {
+      args.add("--postcopy");
+    }
     String name = n == 0 ? "destination" : "destination-" + n;
     destination = FerryChild.start(name, args, "unix:" + dir.resolve(name + ".qmp"), fds, dir.resolve(name + ".log"));
     children.add(destination);
@@ -356,6 +370,9 @@ public final class LiveMigration implements AutoCloseable {
     list.addObject().put("capability", "events").put("state", true);
     list.addObject().put("capability", "return-path").put("state", spec.transport().hasReturnPath());
     list.addObject().put("capability", "xbzrle").put("state", spec.xbzrle());
+    if (spec.postcopy()) {
+      list.addObject().put("capability", "postcopy-ram").put("state", true);
+    }
     execute(q, "migrate-set-capabilities", caps);
     ObjectNode params = F.objectNode();
     if (spec.maxBandwidthBytesPerSec() != null) {
@@ -385,6 +402,16 @@ public final class LiveMigration implements AutoCloseable {
       throw new IllegalStateException("no destination is listening yet");
     }
     execute(source.qmp(), "migrate", F.objectNode().put("uri", uri));
+  }
+
+  /** Asks the source to switch to postcopy ({@code migrate-start-postcopy}). */
+  public void startPostcopy() throws IOException, InterruptedException {
+    execute(source.qmp(), "migrate-start-postcopy", null);
+  }
+
+  /** The destination's {@code query-migrate}. */
+  public MigrationInfo queryDestinationMigrate() throws IOException, InterruptedException {
+    return MigrationInfo.fromJson(execute(destination.qmp(), "query-migrate", null));
   }
 
   /** The source's {@code query-migrate}. */

@@ -124,6 +124,79 @@ public final class MigrationReport {
     return row(name, value, detail);
   }
 
+  /**
+   * Adds the postcopy figures (object {@code postcopy} in the JSON): whether the migration switched,
+   * precopy time, the pause (the downtime), postcopy time — the two times as polled, from the first
+   * answer saying {@code postcopy-active} to the one saying {@code completed}, so within a poll
+   * period — the pages requested by the destination ({@code postcopy-requests}), the pages sent in
+   * the background (postcopy pages less requests), and from the destination's {@code query-migrate}
+   * when given, the blocktime (all vCPUs at once, and per vCPU) and the fault latency p50 / p99 when
+   * it reports them.
+   *
+   * @param destination the destination's final {@code query-migrate}, or null (ferry migrate has no
+   *     monitor of the destination)
+   */
+  public MigrationReport postcopy(MigrationTimeline timeline, MigrationInfo destination,
+      com.fasterxml.jackson.databind.JsonNode destinationRaw) {
+    ObjectNode p = json.putObject("postcopy");
+    Long switchMs = null;
+    Long endMs = null;
+    for (MigrationTimeline.Marker m : timeline.markers()) {
+      if (m.kind().equals("phase") && m.label().equals("postcopy-active") && switchMs == null) {
+        switchMs = m.timeMs();
+      }
+      if (m.kind().equals("phase") && m.label().equals("completed")) {
+        endMs = m.timeMs();
+      }
+    }
+    boolean switched = switchMs != null;
+    p.put("switched", switched);
+    if (!switched) {
+      row("postcopy", "not reached", "completed as precopy (what was left fit the downtime limit, or it ended first)");
+      return this;
+    }
+    long total = orZero(end.totalTimeMs());
+    long pause = orZero(end.downtimeMs());
+    long postMs = endMs == null ? 0 : Math.max(0, endMs - switchMs);
+    long preMs = Math.max(0, total - postMs - pause);
+    p.put("precopy-time-ms", preMs).put("pause-ms", pause).put("postcopy-time-ms", postMs);
+    row("precopy time", Units.millis(preMs), "until the switch (as polled, within a poll period)");
+    row("pause", Units.millis(pause), "guest stopped on both sides: discards, device state, RUN");
+    row("postcopy", Units.millis(postMs), "guest running on the destination while RAM follows");
+    MigrationStats ram = end.ram();
+    if (ram != null) {
+      long page = Math.max(1, ram.pageSizeBytes());
+      long postPages = ram.postcopyBytes() / page;
+      long background = Math.max(0, postPages - ram.postcopyRequests());
+      p.put("pages-requested", ram.postcopyRequests()).put("background-pages", background)
+          .put("postcopy-bytes", ram.postcopyBytes());
+      row("requested", Units.count(ram.postcopyRequests()) + " pages", "asked for by the destination's faulting vCPUs");
+      row("background", Units.count(background) + " pages", Units.bytes(ram.postcopyBytes()) + " sent after the switch in all");
+    }
+    if (destination != null && destination.postcopyBlocktimeMs() != null) {
+      p.put("blocktime-ms", destination.postcopyBlocktimeMs());
+      var a = p.putArray("vcpu-blocktime-ms");
+      if (destination.postcopyVcpuBlocktimeMs() != null) {
+        destination.postcopyVcpuBlocktimeMs().forEach(a::add);
+      }
+      row("blocktime", Units.millis(destination.postcopyBlocktimeMs()),
+          "all vCPUs waiting at once; per vCPU " + destination.postcopyVcpuBlocktimeMs() + " ms");
+    } else {
+      p.putNull("blocktime-ms");
+    }
+    com.fasterxml.jackson.databind.JsonNode lat = destinationRaw == null ? null : destinationRaw.get("x-ferry-postcopy-fault-latency");
+    if (lat != null && lat.has("p50-us")) {
+      p.put("fault-latency-p50-us", lat.path("p50-us").asLong()).put("fault-latency-p99-us", lat.path("p99-us").asLong())
+          .put("fault-latency-max-us", lat.path("max-us").asLong()).put("faults", lat.path("count").asLong());
+      row("fault p50/99", lat.path("p50-us").asLong() + " / " + lat.path("p99-us").asLong() + " us",
+          Units.count(lat.path("count").asLong()) + " faults, max " + lat.path("max-us").asLong() + " us");
+    } else {
+      p.putNull("fault-latency-p50-us");
+      p.putNull("fault-latency-p99-us");
+    }
+    return this;
+  }
+
   /** Adds the timeline's samples and markers to the JSON. */
   public MigrationReport timeline(MigrationTimeline t) {
     json.set("samples", t.samplesJson());

@@ -10,7 +10,8 @@ import java.util.Locale;
  * query-migrate} answers: a bar of the RAM sent so far ({@code total - remaining}), the stream bytes
  * transferred, the transfer rate between the last two answers, the bytes remaining, the guest's
  * dirty rate and the pass (dirty syncs). On a terminal it redraws one line; otherwise it prints a
- * line at most every {@code plainEveryMs}, and {@link #finish} prints the last state if it was not
+ * line at most every {@code plainEveryMs} and at once when the phase (the status: setup, active,
+ * postcopy-active, device, completed, ...) changes, and {@link #finish} prints the last state if it was not
  * printed yet, so a log always ends with the final line.
  *
  * <p>The percentage never runs backwards within a migration: remaining RAM grows again when a
@@ -31,6 +32,7 @@ public final class ProgressBar {
   private double doneMax;
   private String lastLine;
   private boolean lastPrinted = true;
+  private String lastStatus;
 
   public ProgressBar(PrintStream out, boolean terminal, long plainEveryMs) {
     this.out = out;
@@ -60,13 +62,15 @@ public final class ProgressBar {
     String line = render(info.status().qapiName(), ram, rateBytesPerSec, doneMax);
     lastLine = line;
     lastPrinted = false;
+    boolean newPhase = !info.status().qapiName().equals(lastStatus);
+    lastStatus = info.status().qapiName();
     if (terminal) {
       String pad = line.length() < lastLength ? " ".repeat(lastLength - line.length()) : "";
       out.print("\r" + line + pad);
       out.flush();
       lastLength = line.length();
       drew = true;
-    } else if (lastPrintNs == 0 || now - lastPrintNs >= plainEveryMs * 1_000_000L) {
+    } else if (newPhase || lastPrintNs == 0 || now - lastPrintNs >= plainEveryMs * 1_000_000L) {
       out.println(line);
       out.flush();
       lastPrintNs = now;

@@ -53,13 +53,17 @@ class ReportTest {
     assertThat(lines.get(3)).contains(" 94%"); // held at the 60/64 reached before, not 69%
     assertThat(lines.getLast()).contains("100%", "completed", "pass 3");
 
-    // throttled to one line a second: the final state still gets its line at finish()
+    // throttled to one line a second, but each change of phase gets its line (setup, active,
+    // device, completed), and the final state its line at finish()
     ByteArrayOutputStream b2 = new ByteArrayOutputStream();
     ProgressBar slow = new ProgressBar(new PrintStream(b2, true, StandardCharsets.UTF_8), false, 60_000);
     history().forEach(slow::update);
     slow.finish();
-    assertThat(b2.toString(StandardCharsets.UTF_8).lines().toList()).hasSize(2)
-        .first().asString().contains("setup");
+    List<String> slowLines = b2.toString(StandardCharsets.UTF_8).lines().toList();
+    assertThat(slowLines).hasSize(4);
+    assertThat(slowLines.get(0)).contains("setup");
+    assertThat(slowLines.get(1)).contains("active");
+    assertThat(slowLines.get(2)).contains("device");
     assertThat(b2.toString(StandardCharsets.UTF_8).lines().toList().getLast()).contains("100%", "completed");
   }
 

@@ -290,6 +290,22 @@ public final class EngineBackend implements MonitorBackend {
   }
 
   @Override
+  public long[] postcopyFaultLatencyUs() {
+    if (migration.outgoing() != null || migration.incomingState().status() != MigrationStatus.COMPLETED) {
+      return null;
+    }
+    dev.ferry.migration.IncomingMigration im = migration.incoming();
+    dev.ferry.migration.PostcopyIncoming pc = im == null ? null : im.postcopy();
+    if (pc == null) {
+      return null;
+    }
+    org.HdrHistogram.Histogram h = pc.faultLatencyNs();
+    return new long[] {
+      h.getTotalCount(), h.getValueAtPercentile(50) / 1000, h.getValueAtPercentile(99) / 1000, h.getMaxValue() / 1000
+    };
+  }
+
+  @Override
   public MigrationInfo queryMigrate() {
     OutgoingMigration o = migration.outgoing();
     if (o == null) {
