@@ -159,6 +159,15 @@ class PostcopyAnalyzeTest {
     assertThat(adv).containsExactly(
         new ReturnPathDecoder.Message(0, ReturnPathMessage.PONG, "value 1"),
         new ReturnPathDecoder.Message(8, ReturnPathMessage.SHUT, "status 0 (ok)"));
+    // the recovery connection's return path: QEMU's received bitmaps, RESUME_ACK, SHUT
+    List<ReturnPathDecoder.Message> b0 = ReturnPathDecoder.decode(resource("pc-B0-s2c.bin.gz"));
+    assertThat(b0).hasSize(8);
+    assertThat(b0.get(0)).isEqualTo(
+        new ReturnPathDecoder.Message(0, ReturnPathMessage.RECV_BITMAP, "'pc.ram' bitmap 8192 bytes, 15991 pages received"));
+    assertThat(b0.get(5).text()).isEqualTo("'/rom@etc/acpi/rsdp' bitmap 8 bytes, 0 pages received");
+    assertThat(b0.get(6)).isEqualTo(new ReturnPathDecoder.Message(8436, ReturnPathMessage.RESUME_ACK, "value 1"));
+    assertThat(b0.get(7)).isEqualTo(new ReturnPathDecoder.Message(8444, ReturnPathMessage.SHUT, "status 0 (ok)"));
+    assertThat(ReturnPathDecoder.counts(b0)).isEqualTo("SHUT 1, RECV_BITMAP 6, RESUME_ACK 1");
     // the recovery messages, built by hand as QEMU 7.2 writes them
     byte[] rec = {
       0, 5, 0, 7, 6, 'p', 'c', '.', 'r', 'a', 'm', // RECV_BITMAP 'pc.ram'
