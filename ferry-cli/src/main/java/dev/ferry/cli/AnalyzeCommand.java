@@ -36,6 +36,12 @@ public final class AnalyzeCommand implements Callable<Integer> {
   @Option(names = "--extract", paramLabel = "DIR", description = "write each RAM block, desc.json and state.json into DIR")
   Path extractDir;
 
+  @Option(
+      names = "--return-path",
+      paramLabel = "FILE",
+      description = "also decode this recorded return path (destination to source; raw or gzip) and list its messages")
+  Path returnPath;
+
   @CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
 
   @Option(
@@ -54,7 +60,7 @@ public final class AnalyzeCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--dump must be 'state' or 'desc', not '" + dump + "'");
       }
       checkPaths();
-      Analysis.run(file, dump, extractDir, maxRamBytes, out);
+      Analysis.run(file, dump, extractDir, maxRamBytes, returnPath, out);
       out.flush();
       return 0;
     } catch (Exception | OutOfMemoryError | StackOverflowError e) {

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.ram.RamLoadStats;
+import dev.ferry.savevm.StreamCommand;
 import dev.ferry.savevm.StreamReader;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationStreamException;
@@ -21,6 +22,9 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.zip.GZIPInputStream;
 
 /**
@@ -43,6 +47,13 @@ public final class Analysis {
   /** Runs the analysis of {@code file}: {@code dump} is null, "state" or "desc". */
   public static void run(Path file, String dump, Path extractDir, long maxRamBytes, PrintWriter out)
       throws IOException {
+    run(file, dump, extractDir, maxRamBytes, null, out);
+  }
+
+  /** As above; {@code returnPath} (raw or gzip, or null) is decoded and listed after the stream. */
+  public static void run(Path file, String dump, Path extractDir, long maxRamBytes, Path returnPath, PrintWriter out)
+      throws IOException {
+    List<ReturnPathDecoder.Message> rp = returnPath == null ? null : ReturnPathDecoder.decode(readSmall(returnPath));
     Path stream = file;
     Path temp = null;
     try {
@@ -53,6 +64,12 @@ public final class Analysis {
       }
       try (FileChannel ch = FileChannel.open(stream, StandardOpenOption.READ)) {
         analyze(file, ch, dump, extractDir, maxRamBytes, out);
+      }
+      if (rp != null && dump == null && extractDir == null) {
+        out.printf("return path %s: %d messages (%s)%n", returnPath, rp.size(), ReturnPathDecoder.counts(rp));
+        for (ReturnPathDecoder.Message m : rp) {
+          out.printf("%12d  %-12s %s%n", m.offset(), m.type(), m.text());
+        }
       }
     } finally {
       if (temp != null) {
@@ -157,6 +174,21 @@ public final class Analysis {
     return ch.read(b, 8) == 1 && b.get(0) == SectionType.CONFIGURATION.code();
   }
 
+  /** A return path file, gunzipped when it starts with 1F 8B; at most 64 MiB. */
+  private static byte[] readSmall(Path file) throws IOException {
+    long limit = 64L << 20;
+    try (InputStream raw = Files.newInputStream(file);
+        InputStream in = isGzip(file) ? new GZIPInputStream(raw) : raw) {
+      byte[] b = in.readNBytes((int) limit + 1);
+      if (b.length > limit) {
+        throw new IOException("return path file " + file + " is larger than " + limit + " bytes");
+      }
+      return b;
+    } catch (java.util.zip.ZipException | java.io.EOFException e) {
+      throw new IOException("corrupt gzip file " + file + ": " + e.getMessage(), e);
+    }
+  }
+
   static boolean isGzip(Path file) throws IOException {
     try (InputStream in = Files.newInputStream(file)) {
       return in.read() == 0x1F && in.read() == 0x8B;
@@ -234,7 +266,42 @@ public final class Analysis {
       }
     }
     if (!a.commands().isEmpty()) {
-      out.printf("commands: %d%n", a.commands().size());
+      Map<String, Integer> byType = new LinkedHashMap<>();
+      for (StreamCommand c : a.commands()) {
+        byType.merge(c.command().name(), 1, Integer::sum);
+      }
+      StringBuilder sb = new StringBuilder();
+      byType.forEach((k, v) -> sb.append(sb.isEmpty() ? "" : ", ").append(k).append(' ').append(v));
+      out.printf("commands: %d (%s)%n", a.commands().size(), sb);
+    }
+    postcopy(a, out);
+  }
+
+  private static void postcopy(StreamAnalyzer a, PrintWriter out) {
+    for (Map.Entry<String, List<StreamCommand.Range>> d : a.discards().entrySet()) {
+      long bytes = d.getValue().stream().mapToLong(StreamCommand.Range::length).sum();
+      out.printf("discarded: '%s' %d ranges, %d bytes (%d target pages)%n", d.getKey(), d.getValue().size(), bytes, bytes / 4096);
+    }
+    for (StreamAnalyzer.Package p : a.packages()) {
+      out.printf("package at %d: %d bytes, %d device sections, commands %s%n",
+          p.offset(), p.length(), p.sections().size(), String.join(", ", p.commands()));
+    }
+    if (a.postcopyRan()) {
+      Map<String, long[]> perBlock = new LinkedHashMap<>();
+      for (StreamAnalyzer.PostcopyPage pg : a.postcopyPages()) {
+        long[] n = perBlock.computeIfAbsent(pg.block(), k -> new long[2]);
+        n[0]++;
+        n[1] += pg.length();
+      }
+      StringBuilder sb = new StringBuilder();
+      perBlock.forEach((k, n) -> sb.append(sb.isEmpty() ? "" : ", ").append('\'').append(k).append("' ").append(n[0]));
+      out.printf("postcopy RAM after RUN: %d pages in %d sections%s, %d sent twice%n", a.postcopyPages().size(),
+          a.postcopySections(), sb.isEmpty() ? "" : " (" + sb + ")", a.postcopyDuplicates());
+      if (a.cut() != null) {
+        out.printf("stream cut at offset %d in postcopy, no EOF%n", a.cut().offset());
+      } else if (a.eofOffset() >= 0) {
+        out.printf("EOF at %d, %s%n", a.eofOffset(), a.vmdescOffset() < 0 ? "no vmdesc" : "vmdesc at " + a.vmdescOffset());
+      }
     }
   }
 

@@ -8,6 +8,7 @@ import dev.ferry.ram.RamBlockResolver;
 import dev.ferry.ram.RamLoadOptions;
 import dev.ferry.ram.RamLoadStats;
 import dev.ferry.ram.RamLoader;
+import dev.ferry.ram.ReceivedPages;
 import dev.ferry.savevm.Configuration;
 import dev.ferry.savevm.SectionHeader;
 import dev.ferry.savevm.StreamCommand;
@@ -36,6 +37,15 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
   /** One line of the listing: a section, a command, EOF, the vmdesc. */
   public record Entry(long offset, long length, String kind, String text) {}
 
+  /** A host page placed by a postcopy RAM record (after POSTCOPY_RUN). */
+  public record PostcopyPage(String block, long offset, int length) {}
+
+  /** What a PACKAGED blob held: its device sections and commands, in order. */
+  public record Package(long offset, long length, List<String> sections, List<String> commands) {}
+
+  /** Where a postcopy stream stops without EOF (a cut connection), or null. */
+  public record Cut(long offset, String message) {}
+
   private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
   private final JsonNode vmdesc;
@@ -53,6 +63,16 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
   private RamLoader ram;
   private Configuration configuration;
   private long vmdescOffset = -1;
+  private long eofOffset = -1;
+  // postcopy: the package being walked, discards per block, pages after RUN, a cut after RUN
+  private Package openPackage;
+  private final List<Package> packages = new ArrayList<>();
+  private final Map<String, List<StreamCommand.Range>> discards = new LinkedHashMap<>();
+  private boolean postcopyRunning;
+  private final List<PostcopyPage> postcopyPages = new ArrayList<>();
+  private long postcopySections;
+  private long lastRecordEnd;
+  private Cut cut;
 
   /**
    * @param vmdesc the parsed vmdesc, or null (device sections are then skipped by their footer)
@@ -88,9 +108,23 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
       entries.add(new Entry(8, in.position() - 8, "CONFIG", "machine '" + configuration.machineType() + "'"
           + (configuration.capabilities().isEmpty() ? "" : " capabilities " + configuration.capabilities())));
     }
+    lastRecordEnd = in.position();
     if (reader.readSections() == StreamReader.End.POSTCOPY_RUN) {
-      // the postcopy phase follows on the same stream: RAM parts, END, EOF (no vmdesc)
-      reader.readSections();
+      // the postcopy phase follows on the same stream: RAM parts, END, EOF (no vmdesc). A real
+      // postcopy connection may stop here (paused, killed): listed up to its last whole record.
+      try {
+        reader.readSections();
+        reader.readTail();
+      } catch (MigrationStreamException e) {
+        if (!e.getMessage().contains("unexpected end of stream")) {
+          throw e;
+        }
+        long at = Math.min(lastRecordEnd, streamLength);
+        cut = new Cut(at, e.getMessage());
+        entries.add(new Entry(at, streamLength - at, "CUT",
+            "the stream ends in postcopy without EOF (a cut connection): " + e.getMessage()));
+      }
+      return;
     }
     reader.readTail();
   }
@@ -106,8 +140,17 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
       if (ram == null) {
         ram = new RamLoader(new Recording(), ramOptions);
       }
+      int placedBefore = postcopyPages.size();
       ram.loadChunk(in);
       putState(h, ramState()); // one object per section id, whatever the chunk
+      if (postcopyRunning) {
+        postcopySections++;
+        String pages = pages(postcopyPages.subList(placedBefore, postcopyPages.size()));
+        entries.add(new Entry(h.offset(), in.position() - h.offset(), kind,
+            describe(h) + "  body " + (in.position() - bodyStart) + " bytes, postcopy " + pages));
+        lastRecordEnd = in.position() + (footers ? 5 : 0);
+        return;
+      }
     } else if (vmdesc != null) {
       JsonNode d = devices.get(key(h.idstr(), h.instanceId()));
       if (d == null) {
@@ -123,7 +166,35 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
     } else {
       skipToFooter(in, h);
     }
-    entries.add(new Entry(h.offset(), in.position() - h.offset(), kind, describe(h) + "  body " + (in.position() - bodyStart) + " bytes"));
+    if (openPackage != null) {
+      openPackage.sections().add(describe(h));
+    }
+    entries.add(new Entry(h.offset(), in.position() - h.offset(), kind,
+        indent() + describe(h) + "  body " + (in.position() - bodyStart) + " bytes"));
+    lastRecordEnd = in.position() + (footers ? 5 : 0);
+  }
+
+  private String indent() {
+    return openPackage == null ? "" : "  ";
+  }
+
+  /** "3 pages: 'pc.ram' 0x1000 0x5000 ..." (the first 16 listed). */
+  private static String pages(List<PostcopyPage> placed) {
+    StringBuilder sb = new StringBuilder(placed.size() + (placed.size() == 1 ? " page" : " pages"));
+    String block = null;
+    int shown = 0;
+    for (PostcopyPage p : placed) {
+      if (shown++ == 16) {
+        sb.append(" ...");
+        break;
+      }
+      if (!p.block().equals(block)) {
+        block = p.block();
+        sb.append(shown == 1 ? ": '" : "; '").append(block).append("'");
+      }
+      sb.append(String.format(" 0x%x", p.offset()));
+    }
+    return sb.toString();
   }
 
   private static String describe(SectionHeader h) {
@@ -198,6 +269,7 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
   @Override
   public void command(StreamCommand command, long offset) throws IOException {
     commands.add(command);
+    String indent = indent();
     String text = switch (command) {
       case StreamCommand.Ping p -> "PING " + p.value();
       case StreamCommand.PostcopyAdvise a -> a.empty()
@@ -221,10 +293,35 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
     if (command instanceof StreamCommand.PostcopyListen && ram != null) {
       ram.enterPostcopy();
     }
-    entries.add(new Entry(offset, -1, "COMMAND", text));
+    entries.add(new Entry(offset, -1, "COMMAND", indent + text));
+    if (openPackage != null) {
+      openPackage.commands().add(text);
+    }
+    if (command instanceof StreamCommand.Packaged p) {
+      openPackage = new Package(offset, p.length(), new ArrayList<>(), new ArrayList<>());
+    }
+    if (command instanceof StreamCommand.PostcopyRun) {
+      startPostcopyRam();
+    }
+  }
+
+  /**
+   * After RUN every RAM record is a postcopy page: placed through the loader's postcopy path, which
+   * reports each host page and drops (and counts) a page sent twice after RUN.
+   */
+  private void startPostcopyRam() {
+    postcopyRunning = true;
+    if (ram == null) {
+      return;
+    }
+    ReceivedPages received = new ReceivedPages(blocks.blocks());
+    ram.advise(received);
+    ram.enterPostcopy((blockIndex, hostOffset, length) ->
+        postcopyPages.add(new PostcopyPage(received.block(blockIndex).name(), hostOffset, length)));
   }
 
   private void discard(StreamCommand.RamDiscard d, long offset) throws MigrationStreamException {
+    discards.computeIfAbsent(d.blockName(), k -> new ArrayList<>()).addAll(d.ranges());
     RamBlock b = blocks.resolve(d.blockName());
     if (b == null) {
       throw new MigrationStreamException("POSTCOPY_RAM_DISCARD names unknown RAM block '" + d.blockName() + "'", offset);
@@ -243,18 +340,69 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
 
   @Override
   public void packagedEnd(long offset) {
-    entries.add(new Entry(offset, -1, "PACKAGED", "end of package"));
+    Package p = openPackage;
+    openPackage = null;
+    if (p != null) {
+      packages.add(p);
+    }
+    entries.add(new Entry(offset, -1, "PACKAGED", "end of package"
+        + (p == null ? "" : ": " + p.sections().size() + " device sections, " + p.commands().size() + " commands")));
+    lastRecordEnd = offset;
   }
 
   @Override
   public void eof(long offset) {
-    entries.add(new Entry(offset, 1, "EOF", ""));
+    if (openPackage == null) {
+      eofOffset = offset;
+    }
+    entries.add(new Entry(offset, 1, "EOF", indent()));
+    lastRecordEnd = offset + 1;
   }
 
   @Override
   public void vmdesc(String json, long length, long offset) {
     vmdescOffset = offset;
     entries.add(new Entry(offset, 5 + length, "VMDESC", length + " bytes of JSON"));
+  }
+
+  /** Offset of the main stream's EOF, or -1. */
+  public long eofOffset() {
+    return eofOffset;
+  }
+
+  /** The PACKAGED blobs in stream order. */
+  public List<Package> packages() {
+    return packages;
+  }
+
+  /** POSTCOPY_RAM_DISCARD ranges per block, in stream order. */
+  public Map<String, List<StreamCommand.Range>> discards() {
+    return discards;
+  }
+
+  /** Whether POSTCOPY_RUN was seen. */
+  public boolean postcopyRan() {
+    return postcopyRunning;
+  }
+
+  /** Host pages placed after POSTCOPY_RUN, in stream order. */
+  public List<PostcopyPage> postcopyPages() {
+    return postcopyPages;
+  }
+
+  /** RAM sections after POSTCOPY_RUN. */
+  public long postcopySections() {
+    return postcopySections;
+  }
+
+  /** Pages sent again after RUN (dropped: postcopy never sends a page twice). */
+  public long postcopyDuplicates() {
+    return ram == null ? 0 : ram.postcopyDuplicates();
+  }
+
+  /** Where a postcopy stream stopped without EOF, or null. */
+  public Cut cut() {
+    return cut;
   }
 
   /** QEMU analyzer's {@code --dump state} object. */
