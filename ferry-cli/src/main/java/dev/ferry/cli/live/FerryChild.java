@@ -186,8 +186,12 @@ public final class FerryChild implements AutoCloseable {
     return qmp;
   }
 
-  /** SIGKILL (no-op once it exited). */
+  /**
+   * SIGKILL to the child and its descendants (an {@code exec:} transport's command would otherwise
+   * outlive a killed child); a no-op once it exited.
+   */
   public void kill() {
+    ProcessHandle.of(pid()).ifPresent(h -> h.descendants().forEach(ProcessHandle::destroyForcibly));
     process.kill();
   }
 
