@@ -1,5 +1,6 @@
 package dev.ferry.migration;
 
+import dev.ferry.transport.ForwardingMigrationChannel;
 import dev.ferry.transport.MigrationChannel;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -66,13 +67,12 @@ final class PlainGate {
   }
 
   /** The channel with the bytes already read put back in front. */
-  private static final class Replay implements MigrationChannel {
+  private static final class Replay extends ForwardingMigrationChannel {
     private final ByteBuffer head;
-    private final MigrationChannel raw;
 
     Replay(ByteBuffer head, MigrationChannel raw) {
+      super(raw);
       this.head = head;
-      this.raw = raw;
     }
 
     @Override
@@ -96,34 +96,10 @@ final class PlainGate {
       return raw.write(srcs, offset, length);
     }
 
-    @Override
-    public boolean supportsReturnPath() {
-      return raw.supportsReturnPath();
-    }
 
-    @Override
-    public void shutdown() {
-      raw.shutdown();
-    }
 
-    @Override
-    public boolean isShutdown() {
-      return raw.isShutdown();
-    }
 
-    @Override
-    public String peerDescription() {
-      return raw.peerDescription();
-    }
 
-    @Override
-    public boolean isOpen() {
-      return raw.isOpen();
-    }
 
-    @Override
-    public void close() throws IOException {
-      raw.close();
-    }
   }
 }

@@ -1,6 +1,7 @@
 package dev.ferry.migration;
 
 import dev.ferry.transport.ChannelShutdownException;
+import dev.ferry.transport.ForwardingMigrationChannel;
 import dev.ferry.transport.MigrationChannel;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -14,7 +15,7 @@ import java.nio.ByteBuffer;
  * reason. A plain destination never sends such bytes: its first return-path message has a small
  * type, and without a return path it sends nothing.
  */
-final class PlainSource implements MigrationChannel {
+final class PlainSource extends ForwardingMigrationChannel {
   private static final int HEAD = 3;
   /** How long a failed write waits for the peer's first bytes (a reader busy, or its own read). */
   private static final long WAIT_MS = 1_000;
@@ -38,7 +39,6 @@ final class PlainSource implements MigrationChannel {
     return null;
   }
 
-  private final MigrationChannel raw;
   private final byte[] head = new byte[HEAD];
   /** Bytes of {@link #head} filled. Under this. */
   private int headLen;
@@ -46,7 +46,7 @@ final class PlainSource implements MigrationChannel {
   private boolean reading;
 
   private PlainSource(MigrationChannel raw) {
-    this.raw = raw;
+    super(raw);
   }
 
   static MigrationChannel wrap(MigrationChannel raw) {
@@ -156,35 +156,11 @@ final class PlainSource implements MigrationChannel {
     return tlsAnswer() ? refused(e) : e;
   }
 
-  @Override
-  public boolean supportsReturnPath() {
-    return raw.supportsReturnPath();
-  }
 
-  @Override
-  public void shutdown() {
-    raw.shutdown();
-  }
 
-  @Override
-  public boolean isShutdown() {
-    return raw.isShutdown();
-  }
 
-  @Override
-  public String peerDescription() {
-    return raw.peerDescription();
-  }
 
-  @Override
-  public boolean isOpen() {
-    return raw.isOpen();
-  }
 
-  @Override
-  public void close() throws IOException {
-    raw.close();
-  }
 
   @Override
   public String toString() {

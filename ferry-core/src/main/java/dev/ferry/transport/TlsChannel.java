@@ -41,7 +41,7 @@ import org.slf4j.LoggerFactory;
  * <p>{@link #shutdown()} shuts the channel under it down (wakes blocked readers and writers); {@link
  * #close()} sends {@code close_notify} when the session is still healthy, then closes.
  */
-public final class TlsChannel implements MigrationChannel {
+public final class TlsChannel extends ForwardingMigrationChannel {
   private static final Logger LOG = LoggerFactory.getLogger(TlsChannel.class);
   /** How long a handshake may take ({@code ferry.tls.handshakeTimeoutMs}, default 10 s). */
   public static final Duration HANDSHAKE_TIMEOUT =
@@ -54,7 +54,6 @@ public final class TlsChannel implements MigrationChannel {
       Executors.newSingleThreadScheduledExecutor(
           r -> Thread.ofPlatform().daemon().name("tls-handshake-deadline").unstarted(r));
 
-  private final MigrationChannel raw;
   private final SSLEngine engine;
   private final boolean clientMode;
   private final ReentrantLock readLock = new ReentrantLock();
@@ -71,7 +70,7 @@ public final class TlsChannel implements MigrationChannel {
   private volatile boolean timedOut;
 
   private TlsChannel(MigrationChannel raw, SSLEngine engine) {
-    this.raw = raw;
+    super(raw);
     this.engine = engine;
     this.clientMode = engine.getUseClientMode();
     SSLSession s = engine.getSession();
@@ -621,30 +620,10 @@ public final class TlsChannel implements MigrationChannel {
     }
   }
 
-  @Override
-  public boolean supportsReturnPath() {
-    return raw.supportsReturnPath();
-  }
 
-  @Override
-  public void shutdown() {
-    raw.shutdown();
-  }
 
-  @Override
-  public boolean isShutdown() {
-    return raw.isShutdown();
-  }
 
-  @Override
-  public String peerDescription() {
-    return raw.peerDescription();
-  }
 
-  @Override
-  public boolean isOpen() {
-    return raw.isOpen();
-  }
 
   /** Sends close_notify (when the session is healthy and no writer is stuck), then closes. */
   @Override
