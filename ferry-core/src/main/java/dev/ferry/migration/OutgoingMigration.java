@@ -513,6 +513,10 @@ public final class OutgoingMigration {
       if (shutStatus != 0) {
         throw new IOException("the destination failed to load the state (return path SHUT " + shutStatus + ")");
       }
+    } else if (connection.get() instanceof PlainSource plain && !plain.awaitPeerClose(shutTimeoutMs)) {
+      // no return path and no answer: as QEMU, the stream was sent and that is all a source knows
+      LOG.warn("destination {} kept the connection open {} ms after the stream's end; completing without its word",
+          plain.peerDescription(), shutTimeoutMs);
     }
     stats.downtimeMs = (System.nanoTime() - downtimeStart) / 1_000_000;
     stats.remainingBytes(0);

@@ -156,11 +156,36 @@ final class PlainSource extends ForwardingMigrationChannel {
     return tlsAnswer() ? refused(e) : e;
   }
 
-
-
-
-
-
+  /**
+   * The end of a stream sent without a return path: nothing told the source whether the destination
+   * took it. A small stream fits in the socket buffers before the destination has read its first
+   * bytes, so a destination that requires TLS (it answers {@code QEVM} with an alert and closes) is
+   * not seen by any write. This waits, up to {@code timeoutMs}, for the destination to close the
+   * connection (a destination closes it when its load is over) and reads what it sent meanwhile: a
+   * TLS alert fails with the reason. The end of the stream, a reset (QEMU's destination does not read
+   * the trailing vmdesc, so its close may reset) or the timeout are not evidence of a failure: as
+   * QEMU, the migration completes then.
+   *
+   * @return true when the destination closed the connection within the time
+   */
+  boolean awaitPeerClose(long timeoutMs) throws RefusedException, InterruptedException {
+    Thread reader =
+        Thread.ofVirtual().name("plain-source-close").start(() -> {
+          ByteBuffer b = ByteBuffer.allocate(4096);
+          try {
+            while (read(b) >= 0) {
+              b.clear();
+            }
+          } catch (IOException | RuntimeException ignored) {
+            // a TLS answer is recorded by read(); a reset or a shutdown ends the wait
+          }
+        });
+    reader.join(Math.max(1, timeoutMs));
+    if (tlsAnswer()) {
+      throw refused(null);
+    }
+    return !reader.isAlive();
+  }
 
   @Override
   public String toString() {

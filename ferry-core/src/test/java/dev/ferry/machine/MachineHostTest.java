@@ -125,8 +125,14 @@ class MachineHostTest {
               });
       assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
       src.migration().setCapabilities(Map.of(dev.ferry.migration.MigrationCapability.XBZRLE, true));
+      // The unpaced stress guest cannot converge with a 1 ms downtime limit, so the migration keeps
+      // re-sending dirty pages; only once XBZRLE deltas were seen is the limit raised to let it end.
+      // (Before, an idle fast machine could finish in one pass and never send a delta.)
       src.migration().setParameters(Map.of("xbzrle-cache-size", 4L << 20, "downtime-limit", 1L));
       OutgoingMigration out = src.migration().migrate(uri);
+      await(() -> out.info().xbzrlePages() > 0 || out.state().status().isFinal());
+      assertThat(out.state().status()).as("still migrating when the first deltas went out").isEqualTo(MigrationStatus.ACTIVE);
+      src.migration().setParameters(Map.of("downtime-limit", 60_000L));
       assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.COMPLETED);
       incoming.get(60, TimeUnit.SECONDS);
       MigrationStats.Snapshot s = out.info();
