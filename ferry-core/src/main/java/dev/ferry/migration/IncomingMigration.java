@@ -42,6 +42,15 @@ public final class IncomingMigration {
   }
   private ReturnPath.Writer returnPath;
   private volatile PostcopyIncoming postcopy;
+  /** The connection being read: the first, or the last recovery connection. */
+  private volatile MigrationChannel channel;
+  /** The first connection (its owner closes it). */
+  private volatile MigrationChannel first;
+  /** Recovery connections handed in by migrate-recover's listener. */
+  private final java.util.concurrent.LinkedBlockingQueue<MigrationChannel> recoveries =
+      new java.util.concurrent.LinkedBlockingQueue<>();
+  /** migrate-recover was given during this pause (QEMU's postcopy_recover_triggered). */
+  private final java.util.concurrent.atomic.AtomicBoolean recoverTriggered = new java.util.concurrent.atomic.AtomicBoolean();
   private volatile PostcopyRun onPostcopyRun;
 
   /** Starts the machine at POSTCOPY_RUN (the package's device state is loaded, RAM follows). */
@@ -51,8 +60,8 @@ public final class IncomingMigration {
   }
 
   /**
-   * Thrown by {@link #load} when the stream broke after POSTCOPY_RUN: the guest runs here with part
-   * of its RAM, the status is postcopy-paused, and the machine must be kept (not discarded).
+   * Thrown by {@link #load} when it was interrupted while the postcopy phase was paused (the machine
+   * is being closed): the guest ran here with part of its RAM, the status stays postcopy-paused.
    */
   public static final class PostcopyPausedException extends IOException {
     PostcopyPausedException(String message, Throwable cause) {
@@ -101,6 +110,8 @@ public final class IncomingMigration {
     state.transitionFromCurrent(MigrationStatus.SETUP, "incoming " + c.peerDescription());
     MigrationInput input = new MigrationInput(c);
     in = input;
+    channel = c;
+    first = c;
     CommandListener commands =
         (cmd, offset) -> {
           switch (cmd) {
@@ -135,6 +146,26 @@ public final class IncomingMigration {
               state.transitionFromCurrent(MigrationStatus.POSTCOPY_ACTIVE, "postcopy listen");
             }
             case StreamCommand.PostcopyRun r when postcopy != null -> postcopy.run(offset);
+            case StreamCommand.RecvBitmap b when postcopy != null -> {
+              // QEMU 7.2: only while recovering; the reply is the block's received bitmap
+              MigrationStatus now = state.status();
+              if (now != MigrationStatus.POSTCOPY_RECOVER) {
+                throw new MigrationStreamException(
+                    "RECV_BITMAP can only be handled in postcopy-recover (the incoming migration is " + now.qapiName() + ")",
+                    offset);
+              }
+              postcopy.sendReceivedBitmap(b.blockName(), offset);
+            }
+            case StreamCommand.PostcopyResume r when postcopy != null -> {
+              // QEMU 7.2 ignores it outside postcopy-recover
+              if (state.status() == MigrationStatus.POSTCOPY_RECOVER) {
+                int again = postcopy.resume();
+                state.transition(MigrationStatus.POSTCOPY_RECOVER, MigrationStatus.POSTCOPY_ACTIVE, "postcopy resumed");
+                LOG.info("postcopy resumed on {}: {} pending page requests sent again", channel.peerDescription(), again);
+              } else {
+                LOG.warn("POSTCOPY_RESUME ignored in {} (at offset {})", state.status().qapiName(), offset);
+              }
+            }
             default -> CommandListener.NONE.command(cmd, offset);
           }
         };
@@ -159,6 +190,10 @@ public final class IncomingMigration {
         rp.shut(0);
       }
       state.transitionFromCurrent(MigrationStatus.COMPLETED, "loaded");
+      MigrationChannel last = channel;
+      if (last != c) {
+        closeQuietly(last); // a recovery connection (the caller closes the first)
+      }
       return loader;
     } catch (PostcopyPausedException e) {
       throw e;
@@ -187,33 +222,143 @@ public final class IncomingMigration {
   /**
    * After POSTCOPY_RUN: the machine runs while this thread (QEMU's listen thread) loads the rest of
    * the stream, RAM pages placed as they come. A failure now pauses instead of failing: the guest
-   * lives here, with the pages it has.
+   * lives here, with the pages it has, and this thread waits for a recovery connection ({@link
+   * #offerRecovery}, from {@code migrate-recover}) on which the same section loop continues.
    */
-  private void postcopyPhase(StreamReader reader, StateLoader loader) throws IOException {
+  private void postcopyPhase(StreamReader first, StateLoader loader) throws IOException {
     PostcopyIncoming pc = postcopy;
     if (pc == null || pc.state() != PostcopyIncoming.State.RUNNING) {
       throw new MigrationStreamException("POSTCOPY_RUN without postcopy");
     }
     onPostcopyRun.run(loader);
-    try {
-      if (reader.readSections() != StreamReader.End.EOF) {
-        throw new MigrationStreamException("a second POSTCOPY_RUN", reader.input().position());
+    StreamReader reader = first;
+    while (true) {
+      try {
+        if (reader.readSections() != StreamReader.End.EOF) {
+          throw new MigrationStreamException("a second POSTCOPY_RUN", reader.input().position());
+        }
+        // no vmdesc after a postcopy stream's EOF (and the source waits for SHUT: do not peek for one)
+        pc.finish();
+        break;
+      } catch (IOException | RuntimeException e) {
+        reader = reader.continueOn(awaitRecovery(pc, e));
       }
-      // no vmdesc after a postcopy stream's EOF (and the source waits for SHUT: do not peek for one)
-      pc.finish();
-      org.HdrHistogram.Histogram h = pc.faultLatencyNs();
-      LOG.info(
-          "postcopy done: {} faults, {} requests, fault latency p50 {} us, p99 {} us, max {} us; blocktime {} ms, per vCPU {} ms",
-          pc.faults(), pc.requestsSent(), h.getValueAtPercentile(50) / 1000, h.getValueAtPercentile(99) / 1000,
-          h.getMaxValue() / 1000, pc.blocktimeMs(), java.util.Arrays.toString(pc.vcpuBlocktimeMs()));
+    }
+    org.HdrHistogram.Histogram h = pc.faultLatencyNs();
+    LOG.info(
+        "postcopy done: {} faults, {} requests, fault latency p50 {} us, p99 {} us, max {} us; blocktime {} ms, per vCPU {} ms",
+        pc.faults(), pc.requestsSent(), h.getValueAtPercentile(50) / 1000, h.getValueAtPercentile(99) / 1000,
+        h.getMaxValue() / 1000, pc.blocktimeMs(), java.util.Arrays.toString(pc.vcpuBlocktimeMs()));
+  }
+
+  /**
+   * Pauses (postcopy-paused, the connection shut in both directions, requests held, vCPUs that
+   * touch a missing page parked) and waits for a recovery connection; then postcopy-recover with a
+   * new return path on it. Returns the input to go on reading from.
+   *
+   * @throws PostcopyPausedException when the wait is interrupted (the machine is being closed)
+   */
+  private MigrationInput awaitRecovery(PostcopyIncoming pc, Exception cause) throws PostcopyPausedException {
+    String why =
+        "postcopy paused after the guest started here: " + cause.getMessage() + "; " + pc.missingPages()
+            + " pages are still missing and the vCPUs that touch them wait; recover with migrate-recover URI"
+            + " here and migrate resume=true (migrate -r) on the source";
+    pc.pause(why);
+    recoverTriggered.set(false);
+    state.transitionFromCurrent(MigrationStatus.POSTCOPY_PAUSED, why);
+    LOG.warn("{}", why);
+    MigrationChannel lost = channel;
+    if (lost != null) {
+      try {
+        lost.shutdown();
+      } catch (RuntimeException e) {
+        LOG.debug("shutting the lost connection down failed", e);
+      }
+      if (lost != first) {
+        closeQuietly(lost);
+      }
+    }
+    while (true) {
+      MigrationChannel next;
+      try {
+        next = recoveries.take();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new PostcopyPausedException(why, cause);
+      }
+      try {
+        if (!next.supportsReturnPath()) {
+          throw new IOException(next.peerDescription() + " has no return path, which postcopy recovery needs");
+        }
+        ReturnPath.Writer rp = new ReturnPath.Writer(new MigrationOutput(next));
+        synchronized (this) {
+          returnPath = rp;
+        }
+        pc.recover(rp);
+        channel = next;
+        MigrationInput input = new MigrationInput(next);
+        in = input;
+        state.transition(MigrationStatus.POSTCOPY_PAUSED, MigrationStatus.POSTCOPY_RECOVER, "recovery from " + next.peerDescription());
+        return input;
+      } catch (IOException | RuntimeException e) {
+        LOG.warn("postcopy recovery connection {} refused: {}", next.peerDescription(), e.getMessage());
+        closeQuietly(next);
+        recoverTriggered.set(false);
+      }
+    }
+  }
+
+  /**
+   * {@code migrate-recover}'s listener is about to start: refused unless this migration is
+   * postcopy-paused (QEMU 7.2's texts), and only once per pause.
+   *
+   * @throws IllegalStateException with QEMU's message
+   */
+  public void beginRecovery() {
+    if (state.status() != MigrationStatus.POSTCOPY_PAUSED) {
+      throw new IllegalStateException("Migrate recover can only be run when postcopy is paused.");
+    }
+    if (!recoverTriggered.compareAndSet(false, true)) {
+      throw new IllegalStateException("Migrate recovery is triggered already");
+    }
+  }
+
+  /** The recovery listener could not start or accept: {@code migrate-recover} may be given again. */
+  public void recoveryListenerFailed() {
+    recoverTriggered.set(false);
+  }
+
+  /**
+   * Hands the paused load a new connection from the source ({@code migrate-recover}'s listener
+   * accepted it); the load continues on it. Refused (false) unless paused.
+   */
+  public boolean offerRecovery(MigrationChannel c) {
+    if (state.status() != MigrationStatus.POSTCOPY_PAUSED) {
+      return false;
+    }
+    return recoveries.offer(c);
+  }
+
+  /**
+   * {@code migrate-pause} on the destination: in postcopy-active the connection is shut, so the
+   * load pauses. Returns false in any other state.
+   */
+  public boolean pausePostcopy() {
+    if (state.status() != MigrationStatus.POSTCOPY_ACTIVE) {
+      return false;
+    }
+    MigrationChannel c = channel;
+    if (c != null) {
+      c.shutdown();
+    }
+    return true;
+  }
+
+  private static void closeQuietly(MigrationChannel c) {
+    try {
+      c.close();
     } catch (IOException | RuntimeException e) {
-      String why =
-          "postcopy failed after the guest started here: " + e.getMessage() + "; " + pc.missingPages()
-              + " pages never arrived and the vCPUs that touch them wait; postcopy recovery"
-              + " (migrate-recover) is not implemented in Ferry";
-      pc.pause(why);
-      state.transitionFromCurrent(MigrationStatus.POSTCOPY_PAUSED, why);
-      throw new PostcopyPausedException(why, e);
+      LOG.debug("close failed", e);
     }
   }
 

@@ -212,17 +212,139 @@ public final class MigrationManager {
    * @throws IllegalStateException when a migration is in progress
    */
   public synchronized OutgoingMigration migrate(String uri) {
+    return migrate(connectorFor(uri));
+  }
+
+  /** How the source connects to {@code uri} with the current parameters (TLS or plain). */
+  private OutgoingMigration.Connector connectorFor(String uri) {
     MigrationUri.parse(uri); // a bad URI fails here, before any state change
     MigrationParameters p = params;
     if (p.tls()) {
-      return migrate(tlsConnector(p, uri));
+      return tlsConnector(p, uri);
     }
     MigrationUri u = MigrationUri.parse(uri);
     if (u instanceof MigrationUri.Tcp || u instanceof MigrationUri.Unix) {
       // a destination that requires TLS answers with an alert: PlainSource names that reason
-      return migrate(() -> PlainSource.wrap(Transports.connect(u)));
+      return () -> PlainSource.wrap(Transports.connect(u));
     }
-    return migrate(() -> Transports.connect(uri));
+    return () -> Transports.connect(uri);
+  }
+
+  /**
+   * {@code migrate {uri, resume: true}} (QEMU 7.2's rules and texts): the paused postcopy migration
+   * connects to {@code uri} (the destination's migrate-recover listener) and recovers there; the
+   * status becomes postcopy-recover once connected, postcopy-active after the handshake.
+   *
+   * @throws IllegalStateException with QEMU's message when no migration is postcopy-paused
+   * @throws IllegalArgumentException for a bad URI
+   */
+  public OutgoingMigration resume(String uri) {
+    OutgoingMigration o = outgoing;
+    if (o == null || outgoingState.status() != MigrationStatus.POSTCOPY_PAUSED) {
+      throw new IllegalStateException("Cannot resume if there is no paused migration");
+    }
+    if (capability(MigrationCapability.RELEASE_RAM)) {
+      throw new IllegalStateException("Postcopy recovery cannot work when release-ram capability is set");
+    }
+    OutgoingMigration.Connector connector;
+    synchronized (this) {
+      connector = connectorFor(uri);
+    }
+    return resume(connector);
+  }
+
+  /** {@link #resume(String)} over the connection {@code connector} opens (a channel the caller built). */
+  public OutgoingMigration resume(OutgoingMigration.Connector connector) {
+    OutgoingMigration o = outgoing;
+    if (o == null || outgoingState.status() != MigrationStatus.POSTCOPY_PAUSED) {
+      throw new IllegalStateException("Cannot resume if there is no paused migration");
+    }
+    try {
+      o.resume(connector);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while handing the resume to the migration thread");
+    }
+    return o;
+  }
+
+  /**
+   * {@code migrate-pause} (QEMU 7.2): on the source in postcopy-active, else on the destination in
+   * postcopy-active, the connection is shut and both sides go postcopy-paused.
+   *
+   * @throws IllegalStateException with QEMU's message in any other state
+   */
+  public void pausePostcopy() {
+    OutgoingMigration o = outgoing;
+    if (o != null && o.pausePostcopy()) {
+      return;
+    }
+    IncomingMigration in = incoming;
+    if (in != null && in.pausePostcopy()) {
+      return;
+    }
+    throw new IllegalStateException("migrate-pause is currently only supported during postcopy-active state");
+  }
+
+  /**
+   * {@code migrate-recover URI} (QEMU 7.2): only while the incoming migration is postcopy-paused;
+   * announces {@code MIGRATION {setup}} while the status stays paused, listens on {@code uri} on a
+   * thread of its own and hands the first connection (TLS-upgraded when tls-creds is set) to the
+   * paused load, which continues on it. {@code onListening} gets the bound URI.
+   *
+   * @throws IllegalStateException with QEMU's message when not paused, or already triggered
+   * @throws IllegalArgumentException for a bad URI
+   * @throws IOException when the listener cannot be opened
+   */
+  public void recover(String uri, Consumer<String> onListening) throws IOException {
+    IncomingMigration in = incoming;
+    if (in == null || incomingState.status() != MigrationStatus.POSTCOPY_PAUSED) {
+      throw new IllegalStateException("Migrate recover can only be run when postcopy is paused.");
+    }
+    MigrationUri.parse(uri);
+    in.beginRecovery();
+    TransportListener l;
+    try {
+      MigrationParameters p = params;
+      if (p.tls()) {
+        requireTlsTransport(MigrationUri.parse(uri));
+        objects.credentials(p.tlsCreds(), TlsCredentials.Endpoint.SERVER);
+      }
+      l = Transports.listen(uri);
+    } catch (IOException | RuntimeException e) {
+      in.recoveryListenerFailed();
+      throw e;
+    }
+    incomingState.announce(MigrationStatus.SETUP, "migrate-recover " + l.boundUri().text());
+    if (onListening != null) {
+      onListening.accept(l.boundUri().text());
+    }
+    Thread.ofPlatform().name("migrate-recover " + uri).daemon().start(() -> acceptRecovery(in, l));
+  }
+
+  private void acceptRecovery(IncomingMigration in, TransportListener l) {
+    try (l) {
+      while (true) {
+        MigrationChannel raw = l.accept();
+        MigrationChannel c;
+        try {
+          MigrationParameters p = params;
+          c = p.tls() ? tlsAccept(p, raw) : PlainGate.admit(raw);
+        } catch (TlsHandshakeException | PlainGate.RefusedException e) {
+          refusedListener.accept("postcopy recovery on " + l.boundUri().text() + ": " + e.getMessage());
+          continue;
+        }
+        if (!in.offerRecovery(c)) {
+          LOG.warn("postcopy recovery connection {} arrived while the migration is {}: closed",
+              c.peerDescription(), incomingState.status().qapiName());
+          c.close();
+        }
+        return;
+      }
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("postcopy recovery listener on {} failed: {}", l.boundUri().text(), e.getMessage());
+      in.recoveryListenerFailed();
+    }
   }
 
   /**

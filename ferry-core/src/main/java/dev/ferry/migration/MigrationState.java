@@ -83,6 +83,30 @@ public final class MigrationState {
     return true;
   }
 
+  /**
+   * Tells the listeners about {@code shown} without changing the status (QEMU's destination emits
+   * {@code MIGRATION {status: setup}} when migrate-recover starts its listener, while its state
+   * stays postcopy-paused).
+   */
+  public void announce(MigrationStatus shown, String reason) {
+    MigrationStatus now = status();
+    LOG.info("{} migration: {} announced while {} ({})", side, shown.qapiName(), now.qapiName(), reason);
+    for (MigrationListener l : listeners) {
+      try {
+        l.statusChanged(now, shown, reason);
+      } catch (RuntimeException e) {
+        LOG.warn("{} migration listener failed on {}: {}", side, shown.qapiName(), e.toString(), e);
+      }
+    }
+  }
+
+  /** Replaces error-desc of a postcopy-paused migration (a resume attempt that failed to connect). */
+  public synchronized void pausedError(String reason) {
+    if (status == MigrationStatus.POSTCOPY_PAUSED) {
+      errorDesc = reason;
+    }
+  }
+
   /** Moves from whatever the status is to {@code next} if allowed; returns the status before. */
   public MigrationStatus transitionFromCurrent(MigrationStatus next, String reason) {
     while (true) {

@@ -16,6 +16,7 @@ import dev.ferry.stream.StreamHeader;
 import dev.ferry.transport.MigrationChannel;
 import java.io.IOException;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -72,8 +73,26 @@ public final class OutgoingMigration {
   private volatile Thread thread;
   private volatile boolean pausedByUs;
   private volatile long shutStatus = -1;
-  private final CountDownLatch shut = new CountDownLatch(1);
+  /** Counted down when the current connection's return-path reader ends (SHUT or error). */
+  private volatile CountDownLatch shut = new CountDownLatch(1);
   private volatile Throwable returnPathError;
+  /**
+   * Which connection's return path counts: a reader of a connection lost before a recovery must not
+   * poison the next one with its late error.
+   */
+  private volatile int linkGeneration;
+  /** Bytes written on connections lost before the current one (postcopy recovery). */
+  private volatile long bytesOnLostConnections;
+  /** The recovery handshake in progress on the current connection, or null. */
+  private volatile Recovery recovery;
+  /** migrate resume=true hands the paused migration thread its new connection here. */
+  private final java.util.concurrent.SynchronousQueue<Connector> resumeRequests = new java.util.concurrent.SynchronousQueue<>();
+  /** The migration thread waits in postcopy-paused for a resume request. */
+  private volatile boolean awaitingResume;
+  private final Object settled = new Object();
+  /** How long the last postcopy recovery took, from the resume request to postcopy-active (ms), or -1. */
+  private volatile long lastRecoveryMs = -1;
+  private volatile long resumeRequestedNs;
   /** migrate-start-postcopy was given: switch at the next iteration that cannot complete as precopy. */
   private volatile boolean postcopyRequested;
   /** This migration's RAM save, when postcopy-ram is on (page requests go there). */
@@ -111,10 +130,15 @@ public final class OutgoingMigration {
     return state;
   }
 
-  /** Bytes written to the stream so far. */
+  /** Bytes written to the stream so far (over every connection of a recovered postcopy). */
   public long transferredBytes() {
     MigrationOutput o = out;
-    return o == null ? 0 : o.position();
+    return bytesOnLostConnections + (o == null ? 0 : o.position());
+  }
+
+  /** How long the last postcopy recovery took, from migrate resume=true to postcopy-active (ms), or -1. */
+  public long lastRecoveryMs() {
+    return lastRecoveryMs;
   }
 
   /** Statistics as of now. */
@@ -180,9 +204,62 @@ public final class OutgoingMigration {
     thread = Thread.ofPlatform().name("migration").daemon().start(() -> run(connector));
   }
 
-  /** Blocks until the migration ended; returns its final status, or null on time-out. */
+  /**
+   * Blocks until the migration ended or waits in postcopy-paused for {@link #resume}; returns its
+   * status then, or null on time-out.
+   */
   public MigrationStatus await(long timeout, TimeUnit unit) throws InterruptedException {
-    return done.await(timeout, unit) ? state.status() : null;
+    long deadline = System.nanoTime() + unit.toNanos(timeout);
+    synchronized (settled) {
+      while (done.getCount() > 0 && !awaitingResume) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          return null;
+        }
+        TimeUnit.NANOSECONDS.timedWait(settled, left);
+      }
+    }
+    return state.status();
+  }
+
+  private void settle(boolean awaiting) {
+    synchronized (settled) {
+      awaitingResume = awaiting;
+      settled.notifyAll();
+    }
+  }
+
+  /**
+   * migrate resume=true: the paused postcopy migration goes on over the connection {@code
+   * connector} opens. The caller checked QEMU's rules (postcopy-paused).
+   *
+   * @throws IllegalStateException when the migration thread does not wait for a resume
+   */
+  public void resume(Connector connector) throws InterruptedException {
+    resumeRequestedNs = System.nanoTime();
+    if (!resumeRequests.offer(connector, 5, TimeUnit.SECONDS)) {
+      throw new IllegalStateException("Cannot resume if there is no paused migration");
+    }
+    settle(false); // await() now waits for the recovery's outcome
+  }
+
+  /**
+   * migrate-pause on the source: in postcopy-active the connection is shut, and the migration
+   * pauses (the destination sees the connection go and pauses too). Returns false in any other state.
+   */
+  public boolean pausePostcopy() {
+    if (state.status() != MigrationStatus.POSTCOPY_ACTIVE) {
+      return false;
+    }
+    MigrationChannel c = connection.get();
+    if (c != null) {
+      c.shutdown();
+    }
+    RateLimiter r = rate;
+    if (r != null) {
+      r.wakeUp();
+    }
+    return true;
   }
 
   /**
@@ -236,7 +313,9 @@ public final class OutgoingMigration {
       }
       saver.writer().writeCommand(new StreamCommand.OpenReturnPath());
       saver.writer().writeCommand(new StreamCommand.Ping(1));
-      rpThread = Thread.ofPlatform().name("migration-rp").daemon().start(() -> readReturnPath(c));
+      int gen = linkGeneration;
+      CountDownLatch shutNow = shut;
+      rpThread = Thread.ofPlatform().name("migration-rp").daemon().start(() -> readReturnPath(c, gen, shutNow));
     }
     RamLiveState ram = postcopyRam();
     if (ram != null) {
@@ -259,8 +338,9 @@ public final class OutgoingMigration {
       }
     } finally {
       saver.cleanupLive(); // this migration's live state: RAM's dirty log, bitmaps, caches
-      if (rpThread != null && rpThread.isAlive()) {
-        c.shutdown();
+      MigrationChannel now = connection.get();
+      if (now != null && (now != c || rpThread != null && rpThread.isAlive())) {
+        now.shutdown();
       }
     }
   }
@@ -294,6 +374,7 @@ public final class OutgoingMigration {
       } finally {
         stats.endNs = System.nanoTime();
         done.countDown();
+        settle(false);
       }
     }
   }
@@ -377,8 +458,8 @@ public final class OutgoingMigration {
 
   static String pausedReason(String error) {
     return "postcopy: " + (error == null ? "the connection to the destination failed" : error)
-        + "; the guest now runs on the destination and this side will not run it again"
-        + " (postcopy recovery, migrate-recover / migrate resume=true, is not implemented in Ferry)";
+        + "; the guest now runs on the destination and this side will not run it again;"
+        + " recover with migrate-recover URI on the destination, then migrate resume=true (migrate -r) here";
   }
 
   /** Returns true to switch to postcopy, false to complete as precopy. */
@@ -575,40 +656,178 @@ public final class OutgoingMigration {
     stats.downtimeMs = (System.nanoTime() - downtimeStart) / 1_000_000;
     w.writeCommand(new StreamCommand.Ping(4));
     stats.downtimeBytes.addAndGet(o.position() - before);
-    try {
-      while (true) {
-        checkReturnPath();
-        if (r.exhausted() && !ram.hasPageRequests()) {
-          r.awaitWindowEnd();
-          continue;
-        }
-        long at = o.position();
-        boolean done = saver.iterateLive(() -> r.exhausted() && !ram.hasPageRequests());
-        stats.postcopyBytes.addAndGet(o.position() - at);
-        stats.remainingBytes(saver.pendingBytes(false));
-        if (done) {
-          break;
-        }
+    while (true) {
+      try {
+        postcopyToEnd(saver, ram);
+        break;
+      } catch (IOException | RuntimeException e) {
+        LOG.debug("postcopy connection lost", e);
+        pauseUntilResumed(saver, ram, e.getMessage() == null ? e.toString() : e.getMessage());
       }
-      long at = o.position();
-      saver.completeLive(LiveStateHandler::supportsPostcopy);
-      saver.finish(false);
-      stats.postcopyBytes.addAndGet(o.position() - at);
-      if (!shut.await(SHUT_TIMEOUT_MS, TimeUnit.MILLISECONDS)) {
-        throw new IOException("the destination did not confirm the end of postcopy within " + SHUT_TIMEOUT_MS + " ms");
-      }
-      checkReturnPath();
-      if (shutStatus != 0) {
-        throw new IOException("the destination failed to load the state (return path SHUT " + shutStatus + ")");
-      }
-    } catch (IOException | RuntimeException e) {
-      String why = pausedReason(e.getMessage());
-      LOG.warn("{}", why);
-      state.transition(MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.POSTCOPY_PAUSED, why);
-      return;
     }
     stats.remainingBytes(0);
     state.transition(MigrationStatus.POSTCOPY_ACTIVE, MigrationStatus.COMPLETED, "completed");
+  }
+
+  /** Postcopy on the current connection: background pages and requests, END(ram), EOF, SHUT. */
+  private void postcopyToEnd(StateSaver saver, RamPostcopySave ram) throws IOException, InterruptedException {
+    RateLimiter r = rate;
+    MigrationOutput o = out;
+    while (true) {
+      checkReturnPath();
+      if (r.exhausted() && !ram.hasPageRequests()) {
+        r.awaitWindowEnd();
+        continue;
+      }
+      long at = o.position();
+      boolean done = saver.iterateLive(() -> r.exhausted() && !ram.hasPageRequests());
+      stats.postcopyBytes.addAndGet(o.position() - at);
+      stats.remainingBytes(saver.pendingBytes(false));
+      if (done) {
+        break;
+      }
+    }
+    long at = o.position();
+    saver.completeLive(LiveStateHandler::supportsPostcopy);
+    saver.finish(false);
+    stats.postcopyBytes.addAndGet(o.position() - at);
+    if (!shut.await(SHUT_TIMEOUT_MS, TimeUnit.MILLISECONDS)) {
+      throw new IOException("the destination did not confirm the end of postcopy within " + SHUT_TIMEOUT_MS + " ms");
+    }
+    checkReturnPath();
+    if (shutStatus != 0) {
+      throw new IOException("the destination failed to load the state (return path SHUT " + shutStatus + ")");
+    }
+  }
+
+  /**
+   * postcopy-paused (QEMU's postcopy_pause on the source): the connection goes, and this thread
+   * waits for migrate resume=true, then runs the recovery handshake on the new connection; a
+   * failure there pauses again. Returns once postcopy is active again.
+   */
+  private void pauseUntilResumed(StateSaver saver, RamPostcopySave ram, String error) throws InterruptedException {
+    String why = pausedReason(error);
+    LOG.warn("{}", why);
+    state.transitionFromCurrent(MigrationStatus.POSTCOPY_PAUSED, why);
+    dropConnection();
+    while (true) {
+      Connector next;
+      settle(true);
+      try {
+        next = resumeRequests.take();
+      } finally {
+        settle(false);
+      }
+      MigrationChannel c;
+      try {
+        c = next.connect();
+      } catch (IOException | RuntimeException e) {
+        String w = pausedReason("resume: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+        LOG.warn("{}", w);
+        state.pausedError(w);
+        continue;
+      }
+      try {
+        recover(saver, ram, c);
+        return;
+      } catch (IOException | RuntimeException e) {
+        String w = pausedReason("recovery failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+        LOG.warn("{}", w);
+        state.transitionFromCurrent(MigrationStatus.POSTCOPY_PAUSED, w);
+        dropConnection();
+      }
+    }
+  }
+
+  /** Shuts and closes the current connection; its return-path reader no longer counts. */
+  private void dropConnection() {
+    linkGeneration++;
+    MigrationChannel c = connection.get();
+    if (c != null) {
+      guard("shutting the connection down", c::shutdown);
+      guard("closing the connection", () -> closeQuietly(c));
+    }
+  }
+
+  /** Both halves of the recovery handshake the source waits for on the return path. */
+  private static final class Recovery {
+    final CountDownLatch bitmaps;
+    final CountDownLatch ack = new CountDownLatch(1);
+    final java.util.concurrent.atomic.AtomicInteger bitmapsApplied = new java.util.concurrent.atomic.AtomicInteger();
+    volatile boolean acked;
+
+    Recovery(int blocks) {
+      bitmaps = new CountDownLatch(blocks);
+    }
+
+    void abort() {
+      while (bitmaps.getCount() > 0) {
+        bitmaps.countDown();
+      }
+      ack.countDown();
+    }
+  }
+
+  /**
+   * The recovery handshake on a new connection (QEMU 7.2's postcopy_do_resume): no header; one
+   * RECV_BITMAP per RAM block, each answered with the destination's received bitmap, which
+   * becomes "dirty = not received"; POSTCOPY_RESUME, answered by RESUME_ACK(1); then postcopy goes
+   * on over this connection (the destination asks again for the pages it waits for).
+   */
+  private void recover(StateSaver saver, RamPostcopySave ram, MigrationChannel c)
+      throws IOException, InterruptedException {
+    MigrationOutput lost = out;
+    if (lost != null) {
+      bytesOnLostConnections += lost.position();
+    }
+    MigrationOutput o = new MigrationOutput(c);
+    out = o;
+    connection.set(c);
+    int gen = ++linkGeneration;
+    returnPathError = null;
+    shutStatus = -1;
+    CountDownLatch shutNow = new CountDownLatch(1);
+    shut = shutNow;
+    List<String> blocks = ram.blockNames();
+    Recovery rec = new Recovery(blocks.size());
+    recovery = rec;
+    if (!state.transition(MigrationStatus.POSTCOPY_PAUSED, MigrationStatus.POSTCOPY_RECOVER, "migrate resume to " + c.peerDescription())) {
+      throw new IOException("the migration is no longer postcopy-paused (" + state.status().qapiName() + ")");
+    }
+    if (!c.supportsReturnPath()) {
+      throw new IOException(c.peerDescription() + " has no return path, which postcopy recovery needs");
+    }
+    Thread.ofPlatform().name("migration-rp").daemon().start(() -> readReturnPath(c, gen, shutNow));
+    StreamWriter w = new StreamWriter(o);
+    saver.continueOn(w);
+    for (String name : blocks) {
+      w.writeCommand(new StreamCommand.RecvBitmap(name));
+    }
+    w.flush();
+    awaitRecoveryStep(rec.bitmaps, "the received bitmaps (RECV_BITMAP) of " + blocks.size() + " RAM blocks");
+    if (rec.bitmapsApplied.get() != blocks.size()) {
+      throw new IOException("the destination answered " + rec.bitmapsApplied.get() + " of " + blocks.size() + " RECV_BITMAP commands");
+    }
+    ram.resume(o);
+    w.writeCommand(new StreamCommand.PostcopyResume());
+    w.flush();
+    awaitRecoveryStep(rec.ack, "RESUME_ACK");
+    if (!rec.acked) {
+      throw new IOException("the destination did not acknowledge POSTCOPY_RESUME");
+    }
+    recovery = null;
+    RateLimiter r = new RateLimiter(o::position, System::nanoTime, params.maxPostcopyBandwidthBytesPerSec());
+    rate = r;
+    state.transition(MigrationStatus.POSTCOPY_RECOVER, MigrationStatus.POSTCOPY_ACTIVE, "postcopy resumed");
+    lastRecoveryMs = (System.nanoTime() - resumeRequestedNs) / 1_000_000;
+    LOG.info("postcopy resumed over {} in {} ms", c.peerDescription(), lastRecoveryMs);
+  }
+
+  private void awaitRecoveryStep(CountDownLatch latch, String what) throws IOException, InterruptedException {
+    if (!latch.await(SHUT_TIMEOUT_MS, TimeUnit.MILLISECONDS)) {
+      throw new IOException("postcopy recovery: " + what + " did not arrive within " + SHUT_TIMEOUT_MS / 1000 + " s");
+    }
+    checkReturnPath();
   }
 
   private void checkReturnPath() throws IOException {
@@ -618,7 +837,7 @@ public final class OutgoingMigration {
     }
   }
 
-  private void readReturnPath(MigrationChannel c) {
+  private void readReturnPath(MigrationChannel c, int gen, CountDownLatch shutLatch) {
     ReturnPath.Reader reader =
         new ReturnPath.Reader(
             new MigrationInput(c),
@@ -630,6 +849,7 @@ public final class OutgoingMigration {
 
               @Override
               public void requestPages(String blockName, long start, long length) throws IOException {
+                stale();
                 RamPostcopySave ram = postcopySave;
                 if (ram == null) {
                   throw new MigrationStreamException("unexpected page request on the return path (postcopy-ram is off)");
@@ -641,13 +861,52 @@ public final class OutgoingMigration {
                   r.wakeUp();
                 }
               }
+
+              /** A lost connection's reader stops here instead of touching the next connection's state. */
+              private void stale() throws IOException {
+                if (gen != linkGeneration) {
+                  throw new IOException("return path of a lost connection");
+                }
+              }
+
+              @Override
+              public long receivedBitmapBytes(String blockName) {
+                RamPostcopySave ram = postcopySave;
+                return ram == null || recovery == null ? -1 : ram.receivedBitmapBytes(blockName);
+              }
+
+              @Override
+              public void receivedBitmap(String blockName, byte[] bitmap) throws IOException {
+                stale();
+                Recovery rec = recovery;
+                if (rec == null || rec.bitmaps.getCount() == 0) {
+                  throw new MigrationStreamException("unexpected RECV_BITMAP of block '" + blockName + "' on the return path");
+                }
+                postcopySave.receivedBitmap(blockName, bitmap);
+                rec.bitmapsApplied.incrementAndGet();
+                rec.bitmaps.countDown();
+              }
+
+              @Override
+              public void resumeAck(long value) throws IOException {
+                stale();
+                Recovery rec = recovery;
+                if (rec == null) {
+                  throw new MigrationStreamException("unexpected RESUME_ACK on the return path (no postcopy recovery runs)");
+                }
+                if (value != 1) {
+                  throw new MigrationStreamException("RESUME_ACK " + value + " on the return path, expected 1");
+                }
+                rec.acked = true;
+                rec.ack.countDown();
+              }
             });
     try {
       while (!reader.readOne()) {
         // PONGs and the like
       }
     } catch (IOException | RuntimeException e) {
-      if (state.status().isActive() && !cancelling()) {
+      if (gen == linkGeneration && state.status().isActive() && !cancelling()) {
         returnPathError = e;
         RateLimiter r = rate;
         if (r != null) {
@@ -655,7 +914,11 @@ public final class OutgoingMigration {
         }
       }
     } finally {
-      shut.countDown();
+      Recovery rec = recovery;
+      if (rec != null && gen == linkGeneration) {
+        rec.abort(); // a recovery waiting for bitmaps or the ack wakes and sees why
+      }
+      shutLatch.countDown();
     }
   }
 

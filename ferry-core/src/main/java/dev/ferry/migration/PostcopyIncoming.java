@@ -66,6 +66,7 @@ public final class PostcopyIncoming implements PageFaultHandler {
   /** Host pages waited for: key = block << 40 | host page's first target page. */
   private final ConcurrentHashMap<Long, Waiters> pending = new ConcurrentHashMap<>();
   private final AtomicLong requests = new AtomicLong();
+  private final AtomicLong resent = new AtomicLong();
   private final AtomicLong faults = new AtomicLong();
   /** Fault latency in ns: from the miss until the page was there. */
   private final Recorder latency = new Recorder(3);
@@ -210,10 +211,71 @@ public final class PostcopyIncoming implements PageFaultHandler {
 
   /**
    * The stream failed after RUN: the guest keeps its received pages, waiting vCPUs stay parked
-   * (recovery would wake them), requests are no longer sent.
+   * (until recovery brings their pages), requests are no longer sent.
    */
   public void pause(String reason) {
     pausedReason = reason;
+  }
+
+  /** Why the postcopy phase is paused now, or null while it runs. */
+  public String pausedReason() {
+    return pausedReason;
+  }
+
+  /**
+   * Postcopy recovery begins on a new connection: page requests and bitmaps go to {@code rp}, and
+   * the loader drops what it half collected from the lost connection. Requests stay held until
+   * {@link #resume}.
+   */
+  public void recover(ReturnPath.Writer rp) throws IOException {
+    if (state != State.RUNNING) {
+      throw new MigrationStreamException("postcopy recovery in postcopy state " + state + " (allowed in RUNNING)");
+    }
+    returnPath = java.util.Objects.requireNonNull(rp, "rp");
+    loader().resumePostcopy();
+  }
+
+  /**
+   * RECV_BITMAP (recovery): answers with block {@code blockName}'s received bitmap in QEMU's
+   * encoding on the new return path.
+   */
+  public void sendReceivedBitmap(String blockName, long offset) throws IOException {
+    int bi = indexOf(blockName);
+    if (bi < 0) {
+      throw new MigrationStreamException("RECV_BITMAP names unknown RAM block '" + blockName + "'", offset);
+    }
+    ReceivedPages r = received;
+    if (r == null || state != State.RUNNING) {
+      throw new MigrationStreamException("RECV_BITMAP in postcopy state " + state + " (allowed in RUNNING)", offset);
+    }
+    returnPath.receivedBitmap(blockName, r.toLittleEndianBytes(bi));
+  }
+
+  /**
+   * POSTCOPY_RESUME (recovery): the next request names its block again, RESUME_ACK(1) goes out, and
+   * every page a vCPU still waits for is requested again (the source dropped its queue).
+   *
+   * @return how many requests were sent again
+   */
+  public int resume() throws IOException {
+    ReturnPath.Writer rp = returnPath;
+    rp.forgetLastBlock();
+    pausedReason = null;
+    rp.resumeAck(1);
+    ReceivedPages r = received;
+    int again = 0;
+    for (Long key : pending.keySet()) {
+      int bi = (int) (key >>> 40);
+      long page = key & ((1L << 40) - 1);
+      if (!r.isReceived(bi, page)) {
+        RamBlock b = blocks.get(bi);
+        requests.incrementAndGet();
+        resent.incrementAndGet();
+        rp.requestPages(b.name(), page * TPS, b.pageSize());
+        again++;
+      }
+    }
+    return again;
   }
 
   private RamLoader loader() throws MigrationStreamException {
@@ -393,6 +455,16 @@ public final class PostcopyIncoming implements PageFaultHandler {
       t += System.nanoTime() - allBlockedSinceNs;
     }
     return t / 1_000_000;
+  }
+
+  /** Host pages that threads wait for now (parked vCPUs, while paused too). */
+  public int waitedPages() {
+    return pending.size();
+  }
+
+  /** Page requests sent again by recoveries (POSTCOPY_RESUME). */
+  public long requestsResent() {
+    return resent.get();
   }
 
   /** Pages still missing, or 0 before ADVISE. */

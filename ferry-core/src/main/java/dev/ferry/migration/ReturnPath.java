@@ -29,6 +29,22 @@ public final class ReturnPath {
     default void resumeAck(long value) throws IOException {
       throw new MigrationStreamException("unexpected RESUME_ACK on the return path");
     }
+
+    /**
+     * The size in bytes this source expects for {@code blockName}'s received bitmap (a RECV_BITMAP
+     * blob), checked before the blob is read; -1 when the block is unknown or no recovery runs.
+     */
+    default long receivedBitmapBytes(String blockName) {
+      return -1;
+    }
+
+    /**
+     * The destination's received bitmap of {@code blockName} (postcopy recovery): bit i of byte
+     * i/8 set = target page i arrived.
+     */
+    default void receivedBitmap(String blockName, byte[] bitmap) throws IOException {
+      throw new MigrationStreamException("unexpected RECV_BITMAP on the return path (no postcopy recovery runs)");
+    }
   }
 
   /** Reads messages until SHUT (returned) or an error. */
@@ -85,7 +101,33 @@ public final class ReturnPath {
           handler.requestPages(lastBlock, start, length);
         }
         case RESUME_ACK -> handler.resumeAck(in.readBe32Unsigned());
-        case RECV_BITMAP -> throw in.corrupt("return path: RECV_BITMAP outside postcopy recovery");
+        case RECV_BITMAP -> {
+          if (len < 1) {
+            throw in.corrupt("return path: RECV_BITMAP with length 0 (no block name)");
+          }
+          int n = in.readU8();
+          if (len != 1 + n) {
+            throw in.corrupt("return path: RECV_BITMAP length " + len + " does not match 1 + name length " + n);
+          }
+          String block = new String(in.readBytes(n), StandardCharsets.ISO_8859_1);
+          long expected = handler.receivedBitmapBytes(block);
+          if (expected < 0) {
+            throw in.corrupt("return path: RECV_BITMAP for unknown RAM block '" + block + "'");
+          }
+          long size = in.readBe64();
+          if (size != expected) {
+            throw in.corrupt("return path: RECV_BITMAP of block '" + block + "' has size " + size + ", expected " + expected);
+          }
+          byte[] bitmap = in.readBytes((int) size);
+          long end = in.readBe64();
+          if (end != ReturnPathMessage.RECV_BITMAP_ENDING) {
+            throw in.corrupt(
+                String.format(
+                    "return path: RECV_BITMAP of block '%s' ends with 0x%016x, expected 0x%016X",
+                    block, end, ReturnPathMessage.RECV_BITMAP_ENDING));
+          }
+          handler.receivedBitmap(block, bitmap);
+        }
       }
       return false;
     }
@@ -123,6 +165,17 @@ public final class ReturnPath {
 
     public synchronized void resumeAck(int value) throws IOException {
       out.writeBe16(ReturnPathMessage.RESUME_ACK.code()).writeBe16(4).writeBe32(value).flush();
+    }
+
+    /**
+     * RECV_BITMAP (postcopy recovery): the header naming the block, then, outside the header's
+     * length, be64 size, the bitmap's little-endian bytes (bit i of byte i/8 = target page i
+     * received; {@code bitmap.length} a multiple of 8), and the end mark 0x0123456789ABCDEF.
+     */
+    public synchronized void receivedBitmap(String block, byte[] bitmap) throws IOException {
+      byte[] name = block.getBytes(StandardCharsets.ISO_8859_1);
+      out.writeBe16(ReturnPathMessage.RECV_BITMAP.code()).writeBe16(1 + name.length).writeU8(name.length).writeBytes(name);
+      out.writeBe64(bitmap.length).writeBytes(bitmap).writeBe64(ReturnPathMessage.RECV_BITMAP_ENDING).flush();
     }
 
     /** Forgets the last requested block, so the next request names it (after recovery). */

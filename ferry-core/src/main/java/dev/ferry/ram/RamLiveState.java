@@ -395,6 +395,67 @@ public final class RamLiveState implements LiveStateHandler {
       return out;
     }
 
+    @Override
+    public List<String> blockNames() {
+      return blocks.stream().map(RamBlock::name).toList();
+    }
+
+    private int blockIndexOf(String name) {
+      for (int i = 0; i < blocks.size(); i++) {
+        if (blocks.get(i).name().equals(name)) {
+          return i;
+        }
+      }
+      return -1;
+    }
+
+    @Override
+    public long receivedBitmapBytes(String blockName) {
+      int bi = blockIndexOf(blockName);
+      if (bi < 0) {
+        return -1;
+      }
+      long pages = blocks.get(bi).usedLength() / StreamHeader.TARGET_PAGE_SIZE;
+      return (pages + 63) / 64 * 8;
+    }
+
+    /**
+     * Dirty = not received (QEMU's ram_dirty_bitmap_reload): a page sent on the lost connection
+     * that never arrived goes again, one that arrived never goes twice. Bits past the block's end
+     * are ignored.
+     */
+    @Override
+    public void receivedBitmap(String blockName, byte[] bitmap) throws dev.ferry.stream.MigrationStreamException {
+      int bi = blockIndexOf(blockName);
+      if (bi < 0 || bitmaps == null) {
+        throw new dev.ferry.stream.MigrationStreamException("received bitmap of unknown RAM block '" + blockName + "'");
+      }
+      if (bitmap.length != receivedBitmapBytes(blockName)) {
+        throw new dev.ferry.stream.MigrationStreamException(
+            "received bitmap of RAM block '" + blockName + "' has " + bitmap.length + " bytes, expected "
+                + receivedBitmapBytes(blockName));
+      }
+      DirtyBitmap bm = bitmaps.get(bi);
+      long before = bm.cardinality();
+      for (long p = 0; p < bm.pageCount(); p++) {
+        boolean got = (bitmap[(int) (p >>> 3)] & (1 << (p & 7))) != 0;
+        if (got) {
+          bm.clear(p);
+        } else {
+          bm.set(p);
+        }
+      }
+      dirtyPages += bm.cardinality() - before;
+    }
+
+    @Override
+    public void resume(MigrationOutput out) {
+      requests.clear();
+      writer = new RamRecordWriter(out);
+      cursorBlock = 0;
+      cursorPage = 0;
+    }
+
     /**
      * A PART body in postcopy: queued requests first (FIFO; the scan then continues from the
      * requested page), then the background scan in whole host pages. The rate limit (the postcopy

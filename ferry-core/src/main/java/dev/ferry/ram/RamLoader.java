@@ -156,6 +156,17 @@ public final class RamLoader {
     this.postcopy = true;
   }
 
+  /**
+   * Postcopy recovery: the stream continues on a new connection. A huge page half collected from the
+   * lost one is thrown away (its bits were never set, so it comes again whole), and the next record
+   * must name its block (the source forgets its last block too).
+   */
+  public void resumePostcopy() {
+    hostBlock = null;
+    hostFilled = 0;
+    lastBlock = null;
+  }
+
   /** Postcopy pages dropped because they had arrived already (a request raced the background). */
   public long postcopyDuplicates() {
     return postcopyDuplicates;

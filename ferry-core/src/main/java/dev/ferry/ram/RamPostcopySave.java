@@ -21,4 +21,27 @@ public interface RamPostcopySave {
 
   /** The switch (machine stopped): the last sync and the discard commands to send. */
   List<StreamCommand.RamDiscard> startPostcopy();
+
+  /** The names of the RAM blocks, in block order (one RECV_BITMAP each at recovery). */
+  List<String> blockNames();
+
+  /**
+   * The size in bytes of block {@code blockName}'s received bitmap as QEMU encodes it (one bit per
+   * target page, rounded up to 8 bytes), or -1 for an unknown block.
+   */
+  long receivedBitmapBytes(String blockName);
+
+  /**
+   * Postcopy recovery, on the return-path thread while the migration thread waits: the
+   * destination's received bitmap of {@code blockName} (bit i of byte i/8 = target page i arrived)
+   * replaces this save's bitmap of the block: every page not received is to be sent again.
+   */
+  void receivedBitmap(String blockName, byte[] bitmap) throws MigrationStreamException;
+
+  /**
+   * Postcopy recovery, once every block's received bitmap was applied: pages go to {@code out}
+   * from now on, the first naming its block; requests queued for the lost connection are dropped
+   * (the destination sends its pending ones again).
+   */
+  void resume(dev.ferry.stream.MigrationOutput out);
 }

@@ -117,6 +117,19 @@ public final class ReceivedPages {
     }
   }
 
+  /**
+   * Block {@code block}'s bitmap in QEMU's RECV_BITMAP encoding (postcopy recovery): the 64-bit
+   * words little-endian, so bit i of byte i/8 is target page i; the length is a multiple of 8.
+   */
+  public byte[] toLittleEndianBytes(int block) {
+    long[] ws = words[block];
+    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(ws.length * 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    for (int i = 0; i < ws.length; i++) {
+      b.putLong((long) WORDS.getAcquire(ws, i));
+    }
+    return b.array();
+  }
+
   /** Pages of block {@code block} not yet received. */
   public long missingPages(int block) {
     return missing.get(block);

@@ -24,7 +24,7 @@ public final class StateSaver {
   private static final Logger LOG = LoggerFactory.getLogger(StateSaver.class);
 
   private final SaveStateRegistry registry;
-  private final StreamWriter writer;
+  private StreamWriter writer;
   private final SaveOptions options;
   private final QemuJsonWriter vmdesc = new QemuJsonWriter();
   /** This save's live state, in registry order; filled by setupLive. */
@@ -45,6 +45,14 @@ public final class StateSaver {
 
   public StreamWriter writer() {
     return writer;
+  }
+
+  /**
+   * From now on this save writes through {@code next} (postcopy recovery: the stream goes on over a
+   * new connection, without a header). The live handlers are told by their owner.
+   */
+  public void continueOn(StreamWriter next) {
+    writer = java.util.Objects.requireNonNull(next, "next");
   }
 
   /** Header, then the configuration section unless {@code config} is null. */

@@ -73,12 +73,26 @@ public final class StreamReader {
   private final StreamHandler handler;
   private final Options options;
   /** Sections opened by START, by stream section id. */
-  private final Map<Long, SectionHeader> started = new HashMap<>();
+  private final Map<Long, SectionHeader> started;
 
   public StreamReader(MigrationInput in, StreamHandler handler, Options options) {
+    this(in, handler, options, new HashMap<>());
+  }
+
+  private StreamReader(MigrationInput in, StreamHandler handler, Options options, Map<Long, SectionHeader> started) {
     this.in = in;
     this.handler = handler;
     this.options = options;
+    this.started = started;
+  }
+
+  /**
+   * A reader that continues this stream's section loop on {@code next} (postcopy recovery: the new
+   * connection has no header or configuration, and its PART sections refer to sections the lost
+   * connection opened). This reader must not be used any more.
+   */
+  public StreamReader continueOn(MigrationInput next) {
+    return new StreamReader(next, handler, options, started);
   }
 
   public StreamReader(MigrationInput in, StreamHandler handler) {

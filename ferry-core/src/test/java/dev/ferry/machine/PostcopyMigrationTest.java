@@ -2,7 +2,6 @@ package dev.ferry.machine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.ferry.migration.IncomingMigration;
 import dev.ferry.migration.MigrationCapability;
 import dev.ferry.migration.MigrationListener;
 import dev.ferry.migration.MigrationStats;
@@ -146,48 +145,6 @@ class PostcopyMigrationTest {
       assertThat(pc.faultLatencyNs().getTotalCount()).isEqualTo(pc.faults());
       dst.machine().pause();
       assertThat(StressCheck.check(dst.machine()).passed()).isTrue();
-    }
-  }
-
-  @Test
-  void destinationGoneAfterTheSwitchPausesBothSidesAndTheSourceNeverRunsAgain() throws Exception {
-    try (MachineHost src = host("stress", mem(32 << 20));
-        MachineHost dst = host("stress", mem(32 << 20))) {
-      src.machine().resume();
-      src.migration().setCapabilities(Map.of(MigrationCapability.POSTCOPY_RAM, true));
-      dst.migration().setCapabilities(Map.of(MigrationCapability.POSTCOPY_RAM, true));
-      src.migration().setParameters(
-          Map.of("max-bandwidth", 4L << 20, "downtime-limit", 1L, "max-postcopy-bandwidth", 1L << 20));
-      String uri = "unix:" + dir.resolve("gone.sock");
-      AtomicReference<Throwable> failure = new AtomicReference<>();
-      CountDownLatch listening = new CountDownLatch(1);
-      AtomicReference<dev.ferry.transport.MigrationChannel> channel = new AtomicReference<>();
-      CompletableFuture<Void> incoming =
-          CompletableFuture.runAsync(
-              () -> {
-                try (dev.ferry.transport.TransportListener l = dev.ferry.transport.Transports.listen(uri)) {
-                  listening.countDown();
-                  try (dev.ferry.transport.MigrationChannel c = l.accept()) {
-                    channel.set(c);
-                    dst.incoming(c);
-                  }
-                } catch (Throwable t) {
-                  failure.set(t);
-                }
-              });
-      assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
-      OutgoingMigration out = src.migration().migrate(uri);
-      src.migration().startPostcopy();
-      await(() -> dst.migration().incomingState().status() == MigrationStatus.POSTCOPY_ACTIVE && dst.machine().isRunning());
-      channel.get().shutdown(); // the destination's connection dies after RUN
-      assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.POSTCOPY_PAUSED);
-      assertThat(src.migration().outgoingState().errorDesc()).contains("guest now runs on the destination");
-      assertThat(src.machine().runState()).isEqualTo(RunState.POSTMIGRATE);
-      incoming.get(60, TimeUnit.SECONDS);
-      assertThat(failure.get()).isInstanceOf(IncomingMigration.PostcopyPausedException.class);
-      assertThat(dst.migration().incomingState().status()).isEqualTo(MigrationStatus.POSTCOPY_PAUSED);
-      assertThat(dst.migration().incomingState().errorDesc()).contains("recovery");
-      assertThat(src.machine().isRunning()).isFalse();
     }
   }
 
