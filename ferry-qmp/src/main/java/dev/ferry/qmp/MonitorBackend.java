@@ -77,6 +77,22 @@ public interface MonitorBackend {
   /** {@code migrate-start-postcopy}: switch an active migration to postcopy. */
   void migrateStartPostcopy() throws QmpError;
 
+  /**
+   * {@code migrate-pause}: in postcopy-active (source or destination) the connection is shut and
+   * both sides go postcopy-paused. Default: QEMU's refusal.
+   */
+  default void migratePause() throws QmpError {
+    throw QmpError.generic("migrate-pause is currently only supported during postcopy-active state");
+  }
+
+  /**
+   * {@code migrate-recover}: a postcopy-paused destination listens on {@code uri} for the source's
+   * {@code migrate {resume: true}}. Default: QEMU's refusal.
+   */
+  default void migrateRecover(String uri) throws QmpError {
+    throw QmpError.generic("Migrate recover can only be run when postcopy is paused.");
+  }
+
   /** {@code query-migrate}. */
   MigrationInfo queryMigrate();
 

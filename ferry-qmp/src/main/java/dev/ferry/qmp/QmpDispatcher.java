@@ -180,6 +180,20 @@ public final class QmpDispatcher {
           return null;
         });
     add(
+        "migrate-pause",
+        NONE,
+        a -> {
+          backend.migratePause();
+          return null;
+        });
+    add(
+        "migrate-recover",
+        QapiType.Struct.of(required("uri", QapiType.STR)),
+        a -> {
+          backend.migrateRecover(a.get("uri").textValue());
+          return null;
+        });
+    add(
         "migrate-start-postcopy",
         NONE,
         a -> {

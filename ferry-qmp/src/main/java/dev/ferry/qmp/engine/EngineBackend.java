@@ -72,7 +72,8 @@ public final class EngineBackend implements MonitorBackend {
 
     /**
      * The stream broke after the postcopy switch: the guest runs here with the pages it has (those
-     * it touches among the missing ones wait), the status is postcopy-paused.
+     * it touches among the missing ones wait), the status is postcopy-paused and the load waits for
+     * {@code migrate-recover} (called on every pause, a second cut during a recovery too).
      */
     default void postcopyPaused(String uri, Exception error) {}
   }
@@ -92,6 +93,8 @@ public final class EngineBackend implements MonitorBackend {
   /** Whether the machine runs after an incoming load (QEMU's autostart; {@code stop}/{@code cont} change it). */
   private volatile boolean autostart = true;
   private volatile Thread incomingThread;
+  /** The URI the incoming migration was started on. */
+  private volatile String incomingUri;
   /** Where the incoming migration listens (a tcp port 0 resolved), for query-migrate's socket-address. */
   private volatile String incomingBoundUri;
 
@@ -107,6 +110,12 @@ public final class EngineBackend implements MonitorBackend {
           public void statusChanged(MigrationStatus from, MigrationStatus to, String reason) {
             if (migration.capability(dev.ferry.migration.MigrationCapability.EVENTS)) {
               emit(new MonitorEvent.Migration(to));
+            }
+            if (to == MigrationStatus.POSTCOPY_PAUSED
+                && migration.incomingState().status() == MigrationStatus.POSTCOPY_PAUSED) {
+              // the load waits for migrate-recover; the guest lives here, the process stays up
+              String uri = incomingUri;
+              incomingObserver.postcopyPaused(uri, new IOException(reason));
             }
           }
 
@@ -188,7 +197,8 @@ public final class EngineBackend implements MonitorBackend {
    * them (or reading RAM for a check) would wait forever, so the monitor refuses instead.
    */
   private void refuseWhilePostcopyPaused() throws QmpError {
-    if (migration.incomingState().status() == MigrationStatus.POSTCOPY_PAUSED) {
+    MigrationStatus in = migration.incomingState().status();
+    if (in == MigrationStatus.POSTCOPY_PAUSED || in == MigrationStatus.POSTCOPY_RECOVER) {
       throw QmpError.generic(
           "the incoming postcopy migration is paused: part of the guest's RAM never arrived and"
               + " the vCPUs that touched it wait for it, so the machine cannot be stopped or checked");
@@ -238,11 +248,14 @@ public final class EngineBackend implements MonitorBackend {
   @Override
   public void migrate(String uri, boolean detach, boolean resume) throws QmpError {
     if (resume) {
-      if (migration.outgoingState().status() != MigrationStatus.POSTCOPY_PAUSED) {
-        throw QmpError.generic("Cannot resume if there is no paused migration");
+      // QEMU 7.2: only a postcopy-paused source; it connects to the destination's migrate-recover
+      // listener and goes postcopy-recover, then postcopy-active
+      try {
+        migration.resume(uri);
+      } catch (IllegalArgumentException | IllegalStateException e) {
+        throw QmpError.generic(e.getMessage());
       }
-      throw QmpError.generic(
-          "Ferry does not implement postcopy recovery: the paused migration cannot be resumed (the guest lives on the destination)");
+      return;
     }
     synchronized (lock) {
       if (machine.runState() == RunState.INMIGRATE || incomingBusy()) {
@@ -286,6 +299,26 @@ public final class EngineBackend implements MonitorBackend {
       migration.startPostcopy();
     } catch (IllegalStateException e) {
       throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
+  public void migratePause() throws QmpError {
+    try {
+      migration.pausePostcopy();
+    } catch (IllegalStateException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
+  public void migrateRecover(String uri) throws QmpError {
+    try {
+      migration.recover(uri, bound -> incomingBoundUri = bound);
+    } catch (IllegalArgumentException | IllegalStateException e) {
+      throw QmpError.generic(e.getMessage());
+    } catch (IOException e) {
+      throw QmpError.generic("Failed to listen on " + uri + " for postcopy recovery: " + e.getMessage());
     }
   }
 
@@ -438,6 +471,7 @@ public final class EngineBackend implements MonitorBackend {
         throw new IllegalStateException("The incoming migration has already been started");
       }
       incomingStarted = true;
+      incomingUri = uri;
       machine.stop(RunState.INMIGRATE);
       IncomingObserver obs = incomingObserver;
       incomingThread =
@@ -453,8 +487,8 @@ public final class EngineBackend implements MonitorBackend {
                         obs.listening(bound);
                       });
                     } catch (dev.ferry.migration.IncomingMigration.PostcopyPausedException e) {
+                      // interrupted while paused (the process ends): the observer heard of the pause
                       LOG.error("incoming postcopy migration on {} paused: {}", uri, e.getMessage());
-                      obs.postcopyPaused(uri, e);
                       return;
                     } catch (Exception e) {
                       // the observer reports it (ferry run prints one line); query-migrate has it

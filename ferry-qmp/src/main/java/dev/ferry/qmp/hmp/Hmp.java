@@ -50,6 +50,8 @@ public final class Hmp {
               "[-d] [-r] uri",
               "migrate to URI (using -d to not wait for completion)\n\t\t\t -r to resume a paused postcopy migration"),
           new Cmd("migrate_cancel", List.of(), "", "cancel the current VM migration"),
+          new Cmd("migrate_pause", List.of(), "", "Pause an ongoing migration (postcopy-only)"),
+          new Cmd("migrate_recover", List.of(), "uri", "Continue a paused incoming postcopy migration"),
           new Cmd(
               "migrate_incoming", List.of(), "uri", "Continue an incoming migration from an -incoming defer"),
           new Cmd(
@@ -248,6 +250,15 @@ public final class Hmp {
       case "migrate_cancel" -> {
         noArgs(name, a);
         qmp.execute("migrate_cancel", null);
+        return "";
+      }
+      case "migrate_pause" -> {
+        noArgs(name, a);
+        qmp.execute("migrate-pause", null);
+        return "";
+      }
+      case "migrate_recover" -> {
+        qmp.execute("migrate-recover", F.objectNode().put("uri", one(name, a, "uri")));
         return "";
       }
       case "migrate_start_postcopy" -> {

@@ -96,6 +96,75 @@ class PostcopyCommandTest {
     }
   }
 
+  @Test
+  void pauseAndRecoveryOverQmpAndHmpWithQemusEventsAndTexts() throws Exception {
+    try (MachineHost src = host();
+        MachineHost dst = host()) {
+      QmpDispatcher s = new QmpDispatcher(new EngineBackend(src, new SnapshotStore(dir.resolve("s"), src)));
+      EngineBackend dstBackend = new EngineBackend(dst, new SnapshotStore(dir.resolve("d"), dst));
+      QmpDispatcher d = new QmpDispatcher(dstBackend);
+      java.util.List<String> dstEvents = new java.util.concurrent.CopyOnWriteArrayList<>();
+      dstBackend.attach(e -> {
+        if (e instanceof dev.ferry.qmp.MonitorEvent.Migration m) {
+          dstEvents.add(m.status().qapiName());
+        }
+      });
+      CountDownLatch loaded = new CountDownLatch(1);
+      java.util.List<String> paused = new java.util.concurrent.CopyOnWriteArrayList<>();
+      dstBackend.setIncomingObserver(
+          new EngineBackend.IncomingObserver() {
+            @Override
+            public void loaded(RunState sourceRunState) {
+              loaded.countDown();
+            }
+
+            @Override
+            public void postcopyPaused(String uri, Exception error) {
+              paused.add(error.getMessage());
+            }
+          });
+      dev.ferry.qmp.hmp.Hmp hmpSrc = new dev.ferry.qmp.hmp.Hmp(s);
+      dev.ferry.qmp.hmp.Hmp hmpDst = new dev.ferry.qmp.hmp.Hmp(d);
+      src.machine().resume();
+      assertThatThrownBy(() -> s.execute("migrate-pause", null))
+          .hasMessageContaining("migrate-pause is currently only supported during postcopy-active state");
+      assertThatThrownBy(() -> d.execute("migrate-recover", F.objectNode().put("uri", "unix:" + dir.resolve("r0.sock"))))
+          .hasMessageContaining("Migrate recover can only be run when postcopy is paused.");
+      s.execute("migrate-set-capabilities", caps("postcopy-ram", "events"));
+      s.execute("migrate-set-parameters",
+          F.objectNode().put("max-bandwidth", 4 << 20).put("downtime-limit", 1).put("max-postcopy-bandwidth", 256 << 10));
+      d.execute("migrate-set-capabilities", caps("postcopy-ram", "events"));
+      dstBackend.setAutostart(false); // held vCPUs: the digests must match exactly
+      dstBackend.deferIncoming();
+      String uri = "unix:" + dir.resolve("pc.sock");
+      d.execute("migrate-incoming", F.objectNode().put("uri", uri));
+      awaitTrue(() -> dir.resolve("pc.sock").toFile().exists());
+      s.execute("migrate", F.objectNode().put("uri", uri));
+      s.execute("migrate-start-postcopy", null);
+      awaitTrue(() -> dst.migration().incoming() != null && dst.migration().incoming().postcopy() != null
+          && dst.migration().incoming().postcopy().state() == dev.ferry.migration.PostcopyIncoming.State.RUNNING);
+      // the destination pauses (HMP migrate_pause), the source follows when the connection goes
+      assertThat(hmpDst.execute("migrate_pause")).isEmpty();
+      awaitTrue(() -> status(s).equals("postcopy-paused") && status(d).equals("postcopy-paused"));
+      assertThat(d.execute("query-migrate", null).path("error-desc").asText()).contains("migrate-recover");
+      assertThat(paused).hasSize(1);
+      assertThatThrownBy(() -> d.execute("stop", null)).hasMessageContaining("paused");
+      assertThatThrownBy(() -> s.execute("cont", null)).hasMessageContaining("the guest now lives on the destination");
+      String rec = "unix:" + dir.resolve("rec.sock");
+      assertThat(hmpDst.execute("migrate_recover " + rec)).isEmpty();
+      assertThat(status(d)).isEqualTo("postcopy-paused"); // MIGRATION {setup} while it stays paused
+      assertThat(dstEvents).endsWith("postcopy-paused", "setup");
+      s.execute("migrate-set-parameters", F.objectNode().put("max-postcopy-bandwidth", 0));
+      assertThat(hmpSrc.execute("migrate -d -r " + rec)).isEmpty();
+      awaitTrue(() -> status(s).equals("completed") || status(s).equals("failed"));
+      assertThat(status(s)).isEqualTo("completed");
+      assertThat(loaded.await(60, TimeUnit.SECONDS)).isTrue();
+      assertThat(dstEvents).containsSubsequence(
+          "postcopy-active", "postcopy-paused", "setup", "postcopy-recover", "postcopy-active", "completed");
+      assertThat(src.memoryDigest().firstDifference(dst.memoryDigest())).isEmpty();
+    }
+  }
+
   private static String status(QmpDispatcher q) {
     try {
       return q.execute("query-migrate", null).path("status").asText();
