@@ -80,6 +80,11 @@ public final class MigrateCommand implements Callable<Integer> {
   @Option(names = "--postcopy-after", paramLabel = "SECONDS", description = "with --postcopy: send migrate-start-postcopy once the migration has run SECONDS (default: right after the first pass over RAM)")
   Double postcopyAfterSeconds;
 
+  @Option(
+      names = {"--resume", "-r"},
+      description = "resume a postcopy-paused migration (QMP migrate resume=true): the source connects to DEST_URI, where the destination listens after migrate-recover (ferry monitor DST migrate_recover URI); no capability or parameter options")
+  boolean resume;
+
   @Option(names = "--reset", description = "first turn every capability off and put every parameter back to its default")
   boolean reset;
 
@@ -123,6 +128,12 @@ public final class MigrateCommand implements Callable<Integer> {
       err.println("ferry migrate: --postcopy-after needs --postcopy (see 'ferry migrate --help')");
       return 2;
     }
+    if (resume && (xbzrle || returnPath || postcopy || reset || bandwidthBytesPerSec != null || downtimeLimitMs != null
+        || xbzrleCacheSizeBytes != null || tlsCredsDir != null || tlsHostname != null)) {
+      err.println("ferry migrate: --resume continues the paused migration with its own capabilities and parameters;"
+          + " drop the other migration options (see 'ferry migrate --help')");
+      return 2;
+    }
     PostcopySwitch postcopySwitch = null;
     if (postcopy) {
       try {
@@ -147,10 +158,15 @@ public final class MigrateCommand implements Callable<Integer> {
     Thread hook = Thread.ofPlatform().unstarted(() -> cancelOnSignal(client));
     Runtime.getRuntime().addShutdownHook(hook);
     try (client) {
-      setUp(client, err);
-      client.execute("migrate", JsonNodeFactory.instance.objectNode().put("uri", destination));
       MigrationTimeline timeline = new MigrationTimeline();
-      MigrationInfo info = poll(client, err, timeline, postcopySwitch);
+      MigrationInfo info;
+      if (resume) {
+        info = resume(client, err, timeline);
+      } else {
+        setUp(client, err);
+        client.execute("migrate", JsonNodeFactory.instance.objectNode().put("uri", destination));
+        info = poll(client, err, timeline, postcopySwitch);
+      }
       MigrationReport report = new MigrationReport("Migration report: to " + destination, info, effectiveDowntimeLimit(client));
       if (postcopy) {
         report.postcopy(timeline, null, null);
@@ -174,6 +190,10 @@ public final class MigrateCommand implements Callable<Integer> {
       }
       if (info.status() == MigrationStatus.FAILED) {
         err.println("ferry migrate: migration failed: " + (info.errorDesc() != null ? info.errorDesc() : "no error description"));
+      } else if (info.status() == MigrationStatus.POSTCOPY_PAUSED) {
+        err.println("ferry migrate: migration postcopy-paused: "
+            + (info.errorDesc() != null ? info.errorDesc() : "no error description")
+            + " (ferry monitor DST_QMP migrate_recover URI, then ferry migrate --resume --qmp " + qmp + " URI)");
       } else {
         err.println("ferry migrate: migration " + (info.status() == null ? "ended" : info.status().qapiName()));
       }
@@ -291,8 +311,40 @@ public final class MigrateCommand implements Callable<Integer> {
     }
   }
 
-  /** Polls until the migration left setup/active/device/...; returns the last answer. */
-  private MigrationInfo poll(QmpClient client, PrintStream err, MigrationTimeline timeline, PostcopySwitch postcopySwitch)
+  /**
+   * migrate resume=true, then polls as {@link #poll} does; says on stderr how long the recovery took
+   * (from the command to postcopy-active, polled every few ms).
+   */
+  private MigrationInfo resume(QmpClient client, PrintStream err, MigrationTimeline timeline)
+      throws IOException, QmpError, InterruptedException {
+    MigrationInfo before = MigrationInfo.fromJson(client.execute("query-migrate"));
+    long t0 = System.nanoTime();
+    client.execute("migrate", JsonNodeFactory.instance.objectNode().put("uri", destination).put("resume", true));
+    // the source connects on its migration thread: postcopy-paused until then
+    while (true) {
+      MigrationInfo info = MigrationInfo.fromJson(client.execute("query-migrate"));
+      MigrationStatus st = info.status();
+      if (st == MigrationStatus.POSTCOPY_ACTIVE || st == MigrationStatus.COMPLETED) {
+        err.printf(Locale.ROOT, "ferry migrate: postcopy resumed over %s in %.0f ms (migrate resume=true to %s)%n",
+            destination, (System.nanoTime() - t0) / 1e6, st.qapiName());
+        break;
+      }
+      boolean newError = st == MigrationStatus.POSTCOPY_PAUSED && info.errorDesc() != null
+          && !info.errorDesc().equals(before.errorDesc());
+      if (newError || st == MigrationStatus.FAILED || st == null || st == MigrationStatus.NONE) {
+        return info;
+      }
+      Thread.sleep(2);
+    }
+    return poll(client, err, timeline, null);
+  }
+
+  /**
+   * Polls until the migration left setup/active/device/... or paused in postcopy; returns the last
+   * answer.
+   */
+  private MigrationInfo poll(
+      QmpClient client, PrintStream err, MigrationTimeline timeline, PostcopySwitch postcopySwitch)
       throws IOException, QmpError, InterruptedException {
     ProgressBar bar = quiet ? null : new ProgressBar(err, ProgressBar.stderrIsTerminal(), 1000);
     try {
@@ -304,7 +356,7 @@ public final class MigrateCommand implements Callable<Integer> {
         }
         boolean done = info.status() == null || info.status() == MigrationStatus.COMPLETED
             || info.status() == MigrationStatus.FAILED || info.status() == MigrationStatus.CANCELLED
-            || info.status() == MigrationStatus.NONE;
+            || info.status() == MigrationStatus.NONE || info.status() == MigrationStatus.POSTCOPY_PAUSED;
         if (done) {
           return info;
         }

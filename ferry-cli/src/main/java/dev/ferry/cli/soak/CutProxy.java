@@ -32,7 +32,7 @@ final class CutProxy implements AutoCloseable {
   private final ServerSocketChannel server;
   private final SocketAddress target;
   private final String listenUri;
-  private final long cutAfterBytes;
+  private volatile long cutAfterBytes;
   private final AtomicLong forwarded = new AtomicLong();
   private final AtomicLong returned = new AtomicLong();
   private final AtomicBoolean cut = new AtomicBoolean();
@@ -87,6 +87,14 @@ final class CutProxy implements AutoCloseable {
 
   long cutAfterBytes() {
     return cutAfterBytes;
+  }
+
+  /**
+   * Moves the cut to {@code bytes} of the stream (at least what went through already): a test that
+   * waits for a phase (e.g. the destination's postcopy RUN) then cuts a seeded number of bytes later.
+   */
+  void cutAfter(long bytes) {
+    cutAfterBytes = Math.max(bytes, forwarded.get());
   }
 
   /** Stream bytes the destination has been sent. */
@@ -146,6 +154,11 @@ final class CutProxy implements AutoCloseable {
           return;
         }
         buf.flip();
+        long allowed = cutAfterBytes - forwarded.get(); // the cut may have moved during the read
+        if (n > allowed) {
+          n = (int) Math.max(0, allowed);
+          buf.limit(n);
+        }
         while (buf.hasRemaining()) {
           out.write(buf);
         }

@@ -214,6 +214,13 @@ public final class EngineBackend implements MonitorBackend {
             "the guest now lives on the destination (postcopy moved it there, status "
                 + o.state().status().qapiName() + "): this machine's RAM is stale and it must not run again");
       }
+      MigrationStatus in = migration.incomingState().status();
+      if ((in == MigrationStatus.POSTCOPY_PAUSED || in == MigrationStatus.POSTCOPY_RECOVER) && !machine.isRunning()) {
+        // Ferry, stricter than QEMU: a held destination does not start a half-received guest
+        throw QmpError.generic(
+            "the incoming postcopy migration is " + in.qapiName() + ": part of the guest's RAM has not arrived;"
+                + " recover it (migrate-recover) before cont");
+      }
       RunState s = machine.runState();
       // QEMU's qmp_cont: a state that needs a reset (here also a failed load, which leaves
       // internal-error) and finish-migrate are refused with QEMU's words; Ferry also refuses the
