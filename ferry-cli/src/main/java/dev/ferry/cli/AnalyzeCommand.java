@@ -42,6 +42,12 @@ public final class AnalyzeCommand implements Callable<Integer> {
       description = "also decode this recorded return path (destination to source; raw or gzip) and list its messages")
   Path returnPath;
 
+  @Option(
+      names = "--continues",
+      paramLabel = "FIRST",
+      description = "FILE is a postcopy recovery connection (no header): decode it as the continuation of the connection recorded in FIRST (raw or gzip), which ended cut in postcopy")
+  Path continues;
+
   @CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
 
   @Option(
@@ -60,7 +66,7 @@ public final class AnalyzeCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--dump must be 'state' or 'desc', not '" + dump + "'");
       }
       checkPaths();
-      Analysis.run(file, dump, extractDir, maxRamBytes, returnPath, out);
+      Analysis.run(file, dump, extractDir, maxRamBytes, returnPath, continues, out);
       out.flush();
       return 0;
     } catch (Exception | OutOfMemoryError | StackOverflowError e) {

@@ -53,17 +53,44 @@ public final class Analysis {
   /** As above; {@code returnPath} (raw or gzip, or null) is decoded and listed after the stream. */
   public static void run(Path file, String dump, Path extractDir, long maxRamBytes, Path returnPath, PrintWriter out)
       throws IOException {
+    run(file, dump, extractDir, maxRamBytes, returnPath, null, out);
+  }
+
+  /**
+   * As above; with {@code continues}, {@code file} is a postcopy recovery connection (no header)
+   * that continues the connection in {@code continues}, which is walked first.
+   */
+  public static void run(
+      Path file, String dump, Path extractDir, long maxRamBytes, Path returnPath, Path continues, PrintWriter out)
+      throws IOException {
     List<ReturnPathDecoder.Message> rp = returnPath == null ? null : ReturnPathDecoder.decode(readSmall(returnPath));
     Path stream = file;
     Path temp = null;
+    Path firstTemp = null;
     try {
       if (isGzip(file)) {
         temp = Files.createTempFile("ferry-analyze-", ".mig");
         gunzip(file, temp);
         stream = temp;
       }
-      try (FileChannel ch = FileChannel.open(stream, StandardOpenOption.READ)) {
-        analyze(file, ch, dump, extractDir, maxRamBytes, out);
+      if (continues != null) {
+        if (dump != null || extractDir != null) {
+          throw new IllegalArgumentException("--continues lists a recovery connection; it does not go with --dump or --extract");
+        }
+        Path first = continues;
+        if (isGzip(continues)) {
+          firstTemp = Files.createTempFile("ferry-analyze-", ".mig");
+          gunzip(continues, firstTemp);
+          first = firstTemp;
+        }
+        try (FileChannel ch1 = FileChannel.open(first, StandardOpenOption.READ);
+            FileChannel ch = FileChannel.open(stream, StandardOpenOption.READ)) {
+          analyzeRecovery(file, ch, continues, ch1, maxRamBytes, out);
+        }
+      } else {
+        try (FileChannel ch = FileChannel.open(stream, StandardOpenOption.READ)) {
+          analyze(file, ch, dump, extractDir, maxRamBytes, out);
+        }
       }
       if (rp != null && dump == null && extractDir == null) {
         out.printf("return path %s: %d messages (%s)%n", returnPath, rp.size(), ReturnPathDecoder.counts(rp));
@@ -75,7 +102,54 @@ public final class Analysis {
       if (temp != null) {
         Files.deleteIfExists(temp);
       }
+      if (firstTemp != null) {
+        Files.deleteIfExists(firstTemp);
+      }
     }
+  }
+
+  /** The first connection (with its header) walked quietly, then the recovery connection listed. */
+  private static void analyzeRecovery(Path file, FileChannel ch, Path firstFile, FileChannel first, long maxRamBytes, PrintWriter out)
+      throws IOException {
+    checkHeader(first);
+    StreamReader.Options options = StreamReader.Options.DEFAULT.withConfiguration(peekConfiguration(first));
+    StreamAnalyzer a = walk(first, null, first.size(), options, maxRamBytes);
+    try {
+      a.continueWith(new MigrationInput(ch.position(0)), ch.size());
+      StreamAnalyzer.Cut at = a.firstCut();
+      out.printf("%s: %d bytes, a postcopy recovery connection (no header) continuing %s (cut at offset %d in postcopy)%n",
+          file, ch.size(), firstFile, at.offset());
+      out.printf("%12s %8s  %-8s %s%n", "offset", "bytes", "record", "");
+      for (StreamAnalyzer.Entry e : a.recoveryEntries()) {
+        out.printf("%12d %8s  %-8s %s%n", e.offset(), e.length() < 0 ? "" : Long.toString(e.length()), e.kind(), e.text());
+      }
+      out.printf("commands: %d (%s)%n", a.recoveryCommands().size(), commandCounts(a.recoveryCommands()));
+      Map<String, Long> perBlock = new LinkedHashMap<>();
+      for (StreamAnalyzer.PostcopyPage pg : a.recoveryPages()) {
+        perBlock.merge(pg.block(), 1L, Long::sum);
+      }
+      StringBuilder sb = new StringBuilder();
+      perBlock.forEach((k, n) -> sb.append(sb.isEmpty() ? "" : ", ").append('\'').append(k).append("' ").append(n));
+      out.printf("postcopy RAM after recovery: %d pages in %d sections%s, %d already delivered by the lost connection%n",
+          a.recoveryPages().size(), a.recoverySections(), sb.isEmpty() ? "" : " (" + sb + ")", a.recoveryDuplicates());
+      if (a.cut() != null) {
+        out.printf("stream cut at offset %d in postcopy, no EOF%n", a.cut().offset());
+      } else if (a.eofOffset() >= 0) {
+        out.printf("EOF at %d, no vmdesc%n", a.eofOffset());
+      }
+    } finally {
+      a.close();
+    }
+  }
+
+  private static String commandCounts(List<StreamCommand> commands) {
+    Map<String, Integer> byType = new LinkedHashMap<>();
+    for (StreamCommand c : commands) {
+      byType.merge(c.command().name(), 1, Integer::sum);
+    }
+    StringBuilder sb = new StringBuilder();
+    byType.forEach((k, v) -> sb.append(sb.isEmpty() ? "" : ", ").append(k).append(' ').append(v));
+    return sb.toString();
   }
 
   private static void analyze(Path file, FileChannel ch, String dump, Path extractDir, long maxRamBytes, PrintWriter out)
@@ -105,6 +179,12 @@ public final class Analysis {
     }
     if ("state".equals(dump) && vmdesc == null) {
       throw new MigrationStreamException("no vmdesc found at the end of " + file + ": --dump state needs it");
+    }
+    ByteBuffer head = ByteBuffer.allocate(1);
+    if (ch.read(head, 0) == 1 && head.get(0) == SectionType.COMMAND.code()) {
+      throw new MigrationStreamException(
+          "no stream header: the file starts with a command, as a postcopy recovery connection does;"
+              + " give the connection it continues with --continues FILE", 0);
     }
     boolean config = peekConfiguration(ch);
     StreamReader.Options options = StreamReader.Options.DEFAULT.withConfiguration(config);

@@ -49,7 +49,7 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
   private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
   private final JsonNode vmdesc;
-  private final long streamLength;
+  private long streamLength;
   private final boolean footers;
   private final VmsdDecoder decoder;
   private final Map<String, JsonNode> devices = new HashMap<>();
@@ -73,6 +73,17 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
   private long postcopySections;
   private long lastRecordEnd;
   private Cut cut;
+  /** The reader of the connection walked last (a recovery connection continues its sections). */
+  private StreamReader reader;
+  /** The connection being walked (a command's end is its position when the command is reported). */
+  private MigrationInput current;
+  /** Where the recovery connection's records start in {@link #entries}, or -1. */
+  private int recoveryFromEntry = -1;
+  private int recoveryFromCommand;
+  private int recoveryFromPage;
+  private long recoveryFromSection;
+  private long recoveryFromDuplicates;
+  private Cut firstCut;
 
   /**
    * @param vmdesc the parsed vmdesc, or null (device sections are then skipped by their footer)
@@ -102,6 +113,8 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
   /** Walks the whole stream with the given reader options (configuration, footers). */
   public void analyze(MigrationInput in, StreamReader.Options options) throws IOException {
     StreamReader reader = new StreamReader(in, this, options);
+    this.reader = reader;
+    this.current = in;
     reader.readHeader();
     configuration = reader.readConfiguration();
     if (configuration != null) {
@@ -110,23 +123,90 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
     }
     lastRecordEnd = in.position();
     if (reader.readSections() == StreamReader.End.POSTCOPY_RUN) {
-      // the postcopy phase follows on the same stream: RAM parts, END, EOF (no vmdesc). A real
-      // postcopy connection may stop here (paused, killed): listed up to its last whole record.
-      try {
-        reader.readSections();
-        reader.readTail();
-      } catch (MigrationStreamException e) {
-        if (!e.getMessage().contains("unexpected end of stream")) {
-          throw e;
-        }
-        long at = Math.min(lastRecordEnd, streamLength);
-        cut = new Cut(at, e.getMessage());
-        entries.add(new Entry(at, streamLength - at, "CUT",
-            "the stream ends in postcopy without EOF (a cut connection): " + e.getMessage()));
-      }
+      postcopyRest(reader);
       return;
     }
     reader.readTail();
+  }
+
+  /**
+   * The postcopy phase on the same stream: RAM parts, END, EOF (no vmdesc). A real postcopy
+   * connection may stop here (paused, killed): listed up to its last whole record.
+   */
+  private void postcopyRest(StreamReader r) throws IOException {
+    try {
+      r.readSections();
+      r.readTail();
+    } catch (MigrationStreamException e) {
+      if (!e.getMessage().contains("unexpected end of stream")) {
+        throw e;
+      }
+      long at = Math.min(lastRecordEnd, streamLength);
+      cut = new Cut(at, e.getMessage());
+      entries.add(new Entry(at, streamLength - at, "CUT",
+          "the stream ends in postcopy without EOF (a cut connection): " + e.getMessage()));
+    }
+  }
+
+  /**
+   * Walks a postcopy recovery connection (QEMU 7.2: no header or configuration; RECV_BITMAP per
+   * block, POSTCOPY_RESUME, then RAM sections opened by the first connection, to EOF) after the
+   * connection it continues was walked with {@link #analyze} and ended cut in postcopy. Offsets of
+   * the new entries are the recovery connection's; a RAM host page half sent on the lost
+   * connection is dropped, as the destination drops it.
+   */
+  public void continueWith(MigrationInput next, long nextLength) throws IOException {
+    if (reader == null || !postcopyRunning || cut == null) {
+      throw new MigrationStreamException(
+          "--continues: the first connection did not end cut in postcopy (after POSTCOPY_RUN, without EOF),"
+              + " so no recovery connection continues it");
+    }
+    firstCut = cut;
+    cut = null;
+    recoveryFromEntry = entries.size();
+    recoveryFromCommand = commands.size();
+    recoveryFromPage = postcopyPages.size();
+    recoveryFromSection = postcopySections;
+    recoveryFromDuplicates = postcopyDuplicates();
+    streamLength = nextLength;
+    lastRecordEnd = 0;
+    eofOffset = -1;
+    if (ram != null) {
+      ram.resumePostcopy();
+    }
+    current = next;
+    reader = reader.continueOn(next);
+    postcopyRest(reader);
+  }
+
+  /** Where the first connection was cut, when a recovery connection was walked after it; else null. */
+  public Cut firstCut() {
+    return firstCut;
+  }
+
+  /** The entries of the recovery connection (all entries without one). */
+  public List<Entry> recoveryEntries() {
+    return recoveryFromEntry < 0 ? entries : entries.subList(recoveryFromEntry, entries.size());
+  }
+
+  /** The commands of the recovery connection. */
+  public List<StreamCommand> recoveryCommands() {
+    return commands.subList(recoveryFromCommand, commands.size());
+  }
+
+  /** Host pages the recovery connection placed. */
+  public List<PostcopyPage> recoveryPages() {
+    return postcopyPages.subList(recoveryFromPage, postcopyPages.size());
+  }
+
+  /** RAM sections of the recovery connection. */
+  public long recoverySections() {
+    return postcopySections - recoveryFromSection;
+  }
+
+  /** Pages the recovery connection sent that the first connection had delivered whole. */
+  public long recoveryDuplicates() {
+    return postcopyDuplicates() - recoveryFromDuplicates;
   }
 
   @Override
@@ -294,6 +374,9 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
       ram.enterPostcopy();
     }
     entries.add(new Entry(offset, -1, "COMMAND", indent + text));
+    if (openPackage == null && current != null) {
+      lastRecordEnd = current.position(); // a cut after this command starts here
+    }
     if (openPackage != null) {
       openPackage.commands().add(text);
     }

@@ -183,6 +183,71 @@ class PostcopyAnalyzeTest {
   }
 
   @Test
+  void realRecoveryConnectionDecodesAsTheContinuationOfTheCutOne() throws IOException {
+    byte[] a0 = resource("pc-A0-c2s.bin.gz");
+    byte[] b0 = resource("pc-B0-c2s.bin.gz");
+    byte[] rp = resource("pc-B0-s2c.bin.gz");
+    try (StreamAnalyzer a = new StreamAnalyzer(null, a0.length, true, 1L << 30)) {
+      a.analyze(MigrationInput.of(a0), StreamReader.Options.DEFAULT);
+      a.continueWith(MigrationInput.of(b0), b0.length);
+      assertThat(a.firstCut().offset()).isEqualTo(303288);
+      assertThat(a.recoveryCommands().stream().map(x -> x.command().name()).toList()).containsExactly(
+          "RECV_BITMAP", "RECV_BITMAP", "RECV_BITMAP", "RECV_BITMAP", "RECV_BITMAP", "RECV_BITMAP", "POSTCOPY_RESUME");
+      assertThat(a.recoveryCommands().stream()
+              .filter(x -> x instanceof StreamCommand.RecvBitmap).map(x -> ((StreamCommand.RecvBitmap) x).blockName()))
+          .containsExactly("pc.ram", "/rom@etc/acpi/tables", "pc.bios", "pc.rom", "/rom@etc/table-loader", "/rom@etc/acpi/rsdp");
+      assertThat(a.cut()).isNull();
+      assertThat(a.eofOffset()).isEqualTo(b0.length - 1);
+      assertThat(a.recoveryDuplicates()).isZero();
+      // QEMU's rule, on its own bytes: the source resends exactly the pages the destination's
+      // received bitmap lacks ('pc.ram' bitmap: the first RP message, 8192 bytes at offset 19)
+      java.util.BitSet received = java.util.BitSet.valueOf(Arrays.copyOfRange(rp, 19, 19 + 8192));
+      assertThat(received.cardinality()).isEqualTo(15991);
+      java.util.BitSet resent = new java.util.BitSet();
+      for (StreamAnalyzer.PostcopyPage p : a.recoveryPages()) {
+        if (p.block().equals("pc.ram")) {
+          assertThat(resent.get((int) (p.offset() >> 12))).isFalse();
+          resent.set((int) (p.offset() >> 12));
+        }
+      }
+      assertThat(resent.cardinality()).isEqualTo(65536 - 15991);
+      assertThat(resent.intersects(received)).isFalse();
+    }
+  }
+
+  @Test
+  void analyzeListsARecoveryConnectionWithContinues() throws IOException {
+    Path a0 = file("a0.bin.gz", Captures.bytes("postcopy/pc-A0-c2s", "bin.gz"));
+    Path b0 = file("b0.bin.gz", Captures.bytes("postcopy/pc-B0-c2s", "bin.gz"));
+    Path rp = file("b0.rp.gz", Captures.bytes("postcopy/pc-B0-s2c", "bin.gz"));
+    Run r = ferry("analyze", b0.toString(), "--continues", a0.toString(), "--return-path", rp.toString());
+    assertThat(r.exit()).as(r.err()).isZero();
+    assertThat(r.out())
+        .contains("775869 bytes, a postcopy recovery connection (no header) continuing " + a0 + " (cut at offset 303288 in postcopy)")
+        .contains("           0           COMMAND  RECV_BITMAP 'pc.ram'")
+        .contains("          90           COMMAND  RECV_BITMAP '/rom@etc/acpi/rsdp'")
+        .contains("         114           COMMAND  POSTCOPY_RESUME")
+        .contains("         119    12998  PART     'ram' instance 0 (id 2) v4  body 12993 bytes, postcopy 987 pages: 'pc.ram' 0xf4000")
+        .contains("      775868        1  EOF")
+        .contains("commands: 7 (RECV_BITMAP 6, POSTCOPY_RESUME 1)")
+        .contains("postcopy RAM after recovery: 49675 pages in 55 sections ('pc.ram' 49545, '/rom@etc/acpi/tables' 32,"
+            + " 'pc.bios' 64, 'pc.rom' 32, '/rom@etc/table-loader' 1, '/rom@etc/acpi/rsdp' 1), 0 already delivered by the lost connection")
+        .contains("EOF at 775868, no vmdesc")
+        .contains("        8436  RESUME_ACK   value 1");
+    // without --continues: one line saying what the file looks like
+    oneLineError(ferry("analyze", b0.toString()), "no stream header: the file starts with a command, as a postcopy recovery connection does");
+    // a first connection that was not cut in postcopy continues nothing
+    Path advise = file("advise.mig.gz", Captures.bytes("pc-256M-postcopy-advise", "mig.gz"));
+    oneLineError(ferry("analyze", b0.toString(), "--continues", advise.toString()),
+        "--continues: the first connection did not end cut in postcopy");
+    // a recovery connection cut inside its handshake is listed up to the cut
+    Path cut = file("b0-cut.bin", Arrays.copyOf(resource("pc-B0-c2s.bin.gz"), 200));
+    Run c = ferry("analyze", cut.toString(), "--continues", a0.toString());
+    assertThat(c.exit()).as(c.err()).isZero();
+    assertThat(c.out()).contains("POSTCOPY_RESUME").contains("stream cut at offset 119 in postcopy, no EOF");
+  }
+
+  @Test
   void precopyCaptureThatAdvisedPostcopyStillListsAsBefore() throws IOException {
     Path f = file("advise.mig.gz", Captures.bytes("pc-256M-postcopy-advise", "mig.gz"));
     Path rp = file("advise.rp", Captures.bytes("pc-256M-postcopy-advise", "returnpath.bin"));
