@@ -614,7 +614,8 @@ public final class OutgoingMigration {
    * one package [LISTEN, device state, PING(3), RUN]; PING(4); then RAM in the background with the
    * destination's page requests first; END(ram), EOF without vmdesc; SHUT. A failure before the
    * package was sent fails the migration and the guest runs on here; after it, the migration pauses
-   * and the guest never runs here again.
+   * (postcopy-paused, waiting for migrate resume=true, see {@link #pauseUntilResumed}) and the guest
+   * never runs here again.
    */
   private void postcopy(StateSaver saver, MigrationOutput o, RateLimiter r)
       throws IOException, InterruptedException {
