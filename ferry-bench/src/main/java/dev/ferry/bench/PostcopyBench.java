@@ -52,7 +52,8 @@ import org.HdrHistogram.Histogram;
  * exact digest. A failed check makes the exit code 1.
  *
  * <pre>{@code bin/bench-postcopy [--cases 1G:768M:tcp,4G:64M:unix] [--modes precopy,postcopy]
- *     [--precopy-limit-s 30] [--postcopy-after-passes 1] [--repeats 1] [--downtime-limit MS]}</pre>
+ *     [--precopy-limit-s 30] [--postcopy-after-passes 1] [--repeats 1] [--downtime-limit MS]
+ *     [--dirty-rate RATE]}</pre>
  */
 public final class PostcopyBench {
   private PostcopyBench() {}
@@ -73,8 +74,9 @@ public final class PostcopyBench {
     }
   }
 
+  /** @param dirtyRateBytesPerSec the workingset guest's pace (bytes of pages per second), 0 = as fast as its vCPU goes */
   record Options(List<Case> cases, List<String> modes, long precopyLimitS, int postcopyAfterPasses, int repeats,
-      long downtimeLimitMs) {
+      long downtimeLimitMs, long dirtyRateBytesPerSec) {
     static Options parse(String[] args) {
       List<Case> cases = List.of(Case.parse("1G:768M:tcp"), Case.parse("4G:64M:unix"));
       List<String> modes = List.of("precopy", "postcopy");
@@ -82,11 +84,12 @@ public final class PostcopyBench {
       int after = 1;
       int repeats = 1;
       long downtime = 300;
+      long dirtyRate = 0;
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
         if (a.equals("-h") || a.equals("--help")) {
           System.out.println("usage: bench-postcopy [--cases 1G:768M:tcp,4G:64M:unix] [--modes precopy,postcopy]"
-              + " [--precopy-limit-s 30] [--postcopy-after-passes 1] [--repeats 1] [--downtime-limit MS]");
+              + " [--precopy-limit-s 30] [--postcopy-after-passes 1] [--repeats 1] [--downtime-limit MS] [--dirty-rate RATE]");
           System.exit(0);
         }
         if (i + 1 >= args.length) {
@@ -100,6 +103,7 @@ public final class PostcopyBench {
           case "--postcopy-after-passes" -> after = Integer.parseInt(v);
           case "--repeats" -> repeats = Integer.parseInt(v);
           case "--downtime-limit" -> downtime = Long.parseLong(v);
+          case "--dirty-rate" -> dirtyRate = Sizes.parse(v, 'M');
           default -> throw new IllegalArgumentException("unknown option " + a);
         }
       }
@@ -111,7 +115,7 @@ public final class PostcopyBench {
       if (repeats < 1 || after < 1 || limit < 1) {
         throw new IllegalArgumentException("--repeats, --postcopy-after-passes and --precopy-limit-s must be at least 1");
       }
-      return new Options(cases, modes, limit, after, repeats, downtime);
+      return new Options(cases, modes, limit, after, repeats, downtime, dirtyRate);
     }
 
     private static List<String> split(String v) {
@@ -153,7 +157,8 @@ public final class PostcopyBench {
     System.out.println("- host: " + Runtime.getRuntime().availableProcessors() + " cpus, load average "
         + MigrationBench.loadAverage() + " at start, JDK " + Runtime.version());
     System.out.println("- precopy given up after " + o.precopyLimitS() + " s; postcopy switched after "
-        + o.postcopyAfterPasses() + " full precopy pass(es); downtime limit " + o.downtimeLimitMs() + " ms");
+        + o.postcopyAfterPasses() + " full precopy pass(es); downtime limit " + o.downtimeLimitMs() + " ms; guest "
+        + (o.dirtyRateBytesPerSec() == 0 ? "unpaced" : "paced at " + Units.rate(o.dirtyRateBytesPerSec())));
     System.out.println();
     List<Row> rows = new ArrayList<>();
     Path dir = Files.createTempDirectory("ferry-bench-postcopy");
@@ -188,7 +193,8 @@ public final class PostcopyBench {
   static Row runOne(Case c, String mode, int run, Options o, Path dir) throws Exception {
     boolean postcopy = mode.equals("postcopy");
     String listen = c.transport().equals("unix") ? "unix:" + dir.resolve("pc.sock") : "tcp:127.0.0.1:0";
-    ProgramOptions po = ProgramOptions.defaults().withWorkingSet(c.workingSetBytes(), 0);
+    ProgramOptions po = ProgramOptions.defaults().withWorkingSet(c.workingSetBytes(), 0)
+        .withWorkingSetRateBytesPerSec(o.dirtyRateBytesPerSec());
     MigrationBench.PassCounter passes = new MigrationBench.PassCounter();
     MigrationStats.Snapshot stats;
     String status;
@@ -220,6 +226,16 @@ public final class PostcopyBench {
       AtomicLong switchedNs = new AtomicLong();
       AtomicLong completedNs = new AtomicLong();
       AtomicLong dstRunningNs = new AtomicLong();
+      AtomicLong dstListenNs = new AtomicLong();
+      dst.migration().addListener(
+          new MigrationListener() {
+            @Override
+            public void statusChanged(MigrationStatus from, MigrationStatus to, String reason) {
+              if (to == MigrationStatus.POSTCOPY_ACTIVE) {
+                dstListenNs.compareAndSet(0, System.nanoTime());
+              }
+            }
+          });
       src.migration().addListener(
           new MigrationListener() {
             @Override
@@ -284,6 +300,10 @@ public final class PostcopyBench {
         if (postcopy && switchedNs.get() != 0) {
           PostcopyIncoming pc = dst.migration().incoming().postcopy();
           pauseNs = dstRunningNs.get() - stoppedNs.get();
+          System.err.printf(Locale.ROOT,
+              "bench-postcopy: pause: source stopped +0, package sent +%d ms (source downtime), destination postcopy-active"
+                  + " +%.2f ms, destination running +%.2f ms%n",
+              stats.downtimeMs(), (dstListenNs.get() - stoppedNs.get()) / 1e6, pauseNs / 1e6);
           postcopyNs = completedNs.get() - switchedNs.get();
           latency = pc.faultLatencyNs();
           faults = pc.faults();
@@ -312,9 +332,10 @@ public final class PostcopyBench {
         }
       }
     }
+    // the bytes after the switch (postcopy), or what precopy sent (at most 1 GiB: a rate, not a replay)
+    long rawBytes = postcopyNs > 0 ? stats.postcopyBytes() : Math.min(1L << 30, stats.transferredBytes());
     RawCopy.Result raw = RawCopy.measure(
-        c.transport().equals("unix") ? "unix:" + dir.resolve("raw.sock") : "tcp:127.0.0.1:0",
-        Math.max(64L << 20, stats.postcopyBytes()));
+        c.transport().equals("unix") ? "unix:" + dir.resolve("raw.sock") : "tcp:127.0.0.1:0", Math.max(64L << 20, rawBytes));
     return new Row(c, mode, run, status, stats, pauseNs, postcopyNs, latency, faults, check, raw);
   }
 
