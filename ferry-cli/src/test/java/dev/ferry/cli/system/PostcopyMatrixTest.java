@@ -187,6 +187,56 @@ class PostcopyMatrixTest {
   }
 
   /**
+   * The source process killed (SIGKILL) while the guest runs on the destination in postcopy with most
+   * of its RAM missing: the destination goes to {@code postcopy-paused} with an {@code error-desc}
+   * that says recovery is not there, its vCPU stays parked on a missing page (the stress guest's
+   * serial shows no new pass), and its monitor keeps answering (and refuses what would need the
+   * parked vCPUs: {@code stop}, the memory check).
+   */
+  @Test
+  void sourceKilledAfterTheSwitchLeavesTheDestinationPausedWithItsMonitorUp() throws Exception {
+    LiveMigration.Spec s =
+        new LiveMigration.Spec(48L << 20, "stress", Transport.TCP, PRECOPY_BANDWIDTH, 1L, null, false, false)
+            .withPostcopy(true);
+    try (LiveMigration lm = new LiveMigration(s, false)) {
+      try {
+        lm.startDestinationAndSource();
+        warmUp(lm, "stress");
+        LiveMigration.execute(lm.source().qmp(), "migrate-set-parameters",
+            com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode().put("max-postcopy-bandwidth", 1L << 20));
+        lm.migrate();
+        awaitSent(lm, 4L << 20);
+        lm.startPostcopy();
+        long deadline = System.nanoTime() + ScenarioRunner.MIGRATION_TIMEOUT.toNanos();
+        while (!(lm.queryDestinationMigrate().status().qapiName().equals("postcopy-active")
+            && LiveMigration.runState(lm.destination()).equals("running"))) {
+          assertThat(System.nanoTime() - deadline).as("destination runs in postcopy").isNegative();
+          Thread.sleep(5);
+        }
+        lm.source().kill();
+        MigrationInfo i;
+        while (!(i = lm.queryDestinationMigrate()).status().qapiName().equals("postcopy-paused")) {
+          assertThat(i.status().qapiName()).as("destination after the kill").isEqualTo("postcopy-active");
+          assertThat(System.nanoTime() - deadline).as("destination postcopy-paused").isNegative();
+          Thread.sleep(10);
+        }
+        assertThat(i.errorDesc()).contains("recovery");
+        assertThat(lm.destination().alive()).isTrue();
+        // the guest waits on a page that will not come: no new pass while the monitor answers
+        long passes = lm.serialPasses(lm.destination().name());
+        assertThat(lm.awaitDestinationPass(passes, Duration.ofSeconds(1))).as("a parked guest makes no pass").isFalse();
+        assertThat(LiveMigration.runState(lm.destination())).isEqualTo("running");
+        assertThatThrownBy(() -> LiveMigration.execute(lm.destination().qmp(), "ferry-stress-check", null))
+            .hasMessageContaining("the incoming postcopy migration is paused");
+        assertThat(lm.queryDestinationMigrate().status().qapiName()).isEqualTo("postcopy-paused");
+      } catch (Throwable t) {
+        ScenarioRunner.dumpLogs(lm);
+        throw t;
+      }
+    }
+  }
+
+  /**
    * The destination process killed (SIGKILL) while the guest runs there in postcopy: the source
    * goes to {@code postcopy-paused} with an error saying so, stays stopped, refuses {@code cont},
    * and is still paused a while later (it never resumes the stale guest).
