@@ -261,8 +261,8 @@ public final class IncomingMigration {
   private MigrationInput awaitRecovery(PostcopyIncoming pc, Exception cause) throws PostcopyPausedException {
     String why =
         "postcopy paused after the guest started here: " + cause.getMessage() + "; " + pc.missingPages()
-            + " pages are still missing and the vCPUs that touch them wait; recover with migrate-recover URI"
-            + " here and migrate resume=true (migrate -r) on the source";
+            + " pages are still missing and the vCPUs that touch them wait; postcopy recovery: migrate-recover URI"
+            + " here, then migrate resume=true (migrate -r) on the source";
     pc.pause(why);
     recoverTriggered.set(false);
     state.transitionFromCurrent(MigrationStatus.POSTCOPY_PAUSED, why);

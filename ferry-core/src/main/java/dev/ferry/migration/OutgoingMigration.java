@@ -459,7 +459,7 @@ public final class OutgoingMigration {
   static String pausedReason(String error) {
     return "postcopy: " + (error == null ? "the connection to the destination failed" : error)
         + "; the guest now runs on the destination and this side will not run it again;"
-        + " recover with migrate-recover URI on the destination, then migrate resume=true (migrate -r) here";
+        + " postcopy recovery: migrate-recover URI on the destination, then migrate resume=true (migrate -r) here";
   }
 
   /** Returns true to switch to postcopy, false to complete as precopy. */
