@@ -247,6 +247,9 @@ public final class MigrateCommand implements Callable<Integer> {
       if (postcopy) {
         caps.addObject().put("capability", "postcopy-ram").put("state", true);
         changed.add("postcopy-ram=on");
+        // Ferry: also switch on its own once precopy stops converging (before --postcopy-after)
+        caps.addObject().put("capability", "ferry-auto-postcopy").put("state", true);
+        changed.add("ferry-auto-postcopy=on");
       }
       client.execute("migrate-set-capabilities", args);
     }
