@@ -177,6 +177,31 @@ class ConvergenceCommandTest {
   }
 
   @Test
+  void aDowntimeLimitRaisedMidMigrationLetsItComplete() throws Exception {
+    try (Pair p = new Pair(randomGuest(4 << 20, 64L << 20), "ramp")) {
+      // 1 ms at 8 MiB/s: two pages fit, the guest dirties hundreds per pass
+      p.s.execute("migrate-set-parameters", F.objectNode().put("max-bandwidth", 8 << 20).put("downtime-limit", 1));
+      p.s.execute("migrate", F.objectNode().put("uri", p.uri));
+      awaitTrue(() -> passes(p.s) >= 4 || isFinal(status(p.s)));
+      assertThat(status(p.s)).as("not done at 1 ms").isEqualTo("active");
+      // a tool ramps the limit (and the bandwidth) while it runs: the next check uses them
+      p.s.execute("migrate-set-parameters", F.objectNode().put("downtime-limit", 2000).put("max-bandwidth", 64 << 20));
+      awaitTrue(() -> isFinal(status(p.s)));
+      JsonNode end = p.s.execute("query-migrate", null);
+      assertThat(end.path("status").asText()).isEqualTo("completed");
+      p.assertDigestsEqual();
+    }
+  }
+
+  private static long passes(QmpDispatcher q) {
+    try {
+      return q.execute("query-migrate", null).path("ram").path("dirty-sync-count").asLong();
+    } catch (QmpError e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  @Test
   void pauseBeforeSwitchoverWaitsForMigrateContinue() throws Exception {
     try (Pair p = new Pair(randomGuest(8 << 20, 1L << 20), "pbs")) {
       assertThatThrownBy(() -> p.s.execute("migrate-continue", F.objectNode().put("state", "pre-switchover")))
