@@ -276,6 +276,7 @@ public final class OutgoingMigration {
       }
       stats.setupTimeMs = (System.nanoTime() - stats.startNs) / 1_000_000;
       stats.totalRamBytes(saver.pendingBytes(false));
+      stats.remainingBytes(stats.totalRamBytes); // all of it, until the first check says more exactly
       if (!state.transition(MigrationStatus.SETUP, MigrationStatus.ACTIVE, "setup done")) {
         throw new CancelledException();
       }
