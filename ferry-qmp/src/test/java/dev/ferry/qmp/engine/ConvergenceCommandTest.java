@@ -149,6 +149,26 @@ class ConvergenceCommandTest {
   }
 
   @Test
+  void aMigrationThatFailsOnItsTimeBudgetLiftsTheThrottle() throws Exception {
+    try (Pair p = new Pair(randomGuest(4 << 20, 64L << 20), "fail")) {
+      p.s.execute("migrate-set-capabilities", caps("auto-converge"));
+      // a 20% throttle cannot bring the rest under the 20 pages of a 10 ms limit; 5 s of precopy at most
+      p.s.execute("migrate-set-parameters", F.objectNode().put("max-bandwidth", 8 << 20).put("downtime-limit", 10)
+          .put("throttle-trigger-threshold", 5).put("max-cpu-throttle", 20).put("ferry-precopy-max-time", 5000));
+      p.s.execute("migrate", F.objectNode().put("uri", p.uri));
+      awaitTrue(() -> p.src.machine().cpuThrottle() > 0 || isFinal(status(p.s)));
+      assertThat(p.src.machine().cpuThrottle()).isEqualTo(20);
+      awaitTrue(() -> isFinal(status(p.s)));
+      JsonNode end = p.s.execute("query-migrate", null);
+      assertThat(end.path("status").asText()).isEqualTo("failed");
+      assertThat(end.path("error-desc").asText())
+          .startsWith("precopy used its budget of 5000 ms (ferry-precopy-max-time); ").contains("CPU throttle 20%");
+      assertThat(p.src.machine().cpuThrottle()).as("the throttle ends with a failed migration too").isZero();
+      assertThat(p.src.machine().isRunning()).isTrue();
+    }
+  }
+
+  @Test
   void aGuestThatOutrunsTheLinkIsNotConvergingWithFiguresAndTheBudgetFailsIt() throws Exception {
     try (Pair p = new Pair(randomGuest(4 << 20, 64L << 20), "budget")) {
       p.s.execute("migrate-set-parameters", F.objectNode().put("max-bandwidth", 8 << 20).put("downtime-limit", 10)
