@@ -75,4 +75,16 @@ class MigrateOptionsTest {
       assertThat(capability(c, "ferry-auto-postcopy")).as("on by default with --postcopy").isTrue();
     }
   }
+
+  @Test
+  void autoConvergeTurnsTheCapabilityOn() throws Exception {
+    try (MachineHost host = new MachineHost(Machine.builder().memory(4L << 20).program("idle").build());
+        QmpServer server = QmpServer.start("unix:" + tmp.resolve("a.qmp"), new EngineBackend(host, new SnapshotStore(tmp, host)));
+        QmpClient c = QmpClient.connect(server.uri())) {
+      String said = setUp(c, "--qmp", server.uri(), "--auto-converge", "tcp:127.0.0.1:1");
+      assertThat(said).endsWith(": auto-converge=on\n");
+      assertThat(capability(c, "auto-converge")).isTrue();
+      assertThat(capability(c, "ferry-auto-postcopy")).isFalse();
+    }
+  }
 }
