@@ -87,7 +87,7 @@ public record MachineType(String name, CpuDevice.Layout cpuLayout, boolean ramLa
         "cpu.layout=" + cpuLayout.code(), "machine.ram-layout-section=" + (ramLayoutSection ? "on" : "off"));
   }
 
-  /** "ferry-1.0, ferry-1.1 (default)": the list {@code --machine help} prints. */
+  /** One line per type, name and description, the default marked: what {@code --machine help} prints. */
   public static String describeAll() {
     return ALL.stream()
         .map(t -> t.name + "  " + t.description + (t.isDefault() ? " (default)" : ""))
