@@ -56,9 +56,8 @@ public final class MachineHost implements AutoCloseable {
     this.config = Configuration.of(machine.machineType().name());
     this.ram = new RamLiveState(machine.ram());
     registry.register(ram);
-    if (machine.machineType().ramLayoutSection()) {
-      registry.register(new RamLayout(machine.ramBlocks()).entry());
-    }
+    RamLayout layout = new RamLayout(machine.ramBlocks());
+    registry.register(machine.machineType().ramLayoutSection() ? layout.entry() : layout.loadOnlyEntry());
     for (SaveStateEntry e : machine.stateEntries()) {
       registry.register(e);
     }

@@ -18,9 +18,10 @@ import java.util.stream.Collectors;
  *   <caption>Ferry's machine types</caption>
  *   <tr><th>type</th><th>{@code cpu}</th><th>{@code ferry-ram-layout}</th></tr>
  *   <tr><td>{@code ferry-1.0}</td><td>layout v1: section version 1, no {@code flags}, no
- *       subsections (the guest program's settings do not travel)</td><td>not registered</td></tr>
+ *       subsections (the guest program's settings do not travel)</td><td>not sent (loaded and
+ *       checked when a stream has it, as earlier builds sent it)</td></tr>
  *   <tr><td>{@code ferry-1.1}</td><td>layout v2: version 2 (loads 1), {@code flags}, subsections
- *       {@code cpu/xregs} and {@code cpu/program}</td><td>registered</td></tr>
+ *       {@code cpu/xregs} and {@code cpu/program}</td><td>sent</td></tr>
  * </table>
  *
  * <p>A new type is added whenever a device's saved layout changes; the older types keep their
@@ -30,11 +31,12 @@ import java.util.stream.Collectors;
  * @param name the name in the configuration section and on the command line
  * @param cpuLayout the cpu state layout of the type's machines (unless overridden, as QEMU's
  *     {@code -global}, by {@link Machine.Builder#cpuLayout} or {@code -Dferry.cpu.layout})
- * @param ramLayoutSection whether the machine registers the {@code ferry-ram-layout} section
+ * @param ramLayoutSection whether the machine sends the {@code ferry-ram-layout} section (it loads
+ *     one either way)
  * @param description one line for {@code query-machines} and {@code --machine help}
  */
 public record MachineType(String name, CpuDevice.Layout cpuLayout, boolean ramLayoutSection, String description) {
-  /** The first release: cpu layout v1, no RAM layout section. */
+  /** The first release: cpu layout v1, the RAM layout section not sent. */
   public static final MachineType FERRY_1_0 =
       new MachineType("ferry-1.0", CpuDevice.Layout.V1, false, "Ferry 1.0 (cpu layout v1)");
 
