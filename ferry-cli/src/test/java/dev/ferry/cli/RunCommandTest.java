@@ -58,6 +58,16 @@ class RunCommandTest {
   }
 
   @Test
+  void machineHelpListsTheTypesWithTheDefault() {
+    Cli.Run r = Cli.ferry("run", "--machine", "help");
+    assertThat(r.code()).as(r.err()).isZero();
+    assertThat(r.out().lines().toList()).containsExactly(
+        "Supported machines are:",
+        "ferry-1.0  Ferry 1.0 (cpu layout v1)",
+        "ferry-1.1  Ferry 1.1 (cpu layout v2, RAM layout section) (default)");
+  }
+
+  @Test
   void corruptIncomingFileExitsOneAndNeverRuns() throws Exception {
     Path f = dir.resolve("junk.ferry");
     Files.write(f, "QEVM\0\0\0\3this is not a migration stream".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
