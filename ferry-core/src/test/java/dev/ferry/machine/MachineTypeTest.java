@@ -187,6 +187,23 @@ class MachineTypeTest {
     }
   }
 
+  /** A newer build's type, unknown here, over a live migration: refused naming the known ones. */
+  @Test
+  void aLiveMigrationOfAnUnknownTypeIsRefusedListingTheKnownOnes() throws Exception {
+    MachineType future = new MachineType("ferry-9.9", CpuDevice.Layout.V2, true, "a later build's type");
+    try (MachineHost src = host(future, "stress");
+        MachineHost dst = host(MachineType.FERRY_1_1, "stress")) {
+      src.machine().resume();
+      awaitSteps(src.machine(), 20);
+      Result r = migrate(src, dst);
+      assertThat(r.status()).isEqualTo(MigrationStatus.FAILED);
+      assertThat(r.failure()).isInstanceOf(MigrationStreamException.class)
+          .hasMessageContaining("unknown machine type 'ferry-9.9' in the stream (known: ferry-1.0, ferry-1.1; local is 'ferry-1.1')");
+      assertThat(dst.migration().incomingState().errorDesc()).contains("unknown machine type 'ferry-9.9'");
+      assertThat(src.machine().isRunning()).isTrue();
+    }
+  }
+
   private record Result(MigrationStatus status, Throwable failure) {}
 
   private Result migrate(MachineHost src, MachineHost dst) throws Exception {
