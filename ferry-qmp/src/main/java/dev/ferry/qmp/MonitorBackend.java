@@ -93,6 +93,14 @@ public interface MonitorBackend {
     throw QmpError.generic("Migrate recover can only be run when postcopy is paused.");
   }
 
+  /**
+   * {@code migrate-continue}: release an outgoing migration paused in {@code pre-switchover}
+   * (capability {@code pause-before-switchover}).
+   */
+  default void migrateContinue(dev.ferry.migration.MigrationStatus state) throws QmpError {
+    throw QmpError.generic("Migration not in expected state: none");
+  }
+
   /** {@code query-migrate}. */
   MigrationInfo queryMigrate();
 

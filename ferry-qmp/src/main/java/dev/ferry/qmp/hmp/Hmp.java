@@ -50,6 +50,7 @@ public final class Hmp {
               "[-d] [-r] uri",
               "migrate to URI (using -d to not wait for completion)\n\t\t\t -r to resume a paused postcopy migration"),
           new Cmd("migrate_cancel", List.of(), "", "cancel the current VM migration"),
+          new Cmd("migrate_continue", List.of(), "state", "let a migration paused in STATE (pre-switchover) go on"),
           new Cmd("migrate_pause", List.of(), "", "Pause an ongoing migration (postcopy-only)"),
           new Cmd("migrate_recover", List.of(), "uri", "Continue a paused incoming postcopy migration"),
           new Cmd(
@@ -259,6 +260,10 @@ public final class Hmp {
       }
       case "migrate_recover" -> {
         qmp.execute("migrate-recover", F.objectNode().put("uri", one(name, a, "uri")));
+        return "";
+      }
+      case "migrate_continue" -> {
+        qmp.execute("migrate-continue", F.objectNode().put("state", one(name, a, "state")));
         return "";
       }
       case "migrate_start_postcopy" -> {
