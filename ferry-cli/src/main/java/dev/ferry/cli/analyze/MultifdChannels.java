@@ -118,7 +118,22 @@ final class MultifdChannels implements AutoCloseable {
 
   /** The same error with the channel named in front (the channel offset stays at the end). */
   private static MigrationStreamException named(String who, MigrationStreamException e) {
-    return new MigrationStreamException(who + ": " + e.what(), e.offset(), e);
+    return new ChannelException(who + ": " + e.what(), e.offset(), e);
+  }
+
+  /**
+   * An error in a channel file: its offset is the channel's, so the main stream's section context
+   * (added as the error leaves the RAM section) would mislead and is not taken.
+   */
+  static final class ChannelException extends MigrationStreamException {
+    ChannelException(String what, long offset, Throwable cause) {
+      super(what, offset, cause);
+    }
+
+    @Override
+    public MigrationStreamException inSection(String idstr, long instance) {
+      return this;
+    }
   }
 
   /**
@@ -135,9 +150,9 @@ final class MultifdChannels implements AutoCloseable {
       MultifdCompression m = c.reader.method();
       for (Channel o : channels) {
         if (o.reader.method() != null && m != null && o.reader.method() != m) {
-          throw new MigrationStreamException(String.format(
+          throw new ChannelException(String.format(
               "%s: compression %s, but %s uses %s", c.name(), m.qmpName(), o.name(), o.reader.method().qmpName()),
-              c.packet.streamOffset());
+              c.packet.streamOffset(), null);
         }
       }
     }
