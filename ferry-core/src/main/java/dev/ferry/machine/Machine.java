@@ -68,6 +68,8 @@ public final class Machine implements AutoCloseable {
   private final boolean[] parkedFlags;
   private final Duration stopTimeout;
   private volatile RunState state = RunState.PRELAUNCH;
+  /** Auto-converge's CPU throttle in percent, 0 when none (see {@link CpuThrottle}). */
+  private volatile int cpuThrottlePercent;
   private volatile Throwable vcpuFailure;
 
   /** Commits RAM in the background when built with {@code memPrealloc}; null otherwise. */
@@ -279,6 +281,25 @@ public final class Machine implements AutoCloseable {
 
   public void removeRunStateListener(RunStateListener listener) {
     listeners.remove(listener);
+  }
+
+  /**
+   * Throttles every vCPU to run {@code 100 - percent}% of the time (auto-converge), in {@value
+   * CpuThrottle#SLICE_MS} ms slices; 0 lifts it at once (a sleeping vCPU wakes within {@value
+   * CpuThrottle#CHECK_MS} ms).
+   *
+   * @throws IllegalArgumentException outside 0..99
+   */
+  public void setCpuThrottle(int percent) {
+    if (percent < 0 || percent > 99) {
+      throw new IllegalArgumentException("CPU throttle must be 0..99 percent, got " + percent);
+    }
+    cpuThrottlePercent = percent;
+  }
+
+  /** The CPU throttle in percent, 0 when none. */
+  public int cpuThrottle() {
+    return cpuThrottlePercent;
   }
 
   /** Same as {@code stop(RunState.PAUSED)}. */
@@ -514,9 +535,14 @@ public final class Machine implements AutoCloseable {
   private void runVcpu(CpuDevice cpu) {
     try (GuestMemory memory = ram.openMemory()) {
       GuestContext ctx = new GuestContext(memory, cpu, serial, timer, this::programOptions);
+      CpuThrottle throttle = new CpuThrottle(System::nanoTime,
+          CpuThrottle.parking(System::nanoTime, () -> pauseRequested || shutdown || cpuThrottlePercent == 0));
       while (true) {
-        if (pauseRequested && !parkUntilResumed(cpu.index())) {
-          return;
+        if (pauseRequested) {
+          if (!parkUntilResumed(cpu.index())) {
+            return;
+          }
+          throttle.restart();
         }
         memory.enterStep();
         try {
@@ -526,6 +552,7 @@ public final class Machine implements AutoCloseable {
         }
         cpu.setSteps(cpu.steps() + 1);
         serial.flush();
+        throttle.afterStep(cpuThrottlePercent);
       }
     } catch (java.util.concurrent.CancellationException e) {
       if (!closing) {

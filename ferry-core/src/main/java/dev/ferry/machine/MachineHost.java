@@ -190,6 +190,11 @@ public final class MachineHost implements AutoCloseable {
     }
 
     @Override
+    public void throttle(int percent) {
+      machine.setCpuThrottle(percent);
+    }
+
+    @Override
     public void resume() {
       if (runStateToSave.isRunning()) {
         machine.resume();

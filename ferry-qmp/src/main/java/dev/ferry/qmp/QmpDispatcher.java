@@ -196,6 +196,18 @@ public final class QmpDispatcher {
           backend.migrateStartPostcopy();
           return null;
         });
+    add(
+        "migrate-continue",
+        QapiType.Struct.of(
+            required(
+                "state",
+                new QapiType.Enum(Arrays.stream(dev.ferry.migration.MigrationStatus.values())
+                    .map(dev.ferry.migration.MigrationStatus::qapiName)
+                    .toList()))),
+        a -> {
+          backend.migrateContinue(dev.ferry.migration.MigrationStatus.fromQapiName(a.get("state").textValue()));
+          return null;
+        });
     add("query-migrate", NONE, a -> {
       var o = backend.queryMigrate().toJson();
       long[] lat = backend.postcopyFaultLatencyUs();

@@ -390,6 +390,8 @@ public final class LiveMigration implements AutoCloseable {
     list.addObject().put("capability", "xbzrle").put("state", spec.xbzrle());
     if (spec.postcopy()) {
       list.addObject().put("capability", "postcopy-ram").put("state", true);
+      // Ferry: also switch on its own once precopy stops converging (before --postcopy-after)
+      list.addObject().put("capability", "ferry-auto-postcopy").put("state", true);
     }
     execute(q, "migrate-set-capabilities", caps);
     ObjectNode params = F.objectNode();
