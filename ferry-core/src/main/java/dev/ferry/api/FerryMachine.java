@@ -13,7 +13,7 @@ import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.savevm.LegacySaveStateEntry;
 import dev.ferry.vmstate.VMStateDescription;
-import dev.ferry.vmstate.VMStateEntry;
+import dev.ferry.savevm.VMStateEntry;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Path;

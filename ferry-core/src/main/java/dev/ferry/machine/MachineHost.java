@@ -124,7 +124,7 @@ public final class MachineHost implements AutoCloseable {
     @Override public dev.ferry.vmstate.VMStateDescription<?> vmstateDescription() { return inner.vmstateDescription(); }
 
     @Override
-    public void save(MigrationOutput out, dev.ferry.vmstate.QemuJsonWriter desc) throws IOException {
+    public void save(MigrationOutput out, dev.ferry.stream.QemuJsonWriter desc) throws IOException {
       // stopped by the migration or the save: the state before that; already stopped: as it is
       RunState now = machine.runState();
       globalState.set(now == RunState.FINISH_MIGRATE || now == RunState.SAVE_VM ? runStateToSave : now);

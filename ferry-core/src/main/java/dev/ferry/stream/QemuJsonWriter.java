@@ -1,4 +1,4 @@
-package dev.ferry.vmstate;
+package dev.ferry.stream;
 
 import java.util.ArrayDeque;
 import java.util.Deque;
