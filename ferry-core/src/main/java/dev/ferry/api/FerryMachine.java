@@ -56,7 +56,7 @@ public final class FerryMachine implements AutoCloseable {
   private FerryMachine(Machine machine, Path snapshotDir) {
     this.machine = machine;
     this.host = new MachineHost(machine);
-    this.rules = new RunStateRules(host);
+    this.rules = host.runStateRules();
     this.snapshots = snapshotDir == null ? null : new SnapshotStore(snapshotDir, host);
     List<Region> r = new ArrayList<>();
     List<RamBlock> blocks = machine.ramBlocks();

@@ -47,6 +47,8 @@ public final class MachineHost implements AutoCloseable {
   private final GlobalState globalState = new GlobalState();
   private final MigrationManager migration;
   private final Configuration config = Configuration.of(MACHINE_TYPE);
+  /** stop, cont, loadvm, autostart: one set of rules per machine, whoever drives it. */
+  private final RunStateRules rules;
 
   public MachineHost(Machine machine) {
     this.machine = machine;
@@ -83,6 +85,12 @@ public final class MachineHost implements AutoCloseable {
                       migration.parameters().xbzrleCacheSizeBytes(),
                       migration.capability(MigrationCapability.POSTCOPY_RAM))));
         });
+    this.rules = new RunStateRules(this);
+  }
+
+  /** The run-state rules of this machine, shared by the monitor and the Java API. */
+  public RunStateRules runStateRules() {
+    return rules;
   }
 
   /**
