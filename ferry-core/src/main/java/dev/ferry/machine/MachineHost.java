@@ -47,8 +47,6 @@ public final class MachineHost implements AutoCloseable {
   private final GlobalState globalState = new GlobalState();
   private final MigrationManager migration;
   private final Configuration config = Configuration.of(MACHINE_TYPE);
-  /** stop, cont, loadvm, autostart: one set of rules per machine, whoever drives it. */
-  private final RunStateRules rules;
 
   public MachineHost(Machine machine) {
     this.machine = machine;
@@ -85,12 +83,6 @@ public final class MachineHost implements AutoCloseable {
                       migration.parameters().xbzrleCacheSizeBytes(),
                       migration.capability(MigrationCapability.POSTCOPY_RAM))));
         });
-    this.rules = new RunStateRules(this);
-  }
-
-  /** The run-state rules of this machine, shared by the monitor and the Java API. */
-  public RunStateRules runStateRules() {
-    return rules;
   }
 
   /**
@@ -438,6 +430,17 @@ public final class MachineHost implements AutoCloseable {
     } else {
       machine.stop(RunState.PAUSED);
     }
+  }
+
+  /** stop, cont, loadvm, autostart: one set of rules per machine, whoever drives it. */
+  private RunStateRules rules;
+
+  /** The run-state rules of this machine, shared by the monitor and the Java API. */
+  public synchronized RunStateRules runStateRules() {
+    if (rules == null) {
+      rules = new RunStateRules(this);
+    }
+    return rules;
   }
 
   @Override
