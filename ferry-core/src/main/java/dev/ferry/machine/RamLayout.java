@@ -129,7 +129,7 @@ final class RamLayout {
       }
 
       @Override
-      public void save(dev.ferry.stream.MigrationOutput out, dev.ferry.vmstate.QemuJsonWriter desc) throws java.io.IOException {
+      public void save(dev.ferry.stream.MigrationOutput out, dev.ferry.stream.QemuJsonWriter desc) throws java.io.IOException {
         e.save(out, desc);
       }
 
