@@ -4,6 +4,8 @@ import dev.ferry.cli.analyze.Analysis;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -43,6 +45,15 @@ public final class AnalyzeCommand implements Callable<Integer> {
   Path returnPath;
 
   @Option(
+      names = "--multifd-channel",
+      paramLabel = "FILE",
+      description = {
+        "a recorded QEMU 7.2 multifd channel connection (source to destination; raw or gzip), repeated once per channel"
+            + " in any order: decoded, listed and replayed into RAM at the main stream's RAM EOS records"
+      })
+  List<Path> multifdChannels = new ArrayList<>();
+
+  @Option(
       names = "--continues",
       paramLabel = "FIRST",
       description = "FILE is a postcopy recovery connection (no header): decode it as the continuation of the connection recorded in FIRST (raw or gzip), which ended cut in postcopy")
@@ -66,7 +77,7 @@ public final class AnalyzeCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--dump must be 'state' or 'desc', not '" + dump + "'");
       }
       checkPaths();
-      Analysis.run(file, dump, extractDir, maxRamBytes, returnPath, continues, out);
+      Analysis.run(file, dump, extractDir, maxRamBytes, returnPath, multifdChannels, continues, out);
       out.flush();
       return 0;
     } catch (Exception | OutOfMemoryError | StackOverflowError e) {
@@ -87,6 +98,14 @@ public final class AnalyzeCommand implements Callable<Integer> {
     }
     if (!Files.exists(file)) {
       throw new java.nio.file.NoSuchFileException(file.toString());
+    }
+    for (Path c : multifdChannels) {
+      if (Files.isDirectory(c)) {
+        throw new IllegalArgumentException("--multifd-channel " + c + ": Is a directory");
+      }
+      if (!Files.exists(c)) {
+        throw new java.nio.file.NoSuchFileException(c.toString());
+      }
     }
     if (extractDir != null) {
       try {

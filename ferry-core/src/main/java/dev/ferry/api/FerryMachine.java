@@ -13,7 +13,7 @@ import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.savevm.LegacySaveStateEntry;
 import dev.ferry.vmstate.VMStateDescription;
-import dev.ferry.vmstate.VMStateEntry;
+import dev.ferry.savevm.VMStateEntry;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Path;
@@ -56,7 +56,7 @@ public final class FerryMachine implements AutoCloseable {
   private FerryMachine(Machine machine, Path snapshotDir) {
     this.machine = machine;
     this.host = new MachineHost(machine);
-    this.rules = new RunStateRules(host);
+    this.rules = host.runStateRules();
     this.snapshots = snapshotDir == null ? null : new SnapshotStore(snapshotDir, host);
     List<Region> r = new ArrayList<>();
     List<RamBlock> blocks = machine.ramBlocks();

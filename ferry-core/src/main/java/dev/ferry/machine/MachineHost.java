@@ -149,7 +149,7 @@ public final class MachineHost implements AutoCloseable {
     @Override public dev.ferry.vmstate.VMStateDescription<?> vmstateDescription() { return inner.vmstateDescription(); }
 
     @Override
-    public void save(MigrationOutput out, dev.ferry.vmstate.QemuJsonWriter desc) throws IOException {
+    public void save(MigrationOutput out, dev.ferry.stream.QemuJsonWriter desc) throws IOException {
       // stopped by the migration or the save: the state before that; already stopped: as it is
       RunState now = machine.runState();
       globalState.set(now == RunState.FINISH_MIGRATE || now == RunState.SAVE_VM ? runStateToSave : now);
@@ -460,6 +460,17 @@ public final class MachineHost implements AutoCloseable {
     } else {
       machine.stop(RunState.PAUSED);
     }
+  }
+
+  /** stop, cont, loadvm, autostart: one set of rules per machine, whoever drives it. */
+  private RunStateRules rules;
+
+  /** The run-state rules of this machine, shared by the monitor and the Java API. */
+  public synchronized RunStateRules runStateRules() {
+    if (rules == null) {
+      rules = new RunStateRules(this);
+    }
+    return rules;
   }
 
   @Override

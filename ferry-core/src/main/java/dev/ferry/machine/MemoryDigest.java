@@ -5,7 +5,7 @@ import dev.ferry.ram.RamDigest;
 import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.stream.MigrationOutput;
 import dev.ferry.stream.StreamHeader;
-import dev.ferry.vmstate.QemuJsonWriter;
+import dev.ferry.stream.QemuJsonWriter;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;

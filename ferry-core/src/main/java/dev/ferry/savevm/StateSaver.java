@@ -3,7 +3,7 @@ package dev.ferry.savevm;
 import dev.ferry.stream.MigrationOutput;
 import dev.ferry.stream.SectionType;
 import dev.ferry.stream.StreamHeader;
-import dev.ferry.vmstate.QemuJsonWriter;
+import dev.ferry.stream.QemuJsonWriter;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;

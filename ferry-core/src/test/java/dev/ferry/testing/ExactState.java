@@ -8,7 +8,7 @@ import dev.ferry.machine.MemoryDigest;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.stream.MigrationOutput;
-import dev.ferry.vmstate.QemuJsonWriter;
+import dev.ferry.stream.QemuJsonWriter;
 import java.io.IOException;
 import java.util.List;
 

@@ -104,7 +104,7 @@ public final class EngineBackend implements MonitorBackend {
     this.machine = host.machine();
     this.migration = host.migration();
     this.snapshots = Objects.requireNonNull(snapshots, "snapshots");
-    this.rules = new RunStateRules(host);
+    this.rules = host.runStateRules();
     machine.addRunStateListener(this::runStateChanged);
     migration.addListener(
         new MigrationListener() {
