@@ -12,6 +12,7 @@ module dev.ferry.core {
   requires transitive org.slf4j;
   requires jdk.jfr;
   requires HdrHistogram; // no module name of its own: the automatic one from its jar
+  requires com.github.luben.zstd_jni; // multifd zstd compression
   requires jdk.net;
   requires java.naming;
 
