@@ -28,6 +28,8 @@ import java.util.Map;
  * @param tlsHostname the name the destination's certificate must carry; empty: the host of the URI
  * @param tlsAuthz on the destination, id of the {@code authz-list}/{@code authz-simple} object that
  *     says which client certificates may connect; empty: any certificate from the CA
+ * @param blockIncremental block migration skips what the destination's base already holds (see
+ *     {@link dev.ferry.block.BlockLiveState}); with the {@code block} capability
  */
 public record MigrationParameters(
     long maxBandwidthBytesPerSec,
@@ -41,7 +43,8 @@ public record MigrationParameters(
     int throttleTriggerThresholdPercent,
     String tlsCreds,
     String tlsHostname,
-    String tlsAuthz) {
+    String tlsAuthz,
+    boolean blockIncremental) {
 
   public static final long DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC = 16L << 30;
   /** QEMU's MAX_MIGRATE_DOWNTIME: 2000 seconds. */
@@ -49,7 +52,7 @@ public record MigrationParameters(
 
   public static final MigrationParameters DEFAULT =
       new MigrationParameters(
-          DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC, 300, 64L << 20, 0, 20, 10, false, 99, 50, "", "", "");
+          DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC, 300, 64L << 20, 0, 20, 10, false, 99, 50, "", "", "", false);
 
   /** QAPI names of the parameters, in query order. */
   public static final String[] NAMES = {
@@ -64,7 +67,8 @@ public record MigrationParameters(
     "throttle-trigger-threshold",
     "tls-creds",
     "tls-hostname",
-    "tls-authz"
+    "tls-authz",
+    "block-incremental"
   };
 
   /** Whether the migration runs inside TLS ({@code tls-creds} set). */
@@ -87,6 +91,7 @@ public record MigrationParameters(
     m.put("tls-creds", tlsCreds);
     m.put("tls-hostname", tlsHostname);
     m.put("tls-authz", tlsAuthz);
+    m.put("block-incremental", blockIncremental);
     return m;
   }
 
@@ -109,6 +114,7 @@ public record MigrationParameters(
     String creds = tlsCreds;
     String hostname = tlsHostname;
     String authz = tlsAuthz;
+    boolean blockInc = blockIncremental;
     for (Map.Entry<String, ?> e : changes.entrySet()) {
       String name = e.getKey();
       Object v = e.getValue();
@@ -132,11 +138,17 @@ public record MigrationParameters(
         case "tls-creds" -> creds = string(name, v);
         case "tls-hostname" -> hostname = string(name, v);
         case "tls-authz" -> authz = string(name, v);
+        case "block-incremental" -> {
+          if (!(v instanceof Boolean b)) {
+            throw new IllegalArgumentException("Invalid parameter type for '" + name + "', expected: boolean");
+          }
+          blockInc = b;
+        }
         default -> throw new IllegalArgumentException("Parameter '" + name + "' is unexpected or not supported by Ferry");
       }
     }
     return new MigrationParameters(
-        maxBw, downtime, xbzrle, maxPostcopyBw, initial, increment, tailslow, maxThrottle, trigger, creds, hostname, authz);
+        maxBw, downtime, xbzrle, maxPostcopyBw, initial, increment, tailslow, maxThrottle, trigger, creds, hostname, authz, blockInc);
   }
 
   /** A StrOrNull parameter: null (JSON null) resets it to empty, as in QEMU. */
