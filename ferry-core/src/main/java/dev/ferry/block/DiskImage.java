@@ -68,7 +68,7 @@ public final class DiskImage implements AutoCloseable {
       long existing = ch.size();
       long size;
       if (!exists || existing == 0 && sizeBytes > 0) {
-        ch.truncate(sizeBytes); // sparse
+        ch.write(ByteBuffer.allocate(1), sizeBytes - 1); // sparse: only the last byte is written
         size = sizeBytes;
       } else {
         if (sizeBytes > 0 && existing != sizeBytes) {

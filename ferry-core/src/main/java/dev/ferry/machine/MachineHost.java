@@ -138,7 +138,10 @@ public final class MachineHost implements AutoCloseable {
           + machine.cpus().getFirst().programName() + "')");
     }
     RunState before = machine.runState();
-    if (before == RunState.INMIGRATE || loading || migration.incomingState().status().isActive()) {
+    MigrationStatus incoming = migration.incomingState().status();
+    if (loading
+        || incoming.isActive()
+        || (before == RunState.INMIGRATE && incoming != MigrationStatus.COMPLETED)) {
       throw new IllegalStateException("Guest is waiting for an incoming migration");
     }
     boolean wasRunning = before.isRunning();
