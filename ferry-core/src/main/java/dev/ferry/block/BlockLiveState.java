@@ -133,6 +133,7 @@ public final class BlockLiveState implements LiveStateHandler {
       }
       stats.totalBytes = total;
       stats.remainingBytes = total;
+      stats.setupNs = System.nanoTime();
       writer.writeEos();
     }
 
@@ -177,6 +178,10 @@ public final class BlockLiveState implements LiveStateHandler {
       if (++bulkChunk == d.chunkCount()) {
         bulkChunk = 0;
         bulkDisk++;
+        if (bulkCompleted()) {
+          stats.bulkEndNs = System.nanoTime();
+          stats.bulkBytes = stats.transferredBytes();
+        }
       }
     }
 
@@ -202,6 +207,7 @@ public final class BlockLiveState implements LiveStateHandler {
         }
         buffer.flip();
         writer.writeChunk(d.name(), off, buffer);
+        writer.flush(); // the chunk went by reference: out before the buffer is reused
         stats.transferredBytes.addAndGet(CHUNK);
       }
       stats.chunks.incrementAndGet();

@@ -15,14 +15,21 @@ public final class BlockRecordWriter {
 
   /**
    * One chunk at {@code byteOffset} (a multiple of 512) of device {@code device}: {@code data} must
-   * hold exactly {@link BlockDescriptor#CHUNK_BYTES} (a tail chunk padded by the caller).
+   * hold exactly {@link BlockDescriptor#CHUNK_BYTES} (a tail chunk padded by the caller). The data is
+   * queued by reference (a gathering write, no copy): {@code data} must not change before {@link
+   * #flush()}.
    */
   public void writeChunk(String device, long byteOffset, ByteBuffer data) throws IOException {
     if (data.remaining() != BlockDescriptor.CHUNK_BYTES) {
       throw new IllegalArgumentException("a block chunk carries exactly 1 MiB, got " + data.remaining());
     }
     header(device, byteOffset, BlockFlag.DEVICE_BLOCK.code());
-    out.writeBytes(data);
+    out.writePage(data);
+  }
+
+  /** Sends what is queued (the chunks' data included). */
+  public void flush() throws IOException {
+    out.flush();
   }
 
   /** An all-zero chunk without payload (capability zero-blocks). */

@@ -14,6 +14,19 @@ public final class BlockStats {
   volatile long totalBytes;
   volatile long remainingBytes;
   volatile boolean bulkCompleted;
+  volatile long setupNs;
+  volatile long bulkEndNs;
+  volatile long bulkBytes;
+
+  /** Nanoseconds from setup to the end of the bulk phase (0 before it ended). */
+  public long bulkNanos() {
+    return bulkEndNs == 0 ? 0 : bulkEndNs - setupNs;
+  }
+
+  /** Disk bytes the bulk phase sent (whole chunks). */
+  public long bulkBytes() {
+    return bulkBytes;
+  }
 
   /** Disk bytes sent so far (whole chunks as the stream carries them, ZERO_BLOCKs count none). */
   public long transferredBytes() {
