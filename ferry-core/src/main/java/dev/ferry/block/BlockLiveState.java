@@ -47,6 +47,7 @@ public final class BlockLiveState implements LiveStateHandler {
   private volatile BooleanSupplier enabled = () -> false;
   private volatile BlockStats lastStats = new BlockStats();
   private ByteBuffer loadBuffer;
+  private LoadWriter loadWriter;
 
   public BlockLiveState(List<DiskImage> disks) {
     this.disks = List.copyOf(disks);
@@ -347,6 +348,9 @@ public final class BlockLiveState implements LiveStateHandler {
     if (loadBuffer == null) {
       loadBuffer = ByteBuffer.allocateDirect(CHUNK);
     }
+    if (loadWriter == null) {
+      loadWriter = new LoadWriter();
+    }
   }
 
   @Override
@@ -355,7 +359,11 @@ public final class BlockLiveState implements LiveStateHandler {
       throw new VersionMismatchException("section 'block'", version, BlockDescriptor.VERSION, BlockDescriptor.VERSION);
     }
     loadSetup();
+    loadWriter.check();
     BlockReader.readBody(in, this::loadChunk, loadBuffer);
+    if (type == SectionType.END) {
+      loadWriter.drain(); // every chunk is on the disk before the load goes on
+    }
   }
 
   private void loadChunk(String device, long offset, ByteBuffer data, long at) throws IOException {
@@ -372,8 +380,70 @@ public final class BlockLiveState implements LiveStateHandler {
       throw new MigrationStreamException(
           String.format("block chunk at 0x%x is past the end of drive '%s' (%d bytes)", offset, device, d.sizeBytes()), at);
     }
-    int len = (int) Math.min(CHUNK, d.sizeBytes() - offset);
-    if (data == null) {
+    int len = (int) Math.min(CHUNK, d.sizeBytes() - offset); // clamp the tail chunk to the disk's end
+    loadWriter.write(d, offset, data, len);
+  }
+
+  /**
+   * Writes the received chunks on a thread of its own, so receiving the next chunk overlaps writing
+   * this one (QEMU's loader writes synchronously; a file write then stalls the socket). Chunks are
+   * written in stream order (one thread), at most {@value #LOAD_DEPTH} queued; the first write error
+   * fails the next section, and an END section waits until all are written.
+   */
+  private static final int LOAD_DEPTH = 8;
+
+  private static final class LoadWriter {
+    private final java.util.concurrent.ExecutorService thread =
+        java.util.concurrent.Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().name("block-load-writer").daemon(true).unstarted(r));
+    private final java.util.concurrent.Semaphore permits = new java.util.concurrent.Semaphore(LOAD_DEPTH);
+    private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> pool = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final AtomicReference<IOException> failure = new AtomicReference<>();
+
+    void write(DiskImage d, long offset, ByteBuffer data, int len) throws IOException {
+      check();
+      try {
+        permits.acquire();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new java.io.InterruptedIOException("interrupted while writing drive '" + d.name() + "'");
+      }
+      ByteBuffer buf = null;
+      if (data != null) {
+        buf = pool.poll();
+        if (buf == null) {
+          buf = ByteBuffer.allocateDirect(CHUNK);
+        }
+        buf.clear().put(data.limit(len)).flip();
+      }
+      ByteBuffer b = buf;
+      try {
+        thread.execute(
+            () -> {
+              try {
+                if (failure.get() == null) {
+                  if (b == null) {
+                    writeZeros(d, offset, len);
+                  } else {
+                    d.loadWrite(offset, b);
+                  }
+                }
+              } catch (IOException | RuntimeException e) {
+                failure.compareAndSet(null, e instanceof IOException io ? io
+                    : new IOException("writing drive '" + d.name() + "' failed: " + e.getMessage(), e));
+              } finally {
+                if (b != null) {
+                  pool.add(b);
+                }
+                permits.release();
+              }
+            });
+      } catch (java.util.concurrent.RejectedExecutionException e) {
+        permits.release();
+        throw new IOException("the block load has ended", e);
+      }
+    }
+
+    private static void writeZeros(DiskImage d, long offset, int len) throws IOException {
       ByteBuffer z = ByteBuffer.allocate(Math.min(len, 64 << 10));
       for (long o = offset; o < offset + len; ) {
         int n = (int) Math.min(z.capacity(), offset + len - o);
@@ -381,13 +451,43 @@ public final class BlockLiveState implements LiveStateHandler {
         d.loadWrite(o, z);
         o += n;
       }
-    } else {
-      d.loadWrite(offset, data.limit(len)); // clamp the tail chunk to the disk's end
+    }
+
+    void check() throws IOException {
+      IOException e = failure.get();
+      if (e != null) {
+        throw e;
+      }
+    }
+
+    void drain() throws IOException {
+      try {
+        permits.acquire(LOAD_DEPTH);
+        permits.release(LOAD_DEPTH);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new java.io.InterruptedIOException("interrupted while waiting for the disk writes");
+      }
+      check();
+    }
+
+    /** Stops the thread; writes still queued are done first (a bounded wait), none after. */
+    void close() {
+      thread.shutdown();
+      try {
+        thread.awaitTermination(60, java.util.concurrent.TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 
   @Override
   public void loadCleanup() {
     loadBuffer = null;
+    if (loadWriter != null) {
+      loadWriter.close();
+      loadWriter = null;
+    }
   }
 }

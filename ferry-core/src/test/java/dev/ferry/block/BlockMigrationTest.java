@@ -221,7 +221,7 @@ class BlockMigrationTest {
       w.writeEos();
       o.flush();
       dev.ferry.stream.MigrationInput in = dev.ferry.stream.MigrationInput.of(bytes.toByteArray());
-      b.load(in, 1, dev.ferry.stream.SectionType.PART);
+      b.load(in, 1, dev.ferry.stream.SectionType.END); // END: waits for the chunk's write
       assertThat(Files.size(d.path())).as("the tail chunk is clamped to the disk's end").isEqualTo(MIB + MIB / 2);
       ByteBuffer got = ByteBuffer.allocate(MIB / 2);
       d.read(MIB, got);
@@ -231,6 +231,7 @@ class BlockMigrationTest {
       assertThatThrownBy(() -> b.load(in2, 1, dev.ferry.stream.SectionType.PART)).hasMessageContaining("past the end of drive 'drive0'");
       assertThatThrownBy(() -> b.load(dev.ferry.stream.MigrationInput.of(new byte[8]), 2, dev.ferry.stream.SectionType.PART))
           .hasMessageContaining("block");
+      b.loadCleanup();
     }
   }
 
