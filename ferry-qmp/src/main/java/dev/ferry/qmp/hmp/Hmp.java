@@ -374,7 +374,8 @@ public final class Hmp {
         return HmpFormatter.infoStatus(StatusInfo.fromJson(qmp.execute("query-status", null)));
       }
       case "migrate" -> {
-        return HmpFormatter.infoMigrate(MigrationInfo.fromJson(qmp.execute("query-migrate", null)));
+        JsonNode q = qmp.execute("query-migrate", null);
+        return HmpFormatter.infoMigrate(MigrationInfo.fromJson(q), q.get("disk"));
       }
       case "migrate_capabilities" -> {
         List<MigrationCapabilityStatus> caps = new ArrayList<>();
