@@ -101,7 +101,7 @@ public final class BlockMigrationBench {
         s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
       }
     }
-    System.out.println("| transport | run | status | total | downtime | disk bytes | RAM bytes | stream bytes | bulk rate"
+    System.out.println("| transport | run | status | total | downtime | disk bytes | RAM pages (normal / zero) | stream bytes | bulk rate"
         + " | raw copy (same bytes) | bulk/raw | check |");
     System.out.println("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
     for (Row r : rows) {
@@ -114,7 +114,7 @@ public final class BlockMigrationBench {
           s.totalTimeMs() + " ms",
           s.downtimeMs() < 0 ? "-" : s.downtimeMs() + " ms",
           Units.bytes(r.diskBytes()),
-          Units.bytes(s.normalBytes()),
+          s.normalPages() + " / " + s.duplicatePages(),
           Units.bytes(s.transferredBytes()),
           Units.rate(bulkRate),
           String.format(Locale.ROOT, "%.1f ms (%s)", r.raw().elapsedNs() / 1e6, Units.rate(r.raw().bytesPerSec())),

@@ -40,6 +40,8 @@ import java.util.function.BooleanSupplier;
  */
 public final class BlockLiveState implements LiveStateHandler {
   static final long MAX_ITERATE_NS = 50_000_000L;
+  /** Dirty chunks a postcopy switch tolerates (sent with the guest stopped). */
+  static final int POSTCOPY_MAX_DIRTY_CHUNKS = 16;
   private static final int CHUNK = BlockDescriptor.CHUNK_BYTES;
 
   private final List<DiskImage> disks;
@@ -182,6 +184,11 @@ public final class BlockLiveState implements LiveStateHandler {
         if (bulkCompleted()) {
           stats.bulkEndNs = System.nanoTime();
           stats.bulkBytes = stats.transferredBytes();
+          // write back what the guest wrote so far while it still runs: the flush at the
+          // switch-over (in the downtime) then has only the last writes to do
+          for (DiskImage x : disks) {
+            x.flush();
+          }
         }
       }
     }
@@ -290,6 +297,16 @@ public final class BlockLiveState implements LiveStateHandler {
       updateRemaining();
       writer.writeProgress(100);
       writer.writeEos();
+    }
+
+    /**
+     * Block migration is precopy-only: the postcopy switch waits until the bulk phase is done and
+     * at most {@value #POSTCOPY_MAX_DIRTY_CHUNKS} dirty chunks are left (they go in the END section
+     * at the switch, guest stopped).
+     */
+    @Override
+    public boolean readyForPostcopy() {
+      return bulkCompleted() && dirtyTotal() <= POSTCOPY_MAX_DIRTY_CHUNKS;
     }
 
     @Override

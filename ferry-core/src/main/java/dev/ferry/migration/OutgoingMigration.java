@@ -411,7 +411,8 @@ public final class OutgoingMigration {
       long threshold = (long) (bw * params.downtimeLimitMs());
       long pending = saver.pendingBytes(false);
       stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
-      if (postcopyRequested && pending > threshold && caps.contains(MigrationCapability.POSTCOPY_RAM)) {
+      if (postcopyRequested && pending > threshold && caps.contains(MigrationCapability.POSTCOPY_RAM)
+          && saver.readyForPostcopy()) {
         LOG.info("postcopy switch: {} bytes pending, threshold {}", pending, threshold);
         return true;
       }

@@ -235,6 +235,42 @@ class BlockMigrationTest {
     }
   }
 
+  @Test
+  void aPostcopySwitchWaitsForTheBulkPhase() throws Exception {
+    try (MachineHost src = host(dir.resolve("pc-s.raw"), 12 * MIB, null, 0, 16L * MIB);
+        MachineHost dst = host(dir.resolve("pc-t.raw"), 12 * MIB, null, 0, 16L * MIB)) {
+      src.machine().resume();
+      await(() -> passes(src) >= 1);
+      src.migration().setCapabilities(Map.of(MigrationCapability.POSTCOPY_RAM, true, MigrationCapability.BLOCK, true));
+      dst.migration().setCapabilities(Map.of(MigrationCapability.POSTCOPY_RAM, true));
+      dst.setPostcopyAutostart(() -> false); // stays paused: compared exactly below
+      // slow precopy, tiny downtime limit: without the wait the switch would come at once
+      src.migration().setParameters(Map.of("max-bandwidth", 8L << 20, "downtime-limit", 1L));
+      AtomicReference<Boolean> bulkDoneAtSwitch = new AtomicReference<>();
+      src.migration().addListener(new dev.ferry.migration.MigrationListener() {
+        @Override
+        public void statusChanged(MigrationStatus from, MigrationStatus to, String reason) {
+          if (to == MigrationStatus.POSTCOPY_ACTIVE) {
+            bulkDoneAtSwitch.set(src.block().stats().bulkCompleted());
+          }
+        }
+      });
+      String uri = "unix:" + dir.resolve("pc.sock");
+      AtomicReference<Throwable> failure = new AtomicReference<>();
+      CompletableFuture<Void> incoming = listen(dst, uri, failure);
+      OutgoingMigration out = src.migration().migrate(uri);
+      src.migration().startPostcopy();
+      assertThat(out.await(60, TimeUnit.SECONDS)).as(String.valueOf(src.migration().outgoingState().errorDesc()))
+          .isEqualTo(MigrationStatus.COMPLETED);
+      incoming.get(60, TimeUnit.SECONDS);
+      assertThat(failure.get()).isNull();
+      assertThat(out.info().postcopyBytes()).as("it did switch to postcopy").isGreaterThan(0);
+      assertThat(bulkDoneAtSwitch.get()).as("the bulk phase was over at the switch").isTrue();
+      ExactState.assertSame(src, dst);
+      assertThat(dst.diskCheck().passed()).isTrue();
+    }
+  }
+
   private void interruptBulk(boolean cancel) throws Exception {
     MachineHost dst = host(dir.resolve("big-dst.raw"), 48 * MIB, null, 0, 32L * MIB);
     boolean dstClosed = false;
