@@ -71,6 +71,10 @@ public final class DemoCommand implements Callable<Integer> {
       description = "bytes/s, e.g. 64M or 512K/s: the dirty rate of 'random' and the sweep speed of 'stress', as for ferry run")
   Long dirtyRateBytesPerSec;
 
+  @Option(names = {"--machine", "-M"}, paramLabel = "TYPE",
+      description = "machine type of both sides, as 'ferry run --machine' (default: the newest)")
+  String machineType;
+
   @Option(names = "--xbzrle", description = "turn on the xbzrle capability")
   boolean xbzrle;
 
@@ -135,7 +139,7 @@ public final class DemoCommand implements Callable<Integer> {
       return 2;
     }
     try {
-      lm = new LiveMigration(spec, keep);
+      lm = new LiveMigration(spec, keep).machineTypes(machineType, machineType);
       lm.drives(driveList, sharedStorage);
       run(lm);
       return 0;
@@ -183,6 +187,13 @@ public final class DemoCommand implements Callable<Integer> {
     if (!dev.ferry.machine.GuestPrograms.names().contains(program)) {
       throw new IllegalArgumentException("unknown program '" + program + "' (known: "
           + String.join(", ", dev.ferry.machine.GuestPrograms.names()) + ")");
+    }
+    if (machineType != null) {
+      try {
+        dev.ferry.machine.MachineType.byName(machineType);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("--machine: " + e.getMessage(), e);
+      }
     }
     if (downtimeLimitMs != null && downtimeLimitMs < 0) {
       throw new IllegalArgumentException("--downtime-limit must not be negative, got " + downtimeLimitMs);

@@ -40,6 +40,7 @@ public final class Machine implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(Machine.class);
 
   private final GuestRam ram;
+  private final MachineType machineType;
   private final List<CpuDevice> cpus;
   private final SerialDevice serial;
   private final TimerDevice timer;
@@ -69,6 +70,8 @@ public final class Machine implements AutoCloseable {
   private final boolean[] parkedFlags;
   private final Duration stopTimeout;
   private volatile RunState state = RunState.PRELAUNCH;
+  /** Auto-converge's CPU throttle in percent, 0 when none (see {@link CpuThrottle}). */
+  private volatile int cpuThrottlePercent;
   private volatile Throwable vcpuFailure;
 
   /** Commits RAM in the background when built with {@code memPrealloc}; null otherwise. */
@@ -89,9 +92,11 @@ public final class Machine implements AutoCloseable {
     this.program = b.program;
     this.options = b.options;
     this.programPinned = b.pinProgram;
+    this.machineType = b.machineType;
+    CpuDevice.Layout layout = b.cpuLayout != null ? b.cpuLayout : CpuDevice.Layout.configuredOr(machineType.cpuLayout());
     List<CpuDevice> cpuList = new ArrayList<>();
     for (int i = 0; i < b.vcpus; i++) {
-      cpuList.add(new CpuDevice(i, program.name(), b.cpuLayout != null ? b.cpuLayout : CpuDevice.Layout.configured()));
+      cpuList.add(new CpuDevice(i, program.name(), layout));
     }
     cpuList.forEach(c -> c.setProgramOptions(options));
     this.cpus = List.copyOf(cpuList);
@@ -143,6 +148,11 @@ public final class Machine implements AutoCloseable {
   }
 
   // ---------------------------------------------------------------- parts
+
+  /** The machine type this machine was built as (its name travels in the configuration section). */
+  public MachineType machineType() {
+    return machineType;
+  }
 
   public GuestRam ram() {
     return ram;
@@ -282,6 +292,25 @@ public final class Machine implements AutoCloseable {
 
   public void removeRunStateListener(RunStateListener listener) {
     listeners.remove(listener);
+  }
+
+  /**
+   * Throttles every vCPU to run {@code 100 - percent}% of the time (auto-converge), in {@value
+   * CpuThrottle#SLICE_MS} ms slices; 0 lifts it at once (a sleeping vCPU wakes within {@value
+   * CpuThrottle#CHECK_MS} ms).
+   *
+   * @throws IllegalArgumentException outside 0..99
+   */
+  public void setCpuThrottle(int percent) {
+    if (percent < 0 || percent > 99) {
+      throw new IllegalArgumentException("CPU throttle must be 0..99 percent, got " + percent);
+    }
+    cpuThrottlePercent = percent;
+  }
+
+  /** The CPU throttle in percent, 0 when none. */
+  public int cpuThrottle() {
+    return cpuThrottlePercent;
   }
 
   /** Same as {@code stop(RunState.PAUSED)}. */
@@ -517,9 +546,14 @@ public final class Machine implements AutoCloseable {
   private void runVcpu(CpuDevice cpu) {
     try (GuestMemory memory = ram.openMemory()) {
       GuestContext ctx = new GuestContext(memory, cpu, serial, timer, this::programOptions, drives);
+      CpuThrottle throttle = new CpuThrottle(System::nanoTime,
+          CpuThrottle.parking(System::nanoTime, () -> pauseRequested || shutdown || cpuThrottlePercent == 0));
       while (true) {
-        if (pauseRequested && !parkUntilResumed(cpu.index())) {
-          return;
+        if (pauseRequested) {
+          if (!parkUntilResumed(cpu.index())) {
+            return;
+          }
+          throttle.restart();
         }
         memory.enterStep();
         try {
@@ -529,6 +563,7 @@ public final class Machine implements AutoCloseable {
         }
         cpu.setSteps(cpu.steps() + 1);
         serial.flush();
+        throttle.afterStep(cpuThrottlePercent);
       }
     } catch (java.util.concurrent.CancellationException e) {
       if (!closing) {
@@ -706,6 +741,7 @@ public final class Machine implements AutoCloseable {
     private final List<DriveSpec> driveSpecs = new ArrayList<>();
     private final List<dev.ferry.block.DiskImage> drives = new ArrayList<>();
     private CpuDevice.Layout cpuLayout;
+    private MachineType machineType = MachineType.newest();
     private boolean memPrealloc;
     private boolean pinProgram;
     private Duration stopTimeout = DEFAULT_STOP_TIMEOUT;
@@ -739,8 +775,17 @@ public final class Machine implements AutoCloseable {
     }
 
     /**
-     * The cpu state layout this machine saves and loads (default: {@link
-     * CpuDevice.Layout#configured()}, i.e. {@code -Dferry.cpu.layout}, else v2).
+     * The machine type (default: {@link MachineType#newest()}): the versions of the state its
+     * devices save and the sections it registers.
+     */
+    public Builder machineType(MachineType type) {
+      this.machineType = Objects.requireNonNull(type, "type");
+      return this;
+    }
+
+    /**
+     * Overrides the cpu state layout the {@linkplain #machineType machine type} pins (as QEMU's
+     * {@code -global}); without it, {@code -Dferry.cpu.layout} when set, else the type's.
      */
     public Builder cpuLayout(CpuDevice.Layout layout) {
       this.cpuLayout = Objects.requireNonNull(layout, "layout");

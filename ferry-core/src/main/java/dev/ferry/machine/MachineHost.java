@@ -39,8 +39,11 @@ public final class MachineHost implements AutoCloseable {
   private static final java.util.Set<String> OPTIONAL_SECTIONS =
       java.util.Set.of("ferry-ram-layout", dev.ferry.block.BlockDescriptor.IDSTR);
 
-  /** Machine type in the configuration section; a destination accepts exactly this. */
-  public static final String MACHINE_TYPE = "ferry-1.0";
+  /**
+   * The default machine type's name ({@link MachineType#newest()}). A machine's own type is {@link
+   * Machine#machineType()}; a destination accepts exactly that.
+   */
+  public static final String MACHINE_TYPE = MachineType.newest().name();
 
   private final Machine machine;
   private final SaveStateRegistry registry = new SaveStateRegistry();
@@ -53,16 +56,18 @@ public final class MachineHost implements AutoCloseable {
   private volatile boolean nextInc;
   private final GlobalState globalState = new GlobalState();
   private final MigrationManager migration;
-  private final Configuration config = Configuration.of(MACHINE_TYPE);
+  private final Configuration config;
 
   public MachineHost(Machine machine) {
     this.machine = machine;
+    this.config = Configuration.of(machine.machineType().name());
     this.ram = new RamLiveState(machine.ram());
     this.block = new dev.ferry.block.BlockLiveState(machine.drives());
     block.setEnabled(() -> blockOptions.enabled());
     registry.register(block); // before ram, as QEMU registers it: its sections come first
     registry.register(ram);
-    registry.register(new RamLayout(machine.ramBlocks()).entry());
+    RamLayout layout = new RamLayout(machine.ramBlocks());
+    registry.register(machine.machineType().ramLayoutSection() ? layout.entry() : layout.loadOnlyEntry());
     for (SaveStateEntry e : machine.stateEntries()) {
       registry.register(e);
     }
@@ -78,7 +83,11 @@ public final class MachineHost implements AutoCloseable {
     this.migration = new MigrationManager(registry, new Vm(), config);
     // an incoming load counts as complete (SHUT(0), "completed") only once every section arrived
     migration.setLoadCheck(this::checkComplete);
-    migration.beforeIncoming(this::wirePostcopy);
+    migration.beforeIncoming(
+        in -> {
+          in.setKnownMachineTypes(MachineType.names());
+          wirePostcopy(in);
+        });
     // runs inside MigrationManager.migrate, under its lock (see save)
     migration.beforeStart(
         o -> {
@@ -187,6 +196,22 @@ public final class MachineHost implements AutoCloseable {
     return config;
   }
 
+  /**
+   * The static descriptions of everything this machine saves that has a VMState description (RAM
+   * has none), one section per idstr in registration order, under its machine type's name: what
+   * QEMU's {@code -dump-vmstate} prints, for {@code ferry vmstate dump} and {@link
+   * dev.ferry.vmstate.VMStateCompat}.
+   */
+  public dev.ferry.vmstate.VMStateDump vmstateDump() {
+    java.util.Map<String, dev.ferry.vmstate.VMStateDescription<?>> devices = new java.util.LinkedHashMap<>();
+    for (SaveStateRegistry.Registration r : registry.all()) {
+      if (r instanceof SaveStateRegistry.Device d && d.entry().vmstateDescription() != null) {
+        devices.putIfAbsent(d.idstr(), d.entry().vmstateDescription());
+      }
+    }
+    return dev.ferry.vmstate.VMStateDump.of(config.machineType(), devices);
+  }
+
   /** globalstate records the run state at save time (the machine is stopped by then). */
   private final class SavedRunState implements SaveStateEntry {
     private final SaveStateEntry inner;
@@ -246,6 +271,11 @@ public final class MachineHost implements AutoCloseable {
           throw new IllegalStateException("switch-over: flushing drive '" + d.name() + "' failed: " + e.getMessage(), e);
         }
       }
+    }
+
+    @Override
+    public void throttle(int percent) {
+      machine.setCpuThrottle(percent);
     }
 
     @Override
@@ -375,7 +405,7 @@ public final class MachineHost implements AutoCloseable {
     try {
       ram.prepareLoad(loadOptions());
       ramMayHoldData = true;
-      StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, CommandListener.NONE);
+      StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, MachineType.names(), CommandListener.NONE);
       checkComplete(loader);
       return loader;
     } catch (IOException | RuntimeException e) {

@@ -104,6 +104,14 @@ public interface MonitorBackend {
   /** {@code migrate-start-postcopy}: switch an active migration to postcopy. */
   void migrateStartPostcopy() throws QmpError;
 
+  /**
+   * {@code migrate-continue}: release an outgoing migration paused in {@code pre-switchover}
+   * (capability {@code pause-before-switchover}).
+   */
+  default void migrateContinue(dev.ferry.migration.MigrationStatus state) throws QmpError {
+    throw QmpError.generic("Migration not in expected state: none");
+  }
+
   /** {@code query-migrate}. */
   MigrationInfo queryMigrate();
 

@@ -176,6 +176,19 @@ public final class LiveMigration implements AutoCloseable {
     OPEN.add(this);
   }
 
+  /**
+   * The machine types of the two sides ({@code ferry run --machine}); null: the default (newest).
+   * Different types make a migration that the destination refuses (for tests of that refusal).
+   */
+  public LiveMigration machineTypes(String sourceType, String destinationType) {
+    this.sourceMachineType = sourceType;
+    this.destinationMachineType = destinationType;
+    return this;
+  }
+
+  private String sourceMachineType;
+  private String destinationMachineType;
+
   public Spec spec() {
     return spec;
   }
@@ -262,6 +275,11 @@ public final class LiveMigration implements AutoCloseable {
     if (spec.workingSetBaseBytes() != null) {
       a.add("--working-set-base");
       a.add(Long.toString(spec.workingSetBaseBytes()));
+    }
+    String type = role.equals("source") ? sourceMachineType : destinationMachineType;
+    if (type != null) {
+      a.add("--machine");
+      a.add(type);
     }
     for (Drive d : drives) {
       a.add("--drive");
@@ -403,6 +421,8 @@ public final class LiveMigration implements AutoCloseable {
     list.addObject().put("capability", "xbzrle").put("state", spec.xbzrle());
     if (spec.postcopy()) {
       list.addObject().put("capability", "postcopy-ram").put("state", true);
+      // Ferry: also switch on its own once precopy stops converging (before --postcopy-after)
+      list.addObject().put("capability", "ferry-auto-postcopy").put("state", true);
     }
     execute(q, "migrate-set-capabilities", caps);
     ObjectNode params = F.objectNode();

@@ -289,6 +289,15 @@ public final class EngineBackend implements MonitorBackend {
   }
 
   @Override
+  public void migrateContinue(MigrationStatus state) throws QmpError {
+    try {
+      migration.migrateContinue(state);
+    } catch (IllegalStateException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
   public long[] postcopyFaultLatencyUs() {
     if (migration.outgoing() != null || migration.incomingState().status() != MigrationStatus.COMPLETED) {
       return null;
@@ -372,6 +381,12 @@ public final class EngineBackend implements MonitorBackend {
               s.xbzrleBytes() == 0 ? 0.0 : (double) s.xbzrlePages() * pageSize / s.xbzrleBytes(),
               s.xbzrleOverflow());
     }
+    // Ferry: why precopy does not converge, with the figures (absent before the first sync and after the end)
+    dev.ferry.qmp.qapi.ConvergenceInfo convergence =
+        status == MigrationStatus.ACTIVE && s.dirtySyncCount() > 1
+            ? new dev.ferry.qmp.qapi.ConvergenceInfo(s.converging(), s.dirtyBytesPerSec(), s.transferBytesPerSec(),
+                s.downtimeGuardRefusals(), s.convergenceReason())
+            : null;
     return new MigrationInfo(
         status,
         ram,
@@ -380,8 +395,13 @@ public final class EngineBackend implements MonitorBackend {
         downtime,
         expected,
         err,
+        // QEMU: present while the throttle is active
+        active && s.cpuThrottlePercentage() > 0 ? Long.valueOf(s.cpuThrottlePercentage()) : null,
+        x,
         null,
-        x);
+        null,
+        null,
+        convergence);
   }
 
   private long targetPageSize() {

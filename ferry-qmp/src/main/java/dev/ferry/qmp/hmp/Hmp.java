@@ -50,6 +50,7 @@ public final class Hmp {
               "[-d] [-b] [-i] [-r] uri",
               "migrate to URI (using -d to not wait for completion)\n\t\t\t -b to copy the disks too (no shared storage)\n\t\t\t -i to copy the disks incrementally (the destination holds the base)\n\t\t\t -r to resume a paused postcopy migration"),
           new Cmd("migrate_cancel", List.of(), "", "cancel the current VM migration"),
+          new Cmd("migrate_continue", List.of(), "state", "let a migration paused in STATE (pre-switchover) go on"),
           new Cmd(
               "migrate_incoming", List.of(), "uri", "Continue an incoming migration from an -incoming defer"),
           new Cmd(
@@ -249,6 +250,10 @@ public final class Hmp {
       case "migrate_cancel" -> {
         noArgs(name, a);
         qmp.execute("migrate_cancel", null);
+        return "";
+      }
+      case "migrate_continue" -> {
+        qmp.execute("migrate-continue", F.objectNode().put("state", one(name, a, "state")));
         return "";
       }
       case "migrate_start_postcopy" -> {

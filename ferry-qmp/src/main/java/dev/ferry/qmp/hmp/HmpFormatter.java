@@ -163,6 +163,9 @@ public final class HmpFormatter {
     if (info.cpuThrottlePercentage() != null) {
       sb.append("cpu throttle percentage: ").append(info.cpuThrottlePercentage()).append('\n');
     }
+    if (info.convergence() != null && info.convergence().reason() != null) {
+      sb.append("convergence (ferry): ").append(info.convergence().reason()).append('\n');
+    }
     return sb.toString();
   }
 
