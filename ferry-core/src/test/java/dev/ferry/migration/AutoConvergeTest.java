@@ -58,14 +58,14 @@ class AutoConvergeTest {
         src.migration().setParameters(Map.of("max-bandwidth", 8L << 20, "cpu-throttle-initial", 99L,
             "downtime-limit", 10L, "throttle-trigger-threshold", 5L));
         OutgoingMigration out = src.migration().migrate(uri);
-        int seen = 0;
         MigrationStatus end;
+        // polled only for the range: a throttled stretch can be shorter than a poll on a loaded
+        // machine; that the vCPUs were throttled is proven by the recorded ThrottleStep events below
         while ((end = out.await(10, TimeUnit.MILLISECONDS)) == null) {
-          seen = Math.max(seen, src.machine().cpuThrottle());
+          assertThat(src.machine().cpuThrottle()).isIn(0, 99);
           assertThat(out.info().cpuThrottlePercentage()).isIn(0, 99);
         }
         assertThat(end).as("%s", src.migration().outgoingState().errorDesc()).isEqualTo(MigrationStatus.COMPLETED);
-        assertThat(seen).as("the vCPUs were throttled").isEqualTo(99);
         assertThat(src.machine().cpuThrottle()).as("the throttle ends with the migration").isZero();
         assertThat(out.info().cpuThrottlePercentage()).isZero();
         incoming.get(60, TimeUnit.SECONDS);
@@ -77,7 +77,7 @@ class AutoConvergeTest {
     }
     List<RecordedEvent> steps = RecordingFile.readAllEvents(jfr).stream()
         .filter(e -> e.getEventType().getName().equals("ferry.ThrottleStep")).toList();
-    assertThat(steps).hasSize(2);
+    assertThat(steps).as("the vCPUs were throttled (to 99%%), then released at switch-over").hasSize(2);
     assertThat(steps.get(0).getDouble("previousPercentage")).isZero();
     assertThat(steps.get(0).getDouble("percentage")).isEqualTo(0.99);
     assertThat(steps.get(0).getString("reason")).contains("throttle-trigger-threshold");

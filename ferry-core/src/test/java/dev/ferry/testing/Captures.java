@@ -46,6 +46,18 @@ public final class Captures {
     }
   }
 
+  /**
+   * One recorded connection of the QEMU 7.2 multifd captures ({@code qemu-streams/multifd/}),
+   * decompressed: {@code tag} none, zlib or zstd; {@code conn} 0 (main stream), 1 or 2 (channels).
+   */
+  public static byte[] multifd(String tag, int conn) {
+    try (InputStream in = new GZIPInputStream(open("multifd/mf-" + tag + "-conn" + conn + ".bin.gz"))) {
+      return in.readAllBytes();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
   /** A side file of capture {@code name}, e.g. {@code text(name, "state.json")}. */
   public static String text(String name, String suffix) {
     return new String(bytes(name, suffix), StandardCharsets.UTF_8);

@@ -59,6 +59,7 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
   private final Map<Long, String> stateKeys = new HashMap<>();
   private final List<Entry> entries = new ArrayList<>();
   private final List<StreamCommand> commands = new ArrayList<>();
+  private MultifdChannels multifd;
   private RamLoadOptions ramOptions;
   private RamLoader ram;
   private Configuration configuration;
@@ -144,6 +145,16 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
     return idstr + "\u0000" + instance;
   }
 
+  /** Replays these multifd channels at every RAM EOS (closed with this analyzer). */
+  void multifd(MultifdChannels channels) {
+    this.multifd = channels;
+  }
+
+  /** The multifd channels replayed, or null. */
+  MultifdChannels multifd() {
+    return multifd;
+  }
+
   /** Walks the whole stream with the given reader options (configuration, footers). */
   public void analyze(MigrationInput in, StreamReader.Options options) throws IOException {
     StreamReader reader = new StreamReader(in, this, options);
@@ -187,6 +198,9 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
       }
       int placedBefore = postcopyPages.size();
       ram.loadChunk(in);
+      if (multifd != null && !postcopyRunning) {
+        multifd.sync(blocks, in.position() - 8);
+      }
       putState(h, ramState()); // one object per section id, whatever the chunk
       if (postcopyRunning) {
         postcopySections++;
@@ -565,6 +579,9 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
 
   @Override
   public void close() {
+    if (multifd != null) {
+      multifd.close();
+    }
     blocks.close();
     for (Disk d : disks.values()) {
       try {
