@@ -206,6 +206,11 @@ public final class EngineBackend implements MonitorBackend {
 
   @Override
   public void migrate(String uri, boolean detach, boolean resume) throws QmpError {
+    migrate(uri, detach, resume, false, false);
+  }
+
+  @Override
+  public void migrate(String uri, boolean detach, boolean resume, boolean blk, boolean inc) throws QmpError {
     if (resume) {
       if (migration.outgoingState().status() != MigrationStatus.POSTCOPY_PAUSED) {
         throw QmpError.generic("Cannot resume if there is no paused migration");
@@ -218,8 +223,10 @@ public final class EngineBackend implements MonitorBackend {
         throw QmpError.generic("Guest is waiting for an incoming migration");
       }
       try {
+        host.nextMigrationBlock(blk, inc);
         migration.migrate(uri);
       } catch (IllegalArgumentException | IllegalStateException e) {
+        host.nextMigrationBlock(false, false);
         throw QmpError.generic(e.getMessage());
       }
     }
@@ -255,6 +262,29 @@ public final class EngineBackend implements MonitorBackend {
       migration.startPostcopy();
     } catch (IllegalStateException e) {
       throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
+  public long[] diskStats() {
+    if (migration.outgoing() == null || !host.block().active() && !host.block().saving()) {
+      return null;
+    }
+    dev.ferry.block.BlockStats s = host.block().stats();
+    return new long[] {s.transferredBytes(), s.remainingBytes(), s.totalBytes()};
+  }
+
+  @Override
+  public dev.ferry.block.DiskCheck.Result diskCheck() throws QmpError {
+    synchronized (lock) {
+      if (incomingBusy()) {
+        throw QmpError.generic("Guest is waiting for an incoming migration");
+      }
+      try {
+        return host.diskCheck();
+      } catch (IllegalStateException | IOException e) {
+        throw QmpError.generic(e.getMessage());
+      }
     }
   }
 
