@@ -19,6 +19,7 @@ module dev.ferry.core {
   exports dev.ferry.api;
   exports dev.ferry.vmstate;
 
+  exports dev.ferry.block to dev.ferry.qmp, dev.ferry.cli, dev.ferry.bench;
   exports dev.ferry.machine to dev.ferry.qmp, dev.ferry.cli, dev.ferry.bench;
   exports dev.ferry.migration to dev.ferry.qmp, dev.ferry.cli, dev.ferry.bench;
   exports dev.ferry.ram to dev.ferry.qmp, dev.ferry.cli, dev.ferry.bench;
