@@ -12,13 +12,14 @@ module dev.ferry.core {
   requires transitive org.slf4j;
   requires jdk.jfr;
   requires HdrHistogram; // no module name of its own: the automatic one from its jar
+  requires com.github.luben.zstd_jni; // multifd zstd compression
   requires jdk.net;
   requires java.naming;
-  requires com.github.luben.zstd_jni; // multifd zstd pages
 
   exports dev.ferry.api;
   exports dev.ferry.vmstate;
 
+  exports dev.ferry.block to dev.ferry.qmp, dev.ferry.cli, dev.ferry.bench;
   exports dev.ferry.machine to dev.ferry.qmp, dev.ferry.cli, dev.ferry.bench;
   exports dev.ferry.migration to dev.ferry.qmp, dev.ferry.cli, dev.ferry.bench;
   exports dev.ferry.ram to dev.ferry.qmp, dev.ferry.cli, dev.ferry.bench;

@@ -429,6 +429,16 @@ public final class FerryMachine implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Attaches the raw image {@code path} as drive {@code name} (repeatable): the guest's disks,
+     * whose content migrates with {@link MigrationOptions.Capability#BLOCK} or stays on storage both
+     * sides share. A missing file is created sparse with {@code sizeBytes}.
+     */
+    public Builder drive(String name, Path path, long sizeBytes) {
+      b.drive(name, path, sizeBytes);
+      return this;
+    }
+
     /** Where named snapshots go ({@link FerryMachine#saveSnapshot}). */
     public Builder snapshotDirectory(Path dir) {
       this.snapshotDir = Objects.requireNonNull(dir, "dir");

@@ -35,6 +35,8 @@ import java.util.Map;
  *     file:} migration
  * @param precopyMaxTimeMs Ferry ({@code ferry-precopy-max-time}): the longest precopy may run, in
  *     ms; 0 = no limit
+ * @param blockIncremental block migration skips what the destination's base already holds (see
+ *     {@link dev.ferry.block.BlockLiveState}); with the {@code block} capability
  */
 public record MigrationParameters(
     long maxBandwidthBytesPerSec,
@@ -51,7 +53,8 @@ public record MigrationParameters(
     String tlsAuthz,
     long precopyMaxPasses,
     long precopyMaxBytes,
-    long precopyMaxTimeMs) {
+    long precopyMaxTimeMs,
+    boolean blockIncremental) {
 
   public static final long DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC = 16L << 30;
   /** QEMU's MAX_MIGRATE_DOWNTIME: 2000 seconds. */
@@ -59,7 +62,7 @@ public record MigrationParameters(
 
   public static final MigrationParameters DEFAULT =
       new MigrationParameters(
-          DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC, 300, 64L << 20, 0, 20, 10, false, 99, 50, "", "", "", 0, 0, 0);
+          DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC, 300, 64L << 20, 0, 20, 10, false, 99, 50, "", "", "", 0, 0, 0, false);
 
   /** QAPI names of the parameters, in query order. */
   public static final String[] NAMES = {
@@ -77,7 +80,8 @@ public record MigrationParameters(
     "tls-authz",
     "ferry-precopy-max-passes",
     "ferry-precopy-max-bytes",
-    "ferry-precopy-max-time"
+    "ferry-precopy-max-time",
+    "block-incremental"
   };
 
   /** Whether the migration runs inside TLS ({@code tls-creds} set). */
@@ -103,6 +107,7 @@ public record MigrationParameters(
     m.put("ferry-precopy-max-passes", precopyMaxPasses);
     m.put("ferry-precopy-max-bytes", precopyMaxBytes);
     m.put("ferry-precopy-max-time", precopyMaxTimeMs);
+    m.put("block-incremental", blockIncremental);
     return m;
   }
 
@@ -128,6 +133,7 @@ public record MigrationParameters(
     long maxPasses = precopyMaxPasses;
     long maxBytes = precopyMaxBytes;
     long maxTime = precopyMaxTimeMs;
+    boolean blockInc = blockIncremental;
     for (Map.Entry<String, ?> e : changes.entrySet()) {
       String name = e.getKey();
       Object v = e.getValue();
@@ -154,12 +160,18 @@ public record MigrationParameters(
         case "ferry-precopy-max-passes" -> maxPasses = range(name, number(name, v), 0, Integer.MAX_VALUE);
         case "ferry-precopy-max-bytes" -> maxBytes = range(name, number(name, v), 0, Long.MAX_VALUE);
         case "ferry-precopy-max-time" -> maxTime = range(name, number(name, v), 0, Long.MAX_VALUE / 1_000_000);
+        case "block-incremental" -> {
+          if (!(v instanceof Boolean b)) {
+            throw new IllegalArgumentException("Invalid parameter type for '" + name + "', expected: boolean");
+          }
+          blockInc = b;
+        }
         default -> throw new IllegalArgumentException("Parameter '" + name + "' is unexpected or not supported by Ferry");
       }
     }
     return new MigrationParameters(
         maxBw, downtime, xbzrle, maxPostcopyBw, initial, increment, tailslow, maxThrottle, trigger, creds, hostname, authz,
-        maxPasses, maxBytes, maxTime);
+        maxPasses, maxBytes, maxTime, blockInc);
   }
 
   /** A StrOrNull parameter: null (JSON null) resets it to empty, as in QEMU. */

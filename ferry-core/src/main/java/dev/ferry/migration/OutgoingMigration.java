@@ -562,7 +562,8 @@ public final class OutgoingMigration {
       long threshold = SwitchOverPolicy.thresholdBytes(bw, p);
       long pending = saver.pendingBytes(false);
       stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
-      SwitchOverPolicy.Decision d = policy.check(now, pending, bw, o.position(), p, postcopyRequested);
+      SwitchOverPolicy.Decision d = policy.check(now, pending, bw, o.position(), p,
+          postcopyRequested && saver.readyForPostcopy()); // block migration: the switch waits for it;
       if (d.action() == SwitchOverPolicy.Action.SYNC) {
         pending = saver.pendingBytes(true);
         long dirtied = stats.lastSyncDirtyPages.get();

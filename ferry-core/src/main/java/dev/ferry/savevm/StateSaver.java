@@ -157,6 +157,16 @@ public final class StateSaver {
     return null;
   }
 
+  /** Whether every live handler allows the postcopy switch now (see {@link LiveSave#readyForPostcopy}). */
+  public boolean readyForPostcopy() {
+    for (Session s : live) {
+      if (!s.save().readyForPostcopy()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** Bytes the live handlers still have to send (estimate, or exact when {@code exact}). */
   public long pendingBytes(boolean exact) {
     long sum = 0;

@@ -16,7 +16,12 @@ public final class Captures {
           "pc-256M-run",
           "pc-256M-legacy-nocfg-nofooter",
           "pc-256M-postcopy-advise",
-          "pc-256M-dirty-xbzrle");
+          "pc-256M-dirty-xbzrle",
+          "pc-32M-block",
+          "pc-32M-block-zero");
+
+  /** Captures with block migration (they have disks.sha256). */
+  public static final List<String> BLOCK = List.of("pc-32M-block", "pc-32M-block-zero");
 
   /** Captures that QEMU's analyzer could decode (they have state.json). */
   public static final List<String> ANALYZABLE =

@@ -54,6 +54,16 @@ public final class ExactState {
       SaveStateEntry e = da.get(i);
       assertThat(save(db.get(i))).as("state of device " + e.idstr() + " " + e.instanceId()).isEqualTo(save(e));
     }
+    assertThat(destination.drives().size()).as("drives").isEqualTo(source.drives().size());
+    for (int i = 0; i < source.drives().size(); i++) {
+      var x = source.drives().get(i);
+      var y = destination.drives().get(i);
+      assertThat(y.sizeBytes()).as("size of drive " + x.name()).isEqualTo(x.sizeBytes());
+      long at = java.nio.file.Files.mismatch(x.path(), y.path());
+      if (at >= 0) {
+        throw new AssertionError("disk content differs in drive " + x.name() + " at byte 0x" + Long.toHexString(at));
+      }
+    }
   }
 
   private static byte[] save(SaveStateEntry e) throws IOException {

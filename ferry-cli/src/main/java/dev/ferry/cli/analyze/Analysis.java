@@ -342,6 +342,20 @@ public final class Analysis {
       }
       out.println(rel);
     }
+    for (StreamAnalyzer.Disk d : a.disks()) {
+      String rel = "disk-" + d.name() + ".raw";
+      try (FileChannel src = FileChannel.open(d.file(), StandardOpenOption.READ);
+          FileChannel dst = FileChannel.open(
+              root.resolve(rel), StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+        for (long pos = 0; pos < d.extentBytes(); ) {
+          pos += src.transferTo(pos, d.extentBytes() - pos, dst);
+        }
+        if (dst.size() < d.extentBytes()) {
+          dst.write(ByteBuffer.allocate(1), d.extentBytes() - 1); // trailing zero chunks
+        }
+      }
+      out.println(rel);
+    }
     if (vmdesc != null) {
       Files.writeString(dir.resolve("state.json"), PythonJson.write(a.state()), StandardCharsets.UTF_8);
       out.println("state.json");
@@ -366,6 +380,10 @@ public final class Analysis {
         RamLoadStats.BlockCounts c = s.blocks().get(b.name());
         out.printf("  %-24s 0x%012x  %s%n", b.name(), b.usedLength(), c == null ? "no pages" : c.toString());
       }
+    }
+    for (StreamAnalyzer.Disk d : a.disks()) {
+      out.printf("disk '%s': %d bytes as carried, %d data chunks, %d zero chunks%n",
+          d.name(), d.extentBytes(), d.dataChunks(), d.zeroChunks());
     }
     if (!a.commands().isEmpty()) {
       Map<String, Integer> byType = new LinkedHashMap<>();

@@ -215,6 +215,11 @@ public final class EngineBackend implements MonitorBackend {
 
   @Override
   public void migrate(String uri, boolean detach, boolean resume) throws QmpError {
+    migrate(uri, detach, resume, false, false);
+  }
+
+  @Override
+  public void migrate(String uri, boolean detach, boolean resume, boolean blk, boolean inc) throws QmpError {
     if (resume) {
       // QEMU 7.2: only a postcopy-paused source; it connects to the destination's migrate-recover
       // listener and goes postcopy-recover, then postcopy-active
@@ -230,8 +235,10 @@ public final class EngineBackend implements MonitorBackend {
         throw QmpError.generic("Guest is waiting for an incoming migration");
       }
       try {
+        host.nextMigrationBlock(blk, inc);
         migration.migrate(uri);
       } catch (IllegalArgumentException | IllegalStateException e) {
+        host.nextMigrationBlock(false, false);
         throw QmpError.generic(e.getMessage());
       }
     }
@@ -276,6 +283,29 @@ public final class EngineBackend implements MonitorBackend {
       migration.pausePostcopy();
     } catch (IllegalStateException e) {
       throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
+  public long[] diskStats() {
+    if (migration.outgoing() == null || !host.block().active() && !host.block().saving()) {
+      return null;
+    }
+    dev.ferry.block.BlockStats s = host.block().stats();
+    return new long[] {s.transferredBytes(), s.remainingBytes(), s.totalBytes()};
+  }
+
+  @Override
+  public dev.ferry.block.DiskCheck.Result diskCheck() throws QmpError {
+    synchronized (lock) {
+      if (incomingBusy()) {
+        throw QmpError.generic("Guest is waiting for an incoming migration");
+      }
+      try {
+        return host.diskCheck();
+      } catch (IllegalStateException | IOException e) {
+        throw QmpError.generic(e.getMessage());
+      }
     }
   }
 
