@@ -13,7 +13,7 @@ import java.util.concurrent.locks.ReentrantLock;
 final class FakeKvGuest implements KvGuest, AutoCloseable {
   private final Arena arena = Arena.ofShared();
   private final SegmentKvMemory memory;
-  private final KvState state = new KvState();
+  private final KvState state;
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
   private boolean stopped;
@@ -22,6 +22,7 @@ final class FakeKvGuest implements KvGuest, AutoCloseable {
 
   FakeKvGuest(long bytes) {
     memory = new SegmentKvMemory(arena.allocate(bytes, 4096));
+    state = new KvState(bytes);
   }
 
   /** Stops as a machine does: new steps wait, and this returns once no step is open. */

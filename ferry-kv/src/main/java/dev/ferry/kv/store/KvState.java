@@ -13,6 +13,9 @@ public final class KvState {
   /** Size classes of the allocator: blocks of 2^{@link KvAllocator#MIN_CLASS_SHIFT} .. bytes. */
   public static final int CLASS_COUNT = 40;
 
+  /** Bytes of the region this state describes (a load checks the destination's region is as big). */
+  public final long regionBytes;
+
   public long bucketsOffset;
   public long bucketCount;
   public long keyCount;
@@ -30,6 +33,10 @@ public final class KvState {
   public long expiredKeys;
   public long keyspaceHits;
   public long keyspaceMisses;
+
+  public KvState(long regionBytes) {
+    this.regionBytes = regionBytes;
+  }
 
   /** Back to an unformatted region's state. */
   public void reset() {

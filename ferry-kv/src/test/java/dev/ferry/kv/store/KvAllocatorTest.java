@@ -26,7 +26,7 @@ class KvAllocatorTest {
   void randomAllocationsNeverOverlapAndFreedBlocksAreReused() {
     try (Arena arena = Arena.ofConfined()) {
       SegmentKvMemory mem = new SegmentKvMemory(arena.allocate(4 << 20, 8));
-      KvState st = new KvState();
+      KvState st = new KvState(0);
       KvAllocator a = new KvAllocator(mem, st);
       a.format();
       Random rnd = new Random(SEED);
@@ -69,7 +69,7 @@ class KvAllocatorTest {
   void fullRegionSaysSoAndDoubleFreeIsCaught() {
     try (Arena arena = Arena.ofConfined()) {
       SegmentKvMemory mem = new SegmentKvMemory(arena.allocate(4096, 8));
-      KvState st = new KvState();
+      KvState st = new KvState(0);
       KvAllocator a = new KvAllocator(mem, st);
       a.format();
       assertThat(a.allocate(5000)).isZero();

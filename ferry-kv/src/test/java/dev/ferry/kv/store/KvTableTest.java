@@ -21,7 +21,7 @@ class KvTableTest {
   void randomOperationsAgreeWithAHashMapThroughGrowthAndReuse() {
     try (Arena arena = Arena.ofConfined()) {
       SegmentKvMemory mem = new SegmentKvMemory(arena.allocate(32 << 20, 8));
-      KvState st = new KvState();
+      KvState st = new KvState(0);
       KvTable t = new KvTable(mem, st, true);
       t.format();
       Random rnd = new Random(SEED);
@@ -50,7 +50,7 @@ class KvTableTest {
   @Test
   void incrFollowsRedisRules() {
     try (Arena arena = Arena.ofConfined()) {
-      KvTable t = new KvTable(new SegmentKvMemory(arena.allocate(1 << 20, 8)), new KvState(), true);
+      KvTable t = new KvTable(new SegmentKvMemory(arena.allocate(1 << 20, 8)), new KvState(0), true);
       t.format();
       assertThat(t.incrBy(b("c"), 1, 0)).isEqualTo(1);
       assertThat(t.incrBy(b("c"), 41, 0)).isEqualTo(42);
@@ -71,7 +71,7 @@ class KvTableTest {
   void expiryNxXxAndReadOnlyViews() {
     try (Arena arena = Arena.ofConfined()) {
       SegmentKvMemory mem = new SegmentKvMemory(arena.allocate(1 << 20, 8));
-      KvState st = new KvState();
+      KvState st = new KvState(0);
       KvTable t = new KvTable(mem, st, true);
       t.format();
       assertThat(t.set(b("k"), b("v"), 1000, KvTable.Condition.IF_MISSING, 0)).isTrue();
@@ -104,7 +104,7 @@ class KvTableTest {
   @Test
   void fullRegionRefusesWithRedisOomAndChangesNothing() {
     try (Arena arena = Arena.ofConfined()) {
-      KvState st = new KvState();
+      KvState st = new KvState(0);
       KvTable t = new KvTable(new SegmentKvMemory(arena.allocate(64 << 10, 8)), st, true);
       t.format();
       int stored = 0;
