@@ -45,6 +45,8 @@ public final class Machine implements AutoCloseable {
   private final TimerDevice timer;
   private final DiskDevice disk;
   private final List<Device> devices;
+  /** Devices the embedder added ({@link Builder#device}), saved after the built-in ones. */
+  private final List<SaveStateEntry> userEntries;
   /** The guest program and its options: replaced by a load (the program travels with the state). */
   private volatile GuestProgram program;
   private volatile ProgramOptions options;
@@ -104,6 +106,7 @@ public final class Machine implements AutoCloseable {
       all.add(disk);
     }
     this.devices = List.copyOf(all);
+    this.userEntries = List.copyOf(b.userEntries);
     for (CpuDevice cpu : cpus) {
       Thread t = Thread.ofPlatform().name("vcpu-" + cpu.index()).daemon(true).unstarted(() -> runVcpu(cpu));
       vcpuThreads.add(t);
@@ -158,7 +161,9 @@ public final class Machine implements AutoCloseable {
    * stopped.
    */
   public List<SaveStateEntry> stateEntries() {
-    return devices.stream().map(Device::stateEntry).toList();
+    List<SaveStateEntry> all = new ArrayList<>(devices.stream().map(Device::stateEntry).toList());
+    all.addAll(userEntries);
+    return all;
   }
 
   public List<CpuDevice> cpus() {
@@ -393,7 +398,7 @@ public final class Machine implements AutoCloseable {
       vcpuThreads.forEach(LockSupport::unpark); // cut idle halts short
       boolean ok = false;
       try {
-        while (parkedVcpus < liveVcpuCount()) {
+        while (parkedVcpus < liveVcpuCount() || serviceSteps > 0) {
           long leftNs = deadlineNs - System.nanoTime();
           if (leftNs <= 0) {
             throw new TimeoutException(stuckVcpus() + " did not stop within "
@@ -421,7 +426,12 @@ public final class Machine implements AutoCloseable {
         stuck.add(Integer.toString(i));
       }
     }
-    return (stuck.size() == 1 ? "vCPU " : "vCPUs ") + String.join(", ", stuck);
+    String vcpus = stuck.isEmpty() ? "" : (stuck.size() == 1 ? "vCPU " : "vCPUs ") + String.join(", ", stuck);
+    if (serviceSteps == 0) {
+      return vcpus;
+    }
+    String service = serviceSteps + (serviceSteps == 1 ? " service thread step" : " service thread steps");
+    return vcpus.isEmpty() ? service : vcpus + " and " + service;
   }
 
   private int liveVcpuCount() {
@@ -437,6 +447,57 @@ public final class Machine implements AutoCloseable {
   private void checkNotVcpu() {
     if (vcpuThreads.contains(Thread.currentThread())) {
       throw new IllegalStateException("a vCPU cannot change the run state of its own machine");
+    }
+  }
+
+  // ---------------------------------------------------------------- service steps
+
+  /** Threads of the embedder inside a guest step now ({@link #enterServiceStep}); guarded by {@link #lock}. */
+  private int serviceSteps;
+
+  /**
+   * Lets a thread that is no vCPU (an embedder's service thread) run a guest step: waits while the
+   * machine is stopped (a pause, a save, a migration's switch-over), then counts the caller as in a
+   * step until {@link #exitServiceStep()}; a stop waits for every such step to end, as it waits for
+   * the vCPUs, so a stopped machine is consistent whatever its service threads do.
+   *
+   * @return false when {@code timeoutNs} passed with the machine still stopped
+   * @throws IllegalStateException when the machine is closed (or closes meanwhile)
+   * @throws InterruptedException when interrupted while waiting
+   */
+  public boolean enterServiceStep(long timeoutNs) throws InterruptedException {
+    checkNotVcpu();
+    long deadlineNs = System.nanoTime() + timeoutNs;
+    lock.lockInterruptibly();
+    try {
+      while (pauseRequested && !shutdown) {
+        long leftNs = deadlineNs - System.nanoTime();
+        if (leftNs <= 0) {
+          return false;
+        }
+        parkedChanged.awaitNanos(leftNs);
+      }
+      if (shutdown) {
+        throw new IllegalStateException("machine is closed");
+      }
+      serviceSteps++;
+      return true;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Ends the step begun by {@link #enterServiceStep}; a stop that waited for it goes on. */
+  public void exitServiceStep() {
+    lock.lock();
+    try {
+      if (serviceSteps <= 0) {
+        throw new IllegalStateException("exitServiceStep without enterServiceStep");
+      }
+      serviceSteps--;
+      parkedChanged.signalAll();
+    } finally {
+      lock.unlock();
     }
   }
 
@@ -627,6 +688,7 @@ public final class Machine implements AutoCloseable {
     private boolean memPrealloc;
     private boolean pinProgram;
     private Duration stopTimeout = DEFAULT_STOP_TIMEOUT;
+    private final List<SaveStateEntry> userEntries = new ArrayList<>();
     /** How a block is preallocated; tests put a slow one here. */
     java.util.function.BiConsumer<RamBlock, java.util.function.BooleanSupplier> preallocator = RamBlock::preallocate;
 
@@ -736,6 +798,21 @@ public final class Machine implements AutoCloseable {
     public Builder disk(Path path, long sizeBytes) {
       this.diskPath = Objects.requireNonNull(path, "path");
       this.diskBytes = sizeBytes;
+      return this;
+    }
+
+    /**
+     * Adds a device of the embedder's: its state is saved, loaded and migrated after the built-in
+     * devices, under its own idstr and instance id (which must not clash with another device's).
+     */
+    public Builder device(SaveStateEntry entry) {
+      Objects.requireNonNull(entry, "entry");
+      for (SaveStateEntry e : userEntries) {
+        if (e.idstr().equals(entry.idstr()) && e.instanceId() == entry.instanceId()) {
+          throw new IllegalArgumentException("device '" + entry.idstr() + "' instance " + entry.instanceId() + " added twice");
+        }
+      }
+      userEntries.add(entry);
       return this;
     }
 
