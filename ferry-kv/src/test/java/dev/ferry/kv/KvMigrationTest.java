@@ -9,15 +9,12 @@ import dev.ferry.api.MigrationStatus;
 import dev.ferry.api.RunState;
 import dev.ferry.api.StateDigest;
 import dev.ferry.kv.store.KvState;
-import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -30,69 +27,6 @@ class KvMigrationTest {
   private static final Duration WAIT = Duration.ofSeconds(60);
   private static final long REGION = 16L << 20;
   private static final int CLIENTS = 4;
-
-  /**
-   * One client: INCR its counter, then SET a key numbered by the counter's value; on READONLY from
-   * the source it reconnects to the destination and sends the refused command again there.
-   */
-  static final class Writer implements Runnable {
-    final int id;
-    final int srcPort;
-    final int dstPort;
-    final AtomicBoolean stop;
-    final AtomicLong acked = new AtomicLong(); // INCRs acknowledged, and SETs acknowledged
-    volatile long setsOnSource = -1; // SETs the source acknowledged (when it first refused)
-    volatile boolean onDestination;
-    volatile Throwable failure;
-    final CountDownLatch warmedUp = new CountDownLatch(1);
-    private RespTestClient c;
-
-    Writer(int id, int srcPort, int dstPort, AtomicBoolean stop) {
-      this.id = id;
-      this.srcPort = srcPort;
-      this.dstPort = dstPort;
-      this.stop = stop;
-    }
-
-    /** Sends a command; on the source's READONLY moves to the destination and sends it there. */
-    private Object call(Object... args) throws IOException {
-      Object r = c.call(args);
-      if (r instanceof RespTestClient.Err e && e.message().equals(KvCommands.MIGRATED)) {
-        assertThat(onDestination).as("READONLY from the destination").isFalse();
-        setsOnSource = acked.get();
-        c.close();
-        c = new RespTestClient(dstPort);
-        onDestination = true;
-        r = c.call(args);
-      }
-      return r;
-    }
-
-    @Override
-    public void run() {
-      try {
-        c = new RespTestClient(srcPort);
-        while (!stop.get()) {
-          long n = acked.get() + 1;
-          assertThat(call("INCR", "ctr:" + id)).as("client %d INCR", id).isEqualTo(n);
-          assertThat(call("SET", "k:" + id + ":" + n, "v" + n)).as("client %d SET %d", id, n).isEqualTo("OK");
-          acked.set(n);
-          if (n == 200) {
-            warmedUp.countDown();
-          }
-        }
-      } catch (Throwable t) {
-        failure = t;
-        warmedUp.countDown();
-      } finally {
-        try {
-          c.close();
-        } catch (IOException | RuntimeException e) {
-          // done
-        }
-      }
-    }
-  }
 
   @Test
   void migratesLiveUnderWritesAndEveryAcknowledgedWriteArrives() throws Exception {
@@ -108,14 +42,14 @@ class KvMigrationTest {
         String uri = in.listeningUri(WAIT);
 
         AtomicBoolean stop = new AtomicBoolean();
-        List<Writer> writers = new ArrayList<>();
+        List<CheckedWriter> writers = new ArrayList<>();
         List<Thread> threads = new ArrayList<>();
         for (int i = 0; i < CLIENTS; i++) {
-          Writer w = new Writer(i, srcServer.port(), dstServer.port(), stop);
+          CheckedWriter w = new CheckedWriter(i, srcServer.port(), dstServer.port(), stop, null);
           writers.add(w);
           threads.add(Thread.ofPlatform().name("writer-" + i).start(w));
         }
-        for (Writer w : writers) {
+        for (CheckedWriter w : writers) {
           assertThat(w.warmedUp.await(60, TimeUnit.SECONDS)).isTrue();
           assertThat(w.failure).isNull();
         }
@@ -142,7 +76,7 @@ class KvMigrationTest {
 
         dst.start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        for (Writer w : writers) {
+        for (CheckedWriter w : writers) {
           // every client found the destination and wrote there too
           while ((!w.onDestination || w.acked.get() < w.setsOnSource + 50) && w.failure == null && System.nanoTime() < deadline) {
             Thread.sleep(10);
@@ -155,14 +89,9 @@ class KvMigrationTest {
         long sourceKeys = 0;
         long total = 0;
         try (RespTestClient c = new RespTestClient(dstServer.port())) {
-          for (Writer w : writers) {
-            assertThat(w.failure).as("writer %d", w.id).isNull();
-            assertThat(w.onDestination).isTrue();
+          for (CheckedWriter w : writers) {
+            w.verifyOn(c);
             assertThat(w.setsOnSource).isGreaterThanOrEqualTo(200);
-            assertThat(c.call("GET", "ctr:" + w.id)).as("counter of client %d", w.id).isEqualTo(Long.toString(w.acked.get()).getBytes());
-            for (long n = 1; n <= w.acked.get(); n++) {
-              assertThat(c.callText("GET", "k:" + w.id + ":" + n)).as("client %d key %d", w.id, n).isEqualTo("v" + n);
-            }
             sourceKeys += 1 + w.setsOnSource;
             total += 1 + w.acked.get();
           }
