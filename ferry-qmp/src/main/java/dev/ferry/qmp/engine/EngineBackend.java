@@ -4,6 +4,7 @@ import dev.ferry.machine.Machine;
 import dev.ferry.machine.MachineHost;
 import dev.ferry.machine.MemoryDigest;
 import dev.ferry.machine.RunState;
+import dev.ferry.machine.RunStateRules;
 import dev.ferry.machine.SnapshotStore;
 import dev.ferry.machine.StressCheck;
 import dev.ferry.migration.MigrationListener;
@@ -89,8 +90,8 @@ public final class EngineBackend implements MonitorBackend {
   private volatile boolean incomingDeferred;
   /** An incoming migration was started (its thread runs or ran). */
   private volatile boolean incomingStarted;
-  /** Whether the machine runs after an incoming load (QEMU's autostart; {@code stop}/{@code cont} change it). */
-  private volatile boolean autostart = true;
+  /** stop, cont, loadvm and autostart: the rules every way of driving a machine shares. */
+  private final RunStateRules rules;
   private volatile Thread incomingThread;
   /** Where the incoming migration listens (a tcp port 0 resolved), for query-migrate's socket-address. */
   private volatile String incomingBoundUri;
@@ -100,6 +101,7 @@ public final class EngineBackend implements MonitorBackend {
     this.machine = host.machine();
     this.migration = host.migration();
     this.snapshots = Objects.requireNonNull(snapshots, "snapshots");
+    this.rules = new RunStateRules(host);
     machine.addRunStateListener(this::runStateChanged);
     migration.addListener(
         new MigrationListener() {
@@ -166,64 +168,31 @@ public final class EngineBackend implements MonitorBackend {
   @Override
   public void stop() throws QmpError {
     synchronized (lock) {
-      refuseWhilePostcopyPaused();
-      RunState s = machine.runState();
-      if (s == RunState.INMIGRATE || s == RunState.PRELAUNCH) {
-        autostart = false; // as QEMU: stay paused once the incoming state is loaded
-        return;
-      }
-      if (s.isRunning()) {
-        try {
-          machine.stop(RunState.PAUSED);
-        } catch (IllegalStateException e) {
-          // a vCPU that did not finish its step in time: the machine runs on, say so in one line
-          throw QmpError.generic(e.getMessage());
-        }
+      try {
+        rules.stop();
+      } catch (IllegalStateException e) {
+        // postcopy-paused, or a vCPU that did not finish its step in time (the machine runs on)
+        throw QmpError.generic(e.getMessage());
       }
     }
   }
 
-  /**
-   * A destination in postcopy-paused has vCPUs waiting for pages that may never come: stopping
-   * them (or reading RAM for a check) would wait forever, so the monitor refuses instead.
-   */
+  /** See {@link RunStateRules#refuseWhilePostcopyPaused()}. */
   private void refuseWhilePostcopyPaused() throws QmpError {
-    if (migration.incomingState().status() == MigrationStatus.POSTCOPY_PAUSED) {
-      throw QmpError.generic(
-          "the incoming postcopy migration is paused: part of the guest's RAM never arrived and"
-              + " the vCPUs that touched it wait for it, so the machine cannot be stopped or checked");
+    try {
+      rules.refuseWhilePostcopyPaused();
+    } catch (IllegalStateException e) {
+      throw QmpError.generic(e.getMessage());
     }
   }
 
   @Override
   public void cont() throws QmpError {
     synchronized (lock) {
-      OutgoingMigration o = migration.outgoing();
-      if (o != null && o.guestMovedAway()) {
-        throw QmpError.generic(
-            "the guest now lives on the destination (postcopy moved it there, status "
-                + o.state().status().qapiName() + "): this machine's RAM is stale and it must not run again");
-      }
-      RunState s = machine.runState();
-      // QEMU's qmp_cont: a state that needs a reset (here also a failed load, which leaves
-      // internal-error) and finish-migrate are refused with QEMU's words; Ferry also refuses the
-      // transient save-vm / restore-vm (QEMU never shows them to a monitor command)
-      if (s.needsReset()) {
-        throw QmpError.generic(RunState.RESET_REQUIRED);
-      }
-      switch (s) {
-        case RUNNING -> {}
-        case INMIGRATE -> autostart = true;
-        case FINISH_MIGRATE -> throw QmpError.generic("Migration is not finalized yet");
-        case SAVE_VM, RESTORE_VM ->
-            throw QmpError.generic("The machine cannot run while it is in state " + s.qapiName());
-        default -> {
-          try {
-            machine.resume();
-          } catch (IllegalStateException e) {
-            throw QmpError.generic(e.getMessage());
-          }
-        }
+      try {
+        rules.cont();
+      } catch (IllegalStateException e) {
+        throw QmpError.generic(e.getMessage());
       }
     }
   }
@@ -405,7 +374,7 @@ public final class EngineBackend implements MonitorBackend {
 
   /** Whether the machine runs when an incoming load completes (false after {@code --paused}). */
   public void setAutostart(boolean autostart) {
-    this.autostart = autostart;
+    rules.setAutostart(autostart);
   }
 
   @Override
@@ -447,7 +416,6 @@ public final class EngineBackend implements MonitorBackend {
               .start(
                   () -> {
                     try {
-                      host.setPostcopyAutostart(() -> autostart);
                       host.incoming(uri, bound -> {
                         incomingBoundUri = bound;
                         obs.listening(bound);
@@ -464,7 +432,7 @@ public final class EngineBackend implements MonitorBackend {
                     }
                     RunState source = host.loadedRunState();
                     synchronized (lock) {
-                      host.startAfterLoad(!autostart);
+                      rules.afterIncoming();
                     }
                     obs.loaded(source);
                   });
@@ -600,37 +568,15 @@ public final class EngineBackend implements MonitorBackend {
     synchronized (lock) {
       checkNoMigration();
       String tag = resolve(name);
-      RunState before = machine.runState();
-      boolean wasRunning = before.isRunning();
-      machine.stop(RunState.RESTORE_VM);
       try {
-        snapshots.load(tag);
+        rules.loadVm(() -> snapshots.load(tag));
       } catch (IllegalArgumentException | IllegalStateException e) {
-        if (machine.runState() != RunState.INTERNAL_ERROR) {
-          restore(before); // refused before anything was loaded
-        }
         throw QmpError.generic(e.getMessage());
-      } catch (NoSuchFileException e) {
-        restore(before); // nothing was loaded
-        throw QmpError.generic("Error loading snapshot '" + name + "': " + describe(e));
       } catch (IOException e) {
-        // the load failed half-way: the host left the machine in internal-error, which cont
-        // refuses ("Resetting the Virtual Machine is required") until a whole snapshot loads
+        // missing: nothing changed; failed half-way: the machine is left in internal-error, which
+        // cont refuses ("Resetting the Virtual Machine is required") until a whole snapshot loads
         throw QmpError.generic("Error loading snapshot '" + name + "': " + describe(e));
       }
-      if (wasRunning) {
-        machine.resume();
-      } else {
-        machine.stop(RunState.PAUSED);
-      }
-    }
-  }
-
-  private void restore(RunState before) {
-    if (before.isRunning()) {
-      machine.resume();
-    } else {
-      machine.stop(before);
     }
   }
 
@@ -690,12 +636,10 @@ public final class EngineBackend implements MonitorBackend {
   }
 
   private void checkNoMigration() throws QmpError {
-    refuseWhilePostcopyPaused();
-    if (migration.outgoingState().status().isActive()) {
-      throw QmpError.generic("There's a migration process in progress");
-    }
-    if (machine.runState() == RunState.INMIGRATE || incomingBusy()) {
-      throw QmpError.generic("Guest is waiting for an incoming migration");
+    try {
+      rules.refuseDuringMigration(incomingBusy());
+    } catch (IllegalStateException e) {
+      throw QmpError.generic(e.getMessage());
     }
   }
 
