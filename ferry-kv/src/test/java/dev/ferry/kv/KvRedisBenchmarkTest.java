@@ -135,7 +135,10 @@ class KvRedisBenchmarkTest {
         assertThat(migrate.exitValue()).as("ferry migrate: %s", Files.readString(dir.resolve("migrate.err"))).isZero();
         JsonNode r = new ObjectMapper().readTree(report.toFile());
         assertThat(r.path("status").asText()).isEqualTo("completed");
-        assertThat(bench.isAlive()).as("redis-benchmark still ran at the switch-over").isTrue();
+        // redis-benchmark has no reconnect: it ends at the first error reply, the source's READONLY
+        // after the switch-over (it was still sending then)
+        assertThat(bench.waitFor(2, TimeUnit.MINUTES)).as("redis-benchmark ends on READONLY").isTrue();
+        assertThat(Files.readString(benchOut)).contains("Error from server: " + KvCommands.MIGRATED);
 
         // exact: the stopped source against the paused destination
         awaitRunState(src, "postmigrate");
@@ -169,6 +172,16 @@ class KvRedisBenchmarkTest {
           }
         }
 
+        // the destination serves redis-benchmark as the source did
+        Path afterOut = dir.resolve("redis-benchmark-destination.out");
+        Process after = new ProcessBuilder("redis-benchmark", "-h", "127.0.0.1", "-p", Integer.toString(dstPort),
+            "-t", "set,incr", "-n", "100000", "-r", "100000", "-q")
+            .redirectErrorStream(true).redirectOutput(afterOut.toFile()).start();
+        assertThat(after.waitFor(5, TimeUnit.MINUTES)).isTrue();
+        List<String> afterRates = summaryLines(afterOut);
+        assertThat(after.exitValue()).as("redis-benchmark on the destination: %s", afterRates).isZero();
+        assertThat(afterRates).hasSize(2);
+
         // figures
         sampling.set(false);
         sampler.join();
@@ -176,9 +189,10 @@ class KvRedisBenchmarkTest {
         double during = rate(samples, migrateStartNs, migrateEndNs);
         String figures = String.format(
             "ferry-kv under redis-benchmark -t set,incr -n 1000000 -r 100000: %.0f requests/s before the migration,"
-                + " %.0f requests/s during it; migration total %d ms, downtime %d ms, %d bytes; %d keys moved; digests %s",
+                + " %.0f requests/s during it; migration total %d ms, downtime %d ms, %d bytes; %d keys moved; digests %s;"
+                + " afterwards on the destination (-n 100000): %s",
             before, during, r.path("total-time-ms").asLong(), r.path("downtime-ms").asLong(),
-            r.path("transferred-bytes").asLong(), frozenKeys, d.summary());
+            r.path("transferred-bytes").asLong(), frozenKeys, d.summary(), afterRates);
         System.out.println(figures);
         Files.writeString(Path.of("target", "kv-acceptance.txt"), figures + System.lineSeparator());
         assertThat(before).isPositive();
@@ -187,10 +201,18 @@ class KvRedisBenchmarkTest {
         if (!bench.waitFor(10, TimeUnit.SECONDS)) {
           bench.destroyForcibly();
         }
-        System.out.println("redis-benchmark: " + Files.readString(benchOut).replace('\r', '\n').lines()
-            .filter(l -> l.contains("requests per second") || l.contains("rror")).limit(20).toList());
+        System.out.println("redis-benchmark on the source: " + summaryLines(benchOut));
       }
     }
+  }
+
+  /** redis-benchmark's result lines ({@code SET: 12345.67 requests per second, ...}) and errors. */
+  private static List<String> summaryLines(Path out) throws IOException {
+    return Files.readString(out).replace('\r', '\n').lines()
+        .map(String::strip)
+        .filter(l -> l.contains("requests per second") || l.contains("rror"))
+        .limit(20)
+        .toList();
   }
 
   /** Commands per second between two times, from the samples that bracket them. */
