@@ -178,10 +178,12 @@ public final class KvServer implements AutoCloseable {
   }
 
   /** Runs {@code job} (if any) through the workers and waits for it; returns null. */
-  private Job flush(Job job) throws InterruptedException {
+  private Job flush(Job job) throws InterruptedException, IOException {
     if (job != null) {
       jobs.add(job);
-      job.await();
+      if (!job.await(this)) {
+        throw new ClosedChannelException();
+      }
     }
     return null;
   }
@@ -209,13 +211,18 @@ public final class KvServer implements AutoCloseable {
       args.add(a);
     }
 
-    void await() throws InterruptedException {
+    /** Waits until a worker ran the job; false when the server closed first (no reply then). */
+    boolean await(KvServer server) throws InterruptedException {
       while (!done) {
-        LockSupport.park(this);
+        LockSupport.parkNanos(this, TimeUnit.MILLISECONDS.toNanos(100));
         if (Thread.interrupted()) {
           throw new InterruptedException();
         }
+        if (server.closed && !done) {
+          return false; // the workers are gone or going: the connection closes
+        }
       }
+      return true;
     }
 
     void finish() {
