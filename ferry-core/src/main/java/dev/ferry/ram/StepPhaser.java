@@ -8,8 +8,9 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * Writers enter and leave critical sections without ever waiting; a single reader flips the phase
  * and waits until every writer that entered the old phase has left it. Same protocol as
- * HdrHistogram's {@code WriterReaderPhaser} (which ferry-core cannot depend on): a start epoch
- * whose sign tells the phase, and one end epoch per phase.
+ * HdrHistogram's {@code WriterReaderPhaser} (that library is in ferry-core for postcopy's fault
+ * latency only; the dirty log keeps its own copy of the protocol, next to the code that relies on
+ * it): a start epoch whose sign tells the phase, and one end epoch per phase.
  *
  * <p>Guarantee: everything a writer did inside a critical section of the old phase happens-before
  * the return of {@link #flipPhase()} (the writer's exit increment is a volatile write that the

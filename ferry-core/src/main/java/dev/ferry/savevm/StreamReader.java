@@ -353,11 +353,16 @@ public final class StreamReader {
     ByteArrayOutputStream blob = new ByteArrayOutputStream((int) Math.min(length, 1 << 20));
     byte[] chunk = new byte[(int) Math.min(length, 1 << 20)];
     long left = length;
-    while (left > 0) {
-      int k = (int) Math.min(left, chunk.length);
-      src.readFully(chunk, 0, k);
-      blob.write(chunk, 0, k);
-      left -= k;
+    try {
+      while (left > 0) {
+        int k = (int) Math.min(left, chunk.length);
+        src.readFully(chunk, 0, k);
+        blob.write(chunk, 0, k);
+        left -= k;
+      }
+    } catch (dev.ferry.stream.TruncatedStreamException e) {
+      // name the command whose length was wrong (or whose connection broke), not only the read
+      throw fail(src, "PACKAGED of " + length + " bytes is longer than the rest of the stream: " + e.what(), at);
     }
     MigrationInput inner = MigrationInput.of(blob.toByteArray(), start);
     End end = loop(inner, true);

@@ -249,8 +249,10 @@ class PostcopyIncomingTest {
     byte[] stream = {0x08, 0x00, 0x07, 0x00, 0x04, 0x00, 0x00, 0x03, (byte) 0xe8, 0x08, 0x00, 0x04, 0x00, 0x00};
     StateLoader h = new StateLoader(new SaveStateRegistry(), null, (c, off) -> {});
     assertThatThrownBy(() -> new StreamReader(MigrationInput.of(stream), h).readSections())
-        .isInstanceOf(IOException.class)
-        .hasMessageContaining("end of stream");
+        .isInstanceOf(MigrationStreamException.class)
+        .hasMessageContaining("PACKAGED of 1000 bytes is longer than the rest of the stream: unexpected end of stream")
+        .hasMessageContaining("offset ")
+        .satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
   }
 
   @Test
