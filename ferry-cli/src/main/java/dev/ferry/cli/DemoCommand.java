@@ -71,6 +71,10 @@ public final class DemoCommand implements Callable<Integer> {
       description = "bytes/s, e.g. 64M or 512K/s: the dirty rate of 'random' and the sweep speed of 'stress', as for ferry run")
   Long dirtyRateBytesPerSec;
 
+  @Option(names = {"--machine", "-M"}, paramLabel = "TYPE",
+      description = "machine type of both sides, as 'ferry run --machine' (default: the newest)")
+  String machineType;
+
   @Option(names = "--xbzrle", description = "turn on the xbzrle capability")
   boolean xbzrle;
 
@@ -116,7 +120,7 @@ public final class DemoCommand implements Callable<Integer> {
     }
     LiveMigration lm = null;
     try {
-      lm = new LiveMigration(spec, keep);
+      lm = new LiveMigration(spec, keep).machineTypes(machineType, machineType);
       run(lm);
       return 0;
     } catch (DemoFailure e) {
@@ -143,6 +147,13 @@ public final class DemoCommand implements Callable<Integer> {
     if (!dev.ferry.machine.GuestPrograms.names().contains(program)) {
       throw new IllegalArgumentException("unknown program '" + program + "' (known: "
           + String.join(", ", dev.ferry.machine.GuestPrograms.names()) + ")");
+    }
+    if (machineType != null) {
+      try {
+        dev.ferry.machine.MachineType.byName(machineType);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("--machine: " + e.getMessage(), e);
+      }
     }
     if (downtimeLimitMs != null && downtimeLimitMs < 0) {
       throw new IllegalArgumentException("--downtime-limit must not be negative, got " + downtimeLimitMs);

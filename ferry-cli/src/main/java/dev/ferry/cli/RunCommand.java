@@ -2,6 +2,7 @@ package dev.ferry.cli;
 
 import dev.ferry.machine.GuestPrograms;
 import dev.ferry.machine.Machine;
+import dev.ferry.machine.MachineType;
 import dev.ferry.machine.MachineHost;
 import dev.ferry.machine.ProgramOptions;
 import dev.ferry.machine.RunState;
@@ -42,7 +43,7 @@ import picocli.CommandLine.Option;
  * and incoming addresses from it (a tcp port 0 is resolved there):
  *
  * <pre>
- * ferry: ready; program=stress; memory=64 MiB; vcpus=1; state=running; qmp=unix:/tmp/s.qmp; incoming=tcp:127.0.0.1:40123
+ * ferry: ready; program=stress; memory=64 MiB; vcpus=1; machine=ferry-1.1; state=running; qmp=unix:/tmp/s.qmp; incoming=tcp:127.0.0.1:40123
  * </pre>
  *
  * {@code qmp} lists every monitor, comma-separated ({@code none} without one); {@code incoming} is
@@ -113,6 +114,14 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
 
   @Option(names = "--vcpus", paramLabel = "N", description = "vCPUs, 1..64 (default: 1)")
   int vcpus = 1;
+
+  @Option(
+      names = {"--machine", "-M"},
+      paramLabel = "TYPE",
+      description =
+          "machine type (QEMU's -M): ferry-1.0 or ferry-1.1 (default: the newest). It pins the layout of the saved"
+              + " state, so a destination runs the type the source runs; 'help' lists the types")
+  String machineType;
 
   @Option(names = "--serial", paramLabel = "FILE", description = "append the serial port's output to FILE, '-' for stdout (default: discarded)")
   String serial;
@@ -276,6 +285,20 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
     if (vcpus < 1 || vcpus > 64) {
       usage("--vcpus must be 1..64, got " + vcpus);
     }
+    if ("help".equals(machineType)) {
+      System.out.println("Supported machines are:");
+      System.out.println(MachineType.describeAll());
+      System.out.flush();
+      return 0;
+    }
+    MachineType type = MachineType.newest();
+    if (machineType != null) {
+      try {
+        type = MachineType.byName(machineType);
+      } catch (IllegalArgumentException e) {
+        usage("--machine: " + e.getMessage());
+      }
+    }
     if (incoming != null && loadvm != null) {
       usage("--incoming and --loadvm exclude each other");
     }
@@ -354,6 +377,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       try {
         machine =
             Machine.builder()
+                .machineType(type)
                 .memory(memoryBytes)
                 .memPrealloc(memPrealloc)
                 .program(program)
@@ -430,6 +454,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
               + "program=" + program
               + "; memory=" + dev.ferry.qmp.Sizes.exact(memoryBytes)
               + "; vcpus=" + machine.cpus().size()
+              + "; machine=" + machine.machineType().name()
               + "; state=@STATE@"
               + "; qmp=" + monitors
               + serviceFields;

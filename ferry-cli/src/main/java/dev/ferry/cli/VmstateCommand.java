@@ -3,20 +3,19 @@ package dev.ferry.cli;
 import dev.ferry.machine.CpuDevice;
 import dev.ferry.machine.Machine;
 import dev.ferry.machine.MachineHost;
-import dev.ferry.savevm.SaveStateRegistry;
+import dev.ferry.machine.MachineType;
 import dev.ferry.vmstate.VMStateCompat;
-import dev.ferry.vmstate.VMStateDescription;
 import dev.ferry.vmstate.VMStateDump;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintWriter;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.zip.GZIPInputStream;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -49,22 +48,27 @@ public final class VmstateCommand implements Runnable {
   }
 
   /**
-   * The dump of a small idle machine of the given shape: one section per registered idstr that is
-   * described by a VMState description (the RAM live section has none), in registration order.
+   * The dump of a small idle machine of the given type and shape: one section per registered idstr
+   * that is described by a VMState description (the RAM live section has none), in registration
+   * order ({@link MachineHost#vmstateDump()}).
+   *
+   * @param layout overrides the type's cpu layout; null: the type's (or {@code -Dferry.cpu.layout})
    */
   static VMStateDump dumpOf(CpuDevice.Layout layout, int vcpus, Path diskFile) {
-    Machine.Builder b = Machine.builder().memory(1L << 20).vcpus(vcpus).cpuLayout(layout);
+    return dumpOf(MachineType.newest(), layout, vcpus, diskFile);
+  }
+
+  /** {@link #dumpOf(CpuDevice.Layout, int, Path)} of a machine of {@code type}. */
+  static VMStateDump dumpOf(MachineType type, CpuDevice.Layout layout, int vcpus, Path diskFile) {
+    Machine.Builder b = Machine.builder().machineType(type).memory(1L << 20).vcpus(vcpus);
+    if (layout != null) {
+      b.cpuLayout(layout);
+    }
     if (diskFile != null) {
       b.disk(diskFile, 1L << 20);
     }
     try (MachineHost host = new MachineHost(b.build())) {
-      Map<String, VMStateDescription<?>> devices = new LinkedHashMap<>();
-      for (SaveStateRegistry.Registration r : host.registry().all()) {
-        if (r instanceof SaveStateRegistry.Device d && d.entry().vmstateDescription() != null) {
-          devices.putIfAbsent(d.idstr(), d.entry().vmstateDescription());
-        }
-      }
-      return VMStateDump.of(MachineHost.MACHINE_TYPE, devices);
+      return host.vmstateDump();
     }
   }
 
@@ -76,7 +80,12 @@ public final class VmstateCommand implements Runnable {
   static final class Dump implements Callable<Integer> {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--cpu-layout", paramLabel = "1|2", description = "cpu state layout (default: -Dferry.cpu.layout, else 2)")
+    @Option(names = {"--machine", "-M"}, paramLabel = "TYPE",
+        description = "machine type whose state to describe: ferry-1.0, ferry-1.1 (default: the newest)")
+    String machineType;
+
+    @Option(names = "--cpu-layout", paramLabel = "1|2",
+        description = "override the cpu state layout the machine type pins (default: -Dferry.cpu.layout, else the type's)")
     Integer cpuLayout;
 
     @Option(names = "--vcpus", paramLabel = "N", defaultValue = "1", description = "number of vcpus (default 1)")
@@ -96,12 +105,12 @@ public final class VmstateCommand implements Runnable {
       PrintWriter err = spec.commandLine().getErr();
       Path diskFile = null;
       try {
-        CpuDevice.Layout layout =
-            cpuLayout == null ? CpuDevice.Layout.configured() : CpuDevice.Layout.ofCode(cpuLayout);
+        MachineType type = machineType == null ? MachineType.newest() : MachineType.byName(machineType);
+        CpuDevice.Layout layout = cpuLayout == null ? null : CpuDevice.Layout.ofCode(cpuLayout);
         if (disk) {
           diskFile = Files.createTempFile("ferry-vmstate-dump", ".img");
         }
-        String json = dumpOf(layout, vcpus, diskFile).toJson();
+        String json = dumpOf(type, layout, vcpus, diskFile).toJson();
         if (output != null) {
           Files.writeString(output, json, StandardCharsets.UTF_8);
         } else {
@@ -133,16 +142,19 @@ public final class VmstateCommand implements Runnable {
       name = "check",
       mixinStandardHelpOptions = true,
       description = {
-        "Check whether a destination can load what a source sends, from their vmstate dumps.",
-        "Prints each problem on its own line. Exit 0: compatible; 1: problems; 2: a dump is unreadable."
+        "Check whether a destination can load what a source sends, from their vmstate dumps, by the rules of"
+            + " QEMU's vmstate-static-checker.py (same verdicts, also on QEMU's own -dump-vmstate output).",
+        "SRC and DST are dump files (JSON, or gzip-compressed JSON) or names of this build's machine types.",
+        "Prints each problem on its own line (warnings too, which do not count).",
+        "Exit 0: compatible; 1: problems; 2: a dump is unreadable."
       })
   static final class Check implements Callable<Integer> {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "SRC.json", description = "dump of the source build")
+    @Parameters(index = "0", paramLabel = "SRC", description = "dump of the source build, or a machine type name")
     Path source;
 
-    @Parameters(index = "1", paramLabel = "DST.json", description = "dump of the destination build")
+    @Parameters(index = "1", paramLabel = "DST", description = "dump of the destination build, or a machine type name")
     Path dest;
 
     @CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
@@ -161,8 +173,9 @@ public final class VmstateCommand implements Runnable {
         err.flush();
         return EXIT_BAD_INPUT;
       }
-      List<String> problems = VMStateCompat.check(src, dst);
-      problems.forEach(out::println);
+      List<VMStateCompat.Finding> findings = VMStateCompat.compare(src, dst);
+      findings.forEach(out::println);
+      List<VMStateCompat.Finding> problems = findings.stream().filter(VMStateCompat.Finding::error).toList();
       if (problems.isEmpty()) {
         out.println("compatible: " + dest + " can load what " + source + " sends");
       } else {
@@ -173,14 +186,18 @@ public final class VmstateCommand implements Runnable {
       return problems.isEmpty() ? 0 : 1;
     }
 
+    /** A dump file (JSON, gzip accepted), or, when no such file exists, the dump of a machine type of this build. */
     private static VMStateDump read(Path file) throws IOException {
+      if (!Files.exists(file) && file.getNameCount() == 1 && MachineType.names().contains(file.toString())) {
+        return dumpOf(MachineType.byName(file.toString()), null, 1, null);
+      }
       String text;
       try (SeekableByteChannel ch = Files.newByteChannel(file)) {
         if (ch.size() > MAX_DUMP_BYTES) {
           throw new IllegalArgumentException(file + ": " + ch.size() + " bytes, larger than a dump can be ("
               + MAX_DUMP_BYTES + ")");
         }
-        text = Files.readString(file, StandardCharsets.UTF_8);
+        text = readText(file);
       } catch (IOException e) {
         throw new IOException(e instanceof java.nio.file.FileSystemException ? CliErrors.describe(e) : file + ": cannot read: " + CliErrors.describe(e), e);
       }
@@ -188,6 +205,23 @@ public final class VmstateCommand implements Runnable {
         return VmstateJson.parse(text);
       } catch (IllegalArgumentException e) {
         throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+      }
+    }
+
+    /** The file's text; a gzip file is inflated (at most {@link #MAX_DUMP_BYTES}). */
+    private static String readText(Path file) throws IOException {
+      byte[] head = new byte[2];
+      try (InputStream in = Files.newInputStream(file)) {
+        if (in.readNBytes(head, 0, 2) < 2 || (head[0] & 0xff) != 0x1f || (head[1] & 0xff) != 0x8b) {
+          return Files.readString(file, StandardCharsets.UTF_8);
+        }
+      }
+      try (InputStream in = new GZIPInputStream(Files.newInputStream(file))) {
+        byte[] bytes = in.readNBytes((int) MAX_DUMP_BYTES + 1);
+        if (bytes.length > MAX_DUMP_BYTES) {
+          throw new IllegalArgumentException(file + ": inflates to more than a dump can be (" + MAX_DUMP_BYTES + " bytes)");
+        }
+        return new String(bytes, StandardCharsets.UTF_8);
       }
     }
   }

@@ -37,6 +37,8 @@ class RunCommandTest {
         Arguments.of(new String[] {"run", "--dirty-rate", "fast"}, 2, "is not a rate"),
         Arguments.of(new String[] {"run", "--program", "doom"}, 2, "unknown program 'doom' (known: stress, random, fill, workingset, idle)"),
         Arguments.of(new String[] {"run", "--vcpus", "0"}, 2, "--vcpus must be 1..64"),
+        Arguments.of(new String[] {"run", "--machine", "pc"}, 2, "--machine: unknown machine type 'pc' (known: ferry-1.0, ferry-1.1)"),
+        Arguments.of(new String[] {"demo", "--machine", "ferry-2"}, 2, "--machine: unknown machine type 'ferry-2' (known: ferry-1.0, ferry-1.1)"),
         Arguments.of(new String[] {"run", "--incoming", "carrier-pigeon:x"}, 2, "bad --incoming URI"),
         Arguments.of(new String[] {"run", "--qmp", "serial:x"}, 2, "bad --qmp URI"),
         Arguments.of(new String[] {"run", "--loadvm", "nope", "--snapshot-dir", "snaps"}, 1, "snapshot 'nope' not found in snaps"),
@@ -53,6 +55,16 @@ class RunCommandTest {
     assertThat(p.exitCode()).as(p.stderr()).isEqualTo(code);
     assertThat(p.messages()).as(p.stderr()).hasSize(1);
     assertThat(p.messages().getFirst()).startsWith("ferry " + args[0] + ": ").contains(message);
+  }
+
+  @Test
+  void machineHelpListsTheTypesWithTheDefault() {
+    Cli.Run r = Cli.ferry("run", "--machine", "help");
+    assertThat(r.code()).as(r.err()).isZero();
+    assertThat(r.out().lines().toList()).containsExactly(
+        "Supported machines are:",
+        "ferry-1.0  Ferry 1.0 (cpu layout v1)",
+        "ferry-1.1  Ferry 1.1 (cpu layout v2, RAM layout section) (default)");
   }
 
   @Test

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ferry.machine.CpuDevice;
+import dev.ferry.machine.MachineType;
 import dev.ferry.vmstate.VMStateDump;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -34,14 +35,14 @@ class VmstateCommandTest {
     Result r = ferry("vmstate", "dump", "--cpu-layout", "2", "--vcpus", "2", "--disk");
     assertThat(r.exit()).as(r.err()).isZero();
     VMStateDump d = VmstateJson.parse(r.out());
-    assertThat(d.machine()).isEqualTo("ferry-1.0");
+    assertThat(d.machine()).isEqualTo("ferry-1.1");
     assertThat(d.sections()).extracting(VMStateDump.Section::name)
         .contains("ferry-ram-layout", "cpu", "serial", "timer", "disk", "globalstate")
         .doesNotHaveDuplicates()
         .doesNotContain("ram");
     assertThat(d.section("cpu").versionId()).isEqualTo(2);
     assertThat(d.section("cpu").minimumVersionId()).isEqualTo(1);
-    assertThat(r.out()).startsWith("{\n  \"vmschkmachine\": {\n    \"Name\": \"ferry-1.0\"\n  },");
+    assertThat(r.out()).startsWith("{\n  \"vmschkmachine\": {\n    \"Name\": \"ferry-1.1\"\n  },");
   }
 
   @Test
@@ -50,7 +51,8 @@ class VmstateCommandTest {
       String json = ferry("vmstate", "dump", "--cpu-layout", layout).out();
       VMStateDump parsed = VmstateJson.parse(json);
       assertThat(parsed.toJson()).isEqualTo(json);
-      assertThat(parsed).isEqualTo(VmstateCommand.dumpOf(CpuDevice.Layout.ofCode(Integer.parseInt(layout)), 1, null));
+      assertThat(parsed).isEqualTo(
+          VmstateCommand.dumpOf(MachineType.newest(), CpuDevice.Layout.ofCode(Integer.parseInt(layout)), 1, null));
     }
   }
 
@@ -80,6 +82,36 @@ class VmstateCommandTest {
 
     Result same = ferry("vmstate", "check", v2.toString(), v2.toString());
     assertThat(same.exit()).isZero();
+  }
+
+  @Test
+  void dumpDescribesTheMachineTypeAsked() throws Exception {
+    Path old = dump("old.json", "vmstate", "dump", "--machine", "ferry-1.0");
+    VMStateDump d = VmstateJson.parse(Files.readString(old));
+    assertThat(d.machine()).isEqualTo("ferry-1.0");
+    assertThat(d.section("cpu").versionId()).isEqualTo(1);
+    assertThat(d.section("ferry-ram-layout")).isNotNull(); // loaded when a stream has it, never sent
+    Result bad = ferry("vmstate", "dump", "--machine", "ferry-0.9");
+    assertThat(bad.exit()).isEqualTo(1);
+    assertThat(bad.err().strip()).isEqualTo("ferry vmstate dump: unknown machine type 'ferry-0.9' (known: ferry-1.0, ferry-1.1)");
+  }
+
+  /** check compares machine types by name: the older type's state loads into the newer, not back. */
+  @Test
+  void checkComparesMachineTypes() {
+    Result forward = ferry("vmstate", "check", "ferry-1.0", "ferry-1.1");
+    assertThat(forward.exit()).as(forward.out()).isZero();
+    assertThat(forward.out()).startsWith("warning: checking different machine types: source 'ferry-1.0', destination 'ferry-1.1'\n")
+        .contains("compatible");
+
+    Result back = ferry("vmstate", "check", "ferry-1.1", "ferry-1.0");
+    assertThat(back.exit()).isEqualTo(1);
+    assertThat(back.out())
+        .contains("section 'cpu': source version 2 is newer than the destination's 1")
+        .contains("section 'cpu', description 'cpu': the destination has no subsections (the source has cpu/xregs, cpu/program)")
+        .contains("section 'cpu', description 'cpu': field 'flags' does not exist on the destination");
+    String[] lines = back.out().split("\n");
+    assertThat(lines[lines.length - 1]).startsWith((lines.length - 2) + " problems");
   }
 
   @Test

@@ -72,9 +72,14 @@ public final class CpuDevice implements Device {
      * Machine.builder().cpuLayout(Layout.V1)}).
      */
     public static Layout configured() {
+      return configuredOr(V2);
+    }
+
+    /** The layout {@code -Dferry.cpu.layout} names, or {@code dflt} when the property is unset. */
+    public static Layout configuredOr(Layout dflt) {
       String v = System.getProperty(PROPERTY);
       if (v == null || v.isBlank()) {
-        return V2;
+        return dflt;
       }
       return switch (v.strip()) {
         case "1" -> V1;

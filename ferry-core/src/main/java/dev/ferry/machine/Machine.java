@@ -40,6 +40,7 @@ public final class Machine implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(Machine.class);
 
   private final GuestRam ram;
+  private final MachineType machineType;
   private final List<CpuDevice> cpus;
   private final SerialDevice serial;
   private final TimerDevice timer;
@@ -87,9 +88,11 @@ public final class Machine implements AutoCloseable {
     this.program = b.program;
     this.options = b.options;
     this.programPinned = b.pinProgram;
+    this.machineType = b.machineType;
+    CpuDevice.Layout layout = b.cpuLayout != null ? b.cpuLayout : CpuDevice.Layout.configuredOr(machineType.cpuLayout());
     List<CpuDevice> cpuList = new ArrayList<>();
     for (int i = 0; i < b.vcpus; i++) {
-      cpuList.add(new CpuDevice(i, program.name(), b.cpuLayout != null ? b.cpuLayout : CpuDevice.Layout.configured()));
+      cpuList.add(new CpuDevice(i, program.name(), layout));
     }
     cpuList.forEach(c -> c.setProgramOptions(options));
     this.cpus = List.copyOf(cpuList);
@@ -137,6 +140,11 @@ public final class Machine implements AutoCloseable {
   }
 
   // ---------------------------------------------------------------- parts
+
+  /** The machine type this machine was built as (its name travels in the configuration section). */
+  public MachineType machineType() {
+    return machineType;
+  }
 
   public GuestRam ram() {
     return ram;
@@ -685,6 +693,7 @@ public final class Machine implements AutoCloseable {
     private long diskBytes;
     private int diskSectorBytes = DiskDevice.DEFAULT_SECTOR_BYTES;
     private CpuDevice.Layout cpuLayout;
+    private MachineType machineType = MachineType.newest();
     private boolean memPrealloc;
     private boolean pinProgram;
     private Duration stopTimeout = DEFAULT_STOP_TIMEOUT;
@@ -718,8 +727,17 @@ public final class Machine implements AutoCloseable {
     }
 
     /**
-     * The cpu state layout this machine saves and loads (default: {@link
-     * CpuDevice.Layout#configured()}, i.e. {@code -Dferry.cpu.layout}, else v2).
+     * The machine type (default: {@link MachineType#newest()}): the versions of the state its
+     * devices save and the sections it registers.
+     */
+    public Builder machineType(MachineType type) {
+      this.machineType = Objects.requireNonNull(type, "type");
+      return this;
+    }
+
+    /**
+     * Overrides the cpu state layout the {@linkplain #machineType machine type} pins (as QEMU's
+     * {@code -global}); without it, {@code -Dferry.cpu.layout} when set, else the type's.
      */
     public Builder cpuLayout(CpuDevice.Layout layout) {
       this.cpuLayout = Objects.requireNonNull(layout, "layout");

@@ -38,21 +38,26 @@ public final class MachineHost implements AutoCloseable {
   /** Sections that streams of earlier Ferry versions lack (the RAM layout came later). */
   private static final java.util.Set<String> OPTIONAL_SECTIONS = java.util.Set.of("ferry-ram-layout");
 
-  /** Machine type in the configuration section; a destination accepts exactly this. */
-  public static final String MACHINE_TYPE = "ferry-1.0";
+  /**
+   * The default machine type's name ({@link MachineType#newest()}). A machine's own type is {@link
+   * Machine#machineType()}; a destination accepts exactly that.
+   */
+  public static final String MACHINE_TYPE = MachineType.newest().name();
 
   private final Machine machine;
   private final SaveStateRegistry registry = new SaveStateRegistry();
   private final RamLiveState ram;
   private final GlobalState globalState = new GlobalState();
   private final MigrationManager migration;
-  private final Configuration config = Configuration.of(MACHINE_TYPE);
+  private final Configuration config;
 
   public MachineHost(Machine machine) {
     this.machine = machine;
+    this.config = Configuration.of(machine.machineType().name());
     this.ram = new RamLiveState(machine.ram());
     registry.register(ram);
-    registry.register(new RamLayout(machine.ramBlocks()).entry());
+    RamLayout layout = new RamLayout(machine.ramBlocks());
+    registry.register(machine.machineType().ramLayoutSection() ? layout.entry() : layout.loadOnlyEntry());
     for (SaveStateEntry e : machine.stateEntries()) {
       registry.register(e);
     }
@@ -68,7 +73,11 @@ public final class MachineHost implements AutoCloseable {
     this.migration = new MigrationManager(registry, new Vm(), config);
     // an incoming load counts as complete (SHUT(0), "completed") only once every section arrived
     migration.setLoadCheck(this::checkComplete);
-    migration.beforeIncoming(this::wirePostcopy);
+    migration.beforeIncoming(
+        in -> {
+          in.setKnownMachineTypes(MachineType.names());
+          wirePostcopy(in);
+        });
     // runs inside MigrationManager.migrate, under its lock (see save)
     migration.beforeStart(
         o -> {
@@ -109,6 +118,22 @@ public final class MachineHost implements AutoCloseable {
 
   public Configuration configuration() {
     return config;
+  }
+
+  /**
+   * The static descriptions of everything this machine saves that has a VMState description (RAM
+   * has none), one section per idstr in registration order, under its machine type's name: what
+   * QEMU's {@code -dump-vmstate} prints, for {@code ferry vmstate dump} and {@link
+   * dev.ferry.vmstate.VMStateCompat}.
+   */
+  public dev.ferry.vmstate.VMStateDump vmstateDump() {
+    java.util.Map<String, dev.ferry.vmstate.VMStateDescription<?>> devices = new java.util.LinkedHashMap<>();
+    for (SaveStateRegistry.Registration r : registry.all()) {
+      if (r instanceof SaveStateRegistry.Device d && d.entry().vmstateDescription() != null) {
+        devices.putIfAbsent(d.idstr(), d.entry().vmstateDescription());
+      }
+    }
+    return dev.ferry.vmstate.VMStateDump.of(config.machineType(), devices);
   }
 
   /** globalstate records the run state at save time (the machine is stopped by then). */
@@ -281,7 +306,7 @@ public final class MachineHost implements AutoCloseable {
     try {
       ram.prepareLoad(loadOptions());
       ramMayHoldData = true;
-      StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, CommandListener.NONE);
+      StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, MachineType.names(), CommandListener.NONE);
       checkComplete(loader);
       return loader;
     } catch (IOException | RuntimeException e) {

@@ -94,4 +94,49 @@ final class RamLayout {
   SaveStateEntry entry() {
     return VMStateEntry.of("ferry-ram-layout", 0, VMSTATE, this);
   }
+
+  /**
+   * The entry of a machine type that does not send the section (QEMU's pattern for a section
+   * newer than a machine type: its {@code needed} is false there): never saved, but loaded and
+   * checked when a stream carries it.
+   */
+  SaveStateEntry loadOnlyEntry() {
+    SaveStateEntry e = entry();
+    return new SaveStateEntry() {
+      @Override
+      public String idstr() {
+        return e.idstr();
+      }
+
+      @Override
+      public int instanceId() {
+        return e.instanceId();
+      }
+
+      @Override
+      public int version() {
+        return e.version();
+      }
+
+      @Override
+      public VMStateDescription<?> vmstateDescription() {
+        return e.vmstateDescription();
+      }
+
+      @Override
+      public boolean needed() {
+        return false;
+      }
+
+      @Override
+      public void save(dev.ferry.stream.MigrationOutput out, dev.ferry.vmstate.QemuJsonWriter desc) throws java.io.IOException {
+        e.save(out, desc);
+      }
+
+      @Override
+      public void load(dev.ferry.stream.MigrationInput in, int version) throws java.io.IOException {
+        e.load(in, version);
+      }
+    };
+  }
 }

@@ -69,6 +69,13 @@ public final class IncomingMigration {
     this.onPostcopyRun = onRun;
   }
 
+  /** The machine types this build knows, named when the stream's type is none of them (see {@link StateLoader#knownMachineTypes}). */
+  public void setKnownMachineTypes(java.util.List<String> names) {
+    this.knownMachineTypes = java.util.List.copyOf(names);
+  }
+
+  private volatile java.util.List<String> knownMachineTypes = java.util.List.of();
+
   /** The postcopy side of this load, or null. */
   public PostcopyIncoming postcopy() {
     return postcopy;
@@ -138,7 +145,7 @@ public final class IncomingMigration {
             default -> CommandListener.NONE.command(cmd, offset);
           }
         };
-    StateLoader loader = new StateLoader(registry, expected, commands);
+    StateLoader loader = new StateLoader(registry, expected, commands).knownMachineTypes(knownMachineTypes);
     try {
       state.transitionFromCurrent(MigrationStatus.ACTIVE, "loading");
       for (SaveStateRegistry.Live l : registry.live()) {

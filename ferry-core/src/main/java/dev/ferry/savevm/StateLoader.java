@@ -6,6 +6,7 @@ import dev.ferry.stream.SectionType;
 import dev.ferry.stream.VersionMismatchException;
 import java.io.IOException;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -19,6 +20,8 @@ public final class StateLoader implements StreamHandler {
   private final CommandListener commands;
   private final Set<String> loaded = new LinkedHashSet<>();
   private Configuration received;
+  /** The machine types this build knows, to name them when a stream's type is none of them; empty: not told. */
+  private List<String> knownMachineTypes = List.of();
 
   /**
    * @param expected this side's configuration: the stream's must match it (machine type exactly,
@@ -30,6 +33,16 @@ public final class StateLoader implements StreamHandler {
     this.commands = commands;
   }
 
+  /**
+   * The machine types this build knows (QEMU's registered machine classes): a stream whose type
+   * is none of them is refused as an unknown type listing these; one that is known but not this
+   * side's gets QEMU's "Machine type received is ... and local is ...".
+   */
+  public StateLoader knownMachineTypes(List<String> names) {
+    this.knownMachineTypes = List.copyOf(names);
+    return this;
+  }
+
   /** Loads a whole stream: live handlers' load setup, all records, cleanup. */
   public static StateLoader load(
       SaveStateRegistry registry,
@@ -38,7 +51,19 @@ public final class StateLoader implements StreamHandler {
       Configuration expected,
       CommandListener commands)
       throws IOException {
-    StateLoader loader = new StateLoader(registry, expected, commands);
+    return load(registry, in, options, expected, List.of(), commands);
+  }
+
+  /** {@link #load(SaveStateRegistry, MigrationInput, StreamReader.Options, Configuration, CommandListener)} naming {@code knownMachineTypes} on an unknown type. */
+  public static StateLoader load(
+      SaveStateRegistry registry,
+      MigrationInput in,
+      StreamReader.Options options,
+      Configuration expected,
+      List<String> knownMachineTypes,
+      CommandListener commands)
+      throws IOException {
+    StateLoader loader = new StateLoader(registry, expected, commands).knownMachineTypes(knownMachineTypes);
     for (SaveStateRegistry.Live l : registry.live()) {
       l.handler().loadSetup();
     }
@@ -73,9 +98,15 @@ public final class StateLoader implements StreamHandler {
       return;
     }
     if (!config.machineType().equals(expected.machineType())) {
+      if (!knownMachineTypes.isEmpty() && !knownMachineTypes.contains(config.machineType())) {
+        throw new MigrationStreamException(
+            "unknown machine type '" + config.machineType() + "' in the stream (known: "
+                + String.join(", ", knownMachineTypes) + "; local is '" + expected.machineType() + "')",
+            offset);
+      }
+      // QEMU's configuration_post_load text
       throw new MigrationStreamException(
-          "machine type mismatch: the stream is from '" + config.machineType() + "', this machine is '"
-              + expected.machineType() + "'",
+          "Machine type received is '" + config.machineType() + "' and local is '" + expected.machineType() + "'",
           offset);
     }
     if (!config.targetPageBits().equals(expected.targetPageBits())) {

@@ -21,9 +21,12 @@ final class GoldenCpuV1Generator {
   /** Program options of the golden machines (3 pages a step, so the stress pattern is not trivial). */
   static final ProgramOptions OPTIONS = ProgramOptions.defaults().withPagesPerStep(3);
 
-  /** The machine the goldens were taken of, at {@code layout}. */
+  /**
+   * The machine the goldens were taken of (machine type {@code ferry-1.0}, the type their
+   * configuration section names), with the cpu layout overridden to {@code layout}.
+   */
   static Machine.Builder machine(String program, CpuDevice.Layout layout) {
-    return Machine.builder().memory(MEMORY_BYTES).program(program).programOptions(OPTIONS).cpuLayout(layout);
+    return Machine.builder().machineType(MachineType.FERRY_1_0).memory(MEMORY_BYTES).program(program).programOptions(OPTIONS).cpuLayout(layout);
   }
 
   static Machine.Builder v1Machine(String program) {

@@ -217,7 +217,7 @@ class MigrationEngineTest {
     assertThat(out.await(30, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.FAILED);
     assertThat(st.errorDesc()).isNotBlank();
     assertThat(vm.running).isTrue();
-    assertThat(dst.get(30, TimeUnit.SECONDS)).hasMessageContaining("machine type mismatch");
+    assertThat(dst.get(30, TimeUnit.SECONDS)).hasMessageContaining("Machine type received is 'ferry-test' and local is 'other'");
     assertThat(in.state().status()).isEqualTo(MigrationStatus.FAILED);
   }
 

@@ -255,7 +255,7 @@ class StreamFramingTest {
 
     // machine type must match exactly
     assertThatThrownBy(() -> load(good, Configuration.of("ferry-tes")))
-        .hasMessageContaining("machine type mismatch: the stream is from 'ferry-test', this machine is 'ferry-tes'");
+        .hasMessageContaining("Machine type received is 'ferry-test' and local is 'ferry-tes'");
     // unknown device
     SaveStateRegistry onlyLive = new SaveStateRegistry();
     onlyLive.register(new CounterLive(0));

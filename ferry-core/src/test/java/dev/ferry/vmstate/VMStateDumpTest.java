@@ -79,12 +79,15 @@ class VMStateDumpTest {
     var problems =
         VMStateCompat.check(dump(QemuDevices.TIMER, QemuDevices.FW_CFG, QemuDevices.DMA),
             dump(timerV1, fwNoSubs));
+    // QEMU's vmstate-static-checker.py counts the same six on these dumps: same-named runs of
+    // unused bytes compare as fields (8 against 4), a field left over after them is not reached
     assertThat(problems)
-        .anyMatch(p -> p.contains("section 'timer': source version 2 is newer"))
-        .anyMatch(p -> p.contains("field 'cpu_clock_offset' does not exist on the destination"))
+        .anyMatch(p -> p.equals("section 'timer': source version 2 is newer than the destination's 1"))
+        .anyMatch(p -> p.contains("description 'timer': source version 2 is newer"))
+        .anyMatch(p -> p.contains("field 'unused': size 8 on the source, 4 on the destination"))
         .anyMatch(p -> p.contains("field 'cur_offset': size 4 on the source, 2"))
-        .anyMatch(p -> p.contains("subsection 'fw_cfg/dma' does not exist"))
+        .anyMatch(p -> p.contains("description 'fw_cfg': the destination has no subsections"))
         .anyMatch(p -> p.contains("section 'dma' does not exist"))
-        .noneMatch(p -> p.contains("unused"));
+        .hasSize(6);
   }
 }

@@ -120,6 +120,16 @@ public final class QmpDispatcher {
     add("quit", NONE, a -> null); // the session calls backend.quit() once the reply is out
     add("query-version", NONE, a -> backend.version().toJson());
     add(
+        "query-machines",
+        QapiType.Struct.of(optional("compat-props", QapiType.BOOL)),
+        a -> {
+          ArrayNode arr = F.arrayNode();
+          for (dev.ferry.qmp.qapi.MachineInfo m : dev.ferry.qmp.qapi.MachineInfo.all(a.path("compat-props").asBoolean())) {
+            arr.add(m.toJson());
+          }
+          return arr;
+        });
+    add(
         "query-commands",
         NONE,
         a -> {

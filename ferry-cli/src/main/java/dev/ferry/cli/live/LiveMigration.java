@@ -149,6 +149,19 @@ public final class LiveMigration implements AutoCloseable {
     OPEN.add(this);
   }
 
+  /**
+   * The machine types of the two sides ({@code ferry run --machine}); null: the default (newest).
+   * Different types make a migration that the destination refuses (for tests of that refusal).
+   */
+  public LiveMigration machineTypes(String sourceType, String destinationType) {
+    this.sourceMachineType = sourceType;
+    this.destinationMachineType = destinationType;
+    return this;
+  }
+
+  private String sourceMachineType;
+  private String destinationMachineType;
+
   public Spec spec() {
     return spec;
   }
@@ -235,6 +248,11 @@ public final class LiveMigration implements AutoCloseable {
     if (spec.workingSetBaseBytes() != null) {
       a.add("--working-set-base");
       a.add(Long.toString(spec.workingSetBaseBytes()));
+    }
+    String type = role.equals("source") ? sourceMachineType : destinationMachineType;
+    if (type != null) {
+      a.add("--machine");
+      a.add(type);
     }
     return a;
   }
