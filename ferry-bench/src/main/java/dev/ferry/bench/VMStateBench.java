@@ -1,8 +1,9 @@
 package dev.ferry.bench;
 
+import dev.ferry.vmstate.codec.VMStateCodec;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
-import dev.ferry.vmstate.QemuJsonWriter;
+import dev.ferry.stream.QemuJsonWriter;
 import dev.ferry.vmstate.VMStateDescription;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -148,7 +149,7 @@ public class VMStateBench {
   static byte[] body(Nic n) {
     ByteArrayOutputStream b = new ByteArrayOutputStream();
     try (MigrationOutput out = new MigrationOutput(Channels.newChannel(b))) {
-      NIC.save(out, n);
+      VMStateCodec.save(NIC, out, n);
     } catch (IOException e) {
       throw new IllegalStateException(e);
     }
@@ -225,7 +226,7 @@ public class VMStateBench {
 
   @Benchmark
   public long encode() throws IOException {
-    NIC.save(out, nic);
+    VMStateCodec.save(NIC, out, nic);
     return out.position();
   }
 
@@ -233,14 +234,14 @@ public class VMStateBench {
   public int encodeWithVmdesc() throws IOException {
     QemuJsonWriter desc = new QemuJsonWriter();
     desc.beginObject();
-    NIC.save(out, nic, desc);
+    VMStateCodec.save(NIC, out, nic, desc);
     desc.endObject();
     return desc.depth();
   }
 
   @Benchmark
   public Nic decode() throws IOException {
-    NIC.load(in, target, 2);
+    VMStateCodec.load(NIC, in, target, 2);
     return target;
   }
 

@@ -4,6 +4,8 @@ import dev.ferry.cli.analyze.Analysis;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -42,6 +44,15 @@ public final class AnalyzeCommand implements Callable<Integer> {
       description = "also decode this recorded return path (destination to source; raw or gzip) and list its messages")
   Path returnPath;
 
+  @Option(
+      names = "--multifd-channel",
+      paramLabel = "FILE",
+      description = {
+        "a recorded QEMU 7.2 multifd channel connection (source to destination; raw or gzip), repeated once per channel"
+            + " in any order: decoded, listed and replayed into RAM at the main stream's RAM EOS records"
+      })
+  List<Path> multifdChannels = new ArrayList<>();
+
   @CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
 
   @Option(
@@ -60,7 +71,7 @@ public final class AnalyzeCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--dump must be 'state' or 'desc', not '" + dump + "'");
       }
       checkPaths();
-      Analysis.run(file, dump, extractDir, maxRamBytes, returnPath, out);
+      Analysis.run(file, dump, extractDir, maxRamBytes, returnPath, multifdChannels, out);
       out.flush();
       return 0;
     } catch (Exception | OutOfMemoryError | StackOverflowError e) {
@@ -81,6 +92,14 @@ public final class AnalyzeCommand implements Callable<Integer> {
     }
     if (!Files.exists(file)) {
       throw new java.nio.file.NoSuchFileException(file.toString());
+    }
+    for (Path c : multifdChannels) {
+      if (Files.isDirectory(c)) {
+        throw new IllegalArgumentException("--multifd-channel " + c + ": Is a directory");
+      }
+      if (!Files.exists(c)) {
+        throw new java.nio.file.NoSuchFileException(c.toString());
+      }
     }
     if (extractDir != null) {
       try {

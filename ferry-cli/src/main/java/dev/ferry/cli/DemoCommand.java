@@ -84,6 +84,13 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--postcopy-after", paramLabel = "SECONDS", description = "with --postcopy: send migrate-start-postcopy once the migration has run SECONDS")
   Double postcopyAfterSeconds;
 
+  @Option(names = "--drive", paramLabel = "id=NAME,size=SIZE",
+      description = "give both machines a drive NAME of SIZE (repeatable): each its own image in the temp dir, moved by a live block migration (migrate blk=true), or one image both open with --shared-storage. With --program disk the guest writes its drives and the destination runs ferry-disk-check")
+  List<String> drives = new ArrayList<>();
+
+  @Option(names = "--shared-storage", description = "with --drive: source and destination open the same images; the stream carries no disk data (the source hands them over at switch-over)")
+  boolean sharedStorage;
+
   @Option(names = "--keep", description = "keep the temp dir (logs, serial files, sockets, stream file); without it the dir is removed, also on Ctrl-C")
   boolean keep;
 
@@ -119,8 +126,21 @@ public final class DemoCommand implements Callable<Integer> {
       return 2;
     }
     LiveMigration lm = null;
+    List<LiveMigration.Drive> driveList = new ArrayList<>();
+    try {
+      for (String d : drives) {
+        driveList.add(drive(d));
+      }
+      if (sharedStorage && driveList.isEmpty()) {
+        throw new IllegalArgumentException("--shared-storage needs --drive");
+      }
+    } catch (IllegalArgumentException e) {
+      err.println("ferry demo: " + e.getMessage() + " (see 'ferry demo --help')");
+      return 2;
+    }
     try {
       lm = new LiveMigration(spec, keep).machineTypes(machineType, machineType);
+      lm.drives(driveList, sharedStorage);
       run(lm);
       return 0;
     } catch (DemoFailure e) {
@@ -141,6 +161,26 @@ public final class DemoCommand implements Callable<Integer> {
         }
       }
     }
+  }
+
+  /** {@code id=NAME,size=SIZE} of {@code --drive}. */
+  static LiveMigration.Drive drive(String text) {
+    String id = null;
+    long size = -1;
+    for (String kv : text.split(",")) {
+      int eq = kv.indexOf('=');
+      String k = eq < 0 ? kv : kv.substring(0, eq);
+      String v = eq < 0 ? "" : kv.substring(eq + 1);
+      switch (k) {
+        case "id" -> id = v;
+        case "size" -> size = dev.ferry.qmp.Sizes.parse(v, 'B');
+        default -> throw new IllegalArgumentException("bad --drive '" + text + "': unknown key '" + k + "' (known: id, size)");
+      }
+    }
+    if (id == null || id.isEmpty() || size <= 0 || size % 512 != 0) {
+      throw new IllegalArgumentException("bad --drive '" + text + "': needs id=NAME and size=SIZE (a positive multiple of 512)");
+    }
+    return new LiveMigration.Drive(id, size);
   }
 
   LiveMigration.Spec spec() {
@@ -188,7 +228,7 @@ public final class DemoCommand implements Callable<Integer> {
     }
     lm.startSource();
     err.println("  source       " + lm.source() + ", guest running");
-    if (checked(s.program()) && !lm.awaitSourcePasses(1, Duration.ofMinutes(5))) {
+    if ((checked(s.program()) || diskChecked(lm)) && !lm.awaitSourcePasses(1, Duration.ofMinutes(5))) {
       throw new DemoFailure("the source's " + s.program() + " guest did not complete a pass: " + lm.source().lastLine());
     }
     Thread.sleep(warmupMs);
@@ -241,6 +281,14 @@ public final class DemoCommand implements Callable<Integer> {
     if (checked(s.program())) {
       checks.add(stressCheck(lm, s.program()));
     }
+    if (diskChecked(lm)) {
+      JsonNode r = LiveMigration.execute(lm.destination().qmp(), "ferry-disk-check", null);
+      if (!r.path("passed").asBoolean()) {
+        throw new DemoFailure("destination disk check: " + r.path("error").asText());
+      }
+      checks.add("disk check|passed|" + r.path("records").asLong() + " records verified on " + lm.drives().size() + " drives ("
+          + (sharedStorage ? "shared storage" : "block migration") + ")");
+    }
     lm.continueDestination();
     awaitRunning(lm);
     if (checked(s.program())) {
@@ -292,6 +340,10 @@ public final class DemoCommand implements Callable<Integer> {
   }
 
   /** Programs whose serial counts passes (B) and whose RAM {@code ferry-stress-check} checks. */
+  private static boolean diskChecked(LiveMigration lm) {
+    return lm.spec().program().equals("disk") && !lm.drives().isEmpty();
+  }
+
   private static boolean checked(String program) {
     return program.equals("stress") || program.equals("workingset");
   }

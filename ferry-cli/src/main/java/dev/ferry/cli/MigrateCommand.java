@@ -74,7 +74,10 @@ public final class MigrateCommand implements Callable<Integer> {
   @Option(names = "--return-path", description = "turn the return-path capability on")
   boolean returnPath;
 
-  @Option(names = "--postcopy", description = "turn the postcopy-ram capability on (the destination needs it too, e.g. ferry run --postcopy) and switch to postcopy: after the first pass over RAM, or --postcopy-after")
+  @Option(names = "--auto-converge", description = "turn the auto-converge capability on: throttle the guest's vCPUs while it dirties memory faster than the migration sends it")
+  boolean autoConverge;
+
+  @Option(names = "--postcopy", description = "turn the postcopy-ram capability on (the destination needs it too, e.g. ferry run --postcopy) and switch to postcopy: after the first pass over RAM, or --postcopy-after, or as soon as precopy stops converging (ferry-auto-postcopy)")
   boolean postcopy;
 
   @Option(names = "--postcopy-after", paramLabel = "SECONDS", description = "with --postcopy: send migrate-start-postcopy once the migration has run SECONDS (default: right after the first pass over RAM)")
@@ -233,7 +236,7 @@ public final class MigrateCommand implements Callable<Integer> {
       err.println("ferry migrate: --reset: every capability off, every parameter at its default on the source");
     }
     List<String> changed = new ArrayList<>();
-    if (xbzrle || returnPath || postcopy) {
+    if (xbzrle || returnPath || postcopy || autoConverge) {
       ObjectNode args = JsonNodeFactory.instance.objectNode();
       var caps = args.putArray("capabilities");
       if (xbzrle) {
@@ -244,9 +247,16 @@ public final class MigrateCommand implements Callable<Integer> {
         caps.addObject().put("capability", "return-path").put("state", true);
         changed.add("return-path=on");
       }
+      if (autoConverge) {
+        caps.addObject().put("capability", "auto-converge").put("state", true);
+        changed.add("auto-converge=on");
+      }
       if (postcopy) {
         caps.addObject().put("capability", "postcopy-ram").put("state", true);
         changed.add("postcopy-ram=on");
+        // Ferry: also switch on its own once precopy stops converging (before --postcopy-after)
+        caps.addObject().put("capability", "ferry-auto-postcopy").put("state", true);
+        changed.add("ferry-auto-postcopy=on");
       }
       client.execute("migrate-set-capabilities", args);
     }

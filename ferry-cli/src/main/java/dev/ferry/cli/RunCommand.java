@@ -166,6 +166,68 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       description = "create an object as QEMU's -object: tls-creds-x509,id=ID,dir=DIR,endpoint=server|client[,verify-peer=on|off]; authz-simple,id=ID,identity=DN (',,' for a comma in the DN); authz-list,id=ID[,policy=deny|allow],rules.N.match=DN,rules.N.policy=allow|deny[,rules.N.format=exact|glob] (repeatable)")
   List<String> objects = new ArrayList<>();
 
+  @Option(
+      names = "--drive",
+      paramLabel = "file=PATH,id=NAME[,size=SIZE][,format=raw]",
+      description = "attach the raw disk image PATH as drive NAME (repeatable). A missing file is created sparse with size= (K/M/G suffixes, a bare number is bytes); an existing one must have that size. With --incoming the drive is the destination's: it migrates with block migration (migrate -b), or is the same image the source uses (shared storage), which this machine writes only once the migration completed")
+  List<String> drives = new ArrayList<>();
+
+  /** One parsed {@code --drive}. */
+  record DriveOption(String id, Path file, long sizeBytes) {
+    /**
+     * Parses {@code file=PATH,id=NAME[,size=SIZE][,format=raw]} (QEMU's -drive keys; ',,' is a comma
+     * in PATH).
+     *
+     * @throws IllegalArgumentException naming the bad key or value
+     */
+    static DriveOption parse(String text) {
+      String file = null;
+      String id = null;
+      long size = 0;
+      List<String> parts = new ArrayList<>();
+      StringBuilder cur = new StringBuilder();
+      for (int i = 0; i < text.length(); i++) {
+        char c = text.charAt(i);
+        if (c == ',' && i + 1 < text.length() && text.charAt(i + 1) == ',') {
+          cur.append(',');
+          i++;
+        } else if (c == ',') {
+          parts.add(cur.toString());
+          cur.setLength(0);
+        } else {
+          cur.append(c);
+        }
+      }
+      parts.add(cur.toString());
+      for (String p : parts) {
+        int eq = p.indexOf('=');
+        if (eq <= 0) {
+          throw new IllegalArgumentException("expected key=value, got '" + p + "'");
+        }
+        String k = p.substring(0, eq);
+        String v = p.substring(eq + 1);
+        switch (k) {
+          case "file" -> file = v;
+          case "id" -> id = v;
+          case "size" -> size = dev.ferry.qmp.Sizes.parse(v, 'B');
+          case "format" -> {
+            if (!v.equals("raw")) {
+              throw new IllegalArgumentException("format '" + v + "' is not supported (Ferry's images are raw)");
+            }
+          }
+          default -> throw new IllegalArgumentException("unknown key '" + k + "' (known: file, id, size, format)");
+        }
+      }
+      if (file == null || file.isEmpty()) {
+        throw new IllegalArgumentException("file= is missing");
+      }
+      if (id == null || id.isEmpty()) {
+        throw new IllegalArgumentException("id= is missing (the device name the block migration carries)");
+      }
+      return new DriveOption(id, Path.of(file), size);
+    }
+  }
+
   @Option(names = "--tls-creds", paramLabel = "ID", description = "migration parameter tls-creds from the start (QEMU: -global migration.tls-creds=ID): migrations in and out run inside TLS with the tls-creds-x509 object ID")
   String tlsCreds;
 
@@ -318,6 +380,21 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       }
       refuseLiveSocket(q);
     }
+    List<DriveOption> driveOptions = new ArrayList<>();
+    for (String d : drives) {
+      try {
+        DriveOption o = DriveOption.parse(d);
+        if (driveOptions.stream().anyMatch(x -> x.id().equals(o.id()))) {
+          usage("bad --drive '" + d + "': Duplicate ID '" + o.id() + "' for drive");
+        }
+        if (o.sizeBytes() == 0 && !Files.exists(o.file())) {
+          usage("bad --drive '" + d + "': image " + o.file() + " does not exist and no size= was given");
+        }
+        driveOptions.add(o);
+      } catch (IllegalArgumentException e) {
+        usage("bad --drive '" + d + "': " + e.getMessage());
+      }
+    }
     List<TlsObjects.ObjectOption> objectOptions = new ArrayList<>();
     for (String o : objects) {
       try {
@@ -375,7 +452,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       }
     } else {
       try {
-        machine =
+        Machine.Builder mb =
             Machine.builder()
                 .machineType(type)
                 .memory(memoryBytes)
@@ -384,8 +461,21 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
                 .pinProgram(programGiven)
                 .programOptions(programOptions)
                 .vcpus(vcpus)
-                .serial(serialOut)
-                .build();
+                .serial(serialOut);
+        for (DriveOption d : driveOptions) {
+          // a destination owns its images only once the migration completed (shared storage)
+          mb.drive(d.id(), d.file(), d.sizeBytes(), incoming != null);
+        }
+        machine = mb.build();
+      } catch (java.io.UncheckedIOException e) {
+        closeQuietly(serialOut);
+        throw new Exit(1, e.getMessage());
+      } catch (IllegalArgumentException e) {
+        closeQuietly(serialOut);
+        if (!driveOptions.isEmpty() && e.getMessage() != null && e.getMessage().startsWith("drive '")) {
+          throw new Exit(1, e.getMessage());
+        }
+        throw new Exit(1, "cannot create the machine with --memory " + dev.ferry.qmp.Sizes.exact(memoryBytes) + ": " + CliErrors.describe(e));
       } catch (RuntimeException | OutOfMemoryError e) {
         closeQuietly(serialOut);
         throw new Exit(1, "cannot create the machine with --memory " + dev.ferry.qmp.Sizes.exact(memoryBytes) + ": " + CliErrors.describe(e));
@@ -455,6 +545,10 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
               + "; memory=" + dev.ferry.qmp.Sizes.exact(memoryBytes)
               + "; vcpus=" + machine.cpus().size()
               + "; machine=" + machine.machineType().name()
+              + (machine.drives().isEmpty()
+                  ? ""
+                  : "; drives=" + String.join(",", machine.drives().stream()
+                      .map(d -> d.name() + ":" + dev.ferry.qmp.Sizes.exact(d.sizeBytes())).toList()))
               + "; state=@STATE@"
               + "; qmp=" + monitors
               + serviceFields;

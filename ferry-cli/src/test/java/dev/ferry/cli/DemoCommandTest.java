@@ -71,6 +71,26 @@ class DemoCommandTest {
         .contains("ferry demo: OK");
   }
 
+  /** Drives on both machines, moved by block migration while the disk program writes them. */
+  @Test
+  void demoWithDrivesChecksTheDisks() {
+    Cli.Run r = Cli.ferry("demo", "--memory", "16M", "--program", "disk", "--drive", "id=d0,size=6M", "--drive", "id=d1,size=2560K",
+        "--dirty-rate", "16M", "--transport", "unix", "--warmup-ms", "100");
+    String report = r.out();
+    assertThat(r.code()).as(r.err() + report).isZero();
+    assertThat(report)
+        .containsPattern("  disk check +passed   9 records verified on 2 drives \\(block migration\\)")
+        .contains("ferry demo: OK");
+  }
+
+  @Test
+  void badDriveOptionsFailWithOneLine() {
+    Run r = demo("--drive", "id=d0");
+    assertThat(r.code()).isEqualTo(2);
+    assertThat(r.err().strip()).contains("bad --drive 'id=d0': needs id=NAME and size=SIZE").doesNotContain("\n");
+    assertThat(demo("--shared-storage").err()).contains("--shared-storage needs --drive");
+  }
+
   @Test
   void sizesFollowTheOneGrammarOfFerryRun() {
     assertThat(spec("--memory", "64").memoryBytes()).isEqualTo(64L << 20); // bare number: MiB, as ferry run

@@ -70,8 +70,21 @@ class MigrateOptionsTest {
         QmpClient c = QmpClient.connect(server.uri())) {
       String said = setUp(c, "--qmp", server.uri(), "--postcopy", "--postcopy-after", "2", "tcp:127.0.0.1:1");
       assertThat(said.lines().toList()).containsExactly("ferry migrate: set on the source, and kept for later migrations as in QEMU"
-          + " (--reset restores the defaults): postcopy-ram=on");
+          + " (--reset restores the defaults): postcopy-ram=on, ferry-auto-postcopy=on");
       assertThat(capability(c, "postcopy-ram")).isTrue();
+      assertThat(capability(c, "ferry-auto-postcopy")).as("on by default with --postcopy").isTrue();
+    }
+  }
+
+  @Test
+  void autoConvergeTurnsTheCapabilityOn() throws Exception {
+    try (MachineHost host = new MachineHost(Machine.builder().memory(4L << 20).program("idle").build());
+        QmpServer server = QmpServer.start("unix:" + tmp.resolve("a.qmp"), new EngineBackend(host, new SnapshotStore(tmp, host)));
+        QmpClient c = QmpClient.connect(server.uri())) {
+      String said = setUp(c, "--qmp", server.uri(), "--auto-converge", "tcp:127.0.0.1:1");
+      assertThat(said).endsWith(": auto-converge=on\n");
+      assertThat(capability(c, "auto-converge")).isTrue();
+      assertThat(capability(c, "ferry-auto-postcopy")).isFalse();
     }
   }
 }

@@ -13,7 +13,7 @@ import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.savevm.LegacySaveStateEntry;
 import dev.ferry.vmstate.VMStateDescription;
-import dev.ferry.vmstate.VMStateEntry;
+import dev.ferry.savevm.VMStateEntry;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Path;
@@ -68,7 +68,7 @@ public final class FerryMachine implements AutoCloseable {
   private FerryMachine(Machine machine, Path snapshotDir) {
     this.machine = machine;
     this.host = new MachineHost(machine);
-    this.rules = new RunStateRules(host);
+    this.rules = host.runStateRules();
     this.snapshots = snapshotDir == null ? null : new SnapshotStore(snapshotDir, host);
     List<Region> r = new ArrayList<>();
     List<RamBlock> blocks = machine.ramBlocks();
@@ -438,6 +438,16 @@ public final class FerryMachine implements AutoCloseable {
     /** A raw disk image at {@code path} of {@code sizeBytes}, created sparse when missing. */
     public Builder disk(Path path, long sizeBytes) {
       b.disk(path, sizeBytes);
+      return this;
+    }
+
+    /**
+     * Attaches the raw image {@code path} as drive {@code name} (repeatable): the guest's disks,
+     * whose content migrates with {@link MigrationOptions.Capability#BLOCK} or stays on storage both
+     * sides share. A missing file is created sparse with {@code sizeBytes}.
+     */
+    public Builder drive(String name, Path path, long sizeBytes) {
+      b.drive(name, path, sizeBytes);
       return this;
     }
 

@@ -10,6 +10,8 @@ import java.time.Duration;
  * #enterStep()} and {@link #exitStep()}; a pause, a save or a migration's switch-over waits until
  * every thread has left its step and keeps new steps from starting until the machine runs again,
  * so what they see when stopped is consistent and resumes exactly there, here or on another host.
+ * Keep steps short and never block inside one (on a socket, a lock held across steps): a stop waits
+ * for every open step, up to the machine's stop timeout, and then gives up with the guest running.
  *
  * <p>Guest RAM is reached through the accessors here (region by {@link Region#index()}, byte
  * offset, multi-byte values little-endian): writes are allowed only inside a step and mark their

@@ -27,7 +27,11 @@ public final class MigrationOptions {
     /** The destination answers on a return path (the source learns it loaded everything). */
     RETURN_PATH("return-path"),
     /** Measure how long destination vCPUs wait for postcopy pages. */
-    POSTCOPY_BLOCKTIME("postcopy-blocktime");
+    POSTCOPY_BLOCKTIME("postcopy-blocktime"),
+    /** Move the drives' content too (QEMU 7.2's block migration); off: shared storage. */
+    BLOCK("block"),
+    /** With {@link #BLOCK}: all-zero chunks go without payload. */
+    ZERO_BLOCKS("zero-blocks");
 
     private final String qapiName;
 
@@ -112,6 +116,15 @@ public final class MigrationOptions {
     /** {@code xbzrle-cache-size}: bytes of the XBZRLE page cache. */
     public Builder xbzrleCacheSizeBytes(long bytes) {
       parameters.put("xbzrle-cache-size", bytes);
+      return this;
+    }
+
+    /**
+     * {@code block-incremental}: with {@link Capability#BLOCK}, the bulk phase skips the chunks the
+     * destination's base already holds (see {@link dev.ferry.block.BlockLiveState}).
+     */
+    public Builder blockIncremental(boolean on) {
+      parameters.put("block-incremental", on);
       return this;
     }
 

@@ -2,7 +2,7 @@ package dev.ferry.machine;
 
 import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.vmstate.VMStateDescription;
-import dev.ferry.vmstate.VMStateEntry;
+import dev.ferry.savevm.VMStateEntry;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 

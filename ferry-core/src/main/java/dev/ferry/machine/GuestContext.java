@@ -10,9 +10,21 @@ public final class GuestContext {
   private final SerialDevice serial;
   private final TimerDevice timer;
   private final Supplier<ProgramOptions> options;
+  private final java.util.List<dev.ferry.block.DiskImage> disks;
 
   /** {@code options} is read at each use: a load may replace the machine's options. */
   GuestContext(GuestMemory memory, CpuDevice cpu, SerialDevice serial, TimerDevice timer, Supplier<ProgramOptions> options) {
+    this(memory, cpu, serial, timer, options, java.util.List.of());
+  }
+
+  GuestContext(
+      GuestMemory memory,
+      CpuDevice cpu,
+      SerialDevice serial,
+      TimerDevice timer,
+      Supplier<ProgramOptions> options,
+      java.util.List<dev.ferry.block.DiskImage> disks) {
+    this.disks = disks;
     this.memory = memory;
     this.cpu = cpu;
     this.serial = serial;
@@ -39,6 +51,11 @@ public final class GuestContext {
   /** Host-side configuration (step size, dirty rate, seed); not guest state. */
   public ProgramOptions options() {
     return options.get();
+  }
+
+  /** The machine's drives: the one API guest programs read and write disks through. */
+  public java.util.List<dev.ferry.block.DiskImage> disks() {
+    return disks;
   }
 
   /** Halts for up to {@code nanos}; a pause request ends it early. */

@@ -18,7 +18,7 @@ public final class GuestPrograms {
   private GuestPrograms() {}
 
   public static List<String> names() {
-    return List.of("stress", "random", "fill", "workingset", "idle");
+    return List.of("stress", "random", "fill", "workingset", "idle", "disk");
   }
 
   /** The program called {@code name}; IllegalArgumentException names the known ones otherwise. */
@@ -29,6 +29,7 @@ public final class GuestPrograms {
       case "fill" -> FILL;
       case "workingset" -> WORKINGSET;
       case "idle" -> IDLE;
+      case "disk" -> DISK;
       default -> throw new IllegalArgumentException("unknown program '" + name + "' (known: " + String.join(", ", names()) + ")");
     };
   }
@@ -337,6 +338,82 @@ public final class GuestPrograms {
     }
     return new long[] {b, globalPage * PAGE};
   }
+
+  /**
+   * Writes its disks: walks every chunk of every drive in order and writes one sequence-numbered,
+   * checksummed record into each ({@link dev.ferry.block.DiskCheck}, checked by {@code ferry-disk-check}),
+   * paced at {@code --dirty-rate} counted as one 1 MiB chunk per record (default 64M: 64 records/s).
+   * Prints {@code A} at start and {@code B} after each pass over all disks. Runs on cpu 0 only; without
+   * a drive it idles. Registers: r0 disk index, r1 chunk index, r2 completed passes, r3 virtual time of
+   * the start, r4 records written (pacing).
+   */
+  public static final GuestProgram DISK =
+      new GuestProgram() {
+        private final ThreadLocal<java.nio.ByteBuffer> record =
+            ThreadLocal.withInitial(() -> java.nio.ByteBuffer.allocateDirect(dev.ferry.block.DiskCheck.RECORD_BYTES));
+
+        @Override
+        public String name() {
+          return "disk";
+        }
+
+        @Override
+        public void step(GuestContext ctx) {
+          CpuDevice cpu = ctx.cpu();
+          List<dev.ferry.block.DiskImage> disks = ctx.disks();
+          if (cpu.index() != 0 || disks.isEmpty()) {
+            ctx.idle(IDLE_NS);
+            return;
+          }
+          long now = ctx.timer().nowNs();
+          if (cpu.pc() == 0) {
+            ctx.serial().write((byte) 'A');
+            cpu.setReg(3, now);
+            cpu.setReg(4, 0);
+            cpu.setPc(1);
+            return;
+          }
+          double perNs = ctx.options().dirtyRateBytesPerSec() / (dev.ferry.block.BlockDescriptor.CHUNK_BYTES * 1e9);
+          long due = (long) ((now - cpu.reg(3)) * perNs) - cpu.reg(4);
+          if (due <= 0) {
+            ctx.idle(IDLE_NS);
+            return;
+          }
+          int n = (int) Math.min(due, 4);
+          cpu.setReg(4, cpu.reg(4) + (due > 32 ? due : n)); // cannot keep up: drop the debt
+          long total = dev.ferry.block.DiskCheck.totalChunks(disks);
+          for (int i = 0; i < n; i++) {
+            int d = (int) cpu.reg(0);
+            long c = cpu.reg(1);
+            long global = c;
+            for (int k = 0; k < d; k++) {
+              global += disks.get(k).chunkCount();
+            }
+            java.nio.ByteBuffer r = record.get();
+            dev.ferry.block.DiskCheck.fill(r, d, c, cpu.reg(2) * total + global);
+            try {
+              disks.get(d).write(c * dev.ferry.block.BlockDescriptor.CHUNK_BYTES, r.clear());
+            } catch (java.io.IOException e) {
+              throw new java.io.UncheckedIOException("disk program: writing drive '" + disks.get(d).name() + "': " + e.getMessage(), e);
+            }
+            if (++c == disks.get(d).chunkCount()) {
+              c = 0;
+              if (++d == disks.size()) {
+                d = 0;
+                cpu.setReg(2, cpu.reg(2) + 1);
+                ctx.serial().write((byte) 'B');
+              }
+            }
+            cpu.setReg(0, d);
+            cpu.setReg(1, c);
+          }
+        }
+
+        @Override
+        public String toString() {
+          return name();
+        }
+      };
 
   /** Touches nothing: halts in every step. */
   public static final GuestProgram IDLE =

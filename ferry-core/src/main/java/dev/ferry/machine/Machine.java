@@ -45,6 +45,8 @@ public final class Machine implements AutoCloseable {
   private final SerialDevice serial;
   private final TimerDevice timer;
   private final DiskDevice disk;
+  /** Raw disk images by device name ({@code --drive}), in the order given. */
+  private final List<dev.ferry.block.DiskImage> drives;
   private final List<Device> devices;
   /** Devices the embedder added ({@link Builder#device}), saved after the built-in ones. */
   private final List<SaveStateEntry> userEntries;
@@ -68,6 +70,8 @@ public final class Machine implements AutoCloseable {
   private final boolean[] parkedFlags;
   private final Duration stopTimeout;
   private volatile RunState state = RunState.PRELAUNCH;
+  /** Auto-converge's CPU throttle in percent, 0 when none (see {@link CpuThrottle}). */
+  private volatile int cpuThrottlePercent;
   private volatile Throwable vcpuFailure;
 
   /** Commits RAM in the background when built with {@code memPrealloc}; null otherwise. */
@@ -102,11 +106,15 @@ public final class Machine implements AutoCloseable {
     this.serial = new SerialDevice(b.serialSink != null ? b.serialSink : OutputStream.nullOutputStream());
     this.timer = new TimerDevice();
     this.disk = b.disk;
+    this.drives = List.copyOf(b.drives);
     List<Device> all = new ArrayList<>(cpus);
     all.add(serial);
     all.add(timer);
     if (disk != null) {
       all.add(disk);
+    }
+    for (int i = 0; i < drives.size(); i++) {
+      all.add(new DriveDevice(i, drives.get(i)));
     }
     this.devices = List.copyOf(all);
     this.userEntries = List.copyOf(b.userEntries);
@@ -200,6 +208,11 @@ public final class Machine implements AutoCloseable {
     return disk;
   }
 
+  /** The raw disk images attached with {@link Builder#drive}, in order (empty without any). */
+  public List<dev.ferry.block.DiskImage> drives() {
+    return drives;
+  }
+
   /** The program the vCPUs run: the one built with, or the one the last loaded state named. */
   public GuestProgram program() {
     return program;
@@ -279,6 +292,25 @@ public final class Machine implements AutoCloseable {
 
   public void removeRunStateListener(RunStateListener listener) {
     listeners.remove(listener);
+  }
+
+  /**
+   * Throttles every vCPU to run {@code 100 - percent}% of the time (auto-converge), in {@value
+   * CpuThrottle#SLICE_MS} ms slices; 0 lifts it at once (a sleeping vCPU wakes within {@value
+   * CpuThrottle#CHECK_MS} ms).
+   *
+   * @throws IllegalArgumentException outside 0..99
+   */
+  public void setCpuThrottle(int percent) {
+    if (percent < 0 || percent > 99) {
+      throw new IllegalArgumentException("CPU throttle must be 0..99 percent, got " + percent);
+    }
+    cpuThrottlePercent = percent;
+  }
+
+  /** The CPU throttle in percent, 0 when none. */
+  public int cpuThrottle() {
+    return cpuThrottlePercent;
   }
 
   /** Same as {@code stop(RunState.PAUSED)}. */
@@ -513,10 +545,15 @@ public final class Machine implements AutoCloseable {
 
   private void runVcpu(CpuDevice cpu) {
     try (GuestMemory memory = ram.openMemory()) {
-      GuestContext ctx = new GuestContext(memory, cpu, serial, timer, this::programOptions);
+      GuestContext ctx = new GuestContext(memory, cpu, serial, timer, this::programOptions, drives);
+      CpuThrottle throttle = new CpuThrottle(System::nanoTime,
+          CpuThrottle.parking(System::nanoTime, () -> pauseRequested || shutdown || cpuThrottlePercent == 0));
       while (true) {
-        if (pauseRequested && !parkUntilResumed(cpu.index())) {
-          return;
+        if (pauseRequested) {
+          if (!parkUntilResumed(cpu.index())) {
+            return;
+          }
+          throttle.restart();
         }
         memory.enterStep();
         try {
@@ -526,6 +563,7 @@ public final class Machine implements AutoCloseable {
         }
         cpu.setSteps(cpu.steps() + 1);
         serial.flush();
+        throttle.afterStep(cpuThrottlePercent);
       }
     } catch (java.util.concurrent.CancellationException e) {
       if (!closing) {
@@ -634,6 +672,13 @@ public final class Machine implements AutoCloseable {
     } catch (IOException e) {
       LOG.warn("closing disk failed", e);
     } finally {
+      for (dev.ferry.block.DiskImage d : drives) {
+        try {
+          d.close();
+        } catch (IOException e) {
+          LOG.warn("closing drive '{}' failed", d.name(), e);
+        }
+      }
       if (vcpusGone && preallocGone) {
         ram.close();
       } else {
@@ -692,6 +737,9 @@ public final class Machine implements AutoCloseable {
     private Path diskPath;
     private long diskBytes;
     private int diskSectorBytes = DiskDevice.DEFAULT_SECTOR_BYTES;
+    private record DriveSpec(String name, Path path, long sizeBytes, boolean inactive) {}
+    private final List<DriveSpec> driveSpecs = new ArrayList<>();
+    private final List<dev.ferry.block.DiskImage> drives = new ArrayList<>();
     private CpuDevice.Layout cpuLayout;
     private MachineType machineType = MachineType.newest();
     private boolean memPrealloc;
@@ -820,6 +868,30 @@ public final class Machine implements AutoCloseable {
     }
 
     /**
+     * Attaches the raw image {@code path} as drive {@code name} ({@code ferry run --drive
+     * file=PATH,id=NAME,size=SIZE}; repeatable, names unique). A missing file is created sparse with
+     * {@code sizeBytes}; an existing one must have that size ({@code sizeBytes <= 0}: its own size).
+     */
+    public Builder drive(String name, Path path, long sizeBytes) {
+      return drive(name, path, sizeBytes, false);
+    }
+
+    /**
+     * {@link #drive(String, Path, long)}, opened inactive when {@code inactive}: a destination of an
+     * incoming migration owns the image only once its load completed (shared storage: the source
+     * writes it until then).
+     */
+    public Builder drive(String name, Path path, long sizeBytes, boolean inactive) {
+      for (DriveSpec d : driveSpecs) {
+        if (d.name().equals(name)) {
+          throw new IllegalArgumentException("Duplicate ID '" + name + "' for drive");
+        }
+      }
+      driveSpecs.add(new DriveSpec(Objects.requireNonNull(name, "name"), Objects.requireNonNull(path, "path"), sizeBytes, inactive));
+      return this;
+    }
+
+    /**
      * Adds a device of the embedder's: its state is saved, loaded and migrated after the built-in
      * devices, under its own idstr and instance id (which must not clash with another device's).
      */
@@ -863,6 +935,28 @@ public final class Machine implements AutoCloseable {
         } catch (IOException e) {
           throw new UncheckedIOException("cannot open disk image " + diskPath, e);
         }
+      }
+      try {
+        for (DriveSpec d : driveSpecs) {
+          dev.ferry.block.DiskImage img = dev.ferry.block.DiskImage.open(d.name(), d.path(), d.sizeBytes());
+          drives.add(img);
+          if (d.inactive()) {
+            img.inactivate();
+          }
+        }
+      } catch (IOException | RuntimeException e) {
+        for (dev.ferry.block.DiskImage img : drives) {
+          try {
+            img.close();
+          } catch (IOException ignored) {
+            // the open failure is the one to report
+          }
+        }
+        drives.clear();
+        if (e instanceof IOException io) {
+          throw new UncheckedIOException("cannot open drive image: " + io.getMessage(), io);
+        }
+        throw (RuntimeException) e;
       }
       return new Machine(this);
     }

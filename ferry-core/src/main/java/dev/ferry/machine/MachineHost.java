@@ -36,7 +36,8 @@ import java.util.function.Consumer;
  */
 public final class MachineHost implements AutoCloseable {
   /** Sections that streams of earlier Ferry versions lack (the RAM layout came later). */
-  private static final java.util.Set<String> OPTIONAL_SECTIONS = java.util.Set.of("ferry-ram-layout");
+  private static final java.util.Set<String> OPTIONAL_SECTIONS =
+      java.util.Set.of("ferry-ram-layout", dev.ferry.block.BlockDescriptor.IDSTR);
 
   /**
    * The default machine type's name ({@link MachineType#newest()}). A machine's own type is {@link
@@ -47,6 +48,12 @@ public final class MachineHost implements AutoCloseable {
   private final Machine machine;
   private final SaveStateRegistry registry = new SaveStateRegistry();
   private final RamLiveState ram;
+  /** The disks as the {@code block} live section (in the stream only when block migration is on). */
+  private final dev.ferry.block.BlockLiveState block;
+  /** Block migration of the next/current migration: {@code migrate blk/inc} or the capability. */
+  private volatile dev.ferry.block.BlockSaveOptions blockOptions = dev.ferry.block.BlockSaveOptions.OFF;
+  private volatile boolean nextBlk;
+  private volatile boolean nextInc;
   private final GlobalState globalState = new GlobalState();
   private final MigrationManager migration;
   private final Configuration config;
@@ -55,6 +62,9 @@ public final class MachineHost implements AutoCloseable {
     this.machine = machine;
     this.config = Configuration.of(machine.machineType().name());
     this.ram = new RamLiveState(machine.ram());
+    this.block = new dev.ferry.block.BlockLiveState(machine.drives());
+    block.setEnabled(() -> blockOptions.enabled());
+    registry.register(block); // before ram, as QEMU registers it: its sections come first
     registry.register(ram);
     RamLayout layout = new RamLayout(machine.ramBlocks());
     registry.register(machine.machineType().ramLayoutSection() ? layout.entry() : layout.loadOnlyEntry());
@@ -84,14 +94,80 @@ public final class MachineHost implements AutoCloseable {
           if (snapshotSaving) {
             throw new IllegalStateException(SNAPSHOT_SAVE_IN_PROGRESS);
           }
+          boolean blk = nextBlk;
+          boolean inc = nextInc;
+          nextBlk = false;
+          nextInc = false;
+          if ((blk || inc)
+              && (migration.capability(MigrationCapability.BLOCK) || migration.parameters().blockIncremental())) {
+            throw new IllegalArgumentException("Command options are incompatible with current migration capabilities");
+          }
+          blockOptions =
+              new dev.ferry.block.BlockSaveOptions(
+                  blk || inc || migration.capability(MigrationCapability.BLOCK),
+                  inc || migration.parameters().blockIncremental(),
+                  migration.capability(MigrationCapability.ZERO_BLOCKS));
           o.saveOptions(
               SaveOptions.of(
+                  blockOptions,
                   new RamSaveOptions(
                       o.stats(),
                       migration.capability(MigrationCapability.XBZRLE),
                       migration.parameters().xbzrleCacheSizeBytes(),
                       migration.capability(MigrationCapability.POSTCOPY_RAM))));
         });
+  }
+
+  /**
+   * The {@code blk} / {@code inc} arguments of the next {@code migrate} (QEMU's migrate_prepare):
+   * block migration (incremental with {@code inc}) for that migration only, without changing the
+   * capability or parameter. Refused with the {@code block} capability or {@code block-incremental}
+   * on, as QEMU refuses it.
+   */
+  public void nextMigrationBlock(boolean blk, boolean inc) {
+    this.nextBlk = blk;
+    this.nextInc = inc;
+  }
+
+  /** The disks' live state (block migration statistics, the drives). */
+  public dev.ferry.block.BlockLiveState block() {
+    return block;
+  }
+
+  /**
+   * Checks the records of the {@code disk} program on every drive (QMP {@code ferry-disk-check}),
+   * from where cpu 0 stands; a running machine is paused for it and runs on after.
+   */
+  public synchronized dev.ferry.block.DiskCheck.Result diskCheck() throws IOException {
+    if (machine.drives().isEmpty()) {
+      throw new IllegalStateException("the machine has no drive");
+    }
+    if (!machine.cpus().getFirst().programName().equals("disk")) {
+      throw new IllegalStateException("the guest does not run the disk program (it runs '"
+          + machine.cpus().getFirst().programName() + "')");
+    }
+    RunState before = machine.runState();
+    MigrationStatus incoming = migration.incomingState().status();
+    if (loading
+        || incoming.isActive()
+        || (before == RunState.INMIGRATE && incoming != MigrationStatus.COMPLETED)) {
+      throw new IllegalStateException("Guest is waiting for an incoming migration");
+    }
+    boolean wasRunning = before.isRunning();
+    if (wasRunning) {
+      machine.stop(RunState.PAUSED);
+    }
+    try {
+      CpuDevice c = machine.cpus().getFirst();
+      if (c.pc() == 0) {
+        return dev.ferry.block.DiskCheck.check(machine.drives(), 0, 0, 0);
+      }
+      return dev.ferry.block.DiskCheck.check(machine.drives(), c.reg(2), (int) c.reg(0), c.reg(1));
+    } finally {
+      if (wasRunning) {
+        machine.resume();
+      }
+    }
   }
 
   /**
@@ -149,7 +225,7 @@ public final class MachineHost implements AutoCloseable {
     @Override public dev.ferry.vmstate.VMStateDescription<?> vmstateDescription() { return inner.vmstateDescription(); }
 
     @Override
-    public void save(MigrationOutput out, dev.ferry.vmstate.QemuJsonWriter desc) throws IOException {
+    public void save(MigrationOutput out, dev.ferry.stream.QemuJsonWriter desc) throws IOException {
       // stopped by the migration or the save: the state before that; already stopped: as it is
       RunState now = machine.runState();
       globalState.set(now == RunState.FINISH_MIGRATE || now == RunState.SAVE_VM ? runStateToSave : now);
@@ -187,10 +263,30 @@ public final class MachineHost implements AutoCloseable {
         throw new IllegalStateException("switch-over: " + e.getMessage() + "; the source keeps running", e);
       }
       runStateToSave = before;
+      // hand the disks over (QEMU's bdrv_inactivate_all): flushed, and nothing here writes them now
+      for (dev.ferry.block.DiskImage d : machine.drives()) {
+        try {
+          d.inactivate();
+        } catch (IOException e) {
+          throw new IllegalStateException("switch-over: flushing drive '" + d.name() + "' failed: " + e.getMessage(), e);
+        }
+      }
+    }
+
+    @Override
+    public void throttle(int percent) {
+      machine.setCpuThrottle(percent);
     }
 
     @Override
     public void resume() {
+      for (dev.ferry.block.DiskImage d : machine.drives()) {
+        try {
+          d.activate(); // the migration failed or was cancelled: the disks are ours again
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e.getMessage(), e);
+        }
+      }
       if (runStateToSave.isRunning()) {
         machine.resume();
       } else {
@@ -229,6 +325,9 @@ public final class MachineHost implements AutoCloseable {
   }
 
   private void saveStopped(Path file) throws IOException {
+    if (migration.capability(MigrationCapability.BLOCK)) {
+      throw new IllegalStateException("Block migration and snapshots are incompatible");
+    }
     RunState before = machine.runState();
     runStateToSave = before;
     machine.stop(RunState.SAVE_VM);
@@ -283,7 +382,7 @@ public final class MachineHost implements AutoCloseable {
     }
     try {
       return MemoryDigest.compute(
-          machine.ramBlocks(), registry.devices().stream().map(SaveStateRegistry.Device::entry).toList());
+          machine.ramBlocks(), registry.devices().stream().map(SaveStateRegistry.Device::entry).toList(), machine.drives());
     } finally {
       if (wasRunning) {
         machine.resume();
@@ -347,6 +446,7 @@ public final class MachineHost implements AutoCloseable {
   public StateLoader incoming(String uri, Consumer<String> onListening) throws IOException {
     machine.stop(RunState.INMIGRATE);
     try {
+      inactivateDrives();
       ram.prepareLoad(loadOptions());
       ramMayHoldData = true;
       return migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
@@ -378,6 +478,7 @@ public final class MachineHost implements AutoCloseable {
   public StateLoader incoming(MigrationChannel c) throws IOException {
     machine.stop(RunState.INMIGRATE);
     try {
+      inactivateDrives();
       ram.prepareLoad(loadOptions());
       ramMayHoldData = true;
       return migration.incoming(c, StreamReader.Options.DEFAULT);
@@ -387,8 +488,15 @@ public final class MachineHost implements AutoCloseable {
     }
   }
 
+  /** A destination does not own its disks until its load completed (shared storage). */
+  private void inactivateDrives() throws IOException {
+    for (dev.ferry.block.DiskImage d : machine.drives()) {
+      d.inactivate();
+    }
+  }
+
   /** A stream that lacked a section this machine needs is a partial load: refuse it. */
-  private void checkComplete(StateLoader loader) throws MigrationStreamException {
+  private void checkComplete(StateLoader loader) throws IOException {
     for (SaveStateRegistry.Registration r : registry.all()) {
       if (!loader.wasLoaded(r.idstr(), r.instanceId()) && !OPTIONAL_SECTIONS.contains(r.idstr())) {
         throw new MigrationStreamException(
@@ -397,6 +505,9 @@ public final class MachineHost implements AutoCloseable {
       }
     }
     machine.adoptLoadedProgram();
+    for (dev.ferry.block.DiskImage d : machine.drives()) {
+      d.activate(); // the source handed them over at its switch-over; a resized image is refused
+    }
     loadedRunState = loadedGlobalState();
   }
 
@@ -455,6 +566,17 @@ public final class MachineHost implements AutoCloseable {
     } else {
       machine.stop(RunState.PAUSED);
     }
+  }
+
+  /** stop, cont, loadvm, autostart: one set of rules per machine, whoever drives it. */
+  private RunStateRules rules;
+
+  /** The run-state rules of this machine, shared by the monitor and the Java API. */
+  public synchronized RunStateRules runStateRules() {
+    if (rules == null) {
+      rules = new RunStateRules(this);
+    }
+    return rules;
   }
 
   @Override

@@ -5,7 +5,7 @@ import dev.ferry.ram.RamDigest;
 import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.stream.MigrationOutput;
 import dev.ferry.stream.StreamHeader;
-import dev.ferry.vmstate.QemuJsonWriter;
+import dev.ferry.stream.QemuJsonWriter;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -22,8 +22,8 @@ import java.util.zip.CRC32C;
 
 /**
  * An exact digest of a stopped machine (QMP {@code ferry-memory-digest}, HMP {@code info digest}):
- * every RAM block (name, length, content) and all device state (the bytes each device's section
- * would save). Two machines with equal digests hold the same memory and device state; {@link
+ * every RAM block (name, length, content), all device state (the bytes each device's section
+ * would save) and the content of every drive (a {@code disk:NAME} section each). Two machines with equal digests hold the same memory and device state; {@link
  * #firstDifference} names where two digests part, down to the page when both kept page digests.
  *
  * <p>Algorithm {@value #ALGORITHM}: the CRC32C of every 4 KiB page (see {@link RamDigest}; a page
@@ -42,6 +42,8 @@ public final class MemoryDigest {
 
   private static final int PAGE = StreamHeader.TARGET_PAGE_SIZE;
   private static final HexFormat HEX = HexFormat.of();
+  /** Prefix of the sections that stand for a disk's content ({@code disk:NAME}). */
+  public static final String DISK_SECTION_PREFIX = "disk:";
   /** Sections whose bytes are not machine content (see the class comment). */
   private static final String RUN_STATE_SECTION = "globalstate";
 
@@ -169,6 +171,10 @@ public final class MemoryDigest {
               "device sections differ: '" + a.idstr() + "' instance " + a.instanceId() + " vs '" + b.idstr()
                   + "' instance " + b.instanceId());
         }
+        if ((!a.digest().equals(b.digest()) || a.length() != b.length()) && a.idstr().startsWith(DISK_SECTION_PREFIX)) {
+          return Optional.of("disk content differs: drive '" + a.idstr().substring(DISK_SECTION_PREFIX.length())
+              + "' (" + a.length() + " vs " + b.length() + " bytes)");
+        }
         if (!a.digest().equals(b.digest()) || a.length() != b.length()) {
           return Optional.of(
               "device state differs first in section '" + a.idstr() + "' instance " + a.instanceId() + " ("
@@ -233,6 +239,16 @@ public final class MemoryDigest {
    * meanwhile: the caller stops the machine (see {@link MachineHost#memoryDigest()}).
    */
   static MemoryDigest compute(List<RamBlock> blocks, List<SaveStateEntry> entries) {
+    return compute(blocks, entries, List.of());
+  }
+
+  /**
+   * {@link #compute(List, List)} covering the content of {@code disks} too: each disk is one more
+   * section {@code disk:NAME} (instance = its index) after the device sections, its length the
+   * disk's size and its digest the CRC32C of every 1 MiB chunk folded in order.
+   */
+  static MemoryDigest compute(
+      List<RamBlock> blocks, List<SaveStateEntry> entries, List<dev.ferry.block.DiskImage> disks) {
     long bytes = 0;
     List<Block> blockDigests = new ArrayList<>(blocks.size());
     Map<String, int[]> pages = new LinkedHashMap<>();
@@ -269,6 +285,27 @@ public final class MemoryDigest {
     } catch (IOException ex) {
       // the sink never fails; a device whose save fails is a bug worth surfacing as such
       throw new UncheckedIOException("saving device state for the digest failed: " + ex.getMessage(), ex);
+    }
+    ByteBuffer chunk = disks.isEmpty() ? null : ByteBuffer.allocateDirect(dev.ferry.block.BlockDescriptor.CHUNK_BYTES);
+    for (int i = 0; i < disks.size(); i++) {
+      dev.ferry.block.DiskImage d = disks.get(i);
+      String idstr = DISK_SECTION_PREFIX + d.name();
+      long h = fold(fold(seed(idstr), i), d.sizeBytes());
+      CRC32C crc = new CRC32C();
+      for (long off = 0; off < d.sizeBytes(); off += chunk.capacity()) {
+        chunk.clear().limit((int) Math.min(chunk.capacity(), d.sizeBytes() - off));
+        try {
+          d.read(off, chunk);
+        } catch (IOException ex) {
+          throw new UncheckedIOException("reading drive '" + d.name() + "' for the digest failed: " + ex.getMessage(), ex);
+        }
+        crc.reset();
+        crc.update(chunk.flip());
+        h = fold(h, crc.getValue());
+      }
+      sections.add(new Section(idstr, i, d.sizeBytes(), HEX.toHexDigits(h)));
+      devHash = fold(devHash, h);
+      bytes += d.sizeBytes();
     }
     return new MemoryDigest(
         ALGORITHM, HEX.toHexDigits(ramHash), HEX.toHexDigits(devHash), bytes, blockDigests, sections, pages);

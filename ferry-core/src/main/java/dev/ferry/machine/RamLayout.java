@@ -3,7 +3,7 @@ package dev.ferry.machine;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.vmstate.VMStateDescription;
-import dev.ferry.vmstate.VMStateEntry;
+import dev.ferry.savevm.VMStateEntry;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -129,7 +129,7 @@ final class RamLayout {
       }
 
       @Override
-      public void save(dev.ferry.stream.MigrationOutput out, dev.ferry.vmstate.QemuJsonWriter desc) throws java.io.IOException {
+      public void save(dev.ferry.stream.MigrationOutput out, dev.ferry.stream.QemuJsonWriter desc) throws java.io.IOException {
         e.save(out, desc);
       }
 

@@ -47,7 +47,8 @@ public final class RunStateRules {
   /** Whether the machine runs after an incoming load (QEMU's autostart). */
   private volatile boolean autostart = true;
 
-  public RunStateRules(MachineHost host) {
+  /** Made by its host ({@link MachineHost#runStateRules()}): one per machine. */
+  RunStateRules(MachineHost host) {
     this.host = Objects.requireNonNull(host, "host");
     this.machine = host.machine();
     this.migration = host.migration();

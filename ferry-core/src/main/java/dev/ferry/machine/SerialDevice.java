@@ -2,7 +2,7 @@ package dev.ferry.machine;
 
 import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.vmstate.VMStateDescription;
-import dev.ferry.vmstate.VMStateEntry;
+import dev.ferry.savevm.VMStateEntry;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;

@@ -2,7 +2,7 @@ package dev.ferry.machine;
 
 import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.vmstate.VMStateDescription;
-import dev.ferry.vmstate.VMStateEntry;
+import dev.ferry.savevm.VMStateEntry;
 
 /**
  * The machine's virtual clock in nanoseconds: advances with the host's monotonic clock while the

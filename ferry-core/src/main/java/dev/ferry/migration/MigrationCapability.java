@@ -7,16 +7,16 @@ package dev.ferry.migration;
 public enum MigrationCapability {
   XBZRLE("xbzrle", true),
   RDMA_PIN_ALL("rdma-pin-all", false),
-  AUTO_CONVERGE("auto-converge", false),
-  ZERO_BLOCKS("zero-blocks", false),
+  AUTO_CONVERGE("auto-converge", true),
+  ZERO_BLOCKS("zero-blocks", true),
   COMPRESS("compress", false),
   EVENTS("events", true),
   POSTCOPY_RAM("postcopy-ram", true),
   X_COLO("x-colo", false),
   RELEASE_RAM("release-ram", false),
-  BLOCK("block", false),
+  BLOCK("block", true),
   RETURN_PATH("return-path", true),
-  PAUSE_BEFORE_SWITCHOVER("pause-before-switchover", false),
+  PAUSE_BEFORE_SWITCHOVER("pause-before-switchover", true),
   MULTIFD("multifd", false),
   DIRTY_BITMAPS("dirty-bitmaps", false),
   POSTCOPY_BLOCKTIME("postcopy-blocktime", true),
@@ -25,7 +25,13 @@ public enum MigrationCapability {
   VALIDATE_UUID("validate-uuid", false),
   BACKGROUND_SNAPSHOT("background-snapshot", false),
   ZERO_COPY_SEND("zero-copy-send", false),
-  POSTCOPY_PREEMPT("postcopy-preempt", false);
+  POSTCOPY_PREEMPT("postcopy-preempt", false),
+  /**
+   * Ferry: with {@code postcopy-ram}, switch to postcopy on its own once precopy is not converging
+   * or used its budget (see {@link SwitchOverPolicy}). Off by default, as QEMU has no such thing;
+   * {@code ferry migrate --postcopy} and {@code ferry demo --postcopy} turn it on.
+   */
+  FERRY_AUTO_POSTCOPY("ferry-auto-postcopy", true);
 
   private final String qapiName;
   private final boolean supported;

@@ -24,8 +24,8 @@ import jdk.jfr.Timespan;
  *       RAM), lasting from the previous sync: pages found dirty, bytes then pending.
  *   <li>{@code ferry.SwitchOver}: the downtime of an outgoing migration, from pausing the guest to
  *       the destination's confirmation: bytes sent while paused, whether it completed.
- *   <li>{@code ferry.ThrottleStep}: a change of the guest's CPU throttle (auto-converge; defined for
- *       it, emitted once it exists).
+ *   <li>{@code ferry.ThrottleStep}: a change of the guest's CPU throttle (auto-converge), from a step
+ *       up to its end at the switch-over, the postcopy switch or the migration's end.
  *   <li>{@code ferry.PostcopyFault}: a destination vCPU waiting for a page it touched before it
  *       arrived (postcopy; defined for it, emitted once it exists), lasting the wait.
  * </ul>

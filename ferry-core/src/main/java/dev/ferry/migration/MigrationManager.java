@@ -86,6 +86,20 @@ public final class MigrationManager {
     o.startPostcopy(); // as QEMU: just a flag, no error once the migration has ended
   }
 
+  /**
+   * migrate-continue: releases an outgoing migration waiting in {@code pre-switchover}
+   * (pause-before-switchover).
+   *
+   * @throws IllegalStateException with QEMU's text when the migration is not in {@code expected}
+   */
+  public void migrateContinue(MigrationStatus expected) {
+    OutgoingMigration o = outgoing;
+    if (o == null) {
+      throw new IllegalStateException("Migration not in expected state: " + outgoingState.status().qapiName());
+    }
+    o.continueFromPause(expected);
+  }
+
   public Configuration configuration() {
     return config;
   }
@@ -112,6 +126,11 @@ public final class MigrationManager {
       if (e.getValue() && !e.getKey().supported()) {
         throw new IllegalArgumentException("Capability '" + e.getKey().qapiName() + "' is not supported by Ferry");
       }
+    }
+    EnumMap<MigrationCapability, Boolean> next = new EnumMap<>(caps);
+    next.putAll(changes);
+    if (next.get(MigrationCapability.FERRY_AUTO_POSTCOPY) && !next.get(MigrationCapability.POSTCOPY_RAM)) {
+      throw new IllegalArgumentException("ferry-auto-postcopy requires postcopy-ram");
     }
     caps.putAll(changes);
   }
@@ -218,6 +237,9 @@ public final class MigrationManager {
       return migrate(tlsConnector(p, uri));
     }
     MigrationUri u = MigrationUri.parse(uri);
+    if (u instanceof MigrationUri.File) {
+      return migrate(() -> Transports.connect(uri), true);
+    }
     if (u instanceof MigrationUri.Tcp || u instanceof MigrationUri.Unix) {
       // a destination that requires TLS answers with an alert: PlainSource names that reason
       return migrate(() -> PlainSource.wrap(Transports.connect(u)));
@@ -232,12 +254,17 @@ public final class MigrationManager {
    * @throws IllegalStateException when a migration is in progress
    */
   public synchronized OutgoingMigration migrate(OutgoingMigration.Connector connector) {
+    return migrate(connector, false);
+  }
+
+  private OutgoingMigration migrate(OutgoingMigration.Connector connector, boolean fileTarget) {
     if (incomingState.status().isActive()) {
       throw new IllegalStateException("Guest is waiting for an incoming migration");
     }
     Set<MigrationCapability> on =
         caps.entrySet().stream().filter(Map.Entry::getValue).map(Map.Entry::getKey).collect(Collectors.toSet());
     OutgoingMigration o = new OutgoingMigration(registry, vm, config, outgoingState, on, params);
+    o.fileTarget(fileTarget);
     for (Consumer<OutgoingMigration> h : beforeStart) {
       h.accept(o);
     }

@@ -28,6 +28,15 @@ import java.util.Map;
  * @param tlsHostname the name the destination's certificate must carry; empty: the host of the URI
  * @param tlsAuthz on the destination, id of the {@code authz-list}/{@code authz-simple} object that
  *     says which client certificates may connect; empty: any certificate from the CA
+ * @param precopyMaxPasses Ferry ({@code ferry-precopy-max-passes}): the most dirty syncs precopy may
+ *     run before it switches to postcopy (when allowed) or fails; 0 = no limit
+ * @param precopyMaxBytes Ferry ({@code ferry-precopy-max-bytes}): the most stream bytes precopy may
+ *     send; 0 = none, except {@value SwitchOverPolicy#FILE_BUDGET_RAM_MULTIPLE} × RAM for a {@code
+ *     file:} migration
+ * @param precopyMaxTimeMs Ferry ({@code ferry-precopy-max-time}): the longest precopy may run, in
+ *     ms; 0 = no limit
+ * @param blockIncremental block migration skips what the destination's base already holds (see
+ *     {@link dev.ferry.block.BlockLiveState}); with the {@code block} capability
  */
 public record MigrationParameters(
     long maxBandwidthBytesPerSec,
@@ -41,7 +50,11 @@ public record MigrationParameters(
     int throttleTriggerThresholdPercent,
     String tlsCreds,
     String tlsHostname,
-    String tlsAuthz) {
+    String tlsAuthz,
+    long precopyMaxPasses,
+    long precopyMaxBytes,
+    long precopyMaxTimeMs,
+    boolean blockIncremental) {
 
   public static final long DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC = 16L << 30;
   /** QEMU's MAX_MIGRATE_DOWNTIME: 2000 seconds. */
@@ -49,7 +62,7 @@ public record MigrationParameters(
 
   public static final MigrationParameters DEFAULT =
       new MigrationParameters(
-          DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC, 300, 64L << 20, 0, 20, 10, false, 99, 50, "", "", "");
+          DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC, 300, 64L << 20, 0, 20, 10, false, 99, 50, "", "", "", 0, 0, 0, false);
 
   /** QAPI names of the parameters, in query order. */
   public static final String[] NAMES = {
@@ -64,7 +77,11 @@ public record MigrationParameters(
     "throttle-trigger-threshold",
     "tls-creds",
     "tls-hostname",
-    "tls-authz"
+    "tls-authz",
+    "ferry-precopy-max-passes",
+    "ferry-precopy-max-bytes",
+    "ferry-precopy-max-time",
+    "block-incremental"
   };
 
   /** Whether the migration runs inside TLS ({@code tls-creds} set). */
@@ -87,6 +104,10 @@ public record MigrationParameters(
     m.put("tls-creds", tlsCreds);
     m.put("tls-hostname", tlsHostname);
     m.put("tls-authz", tlsAuthz);
+    m.put("ferry-precopy-max-passes", precopyMaxPasses);
+    m.put("ferry-precopy-max-bytes", precopyMaxBytes);
+    m.put("ferry-precopy-max-time", precopyMaxTimeMs);
+    m.put("block-incremental", blockIncremental);
     return m;
   }
 
@@ -109,6 +130,10 @@ public record MigrationParameters(
     String creds = tlsCreds;
     String hostname = tlsHostname;
     String authz = tlsAuthz;
+    long maxPasses = precopyMaxPasses;
+    long maxBytes = precopyMaxBytes;
+    long maxTime = precopyMaxTimeMs;
+    boolean blockInc = blockIncremental;
     for (Map.Entry<String, ?> e : changes.entrySet()) {
       String name = e.getKey();
       Object v = e.getValue();
@@ -132,11 +157,21 @@ public record MigrationParameters(
         case "tls-creds" -> creds = string(name, v);
         case "tls-hostname" -> hostname = string(name, v);
         case "tls-authz" -> authz = string(name, v);
+        case "ferry-precopy-max-passes" -> maxPasses = range(name, number(name, v), 0, Integer.MAX_VALUE);
+        case "ferry-precopy-max-bytes" -> maxBytes = range(name, number(name, v), 0, Long.MAX_VALUE);
+        case "ferry-precopy-max-time" -> maxTime = range(name, number(name, v), 0, Long.MAX_VALUE / 1_000_000);
+        case "block-incremental" -> {
+          if (!(v instanceof Boolean b)) {
+            throw new IllegalArgumentException("Invalid parameter type for '" + name + "', expected: boolean");
+          }
+          blockInc = b;
+        }
         default -> throw new IllegalArgumentException("Parameter '" + name + "' is unexpected or not supported by Ferry");
       }
     }
     return new MigrationParameters(
-        maxBw, downtime, xbzrle, maxPostcopyBw, initial, increment, tailslow, maxThrottle, trigger, creds, hostname, authz);
+        maxBw, downtime, xbzrle, maxPostcopyBw, initial, increment, tailslow, maxThrottle, trigger, creds, hostname, authz,
+        maxPasses, maxBytes, maxTime, blockInc);
   }
 
   /** A StrOrNull parameter: null (JSON null) resets it to empty, as in QEMU. */

@@ -34,6 +34,12 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
   volatile long downtimeMs = -1;
   volatile long expectedDowntimeMs;
   volatile long endNs;
+  /** The guest's CPU throttle (auto-converge), 0 when none. */
+  volatile int cpuThrottlePercentage;
+  /** Switch-overs the downtime guard called off (the guest ran on). */
+  final AtomicLong downtimeGuardRefusals = new AtomicLong();
+  /** Convergence figures as of the last sync; null before the first. */
+  volatile SwitchOverPolicy.Convergence convergence;
 
   private volatile java.util.function.LongConsumer passListener = p -> {};
 
@@ -156,11 +162,18 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
       long setupTimeMs,
       long downtimeMs,
       long expectedDowntimeMs,
-      long passes) {}
+      long passes,
+      int cpuThrottlePercentage,
+      long downtimeGuardRefusals,
+      boolean converging,
+      long dirtyBytesPerSec,
+      long transferBytesPerSec,
+      String convergenceReason) {}
 
   public Snapshot snapshot(long transferredBytes, long nowNs) {
     long end = endNs != 0 ? endNs : nowNs;
     long totalMs = startNs == 0 ? 0 : (end - startNs) / 1_000_000;
+    SwitchOverPolicy.Convergence c = convergence;
     return new Snapshot(
         transferredBytes,
         remainingBytes,
@@ -184,6 +197,12 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
         setupTimeMs,
         downtimeMs,
         expectedDowntimeMs,
-        passes.get());
+        passes.get(),
+        cpuThrottlePercentage,
+        downtimeGuardRefusals.get(),
+        c == null || c.converging(),
+        c == null ? 0 : c.dirtyBytesPerSec(),
+        c == null ? 0 : c.transferBytesPerSec(),
+        c == null ? null : c.reason());
   }
 }

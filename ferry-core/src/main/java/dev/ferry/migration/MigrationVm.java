@@ -11,6 +11,12 @@ public interface MigrationVm {
   /** Lets the vCPUs run on from where they stopped. */
   void resume();
 
+  /**
+   * Auto-converge: every vCPU sleeps {@code percent}% of its time, in 10 ms slices (0 ends it). A
+   * machine without vCPU throttling ignores it.
+   */
+  default void throttle(int percent) {}
+
   /** The source finished: the machine stays paused in QEMU's "postmigrate" state. */
   default void migrated() {}
 }

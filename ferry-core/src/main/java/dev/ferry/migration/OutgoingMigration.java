@@ -28,12 +28,12 @@ import org.slf4j.LoggerFactory;
  * switch-over once the pending data is small, completion. Runs on its own thread; the monitor
  * reads {@link #info} and may {@link #cancel}.
  *
- * <p><b>Convergence.</b> QEMU switches over as soon as the pending bytes fit in {@code bandwidth
- * × downtime-limit}. Ferry treats the downtime limit as the upper bound only: once the pending
- * bytes fit, it keeps iterating while each dirty sync still shrinks the pending set by at least
- * {@value #KEEP_ITERATING_RATIO_PERCENT}% (up to {@value #MAX_EXTRA_SYNCS} extra syncs), and
- * switches at once when what is left takes under {@value #SMALL_SEND_MS} ms to send. So a guest
- * whose dirty set shrinks round over round stops only for its last few pages.
+ * <p><b>Convergence.</b> When to sync, stop the guest, switch to postcopy, throttle the guest
+ * (auto-converge) or give up is {@link SwitchOverPolicy}'s call; this class feeds it figures and
+ * carries out its answers. Before the guest's state goes out, the pending bytes are measured again
+ * with the guest stopped (the downtime guard): when they would not go out within {@code
+ * downtime-limit}, the guest runs on and precopy goes on. With {@code pause-before-switchover} the
+ * migration then waits in {@code pre-switchover} for {@code migrate-continue}.
  *
  * <p><b>Failure is safe.</b> Any error or a cancel before completion resumes the machine if this
  * migration paused it, stops dirty logging, and leaves the status failed (with {@code error-desc})
@@ -41,9 +41,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class OutgoingMigration {
   private static final Logger LOG = LoggerFactory.getLogger(OutgoingMigration.class);
-  static final int KEEP_ITERATING_RATIO_PERCENT = 10;
-  static final int MAX_EXTRA_SYNCS = 40;
-  static final int SMALL_SEND_MS = 2;
   /**
    * How long completion waits for the destination's SHUT on the return path once the whole stream
    * is written: the destination only has to take in what is in flight and check it, so a peer that
@@ -81,6 +78,12 @@ public final class OutgoingMigration {
   /** The postcopy package went out: the guest runs on the destination, never here again. */
   private volatile boolean guestMovedAway;
   private volatile long shutTimeoutMs = SHUT_TIMEOUT_MS;
+  /** The stream goes to a {@code file:} (the precopy byte budget defaults to a multiple of RAM). */
+  private volatile boolean fileTarget;
+  /** migrate-continue released the pre-switchover pause. */
+  private final java.util.concurrent.Semaphore continueFromPause = new java.util.concurrent.Semaphore(0);
+  /** The CPU throttle this migration set on the guest (auto-converge); 0 when none. */
+  private volatile int throttlePercent;
 
   public OutgoingMigration(
       SaveStateRegistry registry,
@@ -135,6 +138,30 @@ public final class OutgoingMigration {
     } else if (r != null && s != MigrationStatus.DEVICE && s != MigrationStatus.POSTCOPY_ACTIVE) {
       r.setMaxBytesPerSec(p.maxBandwidthBytesPerSec());
     }
+  }
+
+  /** The stream goes to a {@code file:}: a precopy byte budget applies by default (see {@link SwitchOverPolicy}). */
+  void fileTarget(boolean file) {
+    fileTarget = file;
+  }
+
+  /**
+   * migrate-continue: releases a migration waiting in {@code pre-switchover}.
+   *
+   * @param expected the status the caller says the migration is in
+   * @throws IllegalStateException with QEMU's text when the migration is not in that status
+   */
+  public void continueFromPause(MigrationStatus expected) {
+    MigrationStatus now = state.status();
+    if (now != expected) {
+      throw new IllegalStateException("Migration not in expected state: " + now.qapiName());
+    }
+    continueFromPause.release();
+  }
+
+  /** The CPU throttle (auto-converge) this migration holds the guest at, 0 when none. */
+  public int cpuThrottlePercent() {
+    return throttlePercent;
   }
 
   /** What this migration's live handlers get (e.g. RAM's xbzrle and statistics); set before start. */
@@ -249,13 +276,24 @@ public final class OutgoingMigration {
       }
       stats.setupTimeMs = (System.nanoTime() - stats.startNs) / 1_000_000;
       stats.totalRamBytes(saver.pendingBytes(false));
+      stats.remainingBytes(stats.totalRamBytes); // all of it, until the first check says more exactly
       if (!state.transition(MigrationStatus.SETUP, MigrationStatus.ACTIVE, "setup done")) {
         throw new CancelledException();
       }
-      if (iterate(saver, o, r)) {
-        postcopy(saver, o, r);
-      } else {
-        complete(saver, o, r, wantRp);
+      SwitchOverPolicy policy = new SwitchOverPolicy(stats.startNs, caps.contains(MigrationCapability.AUTO_CONVERGE),
+          ram != null, caps.contains(MigrationCapability.FERRY_AUTO_POSTCOPY), fileTarget);
+      policy.totalRamBytes(stats.totalRamBytes);
+      lastSyncs = stats.dirtySyncCount();
+      lastSyncNs = System.nanoTime();
+      while (true) {
+        if (iterate(saver, o, r, policy)) {
+          throttle(0, "postcopy: the guest moves to the destination");
+          postcopy(saver, o, r);
+          break;
+        }
+        if (complete(saver, o, r, wantRp, policy)) {
+          break;
+        }
       }
     } finally {
       saver.cleanupLive(); // this migration's live state: RAM's dirty log, bitmaps, caches
@@ -290,6 +328,7 @@ public final class OutgoingMigration {
       // Each step in its own guard: a failing step (a cleanup that throws, resume() on a machine
       // closed meanwhile, a listener) must not skip the next, and await() must always return.
       try {
+        guard("ending the CPU throttle", () -> throttle(0, "the migration ended"));
         finish(cancelled, error);
       } finally {
         stats.endNs = System.nanoTime();
@@ -381,16 +420,54 @@ public final class OutgoingMigration {
         + " (postcopy recovery, migrate-recover / migrate resume=true, is not implemented in Ferry)";
   }
 
-  /** Returns true to switch to postcopy, false to complete as precopy. */
-  private boolean iterate(StateSaver saver, MigrationOutput o, RateLimiter r)
+  /** The rate measured over the last full {@link RateLimiter#WINDOW_NS} window (bytes/ms); 0 before one ended. */
+  private double bwBytesPerMs;
+  private long windowStartNs;
+  private long windowStartBytes;
+  private long lastSyncs;
+  private long lastSyncNs;
+
+  /** Measures the stream's rate over {@link RateLimiter#WINDOW_NS} windows; returns the rate to plan with. */
+  private double measureRate(MigrationOutput o, long now) {
+    if (windowStartNs == 0) {
+      windowStartNs = now;
+      windowStartBytes = o.position();
+    } else if (now - windowStartNs >= RateLimiter.WINDOW_NS) {
+      long bytes = o.position() - windowStartBytes;
+      bwBytesPerMs = bytes / ((now - windowStartNs) / 1e6);
+      stats.bandwidthBytesPerMs = bwBytesPerMs;
+      stats.pagesPerSecond = (long) (bwBytesPerMs * 1000 / 4096);
+      windowStartNs = now;
+      windowStartBytes = o.position();
+    }
+    return bwBytesPerMs > 0 ? bwBytesPerMs : measuredSoFar(o, now);
+  }
+
+  /** Sets the guest's CPU throttle (auto-converge) and says so in stats and JFR. */
+  private void throttle(int percent, String reason) {
+    int before = throttlePercent;
+    if (before == percent) {
+      return;
+    }
+    vm.throttle(percent);
+    throttlePercent = percent;
+    stats.cpuThrottlePercentage = percent;
+    MigrationEvents.ThrottleStep e = new MigrationEvents.ThrottleStep();
+    e.previousPercentage = before / 100.0;
+    e.percentage = percent / 100.0;
+    e.reason = reason;
+    e.commit();
+    LOG.info("auto-converge: CPU throttle {}% -> {}% ({})", before, percent, reason);
+  }
+
+  /**
+   * Precopy iterations until {@link SwitchOverPolicy} says stop. Returns true to switch to postcopy,
+   * false to complete as precopy.
+   *
+   * @throws IOException when the policy gives up (budget), with its reason
+   */
+  private boolean iterate(StateSaver saver, MigrationOutput o, RateLimiter r, SwitchOverPolicy policy)
       throws IOException, InterruptedException {
-    long windowStartNs = System.nanoTime();
-    long windowStartBytes = o.position();
-    double bwBytesPerMs = 0;
-    long lastFitPending = Long.MAX_VALUE;
-    int extraSyncs = 0;
-    long lastSyncs = stats.dirtySyncCount();
-    long lastSyncNs = windowStartNs;
     MigrationEvents.Pass passEvent = new MigrationEvents.Pass();
     passEvent.begin();
     while (true) {
@@ -399,53 +476,50 @@ public final class OutgoingMigration {
       }
       checkReturnPath();
       long now = System.nanoTime();
-      if (now - windowStartNs >= RateLimiter.WINDOW_NS) {
-        long bytes = o.position() - windowStartBytes;
-        bwBytesPerMs = bytes / ((now - windowStartNs) / 1e6);
-        stats.bandwidthBytesPerMs = bwBytesPerMs;
-        stats.pagesPerSecond = (long) (bwBytesPerMs * 1000 / 4096);
-        windowStartNs = now;
-        windowStartBytes = o.position();
-      }
-      double bw = bwBytesPerMs > 0 ? bwBytesPerMs : measuredSoFar(o, now);
-      long threshold = (long) (bw * params.downtimeLimitMs());
+      double bw = measureRate(o, now);
+      MigrationParameters p = params; // changes apply at the next check
+      long threshold = SwitchOverPolicy.thresholdBytes(bw, p);
       long pending = saver.pendingBytes(false);
       stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
-      if (postcopyRequested && pending > threshold && caps.contains(MigrationCapability.POSTCOPY_RAM)) {
-        LOG.info("postcopy switch: {} bytes pending, threshold {}", pending, threshold);
-        return true;
-      }
-      long small = (long) Math.max(64 * 4096, bw * SMALL_SEND_MS);
-      // Sync when the estimate fits; after the first fit, only once a round has drained the
-      // bitmap, so that each sync measures what the guest dirtied during one whole round.
-      if (pending <= threshold && (lastFitPending == Long.MAX_VALUE || pending <= small)) {
+      SwitchOverPolicy.Decision d = policy.check(now, pending, bw, o.position(), p,
+          postcopyRequested && saver.readyForPostcopy()); // block migration: the switch waits for it;
+      if (d.action() == SwitchOverPolicy.Action.SYNC) {
         pending = saver.pendingBytes(true);
+        long dirtied = stats.lastSyncDirtyPages.get();
         updateDirtyRate(lastSyncs, lastSyncNs);
         lastSyncs = stats.dirtySyncCount();
         lastSyncNs = System.nanoTime();
         stats.remainingBytes(pending);
         stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
-        LOG.debug("sync {}: {} bytes pending, threshold {}, bandwidth {} B/ms",
-            stats.dirtySyncCount(), pending, threshold, (long) bw);
+        d = policy.afterSync(lastSyncNs, pending, dirtied, o.position(), bw, p);
+        stats.convergence = policy.convergence();
+        if (policy.throttlePercent() != throttlePercent) {
+          throttle(policy.throttlePercent(), "dirty rate above throttle-trigger-threshold in two periods");
+        }
+        LOG.debug("sync {}: {} bytes pending, threshold {}, bandwidth {} B/ms, {}",
+            stats.dirtySyncCount(), pending, threshold, (long) bw, d.action());
         passEvent.end();
         passEvent.pass = stats.dirtySyncCount();
-        passEvent.dirtyPages = stats.lastSyncDirtyPages.get();
+        passEvent.dirtyPages = dirtied;
         passEvent.pendingBytes = pending;
         passEvent.thresholdBytes = threshold;
         passEvent.commit();
         passEvent = new MigrationEvents.Pass();
         passEvent.begin();
-        if (pending <= threshold) {
-          boolean stalled =
-              lastFitPending != Long.MAX_VALUE
-                  && pending * 100 > lastFitPending * (100 - KEEP_ITERATING_RATIO_PERCENT);
-          if (pending <= small || stalled || extraSyncs >= MAX_EXTRA_SYNCS) {
-            LOG.info("switch-over: {} bytes pending, threshold {} (bandwidth {} MB/s)",
-                pending, threshold, String.format("%.0f", bw * 1000 / 1e6));
-            return false;
-          }
-          lastFitPending = pending;
-          extraSyncs++;
+      }
+      switch (d.action()) {
+        case COMPLETE -> {
+          LOG.info("switch-over: {} bytes pending, threshold {} (bandwidth {} MB/s)",
+              pending, threshold, String.format("%.0f", bw * 1000 / 1e6));
+          return false;
+        }
+        case POSTCOPY -> {
+          LOG.info("postcopy switch ({}): {} bytes pending, threshold {}", d.reason(), pending, threshold);
+          return true;
+        }
+        case FAIL -> throw new IOException(d.reason());
+        case ITERATE, SYNC -> {
+          // more pages
         }
       }
       stats.remainingBytes(pending);
@@ -472,9 +546,35 @@ public final class OutgoingMigration {
     }
   }
 
-  private void complete(StateSaver saver, MigrationOutput o, RateLimiter r, boolean waitShut)
+  /**
+   * Stops the guest and completes, or (the downtime guard) lets it run on when what is pending with
+   * the guest stopped would not go out within {@code downtime-limit}: returns false then.
+   */
+  private boolean complete(StateSaver saver, MigrationOutput o, RateLimiter r, boolean waitShut, SwitchOverPolicy policy)
       throws IOException, InterruptedException {
     long downtimeStart = System.nanoTime();
+    if (vm.running()) {
+      vm.pause();
+      pausedByUs = true;
+    }
+    // the guard: the exact rest, now that the guest cannot dirty more, against the rate measured last
+    long pending = saver.pendingBytes(true);
+    double bw = measureRate(o, System.nanoTime());
+    if (!policy.switchOverFits(pending, bw, params)) {
+      LOG.info("downtime guard: {} bytes pending with the guest stopped would take {} ms at {} MB/s, over downtime-limit"
+          + " {} ms; the guest runs on", pending, (long) (pending / bw), String.format("%.0f", bw * 1000 / 1e6),
+          params.downtimeLimitMs());
+      stats.downtimeGuardRefusals.incrementAndGet();
+      if (pausedByUs) {
+        pausedByUs = false;
+        vm.resume();
+      }
+      return false;
+    }
+    throttle(0, "switch-over: the guest stops");
+    if (caps.contains(MigrationCapability.PAUSE_BEFORE_SWITCHOVER)) {
+      awaitContinue(MigrationStatus.DEVICE);
+    }
     MigrationEvents.SwitchOver switchOver = new MigrationEvents.SwitchOver();
     switchOver.begin();
     try {
@@ -485,15 +585,32 @@ public final class OutgoingMigration {
       switchOver.downtimeBytes = stats.downtimeBytes.get();
       switchOver.commit();
     }
+    return true;
+  }
+
+  /**
+   * pause-before-switchover: active → pre-switchover, wait for migrate-continue (or a cancel), then
+   * → {@code next}.
+   */
+  private void awaitContinue(MigrationStatus next) throws InterruptedException {
+    continueFromPause.drainPermits();
+    if (!state.transition(MigrationStatus.ACTIVE, MigrationStatus.PRE_SWITCHOVER, "pause-before-switchover")) {
+      throw new CancelledException();
+    }
+    while (!continueFromPause.tryAcquire(100, TimeUnit.MILLISECONDS)) {
+      if (cancelling()) {
+        throw new CancelledException();
+      }
+    }
+    if (!state.transition(MigrationStatus.PRE_SWITCHOVER, next, "migrate-continue")) {
+      throw new CancelledException();
+    }
   }
 
   private void completeWithGuestPaused(StateSaver saver, MigrationOutput o, RateLimiter r, boolean waitShut, long downtimeStart)
       throws IOException, InterruptedException {
-    if (vm.running()) {
-      vm.pause();
-      pausedByUs = true;
-    }
-    if (!state.transition(MigrationStatus.ACTIVE, MigrationStatus.DEVICE, "switch-over")) {
+    if (state.status() != MigrationStatus.DEVICE
+        && !state.transition(MigrationStatus.ACTIVE, MigrationStatus.DEVICE, "switch-over")) {
       throw new CancelledException();
     }
     r.setMaxBytesPerSec(0);
@@ -541,10 +658,17 @@ public final class OutgoingMigration {
     if (ram == null) {
       throw new IOException("postcopy-ram is on, but this machine's RAM save cannot switch to postcopy");
     }
-    if (!state.transition(MigrationStatus.ACTIVE, MigrationStatus.POSTCOPY_ACTIVE, "migrate-start-postcopy")) {
+    long downtimeStart = System.nanoTime();
+    if (caps.contains(MigrationCapability.PAUSE_BEFORE_SWITCHOVER)) {
+      // QEMU's postcopy_start: stop the guest, pre-switchover until migrate-continue, postcopy-active
+      if (vm.running()) {
+        vm.pause();
+        pausedByUs = true;
+      }
+      awaitContinue(MigrationStatus.POSTCOPY_ACTIVE);
+    } else if (!state.transition(MigrationStatus.ACTIVE, MigrationStatus.POSTCOPY_ACTIVE, "migrate-start-postcopy")) {
       throw new CancelledException();
     }
-    long downtimeStart = System.nanoTime();
     if (vm.running()) {
       vm.pause();
       pausedByUs = true;

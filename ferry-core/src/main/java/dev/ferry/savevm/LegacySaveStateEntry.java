@@ -2,7 +2,7 @@ package dev.ferry.savevm;
 
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
-import dev.ferry.vmstate.QemuJsonWriter;
+import dev.ferry.stream.QemuJsonWriter;
 import java.io.IOException;
 
 /**

@@ -31,6 +31,14 @@ public interface LiveSave extends AutoCloseable {
   /** Exact bytes still to send; may sync dirty logs (QEMU's state_pending_exact). */
   long pendingExactBytes();
 
+  /**
+   * Whether a postcopy switch may happen now. A precopy-only handler with much left (block
+   * migration: its bulk phase or a large dirty set) says no, and the switch waits for it.
+   */
+  default boolean readyForPostcopy() {
+    return true;
+  }
+
   /** Releases what the save took (also after a failed or cancelled one). Idempotent. */
   @Override
   void close();

@@ -3,7 +3,7 @@ package dev.ferry.savevm;
 import dev.ferry.stream.MigrationOutput;
 import dev.ferry.stream.SectionType;
 import dev.ferry.stream.StreamHeader;
-import dev.ferry.vmstate.QemuJsonWriter;
+import dev.ferry.stream.QemuJsonWriter;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -147,6 +147,16 @@ public final class StateSaver {
       }
     }
     return null;
+  }
+
+  /** Whether every live handler allows the postcopy switch now (see {@link LiveSave#readyForPostcopy}). */
+  public boolean readyForPostcopy() {
+    for (Session s : live) {
+      if (!s.save().readyForPostcopy()) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Bytes the live handlers still have to send (estimate, or exact when {@code exact}). */

@@ -11,7 +11,7 @@ package dev.ferry.stream;
  *
  * {@link #fixedLength()} is the only length a command may carry, or {@link #VARIABLE}.
  */
-public enum Command {
+public enum Command implements WireCode {
   OPEN_RETURN_PATH(1, 0),
   PING(2, 4),
   /** 16 bytes (be64 host page size summary, be64 target page size), or 0 for dirty-bitmaps only. */
@@ -26,19 +26,12 @@ public enum Command {
   /** u8 n + RAM block name. */
   RECV_BITMAP(10, -1);
 
-  public static final int VARIABLE = -1;
   /** First number QEMU 7.2 rejects (QEMU_VM_COMMAND MAX). */
   public static final int MAX = 11;
   /** Largest PACKAGED blob Ferry accepts or produces. QEMU allows 4 GiB; device state is far below. */
   public static final long MAX_PACKAGED_LENGTH = 256L << 20;
 
-  private static final Command[] BY_CODE = new Command[MAX];
-
-  static {
-    for (Command c : values()) {
-      BY_CODE[c.code] = c;
-    }
-  }
+  private static final WireCode.Table<Command> TABLE = new WireCode.Table<>(Command.class, MAX, "command");
 
   private final int code;
   private final int fixedLength;
@@ -48,25 +41,23 @@ public enum Command {
     this.fixedLength = fixedLength;
   }
 
+  @Override
   public int code() {
     return code;
   }
 
-  /** The only payload length allowed, or {@link #VARIABLE}. */
+  @Override
   public int fixedLength() {
     return fixedLength;
   }
 
   /** The command for a wire number, or null when 7.2 knows none (0 and >= 11 included). */
   public static Command fromCodeOrNull(int code) {
-    return code > 0 && code < MAX ? BY_CODE[code] : null;
+    return TABLE.fromCodeOrNull(code);
   }
 
+  /** The command for a wire number; IllegalArgumentException "unknown command N" otherwise. */
   public static Command fromCode(int code) {
-    Command c = fromCodeOrNull(code);
-    if (c == null) {
-      throw new IllegalArgumentException("unknown command " + code);
-    }
-    return c;
+    return TABLE.fromCode(code);
   }
 }

@@ -9,7 +9,7 @@ package dev.ferry.stream;
  *  +-----------+----------+-------------------+   unframed blob (be64 n, n bytes, be64 marker)
  * </pre>
  */
-public enum ReturnPathMessage {
+public enum ReturnPathMessage implements WireCode {
   /** be32 status: 0 = ok, 1 = the destination failed. */
   SHUT(1, 4),
   /** be32 value echoed from PING. */
@@ -23,20 +23,14 @@ public enum ReturnPathMessage {
   /** be32 value, must be 1. */
   RESUME_ACK(6, 4);
 
-  public static final int VARIABLE = -1;
   /** First type 7.2 rejects. */
   public static final int MAX = 7;
   public static final int MAX_LENGTH = 512;
   /** End marker after a RECV_BITMAP blob. */
   public static final long RECV_BITMAP_ENDING = 0x0123456789ABCDEFL;
 
-  private static final ReturnPathMessage[] BY_CODE = new ReturnPathMessage[MAX];
-
-  static {
-    for (ReturnPathMessage m : values()) {
-      BY_CODE[m.code] = m;
-    }
-  }
+  private static final WireCode.Table<ReturnPathMessage> TABLE =
+      new WireCode.Table<>(ReturnPathMessage.class, MAX, "return-path message type");
 
   private final int code;
   private final int fixedLength;
@@ -46,23 +40,23 @@ public enum ReturnPathMessage {
     this.fixedLength = fixedLength;
   }
 
+  @Override
   public int code() {
     return code;
   }
 
+  @Override
   public int fixedLength() {
     return fixedLength;
   }
 
+  /** The message type for a wire number, or null when 7.2 knows none. */
   public static ReturnPathMessage fromCodeOrNull(int code) {
-    return code > 0 && code < MAX ? BY_CODE[code] : null;
+    return TABLE.fromCodeOrNull(code);
   }
 
+  /** The type for a wire number; IllegalArgumentException "unknown return-path message type N" otherwise. */
   public static ReturnPathMessage fromCode(int code) {
-    ReturnPathMessage m = fromCodeOrNull(code);
-    if (m == null) {
-      throw new IllegalArgumentException("unknown return-path message type " + code);
-    }
-    return m;
+    return TABLE.fromCode(code);
   }
 }

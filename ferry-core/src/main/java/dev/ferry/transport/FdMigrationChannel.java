@@ -1,5 +1,6 @@
 package dev.ferry.transport;
 
+import dev.ferry.libc.LibC;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -1,5 +1,6 @@
 package dev.ferry.transport;
 
+import dev.ferry.libc.LibC;
 import java.io.IOException;
 import java.util.Map;
 import java.util.Set;

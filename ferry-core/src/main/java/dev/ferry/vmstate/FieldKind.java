@@ -1,5 +1,6 @@
 package dev.ferry.vmstate;
 
+import dev.ferry.stream.QemuJsonWriter;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
 import dev.ferry.stream.MigrationStreamException;

@@ -1,7 +1,9 @@
 package dev.ferry.vmstate;
 
+import dev.ferry.stream.QemuJsonWriter;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
+import dev.ferry.vmstate.codec.VMStateCodec;
 import dev.ferry.vmstate.FieldKind.BoolField;
 import dev.ferry.vmstate.FieldKind.BufferField;
 import dev.ferry.vmstate.FieldKind.CountRef;
@@ -82,6 +84,7 @@ public final class VMStateDescription<T> {
     return new Builder<>(name);
   }
 
+  /** The name, as the stream and the vmdesc carry it. */
   public String name() {
     return name;
   }
@@ -106,26 +109,36 @@ public final class VMStateDescription<T> {
     return needed == null || needed.test(obj);
   }
 
-  /** Writes {@code obj}'s body (no header; subsections included). */
-  public void save(MigrationOutput out, T obj) throws IOException {
+  static {
+    // the wire side is internal (dev.ferry.vmstate.codec): it reaches the interpreter through this
+    VMStateCodec.install(
+        new VMStateCodec.Access() {
+          @Override
+          public <U> void save(VMStateDescription<U> d, MigrationOutput out, U obj, QemuJsonWriter desc)
+              throws IOException {
+            VMStateWriter.save(d, out, obj, desc);
+          }
+
+          @Override
+          public <U> void load(VMStateDescription<U> d, MigrationInput in, U obj, int streamVersion)
+              throws IOException {
+            VMStateReader.load(d, in, obj, streamVersion);
+          }
+        });
+  }
+
+  /** Writes {@code obj}'s body (no header; subsections included); for this package's tests. */
+  void save(MigrationOutput out, T obj) throws IOException {
     VMStateWriter.save(this, out, obj, null);
   }
 
-  /**
-   * Writes {@code obj}'s body and describes it into {@code desc}, a JSON object the caller has
-   * open: adds {@code vmsd_name}, {@code version}, {@code fields} and, when one was sent, {@code
-   * subsections}, exactly as QEMU 7.2's vmdesc does.
-   */
-  public void save(MigrationOutput out, T obj, QemuJsonWriter desc) throws IOException {
+  /** Writes {@code obj}'s body and its vmdesc into {@code desc}; for this package's tests. */
+  void save(MigrationOutput out, T obj, QemuJsonWriter desc) throws IOException {
     VMStateWriter.save(this, out, obj, Objects.requireNonNull(desc, "desc"));
   }
 
-  /**
-   * Reads a body written at {@code streamVersion} into {@code obj}: version checks, preLoad,
-   * fields, subsections, postLoad. Every failure is a {@link
-   * dev.ferry.stream.MigrationStreamException} naming the field path and offset.
-   */
-  public void load(MigrationInput in, T obj, int streamVersion) throws IOException {
+  /** Reads a body written at {@code streamVersion} into {@code obj}; for this package's tests. */
+  void load(MigrationInput in, T obj, int streamVersion) throws IOException {
     VMStateReader.load(this, in, obj, streamVersion);
   }
 
@@ -227,6 +240,7 @@ public final class VMStateDescription<T> {
       this.name = name;
     }
 
+    /** The version this description saves at (default 1). */
     public Builder<T> version(int version) {
       if (version < 0) {
         throw new IllegalArgumentException("version must be >= 0: " + version);
@@ -235,6 +249,7 @@ public final class VMStateDescription<T> {
       return this;
     }
 
+    /** The oldest stream version it still loads (default: {@link #version}). */
     public Builder<T> minimumVersion(int minimumVersion) {
       if (minimumVersion < 0) {
         throw new IllegalArgumentException("minimumVersion must be >= 0: " + minimumVersion);
@@ -243,6 +258,7 @@ public final class VMStateDescription<T> {
       return this;
     }
 
+    /** Higher priorities are saved and loaded first (QEMU's MigrationPriority; default 0). */
     public Builder<T> priority(int priority) {
       this.priority = priority;
       return this;
@@ -331,6 +347,7 @@ public final class VMStateDescription<T> {
           Objects.requireNonNull(set)));
     }
 
+    /** A signed 8-bit integer field. */
     public Builder<T> int8(String name, ToLongFunction<T> get, ObjLongConsumer<T> set) {
       return integer(name, IntKind.INT8, get, set);
     }
@@ -340,14 +357,17 @@ public final class VMStateDescription<T> {
       return integer(name, IntKind.UINT8, get, set);
     }
 
+    /** A signed 16-bit integer field. */
     public Builder<T> int16(String name, ToLongFunction<T> get, ObjLongConsumer<T> set) {
       return integer(name, IntKind.INT16, get, set);
     }
 
+    /** A unsigned 16-bit integer field. */
     public Builder<T> uint16(String name, ToLongFunction<T> get, ObjLongConsumer<T> set) {
       return integer(name, IntKind.UINT16, get, set);
     }
 
+    /** A signed 32-bit integer field. */
     public Builder<T> int32(String name, ToLongFunction<T> get, ObjLongConsumer<T> set) {
       return integer(name, IntKind.INT32, get, set);
     }
@@ -357,6 +377,7 @@ public final class VMStateDescription<T> {
       return integer(name, IntKind.UINT32, get, set);
     }
 
+    /** A signed 64-bit integer field. */
     public Builder<T> int64(String name, ToLongFunction<T> get, ObjLongConsumer<T> set) {
       return integer(name, IntKind.INT64, get, set);
     }
@@ -381,14 +402,17 @@ public final class VMStateDescription<T> {
       return equal(name, IntKind.UINT8, "uint8 equal", get);
     }
 
+    /** A unsigned 16-bit integer that a load checks equals the current value (QEMU's {@code VMSTATE_*_EQUAL}). */
     public Builder<T> uint16Equal(String name, ToLongFunction<T> get) {
       return equal(name, IntKind.UINT16, "uint16 equal", get);
     }
 
+    /** A unsigned 32-bit integer that a load checks equals the current value (QEMU's {@code VMSTATE_*_EQUAL}). */
     public Builder<T> uint32Equal(String name, ToLongFunction<T> get) {
       return equal(name, IntKind.UINT32, "uint32 equal", get);
     }
 
+    /** A signed 32-bit integer that a load checks equals the current value (QEMU's {@code VMSTATE_*_EQUAL}). */
     public Builder<T> int32Equal(String name, ToLongFunction<T> get) {
       return equal(name, IntKind.INT32, "int32 equal", get);
     }
@@ -427,6 +451,7 @@ public final class VMStateDescription<T> {
           (Function<T, Object>) Objects.requireNonNull(get), null));
     }
 
+    /** A fixed array of {@code count} signed 8-bit integers. */
     public Builder<T> int8Array(String name, int count, Function<T, byte[]> get) {
       return fixedArray(name, IntKind.INT8, count, get);
     }
@@ -436,26 +461,32 @@ public final class VMStateDescription<T> {
       return fixedArray(name, IntKind.UINT8, count, get);
     }
 
+    /** A fixed array of {@code count} signed 16-bit integers. */
     public Builder<T> int16Array(String name, int count, Function<T, short[]> get) {
       return fixedArray(name, IntKind.INT16, count, get);
     }
 
+    /** A fixed array of {@code count} unsigned 16-bit integers. */
     public Builder<T> uint16Array(String name, int count, Function<T, short[]> get) {
       return fixedArray(name, IntKind.UINT16, count, get);
     }
 
+    /** A fixed array of {@code count} signed 32-bit integers. */
     public Builder<T> int32Array(String name, int count, Function<T, int[]> get) {
       return fixedArray(name, IntKind.INT32, count, get);
     }
 
+    /** A fixed array of {@code count} unsigned 32-bit integers. */
     public Builder<T> uint32Array(String name, int count, Function<T, int[]> get) {
       return fixedArray(name, IntKind.UINT32, count, get);
     }
 
+    /** A fixed array of {@code count} signed 64-bit integers. */
     public Builder<T> int64Array(String name, int count, Function<T, long[]> get) {
       return fixedArray(name, IntKind.INT64, count, get);
     }
 
+    /** A fixed array of {@code count} unsigned 64-bit integers. */
     public Builder<T> uint64Array(String name, int count, Function<T, long[]> get) {
       return fixedArray(name, IntKind.UINT64, count, get);
     }
@@ -489,41 +520,49 @@ public final class VMStateDescription<T> {
           (BiConsumer<T, Object>) Objects.requireNonNull(set)));
     }
 
+    /** A variable array of signed 8-bit integers whose count is the earlier integer field {@code countField} (at most {@code maxCount}; reallocated on load). */
     public Builder<T> int8VarArray(String name, String countField, int maxCount,
         Function<T, byte[]> get, BiConsumer<T, byte[]> set) {
       return varArray(name, IntKind.INT8, countField, maxCount, get, set);
     }
 
+    /** A variable array of unsigned 8-bit integers whose count is the earlier integer field {@code countField} (at most {@code maxCount}; reallocated on load). */
     public Builder<T> uint8VarArray(String name, String countField, int maxCount,
         Function<T, byte[]> get, BiConsumer<T, byte[]> set) {
       return varArray(name, IntKind.UINT8, countField, maxCount, get, set);
     }
 
+    /** A variable array of signed 16-bit integers whose count is the earlier integer field {@code countField} (at most {@code maxCount}; reallocated on load). */
     public Builder<T> int16VarArray(String name, String countField, int maxCount,
         Function<T, short[]> get, BiConsumer<T, short[]> set) {
       return varArray(name, IntKind.INT16, countField, maxCount, get, set);
     }
 
+    /** A variable array of unsigned 16-bit integers whose count is the earlier integer field {@code countField} (at most {@code maxCount}; reallocated on load). */
     public Builder<T> uint16VarArray(String name, String countField, int maxCount,
         Function<T, short[]> get, BiConsumer<T, short[]> set) {
       return varArray(name, IntKind.UINT16, countField, maxCount, get, set);
     }
 
+    /** A variable array of signed 32-bit integers whose count is the earlier integer field {@code countField} (at most {@code maxCount}; reallocated on load). */
     public Builder<T> int32VarArray(String name, String countField, int maxCount,
         Function<T, int[]> get, BiConsumer<T, int[]> set) {
       return varArray(name, IntKind.INT32, countField, maxCount, get, set);
     }
 
+    /** A variable array of unsigned 32-bit integers whose count is the earlier integer field {@code countField} (at most {@code maxCount}; reallocated on load). */
     public Builder<T> uint32VarArray(String name, String countField, int maxCount,
         Function<T, int[]> get, BiConsumer<T, int[]> set) {
       return varArray(name, IntKind.UINT32, countField, maxCount, get, set);
     }
 
+    /** A variable array of signed 64-bit integers whose count is the earlier integer field {@code countField} (at most {@code maxCount}; reallocated on load). */
     public Builder<T> int64VarArray(String name, String countField, int maxCount,
         Function<T, long[]> get, BiConsumer<T, long[]> set) {
       return varArray(name, IntKind.INT64, countField, maxCount, get, set);
     }
 
+    /** A variable array of unsigned 64-bit integers whose count is the earlier integer field {@code countField} (at most {@code maxCount}; reallocated on load). */
     public Builder<T> uint64VarArray(String name, String countField, int maxCount,
         Function<T, long[]> get, BiConsumer<T, long[]> set) {
       return varArray(name, IntKind.UINT64, countField, maxCount, get, set);
@@ -617,6 +656,7 @@ public final class VMStateDescription<T> {
       return subsection(sub, Function.identity());
     }
 
+    /** The immutable description; checks the fields (count references, names). */
     public VMStateDescription<T> build() {
       int min = minimumVersion < 0 ? version : minimumVersion;
       if (min > version) {

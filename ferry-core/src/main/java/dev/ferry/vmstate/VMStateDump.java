@@ -1,5 +1,6 @@
 package dev.ferry.vmstate;
 
+import dev.ferry.stream.QemuJsonWriter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -38,6 +39,7 @@ public record VMStateDump(String machine, List<Section> sections) {
 
   /** One device type: its name and top-level description. */
   public record Section(String name, int versionId, int minimumVersionId, Description description) {
+    /** The section of description {@code d} registered as {@code name}. */
     public static Section of(String name, VMStateDescription<?> d) {
       return new Section(name, d.version(), d.minimumVersion(), d.dump());
     }

@@ -20,7 +20,7 @@
  *     .unused(8)
  *     .int64("cpu_clock_offset", t -> t.clock, (t, v) -> t.clock = v).since(2)
  *     .build();
- * VMStateEntry.of("timer", 0, TIMER, timer);     // a SaveStateEntry for the section stream
+ * FerryMachine.builder().ram("ram", 64 << 20).device("timer", TIMER, timer);  // saved, loaded, migrated
  * }</pre>
  *
  * <h2>Semantics (spec sections 6 and 7)</h2>
@@ -42,10 +42,10 @@
  *       trimmed or extended, existing elements loaded in place).
  *   <li>Every load failure, including a RuntimeException thrown by a device's setter or hook, is a
  *       {@link dev.ferry.stream.MigrationStreamException} with the field path ({@code regs[3]},
- *       {@code cpu/sub.field}), the stream offset, and the versions in the message; {@link
- *       dev.ferry.vmstate.VMStateEntry} adds the section. Programming errors on save (a value out
+ *       {@code cpu/sub.field}), the stream offset, and the versions in the message; the
+ *       section stream adds the section. Programming errors on save (a value out
  *       of range, a short array) are IllegalStateExceptions.
- *   <li>Saving with a {@link dev.ferry.vmstate.QemuJsonWriter} describes the body exactly as QEMU
+ *   <li>Saving with a {@link dev.ferry.stream.QemuJsonWriter} describes the body exactly as QEMU
  *       7.2's vmdesc does, byte for byte: one object per element, repeated names numbered {@code
  *       name[k]}, arrays compressed to {@code array_len} unless exists-tested or of structs with
  *       subsections, {@code size} measured in stream bytes.

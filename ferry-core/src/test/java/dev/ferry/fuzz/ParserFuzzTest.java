@@ -9,7 +9,7 @@ import dev.ferry.machine.MachineHost;
 import dev.ferry.migration.ReturnPath;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationStreamException;
-import dev.ferry.vmstate.VMStateEntry;
+import dev.ferry.savevm.VMStateEntry;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 

@@ -8,7 +8,7 @@ import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
 import dev.ferry.stream.MigrationStreamException;
-import dev.ferry.vmstate.QemuJsonWriter;
+import dev.ferry.stream.QemuJsonWriter;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;

@@ -122,7 +122,7 @@ class WorkingSetTest {
   private static byte[] save(dev.ferry.vmstate.VMStateDescription<CpuDevice> d, CpuDevice cpu) throws Exception {
     dev.ferry.testing.MemoryChannel sink = dev.ferry.testing.MemoryChannel.sink();
     try (dev.ferry.stream.MigrationOutput out = new dev.ferry.stream.MigrationOutput(sink)) {
-      d.save(out, cpu);
+      dev.ferry.vmstate.codec.VMStateCodec.save(d, out, cpu);
     }
     return sink.written();
   }
@@ -137,14 +137,14 @@ class WorkingSetTest {
     CpuDevice loaded = new CpuDevice(0, "stress");
     var newCpu = dev.ferry.vmstate.VMStateDescription.<CpuDevice>builder("cpu").version(1).minimumVersion(1)
         .uint64("pc", CpuDevice::pc, (c, v) -> {}).subsection(CpuDevice.PROGRAM).build();
-    newCpu.load(dev.ferry.stream.MigrationInput.of(save(oldCpu, old)), loaded, 1);
+    dev.ferry.vmstate.codec.VMStateCodec.load(newCpu, dev.ferry.stream.MigrationInput.of(save(oldCpu, old)), loaded, 1);
     assertThat(loaded.loadedProgramOptions(ProgramOptions.defaults())).isEqualTo(stress);
 
     ProgramOptions ws = ProgramOptions.defaults().withWorkingSet(8L << 20, 1L << 20).withWorkingSetRateBytesPerSec(16L << 20);
     CpuDevice src = new CpuDevice(0, "workingset");
     src.setProgramOptions(ws);
     CpuDevice dst = new CpuDevice(0, "workingset");
-    newCpu.load(dev.ferry.stream.MigrationInput.of(save(newCpu, src)), dst, 1);
+    dev.ferry.vmstate.codec.VMStateCodec.load(newCpu, dev.ferry.stream.MigrationInput.of(save(newCpu, src)), dst, 1);
     assertThat(dst.loadedProgramOptions(ProgramOptions.defaults())).isEqualTo(ws);
   }
 

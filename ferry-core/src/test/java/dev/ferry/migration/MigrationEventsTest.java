@@ -81,7 +81,7 @@ class MigrationEventsTest {
 
   @Test
   void throttleAndPostcopyEventsAreDefined() throws Exception {
-    // defined now, emitted once auto-converge and postcopy exist: they must at least register and commit
+    // ThrottleStep is emitted by auto-converge (AutoConvergeTest); both must at least register and commit
     Path jfr = dir.resolve("t.jfr");
     try (Recording rec = new Recording()) {
       rec.enable("ferry.ThrottleStep");

@@ -16,7 +16,12 @@ public final class Captures {
           "pc-256M-run",
           "pc-256M-legacy-nocfg-nofooter",
           "pc-256M-postcopy-advise",
-          "pc-256M-dirty-xbzrle");
+          "pc-256M-dirty-xbzrle",
+          "pc-32M-block",
+          "pc-32M-block-zero");
+
+  /** Captures with block migration (they have disks.sha256). */
+  public static final List<String> BLOCK = List.of("pc-32M-block", "pc-32M-block-zero");
 
   /** Captures that QEMU's analyzer could decode (they have state.json). */
   public static final List<String> ANALYZABLE =
@@ -35,6 +40,18 @@ public final class Captures {
   /** The decompressed stream of capture {@code name}. */
   public static byte[] stream(String name) {
     try (InputStream in = new GZIPInputStream(open(name + ".mig.gz"))) {
+      return in.readAllBytes();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /**
+   * One recorded connection of the QEMU 7.2 multifd captures ({@code qemu-streams/multifd/}),
+   * decompressed: {@code tag} none, zlib or zstd; {@code conn} 0 (main stream), 1 or 2 (channels).
+   */
+  public static byte[] multifd(String tag, int conn) {
+    try (InputStream in = new GZIPInputStream(open("multifd/mf-" + tag + "-conn" + conn + ".bin.gz"))) {
       return in.readAllBytes();
     } catch (IOException e) {
       throw new UncheckedIOException(e);

@@ -8,7 +8,7 @@ import dev.ferry.machine.MemoryDigest;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.stream.MigrationOutput;
-import dev.ferry.vmstate.QemuJsonWriter;
+import dev.ferry.stream.QemuJsonWriter;
 import java.io.IOException;
 import java.util.List;
 
@@ -53,6 +53,16 @@ public final class ExactState {
     for (int i = 0; i < da.size(); i++) {
       SaveStateEntry e = da.get(i);
       assertThat(save(db.get(i))).as("state of device " + e.idstr() + " " + e.instanceId()).isEqualTo(save(e));
+    }
+    assertThat(destination.drives().size()).as("drives").isEqualTo(source.drives().size());
+    for (int i = 0; i < source.drives().size(); i++) {
+      var x = source.drives().get(i);
+      var y = destination.drives().get(i);
+      assertThat(y.sizeBytes()).as("size of drive " + x.name()).isEqualTo(x.sizeBytes());
+      long at = java.nio.file.Files.mismatch(x.path(), y.path());
+      if (at >= 0) {
+        throw new AssertionError("disk content differs in drive " + x.name() + " at byte 0x" + Long.toHexString(at));
+      }
     }
   }
 

@@ -1,5 +1,6 @@
 package dev.ferry.transport;
 
+import dev.ferry.libc.LibC;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;

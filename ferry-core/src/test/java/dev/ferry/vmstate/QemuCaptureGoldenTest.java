@@ -1,5 +1,7 @@
 package dev.ferry.vmstate;
 
+import dev.ferry.savevm.VMStateEntry;
+import dev.ferry.stream.QemuJsonWriter;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ferry.stream.MigrationInput;

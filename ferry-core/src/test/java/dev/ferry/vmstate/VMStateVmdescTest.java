@@ -1,5 +1,6 @@
 package dev.ferry.vmstate;
 
+import dev.ferry.stream.QemuJsonWriter;
 import static dev.ferry.vmstate.VMStateTesting.save;
 import static org.assertj.core.api.Assertions.assertThat;
 

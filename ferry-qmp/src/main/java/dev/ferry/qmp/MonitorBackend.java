@@ -54,6 +54,33 @@ public interface MonitorBackend {
    */
   void migrate(String uri, boolean detach, boolean resume) throws QmpError;
 
+  /**
+   * {@code migrate} with QEMU's {@code blk} (migrate the disks too) and {@code inc} (incrementally)
+   * arguments, for this migration only. Default: refused unless both are false.
+   */
+  default void migrate(String uri, boolean detach, boolean resume, boolean blk, boolean inc) throws QmpError {
+    if (blk || inc) {
+      throw QmpError.generic("this monitor does not migrate block devices (blk/inc)");
+    }
+    migrate(uri, detach, resume);
+  }
+
+  /**
+   * The {@code disk} member of {@code query-migrate} (block migration): transferred, remaining and
+   * total bytes; null when the migration moves no disk. Default: null.
+   */
+  default long[] diskStats() {
+    return null;
+  }
+
+  /**
+   * Ferry's {@code ferry-disk-check}: verifies the {@code disk} program's records on every drive
+   * (pausing a running machine for it). Default: not available.
+   */
+  default dev.ferry.block.DiskCheck.Result diskCheck() throws QmpError {
+    throw QmpError.generic("this monitor has no machine to check");
+  }
+
   /** {@code migrate-incoming}: listen on {@code uri} for an incoming migration. */
   void migrateIncoming(String uri) throws QmpError;
 
@@ -76,6 +103,14 @@ public interface MonitorBackend {
 
   /** {@code migrate-start-postcopy}: switch an active migration to postcopy. */
   void migrateStartPostcopy() throws QmpError;
+
+  /**
+   * {@code migrate-continue}: release an outgoing migration paused in {@code pre-switchover}
+   * (capability {@code pause-before-switchover}).
+   */
+  default void migrateContinue(dev.ferry.migration.MigrationStatus state) throws QmpError {
+    throw QmpError.generic("Migration not in expected state: none");
+  }
 
   /** {@code query-migrate}. */
   MigrationInfo queryMigrate();

@@ -148,11 +148,12 @@ public final class QmpDispatcher {
             optional("detach", QapiType.BOOL),
             optional("resume", QapiType.BOOL)),
         a -> {
-          if (a.path("blk").asBoolean() || a.path("inc").asBoolean()) {
-            throw QmpError.generic("Ferry does not migrate block devices with blk/inc");
-          }
           backend.migrate(
-              a.get("uri").textValue(), a.path("detach").asBoolean(), a.path("resume").asBoolean());
+              a.get("uri").textValue(),
+              a.path("detach").asBoolean(),
+              a.path("resume").asBoolean(),
+              a.path("blk").asBoolean(),
+              a.path("inc").asBoolean());
           return null;
         });
     add(
@@ -196,8 +197,24 @@ public final class QmpDispatcher {
           backend.migrateStartPostcopy();
           return null;
         });
+    add(
+        "migrate-continue",
+        QapiType.Struct.of(
+            required(
+                "state",
+                new QapiType.Enum(Arrays.stream(dev.ferry.migration.MigrationStatus.values())
+                    .map(dev.ferry.migration.MigrationStatus::qapiName)
+                    .toList()))),
+        a -> {
+          backend.migrateContinue(dev.ferry.migration.MigrationStatus.fromQapiName(a.get("state").textValue()));
+          return null;
+        });
     add("query-migrate", NONE, a -> {
       var o = backend.queryMigrate().toJson();
+      long[] disk = backend.diskStats();
+      if (disk != null) {
+        o.putObject("disk").put("transferred", disk[0]).put("remaining", disk[1]).put("total", disk[2]);
+      }
       long[] lat = backend.postcopyFaultLatencyUs();
       if (lat != null) {
         o.putObject("x-ferry-postcopy-fault-latency")
@@ -273,6 +290,17 @@ public final class QmpDispatcher {
           return arr;
         });
     add("ferry-stress-check", NONE, a -> backend.stressCheck().toJson());
+    add(
+        "ferry-disk-check",
+        NONE,
+        a -> {
+          dev.ferry.block.DiskCheck.Result r = backend.diskCheck();
+          var o = F.objectNode().put("passed", r.passed()).put("records", r.records());
+          if (r.error() != null) {
+            o.put("error", r.error());
+          }
+          return o;
+        });
     // object-add is QAPI's union ObjectOptions; the members of the types Ferry has, flat
     QapiType.Enum allowDeny = new QapiType.Enum(List.of("allow", "deny"));
     add(

@@ -6,12 +6,13 @@ import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import dev.ferry.stream.JsonStrings;
 import java.util.Iterator;
 import java.util.Map;
 
 /**
- * JSON as QEMU's monitor writes it: {@code ": "} after keys and {@code ", "} between members, '/'
- * and every non-ASCII character escaped. Doubles use the shortest form that reads back exactly
+ * JSON as QEMU's monitor writes it: {@code ": "} after keys and {@code ", "} between members,
+ * strings escaped as QEMU 7.2's JSON writer does ({@link JsonStrings.Style#QEMU}). Doubles use the shortest form that reads back exactly
  * (QEMU prints {@code %.17g}; both parse to the same value).
  */
 final class QmpJson {
@@ -65,7 +66,7 @@ final class QmpJson {
         Iterator<Map.Entry<String, JsonNode>> it = node.properties().iterator();
         while (it.hasNext()) {
           Map.Entry<String, JsonNode> e = it.next();
-          string(e.getKey(), sb);
+          JsonStrings.quote(sb, e.getKey(), JsonStrings.Style.QEMU);
           sb.append(": ");
           write(e.getValue(), sb);
           if (it.hasNext()) {
@@ -84,7 +85,7 @@ final class QmpJson {
         }
         sb.append(']');
       }
-      case STRING -> string(node.textValue(), sb);
+      case STRING -> JsonStrings.quote(sb, node.textValue(), JsonStrings.Style.QEMU);
       case BOOLEAN -> sb.append(node.booleanValue());
       case NULL, MISSING -> sb.append("null");
       case NUMBER -> {
@@ -103,28 +104,4 @@ final class QmpJson {
     }
   }
 
-  private static void string(String s, StringBuilder sb) {
-    sb.append('"');
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      switch (c) {
-        case '"' -> sb.append("\\\"");
-        case '\\' -> sb.append("\\\\");
-        case '/' -> sb.append("\\/");
-        case '\b' -> sb.append("\\b");
-        case '\f' -> sb.append("\\f");
-        case '\n' -> sb.append("\\n");
-        case '\r' -> sb.append("\\r");
-        case '\t' -> sb.append("\\t");
-        default -> {
-          if (c < 0x20 || c > 0x7e) {
-            sb.append(String.format("\\u%04x", (int) c));
-          } else {
-            sb.append(c);
-          }
-        }
-      }
-    }
-    sb.append('"');
-  }
 }

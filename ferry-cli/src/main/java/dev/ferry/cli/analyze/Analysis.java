@@ -53,6 +53,16 @@ public final class Analysis {
   /** As above; {@code returnPath} (raw or gzip, or null) is decoded and listed after the stream. */
   public static void run(Path file, String dump, Path extractDir, long maxRamBytes, Path returnPath, PrintWriter out)
       throws IOException {
+    run(file, dump, extractDir, maxRamBytes, returnPath, List.of(), out);
+  }
+
+  /**
+   * As above; {@code multifdChannels} (raw or gzip connection files of QEMU 7.2 multifd channels, in
+   * any order) are replayed against the main stream at its RAM EOS records and listed after it.
+   */
+  public static void run(
+      Path file, String dump, Path extractDir, long maxRamBytes, Path returnPath, List<Path> multifdChannels,
+      PrintWriter out) throws IOException {
     List<ReturnPathDecoder.Message> rp = returnPath == null ? null : ReturnPathDecoder.decode(readSmall(returnPath));
     Path stream = file;
     Path temp = null;
@@ -63,7 +73,7 @@ public final class Analysis {
         stream = temp;
       }
       try (FileChannel ch = FileChannel.open(stream, StandardOpenOption.READ)) {
-        analyze(file, ch, dump, extractDir, maxRamBytes, out);
+        analyze(file, ch, dump, extractDir, maxRamBytes, multifdChannels, out);
       }
       if (rp != null && dump == null && extractDir == null) {
         out.printf("return path %s: %d messages (%s)%n", returnPath, rp.size(), ReturnPathDecoder.counts(rp));
@@ -78,8 +88,9 @@ public final class Analysis {
     }
   }
 
-  private static void analyze(Path file, FileChannel ch, String dump, Path extractDir, long maxRamBytes, PrintWriter out)
-      throws IOException {
+  private static void analyze(
+      Path file, FileChannel ch, String dump, Path extractDir, long maxRamBytes, List<Path> multifdChannels,
+      PrintWriter out) throws IOException {
     long length = ch.size();
     VmdescLocator.Found found = VmdescLocator.find(ch);
     JsonNode vmdesc = null;
@@ -108,8 +119,11 @@ public final class Analysis {
     }
     boolean config = peekConfiguration(ch);
     StreamReader.Options options = StreamReader.Options.DEFAULT.withConfiguration(config);
-    StreamAnalyzer a = walk(ch, vmdesc, length, options, maxRamBytes);
+    StreamAnalyzer a = walk(ch, vmdesc, length, options, maxRamBytes, multifdChannels);
     try {
+      if (a.multifd() != null) {
+        a.multifd().finish();
+      }
       if (found != null && a.vmdescOffset() >= 0 && a.vmdescOffset() != found.offset()) {
         throw new MigrationStreamException(
             "the stream's vmdesc starts at offset " + a.vmdescOffset() + ", but the tail search found one at "
@@ -127,12 +141,16 @@ public final class Analysis {
     }
   }
 
-  /** Walks with footers; on a footer error walks again without them. */
+  /** Walks with footers; on a footer error walks again without them (the channels opened afresh). */
   private static StreamAnalyzer walk(
-      FileChannel ch, JsonNode vmdesc, long length, StreamReader.Options options, long maxRamBytes) throws IOException {
+      FileChannel ch, JsonNode vmdesc, long length, StreamReader.Options options, long maxRamBytes, List<Path> channels)
+      throws IOException {
     MigrationStreamException first;
     StreamAnalyzer a = new StreamAnalyzer(vmdesc, length, true, maxRamBytes);
     try {
+      if (!channels.isEmpty()) {
+        a.multifd(MultifdChannels.open(channels));
+      }
       a.analyze(new MigrationInput(ch.position(0)), options);
       return a;
     } catch (MigrationStreamException e) {
@@ -144,6 +162,9 @@ public final class Analysis {
     }
     StreamAnalyzer b = new StreamAnalyzer(vmdesc, length, false, maxRamBytes);
     try {
+      if (!channels.isEmpty()) {
+        b.multifd(MultifdChannels.open(channels));
+      }
       b.analyze(new MigrationInput(ch.position(0)), options.withFooters(false));
       return b;
     } catch (MigrationStreamException e) {
@@ -240,6 +261,20 @@ public final class Analysis {
       }
       out.println(rel);
     }
+    for (StreamAnalyzer.Disk d : a.disks()) {
+      String rel = "disk-" + d.name() + ".raw";
+      try (FileChannel src = FileChannel.open(d.file(), StandardOpenOption.READ);
+          FileChannel dst = FileChannel.open(
+              root.resolve(rel), StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+        for (long pos = 0; pos < d.extentBytes(); ) {
+          pos += src.transferTo(pos, d.extentBytes() - pos, dst);
+        }
+        if (dst.size() < d.extentBytes()) {
+          dst.write(ByteBuffer.allocate(1), d.extentBytes() - 1); // trailing zero chunks
+        }
+      }
+      out.println(rel);
+    }
     if (vmdesc != null) {
       Files.writeString(dir.resolve("state.json"), PythonJson.write(a.state()), StandardCharsets.UTF_8);
       out.println("state.json");
@@ -265,6 +300,10 @@ public final class Analysis {
         out.printf("  %-24s 0x%012x  %s%n", b.name(), b.usedLength(), c == null ? "no pages" : c.toString());
       }
     }
+    for (StreamAnalyzer.Disk d : a.disks()) {
+      out.printf("disk '%s': %d bytes as carried, %d data chunks, %d zero chunks%n",
+          d.name(), d.extentBytes(), d.dataChunks(), d.zeroChunks());
+    }
     if (!a.commands().isEmpty()) {
       Map<String, Integer> byType = new LinkedHashMap<>();
       for (StreamCommand c : a.commands()) {
@@ -275,6 +314,23 @@ public final class Analysis {
       out.printf("commands: %d (%s)%n", a.commands().size(), sb);
     }
     postcopy(a, out);
+    multifd(a.multifd(), out);
+  }
+
+  private static void multifd(MultifdChannels m, PrintWriter out) {
+    if (m == null) {
+      return;
+    }
+    long pages = m.channels().stream().mapToLong(c -> c.reader.pages()).sum();
+    out.printf("multifd: %d channels, %d pages, %d RAM EOS sync points%n", m.channels().size(), pages, m.syncs());
+    for (MultifdChannels.Channel c : m.channels()) {
+      out.println(m.summary(c));
+      out.printf("%12d %8d  %-8s id %d, uuid %s%n", 0L, (long) dev.ferry.stream.MultifdInit.LENGTH, "INIT", c.init.id(),
+          c.init.uuidText());
+      for (MultifdChannels.Packet p : c.packets) {
+        out.printf("%12d %8d  %-8s %s%n", p.offset(), p.length(), "PACKET", p.text());
+      }
+    }
   }
 
   private static void postcopy(StreamAnalyzer a, PrintWriter out) {

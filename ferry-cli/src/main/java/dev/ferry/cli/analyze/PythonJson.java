@@ -1,6 +1,7 @@
 package dev.ferry.cli.analyze;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.ferry.stream.JsonStrings;
 import java.util.Iterator;
 import java.util.Map;
 
@@ -29,7 +30,7 @@ final class PythonJson {
       while (it.hasNext()) {
         Map.Entry<String, JsonNode> e = it.next();
         newline(depth + 1, sb);
-        string(e.getKey(), sb);
+        JsonStrings.quote(sb, e.getKey(), JsonStrings.Style.PYTHON);
         sb.append(": ");
         write(e.getValue(), depth + 1, sb);
         if (it.hasNext()) {
@@ -54,7 +55,7 @@ final class PythonJson {
       newline(depth, sb);
       sb.append(']');
     } else if (node.isTextual()) {
-      string(node.textValue(), sb);
+      JsonStrings.quote(sb, node.textValue(), JsonStrings.Style.PYTHON);
     } else {
       sb.append(node.toString()); // numbers, booleans, null
     }
@@ -67,27 +68,4 @@ final class PythonJson {
     }
   }
 
-  private static void string(String s, StringBuilder sb) {
-    sb.append('"');
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      switch (c) {
-        case '"' -> sb.append("\\\"");
-        case '\\' -> sb.append("\\\\");
-        case '\n' -> sb.append("\\n");
-        case '\r' -> sb.append("\\r");
-        case '\t' -> sb.append("\\t");
-        case '\b' -> sb.append("\\b");
-        case '\f' -> sb.append("\\f");
-        default -> {
-          if (c < 0x20 || c > 0x7E) {
-            sb.append(String.format("\\u%04x", (int) c));
-          } else {
-            sb.append(c);
-          }
-        }
-      }
-    }
-    sb.append('"');
-  }
 }

@@ -59,6 +59,7 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
   private final Map<Long, String> stateKeys = new HashMap<>();
   private final List<Entry> entries = new ArrayList<>();
   private final List<StreamCommand> commands = new ArrayList<>();
+  private MultifdChannels multifd;
   private RamLoadOptions ramOptions;
   private RamLoader ram;
   private Configuration configuration;
@@ -73,6 +74,50 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
   private long postcopySections;
   private long lastRecordEnd;
   private Cut cut;
+  // block migration: each device's image as the stream carries it (whole 1 MiB chunks), in temp files
+  private final long maxDiskBytes;
+  private final Map<String, Disk> disks = new LinkedHashMap<>();
+  private java.nio.file.Path diskDir;
+  private java.nio.ByteBuffer blockBuffer;
+
+  /** One device of the block section: its image so far, and what the stream sent for it. */
+  public static final class Disk {
+    private final String name;
+    private final java.nio.file.Path file;
+    private final java.nio.channels.FileChannel channel;
+    private long extentBytes;
+    private long dataChunks;
+    private long zeroChunks;
+
+    Disk(String name, java.nio.file.Path file) throws IOException {
+      this.name = name;
+      this.file = file;
+      this.channel = java.nio.channels.FileChannel.open(
+          file, java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.READ,
+          java.nio.file.StandardOpenOption.WRITE);
+    }
+
+    public String name() {
+      return name;
+    }
+
+    /** The image: every chunk the stream sent (data, or zeros for ZERO_BLOCK), up to the last chunk's end. */
+    public java.nio.file.Path file() {
+      return file;
+    }
+
+    public long extentBytes() {
+      return extentBytes;
+    }
+
+    public long dataChunks() {
+      return dataChunks;
+    }
+
+    public long zeroChunks() {
+      return zeroChunks;
+    }
+  }
 
   /**
    * @param vmdesc the parsed vmdesc, or null (device sections are then skipped by their footer)
@@ -86,6 +131,7 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
     this.footers = footers;
     this.decoder = new VmsdDecoder(streamLength);
     this.ramOptions = RamLoadOptions.defaults().withMaxTotalBytes(maxRamBytes);
+    this.maxDiskBytes = maxRamBytes;
     RamBlockResolver.Allocating inner = new RamBlockResolver.Allocating(maxRamBytes);
     this.blocks = inner;
     if (vmdesc != null) {
@@ -97,6 +143,16 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
 
   private static String key(String idstr, long instance) {
     return idstr + "\u0000" + instance;
+  }
+
+  /** Replays these multifd channels at every RAM EOS (closed with this analyzer). */
+  void multifd(MultifdChannels channels) {
+    this.multifd = channels;
+  }
+
+  /** The multifd channels replayed, or null. */
+  MultifdChannels multifd() {
+    return multifd;
   }
 
   /** Walks the whole stream with the given reader options (configuration, footers). */
@@ -142,6 +198,9 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
       }
       int placedBefore = postcopyPages.size();
       ram.loadChunk(in);
+      if (multifd != null && !postcopyRunning) {
+        multifd.sync(blocks, in.position() - 8);
+      }
       putState(h, ramState()); // one object per section id, whatever the chunk
       if (postcopyRunning) {
         postcopySections++;
@@ -151,6 +210,13 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
         lastRecordEnd = in.position() + (footers ? 5 : 0);
         return;
       }
+    } else if (h.idstr().equals(dev.ferry.block.BlockDescriptor.IDSTR) && h.instanceId() == 0) {
+      if (h.version() != dev.ferry.block.BlockDescriptor.VERSION) {
+        throw new MigrationStreamException(
+            "block section version " + h.version() + ", expected " + dev.ferry.block.BlockDescriptor.VERSION, h.offset());
+      }
+      block(h, in, bodyStart);
+      return;
     } else if (vmdesc != null) {
       JsonNode d = devices.get(key(h.idstr(), h.instanceId()));
       if (d == null) {
@@ -172,6 +238,80 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
     entries.add(new Entry(h.offset(), in.position() - h.offset(), kind,
         indent() + describe(h) + "  body " + (in.position() - bodyStart) + " bytes"));
     lastRecordEnd = in.position() + (footers ? 5 : 0);
+  }
+
+  /**
+   * A {@code block} section (QEMU's analyzer fails on these): one entry for the section, then one per
+   * record (chunk: device, offset, data or zero; progress). Chunks go into the device's image.
+   */
+  private void block(SectionHeader h, MigrationInput in, long bodyStart) throws IOException {
+    if (blockBuffer == null) {
+      blockBuffer = java.nio.ByteBuffer.allocateDirect(dev.ferry.block.BlockDescriptor.CHUNK_BYTES);
+    }
+    List<Entry> records = new ArrayList<>();
+    long[] counts = new long[3];
+    dev.ferry.block.BlockReader.readBody(in, new dev.ferry.block.BlockReader.Handler() {
+      private long last = bodyStart;
+
+      @Override
+      public void progress(int percent, long at) {
+        records.add(new Entry(at, 8, "  BLOCK", "progress " + percent + "%"));
+        counts[2]++;
+      }
+
+      @Override
+      public void chunk(String device, long offset, java.nio.ByteBuffer data, long at) throws IOException {
+        Disk d = disk(device, at);
+        long end = offset + dev.ferry.block.BlockDescriptor.CHUNK_BYTES;
+        if (end > maxDiskBytes) {
+          throw new MigrationStreamException(String.format(
+              "block chunk of '%s' at 0x%x is beyond the analyzer's limit of %d bytes (--max-ram)", device, offset, maxDiskBytes), at);
+        }
+        long len = 8 + 1 + device.getBytes(java.nio.charset.StandardCharsets.UTF_8).length + (data == null ? 0 : data.remaining());
+        if (data == null) {
+          d.zeroChunks++;
+          counts[1]++;
+          // a chunk sent earlier at this offset is overwritten by the zeros
+          java.nio.ByteBuffer z = java.nio.ByteBuffer.allocate(dev.ferry.block.BlockDescriptor.CHUNK_BYTES);
+          while (z.hasRemaining()) {
+            d.channel.write(z, offset + z.position());
+          }
+        } else {
+          d.dataChunks++;
+          counts[0]++;
+          while (data.hasRemaining()) {
+            d.channel.write(data, offset + data.position());
+          }
+        }
+        d.extentBytes = Math.max(d.extentBytes, end);
+        records.add(new Entry(at, len, "  BLOCK", String.format("chunk '%s' 0x%x %s", device, offset, data == null ? "zero" : "data")));
+      }
+    }, blockBuffer);
+    entries.add(new Entry(h.offset(), in.position() - h.offset(), h.type().name(),
+        describe(h) + "  body " + (in.position() - bodyStart) + " bytes, block: " + counts[0] + " data chunks, "
+            + counts[1] + " zero chunks, " + counts[2] + " progress"));
+    entries.addAll(records);
+    lastRecordEnd = in.position() + (footers ? 5 : 0);
+  }
+
+  private Disk disk(String device, long at) throws IOException {
+    Disk d = disks.get(device);
+    if (d == null) {
+      if (device.isEmpty() || device.contains("/") || device.equals(".") || device.equals("..") || device.indexOf('\0') >= 0) {
+        throw new MigrationStreamException("block device name '" + device + "' does not make a file name", at);
+      }
+      if (diskDir == null) {
+        diskDir = java.nio.file.Files.createTempDirectory("ferry-analyze-disks");
+      }
+      d = new Disk(device, diskDir.resolve("disk-" + device + ".raw"));
+      disks.put(device, d);
+    }
+    return d;
+  }
+
+  /** The devices the block sections carried, in the order they first appeared. */
+  public List<Disk> disks() {
+    return List.copyOf(disks.values());
   }
 
   private String indent() {
@@ -439,7 +579,25 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
 
   @Override
   public void close() {
+    if (multifd != null) {
+      multifd.close();
+    }
     blocks.close();
+    for (Disk d : disks.values()) {
+      try {
+        d.channel.close();
+        java.nio.file.Files.deleteIfExists(d.file);
+      } catch (IOException e) {
+        // a temp file left behind is not worth failing the analysis for
+      }
+    }
+    if (diskDir != null) {
+      try {
+        java.nio.file.Files.deleteIfExists(diskDir);
+      } catch (IOException e) {
+        // as above
+      }
+    }
   }
 
   /** Creates blocks through {@link #blocks} and records the sizes the analyzer shows. */

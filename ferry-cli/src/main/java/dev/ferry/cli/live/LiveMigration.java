@@ -141,6 +141,33 @@ public final class LiveMigration implements AutoCloseable {
   private volatile Endpoint endpoint;
   private int endpoints;
   private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+  /** Drives (id, size) both machines get: each its own image in {@link #dir}, or one shared image. */
+  private final List<Drive> drives = new ArrayList<>();
+  private boolean sharedStorage;
+
+  /** A drive of both machines: {@code id} and size in bytes. */
+  public record Drive(String id, long sizeBytes) {}
+
+  /**
+   * Gives both machines these drives. Without {@code sharedStorage} each machine has its own image
+   * ({@code source-ID.raw}, {@code destination-ID.raw}) and {@link #migrate()} asks for block
+   * migration ({@code blk}); with it both open the same image ({@code shared-ID.raw}) and the stream
+   * carries no disk data. Call before starting the machines.
+   */
+  public void drives(List<Drive> list, boolean shared) {
+    drives.clear();
+    drives.addAll(list);
+    sharedStorage = shared;
+  }
+
+  public List<Drive> drives() {
+    return List.copyOf(drives);
+  }
+
+  /** The image of drive {@code id} of {@code role} ({@code source}, {@code destination}). */
+  public Path driveImage(String role, String id) {
+    return dir.resolve((sharedStorage ? "shared" : role.startsWith("destination") ? "destination" : "source") + "-" + id + ".raw");
+  }
 
   public LiveMigration(Spec spec, boolean keepFiles) throws IOException {
     this.spec = spec;
@@ -253,6 +280,10 @@ public final class LiveMigration implements AutoCloseable {
     if (type != null) {
       a.add("--machine");
       a.add(type);
+    }
+    for (Drive d : drives) {
+      a.add("--drive");
+      a.add("file=" + driveImage(role, d.id()).toString().replace(",", ",,") + ",id=" + d.id() + ",size=" + d.sizeBytes());
     }
     return a;
   }
@@ -390,6 +421,8 @@ public final class LiveMigration implements AutoCloseable {
     list.addObject().put("capability", "xbzrle").put("state", spec.xbzrle());
     if (spec.postcopy()) {
       list.addObject().put("capability", "postcopy-ram").put("state", true);
+      // Ferry: also switch on its own once precopy stops converging (before --postcopy-after)
+      list.addObject().put("capability", "ferry-auto-postcopy").put("state", true);
     }
     execute(q, "migrate-set-capabilities", caps);
     ObjectNode params = F.objectNode();
@@ -419,7 +452,11 @@ public final class LiveMigration implements AutoCloseable {
     if (uri == null) {
       throw new IllegalStateException("no destination is listening yet");
     }
-    execute(source.qmp(), "migrate", F.objectNode().put("uri", uri));
+    ObjectNode args = F.objectNode().put("uri", uri);
+    if (!drives.isEmpty() && !sharedStorage) {
+      args.put("blk", true);
+    }
+    execute(source.qmp(), "migrate", args);
   }
 
   /** Asks the source to switch to postcopy ({@code migrate-start-postcopy}). */

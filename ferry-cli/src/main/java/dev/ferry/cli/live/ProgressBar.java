@@ -59,7 +59,7 @@ public final class ProgressBar {
     lastNs = now;
     lastTransferred = ram.transferredBytes();
     doneMax = Math.max(doneMax, fraction(info.status().qapiName(), ram));
-    String line = render(info.status().qapiName(), ram, rateBytesPerSec, doneMax);
+    String line = render(info.status().qapiName(), ram, rateBytesPerSec, doneMax) + convergence(info);
     lastLine = line;
     lastPrinted = false;
     boolean newPhase = !info.status().qapiName().equals(lastStatus);
@@ -95,6 +95,22 @@ public final class ProgressBar {
     long total = ram.totalBytes();
     double done = total <= 0 ? 0 : Math.max(0, Math.min(1, (double) (total - ram.remainingBytes()) / total));
     return status.equals("completed") ? 1 : done;
+  }
+
+  /**
+   * The auto-converge throttle and Ferry's "not converging" verdict with its figures (the guest's
+   * dirty rate against the transfer rate), when query-migrate has them; empty otherwise.
+   */
+  static String convergence(MigrationInfo info) {
+    StringBuilder sb = new StringBuilder();
+    if (info.cpuThrottlePercentage() != null) {
+      sb.append("  throttle ").append(info.cpuThrottlePercentage()).append('%');
+    }
+    if (info.convergence() != null && !info.convergence().converging()) {
+      sb.append("  NOT CONVERGING (dirty ").append(Units.rate(info.convergence().dirtyBytesPerSec()))
+          .append(" vs sent ").append(Units.rate(info.convergence().transferBytesPerSec())).append(')');
+    }
+    return sb.toString();
   }
 
   static String render(String status, MigrationStats ram, double rateBytesPerSec, double done) {

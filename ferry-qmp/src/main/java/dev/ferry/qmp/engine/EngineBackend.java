@@ -101,7 +101,7 @@ public final class EngineBackend implements MonitorBackend {
     this.machine = host.machine();
     this.migration = host.migration();
     this.snapshots = Objects.requireNonNull(snapshots, "snapshots");
-    this.rules = new RunStateRules(host);
+    this.rules = host.runStateRules();
     machine.addRunStateListener(this::runStateChanged);
     migration.addListener(
         new MigrationListener() {
@@ -206,6 +206,11 @@ public final class EngineBackend implements MonitorBackend {
 
   @Override
   public void migrate(String uri, boolean detach, boolean resume) throws QmpError {
+    migrate(uri, detach, resume, false, false);
+  }
+
+  @Override
+  public void migrate(String uri, boolean detach, boolean resume, boolean blk, boolean inc) throws QmpError {
     if (resume) {
       if (migration.outgoingState().status() != MigrationStatus.POSTCOPY_PAUSED) {
         throw QmpError.generic("Cannot resume if there is no paused migration");
@@ -218,8 +223,10 @@ public final class EngineBackend implements MonitorBackend {
         throw QmpError.generic("Guest is waiting for an incoming migration");
       }
       try {
+        host.nextMigrationBlock(blk, inc);
         migration.migrate(uri);
       } catch (IllegalArgumentException | IllegalStateException e) {
+        host.nextMigrationBlock(false, false);
         throw QmpError.generic(e.getMessage());
       }
     }
@@ -253,6 +260,38 @@ public final class EngineBackend implements MonitorBackend {
   public void migrateStartPostcopy() throws QmpError {
     try {
       migration.startPostcopy();
+    } catch (IllegalStateException e) {
+      throw QmpError.generic(e.getMessage());
+    }
+  }
+
+  @Override
+  public long[] diskStats() {
+    if (migration.outgoing() == null || !host.block().active() && !host.block().saving()) {
+      return null;
+    }
+    dev.ferry.block.BlockStats s = host.block().stats();
+    return new long[] {s.transferredBytes(), s.remainingBytes(), s.totalBytes()};
+  }
+
+  @Override
+  public dev.ferry.block.DiskCheck.Result diskCheck() throws QmpError {
+    synchronized (lock) {
+      if (incomingBusy()) {
+        throw QmpError.generic("Guest is waiting for an incoming migration");
+      }
+      try {
+        return host.diskCheck();
+      } catch (IllegalStateException | IOException e) {
+        throw QmpError.generic(e.getMessage());
+      }
+    }
+  }
+
+  @Override
+  public void migrateContinue(MigrationStatus state) throws QmpError {
+    try {
+      migration.migrateContinue(state);
     } catch (IllegalStateException e) {
       throw QmpError.generic(e.getMessage());
     }
@@ -342,6 +381,12 @@ public final class EngineBackend implements MonitorBackend {
               s.xbzrleBytes() == 0 ? 0.0 : (double) s.xbzrlePages() * pageSize / s.xbzrleBytes(),
               s.xbzrleOverflow());
     }
+    // Ferry: why precopy does not converge, with the figures (absent before the first sync and after the end)
+    dev.ferry.qmp.qapi.ConvergenceInfo convergence =
+        status == MigrationStatus.ACTIVE && s.dirtySyncCount() > 1
+            ? new dev.ferry.qmp.qapi.ConvergenceInfo(s.converging(), s.dirtyBytesPerSec(), s.transferBytesPerSec(),
+                s.downtimeGuardRefusals(), s.convergenceReason())
+            : null;
     return new MigrationInfo(
         status,
         ram,
@@ -350,8 +395,13 @@ public final class EngineBackend implements MonitorBackend {
         downtime,
         expected,
         err,
+        // QEMU: present while the throttle is active
+        active && s.cpuThrottlePercentage() > 0 ? Long.valueOf(s.cpuThrottlePercentage()) : null,
+        x,
         null,
-        x);
+        null,
+        null,
+        convergence);
   }
 
   private long targetPageSize() {

@@ -47,9 +47,10 @@ public final class Hmp {
           new Cmd(
               "migrate",
               List.of(),
-              "[-d] [-r] uri",
-              "migrate to URI (using -d to not wait for completion)\n\t\t\t -r to resume a paused postcopy migration"),
+              "[-d] [-b] [-i] [-r] uri",
+              "migrate to URI (using -d to not wait for completion)\n\t\t\t -b to copy the disks too (no shared storage)\n\t\t\t -i to copy the disks incrementally (the destination holds the base)\n\t\t\t -r to resume a paused postcopy migration"),
           new Cmd("migrate_cancel", List.of(), "", "cancel the current VM migration"),
+          new Cmd("migrate_continue", List.of(), "state", "let a migration paused in STATE (pre-switchover) go on"),
           new Cmd(
               "migrate_incoming", List.of(), "uri", "Continue an incoming migration from an -incoming defer"),
           new Cmd(
@@ -73,6 +74,7 @@ public final class Hmp {
       List.of(
           new Cmd("cpus", List.of(), "", "show infos for each CPU"),
           new Cmd("dirty_rate", List.of(), "", "show dirty rate information"),
+          new Cmd("disk-check", List.of(), "", "check the disk program's records on every drive (Ferry)"),
           new Cmd("digest", List.of(), "[-p]", "show the exact digest of guest RAM and device state (Ferry; -p: with page digests)"),
           new Cmd("migrate", List.of(), "", "show migration status"),
           new Cmd("migrate_capabilities", List.of(), "", "show current migration capabilities"),
@@ -250,6 +252,10 @@ public final class Hmp {
         qmp.execute("migrate_cancel", null);
         return "";
       }
+      case "migrate_continue" -> {
+        qmp.execute("migrate-continue", F.objectNode().put("state", one(name, a, "state")));
+        return "";
+      }
       case "migrate_start_postcopy" -> {
         noArgs(name, a);
         qmp.execute("migrate-start-postcopy", null);
@@ -373,7 +379,8 @@ public final class Hmp {
         return HmpFormatter.infoStatus(StatusInfo.fromJson(qmp.execute("query-status", null)));
       }
       case "migrate" -> {
-        return HmpFormatter.infoMigrate(MigrationInfo.fromJson(qmp.execute("query-migrate", null)));
+        JsonNode q = qmp.execute("query-migrate", null);
+        return HmpFormatter.infoMigrate(MigrationInfo.fromJson(q), q.get("disk"));
       }
       case "migrate_capabilities" -> {
         List<MigrationCapabilityStatus> caps = new ArrayList<>();
@@ -400,6 +407,12 @@ public final class Hmp {
       }
       case "stress" -> {
         return HmpFormatter.infoStress(StressCheckInfo.fromJson(qmp.execute("ferry-stress-check", null)));
+      }
+      case "disk-check" -> {
+        JsonNode r = qmp.execute("ferry-disk-check", null);
+        return r.path("passed").asBoolean()
+            ? "disk check: passed, " + r.path("records").asLong() + " records verified\n"
+            : "disk check: FAILED after " + r.path("records").asLong() + " records: " + r.path("error").asText() + "\n";
       }
       case "version" -> {
         return HmpFormatter.infoVersion(dev.ferry.qmp.qapi.VersionInfo.fromJson(qmp.execute("query-version", null)));
@@ -461,11 +474,15 @@ public final class Hmp {
   private String migrate(List<String> a) throws QmpError, UsageException {
     boolean detach = false;
     boolean resume = false;
+    boolean blk = false;
+    boolean inc = false;
     String uri = null;
     for (String s : a) {
       switch (s) {
         case "-d" -> detach = true;
         case "-r" -> resume = true;
+        case "-b" -> blk = true;
+        case "-i" -> inc = true;
         default -> {
           if (uri != null) {
             throw new UsageException("migrate: extraneous characters at the end of line");
@@ -479,7 +496,7 @@ public final class Hmp {
     }
     qmp.execute(
         "migrate",
-        F.objectNode().put("uri", uri).put("detach", true).put("resume", resume));
+        F.objectNode().put("uri", uri).put("detach", true).put("resume", resume).put("blk", blk).put("inc", inc));
     if (detach) {
       return "";
     }

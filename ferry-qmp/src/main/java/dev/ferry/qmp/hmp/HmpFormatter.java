@@ -73,6 +73,11 @@ public final class HmpFormatter {
 
   /** {@code info migrate}: the global settings Ferry always uses, then the statistics. */
   public static String infoMigrate(MigrationInfo info) {
+    return infoMigrate(info, null);
+  }
+
+  /** {@code info migrate}; {@code disk} is query-migrate's {@code disk} member (block migration) or null. */
+  public static String infoMigrate(MigrationInfo info, com.fasterxml.jackson.databind.JsonNode disk) {
     StringBuilder sb = new StringBuilder();
     sb.append("globals:\n");
     sb.append("store-global-state: on\n");
@@ -140,6 +145,11 @@ public final class HmpFormatter {
             .append(" times\n");
       }
     }
+    if (disk != null) {
+      sb.append("transferred disk: ").append(disk.path("transferred").asLong() >> 10).append(" kbytes\n");
+      sb.append("remaining disk: ").append(disk.path("remaining").asLong() >> 10).append(" kbytes\n");
+      sb.append("total disk: ").append(disk.path("total").asLong() >> 10).append(" kbytes\n");
+    }
     XbzrleCacheStats x = info.xbzrleCache();
     if (x != null) {
       sb.append("cache size: ").append(x.cacheSizeBytes()).append(" bytes\n");
@@ -152,6 +162,9 @@ public final class HmpFormatter {
     }
     if (info.cpuThrottlePercentage() != null) {
       sb.append("cpu throttle percentage: ").append(info.cpuThrottlePercentage()).append('\n');
+    }
+    if (info.convergence() != null && info.convergence().reason() != null) {
+      sb.append("convergence (ferry): ").append(info.convergence().reason()).append('\n');
     }
     return sb.toString();
   }

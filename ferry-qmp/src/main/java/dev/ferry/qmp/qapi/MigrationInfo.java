@@ -24,11 +24,30 @@ public record MigrationInfo(
     XbzrleCacheStats xbzrleCache,
     java.util.List<String> socketAddress,
     Long postcopyBlocktimeMs,
-    java.util.List<Long> postcopyVcpuBlocktimeMs) {
+    java.util.List<Long> postcopyVcpuBlocktimeMs,
+    ConvergenceInfo convergence) {
 
   public MigrationInfo {
     socketAddress = socketAddress == null ? null : java.util.List.copyOf(socketAddress);
     postcopyVcpuBlocktimeMs = postcopyVcpuBlocktimeMs == null ? null : java.util.List.copyOf(postcopyVcpuBlocktimeMs);
+  }
+
+  /** Without Ferry's convergence figures. */
+  public MigrationInfo(
+      MigrationStatus status,
+      MigrationStats ram,
+      Long totalTimeMs,
+      Long setupTimeMs,
+      Long downtimeMs,
+      Long expectedDowntimeMs,
+      String errorDesc,
+      Long cpuThrottlePercentage,
+      XbzrleCacheStats xbzrleCache,
+      java.util.List<String> socketAddress,
+      Long postcopyBlocktimeMs,
+      java.util.List<Long> postcopyVcpuBlocktimeMs) {
+    this(status, ram, totalTimeMs, setupTimeMs, downtimeMs, expectedDowntimeMs, errorDesc, cpuThrottlePercentage, xbzrleCache,
+        socketAddress, postcopyBlocktimeMs, postcopyVcpuBlocktimeMs, null);
   }
 
   /** Without postcopy blocktime (only a completed postcopy destination has it). */
@@ -133,6 +152,9 @@ public record MigrationInfo(
       var a = o.putArray("postcopy-vcpu-blocktime");
       postcopyVcpuBlocktimeMs.forEach(a::add);
     }
+    if (convergence != null) {
+      o.set("ferry-convergence", convergence.toJson());
+    }
     return o;
   }
 
@@ -153,7 +175,8 @@ public record MigrationInfo(
             ? java.util.stream.StreamSupport.stream(n.get("postcopy-vcpu-blocktime").spliterator(), false)
                 .map(JsonNode::asLong)
                 .toList()
-            : null);
+            : null,
+        n.has("ferry-convergence") ? ConvergenceInfo.fromJson(n.get("ferry-convergence")) : null);
   }
 
   /** {@code SocketAddress} objects back to URIs ({@code tcp:HOST:PORT}, {@code unix:PATH}). */

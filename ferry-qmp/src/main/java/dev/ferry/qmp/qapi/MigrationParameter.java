@@ -34,7 +34,13 @@ public enum MigrationParameter {
   MULTIFD_COMPRESSION("multifd-compression", Kind.ENUM, ""),
   MULTIFD_ZLIB_LEVEL("multifd-zlib-level", Kind.UINT8, ""),
   MULTIFD_ZSTD_LEVEL("multifd-zstd-level", Kind.UINT8, ""),
-  BLOCK_BITMAP_MAPPING("block-bitmap-mapping", Kind.JSON_ARRAY, "");
+  BLOCK_BITMAP_MAPPING("block-bitmap-mapping", Kind.JSON_ARRAY, ""),
+  /** Ferry: the most dirty syncs precopy may run (0: no limit). */
+  FERRY_PRECOPY_MAX_PASSES("ferry-precopy-max-passes", Kind.UINT32, ""),
+  /** Ferry: the most bytes precopy may send (0: none, 3 x RAM for file:). */
+  FERRY_PRECOPY_MAX_BYTES("ferry-precopy-max-bytes", Kind.SIZE, " bytes"),
+  /** Ferry: the longest precopy may run (0: no limit). */
+  FERRY_PRECOPY_MAX_TIME("ferry-precopy-max-time", Kind.UINT64, " ms");
 
   /** The QAPI type of a parameter's value, and so the Java type it is held in. */
   public enum Kind {

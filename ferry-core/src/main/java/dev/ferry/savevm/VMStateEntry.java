@@ -1,9 +1,11 @@
-package dev.ferry.vmstate;
+package dev.ferry.savevm;
 
-import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
 import dev.ferry.stream.MigrationStreamException;
+import dev.ferry.stream.QemuJsonWriter;
+import dev.ferry.vmstate.VMStateDescription;
+import dev.ferry.vmstate.codec.VMStateCodec;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Objects;
@@ -76,17 +78,13 @@ public final class VMStateEntry<T> implements SaveStateEntry {
 
   @Override
   public void save(MigrationOutput out, QemuJsonWriter desc) throws IOException {
-    if (desc == null) {
-      vmsd.save(out, object);
-    } else {
-      vmsd.save(out, object, desc);
-    }
+    VMStateCodec.save(vmsd, out, object, desc);
   }
 
   @Override
   public void load(MigrationInput in, int version) throws IOException {
     try {
-      vmsd.load(in, object, version);
+      VMStateCodec.load(vmsd, in, object, version);
     } catch (MigrationStreamException e) {
       throw e.inSection(idstr, Integer.toUnsignedLong(instanceId));
     }

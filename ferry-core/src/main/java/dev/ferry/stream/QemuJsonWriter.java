@@ -1,4 +1,4 @@
-package dev.ferry.vmstate;
+package dev.ferry.stream;
 
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -61,7 +61,7 @@ public final class QemuJsonWriter {
 
   public QemuJsonWriter name(String name) {
     beforeValue();
-    string(name);
+    JsonStrings.quote(sb, name, JsonStrings.Style.QEMU);
     sb.append(": ");
     afterName = true;
     return this;
@@ -81,7 +81,7 @@ public final class QemuJsonWriter {
 
   public QemuJsonWriter value(String v) {
     beforeValue();
-    string(v);
+    JsonStrings.quote(sb, v, JsonStrings.Style.QEMU);
     return this;
   }
 
@@ -90,30 +90,6 @@ public final class QemuJsonWriter {
     beforeValue();
     sb.append(json);
     return this;
-  }
-
-  private void string(String s) {
-    sb.append('"');
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      switch (c) {
-        case '"' -> sb.append("\\\"");
-        case '\\' -> sb.append("\\\\");
-        case '\b' -> sb.append("\\b");
-        case '\f' -> sb.append("\\f");
-        case '\n' -> sb.append("\\n");
-        case '\r' -> sb.append("\\r");
-        case '\t' -> sb.append("\\t");
-        default -> {
-          if (c < 0x20 || c >= 0x7F) {
-            sb.append(String.format("\\u%04X", (int) c));
-          } else {
-            sb.append(c);
-          }
-        }
-      }
-    }
-    sb.append('"');
   }
 
   /** Depth of open objects and arrays. */

@@ -1,4 +1,4 @@
-package dev.ferry.transport;
+package dev.ferry.libc;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -17,7 +17,8 @@ import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
 
 /**
- * The few libc functions the {@code fd:} transport needs, looked up once (Lucene's
+ * Ferry's one binding of libc: the functions the transports ({@code fd:}, unix sockets, exec) and
+ * guest RAM ({@code mmap}, {@code munmap}, {@code madvise}) need, looked up once (Lucene's
  * PosixNativeAccess pattern). Calls that can fail capture {@code errno} through {@link
  * Linker.Option#captureCallState}; {@link #check} turns a -1 into an {@link IOException} naming the
  * call and the errno.
@@ -25,54 +26,54 @@ import java.lang.invoke.VarHandle;
  * <p>Linux x86_64/aarch64 constants; Ferry runs on Linux only.
  */
 @SuppressWarnings("restricted") // FFM downcalls; the module runs with --enable-native-access
-final class LibC {
-  static final int EINTR = 4;
-  static final int EAGAIN = 11;
-  static final int EPIPE = 32;
-  static final int ENOTSOCK = 88;
-  static final int EBADF = 9;
+public final class LibC {
+  public static final int EINTR = 4;
+  public static final int EAGAIN = 11;
+  public static final int EPIPE = 32;
+  public static final int ENOTSOCK = 88;
+  public static final int EBADF = 9;
 
-  static final int SHUT_RD = 0;
-  static final int SHUT_WR = 1;
-  static final int SHUT_RDWR = 2;
-  static final int SOL_SOCKET = 1;
-  static final int SO_TYPE = 3;
-  static final int SOCK_STREAM = 1;
-  static final int AF_UNIX = 1;
-  static final int SOCK_CLOEXEC = 0x80000;
-  static final int F_GETFD = 1;
-  static final int F_SETFD = 2;
-  static final int F_GETFL = 3;
-  static final int F_SETFL = 4;
-  static final int FD_CLOEXEC = 1;
-  static final int O_NONBLOCK = 0x800;
-  static final int O_ACCMODE = 0x3;
-  static final int O_WRONLY = 0x1;
-  static final int O_CREAT = 0x40;
-  static final int O_TRUNC = 0x200;
-  static final int O_CLOEXEC = 0x80000;
-  static final int F_DUPFD_CLOEXEC = 1030;
-  static final int ECHILD = 10;
-  static final short POLLIN = 0x1;
-  static final short POLLOUT = 0x4;
-  static final int WNOHANG = 1;
-  static final int SIGKILL = 9;
-  static final int SCM_RIGHTS = 1;
-  static final int MSG_CMSG_CLOEXEC = 0x40000000;
-  static final int MSG_CTRUNC = 0x8;
-  static final int MSG_NOSIGNAL = 0x4000;
-  static final int EINVAL = 22;
-  static final int ECONNABORTED = 103;
+  public static final int SHUT_RD = 0;
+  public static final int SHUT_WR = 1;
+  public static final int SHUT_RDWR = 2;
+  public static final int SOL_SOCKET = 1;
+  public static final int SO_TYPE = 3;
+  public static final int SOCK_STREAM = 1;
+  public static final int AF_UNIX = 1;
+  public static final int SOCK_CLOEXEC = 0x80000;
+  public static final int F_GETFD = 1;
+  public static final int F_SETFD = 2;
+  public static final int F_GETFL = 3;
+  public static final int F_SETFL = 4;
+  public static final int FD_CLOEXEC = 1;
+  public static final int O_NONBLOCK = 0x800;
+  public static final int O_ACCMODE = 0x3;
+  public static final int O_WRONLY = 0x1;
+  public static final int O_CREAT = 0x40;
+  public static final int O_TRUNC = 0x200;
+  public static final int O_CLOEXEC = 0x80000;
+  public static final int F_DUPFD_CLOEXEC = 1030;
+  public static final int ECHILD = 10;
+  public static final short POLLIN = 0x1;
+  public static final short POLLOUT = 0x4;
+  public static final int WNOHANG = 1;
+  public static final int SIGKILL = 9;
+  public static final int SCM_RIGHTS = 1;
+  public static final int MSG_CMSG_CLOEXEC = 0x40000000;
+  public static final int MSG_CTRUNC = 0x8;
+  public static final int MSG_NOSIGNAL = 0x4000;
+  public static final int EINVAL = 22;
+  public static final int ECONNABORTED = 103;
 
   /** {@code struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; }} */
-  static final long SOCKADDR_UN_BYTES = 110;
-  static final int SUN_PATH_MAX = 107;
+  public static final long SOCKADDR_UN_BYTES = 110;
+  public static final int SUN_PATH_MAX = 107;
 
   /**
    * {@code struct msghdr} (64-bit Linux): name, namelen (+pad), iov, iovlen, control, controllen,
    * flags (+pad).
    */
-  static final StructLayout MSGHDR =
+  public static final StructLayout MSGHDR =
       MemoryLayout.structLayout(
           ADDRESS.withName("name"),
           JAVA_INT.withName("namelen"),
@@ -84,27 +85,27 @@ final class LibC {
           JAVA_INT.withName("flags"),
           MemoryLayout.paddingLayout(4));
 
-  static final long MSGHDR_IOV = 16;
-  static final long MSGHDR_IOVLEN = 24;
-  static final long MSGHDR_CONTROL = 32;
-  static final long MSGHDR_CONTROLLEN = 40;
-  static final long MSGHDR_FLAGS = 48;
+  public static final long MSGHDR_IOV = 16;
+  public static final long MSGHDR_IOVLEN = 24;
+  public static final long MSGHDR_CONTROL = 32;
+  public static final long MSGHDR_CONTROLLEN = 40;
+  public static final long MSGHDR_FLAGS = 48;
 
   /** {@code struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; }}, then the data. */
-  static final long CMSG_HEADER_BYTES = 16;
+  public static final long CMSG_HEADER_BYTES = 16;
 
   /** {@code CMSG_SPACE(dataBytes)}: the header plus the data rounded up to 8 bytes. */
-  static long cmsgSpace(long dataBytes) {
+  public static long cmsgSpace(long dataBytes) {
     return CMSG_HEADER_BYTES + ((dataBytes + 7) & ~7L);
   }
 
   /** {@code struct pollfd { int fd; short events; short revents; }} */
-  static final StructLayout POLLFD =
+  public static final StructLayout POLLFD =
       MemoryLayout.structLayout(
           JAVA_INT.withName("fd"), JAVA_SHORT.withName("events"), JAVA_SHORT.withName("revents"));
 
   /** {@code struct iovec { void *iov_base; size_t iov_len; }} */
-  static final StructLayout IOVEC =
+  public static final StructLayout IOVEC =
       MemoryLayout.structLayout(ADDRESS.withName("base"), JAVA_LONG.withName("len"));
 
   private static final Linker LINKER = Linker.nativeLinker();
@@ -191,9 +192,16 @@ final class LibC {
       downcall("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
   private static final MethodHandle SENDMSG =
       downcall("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+  // guest RAM: addresses as longs, as RamBlock keeps them
+  private static final MethodHandle MMAP =
+      downcall("mmap", FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+  private static final MethodHandle MUNMAP =
+      downcall("munmap", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
+  private static final MethodHandle MADVISE =
+      downcall("madvise", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
 
   /** glibc's {@code posix_spawn_file_actions_t} is 80 bytes on 64-bit; room to spare. */
-  static final long FILE_ACTIONS_SIZE = 256;
+  public static final long FILE_ACTIONS_SIZE = 256;
 
   private static final ThreadLocal<MemorySegment> CAPTURE_SEGMENT =
       ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CAPTURE));
@@ -211,11 +219,11 @@ final class LibC {
   }
 
   /** The errno captured by the last call of this thread. */
-  static int errno() {
+  public static int errno() {
     return (int) ERRNO_VH.get(CAPTURE_SEGMENT.get(), 0L);
   }
 
-  static String strerror(int errno) {
+  public static String strerror(int errno) {
     return switch (errno) {
       case EINTR -> "Interrupted system call (EINTR)";
       case EAGAIN -> "Resource temporarily unavailable (EAGAIN)";
@@ -233,7 +241,7 @@ final class LibC {
     };
   }
 
-  static IOException error(String call, int errno) {
+  public static IOException error(String call, int errno) {
     return new IOException(call + " failed: " + strerror(errno));
   }
 
@@ -247,7 +255,7 @@ final class LibC {
     throw new AssertionError(t);
   }
 
-  static long read(int fd, MemorySegment buf, long len) {
+  public static long read(int fd, MemorySegment buf, long len) {
     try {
       return (long) READ.invokeExact(CAPTURE_SEGMENT.get(), fd, buf, len);
     } catch (Throwable t) {
@@ -255,7 +263,7 @@ final class LibC {
     }
   }
 
-  static long write(int fd, MemorySegment buf, long len) {
+  public static long write(int fd, MemorySegment buf, long len) {
     try {
       return (long) WRITE.invokeExact(CAPTURE_SEGMENT.get(), fd, buf, len);
     } catch (Throwable t) {
@@ -263,7 +271,7 @@ final class LibC {
     }
   }
 
-  static long writev(int fd, MemorySegment iov, int count) {
+  public static long writev(int fd, MemorySegment iov, int count) {
     try {
       return (long) WRITEV.invokeExact(CAPTURE_SEGMENT.get(), fd, iov, count);
     } catch (Throwable t) {
@@ -271,7 +279,7 @@ final class LibC {
     }
   }
 
-  static int close(int fd) {
+  public static int close(int fd) {
     try {
       return (int) CLOSE.invokeExact(CAPTURE_SEGMENT.get(), fd);
     } catch (Throwable t) {
@@ -279,7 +287,7 @@ final class LibC {
     }
   }
 
-  static int shutdown(int fd, int how) {
+  public static int shutdown(int fd, int how) {
     try {
       return (int) SHUTDOWN.invokeExact(CAPTURE_SEGMENT.get(), fd, how);
     } catch (Throwable t) {
@@ -288,7 +296,7 @@ final class LibC {
   }
 
   /** {@code getsockopt(fd, SOL_SOCKET, SO_TYPE)}: the socket type, or -1 with errno (ENOTSOCK). */
-  static int socketType(int fd) {
+  public static int socketType(int fd) {
     try (Arena a = Arena.ofConfined()) {
       MemorySegment val = a.allocate(JAVA_INT);
       MemorySegment len = a.allocate(JAVA_INT);
@@ -301,7 +309,7 @@ final class LibC {
     }
   }
 
-  static int socketpair(int domain, int type, int protocol, MemorySegment fds) {
+  public static int socketpair(int domain, int type, int protocol, MemorySegment fds) {
     try {
       return (int) SOCKETPAIR.invokeExact(CAPTURE_SEGMENT.get(), domain, type, protocol, fds);
     } catch (Throwable t) {
@@ -309,7 +317,7 @@ final class LibC {
     }
   }
 
-  static int pipe2(MemorySegment fds, int flags) {
+  public static int pipe2(MemorySegment fds, int flags) {
     try {
       return (int) PIPE2.invokeExact(CAPTURE_SEGMENT.get(), fds, flags);
     } catch (Throwable t) {
@@ -317,7 +325,7 @@ final class LibC {
     }
   }
 
-  static int fcntl(int fd, int cmd, int arg) {
+  public static int fcntl(int fd, int cmd, int arg) {
     try {
       return (int) FCNTL.invokeExact(CAPTURE_SEGMENT.get(), fd, cmd, arg);
     } catch (Throwable t) {
@@ -325,7 +333,7 @@ final class LibC {
     }
   }
 
-  static int open(MemorySegment path, int flags) {
+  public static int open(MemorySegment path, int flags) {
     try {
       return (int) OPEN.invokeExact(CAPTURE_SEGMENT.get(), path, flags, 0);
     } catch (Throwable t) {
@@ -333,7 +341,7 @@ final class LibC {
     }
   }
 
-  static int poll(MemorySegment fds, long nfds, int timeoutMs) {
+  public static int poll(MemorySegment fds, long nfds, int timeoutMs) {
     try {
       return (int) POLL.invokeExact(CAPTURE_SEGMENT.get(), fds, nfds, timeoutMs);
     } catch (Throwable t) {
@@ -342,7 +350,7 @@ final class LibC {
   }
 
   /** Returns 0 or an error number (posix_spawn does not use errno). */
-  static int posixSpawnp(
+  public static int posixSpawnp(
       MemorySegment pid,
       MemorySegment file,
       MemorySegment actions,
@@ -355,7 +363,7 @@ final class LibC {
     }
   }
 
-  static int fileActionsInit(MemorySegment fa) {
+  public static int fileActionsInit(MemorySegment fa) {
     try {
       return (int) FA_INIT.invokeExact(fa);
     } catch (Throwable t) {
@@ -363,7 +371,7 @@ final class LibC {
     }
   }
 
-  static int fileActionsDestroy(MemorySegment fa) {
+  public static int fileActionsDestroy(MemorySegment fa) {
     try {
       return (int) FA_DESTROY.invokeExact(fa);
     } catch (Throwable t) {
@@ -371,7 +379,7 @@ final class LibC {
     }
   }
 
-  static int fileActionsAddDup2(MemorySegment fa, int fd, int newFd) {
+  public static int fileActionsAddDup2(MemorySegment fa, int fd, int newFd) {
     try {
       return (int) FA_ADDDUP2.invokeExact(fa, fd, newFd);
     } catch (Throwable t) {
@@ -379,7 +387,7 @@ final class LibC {
     }
   }
 
-  static int fileActionsAddOpen(MemorySegment fa, int fd, MemorySegment path, int flags, int mode) {
+  public static int fileActionsAddOpen(MemorySegment fa, int fd, MemorySegment path, int flags, int mode) {
     try {
       return (int) FA_ADDOPEN.invokeExact(fa, fd, path, flags, mode);
     } catch (Throwable t) {
@@ -388,7 +396,7 @@ final class LibC {
   }
 
   /** Returns 0, an error number, or -1 when this C library lacks the call. */
-  static int fileActionsAddCloseFrom(MemorySegment fa, int from) {
+  public static int fileActionsAddCloseFrom(MemorySegment fa, int from) {
     if (FA_ADDCLOSEFROM == null) {
       return -1;
     }
@@ -399,7 +407,7 @@ final class LibC {
     }
   }
 
-  static int waitpid(int pid, MemorySegment status, int options) {
+  public static int waitpid(int pid, MemorySegment status, int options) {
     try {
       return (int) WAITPID.invokeExact(CAPTURE_SEGMENT.get(), pid, status, options);
     } catch (Throwable t) {
@@ -407,7 +415,7 @@ final class LibC {
     }
   }
 
-  static int kill(int pid, int sig) {
+  public static int kill(int pid, int sig) {
     try {
       return (int) KILL.invokeExact(CAPTURE_SEGMENT.get(), pid, sig);
     } catch (Throwable t) {
@@ -415,7 +423,7 @@ final class LibC {
     }
   }
 
-  static int socket(int domain, int type, int protocol) {
+  public static int socket(int domain, int type, int protocol) {
     try {
       return (int) SOCKET.invokeExact(CAPTURE_SEGMENT.get(), domain, type, protocol);
     } catch (Throwable t) {
@@ -423,7 +431,7 @@ final class LibC {
     }
   }
 
-  static int bind(int fd, MemorySegment addr, int len) {
+  public static int bind(int fd, MemorySegment addr, int len) {
     try {
       return (int) BIND.invokeExact(CAPTURE_SEGMENT.get(), fd, addr, len);
     } catch (Throwable t) {
@@ -431,7 +439,7 @@ final class LibC {
     }
   }
 
-  static int listen(int fd, int backlog) {
+  public static int listen(int fd, int backlog) {
     try {
       return (int) LISTEN.invokeExact(CAPTURE_SEGMENT.get(), fd, backlog);
     } catch (Throwable t) {
@@ -439,7 +447,7 @@ final class LibC {
     }
   }
 
-  static int accept4(int fd, int flags) {
+  public static int accept4(int fd, int flags) {
     try {
       return (int) ACCEPT4.invokeExact(CAPTURE_SEGMENT.get(), fd, MemorySegment.NULL, MemorySegment.NULL, flags);
     } catch (Throwable t) {
@@ -447,7 +455,7 @@ final class LibC {
     }
   }
 
-  static int connect(int fd, MemorySegment addr, int len) {
+  public static int connect(int fd, MemorySegment addr, int len) {
     try {
       return (int) CONNECT.invokeExact(CAPTURE_SEGMENT.get(), fd, addr, len);
     } catch (Throwable t) {
@@ -455,7 +463,7 @@ final class LibC {
     }
   }
 
-  static long recvmsg(int fd, MemorySegment msg, int flags) {
+  public static long recvmsg(int fd, MemorySegment msg, int flags) {
     try {
       return (long) RECVMSG.invokeExact(CAPTURE_SEGMENT.get(), fd, msg, flags);
     } catch (Throwable t) {
@@ -463,7 +471,7 @@ final class LibC {
     }
   }
 
-  static long sendmsg(int fd, MemorySegment msg, int flags) {
+  public static long sendmsg(int fd, MemorySegment msg, int flags) {
     try {
       return (long) SENDMSG.invokeExact(CAPTURE_SEGMENT.get(), fd, msg, flags);
     } catch (Throwable t) {
@@ -472,7 +480,7 @@ final class LibC {
   }
 
   /** A {@code sockaddr_un} for {@code path} (at most {@value #SUN_PATH_MAX} bytes). */
-  static MemorySegment sockaddrUn(Arena a, String path) throws IOException {
+  public static MemorySegment sockaddrUn(Arena a, String path) throws IOException {
     byte[] p = path.getBytes(java.nio.charset.StandardCharsets.UTF_8);
     if (p.length > SUN_PATH_MAX) {
       throw new IOException("unix socket path too long (" + p.length + " bytes, at most " + SUN_PATH_MAX + "): " + path);
@@ -481,5 +489,45 @@ final class LibC {
     sa.set(JAVA_SHORT, 0, (short) AF_UNIX);
     MemorySegment.copy(p, 0, sa, java.lang.foreign.ValueLayout.JAVA_BYTE, 2, p.length);
     return sa;
+  }
+
+  // ---------------------------------------------------------------- memory mappings
+
+  public static final int PROT_READ = 0x1;
+  public static final int PROT_WRITE = 0x2;
+  public static final int MAP_PRIVATE = 0x02;
+  public static final int MAP_ANONYMOUS = 0x20;
+  public static final int MAP_NORESERVE = 0x4000;
+  /** What {@link #mmap} returns on failure. */
+  public static final long MAP_FAILED = -1L;
+  public static final int MADV_DONTNEED = 4;
+  public static final int MADV_HUGEPAGE = 14;
+  public static final int MADV_POPULATE_WRITE = 23;
+
+  /** {@code mmap}; {@link #MAP_FAILED} and {@link #errno()} on failure. */
+  public static long mmap(long addr, long length, int prot, int flags, int fd, long offset) {
+    try {
+      return (long) MMAP.invokeExact(CAPTURE_SEGMENT.get(), addr, length, prot, flags, fd, offset);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** {@code munmap}; -1 and {@link #errno()} on failure. */
+  public static int munmap(long addr, long length) {
+    try {
+      return (int) MUNMAP.invokeExact(CAPTURE_SEGMENT.get(), addr, length);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
+  }
+
+  /** {@code madvise}; -1 and {@link #errno()} on failure. */
+  public static int madvise(long addr, long length, int advice) {
+    try {
+      return (int) MADVISE.invokeExact(CAPTURE_SEGMENT.get(), addr, length, advice);
+    } catch (Throwable t) {
+      throw rethrow(t);
+    }
   }
 }

@@ -1,0 +1,202 @@
+package dev.ferry.bench;
+
+import dev.ferry.block.BlockStats;
+import dev.ferry.cli.live.Units;
+import dev.ferry.machine.Machine;
+import dev.ferry.machine.MachineHost;
+import dev.ferry.machine.ProgramOptions;
+import dev.ferry.migration.MigrationCapability;
+import dev.ferry.migration.MigrationStats;
+import dev.ferry.migration.MigrationStatus;
+import dev.ferry.migration.OutgoingMigration;
+import dev.ferry.qmp.Sizes;
+import dev.ferry.transport.RawCopy;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Stream;
+
+/**
+ * Block migration end to end ({@code bin/bench-block}): a guest with RAM and one raw disk (filled
+ * with random data, so every chunk is sent as data) migrates live with {@code blk} between two
+ * machines in this JVM over a real loopback tcp or unix socket. Reports total time, downtime, disk
+ * and RAM bytes, and the bulk phase's rate next to a raw copy of the same bytes over the same
+ * transport, measured right after each migration. The destination's exact digest (RAM, devices,
+ * disk content) must equal the stopped source's.
+ *
+ * <pre>
+ * bin/bench-block [--ram 1G] [--disk 1G] [--program idle|disk] [--transports tcp,unix] [--repeats N]
+ * </pre>
+ */
+public final class BlockMigrationBench {
+  private BlockMigrationBench() {}
+
+  record Row(String transport, int run, MigrationStatus status, String error, MigrationStats.Snapshot stats,
+      long diskBytes, long bulkBytes, long bulkNs, String check, RawCopy.Result raw) {}
+
+  public static void main(String[] args) throws Exception {
+    if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
+      System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+    }
+    long ram = 1L << 30;
+    long disk = 1L << 30;
+    String program = "idle";
+    List<String> transports = List.of("tcp", "unix");
+    int repeats = 1;
+    for (int i = 0; i < args.length; i += 2) {
+      String v = i + 1 < args.length ? args[i + 1] : null;
+      if (v == null) {
+        System.err.println("bench-block: " + args[i] + " needs a value");
+        System.exit(2);
+      }
+      switch (args[i]) {
+        case "--ram" -> ram = Sizes.parse(v, 'M');
+        case "--disk" -> disk = Sizes.parse(v, 'M');
+        case "--program" -> program = v;
+        case "--transports" -> transports = List.of(v.split(","));
+        case "--repeats" -> repeats = Integer.parseInt(v);
+        default -> {
+          System.err.println("bench-block: unknown option " + args[i]
+              + " (usage: bench-block [--ram 1G] [--disk 1G] [--program idle|disk] [--transports tcp,unix] [--repeats N])");
+          System.exit(2);
+        }
+      }
+    }
+    System.out.println("# Ferry block migration benchmark");
+    System.out.println();
+    System.out.println("- " + Units.bytes(ram) + " RAM + " + Units.bytes(disk) + " disk (random data), program " + program
+        + ", migrate blk=true, in-process, stream over a real loopback socket; raw copy = the bulk phase's bytes over the same transport, right after");
+    System.out.println("- host: " + Runtime.getRuntime().availableProcessors() + " cpus, load average "
+        + MigrationBench.loadAverage() + ", JDK " + Runtime.version());
+    System.out.println();
+    List<Row> rows = new ArrayList<>();
+    Path dir = Files.createTempDirectory("ferry-bench-block");
+    try {
+      Path base = dir.resolve("base.raw");
+      fillRandom(base, disk);
+      for (String t : transports) {
+        for (int run = 1; run <= repeats; run++) {
+          Row r = runOne(ram, disk, program, t, run, dir, base);
+          rows.add(r);
+          System.err.println("bench-block: " + t + " run " + run + ": " + r.status() + ", " + r.stats().totalTimeMs() + " ms"
+              + (r.error() == null ? "" : " (" + r.error() + ")"));
+        }
+      }
+    } finally {
+      try (Stream<Path> s = Files.walk(dir)) {
+        s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      }
+    }
+    System.out.println("| transport | run | status | total | downtime | disk bytes | RAM pages (normal / zero) | stream bytes | bulk rate"
+        + " | raw copy (same bytes) | bulk/raw | check |");
+    System.out.println("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+    for (Row r : rows) {
+      MigrationStats.Snapshot s = r.stats();
+      double bulkRate = r.bulkNs() > 0 ? r.bulkBytes() * 1e9 / r.bulkNs() : 0;
+      System.out.println(String.join(" | ",
+          "| " + r.transport(),
+          Integer.toString(r.run()),
+          r.status() == null ? "timeout" : r.status().qapiName(),
+          s.totalTimeMs() + " ms",
+          s.downtimeMs() < 0 ? "-" : s.downtimeMs() + " ms",
+          Units.bytes(r.diskBytes()),
+          s.normalPages() + " / " + s.duplicatePages(),
+          Units.bytes(s.transferredBytes()),
+          Units.rate(bulkRate),
+          String.format(Locale.ROOT, "%.1f ms (%s)", r.raw().elapsedNs() / 1e6, Units.rate(r.raw().bytesPerSec())),
+          Units.percent(bulkRate, r.raw().bytesPerSec()),
+          r.check() + " |"));
+    }
+    if (rows.stream().anyMatch(r -> !r.check().equals("digest equal"))) {
+      System.exit(1);
+    }
+  }
+
+  private static void fillRandom(Path file, long bytes) throws IOException {
+    Random rnd = new Random(1);
+    byte[] b = new byte[1 << 20];
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+      for (long pos = 0; pos < bytes; pos += b.length) {
+        rnd.nextBytes(b);
+        ByteBuffer bb = ByteBuffer.wrap(b, 0, (int) Math.min(b.length, bytes - pos));
+        while (bb.hasRemaining()) {
+          ch.write(bb, pos + bb.position());
+        }
+      }
+    }
+  }
+
+  static Row runOne(long ram, long disk, String program, String transport, int run, Path dir, Path base) throws Exception {
+    String listen = transport.equals("unix") ? "unix:" + dir.resolve("mig.sock") : "tcp:127.0.0.1:0";
+    Path srcImg = dir.resolve("src.raw");
+    Path dstImg = dir.resolve("dst.raw");
+    Files.copy(base, srcImg, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    Files.deleteIfExists(dstImg);
+    MigrationStats.Snapshot stats;
+    MigrationStatus status;
+    String error = null;
+    String check = "-";
+    BlockStats bs;
+    ProgramOptions po = ProgramOptions.defaults().withDirtyRateBytesPerSec(16L << 20);
+    try (MachineHost src = new MachineHost(Machine.builder().memory(ram).program(program).programOptions(po)
+            .drive("drive0", srcImg, disk).build());
+        MachineHost dst = new MachineHost(Machine.builder().memory(ram).program(program).programOptions(po).memPrealloc(true)
+            .drive("drive0", dstImg, disk).build())) {
+      src.machine().resume();
+      Thread.sleep(500);
+      dst.machine().awaitRamPreallocated();
+      CountDownLatch listening = new CountDownLatch(1);
+      AtomicReference<String> bound = new AtomicReference<>();
+      AtomicReference<Throwable> inFailure = new AtomicReference<>();
+      CompletableFuture<Void> incoming = CompletableFuture.runAsync(() -> {
+        try {
+          dst.incoming(listen, b -> {
+            bound.set(b);
+            listening.countDown();
+          });
+        } catch (Throwable t) {
+          inFailure.set(t);
+          listening.countDown();
+        }
+      });
+      if (!listening.await(60, TimeUnit.SECONDS) || bound.get() == null) {
+        throw new IOException("destination did not listen: " + inFailure.get());
+      }
+      src.migration().setCapabilities(Map.of(MigrationCapability.RETURN_PATH, true));
+      src.nextMigrationBlock(true, false);
+      OutgoingMigration m = src.migration().migrate(bound.get());
+      status = m.await(30, TimeUnit.MINUTES);
+      stats = m.info();
+      bs = src.block().stats();
+      if (status != MigrationStatus.COMPLETED) {
+        error = src.migration().outgoingState().errorDesc();
+        m.cancel();
+      }
+      incoming.get(5, TimeUnit.MINUTES);
+      if (inFailure.get() != null && error == null) {
+        error = "destination: " + inFailure.get().getMessage();
+      }
+      if (error == null) {
+        Optional<String> diff = src.memoryDigest().firstDifference(dst.memoryDigest());
+        check = diff.map(d -> "DIGEST MISMATCH: " + d).orElse("digest equal");
+      }
+    }
+    RawCopy.Result raw = RawCopy.measure(
+        transport.equals("unix") ? "unix:" + dir.resolve("raw.sock") : "tcp:127.0.0.1:0", Math.max(1, bs.bulkBytes()));
+    return new Row(transport, run, status, error, stats, bs.transferredBytes(), bs.bulkBytes(), bs.bulkNanos(), check, raw);
+  }
+}

@@ -1,0 +1,12 @@
+/** Ferry's JMH micro benchmarks and its end-to-end benchmark driver. */
+module dev.ferry.bench {
+  requires dev.ferry.core;
+  requires dev.ferry.qmp;
+  requires dev.ferry.cli;
+  requires jmh.core;
+  requires HdrHistogram;
+  requires java.management;
+
+  exports dev.ferry.bench;
+  exports dev.ferry.bench.jmh_generated;
+}

@@ -1,0 +1,2 @@
+/** Internal: Ferry's one FFM binding of libc (see {@link dev.ferry.libc.LibC}). */
+package dev.ferry.libc;

@@ -1,0 +1,210 @@
+package dev.ferry.ram;
+
+import com.github.luben.zstd.ZstdDecompressCtx;
+import com.github.luben.zstd.ZstdException;
+import dev.ferry.stream.MigrationInput;
+import dev.ferry.stream.MigrationStreamException;
+import dev.ferry.stream.MultifdCompression;
+import dev.ferry.stream.MultifdPacket;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.util.zip.DataFormatException;
+import java.util.zip.Inflater;
+
+/**
+ * Places the pages of one QEMU 7.2 multifd channel into RAM blocks: checks a packet's block and
+ * offsets as 7.2's receiver does (QEMU's texts), then reads raw pages straight into guest RAM or
+ * decompresses them there through the channel's one zlib or zstd stream, which lives for the whole
+ * migration (each packet ends with a sync flush, never a stream end).
+ *
+ * <p>One instance per channel; not thread-safe. {@link #close()} frees the decompressor.
+ */
+public final class MultifdPageReader implements AutoCloseable {
+  private final int channel;
+  private MultifdCompression method;
+  private Inflater inflater;
+  private ZstdDecompressCtx zstd;
+  private ByteBuffer payload;
+  private long pages;
+  private long payloadBytes;
+
+  /**
+   * @param channel the channel id, for messages
+   * @param method the destination's {@code multifd-compression}, or null to take it from the first
+   *     packet with pages (an analyzer that was not told)
+   */
+  public MultifdPageReader(int channel, MultifdCompression method) {
+    this.channel = channel;
+    this.method = method;
+  }
+
+  /** The channel's method: the configured one, or the one its first page packet named (else null). */
+  public MultifdCompression method() {
+    return method;
+  }
+
+  /** Pages placed so far. */
+  public long pages() {
+    return pages;
+  }
+
+  /** Payload bytes read so far (page bytes, or compressed bytes). */
+  public long payloadBytes() {
+    return payloadBytes;
+  }
+
+  /**
+   * Reads the payload of {@code p} (whose header was just read from {@code in}) into the blocks of
+   * {@code blocks}. A packet without pages has no payload.
+   */
+  public void readPages(MultifdPacket p, MigrationInput in, RamBlockResolver blocks) throws IOException {
+    int n = p.normalPages();
+    if (n == 0) {
+      return;
+    }
+    long at = p.streamOffset();
+    int bits = p.flags() & MultifdCompression.MASK;
+    if (method == null) {
+      try {
+        method = MultifdCompression.fromFlags(bits);
+      } catch (IllegalArgumentException e) {
+        throw in.fail(new MigrationStreamException("multifd " + channel + ": " + e.getMessage(), at));
+      }
+    }
+    if (bits != method.flag()) {
+      throw in.fail(new MigrationStreamException(
+          String.format("multifd %d: flags received %x flags expected %x", channel, bits, method.flag()), at));
+    }
+    RamBlock b = blocks.resolve(p.block());
+    if (b == null) {
+      throw in.fail(new MigrationStreamException("multifd: unknown ram block " + p.block(), at));
+    }
+    long max = b.usedLength() - MultifdPacket.PAGE_SIZE;
+    for (int i = 0; i < n; i++) {
+      long off = p.offset(i);
+      if (off < 0 || off > max) {
+        throw in.fail(new MigrationStreamException(
+            String.format("multifd: offset too long %s (max %x)", Long.toUnsignedString(off), b.usedLength()),
+            at + MultifdPacket.OFFSETS_AT + 8L * i));
+      }
+    }
+    MemorySegment mem = b.memory();
+    switch (method) {
+      case NONE -> {
+        for (int i = 0; i < n; i++) {
+          in.readFully(mem.asSlice(p.offset(i), MultifdPacket.PAGE_SIZE));
+        }
+        payloadBytes += (long) n * MultifdPacket.PAGE_SIZE;
+      }
+      case ZLIB -> inflate(p, in, mem);
+      case ZSTD -> unzstd(p, in, mem);
+    }
+    pages += n;
+  }
+
+  /** Reads the packet's compressed payload into the reused direct buffer. */
+  private ByteBuffer payload(MultifdPacket p, MigrationInput in) throws IOException {
+    int size = p.nextPacketSize();
+    if (size < 0 || size > MultifdPacket.MAX_COMPRESSED_SIZE) {
+      throw in.fail(new MigrationStreamException(String.format(
+          "multifd %d: packet size received %s exceeds the receive buffer of %d bytes", channel,
+          Integer.toUnsignedString(size), MultifdPacket.MAX_COMPRESSED_SIZE), p.streamOffset()));
+    }
+    if (payload == null) {
+      payload = ByteBuffer.allocateDirect(MultifdPacket.MAX_COMPRESSED_SIZE);
+    }
+    payload.clear().limit(size);
+    in.readFully(payload);
+    payload.flip();
+    payloadBytes += size;
+    return payload;
+  }
+
+  private void inflate(MultifdPacket p, MigrationInput in, MemorySegment mem) throws IOException {
+    long at = p.streamOffset();
+    ByteBuffer src = payload(p, in);
+    if (inflater == null) {
+      inflater = new Inflater(); // zlib wrapper: the channel's first packet starts with 78 01
+    }
+    inflater.setInput(src);
+    long out = 0;
+    try {
+      for (int i = 0; i < p.normalPages(); i++) {
+        ByteBuffer dst = mem.asSlice(p.offset(i), MultifdPacket.PAGE_SIZE).asByteBuffer();
+        while (dst.hasRemaining()) {
+          long readBefore = inflater.getBytesRead();
+          int k = inflater.inflate(dst);
+          out += k;
+          if (k == 0 && inflater.getBytesRead() == readBefore) {
+            throw in.fail(new MigrationStreamException(String.format(
+                "multifd %d: inflate generated too few output (%d of %d bytes)", channel, out,
+                (long) p.normalPages() * MultifdPacket.PAGE_SIZE), at));
+          }
+        }
+      }
+      // the sync flush's empty stored block (00 00 ff ff) may still be unread: consume it
+      if (inflater.getRemaining() > 0 && inflater.inflate(ByteBuffer.allocate(1)) > 0) {
+        throw in.fail(new MigrationStreamException(String.format(
+            "multifd %d: inflate generated more output than the packet's %d pages", channel, p.normalPages()), at));
+      }
+      if (inflater.getRemaining() > 0) {
+        throw in.fail(new MigrationStreamException(String.format(
+            "multifd %d: %d compressed bytes left after the packet's %d pages", channel, inflater.getRemaining(),
+            p.normalPages()), at));
+      }
+    } catch (DataFormatException e) {
+      throw in.fail(new MigrationStreamException(
+          "multifd " + channel + ": inflate failed: " + e.getMessage(), at, e));
+    }
+  }
+
+  private void unzstd(MultifdPacket p, MigrationInput in, MemorySegment mem) throws IOException {
+    long at = p.streamOffset();
+    ByteBuffer src = payload(p, in);
+    if (zstd == null) {
+      zstd = new ZstdDecompressCtx();
+    }
+    long out = 0;
+    try {
+      for (int i = 0; i < p.normalPages(); i++) {
+        ByteBuffer dst = mem.asSlice(p.offset(i), MultifdPacket.PAGE_SIZE).asByteBuffer();
+        while (dst.hasRemaining()) {
+          int before = dst.position();
+          int srcBefore = src.position();
+          zstd.decompressDirectByteBufferStream(dst, src);
+          out += dst.position() - before;
+          if (dst.position() == before && src.position() == srcBefore) {
+            throw in.fail(new MigrationStreamException(String.format(
+                "multifd %d: packet size received %d size expected %d", channel, out,
+                (long) p.normalPages() * MultifdPacket.PAGE_SIZE), at));
+          }
+        }
+      }
+      if (src.hasRemaining()) {
+        ByteBuffer extra = ByteBuffer.allocateDirect(1);
+        zstd.decompressDirectByteBufferStream(extra, src);
+        if (extra.position() > 0 || src.hasRemaining()) {
+          throw in.fail(new MigrationStreamException(String.format(
+              "multifd %d: %d compressed bytes left after the packet's %d pages", channel, src.remaining(),
+              p.normalPages()), at));
+        }
+      }
+    } catch (ZstdException e) {
+      throw in.fail(new MigrationStreamException(
+          "multifd " + channel + ": decompressStream returned " + e.getMessage(), at, e));
+    }
+  }
+
+  @Override
+  public void close() {
+    if (inflater != null) {
+      inflater.end();
+      inflater = null;
+    }
+    if (zstd != null) {
+      zstd.close();
+      zstd = null;
+    }
+  }
+}
