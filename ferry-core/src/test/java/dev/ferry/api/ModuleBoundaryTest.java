@@ -59,10 +59,10 @@ class ModuleBoundaryTest {
     classes = Path.of("target", "classes").toAbsolutePath();
     assertThat(classes.resolve("module-info.class")).exists();
     modulePath = new ArrayList<>(List.of(classes));
-    // the module's own dependencies, from the test class path (slf4j-api, HdrHistogram)
+    // the module's own dependencies, from the test class path (slf4j-api, HdrHistogram, zstd-jni)
     for (String e : System.getProperty("java.class.path").split(File.pathSeparator)) {
       String name = Path.of(e).getFileName().toString();
-      if (name.startsWith("slf4j-api") || name.startsWith("HdrHistogram")) {
+      if (name.startsWith("slf4j-api") || name.startsWith("HdrHistogram") || name.startsWith("zstd-jni")) {
         modulePath.add(Path.of(e));
       }
     }
