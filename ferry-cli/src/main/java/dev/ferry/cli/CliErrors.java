@@ -10,11 +10,11 @@ import picocli.CommandLine;
  * One-line error texts for the commands: what failed and where, never a class name or a stack
  * trace (those only with {@code --verbose}).
  */
-final class CliErrors {
+public final class CliErrors {
   private CliErrors() {}
 
   /** {@code --verbose}: print the stack trace of an error (every command takes it). */
-  static final class Verbose {
+  public static final class Verbose {
     @CommandLine.Option(names = {"-v", "--verbose"}, description = "log at INFO and print the stack trace of an error")
     boolean verbose;
   }

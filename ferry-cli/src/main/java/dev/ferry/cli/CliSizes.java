@@ -8,11 +8,11 @@ import picocli.CommandLine;
  * same as the human monitor's). A bare number is MiB for {@code --memory} (QEMU's {@code -m}) and
  * bytes everywhere else.
  */
-final class CliSizes {
+public final class CliSizes {
   private CliSizes() {}
 
   /** Sizes whose bare number means MiB ({@code --memory}): positive, whole 4 KiB pages. */
-  static final class MemorySize implements CommandLine.ITypeConverter<Long> {
+  public static final class MemorySize implements CommandLine.ITypeConverter<Long> {
     @Override
     public Long convert(String value) {
       long v;

@@ -60,9 +60,21 @@ public final class FerryMain implements Runnable {
     return commandLine().execute(args);
   }
 
+  /**
+   * Runs {@code command}, a picocli command of another of Ferry's programs (ferry-kv), with the
+   * {@code ferry} command's logging, error lines and exit codes; returns the exit code.
+   */
+  public static int executeCommand(Object command, String... args) {
+    configureLogging(args);
+    return withErrorHandling(new CommandLine(command)).execute(args);
+  }
+
   /** The {@code ferry} command line with Ferry's error handling. */
   static CommandLine commandLine() {
-    CommandLine cl = new CommandLine(new FerryMain());
+    return withErrorHandling(new CommandLine(new FerryMain()));
+  }
+
+  private static CommandLine withErrorHandling(CommandLine cl) {
     cl.setParameterExceptionHandler(
         (ex, rest) -> {
           CommandLine sub = ex.getCommandLine();

@@ -239,6 +239,54 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
 
   @CommandLine.Mixin CliErrors.Verbose verbose = new CliErrors.Verbose();
 
+  /**
+   * A service that brings its own machine, built through Ferry's API (ferry-kv): {@link
+   * #runService} serves it as {@code ferry run} serves a built-in machine — the same monitors and
+   * monitor commands, incoming migration, ready line and exit codes.
+   */
+  public interface Service {
+    /** The command's name: the prefix of its messages and the ready line's {@code program}. */
+    String name();
+
+    /** Guest RAM in bytes, for the ready line. */
+    long memoryBytes();
+
+    /** Builds the machine, once, after the options were checked. */
+    dev.ferry.api.FerryMachine build();
+
+    /**
+     * Starts serving clients once the monitors are up (the machine runs, or waits for its incoming
+     * state); returns what the ready line adds, as {@code "; key=value"} fields.
+     */
+    String start() throws IOException;
+
+    /** Stops serving clients; called before the machine closes. */
+    void stop();
+  }
+
+  /** Set by {@link #runService}: the machine comes from it instead of --program. */
+  private Service service;
+
+  /**
+   * Runs {@code service}'s machine in this process until {@code quit} on a monitor or
+   * SIGINT/SIGTERM, as {@code ferry run} with these options does; returns the exit code.
+   */
+  public static int runService(Service service, List<String> qmp, String incoming, boolean paused, Path snapshotDir) {
+    RunCommand r = new RunCommand();
+    r.service = java.util.Objects.requireNonNull(service, "service");
+    r.qmp = new ArrayList<>(qmp);
+    r.incoming = incoming;
+    r.paused = paused;
+    r.snapshotDir = snapshotDir;
+    r.memoryBytes = service.memoryBytes();
+    return r.call();
+  }
+
+  /** "ferry run", or the service's name, before each message. */
+  private String name() {
+    return service == null ? "ferry run" : service.name();
+  }
+
   /** Thrown inside {@link #call} to end with a one-line message and an exit code. */
   private static final class Exit extends Exception {
     final int code;
@@ -258,7 +306,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
     try {
       return runMachine(err);
     } catch (Exit e) {
-      err.println("ferry run: " + e.getMessage());
+      err.println(name() + ": " + e.getMessage());
       return e.code;
     } finally {
       cleanedUp.countDown();
@@ -266,7 +314,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
   }
 
   private void usage(String message) throws Exit {
-    throw new Exit(2, message + " (see 'ferry run --help')");
+    throw new Exit(2, message + " (see '" + name() + " --help')");
   }
 
   /** The program options of {@code --dirty-rate}, {@code --working-set}, {@code --working-set-base} (null = default). */
@@ -288,10 +336,12 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
   private int runMachine(PrintStream err) throws Exit {
     // ---- options that need more than a converter
     boolean programGiven = program != null;
-    if (!programGiven) {
+    if (service != null) {
+      program = service.name();
+    } else if (!programGiven) {
       program = "stress";
     }
-    if (!GuestPrograms.names().contains(program)) {
+    if (service == null && !GuestPrograms.names().contains(program)) {
       usage("unknown program '" + program + "' (known: " + String.join(", ", GuestPrograms.names()) + ")");
     }
     if (vcpus < 1 || vcpus > 64) {
@@ -391,36 +441,47 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
     ProgramOptions programOptions = programOptions(dirtyRateBytesPerSec, workingSetBytes, workingSetBaseBytes);
     OutputStream serialOut = openSerial();
     Machine machine;
-    try {
-      Machine.Builder mb =
-          Machine.builder()
-              .machineType(type)
-              .memory(memoryBytes)
-              .memPrealloc(memPrealloc)
-              .program(program)
-              .pinProgram(programGiven)
-              .programOptions(programOptions)
-              .vcpus(vcpus)
-              .serial(serialOut);
-      for (DriveOption d : driveOptions) {
-        // a destination owns its images only once the migration completed (shared storage)
-        mb.drive(d.id(), d.file(), d.sizeBytes(), incoming != null);
+    MachineHost host;
+    if (service != null) {
+      try {
+        host = dev.ferry.machine.EmbedderBridge.hostOf(service.build());
+        machine = host.machine();
+      } catch (RuntimeException | OutOfMemoryError e) {
+        closeQuietly(serialOut);
+        throw new Exit(1, "cannot create the machine with --memory " + dev.ferry.qmp.Sizes.exact(memoryBytes) + ": " + CliErrors.describe(e));
       }
-      machine = mb.build();
-    } catch (java.io.UncheckedIOException e) {
-      closeQuietly(serialOut);
-      throw new Exit(1, e.getMessage());
-    } catch (IllegalArgumentException e) {
-      closeQuietly(serialOut);
-      if (!driveOptions.isEmpty() && e.getMessage() != null && e.getMessage().startsWith("drive '")) {
+    } else {
+      try {
+        Machine.Builder mb =
+            Machine.builder()
+                .machineType(type)
+                .memory(memoryBytes)
+                .memPrealloc(memPrealloc)
+                .program(program)
+                .pinProgram(programGiven)
+                .programOptions(programOptions)
+                .vcpus(vcpus)
+                .serial(serialOut);
+        for (DriveOption d : driveOptions) {
+          // a destination owns its images only once the migration completed (shared storage)
+          mb.drive(d.id(), d.file(), d.sizeBytes(), incoming != null);
+        }
+        machine = mb.build();
+      } catch (java.io.UncheckedIOException e) {
+        closeQuietly(serialOut);
         throw new Exit(1, e.getMessage());
+      } catch (IllegalArgumentException e) {
+        closeQuietly(serialOut);
+        if (!driveOptions.isEmpty() && e.getMessage() != null && e.getMessage().startsWith("drive '")) {
+          throw new Exit(1, e.getMessage());
+        }
+        throw new Exit(1, "cannot create the machine with --memory " + dev.ferry.qmp.Sizes.exact(memoryBytes) + ": " + CliErrors.describe(e));
+      } catch (RuntimeException | OutOfMemoryError e) {
+        closeQuietly(serialOut);
+        throw new Exit(1, "cannot create the machine with --memory " + dev.ferry.qmp.Sizes.exact(memoryBytes) + ": " + CliErrors.describe(e));
       }
-      throw new Exit(1, "cannot create the machine with --memory " + dev.ferry.qmp.Sizes.exact(memoryBytes) + ": " + CliErrors.describe(e));
-    } catch (RuntimeException | OutOfMemoryError e) {
-      closeQuietly(serialOut);
-      throw new Exit(1, "cannot create the machine with --memory " + dev.ferry.qmp.Sizes.exact(memoryBytes) + ": " + CliErrors.describe(e));
+      host = new MachineHost(machine);
     }
-    MachineHost host = new MachineHost(machine);
     SnapshotStore store = new SnapshotStore(snapshotDir, host);
     EngineBackend backend = new EngineBackend(host, store);
     backend.onQuit(() -> finished.complete(0));
@@ -432,7 +493,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
         try {
           host.migration().objects().add(o.qomType(), o.props());
         } catch (IllegalArgumentException e) {
-          throw new Exit(2, "bad --object " + o.qomType() + ": " + e.getMessage() + " (see 'ferry run --help')");
+          throw new Exit(2, "bad --object " + o.qomType() + ": " + e.getMessage() + " (see '" + name() + " --help')");
         } catch (IOException e) {
           throw new Exit(1, "cannot create " + o.qomType() + " '" + o.props().get("id") + "': " + e.getMessage());
         }
@@ -455,14 +516,14 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
             dev.ferry.migration.MigrationCapability.POSTCOPY_RAM, true,
             dev.ferry.migration.MigrationCapability.POSTCOPY_BLOCKTIME, true));
       }
-      host.migration().onIncomingRefused(line -> err.println("ferry run: " + line));
+      host.migration().onIncomingRefused(line -> err.println(name() + ": " + line));
       for (MonitorAddress m : monitorAddresses) {
         try {
           QmpServer server = QmpServer.start(m, new QmpDispatcher(backend), host.migration().objects());
-          server.onRefused(line -> err.println("ferry run: " + line));
+          server.onRefused(line -> err.println(name() + ": " + line));
           servers.add(server);
           if (m.insecure()) {
-            err.println("ferry run: warning: QMP monitor " + server.uri()
+            err.println(name() + ": warning: QMP monitor " + server.uri()
                 + " has no TLS and is not on loopback: whoever reaches it controls this machine");
           }
         } catch (IOException | IllegalArgumentException e) {
@@ -470,18 +531,27 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
         }
       }
       String monitors = servers.isEmpty() ? "none" : String.join(",", servers.stream().map(QmpServer::uri).toList());
+      String serviceFields = "";
+      if (service != null) {
+        try {
+          serviceFields = service.start();
+        } catch (IOException | RuntimeException e) {
+          throw new Exit(1, "cannot start " + service.name() + ": " + message(e));
+        }
+      }
       String ready =
           READY_PREFIX
               + "program=" + program
               + "; memory=" + dev.ferry.qmp.Sizes.exact(memoryBytes)
-              + "; vcpus=" + vcpus
-              + "; machine=" + type.name()
+              + "; vcpus=" + machine.cpus().size()
+              + "; machine=" + machine.machineType().name()
               + (machine.drives().isEmpty()
                   ? ""
                   : "; drives=" + String.join(",", machine.drives().stream()
                       .map(d -> d.name() + ":" + dev.ferry.qmp.Sizes.exact(d.sizeBytes())).toList()))
               + "; state=@STATE@"
-              + "; qmp=" + monitors;
+              + "; qmp=" + monitors
+              + serviceFields;
 
       if (incoming != null) {
         backend.setAutostart(!paused);
@@ -503,14 +573,14 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
 
               @Override
               public void failed(String uri, Exception error) {
-                err.println("ferry run: incoming migration on " + uri + " failed: " + message(error));
+                err.println(name() + ": incoming migration on " + uri + " failed: " + message(error));
                 finished.complete(1);
               }
 
               @Override
               public void postcopyPaused(String uri, Exception error) {
                 // the guest lives here now: keep the process (and its monitor) up
-                err.println("ferry run: incoming postcopy migration on " + uri + " paused: " + message(error));
+                err.println(name() + ": incoming postcopy migration on " + uri + " paused: " + message(error));
               }
             });
         if (incoming.equals("defer")) {
@@ -547,11 +617,18 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       }
       return code;
     } finally {
+      if (service != null) {
+        try {
+          service.stop();
+        } catch (RuntimeException e) {
+          err.println(name() + ": stopping: " + message(e));
+        }
+      }
       for (QmpServer s : servers) {
         try {
           s.close();
         } catch (IOException e) {
-          err.println("ferry run: closing monitor " + s.uri() + ": " + e.getMessage());
+          err.println(name() + ": closing monitor " + s.uri() + ": " + e.getMessage());
         }
       }
       host.migration().cancel();

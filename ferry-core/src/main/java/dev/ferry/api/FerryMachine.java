@@ -45,6 +45,18 @@ import org.slf4j.LoggerFactory;
 public final class FerryMachine implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(FerryMachine.class);
 
+  static {
+    // Ferry's own modules (ferry run serving an embedder's machine) reach the engine through this;
+    // nothing public exposes it
+    dev.ferry.machine.EmbedderBridge.register(
+        m -> {
+          if (!(m instanceof FerryMachine f)) {
+            throw new IllegalArgumentException("not a FerryMachine: " + m.getClass().getName());
+          }
+          return f.host;
+        });
+  }
+
   private final Machine machine;
   private final MachineHost host;
   private final RunStateRules rules;

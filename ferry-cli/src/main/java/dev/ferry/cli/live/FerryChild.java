@@ -64,9 +64,21 @@ public final class FerryChild implements AutoCloseable {
    */
   public static FerryChild start(String name, List<String> runArgs, String qmpUri, Map<Integer, Integer> fds, Path log)
       throws IOException {
+    List<String> args = new ArrayList<>();
+    args.add("run");
+    args.addAll(runArgs);
+    return startMain(name, "dev.ferry.cli.FerryMain", args, qmpUri, fds, log);
+  }
+
+  /**
+   * Starts another of Ferry's programs that runs a machine as {@code ferry run} does (ferry-kv):
+   * {@code mainClass ARGS --qmp QMP} in a JVM like this one, with its class path.
+   */
+  public static FerryChild startMain(String name, String mainClass, List<String> args, String qmpUri, Map<Integer, Integer> fds, Path log)
+      throws IOException {
     List<String> argv = ferryCommand();
-    argv.add("run");
-    argv.addAll(runArgs);
+    argv.set(argv.size() - 1, mainClass);
+    argv.addAll(args);
     argv.add("--qmp");
     argv.add(qmpUri);
     InheritedFds.ChildProcess p = InheritedFds.spawn(argv, fds, log);
