@@ -139,21 +139,33 @@ final class PlainSource extends ForwardingMigrationChannel {
         return tlsAnswer() ? refused(e) : e;
       }
     }
-    Thread probe =
-        Thread.ofVirtual().name("plain-source-probe").start(() -> {
-          ByteBuffer b = ByteBuffer.allocate(HEAD);
-          try {
-            while (b.hasRemaining() && read(b) >= 0) {}
-          } catch (IOException | RuntimeException ignored) {
-            // a TLS answer is recorded by read(); anything else leaves the write's error as it is
-          }
-        });
+    Thread probe = readInBackground("plain-source-probe", false);
     try {
       probe.join(Math.max(1, (end - System.nanoTime()) / 1_000_000));
     } catch (InterruptedException ie) {
       Thread.currentThread().interrupt();
     }
     return tlsAnswer() ? refused(e) : e;
+  }
+
+  /**
+   * A virtual thread that reads what the peer sends through {@link #read}, which records a TLS
+   * answer: the first {@link #HEAD} bytes only, or everything until the end of the stream when {@code
+   * untilEnd}. A read error ends it quietly (a reset, a shutdown: the caller keeps its own error).
+   */
+  private Thread readInBackground(String name, boolean untilEnd) {
+    return Thread.ofVirtual().name(name).start(() -> {
+      ByteBuffer b = ByteBuffer.allocate(untilEnd ? 4096 : HEAD);
+      try {
+        while (read(b) >= 0 && (untilEnd || b.hasRemaining())) {
+          if (untilEnd) {
+            b.clear();
+          }
+        }
+      } catch (IOException | RuntimeException ignored) {
+        // the answer, if it was TLS, is recorded; anything else leaves the caller's outcome as it is
+      }
+    });
   }
 
   /**
@@ -169,17 +181,7 @@ final class PlainSource extends ForwardingMigrationChannel {
    * @return true when the destination closed the connection within the time
    */
   boolean awaitPeerClose(long timeoutMs) throws RefusedException, InterruptedException {
-    Thread reader =
-        Thread.ofVirtual().name("plain-source-close").start(() -> {
-          ByteBuffer b = ByteBuffer.allocate(4096);
-          try {
-            while (read(b) >= 0) {
-              b.clear();
-            }
-          } catch (IOException | RuntimeException ignored) {
-            // a TLS answer is recorded by read(); a reset or a shutdown ends the wait
-          }
-        });
+    Thread reader = readInBackground("plain-source-close", true);
     reader.join(Math.max(1, timeoutMs));
     if (tlsAnswer()) {
       throw refused(null);
