@@ -78,16 +78,10 @@ public class MultifdCodecBench {
     src = RamBlock.allocate("pc.ram", SIZE);
     dst = RamBlock.allocate("pc.ram", SIZE);
     MemorySegment m = src.memory();
-    long x = 0x2545F4914F6CDD1DL;
-    for (long page = 0; page < SIZE / 4096; page++) {
-      if (content.equals("fill")) {
-        for (long off = 0; off < 4096; off += 8) {
-          x ^= x << 13;
-          x ^= x >>> 7;
-          x ^= x << 17;
-          m.set(ValueLayout.JAVA_LONG, page * 4096 + off, x);
-        }
-      } else {
+    if (content.equals("fill")) {
+      DigestBench.fillXorshift(m);
+    } else {
+      for (long page = 0; page < SIZE / 4096; page++) {
         m.set(ValueLayout.JAVA_LONG, page * 4096, GuestPrograms.workingSetFill(page));
       }
     }
