@@ -18,17 +18,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
-import java.util.stream.Stream;
 
 /**
  * Block migration end to end ({@code bin/bench-block}): a guest with RAM and one raw disk (filled
@@ -49,9 +43,7 @@ public final class BlockMigrationBench {
       long diskBytes, long bulkBytes, long bulkNs, String check, RawCopy.Result raw) {}
 
   public static void main(String[] args) throws Exception {
-    if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
-      System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
-    }
+    MigrationBench.quietLogging();
     long ram = 1L << 30;
     long disk = 1L << 30;
     String program = "idle";
@@ -97,9 +89,7 @@ public final class BlockMigrationBench {
         }
       }
     } finally {
-      try (Stream<Path> s = Files.walk(dir)) {
-        s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      }
+      MigrationBench.deleteTree(dir);
     }
     System.out.println("| transport | run | status | total | downtime | disk bytes | RAM pages (normal / zero) | stream bytes | bulk rate"
         + " | raw copy (same bytes) | bulk/raw | check |");
@@ -141,7 +131,7 @@ public final class BlockMigrationBench {
   }
 
   static Row runOne(long ram, long disk, String program, String transport, int run, Path dir, Path base) throws Exception {
-    String listen = transport.equals("unix") ? "unix:" + dir.resolve("mig.sock") : "tcp:127.0.0.1:0";
+    String listen = MigrationBench.uri(transport, dir.resolve("mig.sock"));
     Path srcImg = dir.resolve("src.raw");
     Path dstImg = dir.resolve("dst.raw");
     Files.copy(base, srcImg, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
@@ -159,26 +149,10 @@ public final class BlockMigrationBench {
       src.machine().resume();
       Thread.sleep(500);
       dst.machine().awaitRamPreallocated();
-      CountDownLatch listening = new CountDownLatch(1);
-      AtomicReference<String> bound = new AtomicReference<>();
-      AtomicReference<Throwable> inFailure = new AtomicReference<>();
-      CompletableFuture<Void> incoming = CompletableFuture.runAsync(() -> {
-        try {
-          dst.incoming(listen, b -> {
-            bound.set(b);
-            listening.countDown();
-          });
-        } catch (Throwable t) {
-          inFailure.set(t);
-          listening.countDown();
-        }
-      });
-      if (!listening.await(60, TimeUnit.SECONDS) || bound.get() == null) {
-        throw new IOException("destination did not listen: " + inFailure.get());
-      }
+      MigrationBench.Incoming incoming = MigrationBench.Incoming.start(dst, listen);
       src.migration().setCapabilities(Map.of(MigrationCapability.RETURN_PATH, true));
       src.nextMigrationBlock(true, false);
-      OutgoingMigration m = src.migration().migrate(bound.get());
+      OutgoingMigration m = src.migration().migrate(incoming.uri());
       status = m.await(30, TimeUnit.MINUTES);
       stats = m.info();
       bs = src.block().stats();
@@ -186,17 +160,15 @@ public final class BlockMigrationBench {
         error = src.migration().outgoingState().errorDesc();
         m.cancel();
       }
-      incoming.get(5, TimeUnit.MINUTES);
-      if (inFailure.get() != null && error == null) {
-        error = "destination: " + inFailure.get().getMessage();
+      String destinationError = incoming.await(5, TimeUnit.MINUTES);
+      if (error == null) {
+        error = destinationError;
       }
       if (error == null) {
-        Optional<String> diff = src.memoryDigest().firstDifference(dst.memoryDigest());
-        check = diff.map(d -> "DIGEST MISMATCH: " + d).orElse("digest equal");
+        check = MigrationBench.digestCheck(src, dst);
       }
     }
-    RawCopy.Result raw = RawCopy.measure(
-        transport.equals("unix") ? "unix:" + dir.resolve("raw.sock") : "tcp:127.0.0.1:0", Math.max(1, bs.bulkBytes()));
+    RawCopy.Result raw = MigrationBench.rawCopy(transport, dir, Math.max(1, bs.bulkBytes()));
     return new Row(transport, run, status, error, stats, bs.transferredBytes(), bs.bulkBytes(), bs.bulkNanos(), check, raw);
   }
 }

@@ -18,11 +18,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Issue 10 item 6: a guest whose {@code workingset} (as fast as its vCPU goes) outruns precopy,
@@ -84,17 +80,8 @@ public final class ConvergenceBench {
       double guestBeforeBytesPerSec, double guestDuringBytesPerSec, int maxThrottle, String check) {}
 
   public static void main(String[] args) throws Exception {
-    if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
-      System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
-    }
-    Options o;
-    try {
-      o = Options.parse(args);
-    } catch (IllegalArgumentException e) {
-      System.err.println("bench-convergence: " + e.getMessage());
-      System.exit(2);
-      return;
-    }
+    MigrationBench.quietLogging();
+    Options o = MigrationBench.parseOptions("bench-convergence", args, Options::parse);
     System.out.println("# Ferry convergence benchmark: auto-converge vs the postcopy switch");
     System.out.println();
     System.out.println("- guest: " + Sizes.human(o.memoryBytes()) + ", workingset program, working set "
@@ -132,7 +119,7 @@ public final class ConvergenceBench {
     }
     System.out.println();
     System.out.println("- load average at end: " + MigrationBench.loadAverage());
-    if (rows.stream().anyMatch(r -> r.check().contains("MISMATCH") || r.check().contains("FAILED"))) {
+    if (rows.stream().anyMatch(r -> MigrationBench.failed(r.check()))) {
       System.exit(1);
     }
   }
@@ -183,25 +170,9 @@ public final class ConvergenceBench {
       }
       src.migration().setParameters(params);
 
-      CountDownLatch listening = new CountDownLatch(1);
-      AtomicReference<String> bound = new AtomicReference<>();
-      AtomicReference<Throwable> inFailure = new AtomicReference<>();
-      CompletableFuture<Void> incoming = CompletableFuture.runAsync(() -> {
-        try {
-          dst.incoming(uri, b -> {
-            bound.set(b);
-            listening.countDown();
-          });
-        } catch (Throwable t) {
-          inFailure.set(t);
-          listening.countDown();
-        }
-      });
-      if (!listening.await(60, TimeUnit.SECONDS) || bound.get() == null) {
-        throw new IOException("destination did not listen: " + inFailure.get());
-      }
+      MigrationBench.Incoming incoming = MigrationBench.Incoming.start(dst, uri);
       long startPasses = passes(src.machine());
-      OutgoingMigration m = src.migration().migrate(bound.get());
+      OutgoingMigration m = src.migration().migrate(incoming.uri());
       int maxThrottle = 0;
       MigrationStatus status;
       while ((status = m.await(20, TimeUnit.MILLISECONDS)) == null) {
@@ -209,9 +180,9 @@ public final class ConvergenceBench {
       }
       MigrationStats.Snapshot stats = m.info();
       String error = status == MigrationStatus.COMPLETED ? null : src.migration().outgoingState().errorDesc();
-      incoming.get(5, TimeUnit.MINUTES);
-      if (inFailure.get() != null && error == null) {
-        error = "destination: " + inFailure.get().getMessage();
+      String destinationError = incoming.await(5, TimeUnit.MINUTES);
+      if (error == null) {
+        error = destinationError;
       }
       // the guest's progress up to the end: on the destination when postcopy ran it there
       long endPasses = postcopy && m.guestMovedAway() ? passes(dst.machine()) : passes(src.machine());
@@ -224,8 +195,7 @@ public final class ConvergenceBench {
           StressCheck.Result r = StressCheck.check(dst.machine());
           check = r.passed() ? "workingset pattern ok on the destination" : "workingset FAILED " + r.badPageCount();
         } else {
-          Optional<String> diff = src.memoryDigest().firstDifference(dst.memoryDigest());
-          check = diff.map(d -> "DIGEST MISMATCH: " + d).orElse("digest equal");
+          check = MigrationBench.digestCheck(src, dst);
         }
       }
       return new Row(mode, run, status, error, stats, before, during, maxThrottle, check);

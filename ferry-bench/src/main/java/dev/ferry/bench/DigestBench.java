@@ -50,12 +50,17 @@ public class DigestBench {
             Machine.builder().memory(sizeMib << 20).program("idle").serial(OutputStream.nullOutputStream()).build());
     RamBlock block = host.machine().ramBlocks().getFirst();
     ram = block.memory();
+    fillXorshift(ram);
+  }
+
+  /** Fills {@code m} with xorshift64 longs (incompressible, no zero page), the same bytes every run. */
+  static void fillXorshift(MemorySegment m) {
     long x = 0x2545f4914f6cdd1dL;
-    for (long off = 0; off < ram.byteSize(); off += 8) {
+    for (long off = 0; off < m.byteSize(); off += 8) {
       x ^= x << 13;
       x ^= x >>> 7;
       x ^= x << 17;
-      ram.set(ValueLayout.JAVA_LONG, off, x);
+      m.set(ValueLayout.JAVA_LONG, off, x);
     }
   }
 

@@ -26,12 +26,12 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
 import java.util.stream.Stream;
 
 /**
@@ -142,17 +142,8 @@ public final class MigrationBench {
   }
 
   public static void main(String[] args) throws Exception {
-    if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
-      System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
-    }
-    Options o;
-    try {
-      o = Options.parse(args);
-    } catch (IllegalArgumentException e) {
-      System.err.println("bench-migration: " + e.getMessage());
-      System.exit(2);
-      return;
-    }
+    quietLogging();
+    Options o = parseOptions("bench-migration", args, Options::parse);
     // --json: one JSON document on stdout instead of the Markdown text
     PrintStream out = o.json() ? new PrintStream(OutputStream.nullOutputStream()) : System.out;
     String loadAtStart = loadAverage();
@@ -183,9 +174,7 @@ public final class MigrationBench {
         }
       }
     } finally {
-      try (Stream<Path> s = Files.walk(dir)) {
-        s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      }
+      deleteTree(dir);
     }
     printTable(out, rows);
     out.println();
@@ -195,7 +184,7 @@ public final class MigrationBench {
           .enable(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
           .writeValueAsString(json(o, rows, loadAtStart)));
     }
-    List<Row> bad = rows.stream().filter(r -> r.check().contains("MISMATCH") || r.check().contains("FAILED")).toList();
+    List<Row> bad = rows.stream().filter(r -> failed(r.check())).toList();
     for (Row r : bad) {
       System.err.println("bench-migration: " + Units.bytes(r.memoryBytes()) + " " + r.program() + " " + r.transport()
           + " run " + r.run() + ": " + r.check());
@@ -246,6 +235,85 @@ public final class MigrationBench {
     }
   }
 
+  /** The engine's logging at warn, unless the command line set it (the drivers' start). */
+  static void quietLogging() {
+    if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
+      System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+    }
+  }
+
+  /** A driver's options; a bad one prints "{@code name}: message" and exits with code 2. */
+  static <O> O parseOptions(String name, String[] args, Function<String[], O> parse) {
+    try {
+      return parse.apply(args);
+    } catch (IllegalArgumentException e) {
+      System.err.println(name + ": " + e.getMessage());
+      System.exit(2);
+      return null;
+    }
+  }
+
+  /** Deletes {@code dir} and everything in it. */
+  static void deleteTree(Path dir) throws IOException {
+    try (Stream<Path> s = Files.walk(dir)) {
+      s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    }
+  }
+
+  /** Where to listen on {@code transport}: the unix socket {@code socket}, else a free loopback tcp port. */
+  static String uri(String transport, Path socket) {
+    return transport.equals("unix") ? "unix:" + socket : "tcp:127.0.0.1:0";
+  }
+
+  /** The raw-copy baseline: {@code bytes} over {@code transport} (its socket in {@code dir}). */
+  static RawCopy.Result rawCopy(String transport, Path dir, long bytes) throws IOException, InterruptedException {
+    return RawCopy.measure(uri(transport, dir.resolve("raw.sock")), bytes);
+  }
+
+  /** The stopped source's exact digest against the destination's: "digest equal" or the first mismatch. */
+  static String digestCheck(MachineHost src, MachineHost dst) {
+    return src.memoryDigest().firstDifference(dst.memoryDigest()).map(d -> "DIGEST MISMATCH: " + d).orElse("digest equal");
+  }
+
+  /** Whether a row's check failed (a digest mismatch or a failed check): the exit code is then 1. */
+  static boolean failed(String check) {
+    return check.contains("MISMATCH") || check.contains("FAILED");
+  }
+
+  /** A destination's incoming migration, run on a pool thread; {@code failure} is what it threw, if anything. */
+  record Incoming(String uri, CompletableFuture<Void> done, AtomicReference<Throwable> failure) {
+    /** Starts {@code dst.incoming(listen)} and waits (at most 60 s) until it listens, at {@code uri}. */
+    static Incoming start(MachineHost dst, String listen) throws IOException, InterruptedException {
+      CountDownLatch listening = new CountDownLatch(1);
+      AtomicReference<String> bound = new AtomicReference<>();
+      AtomicReference<Throwable> failure = new AtomicReference<>();
+      CompletableFuture<Void> done =
+          CompletableFuture.runAsync(
+              () -> {
+                try {
+                  dst.incoming(listen, b -> {
+                    bound.set(b);
+                    listening.countDown();
+                  });
+                } catch (Throwable t) {
+                  failure.set(t);
+                  listening.countDown();
+                }
+              });
+      if (!listening.await(60, TimeUnit.SECONDS) || bound.get() == null) {
+        throw new IOException("destination did not listen: " + failure.get());
+      }
+      return new Incoming(bound.get(), done, failure);
+    }
+
+    /** Waits (at most {@code timeout}) for the incoming side to end; "destination: " and what it threw, or null. */
+    String await(long timeout, TimeUnit unit) throws Exception {
+      done.get(timeout, unit);
+      Throwable t = failure.get();
+      return t == null ? null : "destination: " + t.getMessage();
+    }
+  }
+
   /** Counts the {@code B}s of the stress program (one per full pass). */
   static final class PassCounter extends OutputStream {
     final AtomicLong passes = new AtomicLong();
@@ -260,7 +328,7 @@ public final class MigrationBench {
 
   static Row runOne(long size, String program, String transport, int run, Options o, Path dir)
       throws Exception {
-    String listen = transport.equals("unix") ? "unix:" + dir.resolve("mig.sock") : "tcp:127.0.0.1:0";
+    String listen = uri(transport, dir.resolve("mig.sock"));
     boolean tls = transport.equals("tls");
     AtomicReference<String> suite = new AtomicReference<>("-");
     PassCounter passes = new PassCounter();
@@ -281,38 +349,20 @@ public final class MigrationBench {
         dst.migration().setParameters(Map.of("tls-creds", "tls0"));
         clientCreds = TlsCredentials.load("tls0", pki.clientDir(dir.resolve("tls-client")), TlsCredentials.Endpoint.CLIENT, true);
       }
-      CountDownLatch listening = new CountDownLatch(1);
-      AtomicReference<String> bound = new AtomicReference<>();
-      AtomicReference<Throwable> inFailure = new AtomicReference<>();
-      CompletableFuture<Void> incoming =
-          CompletableFuture.runAsync(
-              () -> {
-                try {
-                  dst.incoming(listen, b -> {
-                    bound.set(b);
-                    listening.countDown();
-                  });
-                } catch (Throwable t) {
-                  inFailure.set(t);
-                  listening.countDown();
-                }
-              });
-      if (!listening.await(60, TimeUnit.SECONDS) || bound.get() == null) {
-        throw new IOException("destination did not listen: " + inFailure.get());
-      }
+      Incoming incoming = Incoming.start(dst, listen);
       src.migration().setCapabilities(Map.of(MigrationCapability.RETURN_PATH, true));
       src.migration().setParameters(Map.of("downtime-limit", o.downtimeLimitMs()));
       OutgoingMigration m;
       if (tls) {
         TlsCredentials creds = clientCreds;
-        String uri = bound.get();
+        String uri = incoming.uri();
         m = src.migration().migrate(() -> {
           TlsChannel c = TlsChannel.client(Transports.connect(uri), creds, "127.0.0.1");
           suite.set(c.cipherSuite());
           return c;
         });
       } else {
-        m = src.migration().migrate(bound.get());
+        m = src.migration().migrate(incoming.uri());
       }
       status = m.await(30, TimeUnit.MINUTES);
       stats = m.info();
@@ -320,23 +370,20 @@ public final class MigrationBench {
         error = src.migration().outgoingState().errorDesc();
         m.cancel();
       }
-      incoming.get(5, TimeUnit.MINUTES);
-      if (inFailure.get() != null && error == null) {
-        error = "destination: " + inFailure.get().getMessage();
+      String destinationError = incoming.await(5, TimeUnit.MINUTES);
+      if (error == null) {
+        error = destinationError;
       }
       if (error == null) {
         // the destination has not run: its machine stays stopped until startAfterLoad
-        Optional<String> diff = src.memoryDigest().firstDifference(dst.memoryDigest());
-        check = diff.map(d -> "DIGEST MISMATCH: " + d).orElse("digest equal");
+        check = digestCheck(src, dst);
         if (program.equals("stress")) {
           StressCheck.Result r = StressCheck.check(dst.machine());
           check += r.passed() ? ", stress ok" : ", stress FAILED " + r.badPageCount();
         }
       }
     }
-    RawCopy.Result raw =
-        RawCopy.measure(transport.equals("unix") ? "unix:" + dir.resolve("raw.sock") : "tcp:127.0.0.1:0",
-            Math.max(1, stats.transferredBytes()));
+    RawCopy.Result raw = rawCopy(transport, dir, Math.max(1, stats.transferredBytes()));
     return new Row(size, program, transport, run, status, error, stats, check, raw, suite.get());
   }
 

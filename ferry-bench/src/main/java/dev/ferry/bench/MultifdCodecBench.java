@@ -59,58 +59,9 @@ public class MultifdCodecBench {
   byte[] recorded;
   final long[] offsets = new long[MultifdPacket.PAGE_COUNT];
 
-  /** Counts and drops what a channel would carry. */
-  static final class Discard implements GatheringByteChannel {
-    long bytes;
-
-    @Override
-    public long write(ByteBuffer[] srcs, int offset, int length) {
-      long n = 0;
-      for (int i = offset; i < offset + length; i++) {
-        n += write(srcs[i]);
-      }
-      return n;
-    }
-
-    @Override
-    public long write(ByteBuffer[] srcs) {
-      return write(srcs, 0, srcs.length);
-    }
-
-    @Override
-    public int write(ByteBuffer b) {
-      int n = b.remaining();
-      b.position(b.limit());
-      bytes += n;
-      return n;
-    }
-
-    @Override
-    public boolean isOpen() {
-      return true;
-    }
-
-    @Override
-    public void close() {}
-  }
-
   /** Keeps what a channel would carry. */
-  static final class Record implements GatheringByteChannel {
+  static final class Record extends DiscardChannel {
     final ByteArrayOutputStream out = new ByteArrayOutputStream();
-
-    @Override
-    public long write(ByteBuffer[] srcs, int offset, int length) {
-      long n = 0;
-      for (int i = offset; i < offset + length; i++) {
-        n += write(srcs[i]);
-      }
-      return n;
-    }
-
-    @Override
-    public long write(ByteBuffer[] srcs) {
-      return write(srcs, 0, srcs.length);
-    }
 
     @Override
     public int write(ByteBuffer b) {
@@ -119,14 +70,6 @@ public class MultifdCodecBench {
       out.writeBytes(a);
       return a.length;
     }
-
-    @Override
-    public boolean isOpen() {
-      return true;
-    }
-
-    @Override
-    public void close() {}
   }
 
   @Setup(Level.Trial)
@@ -135,16 +78,10 @@ public class MultifdCodecBench {
     src = RamBlock.allocate("pc.ram", SIZE);
     dst = RamBlock.allocate("pc.ram", SIZE);
     MemorySegment m = src.memory();
-    long x = 0x2545F4914F6CDD1DL;
-    for (long page = 0; page < SIZE / 4096; page++) {
-      if (content.equals("fill")) {
-        for (long off = 0; off < 4096; off += 8) {
-          x ^= x << 13;
-          x ^= x >>> 7;
-          x ^= x << 17;
-          m.set(ValueLayout.JAVA_LONG, page * 4096 + off, x);
-        }
-      } else {
+    if (content.equals("fill")) {
+      DigestBench.fillXorshift(m);
+    } else {
+      for (long page = 0; page < SIZE / 4096; page++) {
         m.set(ValueLayout.JAVA_LONG, page * 4096, GuestPrograms.workingSetFill(page));
       }
     }
@@ -176,7 +113,7 @@ public class MultifdCodecBench {
   /** Every page of the block as packets of one channel, compressed as configured. */
   @Benchmark
   public long encode() throws IOException {
-    return sendAll(new Discard());
+    return sendAll(new DiscardChannel());
   }
 
   /** A recorded channel (all pages, then a SYNC) decoded into the destination block. */

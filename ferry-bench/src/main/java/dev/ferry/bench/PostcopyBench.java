@@ -14,22 +14,15 @@ import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.migration.PostcopyIncoming;
 import dev.ferry.qmp.Sizes;
 import dev.ferry.transport.RawCopy;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicReference;
-import java.util.stream.Stream;
 import org.HdrHistogram.Histogram;
 
 /**
@@ -138,17 +131,8 @@ public final class PostcopyBench {
   }
 
   public static void main(String[] args) throws Exception {
-    if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
-      System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
-    }
-    Options o;
-    try {
-      o = Options.parse(args);
-    } catch (IllegalArgumentException e) {
-      System.err.println("bench-postcopy: " + e.getMessage());
-      System.exit(2);
-      return;
-    }
+    MigrationBench.quietLogging();
+    Options o = MigrationBench.parseOptions("bench-postcopy", args, Options::parse);
     System.out.println("# Ferry postcopy benchmark (workingset guest)");
     System.out.println();
     System.out.println("- mode: in-process (both machines in one JVM, stream over a real loopback tcp / unix socket);"
@@ -174,14 +158,12 @@ public final class PostcopyBench {
         }
       }
     } finally {
-      try (Stream<Path> s = Files.walk(dir)) {
-        s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      }
+      MigrationBench.deleteTree(dir);
     }
     printTable(rows);
     System.out.println();
     System.out.println("- load average at end: " + MigrationBench.loadAverage());
-    List<Row> bad = rows.stream().filter(r -> r.check().contains("MISMATCH") || r.check().contains("FAILED")).toList();
+    List<Row> bad = rows.stream().filter(r -> MigrationBench.failed(r.check())).toList();
     for (Row r : bad) {
       System.err.println("bench-postcopy: " + r.c() + " " + r.mode() + " run " + r.run() + ": " + r.check());
     }
@@ -192,7 +174,7 @@ public final class PostcopyBench {
 
   static Row runOne(Case c, String mode, int run, Options o, Path dir) throws Exception {
     boolean postcopy = mode.equals("postcopy");
-    String listen = c.transport().equals("unix") ? "unix:" + dir.resolve("pc.sock") : "tcp:127.0.0.1:0";
+    String listen = MigrationBench.uri(c.transport(), dir.resolve("pc.sock"));
     ProgramOptions po = ProgramOptions.defaults().withWorkingSet(c.workingSetBytes(), 0)
         .withWorkingSetRateBytesPerSec(o.dirtyRateBytesPerSec());
     MigrationBench.PassCounter passes = new MigrationBench.PassCounter();
@@ -258,26 +240,8 @@ public final class PostcopyBench {
           dstRunningNs.compareAndSet(0, System.nanoTime());
         }
       });
-      CountDownLatch listening = new CountDownLatch(1);
-      AtomicReference<String> bound = new AtomicReference<>();
-      AtomicReference<Throwable> inFailure = new AtomicReference<>();
-      CompletableFuture<Void> incoming =
-          CompletableFuture.runAsync(
-              () -> {
-                try {
-                  dst.incoming(listen, b -> {
-                    bound.set(b);
-                    listening.countDown();
-                  });
-                } catch (Throwable t) {
-                  inFailure.set(t);
-                  listening.countDown();
-                }
-              });
-      if (!listening.await(60, TimeUnit.SECONDS) || bound.get() == null) {
-        throw new IOException("destination did not listen: " + inFailure.get());
-      }
-      OutgoingMigration m = src.migration().migrate(bound.get());
+      MigrationBench.Incoming incoming = MigrationBench.Incoming.start(dst, listen);
+      OutgoingMigration m = src.migration().migrate(incoming.uri());
       MigrationStatus end;
       if (postcopy) {
         long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(10);
@@ -295,7 +259,7 @@ public final class PostcopyBench {
       }
       stats = m.info();
       if (end == MigrationStatus.COMPLETED) {
-        incoming.get(5, TimeUnit.MINUTES);
+        incoming.await(5, TimeUnit.MINUTES);
         status = switchedNs.get() != 0 ? "completed (postcopy)" : "completed";
         if (postcopy && switchedNs.get() != 0) {
           PostcopyIncoming pc = dst.migration().incoming().postcopy();
@@ -313,8 +277,7 @@ public final class PostcopyBench {
               + (r.passed() ? ", workingset check ok" : ", workingset check FAILED: " + r.summary());
         } else {
           pauseNs = stats.downtimeMs() * 1_000_000;
-          Optional<String> diff = src.memoryDigest().firstDifference(dst.memoryDigest());
-          check = diff.map(d -> "DIGEST MISMATCH: " + d).orElse("digest equal");
+          check = MigrationBench.digestCheck(src, dst);
         }
       } else {
         pauseNs = -1;
@@ -323,7 +286,7 @@ public final class PostcopyBench {
         m.cancel();
         m.await(1, TimeUnit.MINUTES);
         try {
-          incoming.get(1, TimeUnit.MINUTES);
+          incoming.await(1, TimeUnit.MINUTES);
         } catch (Exception e) {
           // the cancelled migration's destination fails: expected
         }
@@ -334,8 +297,7 @@ public final class PostcopyBench {
     }
     // the bytes after the switch (postcopy), or what precopy sent (at most 1 GiB: a rate, not a replay)
     long rawBytes = postcopyNs > 0 ? stats.postcopyBytes() : Math.min(1L << 30, stats.transferredBytes());
-    RawCopy.Result raw = RawCopy.measure(
-        c.transport().equals("unix") ? "unix:" + dir.resolve("raw.sock") : "tcp:127.0.0.1:0", Math.max(64L << 20, rawBytes));
+    RawCopy.Result raw = MigrationBench.rawCopy(c.transport(), dir, Math.max(64L << 20, rawBytes));
     return new Row(c, mode, run, status, stats, pauseNs, postcopyNs, latency, faults, check, raw);
   }
 

@@ -10,7 +10,6 @@ import dev.ferry.stream.MigrationOutput;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.WritableByteChannel;
 import java.util.List;
@@ -101,7 +100,7 @@ public class StreamDecodeBench {
   /** RAM block → stream (pages queued by reference, written with gathering writes). */
   @Benchmark
   public long encode() throws IOException {
-    return encodeInto(new NullChannel());
+    return encodeInto(new DiscardChannel());
   }
 
   /** Baseline: copying the same number of bytes from heap to heap. */
@@ -126,38 +125,5 @@ public class StreamDecodeBench {
       }
     }
     return true;
-  }
-
-  /** A gathering channel that drops everything. */
-  static final class NullChannel implements java.nio.channels.GatheringByteChannel {
-    @Override
-    public long write(ByteBuffer[] srcs, int offset, int length) {
-      long n = 0;
-      for (int i = offset; i < offset + length; i++) {
-        n += srcs[i].remaining();
-        srcs[i].position(srcs[i].limit());
-      }
-      return n;
-    }
-
-    @Override
-    public long write(ByteBuffer[] srcs) {
-      return write(srcs, 0, srcs.length);
-    }
-
-    @Override
-    public int write(ByteBuffer src) {
-      int n = src.remaining();
-      src.position(src.limit());
-      return n;
-    }
-
-    @Override
-    public boolean isOpen() {
-      return true;
-    }
-
-    @Override
-    public void close() {}
   }
 }

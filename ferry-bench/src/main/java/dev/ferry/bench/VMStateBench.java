@@ -10,7 +10,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.ReadableByteChannel;
-import java.nio.channels.WritableByteChannel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -156,24 +155,6 @@ public class VMStateBench {
     return b.toByteArray();
   }
 
-  /** Discards everything written. */
-  static final class NullChannel implements WritableByteChannel {
-    @Override
-    public int write(ByteBuffer src) {
-      int n = src.remaining();
-      src.position(src.limit());
-      return n;
-    }
-
-    @Override
-    public boolean isOpen() {
-      return true;
-    }
-
-    @Override
-    public void close() {}
-  }
-
   /** Serves the same bytes over and over. */
   static final class RepeatingChannel implements ReadableByteChannel {
     private final byte[] data;
@@ -216,7 +197,7 @@ public class VMStateBench {
   public void setup() {
     nic = sample();
     target = new Nic();
-    out = new MigrationOutput(new NullChannel());
+    out = new MigrationOutput(new DiscardChannel());
     in = new MigrationInput(new RepeatingChannel(body(nic)));
     raw = body(nic);
     rawDst = new byte[raw.length];
