@@ -200,10 +200,7 @@ public final class OutgoingMigration {
    */
   public void startPostcopy() {
     postcopyRequested = true;
-    RateLimiter r = rate;
-    if (r != null) {
-      r.wakeUp();
-    }
+    wakeUp();
   }
 
   /**
@@ -278,15 +275,25 @@ public final class OutgoingMigration {
     if (state.status() != MigrationStatus.POSTCOPY_ACTIVE) {
       return false;
     }
+    shutConnection();
+    return true;
+  }
+
+  /** Shuts the connection (if any) and wakes the thread, so it notices. */
+  private void shutConnection() {
     MigrationChannel c = connection.get();
     if (c != null) {
       c.shutdown();
     }
+    wakeUp();
+  }
+
+  /** Wakes the migration thread from a rate-limit sleep. */
+  private void wakeUp() {
     RateLimiter r = rate;
     if (r != null) {
       r.wakeUp();
     }
-    return true;
   }
 
   /**
@@ -302,14 +309,7 @@ public final class OutgoingMigration {
     }
     MigrationStatus before = state.transitionFromCurrent(MigrationStatus.CANCELLING, "migrate_cancel");
     if (before.isActive() && before != MigrationStatus.CANCELLING) {
-      MigrationChannel c = connection.get();
-      if (c != null) {
-        c.shutdown();
-      }
-      RateLimiter r = rate;
-      if (r != null) {
-        r.wakeUp();
-      }
+      shutConnection();
       Thread t = thread;
       if (t != null) {
         t.interrupt();
@@ -981,10 +981,7 @@ public final class OutgoingMigration {
                 }
                 stats.addPostcopyRequest();
                 ram.queuePageRequest(blockName, start, length);
-                RateLimiter r = rate;
-                if (r != null) {
-                  r.wakeUp();
-                }
+                wakeUp();
               }
 
               /** A lost connection's reader stops here instead of touching the next connection's state. */
@@ -1033,10 +1030,7 @@ public final class OutgoingMigration {
     } catch (IOException | RuntimeException e) {
       if (gen == linkGeneration && state.status().isActive() && !cancelling()) {
         returnPathError = e;
-        RateLimiter r = rate;
-        if (r != null) {
-          r.wakeUp(); // a postcopy migration waiting for its window notices now
-        }
+        wakeUp(); // a postcopy migration waiting for its window notices now
       }
     } finally {
       Recovery rec = recovery;
