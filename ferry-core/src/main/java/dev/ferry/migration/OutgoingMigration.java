@@ -400,7 +400,7 @@ public final class OutgoingMigration {
       cancelled = cancelling();
       // a destination that requires TLS: its reason alone, whichever thread read or wrote it
       PlainSource.RefusedException refused = PlainSource.refusal(e);
-      error = refused != null ? refused.getMessage() : e.getMessage() == null ? e.toString() : e.getMessage();
+      error = refused != null ? refused.getMessage() : message(e);
       if (!cancelled) {
         LOG.debug("migration failed", e);
       }
@@ -416,6 +416,19 @@ public final class OutgoingMigration {
         settle(false);
       }
     }
+  }
+
+  /** Pauses the guest if it runs, remembering that this migration did (a failure resumes it). */
+  private void pauseGuest() throws InterruptedException {
+    if (vm.running()) {
+      vm.pause();
+      pausedByUs = true;
+    }
+  }
+
+  /** The exception's message, or the exception itself when it has none. */
+  private static String message(Throwable e) {
+    return e.getMessage() == null ? e.toString() : e.getMessage();
   }
 
   private void finish(boolean cancelled, String error) {
@@ -634,10 +647,7 @@ public final class OutgoingMigration {
   private boolean complete(StateSaver saver, MigrationOutput o, RateLimiter r, boolean waitShut, SwitchOverPolicy policy)
       throws IOException, InterruptedException {
     long downtimeStart = System.nanoTime();
-    if (vm.running()) {
-      vm.pause();
-      pausedByUs = true;
-    }
+    pauseGuest();
     // the guard: the exact rest, now that the guest cannot dirty more, against the rate measured last
     long pending = saver.pendingBytes(true);
     double bw = measureRate(o, System.nanoTime());
@@ -743,18 +753,12 @@ public final class OutgoingMigration {
     long downtimeStart = System.nanoTime();
     if (caps.contains(MigrationCapability.PAUSE_BEFORE_SWITCHOVER)) {
       // QEMU's postcopy_start: stop the guest, pre-switchover until migrate-continue, postcopy-active
-      if (vm.running()) {
-        vm.pause();
-        pausedByUs = true;
-      }
+      pauseGuest();
       awaitContinue(MigrationStatus.POSTCOPY_ACTIVE);
     } else if (!state.transition(MigrationStatus.ACTIVE, MigrationStatus.POSTCOPY_ACTIVE, "migrate-start-postcopy")) {
       throw new CancelledException();
     }
-    if (vm.running()) {
-      vm.pause();
-      pausedByUs = true;
-    }
+    pauseGuest();
     long before = o.position();
     StreamWriter w = saver.writer();
     saver.completeLive(h -> !h.supportsPostcopy());
@@ -787,7 +791,7 @@ public final class OutgoingMigration {
         break;
       } catch (IOException | RuntimeException e) {
         LOG.debug("postcopy connection lost", e);
-        pauseUntilResumed(saver, ram, e.getMessage() == null ? e.toString() : e.getMessage());
+        pauseUntilResumed(saver, ram, message(e));
       }
     }
     stats.remainingBytes(0);
@@ -847,7 +851,7 @@ public final class OutgoingMigration {
       try {
         c = next.connect();
       } catch (IOException | RuntimeException e) {
-        String w = pausedReason("resume: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+        String w = pausedReason("resume: " + message(e));
         LOG.warn("{}", w);
         state.pausedError(w);
         continue;
@@ -856,7 +860,7 @@ public final class OutgoingMigration {
         recover(saver, ram, c);
         return;
       } catch (IOException | RuntimeException e) {
-        String w = pausedReason("recovery failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+        String w = pausedReason("recovery failed: " + message(e));
         LOG.warn("{}", w);
         state.transitionFromCurrent(MigrationStatus.POSTCOPY_PAUSED, w);
         dropConnection();
