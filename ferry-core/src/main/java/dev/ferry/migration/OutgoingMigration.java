@@ -442,11 +442,7 @@ public final class OutgoingMigration {
       guard(
           "status postcopy-paused",
           () -> state.transitionFromCurrent(MigrationStatus.POSTCOPY_PAUSED, pausedReason(error)));
-      MigrationChannel c = connection.get();
-      if (c != null) {
-        guard("shutting the connection down", c::shutdown);
-        guard("closing the connection", () -> closeQuietly(c));
-      }
+      shutAndClose();
       return;
     }
     String[] why = {error};
@@ -871,6 +867,11 @@ public final class OutgoingMigration {
   /** Shuts and closes the current connection; its return-path reader no longer counts. */
   private void dropConnection() {
     linkGeneration++;
+    shutAndClose();
+  }
+
+  /** Shuts and closes the current connection, each step guarded. */
+  private void shutAndClose() {
     MigrationChannel c = connection.get();
     if (c != null) {
       guard("shutting the connection down", c::shutdown);
