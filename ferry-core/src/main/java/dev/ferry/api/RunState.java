@@ -5,32 +5,26 @@ package dev.ferry.api;
  * code; every other state is a consistent, stopped machine (or one being loaded).
  */
 public enum RunState {
-  DEBUG("debug"),
-  INMIGRATE("inmigrate"),
-  INTERNAL_ERROR("internal-error"),
-  IO_ERROR("io-error"),
-  PAUSED("paused"),
-  POSTMIGRATE("postmigrate"),
-  PRELAUNCH("prelaunch"),
-  FINISH_MIGRATE("finish-migrate"),
-  RESTORE_VM("restore-vm"),
-  RUNNING("running"),
-  SAVE_VM("save-vm"),
-  SHUTDOWN("shutdown"),
-  SUSPENDED("suspended"),
-  WATCHDOG("watchdog"),
-  GUEST_PANICKED("guest-panicked"),
-  COLO("colo");
-
-  private final String qapiName;
-
-  RunState(String qapiName) {
-    this.qapiName = qapiName;
-  }
+  DEBUG,
+  INMIGRATE,
+  INTERNAL_ERROR,
+  IO_ERROR,
+  PAUSED,
+  POSTMIGRATE,
+  PRELAUNCH,
+  FINISH_MIGRATE,
+  RESTORE_VM,
+  RUNNING,
+  SAVE_VM,
+  SHUTDOWN,
+  SUSPENDED,
+  WATCHDOG,
+  GUEST_PANICKED,
+  COLO;
 
   /** The QAPI spelling, e.g. {@code finish-migrate}. */
   public String qapiName() {
-    return qapiName;
+    return internal().qapiName();
   }
 
   /** True only for {@link #RUNNING}. */
@@ -42,8 +36,13 @@ public enum RunState {
     return valueOf(s.name());
   }
 
+  /** The engine's own constant of this name (the spelling is kept there). */
+  private dev.ferry.machine.RunState internal() {
+    return dev.ferry.machine.RunState.valueOf(name());
+  }
+
   @Override
   public String toString() {
-    return qapiName;
+    return qapiName();
   }
 }

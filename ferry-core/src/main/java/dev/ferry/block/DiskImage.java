@@ -206,15 +206,17 @@ public final class DiskImage implements AutoCloseable {
 
   /** Starts logging writes with every chunk clean. */
   public void startDirtyLog() {
-    for (int i = 0; i < dirty.length(); i++) {
-      dirty.set(i, 0);
-    }
+    clearMarks();
     logging = true;
   }
 
   /** Stops logging and forgets the marks. */
   public void stopDirtyLog() {
     logging = false;
+    clearMarks();
+  }
+
+  private void clearMarks() {
     for (int i = 0; i < dirty.length(); i++) {
       dirty.set(i, 0);
     }

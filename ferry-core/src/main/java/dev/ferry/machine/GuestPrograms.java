@@ -41,179 +41,117 @@ public final class GuestPrograms {
    * time at {@link ProgramOptions#stressRateBytesPerSec()}. Registers: r0 block index, r1 page
    * index in the block, r2 completed passes, r3 virtual time of the start, r4 pages touched.
    */
-  public static final GuestProgram STRESS =
-      new GuestProgram() {
-        @Override
-        public String name() {
-          return "stress";
-        }
+  public static final GuestProgram STRESS = program("stress", GuestPrograms::stressStep);
 
-        @Override
-        public void step(GuestContext ctx) {
-          CpuDevice cpu = ctx.cpu();
-          if (cpu.index() != 0) {
-            ctx.idle(IDLE_NS);
-            return;
-          }
-          if (cpu.pc() == 0) {
-            ctx.serial().write((byte) 'A');
-            cpu.setPc(1);
-            return;
-          }
-          // pace: pages due by virtual time since the start (r3), minus pages done (r4)
-          long now = ctx.timer().nowNs();
-          if (cpu.pc() == 1) {
-            cpu.setReg(3, now);
-            cpu.setReg(4, 0);
-            cpu.setPc(2);
-          }
-          long rate = ctx.options().stressRateBytesPerSec();
-          long done = cpu.reg(4);
-          long due = (long) ((now - cpu.reg(3)) * (rate / (PAGE * 1e9))) - done;
-          int perStep = ctx.options().pagesPerStep();
-          if (due <= 0) {
-            long nsPerPage = Math.max(1, (long) (PAGE * 1e9 / rate));
-            ctx.idle(Math.min(IDLE_NS, nsPerPage * Math.min(perStep, 1 - due)));
-            return;
-          }
-          if (due > 8L * perStep) {
-            done += due - perStep; // cannot keep up: drop the debt instead of bursting
-            due = perStep;
-          }
-          int n = (int) Math.min(due, perStep);
-          cpu.setReg(4, done + n);
-          GuestMemory mem = ctx.memory();
-          int block = (int) cpu.reg(0);
-          long page = cpu.reg(1);
-          long pages = mem.pageCount(block);
-          for (int i = n; i > 0; i--) {
-            mem.addByte(block, page * PAGE + STRESS_TEST_OFFSET, 1);
-            if (++page == pages) {
-              page = 0;
-              if (++block == mem.blockCount()) {
-                block = 0;
-                cpu.setReg(2, cpu.reg(2) + 1);
-                ctx.serial().write((byte) 'B');
-              }
-              pages = mem.pageCount(block);
-            }
-          }
-          cpu.setReg(0, block);
-          cpu.setReg(1, page);
+  private static void stressStep(GuestContext ctx) {
+    CpuDevice cpu = ctx.cpu();
+    if (cpu.index() != 0) {
+      ctx.idle(IDLE_NS);
+      return;
+    }
+    if (cpu.pc() == 0) {
+      ctx.serial().write((byte) 'A');
+      cpu.setPc(1);
+      return;
+    }
+    long now = ctx.timer().nowNs();
+    if (cpu.pc() == 1) {
+      cpu.setReg(3, now);
+      cpu.setReg(4, 0);
+      cpu.setPc(2);
+    }
+    int n = pagesDue(ctx, now, ctx.options().stressRateBytesPerSec(), 3, 4);
+    if (n == 0) {
+      return;
+    }
+    GuestMemory mem = ctx.memory();
+    int block = (int) cpu.reg(0);
+    long page = cpu.reg(1);
+    long pages = mem.pageCount(block);
+    for (int i = n; i > 0; i--) {
+      mem.addByte(block, page * PAGE + STRESS_TEST_OFFSET, 1);
+      if (++page == pages) {
+        page = 0;
+        if (++block == mem.blockCount()) {
+          block = 0;
+          cpu.setReg(2, cpu.reg(2) + 1);
+          ctx.serial().write((byte) 'B');
         }
-
-        @Override
-        public String toString() {
-          return name();
-        }
-      };
+        pages = mem.pageCount(block);
+      }
+    }
+    cpu.setReg(0, block);
+    cpu.setReg(1, page);
+  }
 
   /**
    * Writes whole pages of random data at random places at {@code dirtyRateBytesPerSec} of virtual
    * time (paced by the timer device, so the rate holds across pause and migration). Registers: r0
    * random state, r1 virtual time of start, r2 pages written.
    */
-  public static final GuestProgram RANDOM =
-      new GuestProgram() {
-        @Override
-        public String name() {
-          return "random";
-        }
+  public static final GuestProgram RANDOM = program("random", GuestPrograms::randomStep);
 
-        @Override
-        public void step(GuestContext ctx) {
-          CpuDevice cpu = ctx.cpu();
-          long now = ctx.timer().nowNs();
-          if (cpu.pc() == 0) {
-            cpu.setReg(0, ctx.options().seed() * 0x9E3779B97F4A7C15L + cpu.index() + 1);
-            cpu.setReg(1, now);
-            cpu.setPc(1);
-          }
-          long rate = ctx.options().dirtyRateBytesPerSec();
-          long written = cpu.reg(2);
-          long duePages = (long) ((now - cpu.reg(1)) * (rate / (PAGE * 1e9))) - written;
-          int perStep = ctx.options().pagesPerStep();
-          if (duePages <= 0) {
-            long nsPerPage = rate == 0 ? IDLE_NS : Math.max(1, (long) (PAGE * 1e9 / rate));
-            ctx.idle(Math.min(IDLE_NS, nsPerPage * Math.min(perStep, 1 - duePages)));
-            return;
-          }
-          if (duePages > 8L * perStep) {
-            written += duePages - perStep; // the guest cannot keep up: drop the debt, do not burst
-            duePages = perStep;
-          }
-          int n = (int) Math.min(duePages, perStep);
-          GuestMemory mem = ctx.memory();
-          long total = 0;
-          for (int b = 0; b < mem.blockCount(); b++) {
-            total += mem.pageCount(b);
-          }
-          long x = cpu.reg(0);
-          for (int i = 0; i < n; i++) {
-            x = xorshift(x);
-            long global = Long.remainderUnsigned(x, total);
-            int b = 0;
-            while (global >= mem.pageCount(b)) {
-              global -= mem.pageCount(b++);
-            }
-            x = fillPage(mem, b, global, x);
-          }
-          cpu.setReg(0, x);
-          cpu.setReg(2, written + n);
-        }
-
-        @Override
-        public String toString() {
-          return name();
-        }
-      };
+  private static void randomStep(GuestContext ctx) {
+    CpuDevice cpu = ctx.cpu();
+    long now = ctx.timer().nowNs();
+    if (cpu.pc() == 0) {
+      cpu.setReg(0, ctx.options().seed() * 0x9E3779B97F4A7C15L + cpu.index() + 1);
+      cpu.setReg(1, now);
+      cpu.setPc(1);
+    }
+    int n = pagesDue(ctx, now, ctx.options().dirtyRateBytesPerSec(), 1, 2);
+    if (n == 0) {
+      return;
+    }
+    GuestMemory mem = ctx.memory();
+    long total = totalPages(mem);
+    long x = cpu.reg(0);
+    for (int i = 0; i < n; i++) {
+      x = xorshift(x);
+      long global = Long.remainderUnsigned(x, total);
+      int b = 0;
+      while (global >= mem.pageCount(b)) {
+        global -= mem.pageCount(b++);
+      }
+      x = fillPage(mem, b, global, x);
+    }
+    cpu.setReg(0, x);
+  }
 
   /**
    * Fills every page of every block with random data once, then idles. Registers: r0 random state,
    * r1 block index, r2 page index in the block; pc 2 = done.
    */
-  public static final GuestProgram FILL =
-      new GuestProgram() {
-        @Override
-        public String name() {
-          return "fill";
-        }
+  public static final GuestProgram FILL = program("fill", GuestPrograms::fillStep);
 
-        @Override
-        public void step(GuestContext ctx) {
-          CpuDevice cpu = ctx.cpu();
-          if (cpu.pc() == 0) {
-            cpu.setReg(0, ctx.options().seed() * 0x9E3779B97F4A7C15L + cpu.index() + 1);
-            cpu.setPc(cpu.index() == 0 ? 1 : 2); // one filler is enough
-          }
-          if (cpu.pc() == 2) {
-            ctx.idle(IDLE_NS);
-            return;
-          }
-          GuestMemory mem = ctx.memory();
-          long x = cpu.reg(0);
-          int block = (int) cpu.reg(1);
-          long page = cpu.reg(2);
-          for (int i = ctx.options().pagesPerStep(); i > 0; i--) {
-            x = fillPage(mem, block, page, x);
-            if (++page == mem.pageCount(block)) {
-              page = 0;
-              if (++block == mem.blockCount()) {
-                cpu.setPc(2);
-                break;
-              }
-            }
-          }
-          cpu.setReg(0, x);
-          cpu.setReg(1, block);
-          cpu.setReg(2, page);
+  private static void fillStep(GuestContext ctx) {
+    CpuDevice cpu = ctx.cpu();
+    if (cpu.pc() == 0) {
+      cpu.setReg(0, ctx.options().seed() * 0x9E3779B97F4A7C15L + cpu.index() + 1);
+      cpu.setPc(cpu.index() == 0 ? 1 : 2); // one filler is enough
+    }
+    if (cpu.pc() == 2) {
+      ctx.idle(IDLE_NS);
+      return;
+    }
+    GuestMemory mem = ctx.memory();
+    long x = cpu.reg(0);
+    int block = (int) cpu.reg(1);
+    long page = cpu.reg(2);
+    for (int i = ctx.options().pagesPerStep(); i > 0; i--) {
+      x = fillPage(mem, block, page, x);
+      if (++page == mem.pageCount(block)) {
+        page = 0;
+        if (++block == mem.blockCount()) {
+          cpu.setPc(2);
+          break;
         }
-
-        @Override
-        public String toString() {
-          return name();
-        }
-      };
+      }
+    }
+    cpu.setReg(0, x);
+    cpu.setReg(1, block);
+    cpu.setReg(2, page);
+  }
 
   /**
    * The qword {@code workingset} writes at offset 0 of page {@code globalPage} (pages of all blocks
@@ -236,83 +174,83 @@ public final class GuestPrograms {
    * Registers: r0 pages filled, r1 next working-set page (index in the set), r2 completed passes,
    * r3 virtual time the loop started, r4 pages incremented since then. pc 1 = filling, 2 = loop.
    */
-  public static final GuestProgram WORKINGSET =
-      new GuestProgram() {
-        @Override
-        public String name() {
-          return "workingset";
-        }
+  public static final GuestProgram WORKINGSET = program("workingset", GuestPrograms::workingSetStep);
 
-        @Override
-        public void step(GuestContext ctx) {
-          CpuDevice cpu = ctx.cpu();
-          if (cpu.index() != 0) {
-            ctx.idle(IDLE_NS);
-            return;
-          }
-          GuestMemory mem = ctx.memory();
-          int perStep = ctx.options().pagesPerStep();
-          long total = totalPages(mem);
-          if (cpu.pc() == 0) {
-            cpu.setPc(1);
-          }
-          if (cpu.pc() == 1) {
-            long page = cpu.reg(0);
-            long end = Math.min(total, page + perStep * 8L); // one qword a page: fill faster than stress
-            for (; page < end; page++) {
-              long[] at = locate(mem, page);
-              mem.putLong((int) at[0], at[1], workingSetFill(page));
-            }
-            cpu.setReg(0, page);
-            if (page == total) {
-              ctx.serial().write((byte) 'A');
-              cpu.setReg(3, ctx.timer().nowNs());
-              cpu.setReg(4, 0);
-              cpu.setPc(2);
-            }
-            return;
-          }
-          long[] set = workingSetPages(ctx.options(), total);
-          if (set[1] == 0) {
-            ctx.idle(IDLE_NS);
-            return;
-          }
-          int n = perStep;
-          long rate = ctx.options().workingSetRateBytesPerSec();
-          if (rate > 0) {
-            long now = ctx.timer().nowNs();
-            long done = cpu.reg(4);
-            long due = (long) ((now - cpu.reg(3)) * (rate / (PAGE * 1e9))) - done;
-            if (due <= 0) {
-              long nsPerPage = Math.max(1, (long) (PAGE * 1e9 / rate));
-              ctx.idle(Math.min(IDLE_NS, nsPerPage * Math.min(perStep, 1 - due)));
-              return;
-            }
-            if (due > 8L * perStep) {
-              done += due - perStep; // cannot keep up: drop the debt instead of bursting
-              due = perStep;
-            }
-            n = (int) Math.min(due, perStep);
-            cpu.setReg(4, done + n);
-          }
-          long i = cpu.reg(1) % set[1];
-          for (; n > 0; n--) {
-            long[] at = locate(mem, set[0] + i);
-            mem.addByte((int) at[0], at[1], 1);
-            if (++i == set[1]) {
-              i = 0;
-              cpu.setReg(2, cpu.reg(2) + 1);
-              ctx.serial().write((byte) 'B');
-            }
-          }
-          cpu.setReg(1, i);
-        }
+  private static void workingSetStep(GuestContext ctx) {
+    CpuDevice cpu = ctx.cpu();
+    if (cpu.index() != 0) {
+      ctx.idle(IDLE_NS);
+      return;
+    }
+    GuestMemory mem = ctx.memory();
+    int perStep = ctx.options().pagesPerStep();
+    long total = totalPages(mem);
+    if (cpu.pc() == 0) {
+      cpu.setPc(1);
+    }
+    if (cpu.pc() == 1) {
+      long page = cpu.reg(0);
+      long end = Math.min(total, page + perStep * 8L); // one qword a page: fill faster than stress
+      for (; page < end; page++) {
+        long[] at = locate(mem, page);
+        mem.putLong((int) at[0], at[1], workingSetFill(page));
+      }
+      cpu.setReg(0, page);
+      if (page == total) {
+        ctx.serial().write((byte) 'A');
+        cpu.setReg(3, ctx.timer().nowNs());
+        cpu.setReg(4, 0);
+        cpu.setPc(2);
+      }
+      return;
+    }
+    long[] set = workingSetPages(ctx.options(), total);
+    if (set[1] == 0) {
+      ctx.idle(IDLE_NS);
+      return;
+    }
+    long rate = ctx.options().workingSetRateBytesPerSec();
+    int n = rate > 0 ? pagesDue(ctx, ctx.timer().nowNs(), rate, 3, 4) : perStep;
+    if (n == 0) {
+      return;
+    }
+    long i = cpu.reg(1) % set[1];
+    for (; n > 0; n--) {
+      long[] at = locate(mem, set[0] + i);
+      mem.addByte((int) at[0], at[1], 1);
+      if (++i == set[1]) {
+        i = 0;
+        cpu.setReg(2, cpu.reg(2) + 1);
+        ctx.serial().write((byte) 'B');
+      }
+    }
+    cpu.setReg(1, i);
+  }
 
-        @Override
-        public String toString() {
-          return name();
-        }
-      };
+  /**
+   * Pacing by virtual time: the pages due at {@code now} at {@code rateBytesPerSec} since the start
+   * (register {@code startReg}) minus those done (register {@code doneReg}), at most {@link
+   * ProgramOptions#pagesPerStep()}. Counts them as done (a debt the guest cannot keep up with is
+   * dropped, not burst) and returns them; with none due it idles until the next one and returns 0.
+   */
+  private static int pagesDue(GuestContext ctx, long now, long rateBytesPerSec, int startReg, int doneReg) {
+    CpuDevice cpu = ctx.cpu();
+    long done = cpu.reg(doneReg);
+    long due = (long) ((now - cpu.reg(startReg)) * (rateBytesPerSec / (PAGE * 1e9))) - done;
+    int perStep = ctx.options().pagesPerStep();
+    if (due <= 0) {
+      long nsPerPage = rateBytesPerSec == 0 ? IDLE_NS : Math.max(1, (long) (PAGE * 1e9 / rateBytesPerSec));
+      ctx.idle(Math.min(IDLE_NS, nsPerPage * Math.min(perStep, 1 - due)));
+      return 0;
+    }
+    if (due > 8L * perStep) {
+      done += due - perStep;
+      due = perStep;
+    }
+    int n = (int) Math.min(due, perStep);
+    cpu.setReg(doneReg, done + n);
+    return n;
+  }
 
   /** Pages of all blocks. */
   static long totalPages(GuestMemory mem) {
@@ -347,92 +285,89 @@ public final class GuestPrograms {
    * a drive it idles. Registers: r0 disk index, r1 chunk index, r2 completed passes, r3 virtual time of
    * the start, r4 records written (pacing).
    */
-  public static final GuestProgram DISK =
-      new GuestProgram() {
-        private final ThreadLocal<java.nio.ByteBuffer> record =
-            ThreadLocal.withInitial(() -> java.nio.ByteBuffer.allocateDirect(dev.ferry.block.DiskCheck.RECORD_BYTES));
+  public static final GuestProgram DISK = program("disk", GuestPrograms::diskStep);
 
-        @Override
-        public String name() {
-          return "disk";
-        }
+  /** The record {@code disk} writes next, one per vCPU thread. */
+  private static final ThreadLocal<java.nio.ByteBuffer> DISK_RECORD =
+      ThreadLocal.withInitial(() -> java.nio.ByteBuffer.allocateDirect(dev.ferry.block.DiskCheck.RECORD_BYTES));
 
-        @Override
-        public void step(GuestContext ctx) {
-          CpuDevice cpu = ctx.cpu();
-          List<dev.ferry.block.DiskImage> disks = ctx.disks();
-          if (cpu.index() != 0 || disks.isEmpty()) {
-            ctx.idle(IDLE_NS);
-            return;
-          }
-          long now = ctx.timer().nowNs();
-          if (cpu.pc() == 0) {
-            ctx.serial().write((byte) 'A');
-            cpu.setReg(3, now);
-            cpu.setReg(4, 0);
-            cpu.setPc(1);
-            return;
-          }
-          double perNs = ctx.options().dirtyRateBytesPerSec() / (dev.ferry.block.BlockDescriptor.CHUNK_BYTES * 1e9);
-          long due = (long) ((now - cpu.reg(3)) * perNs) - cpu.reg(4);
-          if (due <= 0) {
-            ctx.idle(IDLE_NS);
-            return;
-          }
-          int n = (int) Math.min(due, 4);
-          cpu.setReg(4, cpu.reg(4) + (due > 32 ? due : n)); // cannot keep up: drop the debt
-          long total = dev.ferry.block.DiskCheck.totalChunks(disks);
-          for (int i = 0; i < n; i++) {
-            int d = (int) cpu.reg(0);
-            long c = cpu.reg(1);
-            long global = c;
-            for (int k = 0; k < d; k++) {
-              global += disks.get(k).chunkCount();
-            }
-            java.nio.ByteBuffer r = record.get();
-            dev.ferry.block.DiskCheck.fill(r, d, c, cpu.reg(2) * total + global);
-            try {
-              disks.get(d).write(c * dev.ferry.block.BlockDescriptor.CHUNK_BYTES, r.clear());
-            } catch (java.io.IOException e) {
-              throw new java.io.UncheckedIOException("disk program: writing drive '" + disks.get(d).name() + "': " + e.getMessage(), e);
-            }
-            if (++c == disks.get(d).chunkCount()) {
-              c = 0;
-              if (++d == disks.size()) {
-                d = 0;
-                cpu.setReg(2, cpu.reg(2) + 1);
-                ctx.serial().write((byte) 'B');
-              }
-            }
-            cpu.setReg(0, d);
-            cpu.setReg(1, c);
-          }
+  private static void diskStep(GuestContext ctx) {
+    CpuDevice cpu = ctx.cpu();
+    List<dev.ferry.block.DiskImage> disks = ctx.disks();
+    if (cpu.index() != 0 || disks.isEmpty()) {
+      ctx.idle(IDLE_NS);
+      return;
+    }
+    long now = ctx.timer().nowNs();
+    if (cpu.pc() == 0) {
+      ctx.serial().write((byte) 'A');
+      cpu.setReg(3, now);
+      cpu.setReg(4, 0);
+      cpu.setPc(1);
+      return;
+    }
+    double perNs = ctx.options().dirtyRateBytesPerSec() / (dev.ferry.block.BlockDescriptor.CHUNK_BYTES * 1e9);
+    long due = (long) ((now - cpu.reg(3)) * perNs) - cpu.reg(4);
+    if (due <= 0) {
+      ctx.idle(IDLE_NS);
+      return;
+    }
+    int n = (int) Math.min(due, 4);
+    cpu.setReg(4, cpu.reg(4) + (due > 32 ? due : n)); // cannot keep up: drop the debt
+    long total = dev.ferry.block.DiskCheck.totalChunks(disks);
+    for (int i = 0; i < n; i++) {
+      int d = (int) cpu.reg(0);
+      long c = cpu.reg(1);
+      long global = c;
+      for (int k = 0; k < d; k++) {
+        global += disks.get(k).chunkCount();
+      }
+      java.nio.ByteBuffer r = DISK_RECORD.get();
+      dev.ferry.block.DiskCheck.fill(r, d, c, cpu.reg(2) * total + global);
+      try {
+        disks.get(d).write(c * dev.ferry.block.BlockDescriptor.CHUNK_BYTES, r.clear());
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException("disk program: writing drive '" + disks.get(d).name() + "': " + e.getMessage(), e);
+      }
+      if (++c == disks.get(d).chunkCount()) {
+        c = 0;
+        if (++d == disks.size()) {
+          d = 0;
+          cpu.setReg(2, cpu.reg(2) + 1);
+          ctx.serial().write((byte) 'B');
         }
-
-        @Override
-        public String toString() {
-          return name();
-        }
-      };
+      }
+      cpu.setReg(0, d);
+      cpu.setReg(1, c);
+    }
+  }
 
   /** Touches nothing: halts in every step. */
-  public static final GuestProgram IDLE =
-      new GuestProgram() {
-        @Override
-        public String name() {
-          return "idle";
-        }
+  public static final GuestProgram IDLE = program("idle", GuestPrograms::idleStep);
 
-        @Override
-        public void step(GuestContext ctx) {
-          ctx.idle(IDLE_NS);
-        }
+  private static void idleStep(GuestContext ctx) {
+    ctx.idle(IDLE_NS);
+  }
 
-        @Override
-        public String toString() {
-          return name();
-        }
-      };
+  /** A program called {@code name} (also its toString) whose step is {@code step}. */
+  private static GuestProgram program(String name, java.util.function.Consumer<GuestContext> step) {
+    return new GuestProgram() {
+      @Override
+      public String name() {
+        return name;
+      }
+
+      @Override
+      public void step(GuestContext ctx) {
+        step.accept(ctx);
+      }
+
+      @Override
+      public String toString() {
+        return name;
+      }
+    };
+  }
 
   private static long fillPage(GuestMemory mem, int block, long page, long x) {
     long base = page * PAGE;

@@ -200,10 +200,7 @@ public final class OutgoingMigration {
    */
   public void startPostcopy() {
     postcopyRequested = true;
-    RateLimiter r = rate;
-    if (r != null) {
-      r.wakeUp();
-    }
+    wakeUp();
   }
 
   /**
@@ -278,15 +275,25 @@ public final class OutgoingMigration {
     if (state.status() != MigrationStatus.POSTCOPY_ACTIVE) {
       return false;
     }
+    shutConnection();
+    return true;
+  }
+
+  /** Shuts the connection (if any) and wakes the thread, so it notices. */
+  private void shutConnection() {
     MigrationChannel c = connection.get();
     if (c != null) {
       c.shutdown();
     }
+    wakeUp();
+  }
+
+  /** Wakes the migration thread from a rate-limit sleep. */
+  private void wakeUp() {
     RateLimiter r = rate;
     if (r != null) {
       r.wakeUp();
     }
-    return true;
   }
 
   /**
@@ -302,14 +309,7 @@ public final class OutgoingMigration {
     }
     MigrationStatus before = state.transitionFromCurrent(MigrationStatus.CANCELLING, "migrate_cancel");
     if (before.isActive() && before != MigrationStatus.CANCELLING) {
-      MigrationChannel c = connection.get();
-      if (c != null) {
-        c.shutdown();
-      }
-      RateLimiter r = rate;
-      if (r != null) {
-        r.wakeUp();
-      }
+      shutConnection();
       Thread t = thread;
       if (t != null) {
         t.interrupt();
@@ -400,7 +400,7 @@ public final class OutgoingMigration {
       cancelled = cancelling();
       // a destination that requires TLS: its reason alone, whichever thread read or wrote it
       PlainSource.RefusedException refused = PlainSource.refusal(e);
-      error = refused != null ? refused.getMessage() : e.getMessage() == null ? e.toString() : e.getMessage();
+      error = refused != null ? refused.getMessage() : message(e);
       if (!cancelled) {
         LOG.debug("migration failed", e);
       }
@@ -418,6 +418,19 @@ public final class OutgoingMigration {
     }
   }
 
+  /** Pauses the guest if it runs, remembering that this migration did (a failure resumes it). */
+  private void pauseGuest() throws InterruptedException {
+    if (vm.running()) {
+      vm.pause();
+      pausedByUs = true;
+    }
+  }
+
+  /** The exception's message, or the exception itself when it has none. */
+  private static String message(Throwable e) {
+    return e.getMessage() == null ? e.toString() : e.getMessage();
+  }
+
   private void finish(boolean cancelled, String error) {
     // the live devices' per-migration state was released by StateSaver.cleanupLive() in run()
     if (state.status() == MigrationStatus.COMPLETED) {
@@ -429,11 +442,7 @@ public final class OutgoingMigration {
       guard(
           "status postcopy-paused",
           () -> state.transitionFromCurrent(MigrationStatus.POSTCOPY_PAUSED, pausedReason(error)));
-      MigrationChannel c = connection.get();
-      if (c != null) {
-        guard("shutting the connection down", c::shutdown);
-        guard("closing the connection", () -> closeQuietly(c));
-      }
+      shutAndClose();
       return;
     }
     String[] why = {error};
@@ -634,10 +643,7 @@ public final class OutgoingMigration {
   private boolean complete(StateSaver saver, MigrationOutput o, RateLimiter r, boolean waitShut, SwitchOverPolicy policy)
       throws IOException, InterruptedException {
     long downtimeStart = System.nanoTime();
-    if (vm.running()) {
-      vm.pause();
-      pausedByUs = true;
-    }
+    pauseGuest();
     // the guard: the exact rest, now that the guest cannot dirty more, against the rate measured last
     long pending = saver.pendingBytes(true);
     double bw = measureRate(o, System.nanoTime());
@@ -743,18 +749,12 @@ public final class OutgoingMigration {
     long downtimeStart = System.nanoTime();
     if (caps.contains(MigrationCapability.PAUSE_BEFORE_SWITCHOVER)) {
       // QEMU's postcopy_start: stop the guest, pre-switchover until migrate-continue, postcopy-active
-      if (vm.running()) {
-        vm.pause();
-        pausedByUs = true;
-      }
+      pauseGuest();
       awaitContinue(MigrationStatus.POSTCOPY_ACTIVE);
     } else if (!state.transition(MigrationStatus.ACTIVE, MigrationStatus.POSTCOPY_ACTIVE, "migrate-start-postcopy")) {
       throw new CancelledException();
     }
-    if (vm.running()) {
-      vm.pause();
-      pausedByUs = true;
-    }
+    pauseGuest();
     long before = o.position();
     StreamWriter w = saver.writer();
     saver.completeLive(h -> !h.supportsPostcopy());
@@ -787,7 +787,7 @@ public final class OutgoingMigration {
         break;
       } catch (IOException | RuntimeException e) {
         LOG.debug("postcopy connection lost", e);
-        pauseUntilResumed(saver, ram, e.getMessage() == null ? e.toString() : e.getMessage());
+        pauseUntilResumed(saver, ram, message(e));
       }
     }
     stats.remainingBytes(0);
@@ -847,7 +847,7 @@ public final class OutgoingMigration {
       try {
         c = next.connect();
       } catch (IOException | RuntimeException e) {
-        String w = pausedReason("resume: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+        String w = pausedReason("resume: " + message(e));
         LOG.warn("{}", w);
         state.pausedError(w);
         continue;
@@ -856,7 +856,7 @@ public final class OutgoingMigration {
         recover(saver, ram, c);
         return;
       } catch (IOException | RuntimeException e) {
-        String w = pausedReason("recovery failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+        String w = pausedReason("recovery failed: " + message(e));
         LOG.warn("{}", w);
         state.transitionFromCurrent(MigrationStatus.POSTCOPY_PAUSED, w);
         dropConnection();
@@ -867,6 +867,11 @@ public final class OutgoingMigration {
   /** Shuts and closes the current connection; its return-path reader no longer counts. */
   private void dropConnection() {
     linkGeneration++;
+    shutAndClose();
+  }
+
+  /** Shuts and closes the current connection, each step guarded. */
+  private void shutAndClose() {
     MigrationChannel c = connection.get();
     if (c != null) {
       guard("shutting the connection down", c::shutdown);
@@ -981,10 +986,7 @@ public final class OutgoingMigration {
                 }
                 stats.addPostcopyRequest();
                 ram.queuePageRequest(blockName, start, length);
-                RateLimiter r = rate;
-                if (r != null) {
-                  r.wakeUp();
-                }
+                wakeUp();
               }
 
               /** A lost connection's reader stops here instead of touching the next connection's state. */
@@ -1033,10 +1035,7 @@ public final class OutgoingMigration {
     } catch (IOException | RuntimeException e) {
       if (gen == linkGeneration && state.status().isActive() && !cancelling()) {
         returnPathError = e;
-        RateLimiter r = rate;
-        if (r != null) {
-          r.wakeUp(); // a postcopy migration waiting for its window notices now
-        }
+        wakeUp(); // a postcopy migration waiting for its window notices now
       }
     } finally {
       Recovery rec = recovery;

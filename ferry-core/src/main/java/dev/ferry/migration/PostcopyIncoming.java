@@ -217,11 +217,6 @@ public final class PostcopyIncoming implements PageFaultHandler {
     pausedReason = reason;
   }
 
-  /** Why the postcopy phase is paused now, or null while it runs. */
-  public String pausedReason() {
-    return pausedReason;
-  }
-
   /**
    * Postcopy recovery begins on a new connection: page requests and bitmaps go to {@code rp}, and
    * the loader drops what it half collected from the lost connection. Requests stay held until

@@ -25,6 +25,8 @@ public final class MultifdPageReader implements AutoCloseable {
   private MultifdCompression method;
   private Inflater inflater;
   private ZstdDecompressCtx zstd;
+  /** One byte of room to find out whether a zstd payload goes on after the packet's pages. */
+  private ByteBuffer zstdProbe;
   private ByteBuffer payload;
   private long pages;
   private long payloadBytes;
@@ -182,7 +184,10 @@ public final class MultifdPageReader implements AutoCloseable {
         }
       }
       if (src.hasRemaining()) {
-        ByteBuffer extra = ByteBuffer.allocateDirect(1);
+        if (zstdProbe == null) {
+          zstdProbe = ByteBuffer.allocateDirect(1);
+        }
+        ByteBuffer extra = zstdProbe.clear();
         zstd.decompressDirectByteBufferStream(extra, src);
         if (extra.position() > 0 || src.hasRemaining()) {
           throw in.fail(new MigrationStreamException(String.format(

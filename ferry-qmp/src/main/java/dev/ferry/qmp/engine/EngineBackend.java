@@ -366,7 +366,7 @@ public final class EngineBackend implements MonitorBackend {
         for (long v : pc.vcpuBlocktimeMs()) {
           perVcpu.add(v);
         }
-        return new MigrationInfo(in, null, null, null, null, null, err, null, null, null, pc.blocktimeMs(), perVcpu);
+        return new MigrationInfo(in, null, null, null, null, null, err, null, null, null, pc.blocktimeMs(), perVcpu, null);
       }
       // QEMU: a listening destination is in setup and shows where it listens (socket-address)
       return new MigrationInfo(in == MigrationStatus.NONE ? MigrationStatus.SETUP : in,

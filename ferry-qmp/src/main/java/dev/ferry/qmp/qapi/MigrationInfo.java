@@ -32,25 +32,7 @@ public record MigrationInfo(
     postcopyVcpuBlocktimeMs = postcopyVcpuBlocktimeMs == null ? null : java.util.List.copyOf(postcopyVcpuBlocktimeMs);
   }
 
-  /** Without Ferry's convergence figures. */
-  public MigrationInfo(
-      MigrationStatus status,
-      MigrationStats ram,
-      Long totalTimeMs,
-      Long setupTimeMs,
-      Long downtimeMs,
-      Long expectedDowntimeMs,
-      String errorDesc,
-      Long cpuThrottlePercentage,
-      XbzrleCacheStats xbzrleCache,
-      java.util.List<String> socketAddress,
-      Long postcopyBlocktimeMs,
-      java.util.List<Long> postcopyVcpuBlocktimeMs) {
-    this(status, ram, totalTimeMs, setupTimeMs, downtimeMs, expectedDowntimeMs, errorDesc, cpuThrottlePercentage, xbzrleCache,
-        socketAddress, postcopyBlocktimeMs, postcopyVcpuBlocktimeMs, null);
-  }
-
-  /** Without postcopy blocktime (only a completed postcopy destination has it). */
+  /** Without postcopy blocktime (only a completed postcopy destination has it) and convergence figures. */
   public MigrationInfo(
       MigrationStatus status,
       MigrationStats ram,
@@ -63,7 +45,7 @@ public record MigrationInfo(
       XbzrleCacheStats xbzrleCache,
       java.util.List<String> socketAddress) {
     this(status, ram, totalTimeMs, setupTimeMs, downtimeMs, expectedDowntimeMs, errorDesc, cpuThrottlePercentage, xbzrleCache,
-        socketAddress, null, null);
+        socketAddress, null, null, null);
   }
 
   /** Without {@code socket-address} (the outgoing side). */
