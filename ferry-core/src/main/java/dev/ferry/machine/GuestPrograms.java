@@ -108,12 +108,8 @@ public final class GuestPrograms {
     long x = cpu.reg(0);
     for (int i = 0; i < n; i++) {
       x = xorshift(x);
-      long global = Long.remainderUnsigned(x, total);
-      int b = 0;
-      while (global >= mem.pageCount(b)) {
-        global -= mem.pageCount(b++);
-      }
-      x = fillPage(mem, b, global, x);
+      long at = locate(mem, Long.remainderUnsigned(x, total));
+      x = fillPage(mem, blockOf(at), pageOf(at), x);
     }
     cpu.setReg(0, x);
   }
@@ -192,8 +188,8 @@ public final class GuestPrograms {
       long page = cpu.reg(0);
       long end = Math.min(total, page + perStep * 8L); // one qword a page: fill faster than stress
       for (; page < end; page++) {
-        long[] at = locate(mem, page);
-        mem.putLong((int) at[0], at[1], workingSetFill(page));
+        long at = locate(mem, page);
+        mem.putLong(blockOf(at), pageOf(at) * PAGE, workingSetFill(page));
       }
       cpu.setReg(0, page);
       if (page == total) {
@@ -216,8 +212,8 @@ public final class GuestPrograms {
     }
     long i = cpu.reg(1) % set[1];
     for (; n > 0; n--) {
-      long[] at = locate(mem, set[0] + i);
-      mem.addByte((int) at[0], at[1], 1);
+      long at = locate(mem, set[0] + i);
+      mem.addByte(blockOf(at), pageOf(at) * PAGE, 1);
       if (++i == set[1]) {
         i = 0;
         cpu.setReg(2, cpu.reg(2) + 1);
@@ -268,13 +264,28 @@ public final class GuestPrograms {
     return new long[] {first, count};
   }
 
-  /** {block, byte offset} of a global page. */
-  private static long[] locate(GuestMemory mem, long globalPage) {
+  /** Bits of a {@link #locate} result that hold the page in its block (2^40 pages: 4 PiB). */
+  private static final int PAGE_BITS = 40;
+
+  /**
+   * Where global page {@code globalPage} (pages of all blocks numbered end to end) is: its block
+   * index and its page in that block, packed in one long ({@link #blockOf}, {@link #pageOf}) so the
+   * guests' per-page loops allocate nothing.
+   */
+  private static long locate(GuestMemory mem, long globalPage) {
     int b = 0;
     while (globalPage >= mem.pageCount(b)) {
       globalPage -= mem.pageCount(b++);
     }
-    return new long[] {b, globalPage * PAGE};
+    return (long) b << PAGE_BITS | globalPage;
+  }
+
+  private static int blockOf(long located) {
+    return (int) (located >>> PAGE_BITS);
+  }
+
+  private static long pageOf(long located) {
+    return located & ((1L << PAGE_BITS) - 1);
   }
 
   /**
