@@ -93,19 +93,9 @@ public final class AnalyzeCommand implements Callable<Integer> {
 
   /** The input file and the --extract directory, checked before the stream is read. */
   private void checkPaths() throws java.io.IOException {
-    if (Files.isDirectory(file)) {
-      throw new IllegalArgumentException(file + ": Is a directory (FILE is a migration stream file)");
-    }
-    if (!Files.exists(file)) {
-      throw new java.nio.file.NoSuchFileException(file.toString());
-    }
+    checkFile(file, file + ": Is a directory (FILE is a migration stream file)");
     for (Path c : multifdChannels) {
-      if (Files.isDirectory(c)) {
-        throw new IllegalArgumentException("--multifd-channel " + c + ": Is a directory");
-      }
-      if (!Files.exists(c)) {
-        throw new java.nio.file.NoSuchFileException(c.toString());
-      }
+      checkFile(c, "--multifd-channel " + c + ": Is a directory");
     }
     if (extractDir != null) {
       try {
@@ -116,6 +106,16 @@ public final class AnalyzeCommand implements Callable<Integer> {
       if (!Files.isWritable(extractDir)) {
         throw new IllegalArgumentException("--extract " + extractDir + ": not a writable directory");
       }
+    }
+  }
+
+  /** {@code f} exists and is no directory ({@code ifDirectory} says so otherwise). */
+  private static void checkFile(Path f, String ifDirectory) throws java.nio.file.NoSuchFileException {
+    if (Files.isDirectory(f)) {
+      throw new IllegalArgumentException(ifDirectory);
+    }
+    if (!Files.exists(f)) {
+      throw new java.nio.file.NoSuchFileException(f.toString());
     }
   }
 

@@ -143,10 +143,7 @@ public final class DemoCommand implements Callable<Integer> {
       lm.drives(driveList, sharedStorage);
       run(lm);
       return 0;
-    } catch (DemoFailure e) {
-      err.println("ferry demo: FAILED: " + e.getMessage());
-      return 1;
-    } catch (IOException e) {
+    } catch (DemoFailure | IOException e) {
       err.println("ferry demo: FAILED: " + e.getMessage());
       return 1;
     } catch (InterruptedException e) {

@@ -1,5 +1,6 @@
 package dev.ferry.cli;
 
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.qmp.QmpClient;
@@ -260,23 +261,18 @@ public final class MigrateCommand implements Callable<Integer> {
       ObjectNode args = JsonNodeFactory.instance.objectNode();
       var caps = args.putArray("capabilities");
       if (xbzrle) {
-        caps.addObject().put("capability", "xbzrle").put("state", true);
-        changed.add("xbzrle=on");
+        capabilityOn(caps, changed, "xbzrle");
       }
       if (returnPath) {
-        caps.addObject().put("capability", "return-path").put("state", true);
-        changed.add("return-path=on");
+        capabilityOn(caps, changed, "return-path");
       }
       if (autoConverge) {
-        caps.addObject().put("capability", "auto-converge").put("state", true);
-        changed.add("auto-converge=on");
+        capabilityOn(caps, changed, "auto-converge");
       }
       if (postcopy) {
-        caps.addObject().put("capability", "postcopy-ram").put("state", true);
-        changed.add("postcopy-ram=on");
+        capabilityOn(caps, changed, "postcopy-ram");
         // Ferry: also switch on its own once precopy stops converging (before --postcopy-after)
-        caps.addObject().put("capability", "ferry-auto-postcopy").put("state", true);
-        changed.add("ferry-auto-postcopy=on");
+        capabilityOn(caps, changed, "ferry-auto-postcopy");
       }
       client.execute("migrate-set-capabilities", args);
     }
@@ -319,6 +315,12 @@ public final class MigrateCommand implements Callable<Integer> {
       err.println("ferry migrate: set on the source, and kept for later migrations as in QEMU (--reset restores the defaults): "
           + String.join(", ", changed));
     }
+  }
+
+  /** Turns capability {@code name} on in {@code caps} and notes it in {@code changed}. */
+  private static void capabilityOn(ArrayNode caps, List<String> changed, String name) {
+    caps.addObject().put("capability", name).put("state", true);
+    changed.add(name + "=on");
   }
 
   /**
@@ -364,9 +366,8 @@ public final class MigrateCommand implements Callable<Integer> {
         if (bar != null) {
           bar.update(info);
         }
-        boolean done = info.status() == null || info.status() == MigrationStatus.COMPLETED
-            || info.status() == MigrationStatus.FAILED || info.status() == MigrationStatus.CANCELLED
-            || info.status() == MigrationStatus.NONE || info.status() == MigrationStatus.POSTCOPY_PAUSED;
+        MigrationStatus st = info.status();
+        boolean done = st == null || st.isFinal() || st == MigrationStatus.NONE || st == MigrationStatus.POSTCOPY_PAUSED;
         if (done) {
           return info;
         }

@@ -448,7 +448,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
         machine = host.machine();
       } catch (RuntimeException | OutOfMemoryError e) {
         closeQuietly(serialOut);
-        throw new Exit(1, "cannot create the machine with --memory " + dev.ferry.qmp.Sizes.exact(memoryBytes) + ": " + CliErrors.describe(e));
+        throw new Exit(1, cannotCreate(e));
       }
     } else {
       try {
@@ -475,10 +475,10 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
         if (!driveOptions.isEmpty() && e.getMessage() != null && e.getMessage().startsWith("drive '")) {
           throw new Exit(1, e.getMessage());
         }
-        throw new Exit(1, "cannot create the machine with --memory " + dev.ferry.qmp.Sizes.exact(memoryBytes) + ": " + CliErrors.describe(e));
+        throw new Exit(1, cannotCreate(e));
       } catch (RuntimeException | OutOfMemoryError e) {
         closeQuietly(serialOut);
-        throw new Exit(1, "cannot create the machine with --memory " + dev.ferry.qmp.Sizes.exact(memoryBytes) + ": " + CliErrors.describe(e));
+        throw new Exit(1, cannotCreate(e));
       }
       host = new MachineHost(machine);
     }
@@ -536,7 +536,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
         try {
           serviceFields = service.start();
         } catch (IOException | RuntimeException e) {
-          throw new Exit(1, "cannot start " + service.name() + ": " + message(e));
+          throw new Exit(1, "cannot start " + service.name() + ": " + CliErrors.describe(e));
         }
       }
       String ready =
@@ -573,14 +573,14 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
 
               @Override
               public void failed(String uri, Exception error) {
-                err.println(name() + ": incoming migration on " + uri + " failed: " + message(error));
+                err.println(name() + ": incoming migration on " + uri + " failed: " + CliErrors.describe(error));
                 finished.complete(1);
               }
 
               @Override
               public void postcopyPaused(String uri, Exception error) {
                 // the guest lives here now: keep the process (and its monitor) up
-                err.println(name() + ": incoming postcopy migration on " + uri + " paused: " + message(error));
+                err.println(name() + ": incoming postcopy migration on " + uri + " paused: " + CliErrors.describe(error));
               }
             });
         if (incoming.equals("defer")) {
@@ -596,7 +596,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
           } catch (NoSuchFileException e) {
             throw new Exit(1, "snapshot '" + loadvm + "' not found in " + snapshotDir);
           } catch (IOException | RuntimeException e) {
-            throw new Exit(1, "cannot load snapshot '" + loadvm + "' from " + snapshotDir + ": " + message(e));
+            throw new Exit(1, "cannot load snapshot '" + loadvm + "' from " + snapshotDir + ": " + CliErrors.describe(e));
           }
         }
         if (paused) {
@@ -621,7 +621,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
         try {
           service.stop();
         } catch (RuntimeException e) {
-          err.println(name() + ": stopping: " + message(e));
+          err.println(name() + ": stopping: " + CliErrors.describe(e));
         }
       }
       for (QmpServer s : servers) {
@@ -688,7 +688,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
     try {
       return Files.newOutputStream(Path.of(serial), StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     } catch (IOException e) {
-      throw new Exit(1, "cannot open serial output " + serial + ": " + message(e));
+      throw new Exit(1, "cannot open serial output " + serial + ": " + CliErrors.describe(e));
     }
   }
 
@@ -700,7 +700,8 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
     }
   }
 
-  static String message(Throwable e) {
-    return CliErrors.describe(e);
+  /** Why the machine could not be built, naming its --memory. */
+  private String cannotCreate(Throwable e) {
+    return "cannot create the machine with --memory " + dev.ferry.qmp.Sizes.exact(memoryBytes) + ": " + CliErrors.describe(e);
   }
 }

@@ -61,14 +61,7 @@ final class KvCommands {
   static void runKeyspace(KvCommand c, List<byte[]> a, KvTable table, KvState state, long nowMs, ServerView server, RespWriter out) {
     try {
       switch (c) {
-        case GET -> {
-          byte[] v = table.get(a.get(1), nowMs);
-          if (v == null) {
-            out.nullBulk();
-          } else {
-            out.bulk(v);
-          }
-        }
+        case GET -> bulkOrNull(table.get(a.get(1), nowMs), out);
         case EXISTS -> {
           long n = 0;
           for (int i = 1; i < a.size(); i++) {
@@ -79,12 +72,7 @@ final class KvCommands {
         case MGET -> {
           out.array(a.size() - 1);
           for (int i = 1; i < a.size(); i++) {
-            byte[] v = table.get(a.get(i), nowMs);
-            if (v == null) {
-              out.nullBulk();
-            } else {
-              out.bulk(v);
-            }
+            bulkOrNull(table.get(a.get(i), nowMs), out);
           }
         }
         case TTL -> {
@@ -135,6 +123,15 @@ final class KvCommands {
       }
     } catch (KvException e) {
       out.error(e.getMessage());
+    }
+  }
+
+  /** A value, or {@code $-1} for a missing key. */
+  private static void bulkOrNull(byte[] v, RespWriter out) {
+    if (v == null) {
+      out.nullBulk();
+    } else {
+      out.bulk(v);
     }
   }
 

@@ -3,6 +3,7 @@ package dev.ferry.kv;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -78,6 +79,18 @@ final class CheckedWriter implements Runnable {
         }
       } catch (IOException e) {
         // done
+      }
+    }
+  }
+
+  /**
+   * Waits, at most until {@code deadlineNanos} ({@link System#nanoTime}), until every writer moved to
+   * the destination and had 50 more writes acknowledged there (or failed).
+   */
+  static void awaitWritingOnDestination(List<CheckedWriter> writers, long deadlineNanos) throws InterruptedException {
+    for (CheckedWriter w : writers) {
+      while ((!w.onDestination || w.acked.get() < w.setsOnSource + 50) && w.failure == null && System.nanoTime() < deadlineNanos) {
+        Thread.sleep(10);
       }
     }
   }

@@ -75,13 +75,8 @@ class KvMigrationTest {
         }
 
         dst.start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        for (CheckedWriter w : writers) {
-          // every client found the destination and wrote there too
-          while ((!w.onDestination || w.acked.get() < w.setsOnSource + 50) && w.failure == null && System.nanoTime() < deadline) {
-            Thread.sleep(10);
-          }
-        }
+        // every client found the destination and wrote there too
+        CheckedWriter.awaitWritingOnDestination(writers, System.nanoTime() + TimeUnit.SECONDS.toNanos(60));
         stop.set(true);
         for (Thread t : threads) {
           t.join(TimeUnit.SECONDS.toMillis(30));

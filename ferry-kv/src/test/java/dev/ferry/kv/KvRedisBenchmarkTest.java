@@ -155,12 +155,7 @@ class KvRedisBenchmarkTest {
           assertThat(c.call("DBSIZE")).as("keys on the destination = keys the source had").isEqualTo(frozenKeys);
         }
         destinationOpen.countDown();
-        deadline = System.nanoTime() + WAIT.toNanos();
-        for (CheckedWriter w : writers) {
-          while ((!w.onDestination || w.acked.get() < w.setsOnSource + 50) && w.failure == null && System.nanoTime() < deadline) {
-            Thread.sleep(10);
-          }
-        }
+        CheckedWriter.awaitWritingOnDestination(writers, System.nanoTime() + WAIT.toNanos());
         stop.set(true);
         for (Thread t : threads) {
           t.join(TimeUnit.SECONDS.toMillis(60));

@@ -36,6 +36,17 @@ class KvServerTest {
     return out;
   }
 
+  /** {@code c.call(args)} on another thread. */
+  private static CompletableFuture<Object> callAsync(RespTestClient c, Object... args) {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return c.call(args);
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+  }
+
   @Test
   void theCommandsAnswerAsRedis() throws IOException {
     try (RespTestClient c = new RespTestClient(server.port())) {
@@ -127,13 +138,7 @@ class KvServerTest {
     try (RespTestClient c = new RespTestClient(server.port())) {
       assertThat(c.call("INCR", "n")).isEqualTo(1L);
       guest.stop();
-      CompletableFuture<Object> pending = CompletableFuture.supplyAsync(() -> {
-        try {
-          return c.call("INCR", "n");
-        } catch (IOException e) {
-          throw new java.io.UncheckedIOException(e);
-        }
-      });
+      CompletableFuture<Object> pending = callAsync(c, "INCR", "n");
       // a worker took the job and waits for a step: nothing ran, the state is what a save would capture
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
       while (server.stepWaits() == 0 && System.nanoTime() < deadline) {
@@ -146,13 +151,7 @@ class KvServerTest {
       assertThat(pending.get(10, TimeUnit.SECONDS)).isEqualTo(2L);
 
       guest.stop();
-      CompletableFuture<Object> refused = CompletableFuture.supplyAsync(() -> {
-        try {
-          return c.call("INCR", "n");
-        } catch (IOException e) {
-          throw new java.io.UncheckedIOException(e);
-        }
-      });
+      CompletableFuture<Object> refused = callAsync(c, "INCR", "n");
       guest.migrateAway();
       assertThat(RespTestClient.text(refused.get(10, TimeUnit.SECONDS))).isEqualTo("-" + KvCommands.MIGRATED);
       assertThat(c.callText("GET", "n")).isEqualTo("-" + KvCommands.MIGRATED);

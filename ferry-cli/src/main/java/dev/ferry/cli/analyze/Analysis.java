@@ -74,26 +74,18 @@ public final class Analysis {
       Path file, String dump, Path extractDir, long maxRamBytes, Path returnPath, List<Path> multifdChannels,
       Path continues, PrintWriter out) throws IOException {
     List<ReturnPathDecoder.Message> rp = returnPath == null ? null : ReturnPathDecoder.decode(readSmall(returnPath));
-    Path stream = file;
     Path temp = null;
     Path firstTemp = null;
     try {
-      if (isGzip(file)) {
-        temp = Files.createTempFile("ferry-analyze-", ".mig");
-        gunzip(file, temp);
-        stream = temp;
-      }
+      temp = gunzippedCopy(file);
+      Path stream = temp != null ? temp : file;
       if (continues != null) {
         if (dump != null || extractDir != null || !multifdChannels.isEmpty()) {
           throw new IllegalArgumentException(
               "--continues lists a recovery connection; it does not go with --dump, --extract or --multifd-channel");
         }
-        Path first = continues;
-        if (isGzip(continues)) {
-          firstTemp = Files.createTempFile("ferry-analyze-", ".mig");
-          gunzip(continues, firstTemp);
-          first = firstTemp;
-        }
+        firstTemp = gunzippedCopy(continues);
+        Path first = firstTemp != null ? firstTemp : continues;
         try (FileChannel ch1 = FileChannel.open(first, StandardOpenOption.READ);
             FileChannel ch = FileChannel.open(stream, StandardOpenOption.READ)) {
           analyzeRecovery(file, ch, continues, ch1, maxRamBytes, out);
@@ -295,6 +287,21 @@ public final class Analysis {
     try (InputStream in = Files.newInputStream(file)) {
       return in.read() == 0x1F && in.read() == 0x8B;
     }
+  }
+
+  /** A gzip {@code file} gunzipped into a temp file (the caller deletes it), or null when it is no gzip file. */
+  private static Path gunzippedCopy(Path file) throws IOException {
+    if (!isGzip(file)) {
+      return null;
+    }
+    Path temp = Files.createTempFile("ferry-analyze-", ".mig");
+    try {
+      gunzip(file, temp);
+    } catch (Throwable e) {
+      Files.deleteIfExists(temp);
+      throw e;
+    }
+    return temp;
   }
 
   private static void gunzip(Path from, Path to) throws IOException {

@@ -44,8 +44,7 @@ public final class ReturnPathDecoder {
           long status = in.readBe32Unsigned();
           yield "status " + status + (status == 0 ? " (ok)" : " (the destination failed)");
         }
-        case PONG -> "value " + in.readBe32Unsigned();
-        case RESUME_ACK -> "value " + in.readBe32Unsigned();
+        case PONG, RESUME_ACK -> "value " + in.readBe32Unsigned();
         case REQ_PAGES -> {
           if (lastBlock == null) {
             throw new MigrationStreamException("return path: REQ_PAGES before any REQ_PAGES_ID named a block", at);

@@ -90,6 +90,8 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
   private final Map<String, Disk> disks = new LinkedHashMap<>();
   private java.nio.file.Path diskDir;
   private java.nio.ByteBuffer blockBuffer;
+  /** One chunk of zeros, written for every ZERO_BLOCK chunk (read through duplicates). */
+  private java.nio.ByteBuffer zeroChunk;
 
   /** One device of the block section: its image so far, and what the stream sent for it. */
   public static final class Disk {
@@ -327,12 +329,11 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
   private void block(SectionHeader h, MigrationInput in, long bodyStart) throws IOException {
     if (blockBuffer == null) {
       blockBuffer = java.nio.ByteBuffer.allocateDirect(dev.ferry.block.BlockDescriptor.CHUNK_BYTES);
+      zeroChunk = java.nio.ByteBuffer.allocate(dev.ferry.block.BlockDescriptor.CHUNK_BYTES);
     }
     List<Entry> records = new ArrayList<>();
     long[] counts = new long[3];
     dev.ferry.block.BlockReader.readBody(in, new dev.ferry.block.BlockReader.Handler() {
-      private long last = bodyStart;
-
       @Override
       public void progress(int percent, long at) {
         records.add(new Entry(at, 8, "  BLOCK", "progress " + percent + "%"));
@@ -352,7 +353,7 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
           d.zeroChunks++;
           counts[1]++;
           // a chunk sent earlier at this offset is overwritten by the zeros
-          java.nio.ByteBuffer z = java.nio.ByteBuffer.allocate(dev.ferry.block.BlockDescriptor.CHUNK_BYTES);
+          java.nio.ByteBuffer z = zeroChunk.duplicate();
           while (z.hasRemaining()) {
             d.channel.write(z, offset + z.position());
           }

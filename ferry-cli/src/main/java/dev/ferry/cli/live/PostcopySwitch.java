@@ -36,14 +36,4 @@ public final class PostcopySwitch {
     }
     return now;
   }
-
-  /** Whether {@link #due} said yes once. */
-  public boolean sent() {
-    return sent;
-  }
-
-  /** The rule in words, for the one-line notice. */
-  public String describe() {
-    return afterMs == null ? "after the first pass over RAM" : "after " + afterMs / 1000.0 + " s";
-  }
 }

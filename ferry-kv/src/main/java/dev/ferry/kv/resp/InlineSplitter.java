@@ -1,7 +1,7 @@
 package dev.ferry.kv.resp;
 
-import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -16,6 +16,7 @@ final class InlineSplitter {
   /** The arguments of {@code line[from, to)}, or null when a quote is not closed properly. */
   static List<byte[]> split(byte[] line, int from, int to) {
     List<byte[]> out = new ArrayList<>();
+    byte[] word = new byte[to - from]; // a word is never longer than the line: one buffer for all
     int i = from;
     while (true) {
       while (i < to && isBlank(line[i])) {
@@ -24,7 +25,7 @@ final class InlineSplitter {
       if (i >= to) {
         return out;
       }
-      ByteArrayOutputStream word = new ByteArrayOutputStream();
+      int n = 0;
       boolean inDouble = false;
       boolean inSingle = false;
       boolean done = false;
@@ -35,18 +36,18 @@ final class InlineSplitter {
           }
           byte c = line[i];
           if (c == '\\' && i + 3 < to && line[i + 1] == 'x' && hex(line[i + 2]) >= 0 && hex(line[i + 3]) >= 0) {
-            word.write(hex(line[i + 2]) * 16 + hex(line[i + 3]));
+            word[n++] = (byte) (hex(line[i + 2]) * 16 + hex(line[i + 3]));
             i += 4;
           } else if (c == '\\' && i + 1 < to) {
             byte e = line[i + 1];
-            word.write(switch (e) {
+            word[n++] = (byte) switch (e) {
               case 'n' -> '\n';
               case 'r' -> '\r';
               case 't' -> '\t';
               case 'b' -> '\b';
               case 'a' -> 7;
               default -> e;
-            });
+            };
             i += 2;
           } else if (c == '"') {
             if (i + 1 < to && !isBlank(line[i + 1])) {
@@ -55,7 +56,7 @@ final class InlineSplitter {
             i++;
             done = true;
           } else {
-            word.write(c);
+            word[n++] = c;
             i++;
           }
         } else if (inSingle) {
@@ -64,7 +65,7 @@ final class InlineSplitter {
           }
           byte c = line[i];
           if (c == '\\' && i + 1 < to && line[i + 1] == '\'') {
-            word.write('\'');
+            word[n++] = '\'';
             i += 2;
           } else if (c == '\'') {
             if (i + 1 < to && !isBlank(line[i + 1])) {
@@ -73,7 +74,7 @@ final class InlineSplitter {
             i++;
             done = true;
           } else {
-            word.write(c);
+            word[n++] = c;
             i++;
           }
         } else if (i >= to || isBlank(line[i])) {
@@ -85,11 +86,11 @@ final class InlineSplitter {
           inSingle = true;
           i++;
         } else {
-          word.write(line[i]);
+          word[n++] = line[i];
           i++;
         }
       }
-      out.add(word.toByteArray());
+      out.add(Arrays.copyOf(word, n));
     }
   }
 

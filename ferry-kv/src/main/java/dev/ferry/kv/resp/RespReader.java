@@ -125,12 +125,9 @@ public final class RespReader {
         return null;
       }
       if (skipLine) {
-        int nl = indexOf((byte) '\n', start, end);
-        if (nl < 0) {
-          start = end;
+        if (!dropLine()) {
           return null;
         }
-        start = nl + 1;
         skipLine = false;
       }
       if (argsExpected < 0) {
@@ -262,14 +259,22 @@ public final class RespReader {
         }
         resyncAtLineStart = false;
       }
-      int nl = indexOf((byte) '\n', start, end);
-      if (nl < 0) {
-        start = end;
+      if (!dropLine()) {
         return false;
       }
-      start = nl + 1;
       resyncAtLineStart = true;
     }
+  }
+
+  /** Drops input through the next newline; false when there is none yet (then all input is dropped). */
+  private boolean dropLine() {
+    int nl = indexOf((byte) '\n', start, end);
+    if (nl < 0) {
+      start = end;
+      return false;
+    }
+    start = nl + 1;
+    return true;
   }
 
   /** An inline command, null for an empty line, {@link #INCOMPLETE} without a newline yet. */

@@ -1,6 +1,7 @@
 package dev.ferry.kv.store;
 
 import java.nio.charset.StandardCharsets;
+import java.util.regex.Pattern;
 
 /**
  * The keyspace: a chained hash table of binary keys to binary values, all in the region (bucket
@@ -35,6 +36,9 @@ public final class KvTable {
   static final int VALUE_LENGTH = 24;
   static final int KEY = 28;
 
+  private static final Pattern INTEGER = Pattern.compile("-?(0|[1-9][0-9]*)");
+  private static final byte[] ZEROS = new byte[4096];
+
   /** What {@link #set} does with an existing or missing key. */
   public enum Condition {
     ALWAYS,
@@ -59,15 +63,7 @@ public final class KvTable {
   /** Empties the keyspace: a fresh heap and bucket array (also what FLUSHALL does). */
   public void format() {
     checkWritable();
-    long commands = state.commandsProcessed;
-    long expired = state.expiredKeys;
-    long hits = state.keyspaceHits;
-    long misses = state.keyspaceMisses;
-    state.reset();
-    state.commandsProcessed = commands;
-    state.expiredKeys = expired;
-    state.keyspaceHits = hits;
-    state.keyspaceMisses = misses;
+    state.reset(); // the INFO counters stay
     allocator.format();
     long buckets = allocator.allocate(INITIAL_BUCKETS * 8);
     if (buckets == 0) {
@@ -97,13 +93,7 @@ public final class KvTable {
         state.keyspaceHits++;
       }
     }
-    if (e == 0) {
-      return null;
-    }
-    int kl = memory.getInt(e + KEY_LENGTH);
-    byte[] v = new byte[memory.getInt(e + VALUE_LENGTH)];
-    memory.read(e + KEY + kl, v, 0, v.length);
-    return v;
+    return e == 0 ? null : value(e);
   }
 
   public boolean exists(byte[] key, long nowMs) {
@@ -162,14 +152,10 @@ public final class KvTable {
     long e = find(key, h, nowMs);
     long current = 0;
     if (e != 0) {
-      int kl = memory.getInt(e + KEY_LENGTH);
-      int vl = memory.getInt(e + VALUE_LENGTH);
-      if (vl > 20) {
+      if (memory.getInt(e + VALUE_LENGTH) > 20) {
         throw new KvException("ERR value is not an integer or out of range");
       }
-      byte[] v = new byte[vl];
-      memory.read(e + KEY + kl, v, 0, vl);
-      current = parseInteger(v);
+      current = parseInteger(value(e));
     }
     long next;
     try {
@@ -189,7 +175,7 @@ public final class KvTable {
   /** Redis's rule for a string that is an integer: decimal, optional '-', no '+', no leading zeros, fits 64 bits. */
   public static long parseInteger(byte[] v) {
     String s = new String(v, StandardCharsets.US_ASCII);
-    boolean ok = !s.isEmpty() && s.length() <= 20 && s.matches("-?(0|[1-9][0-9]*)") && !s.equals("-0");
+    boolean ok = !s.isEmpty() && s.length() <= 20 && INTEGER.matcher(s).matches() && !s.equals("-0");
     if (ok) {
       try {
         return Long.parseLong(s);
@@ -266,6 +252,13 @@ public final class KvTable {
       }
     }
     return 0;
+  }
+
+  /** The value of entry {@code e}. */
+  private byte[] value(long e) {
+    byte[] v = new byte[memory.getInt(e + VALUE_LENGTH)];
+    memory.read(e + KEY + memory.getInt(e + KEY_LENGTH), v, 0, v.length);
+    return v;
   }
 
   private boolean expired(long e, long nowMs) {
@@ -370,8 +363,8 @@ public final class KvTable {
   }
 
   private void zero(long offset, long bytes) {
-    for (long i = 0; i < bytes; i += 8) {
-      memory.putLong(offset + i, 0);
+    for (long i = 0; i < bytes; i += ZEROS.length) {
+      memory.write(offset + i, ZEROS, 0, (int) Math.min(ZEROS.length, bytes - i));
     }
   }
 
