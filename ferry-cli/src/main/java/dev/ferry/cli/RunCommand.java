@@ -184,22 +184,7 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       String file = null;
       String id = null;
       long size = 0;
-      List<String> parts = new ArrayList<>();
-      StringBuilder cur = new StringBuilder();
-      for (int i = 0; i < text.length(); i++) {
-        char c = text.charAt(i);
-        if (c == ',' && i + 1 < text.length() && text.charAt(i + 1) == ',') {
-          cur.append(',');
-          i++;
-        } else if (c == ',') {
-          parts.add(cur.toString());
-          cur.setLength(0);
-        } else {
-          cur.append(c);
-        }
-      }
-      parts.add(cur.toString());
-      for (String p : parts) {
+      for (String p : dev.ferry.transport.TlsObjects.splitKeyval(text)) {
         int eq = p.indexOf('=');
         if (eq <= 0) {
           throw new IllegalArgumentException("expected key=value, got '" + p + "'");

@@ -199,8 +199,11 @@ public final class TlsObjects {
     return new ObjectOption(type, props);
   }
 
-  /** QEMU's keyval split: commas separate, a doubled comma is a literal one. */
-  static List<String> splitKeyval(String s) {
+  /**
+   * QEMU's keyval split (its {@code -object} and {@code -drive} option syntax): commas separate, a
+   * doubled comma is a literal one.
+   */
+  public static List<String> splitKeyval(String s) {
     List<String> out = new ArrayList<>();
     StringBuilder cur = new StringBuilder();
     for (int i = 0; i < s.length(); i++) {
