@@ -160,7 +160,7 @@ class FerryPostcopyAnalyzeTest {
     Path r = tmp.resolve("ferry-postcopy.rp");
     Files.write(f, stream);
     Files.write(r, returnPath);
-    PostcopyAnalyzeTest.Run run = PostcopyAnalyzeTest.ferry("analyze", f.toString(), "--return-path", r.toString());
+    AnalyzeCommandTest.Run run = AnalyzeCommandTest.ferry("analyze", f.toString(), "--return-path", r.toString());
     assertThat(run.exit()).as(run.err()).isZero();
     assertThat(run.out()).contains("COMMAND    POSTCOPY_RUN", "postcopy RAM after RUN: ", "EOF at " + (stream.length - 1) + ", no vmdesc",
         "return path " + r + ": " + rp.size() + " messages");
