@@ -49,7 +49,7 @@ final class ScenarioRunner {
     }
   }
 
-  static void dumpLogs(LiveMigration lm) {
+  private static void dumpLogs(LiveMigration lm) {
     for (FerryChild c : new FerryChild[] {lm.source(), lm.destination()}) {
       if (c != null) {
         System.err.println("---- " + c + " log (exit " + c.exitCodeNow() + ")");
