@@ -45,7 +45,6 @@ class ConvergenceCommandTest {
         .serial(new ByteArrayOutputStream()).build());
   }
 
-
   /** Source and destination in this process, wired over a unix socket; the destination stays paused. */
   private final class Pair implements AutoCloseable {
     final MachineHost src;

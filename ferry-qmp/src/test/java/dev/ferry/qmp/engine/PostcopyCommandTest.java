@@ -33,7 +33,6 @@ class PostcopyCommandTest {
     return new MachineHost(Machine.builder().memory(16 << 20).program("stress").serial(new ByteArrayOutputStream()).build());
   }
 
-
   @Test
   void postcopyOverQmpCompletesAndTheSourceRefusesToRunAgain() throws Exception {
     try (MachineHost src = host();
