@@ -11,12 +11,11 @@ import dev.ferry.migration.MigrationCapability;
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.testing.ExactState;
+import dev.ferry.testing.Incoming;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
@@ -46,30 +45,6 @@ class BlockMigrationTest {
     return new MachineHost(b.build());
   }
 
-  /** The address the last {@link #listen} bound (a tcp port 0 resolved). */
-  private final AtomicReference<String> bound = new AtomicReference<>();
-
-  /** Starts the destination's incoming on {@code uri}; returns once it listens. */
-  private CompletableFuture<Void> listen(MachineHost dst, String uri, AtomicReference<Throwable> failure)
-      throws InterruptedException {
-    CountDownLatch listening = new CountDownLatch(1);
-    CompletableFuture<Void> f =
-        CompletableFuture.runAsync(
-            () -> {
-              try {
-                dst.incoming(uri, b -> {
-                  bound.set(b);
-                  listening.countDown();
-                });
-              } catch (Throwable t) {
-                failure.set(t);
-                listening.countDown();
-              }
-            });
-    assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
-    return f;
-  }
-
   private static void await(BooleanSupplier c) throws InterruptedException {
     long end = System.nanoTime() + 60_000_000_000L;
     while (!c.getAsBoolean()) {
@@ -84,23 +59,30 @@ class BlockMigrationTest {
     return h.machine().cpu(0).reg(2);
   }
 
+  /** The migrated destination runs on: its guest writes another pass and its disks still check. */
+  private static void assertRunsOnWritingItsDisks(MachineHost dst) throws Exception {
+    long p = passes(dst);
+    dst.startAfterLoad(false);
+    await(() -> passes(dst) > p);
+    dst.machine().pause();
+    assertThat(dst.diskCheck().passed()).isTrue();
+  }
+
   private void migrateWithGuestWriting(String uri, boolean zeroBlocks) throws Exception {
     // drive0 8 MiB, d1 4.5 MiB (its last chunk is half a chunk); 16 records/s, each dirtying 1 MiB
     try (MachineHost src = host(dir.resolve("s0.raw"), 8 * MIB, dir.resolve("s1.raw"), 4 * MIB + MIB / 2, 16L * MIB);
         MachineHost dst = host(dir.resolve("t0.raw"), 8 * MIB, dir.resolve("t1.raw"), 4 * MIB + MIB / 2, 16L * MIB)) {
       src.machine().resume();
       await(() -> passes(src) >= 1); // every chunk holds a record, and the guest keeps writing
-      AtomicReference<Throwable> failure = new AtomicReference<>();
-      CompletableFuture<Void> incoming = listen(dst, uri, failure);
+      Incoming incoming = Incoming.listen(dst, uri);
       src.migration().setCapabilities(
           Map.of(MigrationCapability.BLOCK, true, MigrationCapability.ZERO_BLOCKS, zeroBlocks, MigrationCapability.RETURN_PATH, true));
       // 32 MiB/s: the bulk phase takes about 0.4 s while the guest writes behind its cursor
       src.migration().setParameters(Map.of("max-bandwidth", 32L << 20));
       long writesBefore = src.machine().cpu(0).reg(4);
-      OutgoingMigration out = src.migration().migrate(bound.get());
+      OutgoingMigration out = src.migration().migrate(incoming.uri());
       MigrationStatus end = out.await(60, TimeUnit.SECONDS);
-      incoming.get(60, TimeUnit.SECONDS);
-      assertThat(failure.get()).isNull();
+      assertThat(incoming.failure(60, TimeUnit.SECONDS)).isNull();
       assertThat(end).as(String.valueOf(src.migration().outgoingState().errorDesc())).isEqualTo(MigrationStatus.COMPLETED);
       assertThat(src.machine().cpu(0).reg(4)).as("the guest wrote during the migration").isGreaterThan(writesBefore);
       BlockStats s = src.block().stats();
@@ -112,12 +94,7 @@ class BlockMigrationTest {
       assertThat(dst.diskCheck().passed()).as(dst.diskCheck().toString()).isTrue();
       assertThat(dst.machine().drives()).allMatch(DiskImage::active);
       assertThat(src.machine().drives()).noneMatch(DiskImage::active);
-      // the destination runs on and writes its disks
-      long p = passes(dst);
-      dst.startAfterLoad(false);
-      await(() -> passes(dst) > p);
-      dst.machine().pause();
-      assertThat(dst.diskCheck().passed()).isTrue();
+      assertRunsOnWritingItsDisks(dst);
     }
   }
 
@@ -143,13 +120,11 @@ class BlockMigrationTest {
         d.write((long) c * MIB + 8192, b);
       }
       String uri = "unix:" + dir.resolve("inc.sock");
-      AtomicReference<Throwable> failure = new AtomicReference<>();
-      CompletableFuture<Void> incoming = listen(dst, uri, failure);
+      Incoming incoming = Incoming.listen(dst, uri);
       src.nextMigrationBlock(false, true); // QMP migrate inc=true
       OutgoingMigration out = src.migration().migrate(uri);
       assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.COMPLETED);
-      incoming.get(60, TimeUnit.SECONDS);
-      assertThat(failure.get()).isNull();
+      assertThat(incoming.failure(60, TimeUnit.SECONDS)).isNull();
       BlockStats s = src.block().stats();
       assertThat(s.skippedChunks()).isEqualTo(13);
       assertThat(s.transferredBytes()).isEqualTo(3L * MIB);
@@ -165,8 +140,7 @@ class BlockMigrationTest {
       src.machine().resume();
       await(() -> passes(src) >= 1);
       String uri = "unix:" + dir.resolve("shared.sock");
-      AtomicReference<Throwable> failure = new AtomicReference<>();
-      CompletableFuture<Void> incoming = listen(dst, uri, failure);
+      Incoming incoming = Incoming.listen(dst, uri);
       // the destination does not own the image yet: a write is refused
       DiskImage early = dst.machine().drives().getFirst();
       assertThat(early.active()).isFalse();
@@ -175,19 +149,14 @@ class BlockMigrationTest {
           .hasMessageContaining("drive 'drive0' is inactive");
       OutgoingMigration out = src.migration().migrate(uri);
       assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.COMPLETED);
-      incoming.get(60, TimeUnit.SECONDS);
-      assertThat(failure.get()).isNull();
+      assertThat(incoming.failure(60, TimeUnit.SECONDS)).isNull();
       assertThat(src.block().stats().transferredBytes()).as("no disk bytes in the stream").isZero();
       ExactState.assertSame(src, dst);
       assertThat(dst.diskCheck().passed()).isTrue();
       DiskImage srcDrive = src.machine().drives().getFirst();
       assertThat(srcDrive.active()).isFalse();
       assertThatThrownBy(() -> srcDrive.write(0, ByteBuffer.allocate(512))).isInstanceOf(IllegalStateException.class);
-      long p = passes(dst);
-      dst.startAfterLoad(false);
-      await(() -> passes(dst) > p);
-      dst.machine().pause();
-      assertThat(dst.diskCheck().passed()).isTrue();
+      assertRunsOnWritingItsDisks(dst);
     }
   }
 
@@ -256,14 +225,12 @@ class BlockMigrationTest {
         }
       });
       String uri = "unix:" + dir.resolve("pc.sock");
-      AtomicReference<Throwable> failure = new AtomicReference<>();
-      CompletableFuture<Void> incoming = listen(dst, uri, failure);
+      Incoming incoming = Incoming.listen(dst, uri);
       OutgoingMigration out = src.migration().migrate(uri);
       src.migration().startPostcopy();
       assertThat(out.await(60, TimeUnit.SECONDS)).as(String.valueOf(src.migration().outgoingState().errorDesc()))
           .isEqualTo(MigrationStatus.COMPLETED);
-      incoming.get(60, TimeUnit.SECONDS);
-      assertThat(failure.get()).isNull();
+      assertThat(incoming.failure(60, TimeUnit.SECONDS)).isNull();
       assertThat(out.info().postcopyBytes()).as("it did switch to postcopy").isGreaterThan(0);
       assertThat(bulkDoneAtSwitch.get()).as("the bulk phase was over at the switch").isTrue();
       ExactState.assertSame(src, dst);
@@ -278,8 +245,7 @@ class BlockMigrationTest {
       src.machine().resume();
       await(() -> passes(src) >= 1);
       String uri = "unix:" + dir.resolve("cut.sock");
-      AtomicReference<Throwable> failure = new AtomicReference<>();
-      CompletableFuture<Void> incoming = listen(dst, uri, failure);
+      Incoming incoming = Incoming.listen(dst, uri);
       src.migration().setCapabilities(Map.of(MigrationCapability.BLOCK, true));
       src.migration().setParameters(Map.of("max-bandwidth", 8L << 20)); // bulk takes ~6 s
       OutgoingMigration out = src.migration().migrate(uri);
@@ -294,7 +260,7 @@ class BlockMigrationTest {
         assertThat(out.await(30, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.FAILED);
       }
       try {
-        incoming.get(30, TimeUnit.SECONDS);
+        incoming.failure(30, TimeUnit.SECONDS);
       } catch (Exception expected) {
         // the destination's load failed; that is the point
       }

@@ -6,10 +6,9 @@ import static org.assertj.core.api.Assumptions.assumeThat;
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.ram.GuestMemory;
+import dev.ferry.testing.Incoming;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Path;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
@@ -38,21 +37,10 @@ class FreshRamMigrationTest {
       long quarter = memory / 4096 / 4;
       awaitTrue(() -> src.machine().cpu(0).reg(1) >= quarter);
       String uri = "unix:" + dir.resolve("m.sock");
-      CountDownLatch listening = new CountDownLatch(1);
-      CompletableFuture<Void> incoming =
-          CompletableFuture.runAsync(
-              () -> {
-                try {
-                  dst.incoming(uri, bound -> listening.countDown());
-                } catch (Exception e) {
-                  listening.countDown();
-                  throw new RuntimeException(e);
-                }
-              });
-      assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+      Incoming incoming = Incoming.listen(dst, uri);
       OutgoingMigration out = src.migration().migrate(uri);
       MigrationStatus end = out.await(60, TimeUnit.SECONDS);
-      incoming.get(60, TimeUnit.SECONDS);
+      incoming.await(60, TimeUnit.SECONDS);
       assertThat(end).as(String.valueOf(src.migration().outgoingState().errorDesc())).isEqualTo(MigrationStatus.COMPLETED);
       assertSameState(src, dst);
       // the shape this test is about (a machine far slower than usual may finish the pass first)

@@ -7,14 +7,12 @@ import dev.ferry.migration.MigrationStats;
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.testing.ExactState;
+import dev.ferry.testing.Incoming;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -76,24 +74,11 @@ class MachineHostTest {
         MachineHost dst = host("stress", 32 << 20, new ByteArrayOutputStream())) {
       runFor(src.machine(), 100);
       String uri = "unix:" + dir.resolve("mig.sock");
-      CountDownLatch listening = new CountDownLatch(1);
-      AtomicReference<Throwable> failure = new AtomicReference<>();
-      CompletableFuture<Void> incoming =
-          CompletableFuture.runAsync(
-              () -> {
-                try {
-                  dst.incoming(uri, bound -> listening.countDown());
-                } catch (Throwable t) {
-                  failure.set(t);
-                  listening.countDown();
-                }
-              });
-      assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+      Incoming incoming = Incoming.listen(dst, uri);
       src.migration().setCapabilities(Map.of(dev.ferry.migration.MigrationCapability.RETURN_PATH, true));
       OutgoingMigration out = src.migration().migrate(uri);
       MigrationStatus end = out.await(60, TimeUnit.SECONDS);
-      incoming.get(60, TimeUnit.SECONDS);
-      assertThat(failure.get()).isNull();
+      assertThat(incoming.failure(60, TimeUnit.SECONDS)).isNull();
       assertThat(end).as(String.valueOf(src.migration().outgoingState().errorDesc())).isEqualTo(MigrationStatus.COMPLETED);
       assertThat(src.machine().runState()).isEqualTo(RunState.POSTMIGRATE);
       MigrationStats.Snapshot s = out.info();
@@ -113,17 +98,7 @@ class MachineHostTest {
       src.machine().resume();
       await(() -> src.machine().cpu(0).reg(2) >= 1);
       String uri = "unix:" + dir.resolve("x.sock");
-      CountDownLatch listening = new CountDownLatch(1);
-      CompletableFuture<Void> incoming =
-          CompletableFuture.runAsync(
-              () -> {
-                try {
-                  dst.incoming(uri, bound -> listening.countDown());
-                } catch (Exception e) {
-                  throw new RuntimeException(e);
-                }
-              });
-      assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+      Incoming incoming = Incoming.listen(dst, uri);
       src.migration().setCapabilities(Map.of(dev.ferry.migration.MigrationCapability.XBZRLE, true));
       // The unpaced stress guest cannot converge with a 1 ms downtime limit, so the migration keeps
       // re-sending dirty pages; only once XBZRLE deltas were seen is the limit raised to let it end.
@@ -134,7 +109,7 @@ class MachineHostTest {
       assertThat(out.state().status()).as("still migrating when the first deltas went out").isEqualTo(MigrationStatus.ACTIVE);
       src.migration().setParameters(Map.of("downtime-limit", 60_000L));
       assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.COMPLETED);
-      incoming.get(60, TimeUnit.SECONDS);
+      incoming.await(60, TimeUnit.SECONDS);
       MigrationStats.Snapshot s = out.info();
       assertThat(s.xbzrlePages()).as("xbzrle pages").isPositive();
       ExactState.assertSame(src, dst);

@@ -12,6 +12,7 @@ import dev.ferry.savevm.StreamReader;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationStreamException;
 import dev.ferry.testing.ExactState;
+import dev.ferry.testing.Incoming;
 import dev.ferry.vmstate.VMStateCompat;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
@@ -20,10 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -208,24 +206,11 @@ class MachineTypeTest {
 
   private Result migrate(MachineHost src, MachineHost dst) throws Exception {
     String uri = "unix:" + dir.resolve("mig.sock");
-    CountDownLatch listening = new CountDownLatch(1);
-    AtomicReference<Throwable> failure = new AtomicReference<>();
-    CompletableFuture<Void> incoming =
-        CompletableFuture.runAsync(
-            () -> {
-              try {
-                dst.incoming(uri, bound -> listening.countDown());
-              } catch (Throwable t) {
-                failure.set(t);
-                listening.countDown();
-              }
-            });
-    assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+    Incoming incoming = Incoming.listen(dst, uri);
     src.migration().setCapabilities(Map.of(MigrationCapability.RETURN_PATH, true));
     OutgoingMigration out = src.migration().migrate(uri);
     MigrationStatus end = out.await(60, TimeUnit.SECONDS);
-    incoming.get(60, TimeUnit.SECONDS);
-    return new Result(end, failure.get());
+    return new Result(end, incoming.failure(60, TimeUnit.SECONDS));
   }
 
   private static void awaitSteps(Machine m, long steps) throws InterruptedException {

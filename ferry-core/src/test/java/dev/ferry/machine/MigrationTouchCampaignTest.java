@@ -8,11 +8,10 @@ import dev.ferry.migration.MigrationCapability;
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.ram.GuestMemory;
+import dev.ferry.testing.Incoming;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -117,25 +116,14 @@ class MigrationTouchCampaignTest {
       src.machine().resume();
       awaitTrue(() -> src.machine().cpu(0).reg(1) >= startAfterPages);
       String uri = "unix:" + runDir.resolve("m.sock");
-      CountDownLatch listening = new CountDownLatch(1);
-      CompletableFuture<Void> incoming =
-          CompletableFuture.runAsync(
-              () -> {
-                try {
-                  dst.incoming(uri, bound -> listening.countDown());
-                } catch (Exception e) {
-                  listening.countDown();
-                  throw new RuntimeException(e);
-                }
-              },
-              r -> Thread.ofPlatform().daemon().name("incoming").start(r));
-      assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+      Incoming incoming =
+          Incoming.listen(dst, uri, r -> Thread.ofPlatform().daemon().name("incoming").start(r));
       src.migration().setCapabilities(Map.of(MigrationCapability.XBZRLE, xbzrle));
       src.migration()
           .setParameters(Map.of("max-bandwidth", bandwidth, "downtime-limit", downtimeMs, "xbzrle-cache-size", 1L << 20));
       OutgoingMigration out = src.migration().migrate(uri);
       MigrationStatus end = out.await(120, TimeUnit.SECONDS);
-      incoming.get(60, TimeUnit.SECONDS);
+      incoming.await(60, TimeUnit.SECONDS);
       String what =
           String.format(
               "%d MiB, xbzrle %s, bandwidth %d, downtime %d ms, start after %d pages",

@@ -9,15 +9,13 @@ import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.migration.PostcopyIncoming;
 import dev.ferry.ram.RamBlock;
+import dev.ferry.testing.Incoming;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -54,28 +52,11 @@ class PostcopyMigrationTest {
             dstEvents.add(to.qapiName());
           }
         });
-    CountDownLatch listening = new CountDownLatch(1);
-    AtomicReference<String> bound = new AtomicReference<>();
-    AtomicReference<Throwable> failure = new AtomicReference<>();
-    CompletableFuture<Void> incoming =
-        CompletableFuture.runAsync(
-            () -> {
-              try {
-                dst.incoming(uri, b -> {
-                  bound.set(b);
-                  listening.countDown();
-                });
-              } catch (Throwable t) {
-                failure.set(t);
-                listening.countDown();
-              }
-            });
-    assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
-    OutgoingMigration out = src.migration().migrate(bound.get());
+    Incoming incoming = Incoming.listen(dst, uri);
+    OutgoingMigration out = src.migration().migrate(incoming.uri());
     src.migration().startPostcopy();
     MigrationStatus end = out.await(60, TimeUnit.SECONDS);
-    incoming.get(60, TimeUnit.SECONDS);
-    assertThat(failure.get()).isNull();
+    assertThat(incoming.failure(60, TimeUnit.SECONDS)).isNull();
     assertThat(end).as(String.valueOf(src.migration().outgoingState().errorDesc())).isEqualTo(MigrationStatus.COMPLETED);
     assertThat(out.guestMovedAway()).isTrue();
     assertThat(src.machine().runState()).isEqualTo(RunState.POSTMIGRATE);
@@ -157,26 +138,14 @@ class PostcopyMigrationTest {
       dst.migration().setCapabilities(Map.of(MigrationCapability.POSTCOPY_RAM, true));
       src.migration().setParameters(Map.of("max-bandwidth", 1L << 20));
       String uri = "unix:" + dir.resolve("cancel.sock");
-      CountDownLatch listening = new CountDownLatch(1);
-      AtomicReference<Throwable> failure = new AtomicReference<>();
-      CompletableFuture<Void> incoming =
-          CompletableFuture.runAsync(
-              () -> {
-                try {
-                  dst.incoming(uri, b -> listening.countDown());
-                } catch (Throwable t) {
-                  failure.set(t);
-                }
-              });
-      assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+      Incoming incoming = Incoming.listen(dst, uri);
       OutgoingMigration out = src.migration().migrate(uri);
       await(() -> out.state().status() == MigrationStatus.ACTIVE);
       src.migration().cancel();
       assertThat(out.await(30, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.CANCELLED);
       assertThat(src.machine().isRunning()).isTrue();
       assertThat(out.guestMovedAway()).isFalse();
-      incoming.get(30, TimeUnit.SECONDS);
-      assertThat(failure.get()).isNotNull();
+      assertThat(incoming.failure(30, TimeUnit.SECONDS)).isNotNull();
       assertThat(dst.machine().isRunning()).isFalse();
     }
   }

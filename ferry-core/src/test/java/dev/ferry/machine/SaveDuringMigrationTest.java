@@ -10,6 +10,7 @@ import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.savevm.StateSaver;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
+import dev.ferry.testing.Incoming;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.nio.channels.Channels;
@@ -48,18 +49,7 @@ class SaveDuringMigrationTest {
       src.machine().resume();
       awaitTrue(() -> src.machine().cpu(0).pc() >= 2); // fill has written its data and idles
       String uri = "unix:" + dir.resolve("m.sock");
-      CountDownLatch listening = new CountDownLatch(1);
-      CompletableFuture<Void> incoming =
-          CompletableFuture.runAsync(
-              () -> {
-                try {
-                  dst.incoming(uri, bound -> listening.countDown());
-                } catch (Exception e) {
-                  listening.countDown();
-                  throw new RuntimeException(e);
-                }
-              });
-      assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+      Incoming incoming = Incoming.listen(dst, uri);
       // 1 MiB/s keeps the migration in its first pass while the saves below try their luck
       src.migration().setParameters(Map.of("max-bandwidth", 1L << 20));
       OutgoingMigration out = src.migration().migrate(uri);
@@ -84,7 +74,7 @@ class SaveDuringMigrationTest {
       assertThat(out.await(60, TimeUnit.SECONDS))
           .as(String.valueOf(src.migration().outgoingState().errorDesc()))
           .isEqualTo(MigrationStatus.COMPLETED);
-      incoming.get(60, TimeUnit.SECONDS);
+      incoming.await(60, TimeUnit.SECONDS);
       assertSameState(src, dst);
       assertThat(src.machine().dirtyLog().isActive()).isFalse();
     }

@@ -5,13 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.testing.ExactState;
+import dev.ferry.testing.Incoming;
 import java.io.ByteArrayOutputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -157,21 +156,10 @@ class WorkingSetTest {
       s.machine().resume();
       FreshRamMigrationTest.awaitTrue(() -> s.machine().cpu(0).reg(2) >= 2);
       String uri = "unix:" + dir.resolve("ws.sock");
-      CountDownLatch listening = new CountDownLatch(1);
-      CompletableFuture<Void> incoming =
-          CompletableFuture.runAsync(
-              () -> {
-                try {
-                  d.incoming(uri, bound -> listening.countDown());
-                } catch (Exception e) {
-                  listening.countDown();
-                  throw new RuntimeException(e);
-                }
-              });
-      assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+      Incoming incoming = Incoming.listen(d, uri);
       OutgoingMigration out = s.migration().migrate(uri);
       MigrationStatus end = out.await(60, TimeUnit.SECONDS);
-      incoming.get(60, TimeUnit.SECONDS);
+      incoming.await(60, TimeUnit.SECONDS);
       assertThat(end).as(String.valueOf(s.migration().outgoingState().errorDesc())).isEqualTo(MigrationStatus.COMPLETED);
       FreshRamMigrationTest.assertSameState(s, d);
       ExactState.assertSame(s, d);

@@ -5,11 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.ferry.machine.Machine;
 import dev.ferry.machine.MachineHost;
 import dev.ferry.machine.ProgramOptions;
+import dev.ferry.testing.Incoming;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import jdk.jfr.Recording;
 import jdk.jfr.consumer.RecordedEvent;
@@ -44,16 +43,7 @@ class AutoConvergeTest {
           Thread.sleep(10);
         }
         String uri = "unix:" + dir.resolve("ac.sock");
-        CountDownLatch listening = new CountDownLatch(1);
-        CompletableFuture<Void> incoming = CompletableFuture.runAsync(() -> {
-          try {
-            dst.incoming(uri, bound -> listening.countDown());
-          } catch (Exception e) {
-            listening.countDown();
-            throw new IllegalStateException(e);
-          }
-        });
-        assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+        Incoming incoming = Incoming.listen(dst, uri);
         src.migration().setCapabilities(Map.of(MigrationCapability.AUTO_CONVERGE, true));
         src.migration().setParameters(Map.of("max-bandwidth", 8L << 20, "cpu-throttle-initial", 99L,
             "downtime-limit", 10L, "throttle-trigger-threshold", 5L));
@@ -68,7 +58,7 @@ class AutoConvergeTest {
         assertThat(end).as("%s", src.migration().outgoingState().errorDesc()).isEqualTo(MigrationStatus.COMPLETED);
         assertThat(src.machine().cpuThrottle()).as("the throttle ends with the migration").isZero();
         assertThat(out.info().cpuThrottlePercentage()).isZero();
-        incoming.get(60, TimeUnit.SECONDS);
+        incoming.await(60, TimeUnit.SECONDS);
         dst.startAfterLoad(true);
         assertThat(src.memoryDigest().firstDifference(dst.memoryDigest())).isEmpty();
       }

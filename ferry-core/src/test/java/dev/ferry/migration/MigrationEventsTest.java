@@ -5,11 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.ferry.machine.Machine;
 import dev.ferry.machine.MachineHost;
 import dev.ferry.machine.MemoryDigest;
+import dev.ferry.testing.Incoming;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import jdk.jfr.Recording;
 import jdk.jfr.consumer.RecordedEvent;
@@ -33,20 +32,11 @@ class MigrationEventsTest {
           MachineHost dst = new MachineHost(Machine.builder().memory(16L << 20).program("stress").build())) {
         src.machine().resume();
         String uri = "unix:" + dir.resolve("mig.sock");
-        CountDownLatch listening = new CountDownLatch(1);
-        CompletableFuture<Void> incoming = CompletableFuture.runAsync(() -> {
-          try {
-            dst.incoming(uri, bound -> listening.countDown());
-          } catch (Exception e) {
-            listening.countDown();
-            throw new IllegalStateException(e);
-          }
-        });
-        assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
+        Incoming incoming = Incoming.listen(dst, uri);
         src.migration().setCapabilities(Map.of(MigrationCapability.RETURN_PATH, true));
         OutgoingMigration out = src.migration().migrate(uri);
         assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.COMPLETED);
-        incoming.get(60, TimeUnit.SECONDS);
+        incoming.await(60, TimeUnit.SECONDS);
         dst.startAfterLoad(true); // loaded, left paused: its guest has not run
         // exact: the stopped source equals the loaded destination before its guest runs
         MemoryDigest s = src.memoryDigest();

@@ -7,12 +7,10 @@ import dev.ferry.stream.MultifdCompression;
 import dev.ferry.stream.MultifdInit;
 import dev.ferry.stream.MultifdPacket;
 import dev.ferry.testing.FragmentingChannel;
-import java.io.ByteArrayOutputStream;
+import dev.ferry.testing.MemoryChannel;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteBuffer;
-import java.nio.channels.GatheringByteChannel;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Timeout;
@@ -22,42 +20,6 @@ import org.junit.jupiter.params.provider.EnumSource;
 /** Round trips of the multifd sending side through the reader that decodes QEMU 7.2's captures. */
 @Timeout(60)
 class MultifdPageWriterTest {
-  /** Collects what a channel would carry. */
-  static final class Sink implements GatheringByteChannel {
-    final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-
-    @Override
-    public long write(ByteBuffer[] srcs, int offset, int length) {
-      long n = 0;
-      for (int i = offset; i < offset + length; i++) {
-        n += write(srcs[i]);
-      }
-      return n;
-    }
-
-    @Override
-    public long write(ByteBuffer[] srcs) {
-      return write(srcs, 0, srcs.length);
-    }
-
-    @Override
-    public int write(ByteBuffer src) {
-      int n = src.remaining();
-      byte[] b = new byte[n];
-      src.get(b);
-      bytes.write(b, 0, n);
-      return n;
-    }
-
-    @Override
-    public boolean isOpen() {
-      return true;
-    }
-
-    @Override
-    public void close() {}
-  }
-
   /** Pages of every kind: random (incompressible), one qword per page, text-like, zero. */
   private static void fill(MemorySegment m, long seed) {
     Random r = new Random(seed);
@@ -93,7 +55,7 @@ class MultifdPageWriterTest {
         MultifdPageWriter w = new MultifdPageWriter(method, 1)) {
       fill(src.memory(), seed);
       fill(other.memory(), seed + 1);
-      Sink sink = new Sink();
+      MemoryChannel sink = MemoryChannel.sink();
       byte[] uuid = new byte[16];
       uuid[3] = 9;
       w.writeInit(sink, uuid, 1);
@@ -117,7 +79,7 @@ class MultifdPageWriterTest {
       }
       w.writePacket(sink, false, num++, other, offsets, 16);
       w.writePacket(sink, true, num++, null, offsets, 0);
-      byte[] wire = sink.bytes.toByteArray();
+      byte[] wire = sink.written();
       assertThat(w.wireBytes()).isEqualTo(wire.length);
       long packets = num;
       assertThat(w.multifdBytes()).isEqualTo(packets * MultifdPacket.LENGTH + (pages + 16) * 4096L);

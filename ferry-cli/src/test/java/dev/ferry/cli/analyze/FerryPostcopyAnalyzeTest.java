@@ -12,6 +12,7 @@ import dev.ferry.savevm.StreamReader;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.ReturnPathMessage;
 import dev.ferry.stream.SectionType;
+import dev.ferry.testing.Incoming;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -24,9 +25,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -107,26 +106,13 @@ class FerryPostcopyAnalyzeTest {
       src.migration().setCapabilities(Map.of(MigrationCapability.POSTCOPY_RAM, true));
       dst.migration().setCapabilities(Map.of(MigrationCapability.POSTCOPY_RAM, true));
       src.migration().setParameters(Map.of("max-bandwidth", 4L << 20, "downtime-limit", 1L));
-      CountDownLatch listening = new CountDownLatch(1);
-      AtomicReference<String> bound = new AtomicReference<>();
-      CompletableFuture<Void> incoming = CompletableFuture.runAsync(() -> {
-        try {
-          dst.incoming("tcp:127.0.0.1:0", b -> {
-            bound.set(b);
-            listening.countDown();
-          });
-        } catch (IOException e) {
-          listening.countDown();
-          throw new RuntimeException(e);
-        }
-      }, THREADS);
-      assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
-      String b = bound.get();
+      Incoming incoming = Incoming.listen(dst, "tcp:127.0.0.1:0", THREADS);
+      String b = incoming.uri();
       try (RecordingProxy proxy = new RecordingProxy(Integer.parseInt(b.substring(b.lastIndexOf(':') + 1)))) {
         OutgoingMigration out = src.migration().migrate("tcp:127.0.0.1:" + proxy.port());
         src.migration().startPostcopy();
         assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.COMPLETED);
-        incoming.get(60, TimeUnit.SECONDS);
+        incoming.await(60, TimeUnit.SECONDS);
         proxy.done.get(60, TimeUnit.SECONDS);
         stream = proxy.c2s.toByteArray();
         returnPath = proxy.s2c.toByteArray();
@@ -160,7 +146,7 @@ class FerryPostcopyAnalyzeTest {
     Path r = tmp.resolve("ferry-postcopy.rp");
     Files.write(f, stream);
     Files.write(r, returnPath);
-    PostcopyAnalyzeTest.Run run = PostcopyAnalyzeTest.ferry("analyze", f.toString(), "--return-path", r.toString());
+    AnalyzeCommandTest.Run run = AnalyzeCommandTest.ferry("analyze", f.toString(), "--return-path", r.toString());
     assertThat(run.exit()).as(run.err()).isZero();
     assertThat(run.out()).contains("COMMAND    POSTCOPY_RUN", "postcopy RAM after RUN: ", "EOF at " + (stream.length - 1) + ", no vmdesc",
         "return path " + r + ": " + rp.size() + " messages");

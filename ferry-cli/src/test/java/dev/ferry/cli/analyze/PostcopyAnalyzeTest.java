@@ -1,8 +1,9 @@
 package dev.ferry.cli.analyze;
 
+import static dev.ferry.cli.analyze.AnalyzeCommandTest.ferry;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.ferry.cli.FerryMain;
+import dev.ferry.cli.analyze.AnalyzeCommandTest.Run;
 import dev.ferry.savevm.StreamCommand;
 import dev.ferry.savevm.StreamReader;
 import dev.ferry.stream.MigrationInput;
@@ -11,8 +12,6 @@ import dev.ferry.stream.ReturnPathMessage;
 import dev.ferry.testing.Captures;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,7 +21,6 @@ import java.util.zip.GZIPInputStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /**
  * {@code ferry analyze} on QEMU 7.2's real postcopy: the first connection of a recorded postcopy
@@ -33,18 +31,6 @@ import picocli.CommandLine;
 @Timeout(120)
 class PostcopyAnalyzeTest {
   @TempDir Path tmp;
-
-  record Run(int exit, String out, String err) {}
-
-  static Run ferry(String... args) {
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    CommandLine cl = new CommandLine(new FerryMain());
-    cl.setOut(new PrintWriter(out));
-    cl.setErr(new PrintWriter(err));
-    int exit = cl.execute(args);
-    return new Run(exit, out.toString(), err.toString());
-  }
 
   static byte[] resource(String name) {
     try (InputStream in = new GZIPInputStream(Captures.open("postcopy/" + name))) {

@@ -79,83 +79,67 @@ class ConvergenceSystemTest {
   }
 
   static void autoConverge(long memory, long workingSet, Long bandwidth, Long downtimeMs) throws Exception {
-    try (LiveMigration lm = new LiveMigration(spec(memory, workingSet, Transport.UNIX, bandwidth, downtimeMs), false)) {
-      try {
-        start(lm);
-        ObjectNode caps = F.objectNode();
-        caps.putArray("capabilities").addObject().put("capability", "auto-converge").put("state", true);
-        LiveMigration.execute(lm.source().qmp(), "migrate-set-capabilities", caps);
-        // steps of QEMU's rule, started high so that the default suite needs a few seconds, not 20
-        LiveMigration.execute(lm.source().qmp(), "migrate-set-parameters",
-            F.objectNode().put("cpu-throttle-initial", 90).put("cpu-throttle-increment", 9));
-        lm.migrate();
-        AtomicLong throttle = new AtomicLong();
-        Set<String> statuses = new LinkedHashSet<>();
-        MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), ScenarioRunner.MIGRATION_TIMEOUT, i -> {
-          statuses.add(i.status().qapiName());
-          if (i.cpuThrottlePercentage() != null) {
-            throttle.accumulateAndGet(i.cpuThrottlePercentage(), Math::max);
-          }
-        });
-        assertThat(end.status().qapiName()).as("%s", end.errorDesc()).isEqualTo("completed");
-        assertThat(statuses).doesNotContain("postcopy-active");
-        assertThat(throttle.get()).as("cpu-throttle-percentage seen while active").isGreaterThanOrEqualTo(90);
-        assertThat(end.cpuThrottlePercentage()).as("no throttle after the end").isNull();
-        checkDestination(lm);
-        System.out.printf("auto-converge: %d MiB guest, %d MiB working set: %d ms total, %d ms downtime, throttle up to %d%%%n",
-            memory >> 20, workingSet >> 20, end.totalTimeMs(), end.downtimeMs(), throttle.get());
-      } catch (Throwable t) {
-        ScenarioRunner.dumpLogs(lm);
-        throw t;
-      }
-    }
+    ScenarioRunner.withLogs(new LiveMigration(spec(memory, workingSet, Transport.UNIX, bandwidth, downtimeMs), false), lm -> {
+      start(lm);
+      ObjectNode caps = F.objectNode();
+      caps.putArray("capabilities").addObject().put("capability", "auto-converge").put("state", true);
+      LiveMigration.execute(lm.source().qmp(), "migrate-set-capabilities", caps);
+      // steps of QEMU's rule, started high so that the default suite needs a few seconds, not 20
+      LiveMigration.execute(lm.source().qmp(), "migrate-set-parameters",
+          F.objectNode().put("cpu-throttle-initial", 90).put("cpu-throttle-increment", 9));
+      lm.migrate();
+      AtomicLong throttle = new AtomicLong();
+      Set<String> statuses = new LinkedHashSet<>();
+      MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), ScenarioRunner.MIGRATION_TIMEOUT, i -> {
+        statuses.add(i.status().qapiName());
+        if (i.cpuThrottlePercentage() != null) {
+          throttle.accumulateAndGet(i.cpuThrottlePercentage(), Math::max);
+        }
+      });
+      assertThat(end.status().qapiName()).as("%s", end.errorDesc()).isEqualTo("completed");
+      assertThat(statuses).doesNotContain("postcopy-active");
+      assertThat(throttle.get()).as("cpu-throttle-percentage seen while active").isGreaterThanOrEqualTo(90);
+      assertThat(end.cpuThrottlePercentage()).as("no throttle after the end").isNull();
+      checkDestination(lm);
+      System.out.printf("auto-converge: %d MiB guest, %d MiB working set: %d ms total, %d ms downtime, throttle up to %d%%%n",
+          memory >> 20, workingSet >> 20, end.totalTimeMs(), end.downtimeMs(), throttle.get());
+    });
   }
 
   static void postcopySwitch(long memory, long workingSet, Long bandwidth, Long downtimeMs) throws Exception {
-    try (LiveMigration lm =
-        new LiveMigration(spec(memory, workingSet, Transport.UNIX, bandwidth, downtimeMs).withPostcopy(true), false)) {
-      try {
-        start(lm);
-        assertThat(LiveMigration.execute(lm.source().qmp(), "query-migrate-capabilities", null).toString())
-            .as("LiveMigration turns ferry-auto-postcopy on with postcopy")
-            .contains("{\"capability\":\"ferry-auto-postcopy\",\"state\":true}");
-        lm.migrate(); // no migrate-start-postcopy: the engine switches when precopy stops converging
-        Set<String> statuses = new LinkedHashSet<>();
-        MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), ScenarioRunner.MIGRATION_TIMEOUT,
-            i -> statuses.add(i.status().qapiName()));
-        assertThat(end.status().qapiName()).as("%s", end.errorDesc()).isEqualTo("completed");
-        assertThat(statuses).contains("postcopy-active");
-        assertThat(end.ram().postcopyBytes()).isPositive();
-        checkDestination(lm);
-        System.out.printf("postcopy switch: %d MiB guest, %d MiB working set: %d ms total, %d ms downtime%n",
-            memory >> 20, workingSet >> 20, end.totalTimeMs(), end.downtimeMs());
-      } catch (Throwable t) {
-        ScenarioRunner.dumpLogs(lm);
-        throw t;
-      }
-    }
+    ScenarioRunner.withLogs(new LiveMigration(spec(memory, workingSet, Transport.UNIX, bandwidth, downtimeMs).withPostcopy(true), false), lm -> {
+      start(lm);
+      assertThat(LiveMigration.execute(lm.source().qmp(), "query-migrate-capabilities", null).toString())
+          .as("LiveMigration turns ferry-auto-postcopy on with postcopy")
+          .contains("{\"capability\":\"ferry-auto-postcopy\",\"state\":true}");
+      lm.migrate(); // no migrate-start-postcopy: the engine switches when precopy stops converging
+      Set<String> statuses = new LinkedHashSet<>();
+      MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), ScenarioRunner.MIGRATION_TIMEOUT,
+          i -> statuses.add(i.status().qapiName()));
+      assertThat(end.status().qapiName()).as("%s", end.errorDesc()).isEqualTo("completed");
+      assertThat(statuses).contains("postcopy-active");
+      assertThat(end.ram().postcopyBytes()).isPositive();
+      checkDestination(lm);
+      System.out.printf("postcopy switch: %d MiB guest, %d MiB working set: %d ms total, %d ms downtime%n",
+          memory >> 20, workingSet >> 20, end.totalTimeMs(), end.downtimeMs());
+    });
   }
 
   @Test
   void aFileMigrationOfABusyGuestStaysUnderFourTimesItsRam() throws Exception {
     long memory = 32 * MIB;
     // a 1 ms downtime limit: at page-cache speed even a small working set never fits
-    try (LiveMigration lm = new LiveMigration(spec(memory, 24 * MIB, Transport.FILE, null, 1L), false)) {
-      try {
-        start(lm);
-        lm.migrate();
-        MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), ScenarioRunner.MIGRATION_TIMEOUT, null);
-        Path file = Path.of(lm.endpoint().connectUri().substring("file:".length()));
-        long size = Files.size(file);
-        assertThat(end.status().qapiName()).isEqualTo("failed");
-        assertThat(end.errorDesc()).startsWith("precopy used its budget of " + 3 * memory
-            + " bytes (3 x RAM for a file: migration); ").contains("MB/s sent");
-        assertThat(size).as("file size").isLessThan(4 * memory).isGreaterThanOrEqualTo(3 * memory);
-        assertThat(LiveMigration.runState(lm.source())).as("the source runs on").isEqualTo("running");
-      } catch (Throwable t) {
-        ScenarioRunner.dumpLogs(lm);
-        throw t;
-      }
-    }
+    ScenarioRunner.withLogs(new LiveMigration(spec(memory, 24 * MIB, Transport.FILE, null, 1L), false), lm -> {
+      start(lm);
+      lm.migrate();
+      MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), ScenarioRunner.MIGRATION_TIMEOUT, null);
+      Path file = Path.of(lm.endpoint().connectUri().substring("file:".length()));
+      long size = Files.size(file);
+      assertThat(end.status().qapiName()).isEqualTo("failed");
+      assertThat(end.errorDesc()).startsWith("precopy used its budget of " + 3 * memory
+          + " bytes (3 x RAM for a file: migration); ").contains("MB/s sent");
+      assertThat(size).as("file size").isLessThan(4 * memory).isGreaterThanOrEqualTo(3 * memory);
+      assertThat(LiveMigration.runState(lm.source())).as("the source runs on").isEqualTo("running");
+    });
   }
 }

@@ -27,58 +27,44 @@ class MachineTypeMigrationTest {
 
   @Test
   void newerToOlderWorksWhenTheOlderTypeIsChosen() throws Exception {
-    try (LiveMigration lm = new LiveMigration(spec(), false).machineTypes("ferry-1.0", "ferry-1.0")) {
-      try {
-        lm.startDestinationAndSource();
-        assertThat(lm.source().lines()).anyMatch(l -> l.contains("; machine=ferry-1.0;"));
-        assertThat(lm.destination().lines()).anyMatch(l -> l.contains("; machine=ferry-1.0;"));
-        JsonNode machines = LiveMigration.execute(lm.source().qmp(), "query-machines",
-            JsonNodeFactory.instance.objectNode().put("compat-props", true));
-        List<String> names = new ArrayList<>();
-        machines.forEach(m -> names.add(m.path("name").asText()));
-        assertThat(names).containsExactly("ferry-1.0", "ferry-1.1");
-        assertThat(machines.get(1).path("is-default").asBoolean()).isTrue();
-        assertThat(machines.get(0).has("is-default")).isFalse();
-        assertThat(machines.get(0).path("compat-props").toString()).contains("\"qom-type\":\"cpu\",\"property\":\"layout\",\"value\":\"1\"");
-        ScenarioRunner.warmUp(lm, "stress");
-        lm.migrate();
-        MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), ScenarioRunner.MIGRATION_TIMEOUT, null);
-        assertThat(end.status().qapiName()).as("%s", end.errorDesc()).isEqualTo("completed");
-        ScenarioRunner.awaitRunState(lm.source(), "postmigrate");
-        lm.awaitDestinationLoaded(ScenarioRunner.MIGRATION_TIMEOUT);
-        ScenarioRunner.checkMemory(lm, "stress");
-        lm.continueDestination();
-        ScenarioRunner.awaitRunState(lm.destination(), "running");
-        ScenarioRunner.checkRunsOn(lm, "stress");
-      } catch (Throwable e) {
-        ScenarioRunner.dumpLogs(lm);
-        throw e;
-      }
-    }
+    ScenarioRunner.withLogs(new LiveMigration(spec(), false).machineTypes("ferry-1.0", "ferry-1.0"), lm -> {
+      lm.startDestinationAndSource();
+      assertThat(lm.source().lines()).anyMatch(l -> l.contains("; machine=ferry-1.0;"));
+      assertThat(lm.destination().lines()).anyMatch(l -> l.contains("; machine=ferry-1.0;"));
+      JsonNode machines = LiveMigration.execute(lm.source().qmp(), "query-machines",
+          JsonNodeFactory.instance.objectNode().put("compat-props", true));
+      List<String> names = new ArrayList<>();
+      machines.forEach(m -> names.add(m.path("name").asText()));
+      assertThat(names).containsExactly("ferry-1.0", "ferry-1.1");
+      assertThat(machines.get(1).path("is-default").asBoolean()).isTrue();
+      assertThat(machines.get(0).has("is-default")).isFalse();
+      assertThat(machines.get(0).path("compat-props").toString()).contains("\"qom-type\":\"cpu\",\"property\":\"layout\",\"value\":\"1\"");
+      ScenarioRunner.warmUp(lm, "stress");
+      lm.migrate();
+      MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), ScenarioRunner.MIGRATION_TIMEOUT, null);
+      assertThat(end.status().qapiName()).as("%s", end.errorDesc()).isEqualTo("completed");
+      ScenarioRunner.awaitRunState(lm.source(), "postmigrate");
+      ScenarioRunner.checkDestinationAndRunOn(lm, "stress");
+    });
   }
 
   @Test
   void theNewerTypeIsRefusedByTheOlderTypesDestinationNamingBoth() throws Exception {
-    try (LiveMigration lm = new LiveMigration(spec(), false).machineTypes(null, "ferry-1.0")) {
-      try {
-        lm.startDestinationAndSource();
-        assertThat(lm.source().lines()).anyMatch(l -> l.contains("; machine=ferry-1.1;"));
-        ScenarioRunner.warmUp(lm, "stress");
-        lm.migrate();
-        MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), ScenarioRunner.MIGRATION_TIMEOUT, null);
-        assertThat(end.status().qapiName()).isEqualTo("failed");
-        assertThat(end.errorDesc()).isNotBlank();
-        assertThat(lm.destination().awaitExit(Duration.ofMinutes(1))).isEqualTo(1);
-        assertThat(lm.destination().lines())
-            .filteredOn(l -> l.contains("Machine type received is 'ferry-1.1' and local is 'ferry-1.0'"))
-            .hasSize(1);
-        assertThat(LiveMigration.runState(lm.source())).isEqualTo("running");
-        long passes = lm.serialPasses("source");
-        assertThat(lm.awaitSourcePasses(passes + 1, Duration.ofMinutes(1))).as("the source's guest runs on").isTrue();
-      } catch (Throwable e) {
-        ScenarioRunner.dumpLogs(lm);
-        throw e;
-      }
-    }
+    ScenarioRunner.withLogs(new LiveMigration(spec(), false).machineTypes(null, "ferry-1.0"), lm -> {
+      lm.startDestinationAndSource();
+      assertThat(lm.source().lines()).anyMatch(l -> l.contains("; machine=ferry-1.1;"));
+      ScenarioRunner.warmUp(lm, "stress");
+      lm.migrate();
+      MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), ScenarioRunner.MIGRATION_TIMEOUT, null);
+      assertThat(end.status().qapiName()).isEqualTo("failed");
+      assertThat(end.errorDesc()).isNotBlank();
+      assertThat(lm.destination().awaitExit(Duration.ofMinutes(1))).isEqualTo(1);
+      assertThat(lm.destination().lines())
+          .filteredOn(l -> l.contains("Machine type received is 'ferry-1.1' and local is 'ferry-1.0'"))
+          .hasSize(1);
+      assertThat(LiveMigration.runState(lm.source())).isEqualTo("running");
+      long passes = lm.serialPasses("source");
+      assertThat(lm.awaitSourcePasses(passes + 1, Duration.ofMinutes(1))).as("the source's guest runs on").isTrue();
+    });
   }
 }

@@ -46,48 +46,39 @@ class MigrationFaultTest {
     Random rnd = new Random(seed);
     LiveMigration.Spec spec =
         new LiveMigration.Spec(64L << 20, "stress", t, 128L << 20, null, null, false, true);
-    try (LiveMigration lm = new LiveMigration(spec, false)) {
-      try {
-        lm.startDestination();
-        lm.startSource();
-        ScenarioRunner.warmUp(lm, "stress");
-        for (int k = 0; k < kills; k++) {
-          double fraction = 0.02 + 0.9 * rnd.nextDouble();
-          lm.migrate();
-          long total = spec.memoryBytes();
-          MigrationInfo info;
-          do {
-            info = lm.queryMigrate();
-            if (info.ram() != null && info.ram().transferredBytes() >= fraction * total) {
-              break;
-            }
-            Thread.sleep(2);
-          } while (info.status() == null || !isFinal(info));
-          assertThat(info.status().qapiName()).as("kill point %.2f reached before the end", fraction).isNotEqualTo("completed");
-          lm.destination().kill();
-          MigrationInfo end = lm.awaitEnd(Duration.ofMillis(20), Duration.ofMinutes(1), null);
-          assertThat(end.status().qapiName()).as("after killing the destination at %.0f%%", fraction * 100).isEqualTo("failed");
-          assertThat(end.errorDesc()).isNotBlank();
-          assertThat(LiveMigration.runState(lm.source())).isEqualTo("running");
-          long passes = lm.serialPasses("source");
-          assertThat(lm.awaitSourcePasses(passes + 1, Duration.ofMinutes(1))).as("source guest runs on").isTrue();
-          lm.startDestination();
-        }
-        LiveMigration.execute(lm.source().qmp(), "migrate-set-parameters",
-            com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode().put("max-bandwidth", 16L << 30));
+    ScenarioRunner.withLogs(new LiveMigration(spec, false), lm -> {
+      lm.startDestination();
+      lm.startSource();
+      ScenarioRunner.warmUp(lm, "stress");
+      for (int k = 0; k < kills; k++) {
+        double fraction = 0.02 + 0.9 * rnd.nextDouble();
         lm.migrate();
-        MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), ScenarioRunner.MIGRATION_TIMEOUT, null);
-        assertThat(end.status().qapiName()).as("retry: %s", end.errorDesc()).isEqualTo("completed");
-        lm.awaitDestinationLoaded(ScenarioRunner.MIGRATION_TIMEOUT);
-        ScenarioRunner.checkMemory(lm, "stress");
-        lm.continueDestination();
-        ScenarioRunner.awaitRunState(lm.destination(), "running");
-        ScenarioRunner.checkRunsOn(lm, "stress");
-      } catch (Throwable e) {
-        ScenarioRunner.dumpLogs(lm);
-        throw e;
+        long total = spec.memoryBytes();
+        MigrationInfo info;
+        do {
+          info = lm.queryMigrate();
+          if (info.ram() != null && info.ram().transferredBytes() >= fraction * total) {
+            break;
+          }
+          Thread.sleep(2);
+        } while (info.status() == null || !isFinal(info));
+        assertThat(info.status().qapiName()).as("kill point %.2f reached before the end", fraction).isNotEqualTo("completed");
+        lm.destination().kill();
+        MigrationInfo end = lm.awaitEnd(Duration.ofMillis(20), Duration.ofMinutes(1), null);
+        assertThat(end.status().qapiName()).as("after killing the destination at %.0f%%", fraction * 100).isEqualTo("failed");
+        assertThat(end.errorDesc()).isNotBlank();
+        assertThat(LiveMigration.runState(lm.source())).isEqualTo("running");
+        long passes = lm.serialPasses("source");
+        assertThat(lm.awaitSourcePasses(passes + 1, Duration.ofMinutes(1))).as("source guest runs on").isTrue();
+        lm.startDestination();
       }
-    }
+      LiveMigration.execute(lm.source().qmp(), "migrate-set-parameters",
+          com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode().put("max-bandwidth", 16L << 30));
+      lm.migrate();
+      MigrationInfo end = lm.awaitEnd(Duration.ofMillis(50), ScenarioRunner.MIGRATION_TIMEOUT, null);
+      assertThat(end.status().qapiName()).as("retry: %s", end.errorDesc()).isEqualTo("completed");
+      ScenarioRunner.checkDestinationAndRunOn(lm, "stress");
+    });
   }
 
   private static boolean isFinal(MigrationInfo i) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import dev.ferry.cli.live.LiveMigration;
 import dev.ferry.cli.live.LiveMigration.Transport;
 import dev.ferry.qmp.qapi.MigrationInfo;
@@ -97,14 +98,7 @@ class PostcopyMatrixTest {
   }
 
   static void run(Case c) throws Exception {
-    try (LiveMigration lm = new LiveMigration(spec(c), false)) {
-      try {
-        runIn(lm, c);
-      } catch (Throwable t) {
-        ScenarioRunner.dumpLogs(lm);
-        throw t;
-      }
-    }
+    ScenarioRunner.withLogs(new LiveMigration(spec(c), false), lm -> runIn(lm, c));
   }
 
   private static void runIn(LiveMigration lm, Case c) throws Exception {
@@ -187,6 +181,28 @@ class PostcopyMatrixTest {
   }
 
   /**
+   * For the kills below: a running destination of a 48 MiB stress guest, the switch
+   * after 4 MiB went, postcopy itself slow too (1 MiB/s: the kill surely comes before the last page).
+   * Returns the test's deadline once the destination runs the guest in postcopy.
+   */
+  private static long runningInPostcopy(LiveMigration lm) throws Exception {
+    lm.startDestinationAndSource();
+    warmUp(lm, "stress");
+    LiveMigration.execute(lm.source().qmp(), "migrate-set-parameters",
+        JsonNodeFactory.instance.objectNode().put("max-postcopy-bandwidth", 1L << 20));
+    lm.migrate();
+    awaitSent(lm, 4L << 20);
+    lm.startPostcopy();
+    long deadline = System.nanoTime() + ScenarioRunner.MIGRATION_TIMEOUT.toNanos();
+    while (!(lm.queryDestinationMigrate().status().qapiName().equals("postcopy-active")
+        && LiveMigration.runState(lm.destination()).equals("running"))) {
+      assertThat(System.nanoTime() - deadline).as("destination runs in postcopy").isNegative();
+      Thread.sleep(5);
+    }
+    return deadline;
+  }
+
+  /**
    * The source process killed (SIGKILL) while the guest runs on the destination in postcopy with most
    * of its RAM missing: the destination goes to {@code postcopy-paused} with an {@code error-desc}
    * that says how to recover (migrate-recover), its vCPU stays parked on a missing page (the stress guest's
@@ -195,45 +211,25 @@ class PostcopyMatrixTest {
    */
   @Test
   void sourceKilledAfterTheSwitchLeavesTheDestinationPausedWithItsMonitorUp() throws Exception {
-    LiveMigration.Spec s =
-        new LiveMigration.Spec(48L << 20, "stress", Transport.TCP, PRECOPY_BANDWIDTH, 1L, null, false, false)
-            .withPostcopy(true);
-    try (LiveMigration lm = new LiveMigration(s, false)) {
-      try {
-        lm.startDestinationAndSource();
-        warmUp(lm, "stress");
-        LiveMigration.execute(lm.source().qmp(), "migrate-set-parameters",
-            com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode().put("max-postcopy-bandwidth", 1L << 20));
-        lm.migrate();
-        awaitSent(lm, 4L << 20);
-        lm.startPostcopy();
-        long deadline = System.nanoTime() + ScenarioRunner.MIGRATION_TIMEOUT.toNanos();
-        while (!(lm.queryDestinationMigrate().status().qapiName().equals("postcopy-active")
-            && LiveMigration.runState(lm.destination()).equals("running"))) {
-          assertThat(System.nanoTime() - deadline).as("destination runs in postcopy").isNegative();
-          Thread.sleep(5);
-        }
-        lm.source().kill();
-        MigrationInfo i;
-        while (!(i = lm.queryDestinationMigrate()).status().qapiName().equals("postcopy-paused")) {
-          assertThat(i.status().qapiName()).as("destination after the kill").isEqualTo("postcopy-active");
-          assertThat(System.nanoTime() - deadline).as("destination postcopy-paused").isNegative();
-          Thread.sleep(10);
-        }
-        assertThat(i.errorDesc()).contains("postcopy recovery").contains("migrate-recover");
-        assertThat(lm.destination().alive()).isTrue();
-        // the guest waits on a page that will not come: no new pass while the monitor answers
-        long passes = lm.serialPasses(lm.destination().name());
-        assertThat(lm.awaitDestinationPass(passes, Duration.ofSeconds(1))).as("a parked guest makes no pass").isFalse();
-        assertThat(LiveMigration.runState(lm.destination())).isEqualTo("running");
-        assertThatThrownBy(() -> LiveMigration.execute(lm.destination().qmp(), "ferry-stress-check", null))
-            .hasMessageContaining("the incoming postcopy migration is paused");
-        assertThat(lm.queryDestinationMigrate().status().qapiName()).isEqualTo("postcopy-paused");
-      } catch (Throwable t) {
-        ScenarioRunner.dumpLogs(lm);
-        throw t;
+    ScenarioRunner.withLogs(new LiveMigration(spec(new Case(Transport.TCP, "stress", false, 48L << 20)), false), lm -> {
+      long deadline = runningInPostcopy(lm);
+      lm.source().kill();
+      MigrationInfo i;
+      while (!(i = lm.queryDestinationMigrate()).status().qapiName().equals("postcopy-paused")) {
+        assertThat(i.status().qapiName()).as("destination after the kill").isEqualTo("postcopy-active");
+        assertThat(System.nanoTime() - deadline).as("destination postcopy-paused").isNegative();
+        Thread.sleep(10);
       }
-    }
+      assertThat(i.errorDesc()).contains("postcopy recovery").contains("migrate-recover");
+      assertThat(lm.destination().alive()).isTrue();
+      // the guest waits on a page that will not come: no new pass while the monitor answers
+      long passes = lm.serialPasses(lm.destination().name());
+      assertThat(lm.awaitDestinationPass(passes, Duration.ofSeconds(1))).as("a parked guest makes no pass").isFalse();
+      assertThat(LiveMigration.runState(lm.destination())).isEqualTo("running");
+      assertThatThrownBy(() -> LiveMigration.execute(lm.destination().qmp(), "ferry-stress-check", null))
+          .hasMessageContaining("the incoming postcopy migration is paused");
+      assertThat(lm.queryDestinationMigrate().status().qapiName()).isEqualTo("postcopy-paused");
+    });
   }
 
   /**
@@ -243,45 +239,24 @@ class PostcopyMatrixTest {
    */
   @Test
   void destinationKilledAfterTheSwitchLeavesTheSourcePausedForGood() throws Exception {
-    LiveMigration.Spec s =
-        new LiveMigration.Spec(48L << 20, "stress", Transport.UNIX, PRECOPY_BANDWIDTH, 1L, null, false, false)
-            .withPostcopy(true);
-    try (LiveMigration lm = new LiveMigration(s, false)) {
-      try {
-        lm.startDestinationAndSource();
-        warmUp(lm, "stress");
-        // postcopy itself slow too (1 MiB/s): the kill surely comes before the last page
-        LiveMigration.execute(lm.source().qmp(), "migrate-set-parameters",
-            com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode().put("max-postcopy-bandwidth", 1L << 20));
-        lm.migrate();
-        awaitSent(lm, 4L << 20);
-        lm.startPostcopy();
-        long deadline = System.nanoTime() + ScenarioRunner.MIGRATION_TIMEOUT.toNanos();
-        while (!(lm.queryDestinationMigrate().status().qapiName().equals("postcopy-active")
-            && LiveMigration.runState(lm.destination()).equals("running"))) {
-          assertThat(System.nanoTime() - deadline).as("destination runs in postcopy").isNegative();
-          Thread.sleep(5);
-        }
-        lm.destination().kill();
-        MigrationInfo i;
-        while (!(i = lm.queryMigrate()).status().qapiName().equals("postcopy-paused")) {
-          assertThat(i.status().qapiName()).as("source after the kill").isEqualTo("postcopy-active");
-          assertThat(System.nanoTime() - deadline).as("source postcopy-paused").isNegative();
-          Thread.sleep(10);
-        }
-        assertThat(i.errorDesc()).contains("guest now runs on the destination");
-        assertThat(LiveMigration.runState(lm.source())).isEqualTo("postmigrate");
-        assertThatThrownBy(() -> LiveMigration.execute(lm.source().qmp(), "cont", null))
-            .hasMessageContaining("the guest now lives on the destination");
-        // a second look after the source's serial would have shown a pass: still stopped, still paused
-        long passes = lm.serialPasses("source");
-        assertThat(lm.awaitSourcePasses(passes + 1, Duration.ofSeconds(1))).as("source guest never runs again").isFalse();
-        assertThat(lm.queryMigrate().status().qapiName()).isEqualTo("postcopy-paused");
-        assertThat(LiveMigration.runState(lm.source())).isEqualTo("postmigrate");
-      } catch (Throwable t) {
-        ScenarioRunner.dumpLogs(lm);
-        throw t;
+    ScenarioRunner.withLogs(new LiveMigration(spec(new Case(Transport.UNIX, "stress", false, 48L << 20)), false), lm -> {
+      long deadline = runningInPostcopy(lm);
+      lm.destination().kill();
+      MigrationInfo i;
+      while (!(i = lm.queryMigrate()).status().qapiName().equals("postcopy-paused")) {
+        assertThat(i.status().qapiName()).as("source after the kill").isEqualTo("postcopy-active");
+        assertThat(System.nanoTime() - deadline).as("source postcopy-paused").isNegative();
+        Thread.sleep(10);
       }
-    }
+      assertThat(i.errorDesc()).contains("guest now runs on the destination");
+      assertThat(LiveMigration.runState(lm.source())).isEqualTo("postmigrate");
+      assertThatThrownBy(() -> LiveMigration.execute(lm.source().qmp(), "cont", null))
+          .hasMessageContaining("the guest now lives on the destination");
+      // a second look after the source's serial would have shown a pass: still stopped, still paused
+      long passes = lm.serialPasses("source");
+      assertThat(lm.awaitSourcePasses(passes + 1, Duration.ofSeconds(1))).as("source guest never runs again").isFalse();
+      assertThat(lm.queryMigrate().status().qapiName()).isEqualTo("postcopy-paused");
+      assertThat(LiveMigration.runState(lm.source())).isEqualTo("postmigrate");
+    });
   }
 }

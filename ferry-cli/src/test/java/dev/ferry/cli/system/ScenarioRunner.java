@@ -28,9 +28,20 @@ final class ScenarioRunner {
   }
 
   static void run(Scenario s) throws Exception {
-    try (LiveMigration lm = new LiveMigration(spec(s), false)) {
+    withLogs(new LiveMigration(spec(s), false), lm -> runIn(lm, s));
+  }
+
+  /** What a test does with the two processes of a {@link LiveMigration}. */
+  @FunctionalInterface
+  interface Body {
+    void run(LiveMigration lm) throws Exception;
+  }
+
+  /** Runs {@code body} with {@code lm}, then closes it; on a failure the processes' logs go to stderr first. */
+  static void withLogs(LiveMigration lm, Body body) throws Exception {
+    try (lm) {
       try {
-        runIn(lm, s);
+        body.run(lm);
       } catch (Throwable t) {
         dumpLogs(lm);
         throw t;
@@ -38,7 +49,7 @@ final class ScenarioRunner {
     }
   }
 
-  static void dumpLogs(LiveMigration lm) {
+  private static void dumpLogs(LiveMigration lm) {
     for (FerryChild c : new FerryChild[] {lm.source(), lm.destination()}) {
       if (c != null) {
         System.err.println("---- " + c + " log (exit " + c.exitCodeNow() + ")");
@@ -62,11 +73,19 @@ final class ScenarioRunner {
     if (file) {
       lm.startDestination();
     }
+    checkDestinationAndRunOn(lm, s.program());
+  }
+
+  /**
+   * Once the destination loaded: its memory and device state exactly the stopped source's ({@link
+   * #checkMemory}), then resumed, it runs the program on ({@link #checkRunsOn}).
+   */
+  static void checkDestinationAndRunOn(LiveMigration lm, String program) throws Exception {
     lm.awaitDestinationLoaded(MIGRATION_TIMEOUT);
-    checkMemory(lm, s.program());
+    checkMemory(lm, program);
     lm.continueDestination();
     awaitRunState(lm.destination(), "running");
-    checkRunsOn(lm, s.program());
+    checkRunsOn(lm, program);
   }
 
   static void warmUp(LiveMigration lm, String program) throws InterruptedException {

@@ -1,11 +1,13 @@
 package dev.ferry.qmp.engine;
 
+import static dev.ferry.qmp.engine.QmpMigrationSupport.awaitTrue;
+import static dev.ferry.qmp.engine.QmpMigrationSupport.caps;
+import static dev.ferry.qmp.engine.QmpMigrationSupport.status;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.machine.Machine;
 import dev.ferry.machine.MachineHost;
 import dev.ferry.machine.ProgramOptions;
@@ -30,6 +32,7 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(180)
 class ConvergenceCommandTest {
   static final JsonNodeFactory F = JsonNodeFactory.instance;
+  private static final long WAIT_SECONDS = 120;
   @TempDir Path dir;
 
   /**
@@ -40,15 +43,6 @@ class ConvergenceCommandTest {
     return new MachineHost(Machine.builder().memory(memory).program("random")
         .programOptions(ProgramOptions.defaults().withPagesPerStep(16).withDirtyRateBytesPerSec(rate))
         .serial(new ByteArrayOutputStream()).build());
-  }
-
-  private static ObjectNode caps(String... names) {
-    ObjectNode o = F.objectNode();
-    var a = o.putArray("capabilities");
-    for (String n : names) {
-      a.addObject().put("capability", n).put("state", true);
-    }
-    return o;
   }
 
   /** Source and destination in this process, wired over a unix socket; the destination stays paused. */
@@ -78,11 +72,11 @@ class ConvergenceCommandTest {
       db.deferIncoming();
       uri = "unix:" + dir.resolve(name + ".sock");
       d.execute("migrate-incoming", F.objectNode().put("uri", uri));
-      awaitTrue(() -> dir.resolve(name + ".sock").toFile().exists());
+      awaitTrue(WAIT_SECONDS, () -> dir.resolve(name + ".sock").toFile().exists());
       src.machine().resume();
       // the guest has written its RAM over twice (r2: pages written) before the migration starts
       long pages = src.machine().ram().totalBytes() / 4096;
-      awaitTrue(() -> src.machine().cpu(0).reg(2) >= 2 * pages);
+      awaitTrue(WAIT_SECONDS, () -> src.machine().cpu(0).reg(2) >= 2 * pages);
     }
 
     void assertDigestsEqual() throws InterruptedException {
@@ -138,10 +132,10 @@ class ConvergenceCommandTest {
       p.s.execute("migrate-set-parameters", F.objectNode().put("max-bandwidth", 8 << 20).put("max-cpu-throttle", 30)
           .put("downtime-limit", 10).put("throttle-trigger-threshold", 5));
       p.s.execute("migrate", F.objectNode().put("uri", p.uri));
-      awaitTrue(() -> p.src.machine().cpuThrottle() > 0 || isFinal(status(p.s)));
+      awaitTrue(WAIT_SECONDS, () -> p.src.machine().cpuThrottle() > 0 || isFinal(status(p.s)));
       assertThat(p.src.machine().cpuThrottle()).isEqualTo(20);
       p.s.execute("migrate_cancel", null);
-      awaitTrue(() -> isFinal(status(p.s)));
+      awaitTrue(WAIT_SECONDS, () -> isFinal(status(p.s)));
       assertThat(status(p.s)).isEqualTo("cancelled");
       assertThat(p.src.machine().cpuThrottle()).isZero();
       assertThat(p.src.machine().isRunning()).isTrue();
@@ -156,9 +150,9 @@ class ConvergenceCommandTest {
       p.s.execute("migrate-set-parameters", F.objectNode().put("max-bandwidth", 8 << 20).put("downtime-limit", 10)
           .put("throttle-trigger-threshold", 5).put("max-cpu-throttle", 20).put("ferry-precopy-max-time", 5000));
       p.s.execute("migrate", F.objectNode().put("uri", p.uri));
-      awaitTrue(() -> p.src.machine().cpuThrottle() > 0 || isFinal(status(p.s)));
+      awaitTrue(WAIT_SECONDS, () -> p.src.machine().cpuThrottle() > 0 || isFinal(status(p.s)));
       assertThat(p.src.machine().cpuThrottle()).isEqualTo(20);
-      awaitTrue(() -> isFinal(status(p.s)));
+      awaitTrue(WAIT_SECONDS, () -> isFinal(status(p.s)));
       JsonNode end = p.s.execute("query-migrate", null);
       assertThat(end.path("status").asText()).isEqualTo("failed");
       assertThat(end.path("error-desc").asText())
@@ -202,11 +196,11 @@ class ConvergenceCommandTest {
       // 1 ms at 8 MiB/s: two pages fit, the guest dirties hundreds per pass
       p.s.execute("migrate-set-parameters", F.objectNode().put("max-bandwidth", 8 << 20).put("downtime-limit", 1));
       p.s.execute("migrate", F.objectNode().put("uri", p.uri));
-      awaitTrue(() -> passes(p.s) >= 4 || isFinal(status(p.s)));
+      awaitTrue(WAIT_SECONDS, () -> passes(p.s) >= 4 || isFinal(status(p.s)));
       assertThat(status(p.s)).as("not done at 1 ms").isEqualTo("active");
       // a tool ramps the limit (and the bandwidth) while it runs: the next check uses them
       p.s.execute("migrate-set-parameters", F.objectNode().put("downtime-limit", 2000).put("max-bandwidth", 64 << 20));
-      awaitTrue(() -> isFinal(status(p.s)));
+      awaitTrue(WAIT_SECONDS, () -> isFinal(status(p.s)));
       JsonNode end = p.s.execute("query-migrate", null);
       assertThat(end.path("status").asText()).isEqualTo("completed");
       p.assertDigestsEqual();
@@ -228,14 +222,14 @@ class ConvergenceCommandTest {
           .hasMessageEndingWith("Migration not in expected state: none");
       p.s.execute("migrate-set-capabilities", caps("pause-before-switchover", "events"));
       p.s.execute("migrate", F.objectNode().put("uri", p.uri));
-      awaitTrue(() -> status(p.s).equals("pre-switchover") || isFinal(status(p.s)));
+      awaitTrue(WAIT_SECONDS, () -> status(p.s).equals("pre-switchover") || isFinal(status(p.s)));
       assertThat(status(p.s)).isEqualTo("pre-switchover");
       assertThat(p.src.machine().isRunning()).as("stopped while it waits").isFalse();
       assertThatThrownBy(() -> p.s.execute("migrate-continue", F.objectNode().put("state", "active")))
           .hasMessageEndingWith("Migration not in expected state: pre-switchover");
       assertThat(status(p.s)).isEqualTo("pre-switchover");
       p.s.execute("migrate-continue", F.objectNode().put("state", "pre-switchover"));
-      awaitTrue(() -> isFinal(status(p.s)));
+      awaitTrue(WAIT_SECONDS, () -> isFinal(status(p.s)));
       assertThat(status(p.s)).isEqualTo("completed");
       p.assertDigestsEqual();
     }
@@ -243,23 +237,5 @@ class ConvergenceCommandTest {
 
   private static boolean isFinal(String status) {
     return status.equals("completed") || status.equals("failed") || status.equals("cancelled");
-  }
-
-  private static String status(QmpDispatcher q) {
-    try {
-      return q.execute("query-migrate", null).path("status").asText();
-    } catch (QmpError e) {
-      throw new AssertionError(e);
-    }
-  }
-
-  private static void awaitTrue(java.util.function.BooleanSupplier c) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-    while (!c.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("condition not reached in 120 s");
-      }
-      Thread.sleep(10);
-    }
   }
 }

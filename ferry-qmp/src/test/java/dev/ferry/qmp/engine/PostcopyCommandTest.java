@@ -1,11 +1,13 @@
 package dev.ferry.qmp.engine;
 
+import static dev.ferry.qmp.engine.QmpMigrationSupport.awaitTrue;
+import static dev.ferry.qmp.engine.QmpMigrationSupport.caps;
+import static dev.ferry.qmp.engine.QmpMigrationSupport.status;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.machine.Machine;
 import dev.ferry.machine.MachineHost;
 import dev.ferry.machine.RunState;
@@ -24,19 +26,11 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(120)
 class PostcopyCommandTest {
   static final JsonNodeFactory F = JsonNodeFactory.instance;
+  private static final long WAIT_SECONDS = 60;
   @TempDir Path dir;
 
   private MachineHost host() {
     return new MachineHost(Machine.builder().memory(16 << 20).program("stress").serial(new ByteArrayOutputStream()).build());
-  }
-
-  private static ObjectNode caps(String... names) {
-    ObjectNode o = F.objectNode();
-    var a = o.putArray("capabilities");
-    for (String n : names) {
-      a.addObject().put("capability", n).put("state", true);
-    }
-    return o;
   }
 
   @Test
@@ -68,11 +62,11 @@ class PostcopyCommandTest {
       dstBackend.deferIncoming();
       String uri = "unix:" + dir.resolve("pc.sock");
       d.execute("migrate-incoming", F.objectNode().put("uri", uri));
-      awaitTrue(() -> dir.resolve("pc.sock").toFile().exists());
+      awaitTrue(WAIT_SECONDS, () -> dir.resolve("pc.sock").toFile().exists());
 
       s.execute("migrate", F.objectNode().put("uri", uri));
       s.execute("migrate-start-postcopy", null);
-      awaitTrue(() -> status(s).equals("completed") || status(s).equals("failed") || status(s).equals("postcopy-paused"));
+      awaitTrue(WAIT_SECONDS, () -> status(s).equals("completed") || status(s).equals("failed") || status(s).equals("postcopy-paused"));
       assertThat(status(s)).isEqualTo("completed");
       assertThat(loaded.await(60, TimeUnit.SECONDS)).isTrue();
 
@@ -138,14 +132,14 @@ class PostcopyCommandTest {
       dstBackend.deferIncoming();
       String uri = "unix:" + dir.resolve("pc.sock");
       d.execute("migrate-incoming", F.objectNode().put("uri", uri));
-      awaitTrue(() -> dir.resolve("pc.sock").toFile().exists());
+      awaitTrue(WAIT_SECONDS, () -> dir.resolve("pc.sock").toFile().exists());
       s.execute("migrate", F.objectNode().put("uri", uri));
       s.execute("migrate-start-postcopy", null);
-      awaitTrue(() -> dst.migration().incoming() != null && dst.migration().incoming().postcopy() != null
+      awaitTrue(WAIT_SECONDS, () -> dst.migration().incoming() != null && dst.migration().incoming().postcopy() != null
           && dst.migration().incoming().postcopy().state() == dev.ferry.migration.PostcopyIncoming.State.RUNNING);
       // the destination pauses (HMP migrate_pause), the source follows when the connection goes
       assertThat(hmpDst.execute("migrate_pause")).isEmpty();
-      awaitTrue(() -> status(s).equals("postcopy-paused") && status(d).equals("postcopy-paused"));
+      awaitTrue(WAIT_SECONDS, () -> status(s).equals("postcopy-paused") && status(d).equals("postcopy-paused"));
       assertThat(d.execute("query-migrate", null).path("error-desc").asText()).contains("migrate-recover");
       assertThat(paused).hasSize(1);
       assertThatThrownBy(() -> d.execute("stop", null)).hasMessageContaining("paused");
@@ -156,30 +150,12 @@ class PostcopyCommandTest {
       assertThat(dstEvents).endsWith("postcopy-paused", "setup");
       s.execute("migrate-set-parameters", F.objectNode().put("max-postcopy-bandwidth", 0));
       assertThat(hmpSrc.execute("migrate -d -r " + rec)).isEmpty();
-      awaitTrue(() -> status(s).equals("completed") || status(s).equals("failed"));
+      awaitTrue(WAIT_SECONDS, () -> status(s).equals("completed") || status(s).equals("failed"));
       assertThat(status(s)).isEqualTo("completed");
       assertThat(loaded.await(60, TimeUnit.SECONDS)).isTrue();
       assertThat(dstEvents).containsSubsequence(
           "postcopy-active", "postcopy-paused", "setup", "postcopy-recover", "postcopy-active", "completed");
       assertThat(src.memoryDigest().firstDifference(dst.memoryDigest())).isEmpty();
-    }
-  }
-
-  private static String status(QmpDispatcher q) {
-    try {
-      return q.execute("query-migrate", null).path("status").asText();
-    } catch (QmpError e) {
-      throw new AssertionError(e);
-    }
-  }
-
-  private static void awaitTrue(java.util.function.BooleanSupplier c) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    while (!c.getAsBoolean()) {
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("condition not reached in 60 s");
-      }
-      Thread.sleep(10);
     }
   }
 }
