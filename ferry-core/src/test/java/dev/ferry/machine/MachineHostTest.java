@@ -100,14 +100,15 @@ class MachineHostTest {
       String uri = "unix:" + dir.resolve("x.sock");
       Incoming incoming = Incoming.listen(dst, uri);
       src.migration().setCapabilities(Map.of(dev.ferry.migration.MigrationCapability.XBZRLE, true));
-      // The unpaced stress guest cannot converge with a 1 ms downtime limit, so the migration keeps
-      // re-sending dirty pages; only once XBZRLE deltas were seen is the limit raised to let it end.
-      // (Before, an idle fast machine could finish in one pass and never send a delta.)
-      src.migration().setParameters(Map.of("xbzrle-cache-size", 4L << 20, "downtime-limit", 1L));
+      // At 32 MiB/s and a 1 ms downtime limit the threshold is 32 KiB (8 pages), which the unpaced
+      // stress guest always out-dirties, so the migration keeps re-sending dirty pages; only once
+      // XBZRLE deltas were seen are the limits lifted to let it end. (Without the bandwidth cap an idle
+      // fast machine measured so high a rate that even 1 ms let it complete before any delta.)
+      src.migration().setParameters(Map.of("xbzrle-cache-size", 4L << 20, "downtime-limit", 1L, "max-bandwidth", 32L << 20));
       OutgoingMigration out = src.migration().migrate(uri);
       await(() -> out.info().xbzrlePages() > 0 || out.state().status().isFinal());
       assertThat(out.state().status()).as("still migrating when the first deltas went out").isEqualTo(MigrationStatus.ACTIVE);
-      src.migration().setParameters(Map.of("downtime-limit", 60_000L));
+      src.migration().setParameters(Map.of("downtime-limit", 60_000L, "max-bandwidth", 0L));
       assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.COMPLETED);
       incoming.await(60, TimeUnit.SECONDS);
       MigrationStats.Snapshot s = out.info();
