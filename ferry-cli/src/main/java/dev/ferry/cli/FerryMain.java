@@ -1,6 +1,8 @@
 package dev.ferry.cli;
 
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -17,18 +19,29 @@ import picocli.CommandLine.Command;
     name = "ferry",
     mixinStandardHelpOptions = true,
     version = "ferry 0.1.0 (QEMU 7.2 migration stream)",
-    description = "Live migration and snapshots for JVM machines, speaking QEMU 7.2's migration stream.",
-    subcommands = {
-      CommandLine.HelpCommand.class,
-      AnalyzeCommand.class,
-      MonitorCommand.class,
-      RunCommand.class,
-      MigrateCommand.class,
-      DemoCommand.class,
-      VmstateCommand.class,
-      dev.ferry.cli.soak.SoakCommand.class
-    })
+    description = "Live migration and snapshots for JVM machines, speaking QEMU 7.2's migration stream.")
 public final class FerryMain implements Runnable {
+  /**
+   * The subcommands in the order help lists them. Not in the annotation: picocli builds the model of
+   * every listed command (loading its option types, the engine for {@code run}) before it parses,
+   * which cost a short command such as {@code monitor} a third of its start-up; {@link
+   * #commandLine(String...)} registers only the command that runs.
+   */
+  private static final Map<String, Class<?>> SUBCOMMANDS = subcommands();
+
+  private static Map<String, Class<?>> subcommands() {
+    Map<String, Class<?>> m = new LinkedHashMap<>();
+    m.put("help", CommandLine.HelpCommand.class);
+    m.put("analyze", AnalyzeCommand.class);
+    m.put("monitor", MonitorCommand.class);
+    m.put("run", RunCommand.class);
+    m.put("migrate", MigrateCommand.class);
+    m.put("demo", DemoCommand.class);
+    m.put("vmstate", VmstateCommand.class);
+    m.put("soak", dev.ferry.cli.soak.SoakCommand.class);
+    return m;
+  }
+
   /** slf4j-simple's level property. */
   static final String LOG_LEVEL_PROPERTY = "org.slf4j.simpleLogger.defaultLogLevel";
 
@@ -57,7 +70,7 @@ public final class FerryMain implements Runnable {
 
   /** Runs the command line and returns the exit code (for tests). */
   public static int execute(String... args) {
-    return commandLine().execute(args);
+    return commandLine(args).execute(args);
   }
 
   /**
@@ -69,9 +82,24 @@ public final class FerryMain implements Runnable {
     return withErrorHandling(new CommandLine(command)).execute(args);
   }
 
-  /** The {@code ferry} command line with Ferry's error handling. */
+  /** The {@code ferry} command line with all its subcommands and Ferry's error handling. */
   static CommandLine commandLine() {
-    return withErrorHandling(new CommandLine(new FerryMain()));
+    return commandLine(new String[0]);
+  }
+
+  /**
+   * The command line for {@code args}: when the first argument names a subcommand other than {@code
+   * help}, only that one is registered (what runs and what it prints are the same); otherwise all.
+   */
+  static CommandLine commandLine(String... args) {
+    CommandLine cl = new CommandLine(new FerryMain());
+    Class<?> only = args.length > 0 && !args[0].equals("help") ? SUBCOMMANDS.get(args[0]) : null;
+    SUBCOMMANDS.forEach((name, c) -> {
+      if (only == null || only == c) {
+        cl.addSubcommand(name, c);
+      }
+    });
+    return withErrorHandling(cl);
   }
 
   private static CommandLine withErrorHandling(CommandLine cl) {
