@@ -19,19 +19,28 @@ import picocli.CommandLine.Command;
     name = "ferry",
     mixinStandardHelpOptions = true,
     version = "ferry 0.1.0 (QEMU 7.2 migration stream)",
-    description = "Live migration and snapshots for JVM machines, speaking QEMU 7.2's migration stream.")
+    description = "Live migration and snapshots for JVM machines, speaking QEMU 7.2's migration stream.",
+    subcommands = {
+      CommandLine.HelpCommand.class,
+      AnalyzeCommand.class,
+      MonitorCommand.class,
+      RunCommand.class,
+      MigrateCommand.class,
+      DemoCommand.class,
+      VmstateCommand.class,
+      dev.ferry.cli.soak.SoakCommand.class
+    })
 public final class FerryMain implements Runnable {
   /**
-   * The subcommands in the order help lists them. Not in the annotation: picocli builds the model of
-   * every listed command (loading its option types, the engine for {@code run}) before it parses,
-   * which cost a short command such as {@code monitor} a third of its start-up; {@link
-   * #commandLine(String...)} registers only the command that runs.
+   * The subcommands by name, as in the annotation. Picocli builds the model of every listed command
+   * (loading its option types, the engine for {@code run}) before it parses, which cost a short
+   * command such as {@code vmstate} a third of its start-up; {@link #commandLine(String...)} builds
+   * only the one that runs.
    */
   private static final Map<String, Class<?>> SUBCOMMANDS = subcommands();
 
   private static Map<String, Class<?>> subcommands() {
     Map<String, Class<?>> m = new LinkedHashMap<>();
-    m.put("help", CommandLine.HelpCommand.class);
     m.put("analyze", AnalyzeCommand.class);
     m.put("monitor", MonitorCommand.class);
     m.put("run", RunCommand.class);
@@ -70,7 +79,8 @@ public final class FerryMain implements Runnable {
 
   /** Runs the command line and returns the exit code (for tests). */
   public static int execute(String... args) {
-    return commandLine(args).execute(args);
+    Integer fast = FastCommands.tryRun(args);
+    return fast != null ? fast : commandLine(args).execute(args);
   }
 
   /**
@@ -84,21 +94,27 @@ public final class FerryMain implements Runnable {
 
   /** The {@code ferry} command line with all its subcommands and Ferry's error handling. */
   static CommandLine commandLine() {
-    return commandLine(new String[0]);
+    return withErrorHandling(new CommandLine(new FerryMain()));
   }
 
   /**
-   * The command line for {@code args}: when the first argument names a subcommand other than {@code
-   * help}, only that one is registered (what runs and what it prints are the same); otherwise all.
+   * The command line for {@code args}: when the first argument names a subcommand, a {@code ferry}
+   * command that has only that one (what runs and what it prints are the same: the same names,
+   * usage and errors); otherwise {@link #commandLine()}.
    */
   static CommandLine commandLine(String... args) {
-    CommandLine cl = new CommandLine(new FerryMain());
-    Class<?> only = args.length > 0 && !args[0].equals("help") ? SUBCOMMANDS.get(args[0]) : null;
-    SUBCOMMANDS.forEach((name, c) -> {
-      if (only == null || only == c) {
-        cl.addSubcommand(name, c);
-      }
-    });
+    Class<?> only = args.length > 0 ? SUBCOMMANDS.get(args[0]) : null;
+    if (only == null) {
+      return commandLine();
+    }
+    Command top = FerryMain.class.getAnnotation(Command.class);
+    CommandLine.Model.CommandSpec spec = CommandLine.Model.CommandSpec.wrapWithoutInspection(new FerryMain())
+        .name(top.name())
+        .version(top.version())
+        .mixinStandardHelpOptions(true);
+    spec.usageMessage().description(top.description());
+    CommandLine cl = new CommandLine(spec);
+    cl.addSubcommand(args[0], only);
     return withErrorHandling(cl);
   }
 

@@ -1,5 +1,6 @@
 package dev.ferry.cli;
 
+import dev.ferry.cli.live.FerryChild;
 import dev.ferry.qmp.QmpClient;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -7,42 +8,49 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The training run behind the ahead-of-time cache ({@code bin/ferry} runs it once per build under
- * {@code -XX:AOTCacheOutput}, see README "Start-up"): in this one process it does what fresh
- * processes do, through the same commands, so that the classes they load are in the cache, loaded
- * and linked, with profiles of the methods that ran:
+ * The training runs behind the ahead-of-time caches ({@code bin/ferry} runs one under {@code
+ * -XX:AOTCacheOutput} when a cache is missing, see README "Start-up"): in one process it does what
+ * fresh processes do, through the same commands, so that the classes they load are in the cache,
+ * loaded and linked, with profiles of the methods that ran. A JDK 25 cache loads all of its classes
+ * when the JVM starts, so the short commands get a cache of their own that holds no engine:
  *
- * <ol>
- *   <li>{@code ferry run} twice (a 32 MiB {@code stress} source and an {@code --incoming} destination
- *       over a unix socket), {@code ferry migrate} between them;
- *   <li>{@code ferry monitor} with one command from stdin, and a QMP command line;
- *   <li>{@code migrate file:} of the destination, then {@code ferry analyze} of that stream: listing,
- *       {@code --dump state}, {@code --dump desc} and {@code --extract};
- *   <li>{@code ferry vmstate dump}, {@code --help} and {@code --version}.
- * </ol>
+ * <ul>
+ *   <li>{@code short} (analyze, monitor, vmstate, help): a {@code ferry run} child process serves the
+ *       monitor; in this process {@code ferry monitor} runs scripts from stdin (HMP lines, a QMP
+ *       line, {@code migrate file:} of the child), then {@code ferry analyze} reads that stream
+ *       (listing, {@code --dump state}, {@code --dump desc}, {@code --extract}), then {@code ferry
+ *       vmstate dump} and {@code --help}.
+ *   <li>{@code run} (run, migrate, demo, soak): two {@code ferry run} in this process (a 32 MiB
+ *       {@code stress} source and an {@code --incoming --paused} destination over a unix socket),
+ *       {@code ferry migrate} between them, {@code ferry monitor} on both, and {@code quit}.
+ * </ul>
  *
  * Nothing it does is timed or checked beyond "exit code 0": a failed step ends the training with
- * exit code 1 and the launcher runs without a cache. Usage: {@code StartupTraining DIR} (an empty
- * scratch directory).
+ * exit code 1 and the launcher runs without a cache. Usage: {@code StartupTraining short|run DIR}
+ * (DIR: an empty scratch directory).
  */
 public final class StartupTraining {
   private StartupTraining() {}
 
   public static void main(String[] args) throws Exception {
-    if (args.length != 1) {
-      System.err.println("usage: StartupTraining DIR");
+    if (args.length != 2 || !(args[0].equals("short") || args[0].equals("run"))) {
+      System.err.println("usage: StartupTraining short|run DIR");
       System.exit(2);
     }
     FerryMain.configureLogging();
     int code;
     try {
-      code = train(Path.of(args[0]));
+      Path dir = Path.of(args[1]);
+      Files.createDirectories(dir);
+      code = args[0].equals("short") ? trainShort(dir) : trainRun(dir);
     } catch (Exception e) {
       e.printStackTrace();
       code = 1;
@@ -50,8 +58,27 @@ public final class StartupTraining {
     System.exit(code);
   }
 
-  private static int train(Path dir) throws Exception {
-    Files.createDirectories(dir);
+  private static int trainShort(Path dir) throws Exception {
+    String qmp = "unix:" + dir.resolve("run.qmp");
+    Path stream = dir.resolve("run.mig");
+    try (FerryChild run = FerryChild.start("training run", List.of("--memory", "32M", "--program", "stress"), qmp, Map.of(),
+        dir.resolve("run.log"))) {
+      run.awaitReady(Duration.ofSeconds(60));
+      step("monitor", monitor(qmp, "info status\ninfo migrate\n{\"execute\": \"query-status\"}\nhelp\ninfo stress\n"));
+      step("monitor", monitor(qmp, "stop\nmigrate file:" + stream + "\ninfo migrate\nquit\n"));
+      run.awaitExit(Duration.ofSeconds(60));
+    }
+    step("analyze", FerryMain.execute("analyze", stream.toString()));
+    step("analyze --dump state", FerryMain.execute("analyze", "--dump", "state", stream.toString()));
+    step("analyze --dump desc", FerryMain.execute("analyze", "--dump", "desc", stream.toString()));
+    step("analyze --extract", FerryMain.execute("analyze", "--extract", dir.resolve("extract").toString(), stream.toString()));
+    step("vmstate dump", FerryMain.execute("vmstate", "dump"));
+    step("--version", FerryMain.execute("--version"));
+    step("monitor --help", FerryMain.execute("monitor", "--help"));
+    return 0;
+  }
+
+  private static int trainRun(Path dir) throws Exception {
     String srcQmp = "unix:" + dir.resolve("src.qmp");
     String dstQmp = "unix:" + dir.resolve("dst.qmp");
     String incoming = "unix:" + dir.resolve("mig.sock");
@@ -61,16 +88,8 @@ public final class StartupTraining {
       awaitMonitor(srcQmp, src);
       awaitMonitor(dstQmp, dst);
       step("migrate", FerryMain.execute("migrate", "--qmp", srcQmp, "--quiet", incoming));
-      step("monitor", monitor(dstQmp, "info status\ninfo migrate\n{\"execute\": \"query-status\"}\ncont\ninfo stress\n"));
-      Path stream = dir.resolve("dst.mig");
-      step("monitor", monitor(dstQmp, "stop\nmigrate file:" + stream + "\ninfo migrate\n"));
-      step("analyze", FerryMain.execute("analyze", stream.toString()));
-      step("analyze --dump state", FerryMain.execute("analyze", "--dump", "state", stream.toString()));
-      step("analyze --dump desc", FerryMain.execute("analyze", "--dump", "desc", stream.toString()));
-      step("analyze --extract", FerryMain.execute("analyze", "--extract", dir.resolve("extract").toString(), stream.toString()));
-      step("vmstate dump", FerryMain.execute("vmstate", "dump"));
-      step("--version", FerryMain.execute("--version"));
-      step("monitor --help", FerryMain.execute("monitor", "--help"));
+      step("monitor", monitor(dstQmp, "info status\ninfo migrate\ncont\ninfo stress\n"));
+      step("monitor", monitor(srcQmp, "info status\ninfo migrate\n"));
     } finally {
       quit(srcQmp);
       quit(dstQmp);

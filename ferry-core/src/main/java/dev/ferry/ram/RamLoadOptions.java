@@ -12,9 +12,15 @@ package dev.ferry.ram;
  * @param blocksStartZeroed every block is all zeros when the load starts (a fresh destination that
  *     never ran): a zero record for a page this load has not written is then skipped without
  *     reading the page, even when the RAM is committed already (--mem-prealloc)
+ * @param pageDataDiscarded every record is read and checked as a load would (block names, offsets,
+ *     XBZRLE deltas and compressed pages decoded into scratch space, statistics counted), but no
+ *     page content is stored, so the blocks stay untouched: for a decoder that needs the records
+ *     and not the RAM ({@code ferry analyze} without {@code --extract}). Postcopy pages are still
+ *     placed.
  */
 public record RamLoadOptions(
-    boolean postcopyAdvised, boolean compressEnabled, long maxTotalBytes, boolean blocksStartZeroed) {
+    boolean postcopyAdvised, boolean compressEnabled, long maxTotalBytes, boolean blocksStartZeroed,
+    boolean pageDataDiscarded) {
   /** No sane stream announces more guest RAM than this (1 TiB). */
   public static final long ABSOLUTE_MAX_TOTAL_BYTES = 1L << 40;
 
@@ -25,11 +31,19 @@ public record RamLoadOptions(
   }
 
   public RamLoadOptions(boolean postcopyAdvised, boolean compressEnabled, long maxTotalBytes) {
-    this(postcopyAdvised, compressEnabled, maxTotalBytes, false);
+    this(postcopyAdvised, compressEnabled, maxTotalBytes, false, false);
+  }
+
+  public RamLoadOptions(boolean postcopyAdvised, boolean compressEnabled, long maxTotalBytes, boolean blocksStartZeroed) {
+    this(postcopyAdvised, compressEnabled, maxTotalBytes, blocksStartZeroed, false);
   }
 
   public RamLoadOptions withBlocksStartZeroed(boolean zeroed) {
-    return new RamLoadOptions(postcopyAdvised, compressEnabled, maxTotalBytes, zeroed);
+    return new RamLoadOptions(postcopyAdvised, compressEnabled, maxTotalBytes, zeroed, pageDataDiscarded);
+  }
+
+  public RamLoadOptions withPageDataDiscarded(boolean discarded) {
+    return new RamLoadOptions(postcopyAdvised, compressEnabled, maxTotalBytes, blocksStartZeroed, discarded);
   }
 
   /** Precopy, no compression, up to 1 TiB. */
@@ -38,14 +52,14 @@ public record RamLoadOptions(
   }
 
   public RamLoadOptions withPostcopyAdvised(boolean advised) {
-    return new RamLoadOptions(advised, compressEnabled, maxTotalBytes, blocksStartZeroed);
+    return new RamLoadOptions(advised, compressEnabled, maxTotalBytes, blocksStartZeroed, pageDataDiscarded);
   }
 
   public RamLoadOptions withCompressEnabled(boolean enabled) {
-    return new RamLoadOptions(postcopyAdvised, enabled, maxTotalBytes, blocksStartZeroed);
+    return new RamLoadOptions(postcopyAdvised, enabled, maxTotalBytes, blocksStartZeroed, pageDataDiscarded);
   }
 
   public RamLoadOptions withMaxTotalBytes(long max) {
-    return new RamLoadOptions(postcopyAdvised, compressEnabled, max, blocksStartZeroed);
+    return new RamLoadOptions(postcopyAdvised, compressEnabled, max, blocksStartZeroed, pageDataDiscarded);
   }
 }

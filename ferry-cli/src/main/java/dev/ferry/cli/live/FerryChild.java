@@ -67,8 +67,11 @@ public final class FerryChild implements AutoCloseable {
     return argv;
   }
 
-  /** The JVM options that use {@code cache} (none when null or not a file). */
-  static List<String> aotOptions(String cache) {
+  /**
+   * The JVM options that use {@code cache} (none when null or not a file): the ones {@code
+   * bin/launcher.sh}'s {@code ferry_aot_opts} gives, which {@code LauncherAotTest} checks.
+   */
+  public static List<String> aotOptions(String cache) {
     if (cache == null || cache.isEmpty() || !Files.isRegularFile(Path.of(cache))) {
       return List.of();
     }
