@@ -147,6 +147,11 @@ final class ExecMigrationChannel implements MigrationChannel, ScatteringByteChan
     }
   }
 
+  /** True when the stream runs through our own pipe (a FileChannel), false on the fallback. */
+  boolean streamsThroughPipe() {
+    return pipe != null;
+  }
+
   @Override
   public boolean supportsReturnPath() {
     return false;
