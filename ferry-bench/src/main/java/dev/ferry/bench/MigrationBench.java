@@ -1,6 +1,7 @@
 package dev.ferry.bench;
 
 import dev.ferry.cli.live.Units;
+import dev.ferry.machine.IncomingLoad;
 import dev.ferry.machine.Machine;
 import dev.ferry.machine.MachineHost;
 import dev.ferry.machine.StressCheck;
@@ -8,7 +9,6 @@ import dev.ferry.migration.MigrationCapability;
 import dev.ferry.migration.MigrationStats;
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
-import dev.ferry.testing.TestPki;
 import dev.ferry.qmp.Sizes;
 import dev.ferry.transport.RawCopy;
 import dev.ferry.transport.TlsChannel;
@@ -26,8 +26,6 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -282,38 +280,22 @@ public final class MigrationBench {
     return check.contains("MISMATCH") || check.contains("FAILED");
   }
 
-  /** A destination's incoming migration, run on a pool thread; {@code failure} is what it threw, if anything. */
-  record Incoming(String uri, CompletableFuture<Void> done, AtomicReference<Throwable> failure) {
-    /** Starts {@code dst.incoming(listen)} and waits (at most 60 s) until it listens, at {@code uri}. */
-    static Incoming start(MachineHost dst, String listen) throws IOException, InterruptedException {
-      CountDownLatch listening = new CountDownLatch(1);
-      AtomicReference<String> bound = new AtomicReference<>();
-      AtomicReference<Throwable> failure = new AtomicReference<>();
-      CompletableFuture<Void> done =
-          CompletableFuture.runAsync(
-              () -> {
-                try {
-                  dst.incoming(listen, b -> {
-                    bound.set(b);
-                    listening.countDown();
-                  });
-                } catch (Throwable t) {
-                  failure.set(t);
-                  listening.countDown();
-                }
-              });
-      if (!listening.await(60, TimeUnit.SECONDS) || bound.get() == null) {
-        throw new IOException("destination did not listen: " + failure.get());
-      }
-      return new Incoming(bound.get(), done, failure);
+  /**
+   * A throw-away PKI for the tls rows, made by {@code bin/ferry-certs} (openssl; its path in the
+   * system property {@code ferry.certs}, set by {@code bin/bench-migration}): {@code dir/server} and
+   * {@code dir/client} in QEMU's file names.
+   */
+  static Path makeCerts(Path dir) throws IOException, InterruptedException {
+    String script = System.getProperty("ferry.certs");
+    if (script == null) {
+      throw new IOException("tls transport: no bin/ferry-certs (run through bin/bench-migration, or set -Dferry.certs=PATH)");
     }
-
-    /** Waits (at most {@code timeout}) for the incoming side to end; "destination: " and what it threw, or null. */
-    String await(long timeout, TimeUnit unit) throws Exception {
-      done.get(timeout, unit);
-      Throwable t = failure.get();
-      return t == null ? null : "destination: " + t.getMessage();
+    Process p = new ProcessBuilder(script, dir.toString()).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).strip();
+    if (p.waitFor() != 0) {
+      throw new IOException("tls transport: " + script + " failed: " + out);
     }
+    return dir;
   }
 
   /** Counts the {@code B}s of the stress and workingset programs (one per pass) and sees the first {@code A}. */
@@ -369,13 +351,13 @@ public final class MigrationBench {
       dst.machine().awaitRamPreallocated(); // a destination started ahead of time, as with --mem-prealloc
       TlsCredentials clientCreds = null;
       if (tls) {
-        TestPki pki = TestPki.create("Ferry bench CA");
+        Path pki = makeCerts(dir.resolve("pki"));
         dst.migration().objects().add(
-            TlsCredentials.load("tls0", pki.serverDir(dir.resolve("tls-server")), TlsCredentials.Endpoint.SERVER, true));
+            TlsCredentials.load("tls0", pki.resolve("server"), TlsCredentials.Endpoint.SERVER, true));
         dst.migration().setParameters(Map.of("tls-creds", "tls0"));
-        clientCreds = TlsCredentials.load("tls0", pki.clientDir(dir.resolve("tls-client")), TlsCredentials.Endpoint.CLIENT, true);
+        clientCreds = TlsCredentials.load("tls0", pki.resolve("client"), TlsCredentials.Endpoint.CLIENT, true);
       }
-      Incoming incoming = Incoming.start(dst, listen);
+      IncomingLoad incoming = IncomingLoad.listen(dst, listen);
       src.migration().setCapabilities(Map.of(MigrationCapability.RETURN_PATH, true));
       src.migration().setParameters(Map.of("downtime-limit", o.downtimeLimitMs()));
       OutgoingMigration m;
@@ -396,7 +378,7 @@ public final class MigrationBench {
         error = src.migration().outgoingState().errorDesc();
         m.cancel();
       }
-      String destinationError = incoming.await(5, TimeUnit.MINUTES);
+      String destinationError = incoming.error(5, TimeUnit.MINUTES);
       if (error == null) {
         error = destinationError;
       }

@@ -25,7 +25,6 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
 
   volatile long totalRamBytes;
   volatile long remainingBytes;
-  volatile long dirtyPagesRate;
   volatile double bandwidthBytesPerMs;
   volatile long pagesPerSecond;
   volatile long startNs;
@@ -35,9 +34,10 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
   volatile long endNs;
   /** The guest's CPU throttle (auto-converge), 0 when none. */
   volatile int cpuThrottlePercentage;
-  /** Switch-overs the downtime guard called off (the guest ran on). */
-  final AtomicLong downtimeGuardRefusals = new AtomicLong();
-  /** Convergence figures as of the last sync; null before the first. */
+  /**
+   * Convergence figures as of the last sync or downtime-guard check (the dirty rate, the guard's
+   * refusals: {@link SwitchOverPolicy} owns them); null before the first.
+   */
   volatile SwitchOverPolicy.Convergence convergence;
 
   private volatile java.util.function.LongConsumer passListener = p -> {};
@@ -76,10 +76,6 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
 
   public void remainingBytes(long v) {
     remainingBytes = v;
-  }
-
-  public void dirtyPagesRate(long pagesPerSec) {
-    dirtyPagesRate = pagesPerSec;
   }
 
   public long dirtySyncCount() {
@@ -122,6 +118,8 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
       long passes,
       int cpuThrottlePercentage,
       long downtimeGuardRefusals,
+      long guardExpectedDowntimeMs,
+      boolean guardRefused,
       boolean converging,
       long dirtyBytesPerSec,
       long transferBytesPerSec,
@@ -139,7 +137,7 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
         r.zeroPages(),
         r.normalPages(),
         r.normalBytes(),
-        dirtyPagesRate,
+        c == null ? 0 : c.dirtyPagesPerSec(),
         bandwidthBytesPerMs * 8 * 1000 / 1e6,
         dirtySyncCount.get(),
         pagesPerSecond,
@@ -157,7 +155,9 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
         expectedDowntimeMs,
         passes.get(),
         cpuThrottlePercentage,
-        downtimeGuardRefusals.get(),
+        c == null ? 0 : c.guardRefusals(),
+        c == null ? -1 : c.guardExpectedDowntimeMs(),
+        c != null && c.guardRefused(),
         c == null || c.converging(),
         c == null ? 0 : c.dirtyBytesPerSec(),
         c == null ? 0 : c.transferBytesPerSec(),
