@@ -114,7 +114,8 @@ public final class MachineHost implements AutoCloseable {
                       o.stats(),
                       migration.capability(MigrationCapability.XBZRLE),
                       migration.parameters().xbzrleCacheSizeBytes(),
-                      migration.capability(MigrationCapability.POSTCOPY_RAM))));
+                      migration.capability(MigrationCapability.POSTCOPY_RAM),
+                      migration.capability(MigrationCapability.MAPPED_RAM))));
         });
   }
 
@@ -447,7 +448,7 @@ public final class MachineHost implements AutoCloseable {
     machine.stop(RunState.INMIGRATE);
     try {
       inactivateDrives();
-      ram.prepareLoad(loadOptions());
+      ram.prepareLoad(loadOptions().withMappedRam(migration.capability(MigrationCapability.MAPPED_RAM)));
       ramMayHoldData = true;
       return migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
     } catch (IOException | RuntimeException e) {
@@ -479,7 +480,7 @@ public final class MachineHost implements AutoCloseable {
     machine.stop(RunState.INMIGRATE);
     try {
       inactivateDrives();
-      ram.prepareLoad(loadOptions());
+      ram.prepareLoad(loadOptions().withMappedRam(migration.capability(MigrationCapability.MAPPED_RAM)));
       ramMayHoldData = true;
       return migration.incoming(c, StreamReader.Options.DEFAULT);
     } catch (IOException | RuntimeException e) {

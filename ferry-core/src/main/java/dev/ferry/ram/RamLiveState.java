@@ -125,6 +125,9 @@ public final class RamLiveState implements LiveStateHandler {
     private byte[] delta;
     private MemorySegment scratch;
     private PageMap pageMap;
+    /** With mapped-ram: where pages go instead of page records (null otherwise). */
+    private MappedRamWriter mapped;
+    private final boolean mappedRam;
     private boolean closed;
     /** POSTCOPY_ADVISE went out before setup: the block list carries huge-page blocks' page sizes. */
     private final boolean postcopyAdvised;
@@ -138,6 +141,7 @@ public final class RamLiveState implements LiveStateHandler {
       this.xbzrle = options.xbzrle();
       this.xbzrleCacheBytes = options.xbzrleCacheBytes();
       this.postcopyAdvised = options.postcopyRam();
+      this.mappedRam = options.mappedRam();
     }
 
     @Override
@@ -166,7 +170,10 @@ public final class RamLiveState implements LiveStateHandler {
         delta = new byte[StreamHeader.TARGET_PAGE_SIZE];
         scratch = MemorySegment.ofArray(new byte[StreamHeader.TARGET_PAGE_SIZE]);
       }
-      writer.writeBlockList(blocks, postcopyAdvised);
+      if (mappedRam) {
+        mapped = new MappedRamWriter(out, blocks);
+      }
+      writer.writeBlockList(blocks, postcopyAdvised, mapped == null ? null : mapped::writeHeader);
       writer.writeEos();
     }
 
@@ -187,6 +194,9 @@ public final class RamLiveState implements LiveStateHandler {
             break;
           }
         }
+      }
+      if (mapped != null) {
+        mapped.flush();
       }
       writer.writeEos();
       return dirtyPages == 0;
@@ -224,11 +234,20 @@ public final class RamLiveState implements LiveStateHandler {
       boolean untouched =
           pageMap != null && block.isLazilyCommitted() && pageMap.untouched(block.memory().address() + offset);
       if (untouched || RamRecordWriter.isZero(data)) {
-        writer.writeZeroPage(block, offset);
+        if (mapped != null) {
+          mapped.zeroPage(blockIndex, page);
+        } else {
+          writer.writeZeroPage(block, offset);
+        }
         listener.zeroPage();
         if (cache != null) {
           cache.invalidate(blockIndex, page);
         }
+        return;
+      }
+      if (mapped != null) {
+        mapped.page(blockIndex, page);
+        listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
         return;
       }
       if (cache == null || postcopy) {
@@ -277,6 +296,9 @@ public final class RamLiveState implements LiveStateHandler {
       sync();
       while (dirtyPages > 0 && (postcopy ? sendNextHostPage() : sendNext())) {
         // everything left, no limit
+      }
+      if (mapped != null) {
+        mapped.finish();
       }
       writer.writeEos();
     }
@@ -545,6 +567,7 @@ public final class RamLiveState implements LiveStateHandler {
       } finally {
         bitmaps = null;
         writer = null;
+        mapped = null;
         if (pageMap != null) {
           pageMap.close();
           pageMap = null;
