@@ -427,8 +427,11 @@ public final class RamLoader {
         // a page absent from the file is zero: cleared only where this RAM may hold data (the
         // shortcuts of the ZERO record below, for the same reasons)
         boolean zeroed = options.blocksStartZeroed();
-        mappedRamBlocks.add(MappedRamReader.load(in, b, length,
-            p -> !zeroed && !untouched(b, p * TPS) && !RamRecordWriter.isZero(b.targetPage(p * TPS))));
+        MappedRamLayout.BlockInfo info = MappedRamReader.load(in, b, length,
+            p -> !zeroed && !untouched(b, p * TPS) && !RamRecordWriter.isZero(b.targetPage(p * TPS)));
+        mappedRamBlocks.add(info);
+        stats.block(b.name()).normalPages += info.pagesPresent();
+        stats.block(b.name()).zeroPages += length / TPS - info.pagesPresent();
       }
       list.add(b);
       remaining -= length;
