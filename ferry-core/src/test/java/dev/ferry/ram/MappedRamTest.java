@@ -174,6 +174,42 @@ class MappedRamTest {
     assertLoadFails(java.util.Arrays.copyOf(good, (int) (5 * MIB) + 4), "unexpected end of stream");
   }
 
+  /**
+   * Seeded bit flips and truncations anywhere outside the page region (block list, header, bitmap,
+   * the stream after the pages): each load ends in success or one {@link MigrationStreamException},
+   * never another exception, a hang or an allocation from a wild length.
+   */
+  @Test
+  void randomCorruptionEndsInAClearErrorOrASuccess() throws IOException {
+    long seed = Long.getLong("ferry.seed", 0x5eedL);
+    System.out.println("MappedRamTest seed " + seed);
+    java.util.Random rnd = new java.util.Random(seed);
+    try (GuestRam src = new GuestRam(List.of(RamBlock.allocate("ram", 4 * MIB)));
+        GuestMemory g = src.openMemory()) {
+      for (long p = 0; p < 1024; p += 1 + rnd.nextInt(7)) {
+        g.fillPage(0, p, (byte) (1 + rnd.nextInt(255)));
+      }
+      save(src, () -> {});
+    }
+    byte[] good = Files.readAllBytes(file);
+    for (int i = 0; i < 64; i++) {
+      byte[] b;
+      if (rnd.nextInt(4) == 0) {
+        b = java.util.Arrays.copyOf(good, rnd.nextInt(good.length));
+      } else {
+        b = good.clone();
+        int at = rnd.nextBoolean() ? rnd.nextInt(0x30 + 128) : (int) (5 * MIB) + rnd.nextInt(good.length - (int) (5 * MIB));
+        b[at] ^= (byte) (1 << rnd.nextInt(8));
+      }
+      Files.write(file, b);
+      try (GuestRam dst = new GuestRam(List.of(RamBlock.allocate("ram", 4 * MIB)))) {
+        load(dst, true);
+      } catch (MigrationStreamException e) {
+        assertThat(e.getMessage()).as("seed %d, case %d", seed, i).doesNotContain("\n");
+      }
+    }
+  }
+
   @Test
   void pageRecordsAreRefusedInAMappedRamStream() throws IOException {
     try (GuestRam src = new GuestRam(List.of(RamBlock.allocate("ram", 1 * MIB)));
