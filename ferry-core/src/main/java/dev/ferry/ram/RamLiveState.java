@@ -261,13 +261,8 @@ public final class RamLiveState implements LiveStateHandler {
         }
         return;
       }
-      if (mapped != null) {
-        mapped.page(blockIndex, page);
-        normalPages++;
-        return;
-      }
       if (cache == null || postcopy) {
-        sendNormalPage(block, offset);
+        sendNormalPage(block, blockIndex, offset);
         return;
       }
       // XBZRLE: what is sent and what is cached must be the same bytes (the destination's copy is
@@ -309,10 +304,15 @@ public final class RamLiveState implements LiveStateHandler {
 
     /**
      * The one place a whole page of guest RAM goes out as it is (a PAGE record queued by reference:
-     * no copy, no allocation); a multifd channel would take the page here instead.
+     * no copy, no allocation), or with mapped-ram its fixed place in the file; a multifd channel
+     * would take the page here instead.
      */
-    private void sendNormalPage(RamBlock block, long offset) throws IOException {
-      writer.writePage(block, offset);
+    private void sendNormalPage(RamBlock block, int blockIndex, long offset) throws IOException {
+      if (mapped != null) {
+        mapped.page(blockIndex, offset / StreamHeader.TARGET_PAGE_SIZE);
+      } else {
+        writer.writePage(block, offset);
+      }
       normalPages++;
     }
 
