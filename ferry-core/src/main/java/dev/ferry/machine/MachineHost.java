@@ -114,7 +114,8 @@ public final class MachineHost implements AutoCloseable {
                       o.stats(),
                       migration.capability(MigrationCapability.XBZRLE),
                       migration.parameters().xbzrleCacheSizeBytes(),
-                      migration.capability(MigrationCapability.POSTCOPY_RAM))));
+                      migration.capability(MigrationCapability.POSTCOPY_RAM),
+                      migration.capability(MigrationCapability.MAPPED_RAM))));
         });
   }
 
@@ -436,7 +437,7 @@ public final class MachineHost implements AutoCloseable {
     machine.stop(RunState.INMIGRATE);
     try {
       inactivateDrives();
-      ram.prepareLoad(loadOptions());
+      ram.prepareLoad(loadOptions().withMappedRam(migration.capability(MigrationCapability.MAPPED_RAM)));
       ramMayHoldData = true;
       return migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
     } catch (IOException | RuntimeException e) {
@@ -468,7 +469,7 @@ public final class MachineHost implements AutoCloseable {
     machine.stop(RunState.INMIGRATE);
     try {
       inactivateDrives();
-      ram.prepareLoad(loadOptions());
+      ram.prepareLoad(loadOptions().withMappedRam(migration.capability(MigrationCapability.MAPPED_RAM)));
       ramMayHoldData = true;
       return migration.incoming(c, StreamReader.Options.DEFAULT);
     } catch (IOException | RuntimeException e) {

@@ -125,6 +125,9 @@ public final class RamLiveState implements LiveStateHandler {
     private byte[] delta;
     private MemorySegment scratch;
     private PageMap pageMap;
+    /** With mapped-ram: where pages go instead of page records (null otherwise). */
+    private MappedRamWriter mapped;
+    private final boolean mappedRam;
     private boolean closed;
     // plain counters: this save's thread is their only writer; published() hands them over
     private long zeroPages;
@@ -145,6 +148,7 @@ public final class RamLiveState implements LiveStateHandler {
       this.xbzrle = options.xbzrle();
       this.xbzrleCacheBytes = options.xbzrleCacheBytes();
       this.postcopyAdvised = options.postcopyRam();
+      this.mappedRam = options.mappedRam();
     }
 
     @Override
@@ -173,7 +177,10 @@ public final class RamLiveState implements LiveStateHandler {
         delta = new byte[StreamHeader.TARGET_PAGE_SIZE];
         scratch = MemorySegment.ofArray(new byte[StreamHeader.TARGET_PAGE_SIZE]);
       }
-      writer.writeBlockList(blocks, postcopyAdvised);
+      if (mappedRam) {
+        mapped = new MappedRamWriter(out, blocks);
+      }
+      writer.writeBlockList(blocks, postcopyAdvised, mapped == null ? null : mapped::writeHeader);
       writer.writeEos();
     }
 
@@ -202,6 +209,9 @@ public final class RamLiveState implements LiveStateHandler {
             break;
           }
         }
+      }
+      if (mapped != null) {
+        mapped.flush();
       }
       writer.writeEos();
       publish();
@@ -240,7 +250,11 @@ public final class RamLiveState implements LiveStateHandler {
       boolean untouched =
           pageMap != null && block.isLazilyCommitted() && pageMap.untouched(memory.address() + offset);
       if (untouched || RamRecordWriter.isZeroPage(memory, offset)) {
-        writer.writeZeroPage(block, offset);
+        if (mapped != null) {
+          mapped.zeroPage(blockIndex, page);
+        } else {
+          writer.writeZeroPage(block, offset);
+        }
         zeroPages++;
         if (cache != null) {
           cache.invalidate(blockIndex, page);
@@ -248,7 +262,7 @@ public final class RamLiveState implements LiveStateHandler {
         return;
       }
       if (cache == null || postcopy) {
-        sendNormalPage(block, offset);
+        sendNormalPage(block, blockIndex, offset);
         return;
       }
       // XBZRLE: what is sent and what is cached must be the same bytes (the destination's copy is
@@ -290,10 +304,15 @@ public final class RamLiveState implements LiveStateHandler {
 
     /**
      * The one place a whole page of guest RAM goes out as it is (a PAGE record queued by reference:
-     * no copy, no allocation); a multifd channel would take the page here instead.
+     * no copy, no allocation), or with mapped-ram its fixed place in the file; a multifd channel
+     * would take the page here instead.
      */
-    private void sendNormalPage(RamBlock block, long offset) throws IOException {
-      writer.writePage(block, offset);
+    private void sendNormalPage(RamBlock block, int blockIndex, long offset) throws IOException {
+      if (mapped != null) {
+        mapped.page(blockIndex, offset / StreamHeader.TARGET_PAGE_SIZE);
+      } else {
+        writer.writePage(block, offset);
+      }
       normalPages++;
     }
 
@@ -302,6 +321,9 @@ public final class RamLiveState implements LiveStateHandler {
       sync();
       while (dirtyPages > 0 && (postcopy ? sendNextHostPage() : sendNext())) {
         // everything left, no limit
+      }
+      if (mapped != null) {
+        mapped.finish();
       }
       writer.writeEos();
       publish();
@@ -573,6 +595,7 @@ public final class RamLiveState implements LiveStateHandler {
       } finally {
         bitmaps = null;
         writer = null;
+        mapped = null;
         if (pageMap != null) {
           pageMap.close();
           pageMap = null;
