@@ -9,11 +9,13 @@ import dev.ferry.migration.MigrationCapability;
 import dev.ferry.migration.MigrationListener;
 import dev.ferry.migration.MigrationManager;
 import dev.ferry.migration.MigrationParameters;
-import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.savevm.LegacySaveStateEntry;
 import dev.ferry.vmstate.VMStateDescription;
 import dev.ferry.savevm.VMStateEntry;
+import dev.ferry.transport.Authz;
+import dev.ferry.transport.TlsCredentials;
+import dev.ferry.transport.TlsObjects;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Path;
@@ -31,7 +33,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A machine built from named RAM regions and the embedder's devices, run by its service threads
- * ({@link GuestThread}) and optionally vCPUs running a built-in program, that can be saved, loaded,
+ * ({@link GuestThread}) and vCPUs running the embedder's {@link VcpuProgram} (or a built-in
+ * program), that can be saved, loaded,
  * snapshotted and migrated live to another process speaking QEMU 7.2's stream.
  *
  * <p>A built machine is {@link RunState#PRELAUNCH prelaunch}: nothing runs until {@link #start()}
@@ -282,9 +285,8 @@ public final class FerryMachine implements AutoCloseable {
         throw new IllegalStateException("Guest is waiting for an incoming migration");
       }
       MigrationManager m = host.migration();
-      apply(m, options);
-      OutgoingMigration o = m.migrate(uri);
-      return Migration.outgoing(o, m::startPostcopy);
+      apply(m, options, TlsCredentials.Endpoint.CLIENT);
+      return Migration.outgoing(m, uri);
     }
   }
 
@@ -308,9 +310,9 @@ public final class FerryMachine implements AutoCloseable {
       }
       dev.ferry.transport.MigrationUri.parse(uri); // a bad URI fails here
       MigrationManager m = host.migration();
-      apply(m, options);
+      apply(m, options, TlsCredentials.Endpoint.SERVER);
       rules.setAutostart(options.autostart());
-      Migration mig = Migration.incoming(m.incomingState(), m::incoming);
+      Migration mig = Migration.incoming(m);
       incomingThread =
           Thread.ofPlatform()
               .name("incoming " + uri)
@@ -346,17 +348,78 @@ public final class FerryMachine implements AutoCloseable {
     return t != null && t.isAlive() && t != Thread.currentThread();
   }
 
-  /** Every capability Ferry implements set as the options say; parameters from the defaults. */
-  private static void apply(MigrationManager m, MigrationOptions options) {
+  /**
+   * Every capability of the API set as the options say, the parameters from the defaults plus the
+   * options', and the TLS objects of the options made for {@code endpoint} (all checked and loaded
+   * before anything changes).
+   */
+  private static void apply(MigrationManager m, MigrationOptions options, TlsCredentials.Endpoint endpoint) {
     Map<MigrationCapability, Boolean> caps = new EnumMap<>(MigrationCapability.class);
     for (MigrationOptions.Capability c : MigrationOptions.Capability.values()) {
       caps.put(MigrationCapability.fromQapiName(c.qapiName()), options.has(c));
     }
     Map<String, Object> params = new LinkedHashMap<>(MigrationParameters.DEFAULT.toMap());
-    params.putAll(options.parameters());
-    MigrationParameters.DEFAULT.apply(params); // all checked before anything changes
+    params.putAll(options.engineParameters());
+    MigrationParameters.DEFAULT.apply(params);
+    TlsCredentials creds = null;
+    Authz authz = null;
+    if (options.tls().isPresent()) {
+      TlsOptions t = options.tls().get();
+      try {
+        creds = TlsCredentials.load(MigrationOptions.TLS_CREDS_ID, t.credentialsDirectory(), endpoint, t.verifyPeer());
+      } catch (IOException e) {
+        throw new IllegalArgumentException("TLS credentials in " + t.credentialsDirectory() + ": " + e.getMessage(), e);
+      }
+      if (!t.allowedClients().isEmpty()) {
+        authz =
+            new Authz.AuthzList(
+                MigrationOptions.TLS_AUTHZ_ID,
+                Authz.Policy.DENY,
+                t.allowedClients().stream().map(dn -> new Authz.Rule(dn, Authz.Policy.ALLOW, Authz.Format.EXACT)).toList());
+      }
+    }
     m.setCapabilities(caps);
+    TlsObjects objects = m.objects();
+    for (String id : List.of(MigrationOptions.TLS_CREDS_ID, MigrationOptions.TLS_AUTHZ_ID)) {
+      if (objects.ids().contains(id)) {
+        objects.delete(id);
+      }
+    }
+    if (creds != null) {
+      objects.add(creds);
+    }
+    if (authz != null) {
+      objects.add(authz);
+    }
     m.setParameters(params);
+  }
+
+  /**
+   * A {@link VcpuProgram} as the machine's vCPU loop runs it: each vCPU thread gets its {@link Vcpu}
+   * view once (per thread life), then every step goes straight to the user's code.
+   */
+  private static final class UserProgram implements dev.ferry.machine.GuestProgram {
+    private final VcpuProgram program;
+    private final ThreadLocal<Vcpu> views = new ThreadLocal<>();
+
+    UserProgram(VcpuProgram program) {
+      this.program = program;
+    }
+
+    @Override
+    public String name() {
+      return program.name();
+    }
+
+    @Override
+    public void step(dev.ferry.machine.GuestContext ctx) {
+      Vcpu v = views.get();
+      if (v == null || !v.of(ctx)) {
+        v = new Vcpu(ctx);
+        views.set(v);
+      }
+      program.step(v);
+    }
   }
 
   /** Stops everything and releases RAM and disks. */
@@ -426,6 +489,28 @@ public final class FerryMachine implements AutoCloseable {
     /** vCPUs running the built-in program (default 1, running {@code idle}). */
     public Builder vcpus(int n) {
       b.vcpus(n);
+      return this;
+    }
+
+    /**
+     * The embedder's own program the vCPUs run (see {@link VcpuProgram}), in the machine's vCPU loop:
+     * pause, save, migration and auto-converge's throttle treat it as they treat a built-in one.
+     *
+     * @throws IllegalArgumentException when its name is empty, longer than 64 ASCII characters, or a
+     *     built-in program's
+     */
+    public Builder vcpuProgram(VcpuProgram program) {
+      Objects.requireNonNull(program, "program");
+      String name = program.name();
+      if (name == null || name.isEmpty() || name.length() > dev.ferry.machine.CpuDevice.MAX_PROGRAM_NAME_BYTES
+          || !java.nio.charset.StandardCharsets.US_ASCII.newEncoder().canEncode(name)) {
+        throw new IllegalArgumentException(
+            "a vCPU program's name must be 1.." + dev.ferry.machine.CpuDevice.MAX_PROGRAM_NAME_BYTES + " ASCII characters: '" + name + "'");
+      }
+      if (dev.ferry.machine.GuestPrograms.names().contains(name)) {
+        throw new IllegalArgumentException("'" + name + "' is a built-in program's name; give the vCPU program another");
+      }
+      b.program(new UserProgram(program));
       return this;
     }
 
