@@ -67,6 +67,8 @@ public final class FerryMachine implements AutoCloseable {
   private final List<Region> regions;
   private final Object lock = new Object();
   private volatile Thread incomingThread;
+  /** An incoming migration runs: set when it starts, cleared before its handle learns its end. */
+  private volatile boolean incomingRunning;
 
   private FerryMachine(Machine machine, Path snapshotDir) {
     this.machine = machine;
@@ -313,39 +315,49 @@ public final class FerryMachine implements AutoCloseable {
       apply(m, options, TlsCredentials.Endpoint.SERVER);
       rules.setAutostart(options.autostart());
       Migration mig = Migration.incoming(m);
-      incomingThread =
-          Thread.ofPlatform()
-              .name("incoming " + uri)
-              .daemon()
-              .start(
-                  () -> {
-                    try {
-                      host.incoming(uri, mig::listeningOn);
-                    } catch (IncomingMigration.PostcopyPausedException e) {
-                      LOG.error("incoming postcopy migration on {} paused: {}", uri, e.getMessage());
-                      mig.finished(e);
-                      return;
-                    } catch (Exception e) {
-                      LOG.info("incoming migration on {} failed: {}", uri, e.toString());
-                      mig.finished(e);
-                      return;
-                    }
-                    try {
-                      synchronized (lock) {
-                        rules.afterIncoming();
-                      }
-                      mig.finished(null);
-                    } catch (RuntimeException e) {
-                      mig.finished(e);
-                    }
-                  });
+      incomingRunning = true;
+      try {
+        incomingThread =
+            Thread.ofPlatform()
+                .name("incoming " + uri)
+                .daemon()
+                .start(
+                    () -> {
+                      Exception end = runIncoming(uri, mig);
+                      incomingRunning = false; // before the handle wakes its waiters
+                      mig.finished(end);
+                    });
+      } catch (RuntimeException | Error e) {
+        incomingRunning = false;
+        throw e;
+      }
       return mig;
     }
   }
 
+  /** The incoming load and the run state after it; the failure, or null. */
+  private Exception runIncoming(String uri, Migration mig) {
+    try {
+      host.incoming(uri, mig::listeningOn);
+    } catch (IncomingMigration.PostcopyPausedException e) {
+      LOG.error("incoming postcopy migration on {} paused: {}", uri, e.getMessage());
+      return e;
+    } catch (Exception e) {
+      LOG.info("incoming migration on {} failed: {}", uri, e.toString());
+      return e;
+    }
+    try {
+      synchronized (lock) {
+        rules.afterIncoming();
+      }
+      return null;
+    } catch (RuntimeException e) {
+      return e;
+    }
+  }
+
   private boolean incomingBusy() {
-    Thread t = incomingThread;
-    return t != null && t.isAlive() && t != Thread.currentThread();
+    return incomingRunning && incomingThread != Thread.currentThread();
   }
 
   /**

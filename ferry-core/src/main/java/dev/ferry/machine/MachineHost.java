@@ -403,9 +403,10 @@ public final class MachineHost implements AutoCloseable {
     machine.stop(RunState.RESTORE_VM);
     loading = true;
     try {
-      ram.prepareLoad(loadOptions());
+      SaveOptions options = loadOptions();
       ramMayHoldData = true;
-      StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, MachineType.names(), CommandListener.NONE);
+      StateLoader loader =
+          StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, MachineType.names(), options, CommandListener.NONE);
       checkComplete(loader);
       return loader;
     } catch (IOException | RuntimeException e) {
@@ -447,9 +448,9 @@ public final class MachineHost implements AutoCloseable {
     machine.stop(RunState.INMIGRATE);
     try {
       inactivateDrives();
-      ram.prepareLoad(loadOptions());
+      SaveOptions options = loadOptions();
       ramMayHoldData = true;
-      return migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
+      return migration.incoming(uri, StreamReader.Options.DEFAULT, options, onListening);
     } catch (IOException | RuntimeException e) {
       loadFailed();
       throw e;
@@ -457,12 +458,13 @@ public final class MachineHost implements AutoCloseable {
   }
 
   /**
+   * What the next load tells its live handlers, made per load (the RAM's {@link RamLoadOptions}).
    * Every block list entry is checked against this machine's blocks (name, length; nothing is
    * allocated), so the total is not capped at this machine's size: a larger list then fails naming
    * the block this machine lacks.
    */
-  private RamLoadOptions loadOptions() {
-    return RamLoadOptions.defaults().withBlocksStartZeroed(!ramMayHoldData);
+  private SaveOptions loadOptions() {
+    return SaveOptions.of(RamLoadOptions.defaults().withBlocksStartZeroed(!ramMayHoldData));
   }
 
   /**
@@ -479,9 +481,9 @@ public final class MachineHost implements AutoCloseable {
     machine.stop(RunState.INMIGRATE);
     try {
       inactivateDrives();
-      ram.prepareLoad(loadOptions());
+      SaveOptions options = loadOptions();
       ramMayHoldData = true;
-      return migration.incoming(c, StreamReader.Options.DEFAULT);
+      return migration.incoming(c, StreamReader.Options.DEFAULT, options);
     } catch (IOException | RuntimeException e) {
       loadFailed();
       throw e;
@@ -536,7 +538,7 @@ public final class MachineHost implements AutoCloseable {
       return;
     }
     dev.ferry.migration.PostcopyIncoming pc =
-        new dev.ferry.migration.PostcopyIncoming(machine.ram(), ram::loader, machine::vcpuIndexOf, machine.cpus().size());
+        new dev.ferry.migration.PostcopyIncoming(machine.ram(), () -> ramLoader(in), machine::vcpuIndexOf, machine.cpus().size());
     in.setPostcopy(
         pc,
         loader -> {
@@ -549,6 +551,13 @@ public final class MachineHost implements AutoCloseable {
             machine.stop(RunState.PAUSED);
           }
         });
+  }
+
+  /** The RAM loader of {@code in}'s load, once it began, or null. */
+  private static dev.ferry.ram.RamLoader ramLoader(dev.ferry.migration.IncomingMigration in) {
+    StateLoader loader = in.stateLoader();
+    RamLiveState.Load load = loader == null ? null : loader.liveLoad(RamLiveState.IDSTR, RamLiveState.Load.class);
+    return load == null ? null : load.loader();
   }
 
   /**
