@@ -47,16 +47,10 @@ public final class BlockLiveState implements LiveStateHandler {
 
   private final List<DiskImage> disks;
   private final AtomicReference<Save> activeSave = new AtomicReference<>();
-  private volatile BooleanSupplier enabled = () -> false;
   private volatile BlockStats lastStats = new BlockStats();
 
   public BlockLiveState(List<DiskImage> disks) {
     this.disks = List.copyOf(disks);
-  }
-
-  /** Whether the next save includes the section (set by the machine from the migration's options). */
-  public void setEnabled(BooleanSupplier enabled) {
-    this.enabled = enabled;
   }
 
   @Override
@@ -74,9 +68,10 @@ public final class BlockLiveState implements LiveStateHandler {
     return BlockDescriptor.VERSION;
   }
 
+  /** Only when block migration is on for this save ({@link BlockSaveOptions#enabled()}) and there are disks. */
   @Override
-  public boolean active() {
-    return !disks.isEmpty() && enabled.getAsBoolean();
+  public boolean active(SaveOptions options) {
+    return !disks.isEmpty() && options.get(BlockSaveOptions.class, BlockSaveOptions.OFF).enabled();
   }
 
   public List<DiskImage> disks() {

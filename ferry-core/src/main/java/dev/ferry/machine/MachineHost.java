@@ -50,8 +50,6 @@ public final class MachineHost implements AutoCloseable {
   private final RamLiveState ram;
   /** The disks as the {@code block} live section (in the stream only when block migration is on). */
   private final dev.ferry.block.BlockLiveState block;
-  /** Block migration of the next/current migration: {@code migrate blk/inc} or the capability. */
-  private volatile dev.ferry.block.BlockSaveOptions blockOptions = dev.ferry.block.BlockSaveOptions.OFF;
   private volatile boolean nextBlk;
   private volatile boolean nextInc;
   private final GlobalState globalState = new GlobalState();
@@ -63,7 +61,6 @@ public final class MachineHost implements AutoCloseable {
     this.config = Configuration.of(machine.machineType().name());
     this.ram = new RamLiveState(machine.ram());
     this.block = new dev.ferry.block.BlockLiveState(machine.drives());
-    block.setEnabled(() -> blockOptions.enabled());
     registry.register(block); // before ram, as QEMU registers it: its sections come first
     registry.register(ram);
     RamLayout layout = new RamLayout(machine.ramBlocks());
@@ -102,7 +99,8 @@ public final class MachineHost implements AutoCloseable {
               && (migration.capability(MigrationCapability.BLOCK) || migration.parameters().blockIncremental())) {
             throw new IllegalArgumentException("Command options are incompatible with current migration capabilities");
           }
-          blockOptions =
+          // block migration of this migration: migrate blk/inc or the capability (its save options)
+          dev.ferry.block.BlockSaveOptions blockOptions =
               new dev.ferry.block.BlockSaveOptions(
                   blk || inc || migration.capability(MigrationCapability.BLOCK),
                   inc || migration.parameters().blockIncremental(),

@@ -34,8 +34,11 @@ public interface LiveStateHandler {
     return false;
   }
 
-  /** False skips the handler for this migration (e.g. no disk attached). */
-  default boolean active() {
+  /**
+   * False skips the handler for the save whose options are {@code options} (e.g. no disk attached,
+   * or block migration off for this migration).
+   */
+  default boolean active(SaveOptions options) {
     return true;
   }
 
