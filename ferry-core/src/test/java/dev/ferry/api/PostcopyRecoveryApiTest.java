@@ -26,7 +26,7 @@ class PostcopyRecoveryApiTest {
     return MigrationOptions.builder()
         .enable(MigrationOptions.Capability.POSTCOPY_RAM)
         .maxBandwidthBytesPerSec(1 << 20)
-        .maxPostcopyBandwidthBytesPerSec(1 << 20);
+        .maxPostcopyBandwidthBytesPerSec(256 << 10);
   }
 
   @Test
