@@ -1,6 +1,7 @@
 package dev.ferry.migration;
 
 import dev.ferry.savevm.Configuration;
+import dev.ferry.savevm.SaveOptions;
 import dev.ferry.savevm.SaveStateRegistry;
 import dev.ferry.savevm.StateLoader;
 import dev.ferry.savevm.StreamReader;
@@ -452,12 +453,21 @@ public final class MigrationManager {
 
   /** Loads one incoming migration from the already open channel {@code c}; blocks until done. */
   public StateLoader incoming(MigrationChannel c, StreamReader.Options options) throws IOException {
+    return incoming(c, options, SaveOptions.NONE);
+  }
+
+  /**
+   * {@link #incoming(MigrationChannel, StreamReader.Options)} with {@code loadOptions} for the live
+   * handlers' state of this load.
+   */
+  public StateLoader incoming(MigrationChannel c, StreamReader.Options options, SaveOptions loadOptions)
+      throws IOException {
     IncomingMigration in;
     synchronized (this) {
       if (incomingState.status().isActive()) {
         throw new IllegalStateException("An incoming migration is already in progress");
       }
-      in = new IncomingMigration(registry, configuration(capabilitiesOn()), incomingState, options);
+      in = new IncomingMigration(registry, configuration(capabilitiesOn()), incomingState, options, loadOptions);
       in.setLoadCheck(loadCheck);
       for (Consumer<IncomingMigration> h : beforeIncoming) {
         h.accept(in);
@@ -477,12 +487,22 @@ public final class MigrationManager {
    */
   public StateLoader incoming(String uri, StreamReader.Options options, Consumer<String> onListening)
       throws IOException {
+    return incoming(uri, options, SaveOptions.NONE, onListening);
+  }
+
+  /**
+   * {@link #incoming(String, StreamReader.Options, Consumer)} with {@code loadOptions} for the live
+   * handlers' state of this load.
+   */
+  public StateLoader incoming(
+      String uri, StreamReader.Options options, SaveOptions loadOptions, Consumer<String> onListening)
+      throws IOException {
     IncomingMigration in;
     synchronized (this) {
       if (incomingState.status().isActive()) {
         throw new IllegalStateException("An incoming migration is already in progress");
       }
-      in = new IncomingMigration(registry, configuration(capabilitiesOn()), incomingState, options);
+      in = new IncomingMigration(registry, configuration(capabilitiesOn()), incomingState, options, loadOptions);
       in.setLoadCheck(loadCheck);
       for (Consumer<IncomingMigration> h : beforeIncoming) {
         h.accept(in);

@@ -1,5 +1,6 @@
 package dev.ferry.ram;
 
+import dev.ferry.savevm.LiveLoad;
 import dev.ferry.savevm.LiveSave;
 import dev.ferry.savevm.LiveStateHandler;
 import dev.ferry.savevm.SaveOptions;
@@ -26,7 +27,8 @@ import java.util.function.BooleanSupplier;
  * stream's block list checked against them.
  *
  * <p>Everything of one save lives in the {@link LiveSave} that {@link #openSave} makes for it
- * (bitmaps, cursor, pagemap reader, xbzrle cache, listener), never in this long-lived handler. The
+ * (bitmaps, cursor, pagemap reader, xbzrle cache, listener), everything of one load in the {@link
+ * Load} that {@link #openLoad} makes (its loader and options), never in this long-lived handler. The
  * machine's one dirty log serves one save at a time: a harvest hands marks to one consumer, and a
  * save's end stops the log, so a second save while one runs is refused (as QEMU refuses savevm
  * during a migration) instead of silently taking the other's marks.
@@ -43,9 +45,6 @@ public final class RamLiveState implements LiveStateHandler {
   private final List<RamBlock> blocks;
   /** The save that owns the dirty log now, or null. */
   private final AtomicReference<Save> activeSave = new AtomicReference<>();
-  // incoming
-  private RamLoader loader;
-  private RamLoadOptions loadOptions = RamLoadOptions.defaults();
 
   public RamLiveState(GuestRam ram) {
     this.ram = ram;
@@ -65,11 +64,6 @@ public final class RamLiveState implements LiveStateHandler {
   @Override
   public int version() {
     return VERSION;
-  }
-
-  /** Options for the next load. */
-  public void prepareLoad(RamLoadOptions options) {
-    this.loadOptions = options;
   }
 
   /** A validated page request of the destination. */
@@ -609,37 +603,48 @@ public final class RamLiveState implements LiveStateHandler {
     }
   }
 
+  /**
+   * The RAM state of one new load: a {@link RamLoader} with the {@link RamLoadOptions} in {@code
+   * options} (or {@link RamLoadOptions#defaults()}). A load that believes RAM is fresh while guest
+   * code ran on it reads zero pages after all.
+   */
   @Override
-  public void loadSetup() {
-    RamLoadOptions options = loadOptions;
-    if (options.blocksStartZeroed() && ram.guestStepped()) {
-      // the caller believes RAM is fresh, but guest code ran on it: read zero pages after all
-      options = options.withBlocksStartZeroed(false);
+  public Load openLoad(SaveOptions options) {
+    RamLoadOptions o = options.get(RamLoadOptions.class, RamLoadOptions.defaults());
+    if (o.blocksStartZeroed() && ram.guestStepped()) {
+      o = o.withBlocksStartZeroed(false);
     }
-    loader = new RamLoader(RamBlockResolver.of(blocks), options);
+    return new Load(new RamLoader(RamBlockResolver.of(blocks), o));
   }
 
-  @Override
-  public void load(MigrationInput in, int version, SectionType type) throws IOException {
-    if (version != VERSION) {
-      throw new VersionMismatchException("section 'ram'", version, VERSION, VERSION);
-    }
-    if (loader == null) {
-      loadSetup();
-    }
-    loader.loadChunk(in);
-  }
+  /** One load's RAM state (QEMU's ram_load_setup .. ram_load_cleanup): its loader. */
+  public static final class Load implements LiveLoad {
+    private final RamLoader loader;
+    private boolean closed;
 
-  @Override
-  public void loadCleanup() {
-    if (loader != null) {
-      loader.close();
+    Load(RamLoader loader) {
+      this.loader = loader;
     }
-    loader = null;
-  }
 
-  /** The loader of the current incoming stream (postcopy switches it to postcopy mode). */
-  public RamLoader loader() {
-    return loader;
+    @Override
+    public void load(MigrationInput in, int version, SectionType type) throws IOException {
+      if (version != VERSION) {
+        throw new VersionMismatchException("section 'ram'", version, VERSION, VERSION);
+      }
+      loader.loadChunk(in);
+    }
+
+    /** The loader of this load (postcopy switches it to postcopy mode). */
+    public RamLoader loader() {
+      return loader;
+    }
+
+    @Override
+    public void close() {
+      if (!closed) {
+        closed = true;
+        loader.close();
+      }
+    }
   }
 }
