@@ -32,8 +32,14 @@ import java.util.concurrent.TimeUnit;
  * transport, measured right after each migration. The destination's exact digest (RAM, devices,
  * disk content) must equal the stopped source's.
  *
+ * <p>The destination's image is preallocated (written with zeros once, before the first run, and
+ * overwritten in place by every run): the raw copy writes no file, and the first write of fresh
+ * storage costs the file system more than the copy itself, so a fresh sparse image would compare
+ * unlike with like. {@code --fresh-destination} measures that case instead (a new sparse image per
+ * run, as {@code ferry run --drive ...,size=} creates it).
+ *
  * <pre>
- * bin/bench-block [--ram 1G] [--disk 1G] [--program idle|disk] [--transports tcp,unix] [--repeats N]
+ * bin/bench-block [--ram 1G] [--disk 1G] [--program idle|disk] [--transports tcp,unix] [--repeats N] [--fresh-destination]
  * </pre>
  */
 public final class BlockMigrationBench {
@@ -49,7 +55,13 @@ public final class BlockMigrationBench {
     String program = "idle";
     List<String> transports = List.of("tcp", "unix");
     int repeats = 1;
+    boolean fresh = false;
     for (int i = 0; i < args.length; i += 2) {
+      if (args[i].equals("--fresh-destination")) {
+        fresh = true;
+        i--;
+        continue;
+      }
       String v = i + 1 < args.length ? args[i + 1] : null;
       if (v == null) {
         System.err.println("bench-block: " + args[i] + " needs a value");
@@ -63,7 +75,8 @@ public final class BlockMigrationBench {
         case "--repeats" -> repeats = Integer.parseInt(v);
         default -> {
           System.err.println("bench-block: unknown option " + args[i]
-              + " (usage: bench-block [--ram 1G] [--disk 1G] [--program idle|disk] [--transports tcp,unix] [--repeats N])");
+              + " (usage: bench-block [--ram 1G] [--disk 1G] [--program idle|disk] [--transports tcp,unix] [--repeats N]"
+              + " [--fresh-destination])");
           System.exit(2);
         }
       }
@@ -72,6 +85,8 @@ public final class BlockMigrationBench {
     System.out.println();
     System.out.println("- " + Units.bytes(ram) + " RAM + " + Units.bytes(disk) + " disk (random data), program " + program
         + ", migrate blk=true, in-process, stream over a real loopback socket; raw copy = the bulk phase's bytes over the same transport, right after");
+    System.out.println("- destination image: " + (fresh ? "a fresh sparse file per run (first touch of the storage)"
+        : "preallocated (zeros written once before the first run, overwritten in place)"));
     System.out.println("- host: " + Runtime.getRuntime().availableProcessors() + " cpus, load average "
         + MigrationBench.loadAverage() + ", JDK " + Runtime.version());
     System.out.println();
@@ -80,9 +95,12 @@ public final class BlockMigrationBench {
     try {
       Path base = dir.resolve("base.raw");
       fillRandom(base, disk);
+      if (!fresh) {
+        preallocate(dir.resolve("dst.raw"), disk);
+      }
       for (String t : transports) {
         for (int run = 1; run <= repeats; run++) {
-          Row r = runOne(ram, disk, program, t, run, dir, base);
+          Row r = runOne(ram, disk, program, t, run, dir, base, fresh);
           rows.add(r);
           System.err.println("bench-block: " + t + " run " + run + ": " + r.status() + ", " + r.stats().totalTimeMs() + " ms"
               + (r.error() == null ? "" : " (" + r.error() + ")"));
@@ -130,12 +148,29 @@ public final class BlockMigrationBench {
     }
   }
 
-  static Row runOne(long ram, long disk, String program, String transport, int run, Path dir, Path base) throws Exception {
+  /** Writes {@code bytes} of zeros into {@code file} and forces them out: every block allocated. */
+  private static void preallocate(Path file, long bytes) throws IOException {
+    ByteBuffer zeros = ByteBuffer.allocateDirect(1 << 20);
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+      for (long pos = 0; pos < bytes; pos += zeros.capacity()) {
+        zeros.clear().limit((int) Math.min(zeros.capacity(), bytes - pos));
+        while (zeros.hasRemaining()) {
+          ch.write(zeros, pos + zeros.position());
+        }
+      }
+      ch.force(false);
+    }
+  }
+
+  static Row runOne(long ram, long disk, String program, String transport, int run, Path dir, Path base, boolean fresh)
+      throws Exception {
     String listen = MigrationBench.uri(transport, dir.resolve("mig.sock"));
     Path srcImg = dir.resolve("src.raw");
     Path dstImg = dir.resolve("dst.raw");
     Files.copy(base, srcImg, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-    Files.deleteIfExists(dstImg);
+    if (fresh) {
+      Files.deleteIfExists(dstImg);
+    }
     MigrationStats.Snapshot stats;
     MigrationStatus status;
     String error = null;
