@@ -44,8 +44,9 @@ import java.util.function.BooleanSupplier;
  * the mapping is read in order and each chunk a few chunks ahead asked for (read-ahead); only the
  * padded tail chunk goes through a reused direct buffer. The destination receives each chunk into a
  * page-aligned buffer of a small pool and hands that same buffer to its writer thread, which writes
- * it with one positional write; nothing is forced per chunk, the images are flushed once when the
- * END section has been written (QEMU's destination flushes at the end too). Zero chunks (ZERO_BLOCK,
+ * it with one positional write; nothing is forced per chunk. A flusher thread writes the images back
+ * in the background after every {@value #FLUSH_EVERY_BYTES} bytes (never waited for), so the flush
+ * once the END section has been written, in the downtime, has little left. Zero chunks (ZERO_BLOCK,
  * or a data chunk that is all zeros) on a chunk the destination knows is zero write nothing (see
  * {@link DiskImage#loadWriteZeros}).
  *
@@ -457,6 +458,8 @@ public final class BlockLiveState implements LiveStateHandler {
    * until all are written.
    */
   private static final int LOAD_DEPTH = 8;
+  /** Bytes written between background write-backs of the destination's images. */
+  static final long FLUSH_EVERY_BYTES = 64L << 20;
 
   private static final class LoadWriter {
     private final java.util.concurrent.ExecutorService thread =
@@ -464,6 +467,38 @@ public final class BlockLiveState implements LiveStateHandler {
     private final java.util.concurrent.Semaphore permits = new java.util.concurrent.Semaphore(LOAD_DEPTH);
     private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> pool = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final AtomicReference<IOException> failure = new AtomicReference<>();
+    private final java.util.concurrent.ExecutorService flusher =
+        java.util.concurrent.Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().name("block-load-flush").daemon(true).unstarted(r));
+    private final java.util.concurrent.atomic.AtomicBoolean flushing = new java.util.concurrent.atomic.AtomicBoolean();
+    /** Disks written since the last background flush (writer thread only). */
+    private final java.util.Set<DiskImage> unflushed = new java.util.HashSet<>();
+    private long unflushedBytes;
+
+    /** On the writer thread: starts a background flush once enough was written (skipped while one runs). */
+    private void written(DiskImage d, int len) {
+      unflushed.add(d);
+      unflushedBytes += len;
+      if (unflushedBytes >= FLUSH_EVERY_BYTES && flushing.compareAndSet(false, true)) {
+        List<DiskImage> batch = List.copyOf(unflushed);
+        unflushed.clear();
+        unflushedBytes = 0;
+        try {
+          flusher.execute(() -> {
+            try {
+              for (DiskImage x : batch) {
+                x.flush();
+              }
+            } catch (IOException | RuntimeException e) {
+              failure.compareAndSet(null, new IOException("flushing the block load failed: " + e.getMessage(), e));
+            } finally {
+              flushing.set(false);
+            }
+          });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+          flushing.set(false);
+        }
+      }
+    }
 
     /** A free chunk buffer (waits while {@value #LOAD_DEPTH} chunks are queued); hand it to {@link #write} or {@link #giveBack}. */
     ByteBuffer take() throws IOException {
@@ -502,9 +537,12 @@ public final class BlockLiveState implements LiveStateHandler {
               try {
                 if (failure.get() == null) {
                   if (data == null || isZero(data, len)) {
-                    d.loadWriteZeros(offset, len);
+                    if (d.loadWriteZeros(offset, len)) {
+                      written(d, len);
+                    }
                   } else {
                     d.loadWrite(offset, data.limit(len));
+                    written(d, len);
                   }
                 }
               } catch (IOException | RuntimeException e) {
@@ -552,6 +590,7 @@ public final class BlockLiveState implements LiveStateHandler {
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
+      flusher.shutdown(); // a running write-back finishes on its own
     }
   }
 
