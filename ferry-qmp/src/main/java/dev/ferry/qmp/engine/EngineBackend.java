@@ -292,7 +292,7 @@ public final class EngineBackend implements MonitorBackend {
       return null;
     }
     dev.ferry.block.BlockStats s = host.block().stats();
-    return new long[] {s.transferredBytes(), s.remainingBytes(), s.totalBytes()};
+    return new long[] {s.transferredBytes(), s.remainingBytes(), s.totalBytes(), s.bulkBytes(), s.bulkNanos()};
   }
 
   @Override
