@@ -394,8 +394,8 @@ public final class BlockLiveState implements LiveStateHandler {
         d.stopDirtyLog();
       }
       java.util.Arrays.fill(maps, null);
-      arena.close(); // unmaps: every chunk was written out by its flush
       activeSave.compareAndSet(this, null);
+      arena.close(); // unmaps (on the migration thread, after its last flush: nothing reads the mappings)
     }
   }
 
