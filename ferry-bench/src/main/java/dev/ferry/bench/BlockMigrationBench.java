@@ -46,7 +46,18 @@ public final class BlockMigrationBench {
   private BlockMigrationBench() {}
 
   record Row(String transport, int run, MigrationStatus status, String error, MigrationStats.Snapshot stats,
-      long diskBytes, long bulkBytes, long bulkNs, String check, RawCopy.Result raw) {}
+      long diskBytes, long bulkBytes, long bulkNs, String check, RawCopy.Result raw, long bulkCpuNs, long rawCpuNs) {}
+
+  /** CPU time of this whole process so far (all threads: source, destination, guest), in ns. */
+  static long processCpuNs() {
+    return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+        .getProcessCpuTime();
+  }
+
+  /** CPU milliseconds per GiB moved. */
+  private static String cpuPerGib(long cpuNs, long bytes) {
+    return bytes <= 0 || cpuNs < 0 ? "-" : String.format(Locale.ROOT, "%.0f ms", cpuNs / 1e6 / (bytes / (double) (1L << 30)));
+  }
 
   public static void main(String[] args) throws Exception {
     MigrationBench.quietLogging();
@@ -109,9 +120,12 @@ public final class BlockMigrationBench {
     } finally {
       MigrationBench.deleteTree(dir);
     }
+    System.out.println("- CPU/GiB: CPU time of the whole process (source, destination and guest threads) per GiB, during the bulk"
+        + " phase and during the raw copy: on a shared machine a steadier figure than the rates");
+    System.out.println();
     System.out.println("| transport | run | status | total | downtime | disk bytes | RAM pages (normal / zero) | stream bytes | bulk rate"
-        + " | raw copy (same bytes) | bulk/raw | check |");
-    System.out.println("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+        + " | raw copy (same bytes) | bulk/raw | CPU/GiB bulk | CPU/GiB raw | check |");
+    System.out.println("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
     for (Row r : rows) {
       MigrationStats.Snapshot s = r.stats();
       double bulkRate = r.bulkNs() > 0 ? r.bulkBytes() * 1e9 / r.bulkNs() : 0;
@@ -127,6 +141,8 @@ public final class BlockMigrationBench {
           Units.rate(bulkRate),
           String.format(Locale.ROOT, "%.1f ms (%s)", r.raw().elapsedNs() / 1e6, Units.rate(r.raw().bytesPerSec())),
           Units.percent(bulkRate, r.raw().bytesPerSec()),
+          cpuPerGib(r.bulkCpuNs(), r.bulkBytes()),
+          cpuPerGib(r.rawCpuNs(), r.raw().bytes()),
           r.check() + " |"));
     }
     if (rows.stream().anyMatch(r -> !r.check().equals("digest equal"))) {
@@ -176,6 +192,7 @@ public final class BlockMigrationBench {
     String error = null;
     String check = "-";
     BlockStats bs;
+    long bulkCpu;
     ProgramOptions po = ProgramOptions.defaults().withDirtyRateBytesPerSec(16L << 20);
     try (MachineHost src = new MachineHost(Machine.builder().memory(ram).program(program).programOptions(po)
             .drive("drive0", srcImg, disk).build());
@@ -187,7 +204,13 @@ public final class BlockMigrationBench {
       MigrationBench.Incoming incoming = MigrationBench.Incoming.start(dst, listen);
       src.migration().setCapabilities(Map.of(MigrationCapability.RETURN_PATH, true));
       src.nextMigrationBlock(true, false);
+      long cpu0 = processCpuNs();
       OutgoingMigration m = src.migration().migrate(incoming.uri());
+      // the CPU time at the end of the bulk phase (polled: within a few ms of it)
+      while (!src.block().stats().bulkCompleted() && !m.state().status().isFinal()) {
+        Thread.sleep(2);
+      }
+      bulkCpu = processCpuNs() - cpu0;
       status = m.await(30, TimeUnit.MINUTES);
       stats = m.info();
       bs = src.block().stats();
@@ -203,7 +226,9 @@ public final class BlockMigrationBench {
         check = MigrationBench.digestCheck(src, dst);
       }
     }
+    long cpu1 = processCpuNs();
     RawCopy.Result raw = MigrationBench.rawCopy(transport, dir, Math.max(1, bs.bulkBytes()));
-    return new Row(transport, run, status, error, stats, bs.transferredBytes(), bs.bulkBytes(), bs.bulkNanos(), check, raw);
+    long rawCpu = processCpuNs() - cpu1;
+    return new Row(transport, run, status, error, stats, bs.transferredBytes(), bs.bulkBytes(), bs.bulkNanos(), check, raw, bulkCpu, rawCpu);
   }
 }
