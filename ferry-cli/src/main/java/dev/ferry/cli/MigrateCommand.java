@@ -1,6 +1,7 @@
 package dev.ferry.cli;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.qmp.QmpClient;
 import dev.ferry.qmp.QmpError;
 import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
