@@ -528,6 +528,8 @@ public final class LibC {
   public static final int MAP_NORESERVE = 0x4000;
   /** What {@link #mmap} returns on failure. */
   public static final long MAP_FAILED = -1L;
+  public static final int MADV_SEQUENTIAL = 2;
+  public static final int MADV_WILLNEED = 3;
   public static final int MADV_DONTNEED = 4;
   public static final int MADV_HUGEPAGE = 14;
   public static final int MADV_POPULATE_WRITE = 23;
