@@ -178,8 +178,19 @@ public final class RamLiveState implements LiveStateHandler {
       writer.writeEos();
     }
 
-    /** Hands the counters to the listener (per iteration, sync and completion; never per page). */
+    /** The sum of all counters when last published (they only grow: equal sums, nothing new). */
+    private long publishedSum = -1;
+
+    /**
+     * Hands the counters to the listener (per iteration, sync and completion; never per page), unless
+     * nothing was counted since the last time (an iteration that found nothing to send).
+     */
     private void publish() {
+      long sum = zeroPages + normalPages + xbzrlePages + xbzrleCacheMisses + xbzrleOverflows;
+      if (sum == publishedSum) {
+        return;
+      }
+      publishedSum = sum;
       listener.published(
           new RamSaveListener.Counts(
               zeroPages, normalPages, normalPages * StreamHeader.TARGET_PAGE_SIZE, xbzrlePages, xbzrleBytes,
