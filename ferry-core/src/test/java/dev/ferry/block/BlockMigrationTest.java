@@ -228,8 +228,9 @@ class BlockMigrationTest {
       w.writeChunk("used", 2 * MIB, ByteBuffer.allocate(MIB)); // all-zero data over data: zeros written
       w.writeEos();
       o.flush();
-      b.load(dev.ferry.stream.MigrationInput.of(bytes.toByteArray()), 1, dev.ferry.stream.SectionType.END);
-      b.loadCleanup();
+      try (dev.ferry.savevm.LiveLoad load = b.openLoad(dev.ferry.savevm.SaveOptions.NONE)) {
+        load.load(dev.ferry.stream.MigrationInput.of(bytes.toByteArray()), 1, dev.ferry.stream.SectionType.END);
+      }
       assertThat(fresh.isKnownZero(0)).isTrue();
       assertThat(fresh.isKnownZero(1)).isTrue();
       assertThat(fresh.isKnownZero(2)).as("data written").isFalse();
