@@ -46,6 +46,12 @@ public final class MigrationOptions {
     /** With {@link #BLOCK}: all-zero chunks go without payload. */
     ZERO_BLOCKS("zero-blocks"),
     /**
+     * QEMU 9.0's {@code mapped-ram}: a {@code file:} migration writes every page at a fixed offset of
+     * the file, so a busy guest's file stays about the size of its RAM; both sides set it (the
+     * destination loads with it from the same file), not with xbzrle or postcopy.
+     */
+    MAPPED_RAM("mapped-ram"),
+    /**
      * Ferry: with {@link #POSTCOPY_RAM}, switch to postcopy without being asked once precopy does
      * not converge or used its budget ({@link Builder#precopyMaxPasses}, {@link
      * Builder#precopyMaxBytes}, {@link Builder#precopyMaxTime}).

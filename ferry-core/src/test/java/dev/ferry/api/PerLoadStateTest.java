@@ -9,7 +9,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Each load has its own RAM state: the first load into a fresh machine skips zero pages (its RAM is
  * known to be zero), a later load into the same machine after its guest wrote everywhere must write
- * them, and both end with the saved machine's exact state.
+ * them, and both end with the saved machine's exact state; a mapped-ram file (its load options say
+ * so) of a running guest loads exactly.
  */
 class PerLoadStateTest {
   static final long HEAP = 2 << 20;
@@ -53,6 +54,22 @@ class PerLoadStateTest {
       m.pause();
       m.load(file); // the guest wrote: zero pages written this time
       assertThat(m.digest().firstDifference(saved)).isEmpty();
+    }
+  }
+
+  @Test
+  void aMappedRamFileOfARunningGuestLoadsExactly(@TempDir Path dir) throws Exception {
+    Path file = dir.resolve("mapped.ferry");
+    MigrationOptions mapped = MigrationOptions.builder().enable(MigrationOptions.Capability.MAPPED_RAM).autostart(false).build();
+    try (FerryMachine src = VcpuProgramTest.machine();
+        FerryMachine dst = VcpuProgramTest.machine()) {
+      src.start();
+      Migration out = src.migrate("file:" + file, mapped);
+      assertThat(out.await(VcpuProgramTest.WAIT)).as(out.error().orElse("")).isEqualTo(MigrationStatus.COMPLETED);
+      Migration in = dst.incoming("file:" + file, mapped);
+      assertThat(in.await(VcpuProgramTest.WAIT)).as(in.error().orElse("")).isEqualTo(MigrationStatus.COMPLETED);
+      assertThat(src.digest().firstDifference(dst.digest())).isEmpty();
+      VcpuProgramTest.assertConsistent(dst);
     }
   }
 }

@@ -217,7 +217,7 @@ class BlockMigrationTest {
         DiskImage used = DiskImage.open("used", old, 3 * MIB)) {
       assertThat(fresh.isKnownZero(0)).isTrue();
       assertThat(used.isKnownZero(0)).isFalse();
-      dev.ferry.savevm.LiveLoad b = new BlockLiveState(java.util.List.of(fresh, used)).openLoad(dev.ferry.savevm.SaveOptions.NONE);
+      BlockLiveState b = new BlockLiveState(java.util.List.of(fresh, used));
       java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
       dev.ferry.stream.MigrationOutput o = new dev.ferry.stream.MigrationOutput(java.nio.channels.Channels.newChannel(bytes));
       BlockRecordWriter w = new BlockRecordWriter(o);
@@ -228,8 +228,9 @@ class BlockMigrationTest {
       w.writeChunk("used", 2 * MIB, ByteBuffer.allocate(MIB)); // all-zero data over data: zeros written
       w.writeEos();
       o.flush();
-      b.load(dev.ferry.stream.MigrationInput.of(bytes.toByteArray()), 1, dev.ferry.stream.SectionType.END);
-      b.close();
+      try (dev.ferry.savevm.LiveLoad load = b.openLoad(dev.ferry.savevm.SaveOptions.NONE)) {
+        load.load(dev.ferry.stream.MigrationInput.of(bytes.toByteArray()), 1, dev.ferry.stream.SectionType.END);
+      }
       assertThat(fresh.isKnownZero(0)).isTrue();
       assertThat(fresh.isKnownZero(1)).isTrue();
       assertThat(fresh.isKnownZero(2)).as("data written").isFalse();
