@@ -46,6 +46,7 @@ public final class RamLiveState implements LiveStateHandler {
   // incoming
   private RamLoader loader;
   private RamLoadOptions loadOptions = RamLoadOptions.defaults();
+  private MultifdSync multifdLoad;
 
   public RamLiveState(GuestRam ram) {
     this.ram = ram;
@@ -70,6 +71,11 @@ public final class RamLiveState implements LiveStateHandler {
   /** Options for the next load. */
   public void prepareLoad(RamLoadOptions options) {
     this.loadOptions = options;
+  }
+
+  /** The multifd channels of the next load (null: none); the load's end forgets them. */
+  public void prepareMultifdLoad(MultifdSync sync) {
+    this.multifdLoad = sync;
   }
 
   /** A validated page request of the destination. */
@@ -102,7 +108,7 @@ public final class RamLiveState implements LiveStateHandler {
    */
   @Override
   public LiveSave openSave(SaveOptions options) {
-    Save s = new Save(options.get(RamSaveOptions.class, RamSaveOptions.DEFAULTS));
+    Save s = new Save(options.get(RamSaveOptions.class, RamSaveOptions.DEFAULTS), options.get(MultifdQueue.class, null));
     if (!activeSave.compareAndSet(null, s)) {
       throw new IllegalStateException("RAM is being saved already: a migration or snapshot save is in progress");
     }
@@ -132,8 +138,12 @@ public final class RamLiveState implements LiveStateHandler {
     private volatile boolean postcopy;
     private final java.util.concurrent.ConcurrentLinkedQueue<PageRequest> requests =
         new java.util.concurrent.ConcurrentLinkedQueue<>();
+    /** The multifd channels (normal pages of precopy go there), or null. */
+    private final MultifdQueue multifd;
+    private MigrationOutput mainOut;
 
-    Save(RamSaveOptions options) {
+    Save(RamSaveOptions options, MultifdQueue multifd) {
+      this.multifd = multifd;
       this.listener = options.listener();
       this.xbzrle = options.xbzrle();
       this.xbzrleCacheBytes = options.xbzrleCacheBytes();
@@ -160,6 +170,7 @@ public final class RamLiveState implements LiveStateHandler {
       cursorBlock = 0;
       cursorPage = 0;
       writer = new RamRecordWriter(out);
+      mainOut = out;
       pageMap = PageMap.open();
       if (xbzrle) {
         cache = new XbzrleCache(xbzrleCacheBytes);
@@ -167,6 +178,21 @@ public final class RamLiveState implements LiveStateHandler {
         scratch = MemorySegment.ofArray(new byte[StreamHeader.TARGET_PAGE_SIZE]);
       }
       writer.writeBlockList(blocks, postcopyAdvised);
+      writeEos();
+    }
+
+    /**
+     * The EOS of a RAM section; with multifd in precopy the channels sync first and the EOS is
+     * flushed at once (a destination waits at it for the channels' SYNC, and channels blocked on a
+     * parked destination must not wait for a main stream still in this side's buffer).
+     */
+    private void writeEos() throws IOException {
+      if (multifd != null && !postcopy) {
+        multifd.syncBeforeEos();
+        writer.writeEos();
+        mainOut.flush();
+        return;
+      }
       writer.writeEos();
     }
 
@@ -188,7 +214,7 @@ public final class RamLiveState implements LiveStateHandler {
           }
         }
       }
-      writer.writeEos();
+      writeEos();
       return dirtyPages == 0;
     }
 
@@ -229,6 +255,11 @@ public final class RamLiveState implements LiveStateHandler {
         if (cache != null) {
           cache.invalidate(blockIndex, page);
         }
+        return;
+      }
+      if (multifd != null && !postcopy) {
+        multifd.queuePage(block, offset);
+        listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
         return;
       }
       if (cache == null || postcopy) {
@@ -278,7 +309,7 @@ public final class RamLiveState implements LiveStateHandler {
       while (dirtyPages > 0 && (postcopy ? sendNextHostPage() : sendNext())) {
         // everything left, no limit
       }
-      writer.writeEos();
+      writeEos();
     }
 
     private void sync() {
@@ -452,6 +483,7 @@ public final class RamLiveState implements LiveStateHandler {
     public void resume(MigrationOutput out) {
       requests.clear();
       writer = new RamRecordWriter(out);
+      mainOut = out;
       cursorBlock = 0;
       cursorPage = 0;
     }
@@ -566,6 +598,7 @@ public final class RamLiveState implements LiveStateHandler {
       options = options.withBlocksStartZeroed(false);
     }
     loader = new RamLoader(RamBlockResolver.of(blocks), options);
+    loader.multifd(multifdLoad);
   }
 
   @Override
@@ -585,6 +618,7 @@ public final class RamLiveState implements LiveStateHandler {
       loader.close();
     }
     loader = null;
+    multifdLoad = null;
   }
 
   /** The loader of the current incoming stream (postcopy switches it to postcopy mode). */

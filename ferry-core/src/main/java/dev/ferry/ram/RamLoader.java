@@ -53,6 +53,8 @@ public final class RamLoader {
   private RamBlock lastBlock;
   private boolean postcopy;
   private Inflater inflater;
+  /** The multifd channels' sync at each precopy EOS, or null without multifd. */
+  private MultifdSync multifd;
 
   // postcopy (destination): see advise / refusePages / enterPostcopy
   private boolean advised;
@@ -108,9 +110,30 @@ public final class RamLoader {
     return stats;
   }
 
+  /** The blocks pages land in (multifd channels resolve their packets' block names here). */
+  public RamBlockResolver resolver() {
+    return resolver;
+  }
+
   /** The block the last page record resolved (the CONTINUE target), or null. */
   public RamBlock lastBlock() {
     return lastBlock;
+  }
+
+  /** With the {@code multifd} capability: {@code sync} runs at every RAM EOS before postcopy. */
+  public void multifd(MultifdSync sync) {
+    this.multifd = sync;
+  }
+
+  /**
+   * A multifd channel placed a normal page at {@code offset} of {@code b} (reported by the main
+   * thread at the EOS of its section): counted and marked written (and received, for postcopy) as a
+   * PAGE record would be.
+   */
+  public void multifdPagePlaced(RamBlock b, long offset) {
+    markWritten(b, offset);
+    stats.block(b.name()).normalPages++;
+    published(b, offset);
   }
 
   /** Releases the pagemap reader. */
@@ -288,6 +311,9 @@ public final class RamLoader {
       int kind = flags & KIND_MASK;
       if (kind == RamFlag.EOS.code()) {
         stats.chunks++;
+        if (multifd != null && !postcopy) {
+          multifd.syncAtEos(this);
+        }
         return;
       } else if (kind == RamFlag.MEM_SIZE.code()) {
         if (postcopy) {
