@@ -78,6 +78,15 @@ public final class MigrateCommand implements Callable<Integer> {
   @Option(names = "--auto-converge", description = "turn the auto-converge capability on: throttle the guest's vCPUs while it dirties memory faster than the migration sends it")
   boolean autoConverge;
 
+  @Option(names = "--multifd", description = "turn the multifd capability on: RAM pages go over multifd-channels extra connections (tcp: and unix: only; the destination needs it too, e.g. ferry run --multifd-channels N)")
+  boolean multifd;
+
+  @Option(names = "--multifd-channels", paramLabel = "N", description = "multifd-channels (1..255; implies --multifd; the destination must use the same number)")
+  Long multifdChannels;
+
+  @Option(names = "--multifd-compression", paramLabel = "METHOD", description = "multifd-compression: none, zlib or zstd (implies --multifd; the destination must use the same)")
+  String multifdCompression;
+
   @Option(names = "--postcopy", description = "turn the postcopy-ram capability on (the destination needs it too, e.g. ferry run --postcopy) and switch to postcopy: after the first pass over RAM, or --postcopy-after, or as soon as precopy stops converging (ferry-auto-postcopy)")
   boolean postcopy;
 
@@ -132,7 +141,10 @@ public final class MigrateCommand implements Callable<Integer> {
       err.println("ferry migrate: --postcopy-after needs --postcopy (see 'ferry migrate --help')");
       return 2;
     }
-    if (resume && (xbzrle || returnPath || postcopy || autoConverge || reset || bandwidthBytesPerSec != null || downtimeLimitMs != null
+    if (multifdChannels != null || multifdCompression != null) {
+      multifd = true;
+    }
+    if (resume && (xbzrle || returnPath || postcopy || autoConverge || multifd || reset || bandwidthBytesPerSec != null || downtimeLimitMs != null
         || xbzrleCacheSizeBytes != null || tlsCredsDir != null || tlsHostname != null)) {
       err.println("ferry migrate: --resume continues the paused migration with its own capabilities and parameters;"
           + " drop the other migration options (see 'ferry migrate --help')");
@@ -251,13 +263,15 @@ public final class MigrateCommand implements Callable<Integer> {
           defaults.put(e.getKey(), b);
         } else if (current.has(e.getKey()) && e.getValue() instanceof Number n) {
           defaults.put(e.getKey(), n.longValue());
+        } else if (current.has(e.getKey()) && e.getKey().equals("multifd-compression")) {
+          defaults.put(e.getKey(), String.valueOf(e.getValue()));
         }
       }
       client.execute("migrate-set-parameters", defaults);
       err.println("ferry migrate: --reset: every capability off, every parameter at its default on the source");
     }
     List<String> changed = new ArrayList<>();
-    if (xbzrle || returnPath || postcopy || autoConverge) {
+    if (xbzrle || returnPath || postcopy || autoConverge || multifd) {
       ObjectNode args = JsonNodeFactory.instance.objectNode();
       var caps = args.putArray("capabilities");
       if (xbzrle) {
@@ -268,6 +282,9 @@ public final class MigrateCommand implements Callable<Integer> {
       }
       if (autoConverge) {
         capabilityOn(caps, changed, "auto-converge");
+      }
+      if (multifd) {
+        capabilityOn(caps, changed, "multifd");
       }
       if (postcopy) {
         capabilityOn(caps, changed, "postcopy-ram");
@@ -284,6 +301,14 @@ public final class MigrateCommand implements Callable<Integer> {
     if (downtimeLimitMs != null) {
       params.put("downtime-limit", downtimeLimitMs);
       changed.add("downtime-limit=" + downtimeLimitMs + " ms");
+    }
+    if (multifdChannels != null) {
+      params.put("multifd-channels", multifdChannels);
+      changed.add("multifd-channels=" + multifdChannels);
+    }
+    if (multifdCompression != null) {
+      params.put("multifd-compression", multifdCompression);
+      changed.add("multifd-compression=" + multifdCompression);
     }
     if (xbzrleCacheSizeBytes != null) {
       params.put("xbzrle-cache-size", xbzrleCacheSizeBytes);

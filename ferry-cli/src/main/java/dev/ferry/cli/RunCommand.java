@@ -151,6 +151,18 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       description = "capabilities postcopy-ram and postcopy-blocktime on from the start (QEMU: -global migration.x-postcopy-ram=on): an --incoming migration may switch to postcopy")
   boolean postcopy;
 
+  @Option(
+      names = "--multifd-channels",
+      paramLabel = "N",
+      description = "capability multifd on from the start with N channels (QEMU: -global migration.x-multifd=on -global migration.multifd-channels=N): an --incoming tcp: or unix: migration takes N channel connections after the main one; the source must use the same N")
+  Long multifdChannels;
+
+  @Option(
+      names = "--multifd-compression",
+      paramLabel = "METHOD",
+      description = "capability multifd on from the start, channels compressed with none, zlib or zstd (the source must use the same)")
+  String multifdCompression;
+
   @Option(names = {"--paused", "-S"}, description = "start paused (as QEMU -S); with --incoming: stay paused after the load")
   boolean paused;
 
@@ -500,6 +512,21 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
         host.migration().setCapabilities(Map.of(
             dev.ferry.migration.MigrationCapability.POSTCOPY_RAM, true,
             dev.ferry.migration.MigrationCapability.POSTCOPY_BLOCKTIME, true));
+      }
+      if (multifdChannels != null || multifdCompression != null) {
+        Map<String, Object> multifd = new LinkedHashMap<>();
+        if (multifdChannels != null) {
+          multifd.put("multifd-channels", multifdChannels);
+        }
+        if (multifdCompression != null) {
+          multifd.put("multifd-compression", multifdCompression);
+        }
+        try {
+          host.migration().setParameters(multifd);
+        } catch (IllegalArgumentException e) {
+          throw new Exit(2, e.getMessage() + " (see '" + name() + " --help')");
+        }
+        host.migration().setCapabilities(Map.of(dev.ferry.migration.MigrationCapability.MULTIFD, true));
       }
       host.migration().onIncomingRefused(line -> err.println(name() + ": " + line));
       for (MonitorAddress m : monitorAddresses) {
