@@ -157,6 +157,12 @@ public final class OutgoingMigration {
     return m == null ? 0 : m.multifdBytes();
   }
 
+  /** Bytes actually written on the multifd channels (compressed payloads as they went); 0 without multifd. */
+  public long multifdWireBytes() {
+    MultifdSender m = multifd;
+    return m == null ? 0 : m.wireBytes();
+  }
+
   /**
    * The bytes this migration has sent: the main stream and, with multifd, the channels (7.2 counts
    * multifd bytes into {@code transferred} and against {@code max-bandwidth} the same way). The rate
