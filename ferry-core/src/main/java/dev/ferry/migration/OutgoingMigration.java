@@ -464,6 +464,9 @@ public final class OutgoingMigration {
       // closed meanwhile, a listener) must not skip the next, and await() must always return.
       try {
         guard("ending the CPU throttle", () -> throttle(0, "the migration ended"));
+        if (multifd != null) {
+          guard("closing the multifd channels", multifd::close); // also when connecting them failed
+        }
         finish(cancelled, error);
       } finally {
         stats.endNs = System.nanoTime();

@@ -204,7 +204,8 @@ public final class MultifdSender implements MultifdQueue, AutoCloseable {
   public void close() {
     closed = true;
     for (Channel ch : channels) {
-      ch.thread.interrupt();
+      ch.conn.shutdown(); // a thread blocked in a write returns
+      ch.thread.interrupt(); // one waiting for a job returns
     }
     for (Channel ch : channels) {
       try {
@@ -212,7 +213,6 @@ public final class MultifdSender implements MultifdQueue, AutoCloseable {
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
-      ch.conn.shutdown();
       try {
         ch.conn.close();
       } catch (IOException e) {
