@@ -1,7 +1,6 @@
 package dev.ferry.migration;
 
 import dev.ferry.migration.multifd.MultifdReceiver;
-import dev.ferry.migration.multifd.MultifdSender;
 import dev.ferry.savevm.Configuration;
 import dev.ferry.savevm.SaveStateRegistry;
 import dev.ferry.savevm.StateLoader;
@@ -243,11 +242,10 @@ public final class MigrationManager {
    */
   public synchronized OutgoingMigration migrate(String uri) {
     MigrationUri u = MigrationUri.parse(uri); // a bad URI fails here, before any state change
-    MultifdSender.Connector channels = null;
+    OutgoingMigration.Connector channels = null;
     if (caps.get(MigrationCapability.MULTIFD)) {
       requireMultifdTransport(u);
-      OutgoingMigration.Connector each = connectorFor(uri);
-      channels = each::connect;
+      channels = connectorFor(uri); // each channel connects as the main connection does (TLS included)
     }
     if (!params.tls() && u instanceof MigrationUri.File) {
       return migrate(() -> Transports.connect(uri), true, null);
@@ -406,7 +404,7 @@ public final class MigrationManager {
   }
 
   private OutgoingMigration migrate(
-      OutgoingMigration.Connector connector, boolean fileTarget, MultifdSender.Connector multifdChannels) {
+      OutgoingMigration.Connector connector, boolean fileTarget, OutgoingMigration.Connector multifdChannels) {
     if (incomingState.status().isActive()) {
       throw new IllegalStateException("Guest is waiting for an incoming migration");
     }

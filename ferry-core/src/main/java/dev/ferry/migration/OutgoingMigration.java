@@ -177,8 +177,8 @@ public final class OutgoingMigration {
    * set by the manager for {@code migrate URI}; a test may wrap it. Without one the migration fails
    * as 7.2's does on other transports.
    */
-  public void multifdConnector(MultifdSender.Connector connector) {
-    multifdConnector = connector;
+  public void multifdConnector(Connector connector) {
+    multifdConnector = connector == null ? null : connector::connect;
   }
 
   /** How long the last postcopy recovery took, from migrate resume=true to postcopy-active (ms), or -1. */
