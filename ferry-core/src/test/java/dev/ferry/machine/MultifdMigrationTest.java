@@ -159,6 +159,54 @@ class MultifdMigrationTest {
         .contains("multifd: received channel id 2, but multifd-channels is 2 (ids 0 to 1)");
   }
 
+  /** A packet past its limits (more pages than it has room for) ends the load in one line, no hang. */
+  @Test
+  void aPacketPastItsLimitsFailsTheDestinationInOneLine() throws Exception {
+    try (MachineHost dst = new MachineHost(Machine.builder().memory(4L << 20).program("idle").build())) {
+      multifdOn(dst, 2, "none");
+      Incoming incoming = listen(dst, "tcp:127.0.0.1:0");
+      try (MigrationChannel main = Transports.connect(incoming.uri());
+          MigrationChannel c0 = Transports.connect(incoming.uri());
+          MigrationChannel c1 = Transports.connect(incoming.uri())) {
+        main.write(ByteBuffer.wrap(new byte[] {'Q', 'E', 'V', 'M', 0, 0, 0, 3})); // and then nothing: the load waits
+        c0.write(ByteBuffer.wrap(init(new byte[16], 0)));
+        c1.write(ByteBuffer.wrap(init(new byte[16], 1)));
+        ByteBuffer p = ByteBuffer.allocate(MultifdPacket.LENGTH);
+        p.putInt(MultifdPacket.MAGIC).putInt(MultifdPacket.VERSION).putInt(0).putInt(128).putInt(129);
+        p.clear();
+        while (p.hasRemaining()) {
+          c1.write(p);
+        }
+        Throwable t = incoming.failure(30, TimeUnit.SECONDS);
+        assertThat(t.getMessage())
+            .startsWith("multifd channel 1 (")
+            .contains("multifd: received packet with 129 pages and expected maximum pages are 128")
+            .doesNotContain("\n");
+        assertThat(dst.migration().incomingState().status()).isEqualTo(MigrationStatus.FAILED);
+        assertThat(dst.migration().incomingState().errorDesc()).isEqualTo(t.getMessage());
+      }
+    }
+  }
+
+  /** Both sides must use the same multifd-channels: a source with more fails at once, not at a SYNC. */
+  @Test
+  void moreChannelsOnTheSourceThanOnTheDestinationFailsBothSides() throws Exception {
+    long memory = 16L << 20;
+    try (MachineHost src = stressHost(memory);
+        MachineHost dst = stressHost(memory)) {
+      multifdOn(src, 3, "none");
+      multifdOn(dst, 2, "none");
+      src.machine().resume();
+      Incoming incoming = listen(dst, "tcp:127.0.0.1:0");
+      OutgoingMigration out = src.migration().migrate(incoming.uri());
+      assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.FAILED);
+      assertThat(src.migration().outgoingState().errorDesc()).contains("multifd channel 2").doesNotContain("\n");
+      assertThat(src.machine().isRunning()).isTrue();
+      assertThat(incoming.failure(60, TimeUnit.SECONDS)).isNotNull();
+      assertThat(dst.migration().incomingState().status()).isEqualTo(MigrationStatus.FAILED);
+    }
+  }
+
   /**
    * A channel that breaks mid-migration fails it on both sides: the source runs on with its RAM as
    * it was (an idle guest, so its RAM digest before and after must be equal), the destination FAILED.

@@ -137,6 +137,10 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
         inputs[init.id()] = in;
       }
       watchdog.interrupt();
+      // no more connections: a source with more channels than this side finds its extra ones refused
+      // at once (7.2 ignores them with "Extra incoming migration connection") instead of stalling
+      // at a SYNC nobody reads
+      listener.close();
       MultifdReceiver r = new MultifdReceiver(method, chans, onFailure);
       for (int id = 0; id < count; id++) {
         chans.add(r.new Channel(id, byId[id], inputs[id]));
