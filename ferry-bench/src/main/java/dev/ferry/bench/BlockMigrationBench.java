@@ -2,6 +2,7 @@ package dev.ferry.bench;
 
 import dev.ferry.block.BlockStats;
 import dev.ferry.cli.live.Units;
+import dev.ferry.machine.IncomingLoad;
 import dev.ferry.machine.Machine;
 import dev.ferry.machine.MachineHost;
 import dev.ferry.machine.ProgramOptions;
@@ -149,7 +150,7 @@ public final class BlockMigrationBench {
       src.machine().resume();
       Thread.sleep(500);
       dst.machine().awaitRamPreallocated();
-      MigrationBench.Incoming incoming = MigrationBench.Incoming.start(dst, listen);
+      IncomingLoad incoming = IncomingLoad.listen(dst, listen);
       src.migration().setCapabilities(Map.of(MigrationCapability.RETURN_PATH, true));
       src.nextMigrationBlock(true, false);
       OutgoingMigration m = src.migration().migrate(incoming.uri());
@@ -160,7 +161,7 @@ public final class BlockMigrationBench {
         error = src.migration().outgoingState().errorDesc();
         m.cancel();
       }
-      String destinationError = incoming.await(5, TimeUnit.MINUTES);
+      String destinationError = incoming.error(5, TimeUnit.MINUTES);
       if (error == null) {
         error = destinationError;
       }

@@ -1,5 +1,6 @@
 package dev.ferry.bench;
 
+import dev.ferry.machine.IncomingLoad;
 import dev.ferry.machine.Machine;
 import dev.ferry.machine.MachineHost;
 import dev.ferry.machine.ProgramOptions;
@@ -170,7 +171,7 @@ public final class ConvergenceBench {
       }
       src.migration().setParameters(params);
 
-      MigrationBench.Incoming incoming = MigrationBench.Incoming.start(dst, uri);
+      IncomingLoad incoming = IncomingLoad.listen(dst, uri);
       long startPasses = passes(src.machine());
       OutgoingMigration m = src.migration().migrate(incoming.uri());
       int maxThrottle = 0;
@@ -180,7 +181,7 @@ public final class ConvergenceBench {
       }
       MigrationStats.Snapshot stats = m.info();
       String error = status == MigrationStatus.COMPLETED ? null : src.migration().outgoingState().errorDesc();
-      String destinationError = incoming.await(5, TimeUnit.MINUTES);
+      String destinationError = incoming.error(5, TimeUnit.MINUTES);
       if (error == null) {
         error = destinationError;
       }

@@ -1,6 +1,7 @@
 package dev.ferry.bench;
 
 import dev.ferry.cli.live.Units;
+import dev.ferry.machine.IncomingLoad;
 import dev.ferry.machine.Machine;
 import dev.ferry.machine.MachineHost;
 import dev.ferry.machine.StressCheck;
@@ -8,7 +9,6 @@ import dev.ferry.migration.MigrationCapability;
 import dev.ferry.migration.MigrationStats;
 import dev.ferry.migration.MigrationStatus;
 import dev.ferry.migration.OutgoingMigration;
-import dev.ferry.testing.TestPki;
 import dev.ferry.qmp.Sizes;
 import dev.ferry.transport.RawCopy;
 import dev.ferry.transport.TlsChannel;
@@ -26,8 +26,6 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -53,7 +51,7 @@ import java.util.stream.Stream;
  * and before its guest ran (plus the stress pattern for {@code stress}); the {@code check} column
  * shows it, and any mismatch (named by block and page) makes the exit code 1.
  *
- * <pre>{@code bin/bench-migration [--sizes 1G,4G] [--programs idle,fill,stress]
+ * <pre>{@code bin/bench-migration [--sizes 1G,4G] [--programs idle,fill,stress,workingset]
  *     [--transports tcp,unix] [--repeats 1] [--downtime-limit MS] [--warmup-ms MS]}</pre>
  */
 public final class MigrationBench {
@@ -145,7 +143,7 @@ public final class MigrationBench {
           case "--multifd" -> multifd = split(need(a, v)).stream().map(Multifd::parse).toList();
           case "-h", "--help" -> {
             System.out.println(
-                "usage: bench-migration [--sizes 1G,4G] [--programs idle,fill,stress]"
+                "usage: bench-migration [--sizes 1G,4G] [--programs idle,fill,stress,workingset]"
                     + " [--transports tcp,unix,tls] [--repeats N] [--downtime-limit MS] [--warmup-ms MS] [--json]"
                     + " [--multifd off,1:none,2:none,4:none,1:zstd,2:zstd,4:zstd]");
             System.exit(0);
@@ -198,8 +196,10 @@ public final class MigrationBench {
         + "measured right after each migration; the destination commits its RAM first (--mem-prealloc), as one started ahead of the migration would");
     out.println("- host: " + Runtime.getRuntime().availableProcessors() + " cpus, load average "
         + loadAverage() + " at start, JDK " + Runtime.version());
+    double memcpy = memoryCopyBytesPerSec();
+    out.println("- memory copy (best of 5 x 256 MiB, MemorySegment.copy): " + Units.rate(memcpy));
     out.println("- downtime limit " + o.downtimeLimitMs() + " ms, max-bandwidth default, warm-up "
-        + o.warmupMs() + " ms (stress: past its first full pass; fill: RAM filled)");
+        + o.warmupMs() + " ms (stress: past its first full pass; fill: RAM filled; workingset: RAM filled, its loop begun)");
     out.println();
     List<Row> rows = new ArrayList<>();
     Path dir = Files.createTempDirectory("ferry-bench");
@@ -228,7 +228,7 @@ public final class MigrationBench {
     if (o.json()) {
       System.out.println(new com.fasterxml.jackson.databind.ObjectMapper()
           .enable(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
-          .writeValueAsString(json(o, rows, loadAtStart)));
+          .writeValueAsString(json(o, rows, loadAtStart).put("memory-copy-bytes-per-sec", Math.round(memcpy))));
     }
     List<Row> bad = rows.stream().filter(r -> failed(r.check())).toList();
     for (Row r : bad) {
@@ -329,49 +329,57 @@ public final class MigrationBench {
     return check.contains("MISMATCH") || check.contains("FAILED");
   }
 
-  /** A destination's incoming migration, run on a pool thread; {@code failure} is what it threw, if anything. */
-  record Incoming(String uri, CompletableFuture<Void> done, AtomicReference<Throwable> failure) {
-    /** Starts {@code dst.incoming(listen)} and waits (at most 60 s) until it listens, at {@code uri}. */
-    static Incoming start(MachineHost dst, String listen) throws IOException, InterruptedException {
-      CountDownLatch listening = new CountDownLatch(1);
-      AtomicReference<String> bound = new AtomicReference<>();
-      AtomicReference<Throwable> failure = new AtomicReference<>();
-      CompletableFuture<Void> done =
-          CompletableFuture.runAsync(
-              () -> {
-                try {
-                  dst.incoming(listen, b -> {
-                    bound.set(b);
-                    listening.countDown();
-                  });
-                } catch (Throwable t) {
-                  failure.set(t);
-                  listening.countDown();
-                }
-              });
-      if (!listening.await(60, TimeUnit.SECONDS) || bound.get() == null) {
-        throw new IOException("destination did not listen: " + failure.get());
-      }
-      return new Incoming(bound.get(), done, failure);
+  /**
+   * A throw-away PKI for the tls rows, made by {@code bin/ferry-certs} (openssl; its path in the
+   * system property {@code ferry.certs}, set by {@code bin/bench-migration}): {@code dir/server} and
+   * {@code dir/client} in QEMU's file names.
+   */
+  static Path makeCerts(Path dir) throws IOException, InterruptedException {
+    String script = System.getProperty("ferry.certs");
+    if (script == null) {
+      throw new IOException("tls transport: no bin/ferry-certs (run through bin/bench-migration, or set -Dferry.certs=PATH)");
     }
-
-    /** Waits (at most {@code timeout}) for the incoming side to end; "destination: " and what it threw, or null. */
-    String await(long timeout, TimeUnit unit) throws Exception {
-      done.get(timeout, unit);
-      Throwable t = failure.get();
-      return t == null ? null : "destination: " + t.getMessage();
+    Process p = new ProcessBuilder(script, dir.toString()).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).strip();
+    if (p.waitFor() != 0) {
+      throw new IOException("tls transport: " + script + " failed: " + out);
     }
+    return dir;
   }
 
-  /** Counts the {@code B}s of the stress program (one per full pass). */
+  /** Counts the {@code B}s of the stress and workingset programs (one per pass) and sees the first {@code A}. */
   static final class PassCounter extends OutputStream {
     final AtomicLong passes = new AtomicLong();
+    volatile boolean started;
 
     @Override
     public void write(int b) {
       if (b == 'B') {
         passes.incrementAndGet();
+      } else if (b == 'A') {
+        started = true; // workingset: RAM filled, the working set loop begins
       }
+    }
+  }
+
+  /**
+   * Memory-copy speed on this machine now (bytes/s): the best of five copies of 256 MiB between two
+   * off-heap segments, the yardstick under the transports (DESIGN.md §8).
+   */
+  static double memoryCopyBytesPerSec() {
+    long n = 256L << 20;
+    try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+      java.lang.foreign.MemorySegment from = a.allocate(n, 4096);
+      java.lang.foreign.MemorySegment to = a.allocate(n, 4096);
+      from.fill((byte) 1);
+      to.fill((byte) 2); // both committed before timing
+      long best = Long.MAX_VALUE;
+      for (int i = 0; i < 5; i++) {
+        long t0 = System.nanoTime();
+        java.lang.foreign.MemorySegment.copy(from, 0, to, 0, n);
+        best = Math.min(best, System.nanoTime() - t0);
+      }
+      return n * 1e9 / best;
     }
   }
 
@@ -386,22 +394,18 @@ public final class MigrationBench {
     String error = null;
     String check = "-";
     long wireBytes;
-    // workingset: the compressible guest (one non-zero qword per page), its working set paced so precopy converges
-    dev.ferry.machine.ProgramOptions po = dev.ferry.machine.ProgramOptions.defaults()
-        .withWorkingSet(16L << 20, 0).withWorkingSetRateBytesPerSec(64L << 20);
-    try (MachineHost src = new MachineHost(Machine.builder().memory(size).program(program).programOptions(po).serial(passes).build());
-        MachineHost dst = new MachineHost(
-            Machine.builder().memory(size).program(program).programOptions(po).memPrealloc(true).build())) {
+    try (MachineHost src = new MachineHost(Machine.builder().memory(size).program(program).serial(passes).build());
+        MachineHost dst = new MachineHost(Machine.builder().memory(size).program(program).memPrealloc(true).build())) {
       src.machine().resume();
       warmUp(src.machine(), program, passes, o.warmupMs());
       dst.machine().awaitRamPreallocated(); // a destination started ahead of time, as with --mem-prealloc
       TlsCredentials clientCreds = null;
       if (tls) {
-        TestPki pki = TestPki.create("Ferry bench CA");
+        Path pki = makeCerts(dir.resolve("pki"));
         dst.migration().objects().add(
-            TlsCredentials.load("tls0", pki.serverDir(dir.resolve("tls-server")), TlsCredentials.Endpoint.SERVER, true));
+            TlsCredentials.load("tls0", pki.resolve("server"), TlsCredentials.Endpoint.SERVER, true));
         dst.migration().setParameters(Map.of("tls-creds", "tls0"));
-        clientCreds = TlsCredentials.load("tls0", pki.clientDir(dir.resolve("tls-client")), TlsCredentials.Endpoint.CLIENT, true);
+        clientCreds = TlsCredentials.load("tls0", pki.resolve("client"), TlsCredentials.Endpoint.CLIENT, true);
       }
       if (mf.on()) {
         for (MachineHost h : List.of(src, dst)) {
@@ -409,7 +413,7 @@ public final class MigrationBench {
           h.migration().setParameters(Map.of("multifd-channels", (long) mf.channels(), "multifd-compression", mf.compression()));
         }
       }
-      Incoming incoming = Incoming.start(dst, listen);
+      IncomingLoad incoming = IncomingLoad.listen(dst, listen);
       src.migration().setCapabilities(Map.of(MigrationCapability.RETURN_PATH, true));
       src.migration().setParameters(Map.of("downtime-limit", o.downtimeLimitMs()));
       OutgoingMigration m;
@@ -431,7 +435,7 @@ public final class MigrationBench {
         error = src.migration().outgoingState().errorDesc();
         m.cancel();
       }
-      String destinationError = incoming.await(5, TimeUnit.MINUTES);
+      String destinationError = incoming.error(5, TimeUnit.MINUTES);
       if (error == null) {
         error = destinationError;
       }
@@ -463,8 +467,7 @@ public final class MigrationBench {
         }
       }
       case "workingset" -> {
-        // its fill is done at the first pass over the working set
-        while (passes.passes.get() < 1 && System.nanoTime() < deadline) {
+        while (!passes.started && System.nanoTime() < deadline) {
           Thread.sleep(10);
         }
       }

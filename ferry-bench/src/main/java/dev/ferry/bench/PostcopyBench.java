@@ -1,6 +1,7 @@
 package dev.ferry.bench;
 
 import dev.ferry.cli.live.Units;
+import dev.ferry.machine.IncomingLoad;
 import dev.ferry.machine.Machine;
 import dev.ferry.machine.MachineHost;
 import dev.ferry.machine.ProgramOptions;
@@ -240,7 +241,7 @@ public final class PostcopyBench {
           dstRunningNs.compareAndSet(0, System.nanoTime());
         }
       });
-      MigrationBench.Incoming incoming = MigrationBench.Incoming.start(dst, listen);
+      IncomingLoad incoming = IncomingLoad.listen(dst, listen);
       OutgoingMigration m = src.migration().migrate(incoming.uri());
       MigrationStatus end;
       if (postcopy) {
@@ -259,7 +260,7 @@ public final class PostcopyBench {
       }
       stats = m.info();
       if (end == MigrationStatus.COMPLETED) {
-        incoming.await(5, TimeUnit.MINUTES);
+        incoming.error(5, TimeUnit.MINUTES);
         status = switchedNs.get() != 0 ? "completed (postcopy)" : "completed";
         if (postcopy && switchedNs.get() != 0) {
           PostcopyIncoming pc = dst.migration().incoming().postcopy();
@@ -286,7 +287,7 @@ public final class PostcopyBench {
         m.cancel();
         m.await(1, TimeUnit.MINUTES);
         try {
-          incoming.await(1, TimeUnit.MINUTES);
+          incoming.error(1, TimeUnit.MINUTES);
         } catch (Exception e) {
           // the cancelled migration's destination fails: expected
         }

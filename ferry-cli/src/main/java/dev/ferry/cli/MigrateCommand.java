@@ -1,11 +1,13 @@
 package dev.ferry.cli;
 
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.qmp.QmpClient;
 import dev.ferry.qmp.QmpError;
+import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
 import dev.ferry.qmp.qapi.MigrationInfo;
+import dev.ferry.qmp.qapi.MigrationParameter;
+import dev.ferry.qmp.qapi.MigrationSettings;
+import dev.ferry.migration.MigrationCapability;
 import dev.ferry.migration.MigrationStatus;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -246,72 +248,59 @@ public final class MigrateCommand implements Callable<Integer> {
 
   void setUp(QmpClient client, PrintStream err) throws IOException, QmpError {
     if (reset) {
-      ObjectNode off = JsonNodeFactory.instance.objectNode();
-      var list = off.putArray("capabilities");
+      MigrationSettings defaults = new MigrationSettings();
       for (var c : client.execute("query-migrate-capabilities")) {
         if (c.path("state").asBoolean()) {
-          list.addObject().put("capability", c.path("capability").asText()).put("state", false);
+          defaults.capability(MigrationCapabilityStatus.fromJson(c).capability(), false);
         }
       }
-      if (!list.isEmpty()) {
-        client.execute("migrate-set-capabilities", off);
-      }
-      ObjectNode defaults = JsonNodeFactory.instance.objectNode();
       var current = client.execute("query-migrate-parameters");
       for (Map.Entry<String, Object> e : dev.ferry.migration.MigrationParameters.DEFAULT.toMap().entrySet()) {
-        if (current.has(e.getKey()) && e.getValue() instanceof Boolean b) {
-          defaults.put(e.getKey(), b);
-        } else if (current.has(e.getKey()) && e.getValue() instanceof Number n) {
-          defaults.put(e.getKey(), n.longValue());
-        } else if (current.has(e.getKey()) && e.getKey().equals("multifd-compression")) {
-          defaults.put(e.getKey(), String.valueOf(e.getValue()));
+        if (current.has(e.getKey())
+            && (e.getValue() instanceof Boolean || e.getValue() instanceof Number || e.getKey().equals("multifd-compression"))) {
+          defaults.parameter(e.getKey(), e.getValue());
         }
       }
-      client.execute("migrate-set-parameters", defaults);
+      defaults.applyTo(client);
       err.println("ferry migrate: --reset: every capability off, every parameter at its default on the source");
     }
     List<String> changed = new ArrayList<>();
-    if (xbzrle || returnPath || postcopy || autoConverge || multifd) {
-      ObjectNode args = JsonNodeFactory.instance.objectNode();
-      var caps = args.putArray("capabilities");
-      if (xbzrle) {
-        capabilityOn(caps, changed, "xbzrle");
-      }
-      if (returnPath) {
-        capabilityOn(caps, changed, "return-path");
-      }
-      if (autoConverge) {
-        capabilityOn(caps, changed, "auto-converge");
-      }
-      if (multifd) {
-        capabilityOn(caps, changed, "multifd");
-      }
-      if (postcopy) {
-        capabilityOn(caps, changed, "postcopy-ram");
-        // Ferry: also switch on its own once precopy stops converging (before --postcopy-after)
-        capabilityOn(caps, changed, "ferry-auto-postcopy");
-      }
-      client.execute("migrate-set-capabilities", args);
+    MigrationSettings s = new MigrationSettings();
+    if (xbzrle) {
+      capabilityOn(s, changed, MigrationCapability.XBZRLE);
     }
-    ObjectNode params = JsonNodeFactory.instance.objectNode();
+    if (returnPath) {
+      capabilityOn(s, changed, MigrationCapability.RETURN_PATH);
+    }
+    if (autoConverge) {
+      capabilityOn(s, changed, MigrationCapability.AUTO_CONVERGE);
+    }
+    if (multifd) {
+      capabilityOn(s, changed, MigrationCapability.MULTIFD);
+    }
+    if (postcopy) {
+      capabilityOn(s, changed, MigrationCapability.POSTCOPY_RAM);
+      // Ferry: also switch on its own once precopy stops converging (before --postcopy-after)
+      capabilityOn(s, changed, MigrationCapability.FERRY_AUTO_POSTCOPY);
+    }
     if (bandwidthBytesPerSec != null) {
-      params.put("max-bandwidth", bandwidthBytesPerSec);
+      s.parameter(MigrationParameter.MAX_BANDWIDTH, bandwidthBytesPerSec);
       changed.add("max-bandwidth=" + (bandwidthBytesPerSec == 0 ? "0 (unlimited)" : Units.rate(bandwidthBytesPerSec)));
     }
     if (downtimeLimitMs != null) {
-      params.put("downtime-limit", downtimeLimitMs);
+      s.parameter(MigrationParameter.DOWNTIME_LIMIT, downtimeLimitMs);
       changed.add("downtime-limit=" + downtimeLimitMs + " ms");
     }
     if (multifdChannels != null) {
-      params.put("multifd-channels", multifdChannels);
+      s.parameter(MigrationParameter.MULTIFD_CHANNELS, multifdChannels);
       changed.add("multifd-channels=" + multifdChannels);
     }
     if (multifdCompression != null) {
-      params.put("multifd-compression", multifdCompression);
+      s.parameter(MigrationParameter.MULTIFD_COMPRESSION, multifdCompression);
       changed.add("multifd-compression=" + multifdCompression);
     }
     if (xbzrleCacheSizeBytes != null) {
-      params.put("xbzrle-cache-size", xbzrleCacheSizeBytes);
+      s.parameter(MigrationParameter.XBZRLE_CACHE_SIZE, xbzrleCacheSizeBytes);
       changed.add("xbzrle-cache-size=" + Units.bytes(xbzrleCacheSizeBytes));
     }
     if (tlsCredsDir != null) {
@@ -328,24 +317,22 @@ public final class MigrateCommand implements Callable<Integer> {
               .put("dir", tlsCredsDir.toAbsolutePath().toString())
               .put("endpoint", "client")
               .put("verify-peer", true));
-      params.put("tls-creds", TLS_OBJECT_ID);
+      s.parameter(MigrationParameter.TLS_CREDS, TLS_OBJECT_ID);
     }
     if (tlsHostname != null) {
-      params.put("tls-hostname", tlsHostname);
+      s.parameter(MigrationParameter.TLS_HOSTNAME, tlsHostname);
     }
-    if (!params.isEmpty()) {
-      client.execute("migrate-set-parameters", params);
-    }
+    s.applyTo(client);
     if (!changed.isEmpty()) {
       err.println("ferry migrate: set on the source, and kept for later migrations as in QEMU (--reset restores the defaults): "
           + String.join(", ", changed));
     }
   }
 
-  /** Turns capability {@code name} on in {@code caps} and notes it in {@code changed}. */
-  private static void capabilityOn(ArrayNode caps, List<String> changed, String name) {
-    caps.addObject().put("capability", name).put("state", true);
-    changed.add(name + "=on");
+  /** Turns {@code capability} on in {@code s} and notes it in {@code changed}. */
+  private static void capabilityOn(MigrationSettings s, List<String> changed, MigrationCapability capability) {
+    s.capability(capability, true);
+    changed.add(capability.qapiName() + "=on");
   }
 
   /**

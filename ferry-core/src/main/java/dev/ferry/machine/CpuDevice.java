@@ -1,5 +1,6 @@
 package dev.ferry.machine;
 
+import dev.ferry.savevm.ForwardingSaveStateEntry;
 import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.stream.MigrationInput;
 import dev.ferry.stream.MigrationOutput;
@@ -248,22 +249,7 @@ public final class CpuDevice implements Device {
     }
     VMStateEntry<CpuDevice> full = VMStateEntry.of(idstr(), index, VMSTATE_V2, this);
     VMStateEntry<CpuDevice> atV1 = VMStateEntry.of(idstr(), index, VMSTATE_V2_AT_V1, this);
-    return new SaveStateEntry() {
-      @Override
-      public String idstr() {
-        return full.idstr();
-      }
-
-      @Override
-      public int instanceId() {
-        return full.instanceId();
-      }
-
-      @Override
-      public int version() {
-        return full.version();
-      }
-
+    return new ForwardingSaveStateEntry(full) {
       @Override
       public VMStateDescription<CpuDevice> vmstateDescription() {
         return full.description();
@@ -277,11 +263,6 @@ public final class CpuDevice implements Device {
       @Override
       public void save(MigrationOutput out, QemuJsonWriter desc) throws IOException {
         (flags != 0 ? full : atV1).save(out, desc);
-      }
-
-      @Override
-      public void load(MigrationInput in, int version) throws IOException {
-        full.load(in, version);
       }
     };
   }

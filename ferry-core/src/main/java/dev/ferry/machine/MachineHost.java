@@ -213,28 +213,17 @@ public final class MachineHost implements AutoCloseable {
   }
 
   /** globalstate records the run state at save time (the machine is stopped by then). */
-  private final class SavedRunState implements SaveStateEntry {
-    private final SaveStateEntry inner;
+  private final class SavedRunState extends dev.ferry.savevm.ForwardingSaveStateEntry {
     SavedRunState(SaveStateEntry inner) {
-      this.inner = inner;
+      super(inner);
     }
-
-    @Override public String idstr() { return inner.idstr(); }
-    @Override public int instanceId() { return inner.instanceId(); }
-    @Override public int version() { return inner.version(); }
-    @Override public dev.ferry.vmstate.VMStateDescription<?> vmstateDescription() { return inner.vmstateDescription(); }
 
     @Override
     public void save(MigrationOutput out, dev.ferry.stream.QemuJsonWriter desc) throws IOException {
       // stopped by the migration or the save: the state before that; already stopped: as it is
       RunState now = machine.runState();
       globalState.set(now == RunState.FINISH_MIGRATE || now == RunState.SAVE_VM ? runStateToSave : now);
-      inner.save(out, desc);
-    }
-
-    @Override
-    public void load(MigrationInput in, int version) throws IOException {
-      inner.load(in, version);
+      super.save(out, desc);
     }
   }
 

@@ -1,6 +1,7 @@
 package dev.ferry.machine;
 
 import dev.ferry.ram.RamBlock;
+import dev.ferry.savevm.ForwardingSaveStateEntry;
 import dev.ferry.savevm.SaveStateEntry;
 import dev.ferry.vmstate.VMStateDescription;
 import dev.ferry.savevm.VMStateEntry;
@@ -101,41 +102,10 @@ final class RamLayout {
    * checked when a stream carries it.
    */
   SaveStateEntry loadOnlyEntry() {
-    SaveStateEntry e = entry();
-    return new SaveStateEntry() {
-      @Override
-      public String idstr() {
-        return e.idstr();
-      }
-
-      @Override
-      public int instanceId() {
-        return e.instanceId();
-      }
-
-      @Override
-      public int version() {
-        return e.version();
-      }
-
-      @Override
-      public VMStateDescription<?> vmstateDescription() {
-        return e.vmstateDescription();
-      }
-
+    return new ForwardingSaveStateEntry(entry()) {
       @Override
       public boolean needed() {
         return false;
-      }
-
-      @Override
-      public void save(dev.ferry.stream.MigrationOutput out, dev.ferry.stream.QemuJsonWriter desc) throws java.io.IOException {
-        e.save(out, desc);
-      }
-
-      @Override
-      public void load(dev.ferry.stream.MigrationInput in, int version) throws java.io.IOException {
-        e.load(in, version);
       }
     };
   }

@@ -142,10 +142,13 @@ public final class OutgoingMigration {
     return state;
   }
 
-  /** Bytes written to the stream so far (over every connection of a recovered postcopy). */
+  /**
+   * Bytes written to the stream so far (over every connection of a recovered postcopy), as of the
+   * output's last flush: any thread may call it (the output itself is the migration thread's).
+   */
   public long transferredBytes() {
     MigrationOutput o = out;
-    return bytesOnLostConnections + (o == null ? 0 : o.position()) + multifdBytes();
+    return bytesOnLostConnections + (o == null ? 0 : o.flushedPosition()) + multifdBytes();
   }
 
   /**
@@ -414,8 +417,6 @@ public final class OutgoingMigration {
       SwitchOverPolicy policy = new SwitchOverPolicy(stats.startNs, caps.contains(MigrationCapability.AUTO_CONVERGE),
           ram != null, caps.contains(MigrationCapability.FERRY_AUTO_POSTCOPY), fileTarget);
       policy.totalRamBytes(stats.totalRamBytes);
-      lastSyncs = stats.dirtySyncCount();
-      lastSyncNs = System.nanoTime();
       while (true) {
         if (iterate(saver, o, r, policy)) {
           throttle(0, "postcopy: the guest moves to the destination");
@@ -572,8 +573,6 @@ public final class OutgoingMigration {
   private double bwBytesPerMs;
   private long windowStartNs;
   private long windowStartBytes;
-  private long lastSyncs;
-  private long lastSyncNs;
 
   /** Measures the stream's rate over {@link RateLimiter#WINDOW_NS} windows; returns the rate to plan with. */
   private double measureRate(MigrationOutput o, long now) {
@@ -634,12 +633,9 @@ public final class OutgoingMigration {
       if (d.action() == SwitchOverPolicy.Action.SYNC) {
         pending = saver.pendingBytes(true);
         long dirtied = stats.lastSyncDirtyPages.get();
-        updateDirtyRate(lastSyncs, lastSyncNs);
-        lastSyncs = stats.dirtySyncCount();
-        lastSyncNs = System.nanoTime();
         stats.remainingBytes(pending);
         stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
-        d = policy.afterSync(lastSyncNs, pending, dirtied, sent(o), bw, p);
+        d = policy.afterSync(System.nanoTime(), pending, dirtied, sent(o), bw, p); // owns the dirty rate
         stats.convergence = policy.convergence();
         if (policy.throttlePercent() != throttlePercent) {
           throttle(policy.throttlePercent(), "dirty rate above throttle-trigger-threshold in two periods");
@@ -686,14 +682,6 @@ public final class OutgoingMigration {
     return (double) sent(o) / ms;
   }
 
-  private void updateDirtyRate(long syncsBefore, long sinceNs) {
-    // the RAM saver reports dirtied pages through stats; rate = pages dirtied per second
-    long elapsedNs = System.nanoTime() - sinceNs;
-    if (elapsedNs > 0 && stats.dirtySyncCount() > syncsBefore) {
-      stats.dirtyPagesRate(stats.lastSyncDirtyPages.get() * 1_000_000_000L / elapsedNs);
-    }
-  }
-
   /**
    * Stops the guest and completes, or (the downtime guard) lets it run on when what is pending with
    * the guest stopped would not go out within {@code downtime-limit}: returns false then.
@@ -705,11 +693,12 @@ public final class OutgoingMigration {
     // the guard: the exact rest, now that the guest cannot dirty more, against the rate measured last
     long pending = saver.pendingBytes(true);
     double bw = measureRate(o, System.nanoTime());
-    if (!policy.switchOverFits(pending, bw, params)) {
+    boolean fits = policy.switchOverFits(pending, bw, params); // the policy counts the refusals
+    stats.convergence = policy.convergence();
+    if (!fits) {
       LOG.info("downtime guard: {} bytes pending with the guest stopped would take {} ms at {} MB/s, over downtime-limit"
           + " {} ms; the guest runs on", pending, (long) (pending / bw), String.format("%.0f", bw * 1000 / 1e6),
           params.downtimeLimitMs());
-      stats.downtimeGuardRefusals.incrementAndGet();
       if (pausedByUs) {
         pausedByUs = false;
         vm.resume();

@@ -72,9 +72,21 @@ final class SwitchOverPolicy {
     static final Decision SYNC = new Decision(Action.SYNC, null);
   }
 
-  /** The convergence figures of the last sync, for query-migrate and the progress line. */
+  /**
+   * The convergence figures of the last sync and the downtime guard's last check, for query-migrate,
+   * HMP and the progress line. The policy is their one owner: the dirty rate is computed here only.
+   *
+   * @param guardRefusals switch-overs the downtime guard called off
+   * @param guardExpectedDowntimeMs what the rest would have taken at the guard's last check, -1 before one
+   * @param guardRefused whether the last check refused
+   */
   record Convergence(boolean converging, long dirtyBytesPerSec, long transferBytesPerSec, int syncsWithoutProgress,
-      String reason) {}
+      String reason, int guardRefusals, long guardExpectedDowntimeMs, boolean guardRefused) {
+    /** QEMU's {@code dirty-pages-rate}: pages dirtied per second between the last two syncs. */
+    long dirtyPagesPerSec() {
+      return dirtyBytesPerSec / PAGE;
+    }
+  }
 
   private final boolean autoConverge;
   private final boolean postcopyRam;
@@ -94,6 +106,8 @@ final class SwitchOverPolicy {
   private long transferBytesPerSec;
   private boolean notConverging;
   private int guardRefusals;
+  private long guardExpectedDowntimeMs = -1;
+  private boolean guardRefused;
 
   private long periodStartNs;
   private long periodStartTransferred;
@@ -216,9 +230,12 @@ final class SwitchOverPolicy {
    * guest run on and the policy starts looking for a fit again.
    */
   boolean switchOverFits(long pending, double bytesPerMs, MigrationParameters p) {
+    guardExpectedDowntimeMs = bytesPerMs > 0 ? (long) (pending / bytesPerMs) : 0;
+    guardRefused = false;
     if (pending <= thresholdBytes(bytesPerMs, p) || pending <= smallBytes(bytesPerMs)) {
       return true;
     }
+    guardRefused = true;
     guardRefusals++;
     lastFitPending = Long.MAX_VALUE;
     extraSyncs = 0;
@@ -236,7 +253,7 @@ final class SwitchOverPolicy {
 
   Convergence convergence() {
     return new Convergence(!notConverging, dirtyBytesPerSec, transferBytesPerSec, syncsWithoutProgress,
-        notConverging ? "not converging: " + figures() : null);
+        notConverging ? "not converging: " + figures() : null, guardRefusals, guardExpectedDowntimeMs, guardRefused);
   }
 
   boolean notConverging() {

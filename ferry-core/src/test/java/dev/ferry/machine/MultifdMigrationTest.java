@@ -49,7 +49,7 @@ class MultifdMigrationTest {
   }
 
   /** Each destination on a thread of its own (the common pool has one thread on two cores). */
-  static Incoming listen(MachineHost dst, String uri) throws InterruptedException {
+  static Incoming listen(MachineHost dst, String uri) throws Exception {
     return Incoming.listen(dst, uri, r -> Thread.ofPlatform().name("incoming").daemon().start(r));
   }
 

@@ -246,4 +246,52 @@ class SwitchOverPolicyTest {
     assertThat(p.switchOverFits(2_500_000, BW, mp)).as("at 10 MB/s it fits").isTrue();
     assertThat(p.switchOverFits(100_000, 1, mp)).as("a rest under 64 pages always goes").isTrue();
   }
+
+  @Test
+  void theGuardCountsEachRefusalOnceAndStatsReportThePolicysCount() {
+    SwitchOverPolicy p = policy(false, false, false, false);
+    MigrationParameters mp = MigrationParameters.DEFAULT;
+    MigrationStats stats = new MigrationStats();
+    assertThat(stats.snapshot(0, nowNs).guardExpectedDowntimeMs()).as("no check yet").isEqualTo(-1);
+    assertThat(p.switchOverFits(2_500_000, 5_000, mp)).isFalse();
+    stats.convergence = p.convergence(); // what the migration thread does after each guard check
+    MigrationStats.Snapshot one = stats.snapshot(0, nowNs);
+    assertThat(one.downtimeGuardRefusals()).isEqualTo(1);
+    assertThat(one.guardExpectedDowntimeMs()).isEqualTo(500);
+    assertThat(one.guardRefused()).isTrue();
+    assertThat(p.switchOverFits(2_500_000, 5_000, mp)).isFalse();
+    assertThat(p.switchOverFits(1_000_000, 5_000, mp)).isTrue();
+    stats.convergence = p.convergence();
+    MigrationStats.Snapshot three = stats.snapshot(0, nowNs);
+    assertThat(three.downtimeGuardRefusals()).isEqualTo(2);
+    assertThat(three.guardExpectedDowntimeMs()).isEqualTo(200);
+    assertThat(three.guardRefused()).isFalse();
+  }
+
+  @Test
+  void theGuardReadsTheDowntimeLimitAndRateOfTheMoment() {
+    SwitchOverPolicy p = policy(false, false, false, false);
+    // 2.5 MB at 5 MB/s: 500 ms
+    assertThat(p.switchOverFits(2_500_000, 5_000, MigrationParameters.DEFAULT)).as("over 300 ms").isFalse();
+    MigrationParameters raised = params(Map.of("downtime-limit", 600L));
+    assertThat(p.switchOverFits(2_500_000, 5_000, raised)).as("a limit raised since counts at once").isTrue();
+    MigrationParameters lowered = params(Map.of("downtime-limit", 100L));
+    assertThat(p.switchOverFits(2_500_000, BW, lowered)).as("and one lowered: 250 ms > 100 ms").isFalse();
+    assertThat(p.guardRefusals()).isEqualTo(2);
+  }
+
+  @Test
+  void theDirtyRateIsComputedOnceAtEachSyncFromTheClock() {
+    SwitchOverPolicy p = policy(false, false, false, false);
+    MigrationParameters mp = MigrationParameters.DEFAULT;
+    MigrationStats stats = new MigrationStats();
+    sync(p, 1000, 10_000, 64 * MIB, 2560, mp); // 2560 pages (10 MiB) in 1 s
+    stats.convergence = p.convergence();
+    MigrationStats.Snapshot s = stats.snapshot(0, nowNs);
+    assertThat(s.dirtyBytesPerSec()).isEqualTo(10 * MIB);
+    assertThat(s.dirtyPagesRate()).as("QEMU's dirty-pages-rate, from the same figure").isEqualTo(2560);
+    sync(p, 500, 10_000, 64 * MIB, 2560, mp);
+    stats.convergence = p.convergence();
+    assertThat(stats.snapshot(0, nowNs).dirtyPagesRate()).isEqualTo(5120);
+  }
 }

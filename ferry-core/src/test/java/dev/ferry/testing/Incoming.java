@@ -1,73 +1,45 @@
 package dev.ferry.testing;
 
-import static org.assertj.core.api.Assertions.assertThat;
-
+import dev.ferry.machine.IncomingLoad;
 import dev.ferry.machine.MachineHost;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * An in-process destination: {@link MachineHost#incoming(String, java.util.function.Consumer)
- * incoming} on a thread of its own, {@link #listen} returning once it listens (or failed before
- * that); what it threw is kept for {@link #failure} rather than thrown.
+ * An in-process destination for tests: the engine's {@link IncomingLoad}, with an assertion in
+ * {@link #await}.
  */
 public final class Incoming {
-  private final CompletableFuture<Void> done;
-  private final AtomicReference<String> bound;
-  private final AtomicReference<Throwable> failure;
+  private final IncomingLoad load;
 
-  private Incoming(CompletableFuture<Void> done, AtomicReference<String> bound, AtomicReference<Throwable> failure) {
-    this.done = done;
-    this.bound = bound;
-    this.failure = failure;
+  private Incoming(IncomingLoad load) {
+    this.load = load;
   }
 
   /** Starts {@code destination}'s incoming migration on {@code uri}; returns once it listens. */
-  public static Incoming listen(MachineHost destination, String uri) throws InterruptedException {
+  public static Incoming listen(MachineHost destination, String uri) throws Exception {
     return listen(destination, uri, ForkJoinPool.commonPool());
   }
 
   /** As {@link #listen(MachineHost, String)}, the incoming run by {@code executor}. */
-  public static Incoming listen(MachineHost destination, String uri, Executor executor) throws InterruptedException {
-    CountDownLatch listening = new CountDownLatch(1);
-    AtomicReference<String> bound = new AtomicReference<>();
-    AtomicReference<Throwable> failure = new AtomicReference<>();
-    CompletableFuture<Void> done =
-        CompletableFuture.runAsync(
-            () -> {
-              try {
-                destination.incoming(uri, b -> {
-                  bound.set(b);
-                  listening.countDown();
-                });
-              } catch (Throwable t) {
-                failure.set(t);
-                listening.countDown();
-              }
-            },
-            executor);
-    assertThat(listening.await(30, TimeUnit.SECONDS)).isTrue();
-    return new Incoming(done, bound, failure);
+  public static Incoming listen(MachineHost destination, String uri, Executor executor) throws Exception {
+    return new Incoming(IncomingLoad.start(destination, uri, executor));
   }
 
   /** The address it listens on (a tcp port 0 resolved). */
   public String uri() {
-    return bound.get();
+    return load.uri();
   }
 
   /** Whether the incoming migration ended (loaded or failed). */
   public boolean isDone() {
-    return done.isDone();
+    return load.isDone();
   }
 
   /** Waits for the incoming migration to end; returns what it threw, null when it loaded. */
   public Throwable failure(long timeout, TimeUnit unit) throws Exception {
-    done.get(timeout, unit);
-    return failure.get();
+    return load.failure(timeout, unit);
   }
 
   /** Waits for the incoming migration to end; throws if it failed. */

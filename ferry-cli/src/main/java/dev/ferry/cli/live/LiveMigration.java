@@ -4,10 +4,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.machine.MemoryDigest;
+import dev.ferry.migration.MigrationCapability;
 import dev.ferry.qmp.QmpClient;
 import dev.ferry.qmp.QmpError;
 import dev.ferry.qmp.qapi.MemoryDigestInfo;
 import dev.ferry.qmp.qapi.MigrationInfo;
+import dev.ferry.qmp.qapi.MigrationParameter;
+import dev.ferry.qmp.qapi.MigrationSettings;
 import dev.ferry.transport.InheritedFds;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -435,32 +438,36 @@ public final class LiveMigration implements AutoCloseable {
 
   /** Sets capabilities and parameters of the spec on the source. */
   private void configure(QmpClient q) throws IOException, InterruptedException {
-    ObjectNode caps = F.objectNode();
-    var list = caps.putArray("capabilities");
-    list.addObject().put("capability", "events").put("state", true);
-    list.addObject().put("capability", "return-path").put("state", spec.transport().hasReturnPath());
-    list.addObject().put("capability", "xbzrle").put("state", spec.xbzrle());
+    MigrationSettings s = new MigrationSettings()
+        .capability(MigrationCapability.EVENTS, true)
+        .capability(MigrationCapability.RETURN_PATH, spec.transport().hasReturnPath())
+        .capability(MigrationCapability.XBZRLE, spec.xbzrle());
     if (spec.postcopy()) {
-      list.addObject().put("capability", "postcopy-ram").put("state", true);
+      s.capability(MigrationCapability.POSTCOPY_RAM, true);
       // Ferry: also switch on its own once precopy stops converging (before --postcopy-after)
-      list.addObject().put("capability", "ferry-auto-postcopy").put("state", true);
+      s.capability(MigrationCapability.FERRY_AUTO_POSTCOPY, true);
     }
     if (spec.multifdChannels() > 0) {
-      list.addObject().put("capability", "multifd").put("state", true);
-    }
-    execute(q, "migrate-set-capabilities", caps);
-    ObjectNode params = F.objectNode();
-    if (spec.multifdChannels() > 0) {
-      params.put("multifd-channels", spec.multifdChannels()).put("multifd-compression", spec.multifdCompression());
+      s.capability(MigrationCapability.MULTIFD, true);
+      s.parameter(MigrationParameter.MULTIFD_CHANNELS, (long) spec.multifdChannels());
+      s.parameter(MigrationParameter.MULTIFD_COMPRESSION, spec.multifdCompression());
     }
     if (spec.maxBandwidthBytesPerSec() != null) {
-      params.put("max-bandwidth", spec.maxBandwidthBytesPerSec());
+      s.parameter(MigrationParameter.MAX_BANDWIDTH, spec.maxBandwidthBytesPerSec());
     }
     if (spec.downtimeLimitMs() != null) {
-      params.put("downtime-limit", spec.downtimeLimitMs());
+      s.parameter(MigrationParameter.DOWNTIME_LIMIT, spec.downtimeLimitMs());
     }
-    if (!params.isEmpty()) {
-      execute(q, "migrate-set-parameters", params);
+    apply(q, s);
+  }
+
+  /** Sends {@code s} to the monitor {@code q}: migrate-set-capabilities, then migrate-set-parameters (each when set). */
+  public static void apply(QmpClient q, MigrationSettings s) throws IOException {
+    if (s.hasCapabilities()) {
+      execute(q, "migrate-set-capabilities", s.capabilitiesArguments());
+    }
+    if (s.hasParameters()) {
+      execute(q, "migrate-set-parameters", s.parametersArguments());
     }
   }
 

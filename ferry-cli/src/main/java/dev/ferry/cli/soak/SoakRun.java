@@ -10,7 +10,9 @@ import dev.ferry.cli.live.LiveMigration;
 import dev.ferry.cli.live.LiveMigration.Endpoint;
 import dev.ferry.cli.live.LiveMigration.Transport;
 import dev.ferry.cli.soak.SoakPlan.Fault;
+import dev.ferry.migration.MigrationCapability;
 import dev.ferry.qmp.qapi.MigrationInfo;
+import dev.ferry.qmp.qapi.MigrationSettings;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
@@ -148,9 +150,8 @@ final class SoakRun {
       lm.startSource();
     }
     if (plan.returnPath() != t.hasReturnPath()) {
-      ObjectNode caps = F.objectNode();
-      caps.putArray("capabilities").addObject().put("capability", "return-path").put("state", plan.returnPath());
-      LiveMigration.execute(lm.source().qmp(), "migrate-set-capabilities", caps);
+      LiveMigration.apply(lm.source().qmp(),
+          new MigrationSettings().capability(MigrationCapability.RETURN_PATH, plan.returnPath()));
     }
     mark("started");
     warmUp(lm);

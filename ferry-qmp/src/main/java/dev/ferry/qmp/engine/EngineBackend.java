@@ -413,11 +413,13 @@ public final class EngineBackend implements MonitorBackend {
               s.xbzrleBytes() == 0 ? 0.0 : (double) s.xbzrlePages() * pageSize / s.xbzrleBytes(),
               s.xbzrleOverflow());
     }
-    // Ferry: why precopy does not converge, with the figures (absent before the first sync and after the end)
+    // Ferry: why precopy does not converge, with the figures, and the downtime guard's last check
+    // (absent before the first sync, and after the end unless the guard ran)
+    boolean guardRan = s.guardExpectedDowntimeMs() >= 0 && status != MigrationStatus.SETUP;
     dev.ferry.qmp.qapi.ConvergenceInfo convergence =
-        status == MigrationStatus.ACTIVE && s.dirtySyncCount() > 1
+        status == MigrationStatus.ACTIVE && s.dirtySyncCount() > 1 || guardRan
             ? new dev.ferry.qmp.qapi.ConvergenceInfo(s.converging(), s.dirtyBytesPerSec(), s.transferBytesPerSec(),
-                s.downtimeGuardRefusals(), s.convergenceReason())
+                s.downtimeGuardRefusals(), s.convergenceReason(), s.guardExpectedDowntimeMs(), s.guardRefused())
             : null;
     return new MigrationInfo(
         status,

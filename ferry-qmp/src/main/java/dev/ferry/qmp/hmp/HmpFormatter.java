@@ -163,8 +163,13 @@ public final class HmpFormatter {
     if (info.cpuThrottlePercentage() != null) {
       sb.append("cpu throttle percentage: ").append(info.cpuThrottlePercentage()).append('\n');
     }
-    if (info.convergence() != null && info.convergence().reason() != null) {
-      sb.append("convergence (ferry): ").append(info.convergence().reason()).append('\n');
+    dev.ferry.qmp.qapi.ConvergenceInfo c = info.convergence();
+    if (c != null && c.reason() != null) {
+      sb.append("convergence (ferry): ").append(c.reason()).append('\n');
+    }
+    if (c != null && c.guardExpectedDowntimeMs() >= 0) {
+      sb.append("downtime guard (ferry): ").append(c.guardRefused() ? "refused" : "passed").append(", expected ")
+          .append(c.guardExpectedDowntimeMs()).append(" ms, ").append(c.downtimeGuardRefusals()).append(" refusals\n");
     }
     return sb.toString();
   }

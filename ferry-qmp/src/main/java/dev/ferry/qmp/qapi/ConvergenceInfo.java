@@ -14,9 +14,20 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  * @param transferBytesPerSec what was sent per second between the last two syncs
  * @param downtimeGuardRefusals switch-overs called off because the rest would have exceeded the limit
  * @param reason the verdict in words, or null while converging
+ * @param guardExpectedDowntimeMs what the rest would have taken with the guest stopped at the guard's
+ *     last check ({@code downtime-guard-expected-downtime}), -1 (absent) before the guard ran
+ * @param guardRefused whether that check refused the switch-over ({@code downtime-guard-last}:
+ *     {@code refused} or {@code passed})
  */
 public record ConvergenceInfo(
-    boolean converging, long dirtyBytesPerSec, long transferBytesPerSec, long downtimeGuardRefusals, String reason) {
+    boolean converging, long dirtyBytesPerSec, long transferBytesPerSec, long downtimeGuardRefusals, String reason,
+    long guardExpectedDowntimeMs, boolean guardRefused) {
+
+  /** Without a guard check yet. */
+  public ConvergenceInfo(
+      boolean converging, long dirtyBytesPerSec, long transferBytesPerSec, long downtimeGuardRefusals, String reason) {
+    this(converging, dirtyBytesPerSec, transferBytesPerSec, downtimeGuardRefusals, reason, -1, false);
+  }
 
   public ObjectNode toJson() {
     ObjectNode o = JsonNodeFactory.instance.objectNode();
@@ -24,6 +35,10 @@ public record ConvergenceInfo(
     o.put("dirty-rate", dirtyBytesPerSec);
     o.put("transfer-rate", transferBytesPerSec);
     o.put("downtime-guard-refusals", downtimeGuardRefusals);
+    if (guardExpectedDowntimeMs >= 0) {
+      o.put("downtime-guard-expected-downtime", guardExpectedDowntimeMs);
+      o.put("downtime-guard-last", guardRefused ? "refused" : "passed");
+    }
     if (reason != null) {
       o.put("reason", reason);
     }
@@ -36,6 +51,8 @@ public record ConvergenceInfo(
         n.path("dirty-rate").asLong(),
         n.path("transfer-rate").asLong(),
         n.path("downtime-guard-refusals").asLong(),
-        n.has("reason") ? n.get("reason").asText() : null);
+        n.has("reason") ? n.get("reason").asText() : null,
+        n.path("downtime-guard-expected-downtime").asLong(-1),
+        "refused".equals(n.path("downtime-guard-last").asText()));
   }
 }

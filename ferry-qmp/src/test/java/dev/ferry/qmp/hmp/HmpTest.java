@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.ferry.qmp.Sizes;
 import dev.ferry.qmp.FakeBackends;
 import dev.ferry.qmp.QmpDispatcher;
+import dev.ferry.qmp.qapi.ConvergenceInfo;
 import dev.ferry.qmp.qapi.MigrationInfo;
 import dev.ferry.qmp.qapi.MigrationStats;
 import dev.ferry.migration.MigrationStatus;
@@ -79,6 +80,26 @@ class HmpTest {
         new MigrationInfo(MigrationStatus.FAILED, null, 10L, null, null, null, "Connection refused", null);
     assertThat(HmpFormatter.infoMigrate(failed))
         .endsWith("Migration status: failed (Connection refused)\ntotal time: 10 ms\n");
+  }
+
+  @Test
+  void theDowntimeGuardShowsInQueryMigrateAndInfoMigrate() {
+    ConvergenceInfo guard = new ConvergenceInfo(true, 1_000_000, 8_000_000, 2, null, 512, true);
+    MigrationInfo active = new MigrationInfo(MigrationStatus.ACTIVE, null, 900L, 5L, null, 40L, null, null, null, null,
+        null, null, guard);
+    assertThat(HmpFormatter.infoMigrate(active))
+        .contains("expected downtime: 40 ms\n")
+        .endsWith("downtime guard (ferry): refused, expected 512 ms, 2 refusals\n");
+    com.fasterxml.jackson.databind.JsonNode json = active.toJson().path("ferry-convergence");
+    assertThat(json.path("downtime-guard-refusals").asLong()).isEqualTo(2);
+    assertThat(json.path("downtime-guard-expected-downtime").asLong()).isEqualTo(512);
+    assertThat(json.path("downtime-guard-last").asText()).isEqualTo("refused");
+    assertThat(ConvergenceInfo.fromJson(json)).isEqualTo(guard);
+    assertThat(active.toJson().path("expected-downtime").asLong()).as("QEMU's member untouched").isEqualTo(40);
+    ConvergenceInfo none = new ConvergenceInfo(true, 1, 1, 0, null);
+    assertThat(none.toJson().has("downtime-guard-last")).as("absent before the guard ran").isFalse();
+    assertThat(HmpFormatter.infoMigrate(new MigrationInfo(MigrationStatus.ACTIVE, null, 900L, 5L, null, 40L, null,
+        null, null, null, null, null, none))).doesNotContain("downtime guard");
   }
 
   @Test
