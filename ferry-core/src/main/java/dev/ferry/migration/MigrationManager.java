@@ -518,7 +518,7 @@ public final class MigrationManager {
       requireTlsTransport(MigrationUri.parse(uri));
       objects.credentials(p.tlsCreds(), TlsCredentials.Endpoint.SERVER); // fail now, not per connection
     }
-    try (TransportListener l = Transports.listen(uri)) {
+    try (TransportListener l = Transports.listen(MigrationUri.parse(uri), multifd ? p.multifdChannels() + 1 : 1)) {
       if (onListening != null) {
         onListening.accept(l.boundUri().text());
       }

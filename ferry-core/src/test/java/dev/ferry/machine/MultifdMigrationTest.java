@@ -247,6 +247,27 @@ class MultifdMigrationTest {
     }
   }
 
+  /** migrate_cancel while pages flow on the channels: cancelled, the source runs on, the destination fails. */
+  @Test
+  void aCancelWhilePagesFlowOnTheChannelsLeavesTheSourceRunning() throws Exception {
+    long memory = 32L << 20;
+    try (MachineHost src = stressHost(memory);
+        MachineHost dst = stressHost(memory)) {
+      multifdOn(src, 2, "zlib");
+      multifdOn(dst, 2, "zlib");
+      src.migration().setParameters(Map.of("max-bandwidth", 4L << 20));
+      src.machine().resume();
+      Incoming incoming = listen(dst, "tcp:127.0.0.1:0");
+      OutgoingMigration out = src.migration().migrate(incoming.uri());
+      FreshRamMigrationTest.awaitTrue(() -> out.info().multifdBytes() > (1L << 20));
+      src.migration().cancel();
+      assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.CANCELLED);
+      assertThat(src.machine().isRunning()).isTrue();
+      assertThat(incoming.failure(60, TimeUnit.SECONDS)).isNotNull();
+      assertThat(dst.migration().incomingState().status()).isEqualTo(MigrationStatus.FAILED);
+    }
+  }
+
   /** Postcopy: multifd carries the precopy phase; after the switch the main stream carries all. */
   @Test
   void postcopyAfterAMultifdPrecopyPhaseArrivesExactly() throws Exception {
