@@ -71,6 +71,9 @@ public final class MigrateCommand implements Callable<Integer> {
   @Option(names = "--xbzrle", description = "turn the xbzrle capability on")
   boolean xbzrle;
 
+  @Option(names = "--mapped-ram", description = "turn the mapped-ram capability on (QEMU 9.0; DEST_URI must be file:PATH, and the destination needs it too, e.g. ferry run --mapped-ram --incoming file:PATH): every page at a fixed offset of the file, so the file stays within RAM plus bitmaps and device state however busy the guest")
+  boolean mappedRam;
+
   @Option(names = "--xbzrle-cache-size", paramLabel = "SIZE", converter = CliSizes.ByteSize.class, description = "xbzrle-cache-size in bytes, e.g. 64M")
   Long xbzrleCacheSizeBytes;
 
@@ -146,7 +149,7 @@ public final class MigrateCommand implements Callable<Integer> {
     if (multifdChannels != null || multifdCompression != null) {
       multifd = true;
     }
-    if (resume && (xbzrle || returnPath || postcopy || autoConverge || multifd || reset || bandwidthBytesPerSec != null || downtimeLimitMs != null
+    if (resume && (xbzrle || mappedRam || returnPath || postcopy || autoConverge || multifd || reset || bandwidthBytesPerSec != null || downtimeLimitMs != null
         || xbzrleCacheSizeBytes != null || tlsCredsDir != null || tlsHostname != null)) {
       err.println("ferry migrate: --resume continues the paused migration with its own capabilities and parameters;"
           + " drop the other migration options (see 'ferry migrate --help')");
@@ -268,6 +271,9 @@ public final class MigrateCommand implements Callable<Integer> {
     MigrationSettings s = new MigrationSettings();
     if (xbzrle) {
       capabilityOn(s, changed, MigrationCapability.XBZRLE);
+    }
+    if (mappedRam) {
+      capabilityOn(s, changed, MigrationCapability.MAPPED_RAM);
     }
     if (returnPath) {
       capabilityOn(s, changed, MigrationCapability.RETURN_PATH);

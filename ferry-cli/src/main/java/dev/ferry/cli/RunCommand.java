@@ -163,6 +163,11 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       description = "capability multifd on from the start, channels compressed with none, zlib or zstd (the source must use the same)")
   String multifdCompression;
 
+  @Option(
+      names = "--mapped-ram",
+      description = "capability mapped-ram on from the start (QEMU 9.0): migrate file:PATH writes every page at a fixed offset of the file, and --incoming file:PATH reads such a file (both sides need it)")
+  boolean mappedRam;
+
   @Option(names = {"--paused", "-S"}, description = "start paused (as QEMU -S); with --incoming: stay paused after the load")
   boolean paused;
 
@@ -527,6 +532,9 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
           throw new Exit(2, e.getMessage() + " (see '" + name() + " --help')");
         }
         host.migration().setCapabilities(Map.of(dev.ferry.migration.MigrationCapability.MULTIFD, true));
+      }
+      if (mappedRam) {
+        host.migration().setCapabilities(Map.of(dev.ferry.migration.MigrationCapability.MAPPED_RAM, true));
       }
       host.migration().onIncomingRefused(line -> err.println(name() + ": " + line));
       for (MonitorAddress m : monitorAddresses) {

@@ -1,6 +1,7 @@
 package dev.ferry.block;
 
 import dev.ferry.savevm.LiveSave;
+import dev.ferry.savevm.LiveLoad;
 import dev.ferry.savevm.LiveStateHandler;
 import dev.ferry.savevm.SaveOptions;
 import dev.ferry.stream.MigrationInput;
@@ -46,18 +47,10 @@ public final class BlockLiveState implements LiveStateHandler {
 
   private final List<DiskImage> disks;
   private final AtomicReference<Save> activeSave = new AtomicReference<>();
-  private volatile BooleanSupplier enabled = () -> false;
   private volatile BlockStats lastStats = new BlockStats();
-  private ByteBuffer loadBuffer;
-  private LoadWriter loadWriter;
 
   public BlockLiveState(List<DiskImage> disks) {
     this.disks = List.copyOf(disks);
-  }
-
-  /** Whether the next save includes the section (set by the machine from the migration's options). */
-  public void setEnabled(BooleanSupplier enabled) {
-    this.enabled = enabled;
   }
 
   @Override
@@ -75,9 +68,10 @@ public final class BlockLiveState implements LiveStateHandler {
     return BlockDescriptor.VERSION;
   }
 
+  /** Only when block migration is on for this save ({@link BlockSaveOptions#enabled()}) and there are disks. */
   @Override
-  public boolean active() {
-    return !disks.isEmpty() && enabled.getAsBoolean();
+  public boolean active(SaveOptions options) {
+    return !disks.isEmpty() && options.get(BlockSaveOptions.class, BlockSaveOptions.OFF).enabled();
   }
 
   public List<DiskImage> disks() {
@@ -360,30 +354,40 @@ public final class BlockLiveState implements LiveStateHandler {
 
   // ------------------------------------------------------------------ load
 
+  /** The disk state of one load: its chunk buffer and its writer thread. */
   @Override
-  public void loadSetup() {
-    if (loadBuffer == null) {
-      loadBuffer = ByteBuffer.allocateDirect(CHUNK);
+  public LiveLoad openLoad(SaveOptions options) {
+    return new Load();
+  }
+
+  /** One load's block state (QEMU's block_load with its buffers), closed when the load ends. */
+  private final class Load implements LiveLoad {
+    private final ByteBuffer buffer = ByteBuffer.allocateDirect(CHUNK);
+    private final LoadWriter writer = new LoadWriter();
+    private boolean closed;
+
+    @Override
+    public void load(MigrationInput in, int version, SectionType type) throws IOException {
+      if (version != BlockDescriptor.VERSION) {
+        throw new VersionMismatchException("section 'block'", version, BlockDescriptor.VERSION, BlockDescriptor.VERSION);
+      }
+      writer.check();
+      BlockReader.readBody(in, (device, offset, data, at) -> loadChunk(writer, device, offset, data, at), buffer);
+      if (type == SectionType.END) {
+        writer.drain(); // every chunk is on the disk before the load goes on
+      }
     }
-    if (loadWriter == null) {
-      loadWriter = new LoadWriter();
+
+    @Override
+    public void close() {
+      if (!closed) {
+        closed = true;
+        writer.close();
+      }
     }
   }
 
-  @Override
-  public void load(MigrationInput in, int version, SectionType type) throws IOException {
-    if (version != BlockDescriptor.VERSION) {
-      throw new VersionMismatchException("section 'block'", version, BlockDescriptor.VERSION, BlockDescriptor.VERSION);
-    }
-    loadSetup();
-    loadWriter.check();
-    BlockReader.readBody(in, this::loadChunk, loadBuffer);
-    if (type == SectionType.END) {
-      loadWriter.drain(); // every chunk is on the disk before the load goes on
-    }
-  }
-
-  private void loadChunk(String device, long offset, ByteBuffer data, long at) throws IOException {
+  private void loadChunk(LoadWriter loadWriter, String device, long offset, ByteBuffer data, long at) throws IOException {
     DiskImage d = null;
     for (DiskImage x : disks) {
       if (x.name().equals(device)) {
@@ -496,15 +500,6 @@ public final class BlockLiveState implements LiveStateHandler {
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
-    }
-  }
-
-  @Override
-  public void loadCleanup() {
-    loadBuffer = null;
-    if (loadWriter != null) {
-      loadWriter.close();
-      loadWriter = null;
     }
   }
 }

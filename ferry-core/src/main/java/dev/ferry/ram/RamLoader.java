@@ -123,6 +123,13 @@ public final class RamLoader {
     return resolver;
   }
 
+  /** The mapped-ram blocks read so far (header, bitmap summary), in block-list order. */
+  private final List<MappedRamLayout.BlockInfo> mappedRamBlocks = new ArrayList<>();
+
+  public List<MappedRamLayout.BlockInfo> mappedRamBlocks() {
+    return List.copyOf(mappedRamBlocks);
+  }
+
   /** The block the last page record resolved (the CONTINUE target), or null. */
   public RamBlock lastBlock() {
     return lastBlock;
@@ -302,6 +309,11 @@ public final class RamLoader {
   }
 
   private void checkPagesAllowed(MigrationInput in, int flags, long offset, long recordPos) throws IOException {
+    if (options.mappedRam()) {
+      throw fail(
+          in, String.format("RAM record %s at offset 0x%x in a mapped-ram stream (pages are in the file's page regions)",
+              RamFlag.describe(flags), offset), recordPos);
+    }
     if (refusePages != null) {
       throw fail(
           in, String.format("RAM record %s at offset 0x%x: %s", RamFlag.describe(flags), offset, refusePages), recordPos);
@@ -442,6 +454,16 @@ public final class RamLoader {
                   "RAM block '%s' page size mismatch: stream 0x%x, local 0x%x", name, pageSize, b.pageSize()),
               entryPos);
         }
+      }
+      if (options.mappedRam()) {
+        // a page absent from the file is zero: cleared only where this RAM may hold data (the
+        // shortcuts of the ZERO record below, for the same reasons)
+        boolean zeroed = options.blocksStartZeroed();
+        MappedRamLayout.BlockInfo info = MappedRamReader.load(in, b, length,
+            p -> !zeroed && !untouched(b, p * TPS) && !RamRecordWriter.isZero(b.targetPage(p * TPS)));
+        mappedRamBlocks.add(info);
+        stats.block(b.name()).normalPages += info.pagesPresent();
+        stats.block(b.name()).zeroPages += length / TPS - info.pagesPresent();
       }
       list.add(b);
       remaining -= length;

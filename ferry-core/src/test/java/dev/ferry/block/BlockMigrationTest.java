@@ -176,7 +176,8 @@ class BlockMigrationTest {
   @Test
   void destinationRefusesAnUnknownDeviceAndAChunkPastItsEnd() throws Exception {
     try (DiskImage d = DiskImage.open("drive0", dir.resolve("x.raw"), MIB + MIB / 2)) {
-      BlockLiveState b = new BlockLiveState(java.util.List.of(d));
+      BlockLiveState h = new BlockLiveState(java.util.List.of(d));
+      dev.ferry.savevm.LiveLoad b = h.openLoad(dev.ferry.savevm.SaveOptions.NONE);
       java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
       dev.ferry.stream.MigrationOutput o = new dev.ferry.stream.MigrationOutput(java.nio.channels.Channels.newChannel(bytes));
       BlockRecordWriter w = new BlockRecordWriter(o);
@@ -200,7 +201,7 @@ class BlockMigrationTest {
       assertThatThrownBy(() -> b.load(in2, 1, dev.ferry.stream.SectionType.PART)).hasMessageContaining("past the end of drive 'drive0'");
       assertThatThrownBy(() -> b.load(dev.ferry.stream.MigrationInput.of(new byte[8]), 2, dev.ferry.stream.SectionType.PART))
           .hasMessageContaining("block");
-      b.loadCleanup();
+      b.close();
     }
   }
 
