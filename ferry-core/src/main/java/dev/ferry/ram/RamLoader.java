@@ -48,6 +48,7 @@ public final class RamLoader {
   private final RamBlockResolver resolver;
   private final RamLoadOptions options;
   private final RamLoadStats stats = new RamLoadStats();
+  private MemorySegment discardPage;
   private final byte[] scratch = new byte[MAX_COMPRESSED_LENGTH];
   private final byte[] inflated = new byte[TPS];
   private RamBlock lastBlock;
@@ -347,6 +348,11 @@ public final class RamLoader {
           continue;
         }
         int fill = in.readU8();
+        if (options.pageDataDiscarded()) {
+          stats.block(b.name()).zeroPages++;
+          published(b, offset);
+          continue;
+        }
         DirtyBitmap w = written(b);
         long p = offset / StreamHeader.TARGET_PAGE_SIZE;
         if (fill != 0 || w.get(p)) {
@@ -372,8 +378,12 @@ public final class RamLoader {
           postcopyPage(in, kind, flags, b, offset, recordPos);
           continue;
         }
-        markWritten(b, offset);
-        in.readFully(b.memory(), offset, TPS); // no slice: straight into RAM when not buffered
+        if (options.pageDataDiscarded()) {
+          in.skip(TPS);
+        } else {
+          markWritten(b, offset);
+          in.readFully(b.memory(), offset, TPS); // no slice: straight into RAM when not buffered
+        }
         stats.block(b.name()).normalPages++;
         published(b, offset);
       } else if (kind == RamFlag.XBZRLE.code()) {
@@ -526,7 +536,8 @@ public final class RamLoader {
       throw fail(in, where("XBZRLE delta of " + len + " bytes exceeds the page size", b, flags, offset), recordPos);
     }
     in.readFully(scratch, 0, len);
-    if (Xbzrle.decode(scratch, len, b.targetPage(offset)) < 0) {
+    MemorySegment target = options.pageDataDiscarded() ? discardPage() : b.targetPage(offset);
+    if (Xbzrle.decode(scratch, len, target) < 0) {
       throw fail(in, where("XBZRLE decode error (" + len + "-byte delta)", b, flags, offset), recordPos);
     }
   }
@@ -560,7 +571,17 @@ public final class RamLoader {
     } catch (DataFormatException e) {
       throw fail(in, where("compressed page is not valid zlib: " + e.getMessage(), b, flags, offset), recordPos);
     }
-    MemorySegment.copy(MemorySegment.ofArray(inflated), 0, b.targetPage(offset), 0, TPS);
+    if (!options.pageDataDiscarded()) {
+      MemorySegment.copy(MemorySegment.ofArray(inflated), 0, b.targetPage(offset), 0, TPS);
+    }
+  }
+
+  /** Where an XBZRLE delta is decoded when page data is discarded (its errors are structural). */
+  private MemorySegment discardPage() {
+    if (discardPage == null) {
+      discardPage = MemorySegment.ofArray(new byte[TPS]);
+    }
+    return discardPage;
   }
 
   private static String where(String what, RamBlock b, int flags, long offset) {

@@ -161,6 +161,16 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
     return idstr + "\u0000" + instance;
   }
 
+  /**
+   * RAM records are read and checked but their page contents are not stored (the listing and the
+   * dumps need the records, only {@code --extract} needs the RAM): the blocks stay untouched, so
+   * the analysis of a large stream costs neither the guest's RAM nor the time to write it. Call
+   * before {@link #analyze}.
+   */
+  public void discardPageData() {
+    ramOptions = ramOptions.withPageDataDiscarded(true);
+  }
+
   /** Replays these multifd channels at every RAM EOS (closed with this analyzer). */
   void multifd(MultifdChannels channels) {
     this.multifd = channels;
@@ -583,7 +593,9 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
                 r.start(), r.length(), b.name(), b.usedLength(), b.pageSize()),
             offset);
       }
-      b.memory().asSlice(r.start(), r.length()).fill((byte) 0);
+      if (!ramOptions.pageDataDiscarded()) {
+        b.memory().asSlice(r.start(), r.length()).fill((byte) 0);
+      }
     }
   }
 

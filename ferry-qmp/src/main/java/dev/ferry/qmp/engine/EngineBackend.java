@@ -294,7 +294,7 @@ public final class EngineBackend implements MonitorBackend {
       return null; // the last migration did not send the disks
     }
     dev.ferry.block.BlockStats s = host.block().stats();
-    return new long[] {s.transferredBytes(), s.remainingBytes(), s.totalBytes()};
+    return new long[] {s.transferredBytes(), s.remainingBytes(), s.totalBytes(), s.bulkBytes(), s.bulkNanos()};
   }
 
   @Override
