@@ -33,7 +33,8 @@ final class MappedRamReader {
       throw fail(in, "Migration requires seekable transport (e.g. file): the mapped-ram capability is on", in.position());
     }
     long at = in.position();
-    String where = "mapped-ram header of RAM block '" + b.name() + "' at 0x" + Long.toHexString(at);
+    long fileAt = in.fileOffset(); // the header's offsets are file offsets, as QEMU writes them
+    String where = "mapped-ram header of RAM block '" + b.name() + "' at 0x" + Long.toHexString(fileAt);
     MappedRamLayout.Header h = MappedRamLayout.Header.decode(in.readBytes(MappedRamLayout.HEADER_LENGTH));
     if (h.version() != MappedRamLayout.VERSION) {
       // QEMU's text, plus where
@@ -44,7 +45,7 @@ final class MappedRamReader {
       throw fail(in, String.format("%s: page size 0x%x, expected 0x%x", where, h.pageSize(), TPS), at);
     }
     long bitmapBytes = MappedRamLayout.bitmapBytes(length);
-    long headerEnd = at + MappedRamLayout.HEADER_LENGTH;
+    long headerEnd = fileAt + MappedRamLayout.HEADER_LENGTH;
     if (h.bitmapOffset() < headerEnd || h.bitmapOffset() > Long.MAX_VALUE - bitmapBytes
         || h.pagesOffset() < h.bitmapOffset() + bitmapBytes) {
       throw fail(in, String.format("%s: bitmap offset 0x%x (0x%x bytes) and pages offset 0x%x do not follow the header (ends at 0x%x)",
@@ -100,7 +101,7 @@ final class MappedRamReader {
       p = e;
     }
     in.seek(h.pagesOffset() + length);
-    return new MappedRamLayout.BlockInfo(b.name(), length, at, h, present);
+    return new MappedRamLayout.BlockInfo(b.name(), length, fileAt, h, present);
   }
 
   static boolean bit(long[] words, long page) {

@@ -74,7 +74,7 @@ public final class MigrationInput implements Closeable {
     }
   }
 
-  /** True when the channel is a file: {@link #seek}, {@link #readAt} and {@link #fileSize} work. */
+  /** True when the channel is a file: {@link #fileOffset}, {@link #seek}, {@link #readAt} and {@link #fileSize} work. */
   public boolean seekable() {
     return file != null;
   }
@@ -85,35 +85,46 @@ public final class MigrationInput implements Closeable {
     }
   }
 
-  /** The file's size, in stream offsets (seekable channels only). */
+  /**
+   * The file offset of the next byte to be read (seekable channels only). Positional I/O speaks
+   * file offsets, as QEMU's mapped-ram header does; they equal stream offsets for a stream that
+   * starts the file.
+   */
+  public long fileOffset() {
+    requireSeekable();
+    return position() + fileDelta;
+  }
+
+  /** The file's size (seekable channels only). */
   public long fileSize() throws IOException {
     requireSeekable();
     try {
-      return file.size() - fileDelta;
+      return file.size();
     } catch (IOException e) {
       throw fail(new MigrationStreamException("cannot read the file size: " + e.getMessage(), position(), e));
     }
   }
 
   /**
-   * Moves forward to stream offset {@code offset} (QEMU's {@code qemu_set_offset}); the bytes in
+   * Moves forward to file offset {@code fileOffset} (QEMU's {@code qemu_set_offset}); the bytes in
    * between are not read. A position past the end fails at the next read.
    */
-  public void seek(long offset) throws IOException {
+  public void seek(long fileOffset) throws IOException {
     requireSeekable();
     checkError();
     long now = position();
+    long offset = fileOffset - fileDelta;
     if (offset < now) {
-      throw corrupt("seek backwards from 0x" + Long.toHexString(now) + " to 0x" + Long.toHexString(offset));
+      throw corrupt("seek backwards from file offset 0x" + Long.toHexString(now + fileDelta) + " to 0x" + Long.toHexString(fileOffset));
     }
     if (offset - now <= buf.remaining()) {
       buf.position(buf.position() + (int) (offset - now));
       return;
     }
     try {
-      file.position(offset + fileDelta);
+      file.position(fileOffset);
     } catch (IOException e) {
-      throw fail(new MigrationStreamException("seek to 0x" + Long.toHexString(offset) + " failed: " + e.getMessage(), now, e));
+      throw fail(new MigrationStreamException("seek to file offset 0x" + Long.toHexString(fileOffset) + " failed: " + e.getMessage(), now, e));
     }
     bufBase = offset;
     buf.clear().limit(0);
@@ -121,27 +132,27 @@ public final class MigrationInput implements Closeable {
   }
 
   /**
-   * Reads exactly {@code dst.byteSize()} bytes from stream offset {@code offset} into {@code dst},
+   * Reads exactly {@code dst.byteSize()} bytes from file offset {@code fileOffset} into {@code dst},
    * without moving the stream's position (QEMU's {@code qemu_get_buffer_at}); the end of the file
-   * first is a {@link TruncatedStreamException} at that offset.
+   * first is a {@link TruncatedStreamException}.
    */
-  public void readAt(MemorySegment dst, long offset) throws IOException {
+  public void readAt(MemorySegment dst, long fileOffset) throws IOException {
     requireSeekable();
     checkError();
     ByteBuffer b = dst.asByteBuffer();
-    long at = offset;
+    long at = fileOffset;
     try {
       while (b.hasRemaining()) {
-        int r = file.read(b, at + fileDelta);
+        int r = file.read(b, at);
         if (r < 0) {
-          throw fail(new TruncatedStreamException(at, b.remaining(), 0));
+          throw fail(new TruncatedStreamException(at - fileDelta, b.remaining(), 0));
         }
         at += r;
       }
     } catch (MigrationStreamException e) {
       throw e;
     } catch (IOException e) {
-      throw fail(new MigrationStreamException("read at 0x" + Long.toHexString(at) + " failed: " + e.getMessage(), at, e));
+      throw fail(new MigrationStreamException("read at file offset 0x" + Long.toHexString(at) + " failed: " + e.getMessage(), at - fileDelta, e));
     }
   }
 

@@ -117,6 +117,86 @@ class MappedRamTest {
     assertThat(HexFormat.of().formatHex(f, (int) tail, (int) tail + 8)).isEqualTo("0000000000000010");
   }
 
+  /** A file channel as {@code file:} gives it, for a stream that starts past a prefix of the file. */
+  private static final class PrefixedFile implements java.nio.channels.GatheringByteChannel, dev.ferry.stream.SeekableChannel {
+    private final FileChannel ch;
+
+    PrefixedFile(FileChannel ch) {
+      this.ch = ch;
+    }
+
+    @Override
+    public FileChannel fileChannel() {
+      return ch;
+    }
+
+    @Override
+    public int write(ByteBuffer src) throws IOException {
+      return ch.write(src);
+    }
+
+    @Override
+    public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
+      return ch.write(srcs, offset, length);
+    }
+
+    @Override
+    public long write(ByteBuffer[] srcs) throws IOException {
+      return ch.write(srcs);
+    }
+
+    @Override
+    public boolean isOpen() {
+      return ch.isOpen();
+    }
+
+    @Override
+    public void close() throws IOException {
+      ch.close();
+    }
+  }
+
+  /**
+   * A stream that starts 4 KiB into its file (as behind another tool's own header): the header's
+   * offsets are file offsets, as QEMU writes them, and the load is exact.
+   */
+  @Test
+  void offsetsAreFileOffsetsWhenTheStreamStartsPastAPrefix() throws IOException {
+    int prefix = 4096;
+    try (GuestRam src = new GuestRam(List.of(RamBlock.allocate("ram", 2 * MIB)));
+        GuestMemory g = src.openMemory();
+        GuestRam dst = new GuestRam(List.of(RamBlock.allocate("ram", 2 * MIB)))) {
+      for (long p = 0; p < 512; p += 2) {
+        g.fillPage(0, p, (byte) (p | 1));
+      }
+      try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.READ)) {
+        ch.write(ByteBuffer.wrap(new byte[prefix]).put(0, (byte) 0x7f));
+        MigrationOutput out = new MigrationOutput(new PrefixedFile(ch));
+        try (LiveSave s = new RamLiveState(src).openSave(SaveOptions.of(mappedRam()))) {
+          s.setup(out);
+          while (!s.iterate(out, () -> false)) {
+            // one pass
+          }
+          s.complete(out);
+        }
+        out.flush();
+      }
+      byte[] f = Files.readAllBytes(file);
+      assertThat(HexFormat.of().formatHex(f, prefix + (int) HEADER_AT + 12, prefix + (int) HEADER_AT + 28))
+          .as("bitmap and pages offsets").isEqualTo(String.format("%016x%016x", prefix + HEADER_AT + 28, MIB));
+      RamLoader loader = new RamLoader(RamBlockResolver.of(dst.blocks()), RamLoadOptions.defaults().withMappedRam(true));
+      try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+        MigrationInput in = new MigrationInput(ch.position(prefix));
+        while (!in.atEnd()) {
+          loader.loadChunk(in);
+        }
+      } finally {
+        loader.close();
+      }
+      assertSameRam(src, dst);
+    }
+  }
+
   @Test
   void roundTripIsExactAndAPageZeroedAfterItWasSentComesBackZero() throws IOException {
     try (GuestRam src = new GuestRam(List.of(RamBlock.allocate("ram", 8 * MIB), RamBlock.allocate("vram", 2 * MIB)));
