@@ -217,7 +217,7 @@ class BlockMigrationTest {
         DiskImage used = DiskImage.open("used", old, 3 * MIB)) {
       assertThat(fresh.isKnownZero(0)).isTrue();
       assertThat(used.isKnownZero(0)).isFalse();
-      BlockLiveState b = new BlockLiveState(java.util.List.of(fresh, used));
+      dev.ferry.savevm.LiveLoad b = new BlockLiveState(java.util.List.of(fresh, used)).openLoad(dev.ferry.savevm.SaveOptions.NONE);
       java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
       dev.ferry.stream.MigrationOutput o = new dev.ferry.stream.MigrationOutput(java.nio.channels.Channels.newChannel(bytes));
       BlockRecordWriter w = new BlockRecordWriter(o);
@@ -229,7 +229,7 @@ class BlockMigrationTest {
       w.writeEos();
       o.flush();
       b.load(dev.ferry.stream.MigrationInput.of(bytes.toByteArray()), 1, dev.ferry.stream.SectionType.END);
-      b.loadCleanup();
+      b.close();
       assertThat(fresh.isKnownZero(0)).isTrue();
       assertThat(fresh.isKnownZero(1)).isTrue();
       assertThat(fresh.isKnownZero(2)).as("data written").isFalse();
