@@ -68,10 +68,42 @@ public final class MigrationBench {
       MigrationStats.Snapshot stats,
       String check,
       RawCopy.Result raw,
-      String cipherSuite) {
+      String cipherSuite,
+      Multifd multifd,
+      long wireBytes) {
 
     double throughputBytesPerSec() {
       return stats.totalTimeMs() > 0 ? stats.transferredBytes() * 1000.0 / stats.totalTimeMs() : 0;
+    }
+  }
+
+  /**
+   * One multifd setting of a row: {@code off}, or {@code CHANNELS:COMPRESSION} ({@code 2:zstd}).
+   * Both machines get the capability and the same parameters.
+   */
+  record Multifd(int channels, String compression) {
+    static final Multifd OFF = new Multifd(0, "none");
+
+    static Multifd parse(String v) {
+      if (v.equals("off")) {
+        return OFF;
+      }
+      String[] f = v.split(":");
+      int n = Integer.parseInt(f[0]);
+      String c = f.length > 1 ? f[1] : "none";
+      if (n < 1 || n > 255 || !List.of("none", "zlib", "zstd").contains(c) || f.length > 2) {
+        throw new IllegalArgumentException("--multifd: off or CHANNELS:none|zlib|zstd (e.g. 2:zstd), got " + v);
+      }
+      return new Multifd(n, c);
+    }
+
+    boolean on() {
+      return channels > 0;
+    }
+
+    @Override
+    public String toString() {
+      return on() ? channels + "×" + compression : "off";
     }
   }
 
@@ -82,7 +114,8 @@ public final class MigrationBench {
       int repeats,
       long downtimeLimitMs,
       long warmupMs,
-      boolean json) {
+      boolean json,
+      List<Multifd> multifd) {
 
     static Options parse(String[] args) {
       List<Long> sizes = List.of(1L << 30, 4L << 30);
@@ -92,6 +125,7 @@ public final class MigrationBench {
       long downtime = 300;
       long warmup = 500;
       boolean json = false;
+      List<Multifd> multifd = List.of(Multifd.OFF);
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
         String v = i + 1 < args.length ? args[i + 1] : null;
@@ -106,10 +140,12 @@ public final class MigrationBench {
           case "--repeats" -> repeats = Integer.parseInt(need(a, v));
           case "--downtime-limit" -> downtime = Long.parseLong(need(a, v));
           case "--warmup-ms" -> warmup = Long.parseLong(need(a, v));
+          case "--multifd" -> multifd = split(need(a, v)).stream().map(Multifd::parse).toList();
           case "-h", "--help" -> {
             System.out.println(
                 "usage: bench-migration [--sizes 1G,4G] [--programs idle,fill,stress,workingset]"
-                    + " [--transports tcp,unix,tls] [--repeats N] [--downtime-limit MS] [--warmup-ms MS] [--json]");
+                    + " [--transports tcp,unix,tls] [--repeats N] [--downtime-limit MS] [--warmup-ms MS] [--json]"
+                    + " [--multifd off,1:none,2:none,4:none,1:zstd,2:zstd,4:zstd]");
             System.exit(0);
           }
           default -> throw new IllegalArgumentException("unknown option " + a);
@@ -124,7 +160,15 @@ public final class MigrationBench {
       if (repeats < 1) {
         throw new IllegalArgumentException("--repeats must be at least 1");
       }
-      return new Options(sizes, programs, transports, repeats, downtime, warmup, json);
+      for (String p : programs) {
+        if (!List.of("idle", "fill", "stress", "workingset", "random").contains(p)) {
+          throw new IllegalArgumentException("program must be idle, fill, stress, workingset or random: " + p);
+        }
+      }
+      if (transports.contains("tls") && multifd.stream().anyMatch(Multifd::on)) {
+        throw new IllegalArgumentException("--multifd rows run over tcp and unix only (not tls)");
+      }
+      return new Options(sizes, programs, transports, repeats, downtime, warmup, json, multifd);
     }
 
     private static String need(String opt, String v) {
@@ -163,12 +207,14 @@ public final class MigrationBench {
       for (long size : o.sizes()) {
         for (String program : o.programs()) {
           for (String transport : o.transports()) {
-            for (int run = 1; run <= o.repeats(); run++) {
-              Row r = runOne(size, program, transport, run, o, dir);
-              rows.add(r);
-              System.err.println("bench-migration: " + Units.bytes(size) + " " + program + " " + transport
-                  + " run " + run + ": " + r.status() + ", " + r.stats().totalTimeMs() + " ms, downtime "
-                  + r.stats().downtimeMs() + " ms" + (r.error() == null ? "" : " (" + r.error() + ")"));
+            for (Multifd mf : o.multifd()) {
+              for (int run = 1; run <= o.repeats(); run++) {
+                Row r = runOne(size, program, transport, mf, run, o, dir);
+                rows.add(r);
+                System.err.println("bench-migration: " + Units.bytes(size) + " " + program + " " + transport
+                    + " multifd " + mf + " run " + run + ": " + r.status() + ", " + r.stats().totalTimeMs()
+                    + " ms, downtime " + r.stats().downtimeMs() + " ms" + (r.error() == null ? "" : " (" + r.error() + ")"));
+              }
             }
           }
         }
@@ -207,6 +253,8 @@ public final class MigrationBench {
       double rawRate = r.raw().bytesPerSec();
       var j = runs.addObject();
       j.put("guest-memory-bytes", r.memoryBytes()).put("program", r.program()).put("transport", r.transport())
+          .put("multifd-channels", r.multifd().channels())
+          .put("multifd-compression", r.multifd().on() ? r.multifd().compression() : null)
           .put("run", r.run()).put("status", r.status() == null ? "timeout" : r.status().qapiName());
       if (r.error() != null) {
         j.put("error", r.error());
@@ -218,6 +266,7 @@ public final class MigrationBench {
         j.putNull("downtime-ms");
       }
       j.put("setup-time-ms", s.setupTimeMs()).put("transferred-bytes", s.transferredBytes())
+          .put("multifd-bytes", s.multifdBytes()).put("wire-bytes", r.wireBytes())
           .put("throughput-bytes-per-sec", Math.round(r.throughputBytesPerSec()))
           .put("raw-copy-elapsed-ns", r.raw().elapsedNs()).put("raw-copy-bytes-per-sec", Math.round(rawRate))
           .put("migration-fraction-of-raw", rawRate > 0 ? r.throughputBytesPerSec() / rawRate : 0)
@@ -334,7 +383,7 @@ public final class MigrationBench {
     }
   }
 
-  static Row runOne(long size, String program, String transport, int run, Options o, Path dir)
+  static Row runOne(long size, String program, String transport, Multifd mf, int run, Options o, Path dir)
       throws Exception {
     String listen = uri(transport, dir.resolve("mig.sock"));
     boolean tls = transport.equals("tls");
@@ -344,6 +393,7 @@ public final class MigrationBench {
     MigrationStatus status;
     String error = null;
     String check = "-";
+    long wireBytes;
     try (MachineHost src = new MachineHost(Machine.builder().memory(size).program(program).serial(passes).build());
         MachineHost dst = new MachineHost(Machine.builder().memory(size).program(program).memPrealloc(true).build())) {
       src.machine().resume();
@@ -356,6 +406,12 @@ public final class MigrationBench {
             TlsCredentials.load("tls0", pki.resolve("server"), TlsCredentials.Endpoint.SERVER, true));
         dst.migration().setParameters(Map.of("tls-creds", "tls0"));
         clientCreds = TlsCredentials.load("tls0", pki.resolve("client"), TlsCredentials.Endpoint.CLIENT, true);
+      }
+      if (mf.on()) {
+        for (MachineHost h : List.of(src, dst)) {
+          h.migration().setCapabilities(Map.of(MigrationCapability.MULTIFD, true));
+          h.migration().setParameters(Map.of("multifd-channels", (long) mf.channels(), "multifd-compression", mf.compression()));
+        }
       }
       IncomingLoad incoming = IncomingLoad.listen(dst, listen);
       src.migration().setCapabilities(Map.of(MigrationCapability.RETURN_PATH, true));
@@ -374,6 +430,7 @@ public final class MigrationBench {
       }
       status = m.await(30, TimeUnit.MINUTES);
       stats = m.info();
+      wireBytes = stats.transferredBytes() - stats.multifdBytes() + m.multifdWireBytes();
       if (status != MigrationStatus.COMPLETED) {
         error = src.migration().outgoingState().errorDesc();
         m.cancel();
@@ -392,7 +449,7 @@ public final class MigrationBench {
       }
     }
     RawCopy.Result raw = rawCopy(transport, dir, Math.max(1, stats.transferredBytes()));
-    return new Row(size, program, transport, run, status, error, stats, check, raw, suite.get());
+    return new Row(size, program, transport, run, status, error, stats, check, raw, suite.get(), mf, wireBytes);
   }
 
   private static void warmUp(Machine m, String program, PassCounter passes, long warmupMs)
@@ -420,9 +477,9 @@ public final class MigrationBench {
   }
 
   static void printTable(PrintStream out, List<Row> rows) {
-    out.println("| guest | program | transport | run | status | total | downtime | setup | stream bytes"
-        + " | throughput | raw copy (same bytes) | migration/raw | dirty syncs | check | cipher suite |");
-    out.println("|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|");
+    out.println("| guest | program | transport | multifd | run | status | total | downtime | setup | stream bytes"
+        + " | on the wire | throughput | raw copy (same bytes) | migration/raw | dirty syncs | check | cipher suite |");
+    out.println("|---|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|");
     for (Row r : rows) {
       MigrationStats.Snapshot s = r.stats();
       double rawRate = r.raw().bytesPerSec();
@@ -430,12 +487,14 @@ public final class MigrationBench {
           "| " + Units.bytes(r.memoryBytes()),
           r.program(),
           r.transport(),
+          r.multifd().toString(),
           Integer.toString(r.run()),
           r.status() == null ? "timeout" : r.status().qapiName(),
           s.totalTimeMs() + " ms",
           (s.downtimeMs() < 0 ? "-" : s.downtimeMs() + " ms"),
           s.setupTimeMs() + " ms",
           Units.bytes(s.transferredBytes()),
+          Units.bytes(r.wireBytes()),
           Units.rate(r.throughputBytesPerSec()),
           String.format(Locale.ROOT, "%.1f ms (%s)", r.raw().elapsedNs() / 1e6, Units.rate(rawRate)),
           Units.percent(r.throughputBytesPerSec(), rawRate),

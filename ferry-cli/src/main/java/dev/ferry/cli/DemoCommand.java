@@ -78,6 +78,12 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--xbzrle", description = "turn on the xbzrle capability")
   boolean xbzrle;
 
+  @Option(names = "--multifd-channels", paramLabel = "N", description = "the multifd capability on both sides with N channels (tcp and unix only)")
+  Integer multifdChannels;
+
+  @Option(names = "--multifd-compression", paramLabel = "METHOD", description = "with multifd: none, zlib or zstd (implies --multifd-channels 2 when that is not given)")
+  String multifdCompression;
+
   @Option(names = "--postcopy", description = "postcopy-ram on both sides (the destination from its start) and switch to postcopy after the first pass over RAM, or --postcopy-after; the destination's vCPUs stay held until the last page arrived, so the digest check stays exact")
   boolean postcopy;
 
@@ -220,10 +226,22 @@ public final class DemoCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--postcopy needs a transport with a return path (tcp, unix, fd), not " + transport);
       }
     }
+    int channels = multifdChannels != null ? multifdChannels : multifdCompression != null ? 2 : 0;
+    String compression = multifdCompression == null ? "none" : multifdCompression;
+    if (multifdChannels != null && (channels < 1 || channels > 255)) {
+      throw new IllegalArgumentException("--multifd-channels must be 1 to 255, got " + channels);
+    }
+    if (!List.of("none", "zlib", "zstd").contains(compression)) {
+      throw new IllegalArgumentException("--multifd-compression must be none, zlib or zstd, got " + compression);
+    }
+    if (channels > 0 && Transport.of(transport) != Transport.TCP && Transport.of(transport) != Transport.UNIX) {
+      throw new IllegalArgumentException("--multifd-channels needs the tcp or unix transport, not " + transport);
+    }
     // the destination stays paused after the load until the digest comparison is done; in postcopy
     // its vCPUs are held from RUN until the last page arrived (a paused destination does not autostart)
     return new LiveMigration.Spec(memoryBytes, program, Transport.of(transport), bandwidthBytesPerSec, downtimeLimitMs,
-        dirtyRateBytesPerSec, xbzrle, true).withWorkingSet(workingSetBytes, workingSetBaseBytes).withPostcopy(postcopy);
+        dirtyRateBytesPerSec, xbzrle, true).withWorkingSet(workingSetBytes, workingSetBaseBytes).withPostcopy(postcopy)
+        .withMultifd(channels, compression);
   }
 
   private void run(LiveMigration lm) throws IOException, InterruptedException, DemoFailure {

@@ -90,6 +90,15 @@ public final class MigrateCommand implements Callable<Integer> {
   @Option(names = "--auto-converge", description = "turn the auto-converge capability on: throttle the guest's vCPUs while it dirties memory faster than the migration sends it")
   boolean autoConverge;
 
+  @Option(names = "--multifd", description = "turn the multifd capability on: RAM pages go over multifd-channels extra connections (tcp: and unix: only; the destination needs it too, e.g. ferry run --multifd-channels N)")
+  boolean multifd;
+
+  @Option(names = "--multifd-channels", paramLabel = "N", description = "multifd-channels (1..255; implies --multifd; the destination must use the same number)")
+  Long multifdChannels;
+
+  @Option(names = "--multifd-compression", paramLabel = "METHOD", description = "multifd-compression: none, zlib or zstd (implies --multifd; the destination must use the same)")
+  String multifdCompression;
+
   @Option(names = "--postcopy", description = "turn the postcopy-ram capability on (the destination needs it too, e.g. ferry run --postcopy) and switch to postcopy: after the first pass over RAM, or --postcopy-after, or as soon as precopy stops converging (ferry-auto-postcopy)")
   boolean postcopy;
 
@@ -144,7 +153,10 @@ public final class MigrateCommand implements Callable<Integer> {
       err.println("ferry migrate: --postcopy-after needs --postcopy (see 'ferry migrate --help')");
       return 2;
     }
-    if (resume && (xbzrle || mappedRam || returnPath || postcopy || autoConverge || reset || bandwidthBytesPerSec != null || downtimeLimitMs != null
+    if (multifdChannels != null || multifdCompression != null) {
+      multifd = true;
+    }
+    if (resume && (xbzrle || mappedRam || returnPath || postcopy || autoConverge || multifd || reset || bandwidthBytesPerSec != null || downtimeLimitMs != null
         || xbzrleCacheSizeBytes != null || tlsCredsDir != null || tlsHostname != null || block || blockIncremental)) {
       err.println("ferry migrate: --resume continues the paused migration with its own capabilities and parameters;"
           + " drop the other migration options (see 'ferry migrate --help')");
@@ -267,7 +279,8 @@ public final class MigrateCommand implements Callable<Integer> {
       }
       var current = client.execute("query-migrate-parameters");
       for (Map.Entry<String, Object> e : dev.ferry.migration.MigrationParameters.DEFAULT.toMap().entrySet()) {
-        if (current.has(e.getKey()) && (e.getValue() instanceof Boolean || e.getValue() instanceof Number)) {
+        if (current.has(e.getKey())
+            && (e.getValue() instanceof Boolean || e.getValue() instanceof Number || e.getKey().equals("multifd-compression"))) {
           defaults.parameter(e.getKey(), e.getValue());
         }
       }
@@ -288,6 +301,9 @@ public final class MigrateCommand implements Callable<Integer> {
     if (autoConverge) {
       capabilityOn(s, changed, MigrationCapability.AUTO_CONVERGE);
     }
+    if (multifd) {
+      capabilityOn(s, changed, MigrationCapability.MULTIFD);
+    }
     if (postcopy) {
       capabilityOn(s, changed, MigrationCapability.POSTCOPY_RAM);
       // Ferry: also switch on its own once precopy stops converging (before --postcopy-after)
@@ -300,6 +316,14 @@ public final class MigrateCommand implements Callable<Integer> {
     if (downtimeLimitMs != null) {
       s.parameter(MigrationParameter.DOWNTIME_LIMIT, downtimeLimitMs);
       changed.add("downtime-limit=" + downtimeLimitMs + " ms");
+    }
+    if (multifdChannels != null) {
+      s.parameter(MigrationParameter.MULTIFD_CHANNELS, multifdChannels);
+      changed.add("multifd-channels=" + multifdChannels);
+    }
+    if (multifdCompression != null) {
+      s.parameter(MigrationParameter.MULTIFD_COMPRESSION, multifdCompression);
+      changed.add("multifd-compression=" + multifdCompression);
     }
     if (xbzrleCacheSizeBytes != null) {
       s.parameter(MigrationParameter.XBZRLE_CACHE_SIZE, xbzrleCacheSizeBytes);

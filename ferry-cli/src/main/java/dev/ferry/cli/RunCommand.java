@@ -152,6 +152,18 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
   boolean postcopy;
 
   @Option(
+      names = "--multifd-channels",
+      paramLabel = "N",
+      description = "capability multifd on from the start with N channels (QEMU: -global migration.x-multifd=on -global migration.multifd-channels=N): an --incoming tcp: or unix: migration takes N channel connections after the main one; the source must use the same N")
+  Long multifdChannels;
+
+  @Option(
+      names = "--multifd-compression",
+      paramLabel = "METHOD",
+      description = "capability multifd on from the start, channels compressed with none, zlib or zstd (the source must use the same)")
+  String multifdCompression;
+
+  @Option(
       names = "--mapped-ram",
       description = "capability mapped-ram on from the start (QEMU 9.0): migrate file:PATH writes every page at a fixed offset of the file, and --incoming file:PATH reads such a file (both sides need it)")
   boolean mappedRam;
@@ -508,6 +520,21 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
         host.migration().setCapabilities(Map.of(
             dev.ferry.migration.MigrationCapability.POSTCOPY_RAM, true,
             dev.ferry.migration.MigrationCapability.POSTCOPY_BLOCKTIME, true));
+      }
+      if (multifdChannels != null || multifdCompression != null) {
+        Map<String, Object> multifd = new LinkedHashMap<>();
+        if (multifdChannels != null) {
+          multifd.put("multifd-channels", multifdChannels);
+        }
+        if (multifdCompression != null) {
+          multifd.put("multifd-compression", multifdCompression);
+        }
+        try {
+          host.migration().setParameters(multifd);
+        } catch (IllegalArgumentException e) {
+          throw new Exit(2, e.getMessage() + " (see '" + name() + " --help')");
+        }
+        host.migration().setCapabilities(Map.of(dev.ferry.migration.MigrationCapability.MULTIFD, true));
       }
       if (mappedRam) {
         host.migration().setCapabilities(Map.of(dev.ferry.migration.MigrationCapability.MAPPED_RAM, true));

@@ -309,8 +309,10 @@ class RunCommandTest {
         caps.putArray("capabilities").addObject().put("capability", "postcopy-preempt").put("state", true);
         assertThatThrownBy(() -> c.execute("migrate-set-capabilities", caps))
             .hasMessageContaining("Capability 'postcopy-preempt' is not supported by Ferry");
-        assertThatThrownBy(() -> c.execute("migrate-set-parameters", F.objectNode().put("multifd-channels", 4)))
-            .hasMessageContaining("'multifd-channels' is unexpected or not supported");
+        assertThatThrownBy(() -> c.execute("migrate-set-parameters", F.objectNode().put("compress-level", 4)))
+            .hasMessageContaining("'compress-level' is unexpected or not supported");
+        c.execute("migrate-set-parameters", F.objectNode().put("multifd-channels", 4));
+        assertThat(c.execute("query-migrate-parameters").path("multifd-channels").asLong()).isEqualTo(4);
         c.execute("migrate-set-parameters", F.objectNode().put("downtime-limit", 123));
         assertThat(c.execute("query-migrate-parameters").path("downtime-limit").asLong()).isEqualTo(123);
       }

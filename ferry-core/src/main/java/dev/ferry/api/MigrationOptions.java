@@ -43,6 +43,11 @@ public final class MigrationOptions {
     POSTCOPY_BLOCKTIME("postcopy-blocktime"),
     /** Move the drives' content too (QEMU 7.2's block migration); off: shared storage. */
     BLOCK("block"),
+    /**
+     * Normal RAM pages over extra connections (QEMU 7.2's multifd: {@link Builder#multifdChannels},
+     * {@link Builder#multifdCompression}); tcp and unix only, and both sides need it.
+     */
+    MULTIFD("multifd"),
     /** With {@link #BLOCK}: all-zero chunks go without payload. */
     ZERO_BLOCKS("zero-blocks"),
     /**
@@ -175,6 +180,26 @@ public final class MigrationOptions {
      */
     public Builder blockIncremental(boolean on) {
       return set("block-incremental", on);
+    }
+
+    /** {@code multifd-channels}: the connections {@link Capability#MULTIFD} uses (1 to 255, default 2). */
+    public Builder multifdChannels(int channels) {
+      return set("multifd-channels", channels);
+    }
+
+    /** {@code multifd-compression}: {@code none} (default), {@code zlib} or {@code zstd}, per channel. */
+    public Builder multifdCompression(String method) {
+      return set("multifd-compression", method);
+    }
+
+    /** {@code multifd-zlib-level}: 0 to 9 (default 1). */
+    public Builder multifdZlibLevel(int level) {
+      return set("multifd-zlib-level", level);
+    }
+
+    /** {@code multifd-zstd-level}: 0 to 20 (default 1). */
+    public Builder multifdZstdLevel(int level) {
+      return set("multifd-zstd-level", level);
     }
 
     /** {@code max-postcopy-bandwidth}: rate limit of background pages in postcopy; 0 = unlimited. */

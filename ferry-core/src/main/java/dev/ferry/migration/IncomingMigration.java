@@ -55,6 +55,13 @@ public final class IncomingMigration {
   /** migrate-recover was given during this pause (QEMU's postcopy_recover_triggered). */
   private final java.util.concurrent.atomic.AtomicBoolean recoverTriggered = new java.util.concurrent.atomic.AtomicBoolean();
   private volatile PostcopyRun onPostcopyRun;
+  /** The multifd channels of this load, or null. */
+  private volatile dev.ferry.migration.multifd.MultifdReceiver multifd;
+
+  /** The multifd channels (accepted and checked already) whose pages this load places. */
+  public void multifd(dev.ferry.migration.multifd.MultifdReceiver channels) {
+    this.multifd = channels;
+  }
 
   /** Starts the machine at POSTCOPY_RUN (the package's device state is loaded, RAM follows). */
   @FunctionalInterface
@@ -202,7 +209,8 @@ public final class IncomingMigration {
     stateLoader = loader;
     try {
       state.transitionFromCurrent(MigrationStatus.ACTIVE, "loading");
-      loader.openLoads(loadOptions);
+      // with multifd the RAM load syncs its channels at every precopy EOS
+      loader.openLoads(multifd == null ? loadOptions : loadOptions.with(multifd));
       StreamReader reader = new StreamReader(input, loader, options);
       reader.readHeader();
       reader.readConfiguration();
@@ -238,7 +246,14 @@ public final class IncomingMigration {
           LOG.debug("could not send SHUT(1)", ignored);
         }
       }
-      state.transitionFromCurrent(MigrationStatus.FAILED, String.valueOf(e.getMessage()));
+      // a multifd channel's error stopped the main stream too: say what broke, not the lost connection
+      dev.ferry.migration.multifd.MultifdReceiver mf = multifd;
+      IOException channelError = mf == null ? null : mf.failure();
+      String why = channelError != null ? channelError.getMessage() : String.valueOf(e.getMessage());
+      state.transitionFromCurrent(MigrationStatus.FAILED, why);
+      if (channelError != null && channelError != e) {
+        throw new IOException(why, e);
+      }
       throw e;
     } finally {
       loader.close();

@@ -18,7 +18,7 @@ public enum MigrationCapability {
   BLOCK("block", true),
   RETURN_PATH("return-path", true),
   PAUSE_BEFORE_SWITCHOVER("pause-before-switchover", true),
-  MULTIFD("multifd", false),
+  MULTIFD("multifd", true),
   DIRTY_BITMAPS("dirty-bitmaps", false),
   POSTCOPY_BLOCKTIME("postcopy-blocktime", true),
   LATE_BLOCK_ACTIVATE("late-block-activate", false),

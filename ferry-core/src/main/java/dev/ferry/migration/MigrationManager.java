@@ -1,5 +1,6 @@
 package dev.ferry.migration;
 
+import dev.ferry.migration.multifd.MultifdReceiver;
 import dev.ferry.savevm.Configuration;
 import dev.ferry.savevm.SaveOptions;
 import dev.ferry.savevm.SaveStateRegistry;
@@ -132,6 +133,15 @@ public final class MigrationManager {
     next.putAll(changes);
     if (next.get(MigrationCapability.FERRY_AUTO_POSTCOPY) && !next.get(MigrationCapability.POSTCOPY_RAM)) {
       throw new IllegalArgumentException("ferry-auto-postcopy requires postcopy-ram");
+    }
+    if (next.get(MigrationCapability.MULTIFD)) {
+      // QEMU's texts (compress: 7.2; xbzrle: 9.x — 7.2 silently bypassed xbzrle for multifd pages)
+      if (next.get(MigrationCapability.COMPRESS)) {
+        throw new IllegalArgumentException("Multifd is not compatible with compress");
+      }
+      if (next.get(MigrationCapability.XBZRLE)) {
+        throw new IllegalArgumentException("Multifd is not compatible with xbzrle");
+      }
     }
     if (next.get(MigrationCapability.MAPPED_RAM)) {
       // QEMU 9.0's migrate_caps_check texts
@@ -272,10 +282,23 @@ public final class MigrationManager {
   public synchronized OutgoingMigration migrate(String uri) {
     MigrationUri u = MigrationUri.parse(uri); // a bad URI fails here, before any state change
     requireSeekable(u);
-    if (!params.tls() && u instanceof MigrationUri.File) {
-      return migrate(() -> Transports.connect(uri), true);
+    OutgoingMigration.Connector channels = null;
+    if (caps.get(MigrationCapability.MULTIFD)) {
+      requireMultifdTransport(u);
+      channels = connectorFor(uri); // each channel connects as the main connection does (TLS included)
     }
-    return migrate(connectorFor(uri));
+    if (!params.tls() && u instanceof MigrationUri.File) {
+      return migrate(() -> Transports.connect(uri), true, null);
+    }
+    return migrate(connectorFor(uri), false, channels);
+  }
+
+  /** QEMU 7.2 runs multifd over tcp, unix and vsock sockets only ({@code migrate_multi_channels_is_allowed}). */
+  private static void requireMultifdTransport(MigrationUri u) {
+    if (!(u instanceof MigrationUri.Tcp || u instanceof MigrationUri.Unix)) {
+      throw new IllegalArgumentException(
+          "multifd is not supported by current protocol: " + u.text() + " (multifd needs tcp: or unix:)");
+    }
   }
 
   /** How the source connects to {@code uri} with the current parameters (TLS or plain). */
@@ -417,10 +440,11 @@ public final class MigrationManager {
    * @throws IllegalStateException when a migration is in progress
    */
   public synchronized OutgoingMigration migrate(OutgoingMigration.Connector connector) {
-    return migrate(connector, false);
+    return migrate(connector, false, null);
   }
 
-  private OutgoingMigration migrate(OutgoingMigration.Connector connector, boolean fileTarget) {
+  private OutgoingMigration migrate(
+      OutgoingMigration.Connector connector, boolean fileTarget, OutgoingMigration.Connector multifdChannels) {
     if (incomingState.status().isActive()) {
       throw new IllegalStateException("Guest is waiting for an incoming migration");
     }
@@ -428,6 +452,7 @@ public final class MigrationManager {
     OutgoingMigration o = new OutgoingMigration(registry, vm, configuration(on), outgoingState, on, params);
     // mapped-ram bounds the file by its layout: no default byte budget then
     o.fileTarget(fileTarget && !on.contains(MigrationCapability.MAPPED_RAM));
+    o.multifdConnector(multifdChannels);
     for (Consumer<OutgoingMigration> h : beforeStart) {
       h.accept(o);
     }
@@ -442,6 +467,34 @@ public final class MigrationManager {
       throw e;
     }
     return o;
+  }
+
+  /**
+   * The destination's multifd channels, accepted after the main connection {@code main} on {@code
+   * l} (QEMU 7.2 reads the main stream only once all have arrived); a failure fails the incoming
+   * migration in one line.
+   */
+  private MultifdReceiver acceptMultifd(TransportListener l, MigrationChannel main, MigrationParameters p)
+      throws IOException {
+    MultifdReceiver.Admit admit = p.tls() ? raw -> tlsAccept(params.tls() ? params : p, raw) : PlainGate::admit;
+    byte[] uuid = config.uuid() == null ? new byte[dev.ferry.stream.MultifdInit.UUID_LENGTH] : config.uuid();
+    try {
+      return MultifdReceiver.accept(l, admit, p.multifdChannels(), p.multifdCompression(), uuid, main::shutdown);
+    } catch (IOException e) {
+      main.shutdown();
+      closeQuietly(main);
+      incomingState.transitionFromCurrent(MigrationStatus.SETUP, "incoming " + main.peerDescription());
+      incomingState.transitionFromCurrent(MigrationStatus.FAILED, e.getMessage());
+      throw e;
+    }
+  }
+
+  private static void closeQuietly(MigrationChannel c) {
+    try {
+      c.close();
+    } catch (IOException e) {
+      LOG.debug("close failed", e);
+    }
   }
 
   public void cancel() {
@@ -475,6 +528,12 @@ public final class MigrationManager {
       incoming = in;
     }
     MigrationParameters p = params;
+    if (capability(MigrationCapability.MULTIFD)) {
+      String why = "multifd is not supported by current protocol: " + c.peerDescription()
+          + " (multifd needs an incoming tcp: or unix: URI)";
+      incomingState.transitionFromCurrent(MigrationStatus.FAILED, why);
+      throw new IOException(why);
+    }
     if (p.tls()) {
       c = tlsAccept(p, c);
     }
@@ -513,11 +572,15 @@ public final class MigrationManager {
     synchronized (this) {
       requireSeekable(MigrationUri.parse(uri));
     }
+    boolean multifd = capability(MigrationCapability.MULTIFD);
+    if (multifd) {
+      requireMultifdTransport(MigrationUri.parse(uri));
+    }
     if (p.tls()) {
       requireTlsTransport(MigrationUri.parse(uri));
       objects.credentials(p.tlsCreds(), TlsCredentials.Endpoint.SERVER); // fail now, not per connection
     }
-    try (TransportListener l = Transports.listen(uri)) {
+    try (TransportListener l = Transports.listen(MigrationUri.parse(uri), multifd ? p.multifdChannels() + 1 : 1)) {
       if (onListening != null) {
         onListening.accept(l.boundUri().text());
       }
@@ -531,6 +594,8 @@ public final class MigrationManager {
             // the objects are looked up per connection: edits of tls-authz apply to the next one
             MigrationParameters now = params;
             c = tlsAccept(now.tls() ? now : p, raw);
+          } else if (multifd) {
+            c = raw; // the gate looks at it once the channels are in: the source writes the main stream only then
           } else {
             c = listening ? PlainGate.admit(raw) : raw;
           }
@@ -541,8 +606,17 @@ public final class MigrationManager {
           refusedListener.accept("incoming migration on " + l.boundUri().text() + ": " + e.getMessage());
           continue;
         }
-        try (MigrationChannel open = c) {
-          return in.load(open);
+        if (!multifd) {
+          try (MigrationChannel open = c) {
+            return in.load(open);
+          }
+        }
+        try (MultifdReceiver channels = acceptMultifd(l, c, p)) {
+          MigrationChannel main = p.tls() ? c : PlainGate.admit(c);
+          try (MigrationChannel open = main) {
+            in.multifd(channels);
+            return in.load(open);
+          }
         }
       }
     }

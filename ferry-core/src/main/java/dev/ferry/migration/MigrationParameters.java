@@ -1,5 +1,6 @@
 package dev.ferry.migration;
 
+import dev.ferry.stream.MultifdCompression;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -37,6 +38,13 @@ import java.util.Map;
  *     ms; 0 = no limit
  * @param blockIncremental block migration skips what the destination's base already holds (see
  *     {@link dev.ferry.block.BlockLiveState}); with the {@code block} capability
+ * @param multifdChannels with the {@code multifd} capability: the extra connections pages travel
+ *     on (1…255, default 2); both sides must use the same number
+ * @param multifdCompression with {@code multifd}: how each channel compresses its pages
+ * @param multifdZlibLevel {@code multifd-zlib-level} (0…9, default 1). QEMU 7.2 accepts this and
+ *     {@code multifd-zstd-level} in migrate-set-parameters but drops them (only {@code -global}
+ *     sets them); Ferry checks and applies them, as later QEMUs do
+ * @param multifdZstdLevel {@code multifd-zstd-level} (0…20, default 1)
  */
 public record MigrationParameters(
     long maxBandwidthBytesPerSec,
@@ -54,7 +62,11 @@ public record MigrationParameters(
     long precopyMaxPasses,
     long precopyMaxBytes,
     long precopyMaxTimeMs,
-    boolean blockIncremental) {
+    boolean blockIncremental,
+    int multifdChannels,
+    MultifdCompression multifdCompression,
+    int multifdZlibLevel,
+    int multifdZstdLevel) {
 
   public static final long DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC = 16L << 30;
   /** QEMU's MAX_MIGRATE_DOWNTIME: 2000 seconds. */
@@ -62,7 +74,8 @@ public record MigrationParameters(
 
   public static final MigrationParameters DEFAULT =
       new MigrationParameters(
-          DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC, 300, 64L << 20, 0, 20, 10, false, 99, 50, "", "", "", 0, 0, 0, false);
+          DEFAULT_MAX_BANDWIDTH_BYTES_PER_SEC, 300, 64L << 20, 0, 20, 10, false, 99, 50, "", "", "", 0, 0, 0, false,
+          2, MultifdCompression.NONE, 1, 1);
 
   /** QAPI names of the parameters, in query order. */
   public static final String[] NAMES = {
@@ -81,7 +94,11 @@ public record MigrationParameters(
     "ferry-precopy-max-passes",
     "ferry-precopy-max-bytes",
     "ferry-precopy-max-time",
-    "block-incremental"
+    "block-incremental",
+    "multifd-channels",
+    "multifd-compression",
+    "multifd-zlib-level",
+    "multifd-zstd-level"
   };
 
   /** Whether the migration runs inside TLS ({@code tls-creds} set). */
@@ -108,6 +125,10 @@ public record MigrationParameters(
     m.put("ferry-precopy-max-bytes", precopyMaxBytes);
     m.put("ferry-precopy-max-time", precopyMaxTimeMs);
     m.put("block-incremental", blockIncremental);
+    m.put("multifd-channels", multifdChannels);
+    m.put("multifd-compression", multifdCompression.qmpName());
+    m.put("multifd-zlib-level", multifdZlibLevel);
+    m.put("multifd-zstd-level", multifdZstdLevel);
     return m;
   }
 
@@ -134,6 +155,10 @@ public record MigrationParameters(
     long maxBytes = precopyMaxBytes;
     long maxTime = precopyMaxTimeMs;
     boolean blockInc = blockIncremental;
+    int channels = multifdChannels;
+    MultifdCompression compression = multifdCompression;
+    int zlibLevel = multifdZlibLevel;
+    int zstdLevel = multifdZstdLevel;
     for (Map.Entry<String, ?> e : changes.entrySet()) {
       String name = e.getKey();
       Object v = e.getValue();
@@ -166,12 +191,31 @@ public record MigrationParameters(
           }
           blockInc = b;
         }
+        // QEMU 7.2's migrate_params_check texts (with its underscores)
+        case "multifd-channels" -> channels = (int) qemuRange("multifd_channels", number(name, v), 1, 255);
+        case "multifd-compression" -> {
+          if (!(v instanceof String s)) {
+            throw new IllegalArgumentException("Invalid parameter type for '" + name + "', expected: string");
+          }
+          compression = MultifdCompression.fromQmpName(s);
+        }
+        case "multifd-zlib-level" -> zlibLevel = (int) qemuRange("multifd_zlib_level", number(name, v), 0, 9);
+        case "multifd-zstd-level" -> zstdLevel = (int) qemuRange("multifd_zstd_level", number(name, v), 0, 20);
         default -> throw new IllegalArgumentException("Parameter '" + name + "' is unexpected or not supported by Ferry");
       }
     }
     return new MigrationParameters(
         maxBw, downtime, xbzrle, maxPostcopyBw, initial, increment, tailslow, maxThrottle, trigger, creds, hostname, authz,
-        maxPasses, maxBytes, maxTime, blockInc);
+        maxPasses, maxBytes, maxTime, blockInc, channels, compression, zlibLevel, zstdLevel);
+  }
+
+  /** The compression level of {@link #multifdCompression} (0 for none). */
+  public int multifdLevel() {
+    return switch (multifdCompression) {
+      case NONE -> 0;
+      case ZLIB -> multifdZlibLevel;
+      case ZSTD -> multifdZstdLevel;
+    };
   }
 
   /** A StrOrNull parameter: null (JSON null) resets it to empty, as in QEMU. */
@@ -193,6 +237,15 @@ public record MigrationParameters(
       return b.longValue();
     }
     throw new IllegalArgumentException("Invalid parameter type for '" + name + "', expected: integer");
+  }
+
+  /** QEMU's QERR_INVALID_PARAMETER_VALUE text: {@code Parameter 'x' expects a value between a and b}. */
+  private static long qemuRange(String qemuName, long v, long min, long max) {
+    if (v < min || v > max) {
+      throw new IllegalArgumentException(
+          "Parameter '" + qemuName + "' expects a value between " + min + " and " + max);
+    }
+    return v;
   }
 
   private static long range(String name, long v, long min, long max) {

@@ -41,6 +41,12 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
   volatile SwitchOverPolicy.Convergence convergence;
 
   private volatile java.util.function.LongConsumer passListener = p -> {};
+  private volatile java.util.function.LongSupplier multifdBytes = () -> 0;
+
+  /** Where {@code multifd-bytes} comes from (the migration's multifd channels). */
+  public void multifdBytes(java.util.function.LongSupplier source) {
+    multifdBytes = source;
+  }
 
   /** Called with the pass number at each dirty sync (the MIGRATION_PASS event). */
   public void onPass(java.util.function.LongConsumer l) {
@@ -123,7 +129,8 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
       boolean converging,
       long dirtyBytesPerSec,
       long transferBytesPerSec,
-      String convergenceReason) {}
+      String convergenceReason,
+      long multifdBytes) {}
 
   public Snapshot snapshot(long transferredBytes, long nowNs) {
     long end = endNs != 0 ? endNs : nowNs;
@@ -161,6 +168,7 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
         c == null || c.converging(),
         c == null ? 0 : c.dirtyBytesPerSec(),
         c == null ? 0 : c.transferBytesPerSec(),
-        c == null ? null : c.reason());
+        c == null ? null : c.reason(),
+        multifdBytes.getAsLong());
   }
 }

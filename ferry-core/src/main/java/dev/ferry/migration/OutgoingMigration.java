@@ -1,5 +1,6 @@
 package dev.ferry.migration;
 
+import dev.ferry.migration.multifd.MultifdSender;
 import dev.ferry.ram.RamLiveState;
 import dev.ferry.ram.RamPostcopySave;
 import dev.ferry.savevm.Configuration;
@@ -103,6 +104,9 @@ public final class OutgoingMigration {
   private final java.util.concurrent.Semaphore continueFromPause = new java.util.concurrent.Semaphore(0);
   /** The CPU throttle this migration set on the guest (auto-converge); 0 when none. */
   private volatile int throttlePercent;
+  /** The multifd channels (the multifd capability), or null. */
+  private final MultifdSender multifd;
+  private volatile MultifdSender.Connector multifdConnector;
 
   public OutgoingMigration(
       SaveStateRegistry registry,
@@ -118,6 +122,11 @@ public final class OutgoingMigration {
     this.caps = caps.isEmpty() ? EnumSet.noneOf(MigrationCapability.class) : EnumSet.copyOf(caps);
     this.params = params;
     stats.onPass(state::firePass);
+    stats.multifdBytes(this::multifdBytes);
+    this.multifd = this.caps.contains(MigrationCapability.MULTIFD)
+        ? new MultifdSender(params.multifdChannels(), params.multifdCompression(), params.multifdLevel(),
+            config.uuid() == null ? new byte[dev.ferry.stream.MultifdInit.UUID_LENGTH] : config.uuid())
+        : null;
   }
 
   public MigrationStats stats() {
@@ -139,7 +148,40 @@ public final class OutgoingMigration {
    */
   public long transferredBytes() {
     MigrationOutput o = out;
-    return bytesOnLostConnections + (o == null ? 0 : o.flushedPosition());
+    return bytesOnLostConnections + (o == null ? 0 : o.flushedPosition()) + multifdBytes();
+  }
+
+  /**
+   * What the multifd channels sent as 7.2 counts it ({@code multifd-bytes}: headers plus page bytes
+   * before compression); 0 without multifd.
+   */
+  public long multifdBytes() {
+    MultifdSender m = multifd;
+    return m == null ? 0 : m.multifdBytes();
+  }
+
+  /** Bytes actually written on the multifd channels (compressed payloads as they went); 0 without multifd. */
+  public long multifdWireBytes() {
+    MultifdSender m = multifd;
+    return m == null ? 0 : m.wireBytes();
+  }
+
+  /**
+   * The bytes this migration has sent: the main stream and, with multifd, the channels (7.2 counts
+   * multifd bytes into {@code transferred} and against {@code max-bandwidth} the same way). The rate
+   * limit, the bandwidth estimate and the byte budgets all run on it.
+   */
+  private long sent(MigrationOutput o) {
+    return o.position() + multifdBytes();
+  }
+
+  /**
+   * With the multifd capability: how the channels connect (the main stream's tcp or unix address),
+   * set by the manager for {@code migrate URI}; a test may wrap it. Without one the migration fails
+   * as 7.2's does on other transports.
+   */
+  public void multifdConnector(Connector connector) {
+    multifdConnector = connector == null ? null : connector::connect;
   }
 
   /** How long the last postcopy recovery took, from migrate resume=true to postcopy-active (ms), or -1. */
@@ -334,11 +376,21 @@ public final class OutgoingMigration {
     if (cancelling()) {
       throw new CancelledException();
     }
+    SaveOptions options = saveOptions;
+    if (multifd != null) {
+      MultifdSender.Connector mc = multifdConnector;
+      if (mc == null) {
+        throw new IOException("multifd is not supported by current protocol (" + c.peerDescription()
+            + "; multifd needs a tcp: or unix: migration URI)");
+      }
+      multifd.connect(mc); // after the main connection: a 7.2 destination takes the first one as main
+      options = options.with(multifd);
+    }
     MigrationOutput o = new MigrationOutput(c);
     out = o;
-    RateLimiter r = new RateLimiter(o::position, System::nanoTime, params.maxBandwidthBytesPerSec());
+    RateLimiter r = new RateLimiter(() -> sent(o), System::nanoTime, params.maxBandwidthBytesPerSec());
     rate = r;
-    StateSaver saver = new StateSaver(registry, new StreamWriter(o), saveOptions);
+    StateSaver saver = new StateSaver(registry, new StreamWriter(o), options);
     saver.begin(config);
     boolean wantRp = caps.contains(MigrationCapability.RETURN_PATH) || caps.contains(MigrationCapability.POSTCOPY_RAM);
     Thread rpThread = null;
@@ -381,6 +433,9 @@ public final class OutgoingMigration {
         }
       }
     } finally {
+      if (multifd != null) {
+        multifd.close(); // after a success everything went out at the last sync
+      }
       saver.cleanupLive(); // this migration's live state: RAM's dirty log, bitmaps, caches
       MigrationChannel now = connection.get();
       if (now != null && (now != c || rpThread != null && rpThread.isAlive())) {
@@ -415,6 +470,9 @@ public final class OutgoingMigration {
       // closed meanwhile, a listener) must not skip the next, and await() must always return.
       try {
         guard("ending the CPU throttle", () -> throttle(0, "the migration ended"));
+        if (multifd != null) {
+          guard("closing the multifd channels", multifd::close); // also when connecting them failed
+        }
         finish(cancelled, error);
       } finally {
         stats.endNs = System.nanoTime();
@@ -525,14 +583,14 @@ public final class OutgoingMigration {
   private double measureRate(MigrationOutput o, long now) {
     if (windowStartNs == 0) {
       windowStartNs = now;
-      windowStartBytes = o.position();
+      windowStartBytes = sent(o);
     } else if (now - windowStartNs >= RateLimiter.WINDOW_NS) {
-      long bytes = o.position() - windowStartBytes;
+      long bytes = sent(o) - windowStartBytes;
       bwBytesPerMs = bytes / ((now - windowStartNs) / 1e6);
       stats.bandwidthBytesPerMs = bwBytesPerMs;
       stats.pagesPerSecond = (long) (bwBytesPerMs * 1000 / 4096);
       windowStartNs = now;
-      windowStartBytes = o.position();
+      windowStartBytes = sent(o);
     }
     return bwBytesPerMs > 0 ? bwBytesPerMs : measuredSoFar(o, now);
   }
@@ -575,14 +633,14 @@ public final class OutgoingMigration {
       long threshold = SwitchOverPolicy.thresholdBytes(bw, p);
       long pending = saver.pendingBytes(false);
       stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
-      SwitchOverPolicy.Decision d = policy.check(now, pending, bw, o.position(), p,
+      SwitchOverPolicy.Decision d = policy.check(now, pending, bw, sent(o), p,
           postcopyRequested && saver.readyForPostcopy()); // block migration: the switch waits for it;
       if (d.action() == SwitchOverPolicy.Action.SYNC) {
         pending = saver.pendingBytes(true);
         long dirtied = stats.lastSyncDirtyPages.get();
         stats.remainingBytes(pending);
         stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
-        d = policy.afterSync(System.nanoTime(), pending, dirtied, o.position(), bw, p); // owns the dirty rate
+        d = policy.afterSync(System.nanoTime(), pending, dirtied, sent(o), bw, p); // owns the dirty rate
         stats.convergence = policy.convergence();
         if (policy.throttlePercent() != throttlePercent) {
           throttle(policy.throttlePercent(), "dirty rate above throttle-trigger-threshold in two periods");
@@ -618,15 +676,15 @@ public final class OutgoingMigration {
         r.awaitWindowEnd();
         continue;
       }
-      long before = o.position();
+      long before = sent(o);
       saver.iterateLive(r::exhausted);
-      stats.precopyBytes.addAndGet(o.position() - before);
+      stats.precopyBytes.addAndGet(sent(o) - before);
     }
   }
 
   private double measuredSoFar(MigrationOutput o, long now) {
     long ms = Math.max(1, (now - stats.startNs) / 1_000_000);
-    return (double) o.position() / ms;
+    return (double) sent(o) / ms;
   }
 
   /**
@@ -695,11 +753,11 @@ public final class OutgoingMigration {
       throw new CancelledException();
     }
     r.setMaxBytesPerSec(0);
-    long before = o.position();
+    long before = sent(o);
     saver.completeLive();
     saver.saveDevices();
     saver.finish(true);
-    stats.downtimeBytes.addAndGet(o.position() - before);
+    stats.downtimeBytes.addAndGet(sent(o) - before);
     if (waitShut) {
       long waitMs = shutTimeoutMs;
       if (!shut.await(waitMs, TimeUnit.MILLISECONDS)) {
@@ -749,7 +807,7 @@ public final class OutgoingMigration {
       throw new CancelledException();
     }
     pauseGuest();
-    long before = o.position();
+    long before = sent(o);
     StreamWriter w = saver.writer();
     saver.completeLive(h -> !h.supportsPostcopy());
     for (StreamCommand.RamDiscard d : ram.startPostcopy()) {
@@ -774,7 +832,7 @@ public final class OutgoingMigration {
     vm.migrated();
     stats.downtimeMs = (System.nanoTime() - downtimeStart) / 1_000_000;
     w.writeCommand(new StreamCommand.Ping(4));
-    stats.downtimeBytes.addAndGet(o.position() - before);
+    stats.downtimeBytes.addAndGet(sent(o) - before);
     while (true) {
       try {
         postcopyToEnd(saver, ram);

@@ -96,7 +96,7 @@ public final class RamLiveState implements LiveStateHandler {
    */
   @Override
   public LiveSave openSave(SaveOptions options) {
-    Save s = new Save(options.get(RamSaveOptions.class, RamSaveOptions.DEFAULTS));
+    Save s = new Save(options.get(RamSaveOptions.class, RamSaveOptions.DEFAULTS), options.get(MultifdQueue.class, null));
     if (!activeSave.compareAndSet(null, s)) {
       throw new IllegalStateException("RAM is being saved already: a migration or snapshot save is in progress");
     }
@@ -136,8 +136,12 @@ public final class RamLiveState implements LiveStateHandler {
     private volatile boolean postcopy;
     private final java.util.concurrent.ConcurrentLinkedQueue<PageRequest> requests =
         new java.util.concurrent.ConcurrentLinkedQueue<>();
+    /** The multifd channels (normal pages of precopy go there), or null. */
+    private final MultifdQueue multifd;
+    private MigrationOutput mainOut;
 
-    Save(RamSaveOptions options) {
+    Save(RamSaveOptions options, MultifdQueue multifd) {
+      this.multifd = multifd;
       this.listener = options.listener();
       this.xbzrle = options.xbzrle();
       this.xbzrleCacheBytes = options.xbzrleCacheBytes();
@@ -165,6 +169,7 @@ public final class RamLiveState implements LiveStateHandler {
       cursorBlock = 0;
       cursorPage = 0;
       writer = new RamRecordWriter(out);
+      mainOut = out;
       pageMap = PageMap.open();
       if (xbzrle) {
         cache = new XbzrleCache(xbzrleCacheBytes);
@@ -175,6 +180,21 @@ public final class RamLiveState implements LiveStateHandler {
         mapped = new MappedRamWriter(out, blocks);
       }
       writer.writeBlockList(blocks, postcopyAdvised, mapped == null ? null : mapped::writeHeader);
+      writeEos();
+    }
+
+    /**
+     * The EOS of a RAM section; with multifd in precopy the channels sync first and the EOS is
+     * flushed at once (a destination waits at it for the channels' SYNC, and channels blocked on a
+     * parked destination must not wait for a main stream still in this side's buffer).
+     */
+    private void writeEos() throws IOException {
+      if (multifd != null && !postcopy) {
+        multifd.syncBeforeEos();
+        writer.writeEos();
+        mainOut.flush();
+        return;
+      }
       writer.writeEos();
     }
 
@@ -218,7 +238,7 @@ public final class RamLiveState implements LiveStateHandler {
       if (mapped != null) {
         mapped.flush();
       }
-      writer.writeEos();
+      writeEos();
       publish();
       return dirtyPages == 0;
     }
@@ -308,13 +328,15 @@ public final class RamLiveState implements LiveStateHandler {
     }
 
     /**
-     * The one place a whole page of guest RAM goes out as it is (a PAGE record queued by reference:
-     * no copy, no allocation), or with mapped-ram its fixed place in the file; a multifd channel
-     * would take the page here instead.
+     * The one place a whole page of guest RAM goes out as it is: with mapped-ram its fixed place in
+     * the file; in precopy with multifd to a channel (read from RAM when the channel writes it); else
+     * a PAGE record queued by reference (no copy, no allocation).
      */
     private void sendNormalPage(RamBlock block, int blockIndex, long offset) throws IOException {
       if (mapped != null) {
         mapped.page(blockIndex, offset / StreamHeader.TARGET_PAGE_SIZE);
+      } else if (multifd != null && !postcopy) {
+        multifd.queuePage(block, offset);
       } else {
         writer.writePage(block, offset);
       }
@@ -330,7 +352,7 @@ public final class RamLiveState implements LiveStateHandler {
       if (mapped != null) {
         mapped.finish();
       }
-      writer.writeEos();
+      writeEos();
       publish();
     }
 
@@ -506,6 +528,7 @@ public final class RamLiveState implements LiveStateHandler {
     public void resume(MigrationOutput out) {
       requests.clear();
       writer = new RamRecordWriter(out);
+      mainOut = out;
       cursorBlock = 0;
       cursorPage = 0;
     }
@@ -625,7 +648,9 @@ public final class RamLiveState implements LiveStateHandler {
     if (o.blocksStartZeroed() && ram.guestStepped()) {
       o = o.withBlocksStartZeroed(false);
     }
-    return new Load(new RamLoader(RamBlockResolver.of(blocks), o));
+    RamLoader loader = new RamLoader(RamBlockResolver.of(blocks), o);
+    loader.multifd(options.get(MultifdSync.class, null)); // the multifd channels of this load, if any
+    return new Load(loader);
   }
 
   /** One load's RAM state (QEMU's ram_load_setup .. ram_load_cleanup): its loader. */

@@ -54,6 +54,8 @@ public final class RamLoader {
   private RamBlock lastBlock;
   private boolean postcopy;
   private Inflater inflater;
+  /** The multifd channels' sync at each precopy EOS, or null without multifd. */
+  private MultifdSync multifd;
 
   // postcopy (destination): see advise / refusePages / enterPostcopy
   private boolean advised;
@@ -117,6 +119,11 @@ public final class RamLoader {
     return stats;
   }
 
+  /** The blocks pages land in (multifd channels resolve their packets' block names here). */
+  public RamBlockResolver resolver() {
+    return resolver;
+  }
+
   /** The mapped-ram blocks read so far (header, bitmap summary), in block-list order. */
   private final List<MappedRamLayout.BlockInfo> mappedRamBlocks = new ArrayList<>();
 
@@ -127,6 +134,22 @@ public final class RamLoader {
   /** The block the last page record resolved (the CONTINUE target), or null. */
   public RamBlock lastBlock() {
     return lastBlock;
+  }
+
+  /** With the {@code multifd} capability: {@code sync} runs at every RAM EOS before postcopy. */
+  public void multifd(MultifdSync sync) {
+    this.multifd = sync;
+  }
+
+  /**
+   * A multifd channel placed a normal page at {@code offset} of {@code b} (reported by the main
+   * thread at the EOS of its section): counted and marked written (and received, for postcopy) as a
+   * PAGE record would be.
+   */
+  public void multifdPagePlaced(RamBlock b, long offset) {
+    markWritten(b, offset);
+    stats.block(b.name()).normalPages++;
+    published(b, offset);
   }
 
   /** Releases the pagemap reader. */
@@ -308,6 +331,9 @@ public final class RamLoader {
       int kind = flags & KIND_MASK;
       if (kind == RamFlag.EOS.code()) {
         stats.chunks++;
+        if (multifd != null && !postcopy) {
+          multifd.syncAtEos(this);
+        }
         return;
       } else if (kind == RamFlag.MEM_SIZE.code()) {
         if (postcopy) {

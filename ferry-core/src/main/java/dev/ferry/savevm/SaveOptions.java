@@ -37,6 +37,17 @@ public final class SaveOptions {
     return new SaveOptions(list);
   }
 
+  /**
+   * These options plus {@code value}.
+   *
+   * @throws IllegalArgumentException when a value of its class is present already
+   */
+  public SaveOptions with(Object value) {
+    Object[] all = values.toArray(new Object[values.size() + 1]);
+    all[values.size()] = Objects.requireNonNull(value, "value");
+    return of(all);
+  }
+
   /** The value that is a {@code type}, or {@code fallback}. */
   public <T> T get(Class<T> type, T fallback) {
     Objects.requireNonNull(type, "type");

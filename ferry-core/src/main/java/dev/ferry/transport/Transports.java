@@ -89,9 +89,18 @@ public final class Transports {
 
   /** Starts listening on {@code uri}; for exec, fd and file the channel is opened at once. */
   public static TransportListener listen(MigrationUri uri) throws IOException {
+    return listen(uri, 1);
+  }
+
+  /**
+   * As {@link #listen(MigrationUri)}, a tcp or unix socket with room for {@code backlog} connections
+   * not yet accepted (a multifd destination: the main one and its channels arrive back to back, and a
+   * full backlog drops a tcp SYN, which costs the source a one-second retransmit).
+   */
+  public static TransportListener listen(MigrationUri uri, int backlog) throws IOException {
     return switch (uri) {
-      case MigrationUri.Tcp t -> listenTcp(t);
-      case MigrationUri.Unix u -> listenUnix(u);
+      case MigrationUri.Tcp t -> listenTcp(t, backlog);
+      case MigrationUri.Unix u -> listenUnix(u, backlog);
       case MigrationUri.Exec e -> new OneShotListener(uri, ExecMigrationChannel.start(e.command(), false));
       case MigrationUri.Fd f -> new OneShotListener(uri, openFd(f));
       case MigrationUri.File f -> new OneShotListener(uri, openFile(f, false));
@@ -246,7 +255,7 @@ public final class Transports {
     }
   }
 
-  private static TransportListener listenTcp(MigrationUri.Tcp t) throws IOException {
+  private static TransportListener listenTcp(MigrationUri.Tcp t, int backlog) throws IOException {
     InetSocketAddress addr = resolve(t, true);
     ServerSocketChannel server =
         t.host().isEmpty() ? ServerSocketChannel.open() : ServerSocketChannel.open(family(addr));
@@ -255,7 +264,7 @@ public final class Transports {
       if (SOCKET_BUFFER_BYTES > 0) {
         server.setOption(StandardSocketOptions.SO_RCVBUF, SOCKET_BUFFER_BYTES);
       }
-      server.bind(addr, 1);
+      server.bind(addr, backlog);
     } catch (IOException e) {
       server.close();
       throw failed(t, "cannot listen", e);
@@ -266,7 +275,7 @@ public final class Transports {
     return new SocketListener(server, boundUri, null);
   }
 
-  private static TransportListener listenUnix(MigrationUri.Unix u) throws IOException {
+  private static TransportListener listenUnix(MigrationUri.Unix u, int backlog) throws IOException {
     Path p = u.path();
     if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
       int mode;
@@ -283,7 +292,7 @@ public final class Transports {
     }
     ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
     try {
-      server.bind(UnixDomainSocketAddress.of(p), 1);
+      server.bind(UnixDomainSocketAddress.of(p), backlog);
     } catch (IOException e) {
       server.close();
       throw failed(u, "cannot listen", e);

@@ -37,6 +37,10 @@ class MigrationOptionsTest {
         .precopyMaxPasses(9)
         .precopyMaxBytes(1L << 30)
         .precopyMaxTime(Duration.ofSeconds(5))
+        .multifdChannels(4)
+        .multifdCompression("zstd")
+        .multifdZlibLevel(3)
+        .multifdZstdLevel(5)
         .tls(TlsOptions.x509(Path.of("pki")).withHostname("dest.example").withAllowedClients("CN=a"))
         .build();
   }

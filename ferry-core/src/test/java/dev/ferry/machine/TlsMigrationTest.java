@@ -196,6 +196,20 @@ class TlsMigrationTest {
     assertThat(dst.refused).isEmpty();
   }
 
+  /** Multifd inside TLS: every channel runs its own TLS session, as 7.2's do. */
+  @Test
+  void multifdOverTlsOnTcpIsExact() throws Exception {
+    Destination dst = new Destination().tls(serverDir, null);
+    MultifdMigrationTest.multifdOn(dst.host, 2, "zstd");
+    dst.listen("tcp:127.0.0.1:0");
+    MachineHost src = runningSource();
+    MultifdMigrationTest.multifdOn(src, 2, "zstd");
+    useClientCreds(src, clientDir, "tls0");
+    legitimateMigration(dst, src);
+    assertThat(src.migration().outgoing().info().multifdBytes()).isPositive();
+    assertThat(dst.refused).isEmpty();
+  }
+
   @Test
   void migrationOverTlsOnUnixIsExact() throws Exception {
     Destination dst = new Destination().tls(serverDir, null).listen("unix:" + dir.resolve("mig.sock"));

@@ -84,6 +84,8 @@ public final class LiveMigration implements AutoCloseable {
    * @param destinationPaused start the destination with {@code --paused} (checks before it runs)
    * @param workingSetBytes {@code workingset}'s working set; null = the program's default
    * @param workingSetBaseBytes where it starts; null = the program's default
+   * @param multifdChannels with the {@code multifd} capability on both sides, its channels; 0 = off
+   * @param multifdCompression {@code multifd-compression} when multifd is on
    */
   public record Spec(
       long memoryBytes,
@@ -96,7 +98,22 @@ public final class LiveMigration implements AutoCloseable {
       boolean destinationPaused,
       Long workingSetBytes,
       Long workingSetBaseBytes,
-      boolean postcopy) {
+      boolean postcopy,
+      int multifdChannels,
+      String multifdCompression) {
+
+    public Spec(long memoryBytes, String program, Transport transport, Long maxBandwidthBytesPerSec, Long downtimeLimitMs,
+        Long dirtyRateBytesPerSec, boolean xbzrle, boolean destinationPaused, Long workingSetBytes, Long workingSetBaseBytes,
+        boolean postcopy) {
+      this(memoryBytes, program, transport, maxBandwidthBytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle, destinationPaused,
+          workingSetBytes, workingSetBaseBytes, postcopy, 0, "none");
+    }
+
+    /** With {@code multifd} on both sides ({@code channels} > 0): the destination gets it from its start. */
+    public Spec withMultifd(int channels, String compression) {
+      return new Spec(memoryBytes, program, transport, maxBandwidthBytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle,
+          destinationPaused, workingSetBytes, workingSetBaseBytes, postcopy, channels, compression);
+    }
 
     /** Without postcopy or working-set settings. */
     public Spec(long memoryBytes, String program, Transport transport, Long maxBandwidthBytesPerSec, Long downtimeLimitMs,
@@ -107,17 +124,17 @@ public final class LiveMigration implements AutoCloseable {
 
     public Spec withDestinationPaused(boolean p) {
       return new Spec(memoryBytes, program, transport, maxBandwidthBytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle, p,
-          workingSetBytes, workingSetBaseBytes, postcopy);
+          workingSetBytes, workingSetBaseBytes, postcopy, multifdChannels, multifdCompression);
     }
 
     public Spec withMaxBandwidth(Long bytesPerSec) {
       return new Spec(memoryBytes, program, transport, bytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle, destinationPaused,
-          workingSetBytes, workingSetBaseBytes, postcopy);
+          workingSetBytes, workingSetBaseBytes, postcopy, multifdChannels, multifdCompression);
     }
 
     public Spec withWorkingSet(Long bytes, Long baseBytes) {
       return new Spec(memoryBytes, program, transport, maxBandwidthBytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle,
-          destinationPaused, bytes, baseBytes, postcopy);
+          destinationPaused, bytes, baseBytes, postcopy, multifdChannels, multifdCompression);
     }
 
     /**
@@ -126,7 +143,7 @@ public final class LiveMigration implements AutoCloseable {
      */
     public Spec withPostcopy(boolean p) {
       return new Spec(memoryBytes, program, transport, maxBandwidthBytesPerSec, downtimeLimitMs, dirtyRateBytesPerSec, xbzrle,
-          destinationPaused, workingSetBytes, workingSetBaseBytes, p);
+          destinationPaused, workingSetBytes, workingSetBaseBytes, p, multifdChannels, multifdCompression);
     }
   }
 
@@ -401,6 +418,10 @@ public final class LiveMigration implements AutoCloseable {
     if (spec.postcopy()) {
       args.add("--postcopy");
     }
+    if (spec.multifdChannels() > 0) {
+      args.addAll(List.of("--multifd-channels", Integer.toString(spec.multifdChannels()),
+          "--multifd-compression", spec.multifdCompression()));
+    }
     String name = n == 0 ? "destination" : "destination-" + n;
     destination = FerryChild.start(name, args, "unix:" + dir.resolve(name + ".qmp"), fds, dir.resolve(name + ".log"));
     children.add(destination);
@@ -434,6 +455,11 @@ public final class LiveMigration implements AutoCloseable {
       s.capability(MigrationCapability.POSTCOPY_RAM, true);
       // Ferry: also switch on its own once precopy stops converging (before --postcopy-after)
       s.capability(MigrationCapability.FERRY_AUTO_POSTCOPY, true);
+    }
+    if (spec.multifdChannels() > 0) {
+      s.capability(MigrationCapability.MULTIFD, true);
+      s.parameter(MigrationParameter.MULTIFD_CHANNELS, (long) spec.multifdChannels());
+      s.parameter(MigrationParameter.MULTIFD_COMPRESSION, spec.multifdCompression());
     }
     if (spec.maxBandwidthBytesPerSec() != null) {
       s.parameter(MigrationParameter.MAX_BANDWIDTH, spec.maxBandwidthBytesPerSec());

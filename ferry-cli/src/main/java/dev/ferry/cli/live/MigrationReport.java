@@ -68,6 +68,10 @@ public final class MigrationReport {
       json.put("normal-pages", ram.normalPages());
       json.put("normal-bytes", ram.normalBytes());
       row("normal pages", Units.count(ram.normalPages()), Units.bytes(ram.normalBytes()));
+      if (ram.multifdBytes() > 0) {
+        json.put("multifd-bytes", ram.multifdBytes());
+        row("multifd", Units.bytes(ram.multifdBytes()), "over the multifd channels (headers and pages before compression)");
+      }
       json.put("precopy-bytes", ram.precopyBytes());
       json.put("downtime-bytes", ram.downtimeBytes());
       json.put("postcopy-bytes", ram.postcopyBytes());

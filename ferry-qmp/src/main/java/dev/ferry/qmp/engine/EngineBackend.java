@@ -391,7 +391,7 @@ public final class EngineBackend implements MonitorBackend {
             s.dirtySyncCount(),
             s.postcopyRequests(),
             pageSize,
-            0,
+            s.multifdBytes(),
             s.pagesPerSecond(),
             s.precopyBytes(),
             s.downtimeBytes(),
