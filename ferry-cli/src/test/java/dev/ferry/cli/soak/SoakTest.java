@@ -23,12 +23,13 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The soak in the default suite: a fixed seed whose eight small runs cover every transport, every
- * program and every fault kind (each with a trigger early enough to strike), run between real
- * {@code ferry run} processes; no data loss, no broken rule, every fault struck.
+ * program and every fault kind (each with a trigger early enough to strike; two postcopy recoveries,
+ * one broken by a cut and one by {@code migrate-pause}, each recovery cut once more), run between
+ * real {@code ferry run} processes; no data loss, no broken rule, every fault struck.
  */
 class SoakTest {
   /** Eight 64 MiB runs: every transport, program and fault; see {@link #theSeedCoversEveryDimension}. */
-  static final long SEED = 326;
+  static final long SEED = 1123;
   static final int RUNS = 8;
   static final long MAX_MEMORY = 64L << 20;
 
@@ -43,7 +44,11 @@ class SoakTest {
     Set<Transport> transports = EnumSet.noneOf(Transport.class);
     Set<String> programs = new HashSet<>();
     Set<Fault> faults = EnumSet.noneOf(Fault.class);
+    Set<SoakPlan.Trigger> recoveryBreaks = EnumSet.noneOf(SoakPlan.Trigger.class);
     for (SoakPlan p : plans()) {
+      if (p.recovery() != null && p.recovery().secondCutBytes() > 0) {
+        recoveryBreaks.add(p.trigger());
+      }
       transports.add(p.transport());
       programs.add(p.program());
       faults.add(p.fault());
@@ -52,6 +57,8 @@ class SoakTest {
     assertThat(transports).containsExactlyInAnyOrder(Transport.values());
     assertThat(programs).containsExactlyInAnyOrderElementsOf(SoakPlan.PROGRAMS);
     assertThat(faults).containsExactlyInAnyOrder(Fault.values());
+    assertThat(recoveryBreaks).as("a cut and a pause, each recovery cut again")
+        .containsExactlyInAnyOrder(SoakPlan.Trigger.CUT, SoakPlan.Trigger.PAUSE);
   }
 
   @Test
@@ -64,6 +71,15 @@ class SoakTest {
       assertThat(p.memoryBytes()).isBetween(64L << 20, 1L << 30);
       if (!p.transport().hasReturnPath()) {
         assertThat(p.returnPath()).isFalse();
+      }
+      if (p.fault() == Fault.POSTCOPY_RECOVERY) {
+        assertThat(p.returnPath()).as("postcopy needs the return path").isTrue();
+        assertThat(p.recovery()).isNotNull();
+        assertThat(p.trigger()).isIn(SoakPlan.Trigger.CUT, SoakPlan.Trigger.PAUSE);
+        assertThat(p.spec().postcopy()).isTrue();
+      } else {
+        assertThat(p.recovery()).isNull();
+        assertThat(p.spec().postcopy()).isFalse();
       }
       if (p.maxBandwidthBytesPerSec() != null && p.dirtyRateBytesPerSec() != null) {
         assertThat(p.dirtyRateBytesPerSec()).as("a guest dirtying faster than the link never converges")
@@ -145,7 +161,7 @@ class SoakTest {
     for (String l : lines) {
       JsonNode j = m.readTree(l);
       assertThat(j.path("data-loss").asBoolean()).isFalse();
-      if (j.path("outcome").asText().equals("completed")) {
+      if (List.of("completed", "recovered").contains(j.path("outcome").asText())) {
         assertThat(j.path("digest-equal").asBoolean(false)).as("stopped source = paused destination in %s", l).isTrue();
         compared++;
       }
@@ -156,5 +172,7 @@ class SoakTest {
       }
     }
     assertThat(compared).as("completed migrations compared").isGreaterThanOrEqualTo(RUNS / 2);
+    assertThat(s.recoveredRuns()).as("postcopy runs recovered with equal digests:%n%s", out).isEqualTo(2);
+    assertThat(s.recoveries()).as("each first recovery cut: two recoveries per run at least").isGreaterThanOrEqualTo(4);
   }
 }
