@@ -74,6 +74,17 @@ public record SoakPlan(
       return label;
     }
 
+    /** The fault whose {@link #label()} is {@code label}. */
+    public static Fault of(String label) {
+      for (Fault f : values()) {
+        if (f.label.equals(label)) {
+          return f;
+        }
+      }
+      throw new IllegalArgumentException("unknown fault '" + label + "' (" + String.join(", ",
+          java.util.Arrays.stream(values()).map(Fault::label).toList()) + ")");
+    }
+
     /** Transports the fault applies to: the proxy sits on sockets; a file has no live destination. */
     List<Transport> transports() {
       return switch (this) {
@@ -123,9 +134,18 @@ public record SoakPlan(
 
   /** Draws run {@code k}'s plan from {@code runSeed}, with guests of at most {@code maxMemoryBytes}. */
   public static SoakPlan draw(int k, long runSeed, long maxMemoryBytes) {
+    return draw(k, runSeed, maxMemoryBytes, null);
+  }
+
+  /**
+   * As {@link #draw(int, long, long)}, the fault {@code only} when not null ({@code ferry soak
+   * --fault}): the same draws follow, so a run is replayed with the same {@code --fault}.
+   */
+  public static SoakPlan draw(int k, long runSeed, long maxMemoryBytes, Fault only) {
     Random r = new Random(runSeed);
     // the fault first: it decides which transports fit
-    Fault fault = pick(r, new double[] {0.25, 0.15, 0.15, 0.15, 0.15, 0.15}, Fault.values());
+    Fault drawn = pick(r, new double[] {0.25, 0.15, 0.15, 0.15, 0.15, 0.15}, Fault.values());
+    Fault fault = only != null ? only : drawn;
     boolean recovering = fault == Fault.POSTCOPY_RECOVERY;
     List<Transport> ts = fault.transports();
     Transport transport = ts.get(r.nextInt(ts.size()));
@@ -173,8 +193,9 @@ public record SoakPlan(
         boolean pause = r.nextDouble() < 0.3;
         trigger = pause ? Trigger.PAUSE : Trigger.CUT;
         // ms, or stream bytes after RUN: a guest of zero pages has little left to send by then
-        long most = program.equals("idle") || program.equals("firsttouch") ? 16L << 10 : 4L << 20;
-        at = pause ? r.nextInt(500) : logUniform(r, 1, most);
+        // (with few pages to send, all of postcopy takes a few hundred ms on a 2-core machine)
+        boolean sparse = program.equals("idle") || program.equals("firsttouch");
+        at = pause ? r.nextInt(sparse ? 100 : 500) : logUniform(r, 1, sparse ? 16L << 10 : 4L << 20);
         boolean onSource = pause && r.nextBoolean();
         long second = r.nextDouble() < 0.4 ? logUniform(r, 1, 256L << 10) : 0;
         recovery = new Recovery(onSource, second, 4L << 20);

@@ -90,6 +90,21 @@ class SoakTest {
   }
 
   @Test
+  void aForcedFaultKeepsTheRestOfTheDrawReplayable() {
+    for (int k = 0; k < 50; k++) {
+      long s = SoakPlan.runSeed(7, k);
+      SoakPlan p = SoakPlan.draw(k, s, 1L << 30, Fault.POSTCOPY_RECOVERY);
+      assertThat(p).isEqualTo(SoakPlan.draw(k, s, 1L << 30, Fault.of("postcopy-recovery")));
+      assertThat(p.fault()).isEqualTo(Fault.POSTCOPY_RECOVERY);
+      assertThat(p.fault().transports()).contains(p.transport());
+      assertThat(p.recovery()).isNotNull();
+      assertThat(p.returnPath()).isTrue();
+    }
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Fault.of("meteor"))
+        .hasMessageStartingWith("unknown fault 'meteor' (none, cancel, ");
+  }
+
+  @Test
   void badOptionsFailWithOneLine() {
     PrintStream old = System.err;
     ByteArrayOutputStream buf = new ByteArrayOutputStream();
