@@ -51,7 +51,7 @@ import java.util.stream.Stream;
  * and before its guest ran (plus the stress pattern for {@code stress}); the {@code check} column
  * shows it, and any mismatch (named by block and page) makes the exit code 1.
  *
- * <pre>{@code bin/bench-migration [--sizes 1G,4G] [--programs idle,fill,stress]
+ * <pre>{@code bin/bench-migration [--sizes 1G,4G] [--programs idle,fill,stress,workingset]
  *     [--transports tcp,unix] [--repeats 1] [--downtime-limit MS] [--warmup-ms MS]}</pre>
  */
 public final class MigrationBench {
@@ -108,7 +108,7 @@ public final class MigrationBench {
           case "--warmup-ms" -> warmup = Long.parseLong(need(a, v));
           case "-h", "--help" -> {
             System.out.println(
-                "usage: bench-migration [--sizes 1G,4G] [--programs idle,fill,stress]"
+                "usage: bench-migration [--sizes 1G,4G] [--programs idle,fill,stress,workingset]"
                     + " [--transports tcp,unix,tls] [--repeats N] [--downtime-limit MS] [--warmup-ms MS] [--json]");
             System.exit(0);
           }
@@ -152,8 +152,10 @@ public final class MigrationBench {
         + "measured right after each migration; the destination commits its RAM first (--mem-prealloc), as one started ahead of the migration would");
     out.println("- host: " + Runtime.getRuntime().availableProcessors() + " cpus, load average "
         + loadAverage() + " at start, JDK " + Runtime.version());
+    double memcpy = memoryCopyBytesPerSec();
+    out.println("- memory copy (best of 5 x 256 MiB, MemorySegment.copy): " + Units.rate(memcpy));
     out.println("- downtime limit " + o.downtimeLimitMs() + " ms, max-bandwidth default, warm-up "
-        + o.warmupMs() + " ms (stress: past its first full pass; fill: RAM filled)");
+        + o.warmupMs() + " ms (stress: past its first full pass; fill: RAM filled; workingset: RAM filled, its loop begun)");
     out.println();
     List<Row> rows = new ArrayList<>();
     Path dir = Files.createTempDirectory("ferry-bench");
@@ -180,7 +182,7 @@ public final class MigrationBench {
     if (o.json()) {
       System.out.println(new com.fasterxml.jackson.databind.ObjectMapper()
           .enable(com.fasterxml.jackson.databind.SerializationFeature.INDENT_OUTPUT)
-          .writeValueAsString(json(o, rows, loadAtStart)));
+          .writeValueAsString(json(o, rows, loadAtStart).put("memory-copy-bytes-per-sec", Math.round(memcpy))));
     }
     List<Row> bad = rows.stream().filter(r -> failed(r.check())).toList();
     for (Row r : bad) {
@@ -296,15 +298,39 @@ public final class MigrationBench {
     return dir;
   }
 
-  /** Counts the {@code B}s of the stress program (one per full pass). */
+  /** Counts the {@code B}s of the stress and workingset programs (one per pass) and sees the first {@code A}. */
   static final class PassCounter extends OutputStream {
     final AtomicLong passes = new AtomicLong();
+    volatile boolean started;
 
     @Override
     public void write(int b) {
       if (b == 'B') {
         passes.incrementAndGet();
+      } else if (b == 'A') {
+        started = true; // workingset: RAM filled, the working set loop begins
       }
+    }
+  }
+
+  /**
+   * Memory-copy speed on this machine now (bytes/s): the best of five copies of 256 MiB between two
+   * off-heap segments, the yardstick under the transports (DESIGN.md §8).
+   */
+  static double memoryCopyBytesPerSec() {
+    long n = 256L << 20;
+    try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+      java.lang.foreign.MemorySegment from = a.allocate(n, 4096);
+      java.lang.foreign.MemorySegment to = a.allocate(n, 4096);
+      from.fill((byte) 1);
+      to.fill((byte) 2); // both committed before timing
+      long best = Long.MAX_VALUE;
+      for (int i = 0; i < 5; i++) {
+        long t0 = System.nanoTime();
+        java.lang.foreign.MemorySegment.copy(from, 0, to, 0, n);
+        best = Math.min(best, System.nanoTime() - t0);
+      }
+      return n * 1e9 / best;
     }
   }
 
@@ -380,6 +406,11 @@ public final class MigrationBench {
       }
       case "fill" -> {
         while (m.cpu(0).pc() != 2 && System.nanoTime() < deadline) {
+          Thread.sleep(10);
+        }
+      }
+      case "workingset" -> {
+        while (!passes.started && System.nanoTime() < deadline) {
           Thread.sleep(10);
         }
       }

@@ -5,15 +5,14 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * Counters of one outgoing migration, as QEMU's query-migrate reports them. Writers (the migration
  * thread, the RAM saver) bump them; readers (the monitor) take a {@link #snapshot}.
+ *
+ * <p>The RAM page counts are never touched per page: the saver counts in plain fields of its own and
+ * publishes its totals once per iteration ({@link #published}), one volatile write of an immutable
+ * {@link dev.ferry.ram.RamSaveListener.Counts}; a snapshot shows them at most one iteration old, all
+ * from the same moment. The other counters change per iteration or per sync, not per page.
  */
 public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
-  final AtomicLong zeroPages = new AtomicLong();
-  final AtomicLong normalPages = new AtomicLong();
-  final AtomicLong normalBytes = new AtomicLong();
-  final AtomicLong xbzrlePages = new AtomicLong();
-  final AtomicLong xbzrleBytes = new AtomicLong();
-  final AtomicLong xbzrleCacheMiss = new AtomicLong();
-  final AtomicLong xbzrleOverflow = new AtomicLong();
+  private volatile Counts ram = Counts.ZERO;
   final AtomicLong dirtySyncCount = new AtomicLong();
   final AtomicLong postcopyRequests = new AtomicLong();
   /** Stream bytes by phase. */
@@ -49,28 +48,8 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
   }
 
   @Override
-  public void zeroPage() {
-    addZeroPage();
-  }
-
-  @Override
-  public void normalPage(int bytes) {
-    addNormalPage(bytes);
-  }
-
-  @Override
-  public void xbzrlePage(int encodedBytes) {
-    addXbzrlePage(encodedBytes);
-  }
-
-  @Override
-  public void xbzrleCacheMiss() {
-    addXbzrleCacheMiss();
-  }
-
-  @Override
-  public void xbzrleOverflow() {
-    addXbzrleOverflow();
+  public void published(Counts totals) {
+    ram = totals;
   }
 
   @Override
@@ -78,28 +57,6 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
     addDirtySync(newlyDirtyPages);
     passes.set(pass);
     passListener.accept(pass);
-  }
-
-  public void addZeroPage() {
-    zeroPages.incrementAndGet();
-  }
-
-  public void addNormalPage(int bytes) {
-    normalPages.incrementAndGet();
-    normalBytes.addAndGet(bytes);
-  }
-
-  public void addXbzrlePage(int encodedBytes) {
-    xbzrlePages.incrementAndGet();
-    xbzrleBytes.addAndGet(encodedBytes);
-  }
-
-  public void addXbzrleCacheMiss() {
-    xbzrleCacheMiss.incrementAndGet();
-  }
-
-  public void addXbzrleOverflow() {
-    xbzrleOverflow.incrementAndGet();
   }
 
   /** A dirty-log sync that found {@code dirtyPages} newly dirtied pages. */
@@ -172,13 +129,14 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
     long end = endNs != 0 ? endNs : nowNs;
     long totalMs = startNs == 0 ? 0 : (end - startNs) / 1_000_000;
     SwitchOverPolicy.Convergence c = convergence;
+    Counts r = ram;
     return new Snapshot(
         transferredBytes,
         remainingBytes,
         totalRamBytes,
-        zeroPages.get(),
-        normalPages.get(),
-        normalBytes.get(),
+        r.zeroPages(),
+        r.normalPages(),
+        r.normalBytes(),
         c == null ? 0 : c.dirtyPagesPerSec(),
         bandwidthBytesPerMs * 8 * 1000 / 1e6,
         dirtySyncCount.get(),
@@ -187,10 +145,10 @@ public final class MigrationStats implements dev.ferry.ram.RamSaveListener {
         downtimeBytes.get(),
         postcopyBytes.get(),
         postcopyRequests.get(),
-        xbzrlePages.get(),
-        xbzrleBytes.get(),
-        xbzrleCacheMiss.get(),
-        xbzrleOverflow.get(),
+        r.xbzrlePages(),
+        r.xbzrleBytes(),
+        r.xbzrleCacheMisses(),
+        r.xbzrleOverflows(),
         totalMs,
         setupTimeMs,
         downtimeMs,

@@ -133,10 +133,13 @@ public final class OutgoingMigration {
     return state;
   }
 
-  /** Bytes written to the stream so far (over every connection of a recovered postcopy). */
+  /**
+   * Bytes written to the stream so far (over every connection of a recovered postcopy), as of the
+   * output's last flush: any thread may call it (the output itself is the migration thread's).
+   */
   public long transferredBytes() {
     MigrationOutput o = out;
-    return bytesOnLostConnections + (o == null ? 0 : o.position());
+    return bytesOnLostConnections + (o == null ? 0 : o.flushedPosition());
   }
 
   /** How long the last postcopy recovery took, from migrate resume=true to postcopy-active (ms), or -1. */

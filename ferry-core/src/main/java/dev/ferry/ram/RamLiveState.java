@@ -126,6 +126,13 @@ public final class RamLiveState implements LiveStateHandler {
     private MemorySegment scratch;
     private PageMap pageMap;
     private boolean closed;
+    // plain counters: this save's thread is their only writer; published() hands them over
+    private long zeroPages;
+    private long normalPages;
+    private long xbzrlePages;
+    private long xbzrleBytes;
+    private long xbzrleCacheMisses;
+    private long xbzrleOverflows;
     /** POSTCOPY_ADVISE went out before setup: the block list carries huge-page blocks' page sizes. */
     private final boolean postcopyAdvised;
     // postcopy: after startPostcopy, requests first, whole host pages, no XBZRLE
@@ -170,6 +177,14 @@ public final class RamLiveState implements LiveStateHandler {
       writer.writeEos();
     }
 
+    /** Hands the counters to the listener (per iteration, sync and completion; never per page). */
+    private void publish() {
+      listener.published(
+          new RamSaveListener.Counts(
+              zeroPages, normalPages, normalPages * StreamHeader.TARGET_PAGE_SIZE, xbzrlePages, xbzrleBytes,
+              xbzrleCacheMisses, xbzrleOverflows));
+    }
+
     @Override
     public boolean iterate(MigrationOutput out, BooleanSupplier rateLimited) throws IOException {
       if (postcopy) {
@@ -189,6 +204,7 @@ public final class RamLiveState implements LiveStateHandler {
         }
       }
       writer.writeEos();
+      publish();
       return dirtyPages == 0;
     }
 
@@ -216,29 +232,28 @@ public final class RamLiveState implements LiveStateHandler {
 
     private void sendPage(RamBlock block, int blockIndex, long page) throws IOException {
       long offset = page * StreamHeader.TARGET_PAGE_SIZE;
-      MemorySegment data = block.targetPage(offset);
+      MemorySegment memory = block.memory();
       // Shortcut: a never-touched page is sent as a zero page without reading it. Safe because the
       // pagemap answer is newer than the last harvest (sync() invalidates the window): a first
       // touch after the answer is still marked in the dirty log, and the next harvest sends the
       // page again. Same argument for the zero test on the data itself: a write after it is marked.
       boolean untouched =
-          pageMap != null && block.isLazilyCommitted() && pageMap.untouched(block.memory().address() + offset);
-      if (untouched || RamRecordWriter.isZero(data)) {
+          pageMap != null && block.isLazilyCommitted() && pageMap.untouched(memory.address() + offset);
+      if (untouched || RamRecordWriter.isZeroPage(memory, offset)) {
         writer.writeZeroPage(block, offset);
-        listener.zeroPage();
+        zeroPages++;
         if (cache != null) {
           cache.invalidate(blockIndex, page);
         }
         return;
       }
       if (cache == null || postcopy) {
-        writer.writePage(block, offset);
-        listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
+        sendNormalPage(block, offset);
         return;
       }
       // XBZRLE: what is sent and what is cached must be the same bytes (the destination's copy is
       // the base of the next delta), so work on a snapshot of the page the guest cannot change
-      MemorySegment.copy(data, 0, scratch, 0, StreamHeader.TARGET_PAGE_SIZE);
+      MemorySegment.copy(memory, offset, scratch, 0, StreamHeader.TARGET_PAGE_SIZE);
       MemorySegment old = firstRoundDone ? cache.lookup(blockIndex, page, pass) : null;
       if (old != null) {
         int n = Xbzrle.encode(old, scratch, delta, delta.length);
@@ -253,14 +268,15 @@ public final class RamLiveState implements LiveStateHandler {
         MemorySegment.copy(scratch, 0, old, 0, StreamHeader.TARGET_PAGE_SIZE);
         if (n > 0) {
           writer.writeXbzrlePage(block, offset, delta, n);
-          listener.xbzrlePage(n);
+          xbzrlePages++;
+          xbzrleBytes += n;
           return;
         }
-        listener.xbzrleOverflow();
+        xbzrleOverflows++;
         writer.writePage(block, offset, old); // the cached copy, stable until the flush
       } else {
         if (firstRoundDone) {
-          listener.xbzrleCacheMiss();
+          xbzrleCacheMisses++;
         }
         MemorySegment cached = cache.insert(blockIndex, page, scratch, pass);
         if (cached != null) {
@@ -269,7 +285,16 @@ public final class RamLiveState implements LiveStateHandler {
           writer.writePageCopy(block, offset, scratch);
         }
       }
-      listener.normalPage(StreamHeader.TARGET_PAGE_SIZE);
+      normalPages++;
+    }
+
+    /**
+     * The one place a whole page of guest RAM goes out as it is (a PAGE record queued by reference:
+     * no copy, no allocation); a multifd channel would take the page here instead.
+     */
+    private void sendNormalPage(RamBlock block, long offset) throws IOException {
+      writer.writePage(block, offset);
+      normalPages++;
     }
 
     @Override
@@ -279,6 +304,7 @@ public final class RamLiveState implements LiveStateHandler {
         // everything left, no limit
       }
       writer.writeEos();
+      publish();
     }
 
     private void sync() {
@@ -290,6 +316,7 @@ public final class RamLiveState implements LiveStateHandler {
       }
       dirtyPages += added;
       pass++;
+      publish();
       listener.sync(pass, added);
     }
 
@@ -479,6 +506,7 @@ public final class RamLiveState implements LiveStateHandler {
         }
       }
       writer.writeEos();
+      publish();
       return dirtyPages == 0;
     }
 

@@ -87,8 +87,16 @@ public final class RamLoader {
    */
   private final java.util.IdentityHashMap<RamBlock, DirtyBitmap> written = new java.util.IdentityHashMap<>();
 
+  /** The block of the last {@link #written(RamBlock)} call and its map (pages come block by block). */
+  private RamBlock writtenBlock;
+  private DirtyBitmap writtenMap;
+
   private DirtyBitmap written(RamBlock b) {
-    return written.computeIfAbsent(b, DirtyBitmap::forBlock);
+    if (b != writtenBlock) {
+      writtenMap = written.computeIfAbsent(b, DirtyBitmap::forBlock);
+      writtenBlock = b;
+    }
+    return writtenMap;
   }
 
   private void markWritten(RamBlock b, long offset) {
@@ -200,15 +208,14 @@ public final class RamLoader {
         postcopyDuplicates++;
         return;
       }
-      MemorySegment page = b.targetPage(offset);
       if (zero) {
         int fill = in.readU8();
-        if (fill != 0 || !(untouched(b, offset) || RamRecordWriter.isZero(page))) {
-          page.fill((byte) fill);
+        if (fill != 0 || !(untouched(b, offset) || RamRecordWriter.isZeroPage(b.memory(), offset))) {
+          b.targetPage(offset).fill((byte) fill);
         }
         stats.block(b.name()).zeroPages++;
       } else {
-        in.readFully(page);
+        in.readFully(b.memory(), offset, TPS);
         stats.block(b.name()).normalPages++;
       }
       received.markReceived(bi, offset / TPS, 1);
@@ -302,11 +309,10 @@ public final class RamLoader {
           continue;
         }
         int fill = in.readU8();
-        MemorySegment page = b.targetPage(offset);
         DirtyBitmap w = written(b);
         long p = offset / StreamHeader.TARGET_PAGE_SIZE;
         if (fill != 0 || w.get(p)) {
-          page.fill((byte) fill);
+          b.targetPage(offset).fill((byte) fill);
           w.set(p);
         } else if (options.blocksStartZeroed()) {
           // Shortcut: skipped unread. Safe because the RAM was all zeros when the load began
@@ -314,10 +320,10 @@ public final class RamLoader {
           // did not write the page, and nothing else writes RAM during a precopy load (a postcopy
           // destination's vCPUs write only pages that arrived, and an arrived page gets no
           // further record unless the source discarded it first, which zeroes it here too).
-        } else if (!untouched(b, offset) && !RamRecordWriter.isZero(page)) {
+        } else if (!untouched(b, offset) && !RamRecordWriter.isZeroPage(b.memory(), offset)) {
           // Otherwise a zero page that pagemap calls untouched (and that this load did not write,
           // see above) or that reads as zeros is left alone, so lazily mapped RAM stays unmapped.
-          page.fill((byte) 0);
+          b.targetPage(offset).fill((byte) 0);
         }
         stats.block(b.name()).zeroPages++;
         published(b, offset);
@@ -329,7 +335,7 @@ public final class RamLoader {
           continue;
         }
         markWritten(b, offset);
-        in.readFully(b.targetPage(offset));
+        in.readFully(b.memory(), offset, TPS); // no slice: straight into RAM when not buffered
         stats.block(b.name()).normalPages++;
         published(b, offset);
       } else if (kind == RamFlag.XBZRLE.code()) {

@@ -70,7 +70,7 @@ public final class RamRecordWriter {
    */
   public void writePage(RamBlock block, long offset) throws IOException {
     header(block, offset, RamFlag.PAGE.code());
-    out.writePage(block.targetPage(offset));
+    out.writePage(block.memory(), offset, TPS); // a reused view of the block, no slice per page
   }
 
   /**
@@ -85,7 +85,7 @@ public final class RamRecordWriter {
   /** A PAGE record whose content is copied into the stream now (a scratch buffer's). */
   public void writePageCopy(RamBlock block, long offset, MemorySegment content) throws IOException {
     header(block, offset, RamFlag.PAGE.code());
-    out.writeBytes(content.asByteBuffer());
+    out.writeBytes(content, 0, TPS);
   }
 
   /** An XBZRLE record carrying {@code delta[0..len)} (from {@link Xbzrle#encode}, 1..4096 bytes). */
@@ -124,9 +124,17 @@ public final class RamRecordWriter {
    * noise); mismatch is kept as the simpler code.
    */
   public static boolean isZero(MemorySegment page) {
-    long size = page.byteSize();
-    for (long pos = 0; pos < size; pos += TPS) {
-      long n = Math.min(TPS, size - pos);
+    return isZero(page, 0, page.byteSize());
+  }
+
+  /** True when the target page at {@code offset} of {@code region} reads as zeros (no slice made). */
+  public static boolean isZeroPage(MemorySegment region, long offset) {
+    return MemorySegment.mismatch(region, offset, offset + TPS, ZERO_PAGE, 0, TPS) < 0;
+  }
+
+  private static boolean isZero(MemorySegment page, long from, long to) {
+    for (long pos = from; pos < to; pos += TPS) {
+      long n = Math.min(TPS, to - pos);
       if (MemorySegment.mismatch(page, pos, pos + n, ZERO_PAGE, 0, n) >= 0) {
         return false;
       }

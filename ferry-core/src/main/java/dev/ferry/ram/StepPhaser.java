@@ -16,8 +16,13 @@ import java.util.concurrent.locks.LockSupport;
  * the return of {@link #flipPhase()} (the writer's exit increment is a volatile write that the
  * reader's wait loop reads). Writers entering after the flip's swap see everything the reader did
  * before the flip (their entering getAndAdd reads the swap's write or a later one).
+ *
+ * <p>The three epochs sit on cache lines of their own (padding through superclasses, whose fields
+ * HotSpot lays out first, as JCTools and Agrona do; {@code @Contended} is closed to code outside the
+ * JDK unless a flag is given): every vCPU step increments the start epoch and one end epoch, and the
+ * harvester spins on an end epoch, so on one line each of these would invalidate the other's.
  */
-final class StepPhaser {
+final class StepPhaser extends StepPhaserFields.Pad3 {
   private static final VarHandle START;
   private static final VarHandle EVEN_END;
   private static final VarHandle ODD_END;
@@ -25,19 +30,17 @@ final class StepPhaser {
   static {
     try {
       MethodHandles.Lookup l = MethodHandles.lookup();
-      START = l.findVarHandle(StepPhaser.class, "startEpoch", long.class);
-      EVEN_END = l.findVarHandle(StepPhaser.class, "evenEndEpoch", long.class);
-      ODD_END = l.findVarHandle(StepPhaser.class, "oddEndEpoch", long.class);
+      START = l.findVarHandle(StepPhaserFields.Start.class, "startEpoch", long.class);
+      EVEN_END = l.findVarHandle(StepPhaserFields.EvenEnd.class, "evenEndEpoch", long.class);
+      ODD_END = l.findVarHandle(StepPhaserFields.OddEnd.class, "oddEndEpoch", long.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
   }
 
-  @SuppressWarnings("unused") // accessed through START
-  private volatile long startEpoch = 0;
-
-  private volatile long evenEndEpoch = 0;
-  private volatile long oddEndEpoch = Long.MIN_VALUE;
+  StepPhaser() {
+    oddEndEpoch = Long.MIN_VALUE;
+  }
 
   /** Enters a critical section; pass the result to {@link #writerExit}. Negative means odd phase. */
   long writerEnter() {

@@ -7,6 +7,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.Channels;
 import java.nio.channels.ReadableByteChannel;
+import java.nio.channels.ScatteringByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.Objects;
 
@@ -27,6 +28,14 @@ public final class MigrationInput implements Closeable {
   public static final int BUFFER_SIZE = 256 * 1024;
 
   private final ReadableByteChannel channel;
+  /** The channel when it reads into several buffers at once (sockets, files), else null. */
+  private final ScatteringByteChannel scattering;
+  /** {@code [page view, buf]} for a scattering read (see {@link #readFully(MemorySegment, long, int)}). */
+  private final ByteBuffer[] scatter = new ByteBuffer[2];
+  /** A reused view of one 1 GiB window of a page region, and which region and window it shows. */
+  private ByteBuffer windowView;
+  private MemorySegment windowRegion;
+  private long windowBase;
   private final ByteBuffer buf;
   /** The whole buffer as a segment (indexes match {@code buf}'s). */
   private final MemorySegment bufSegment;
@@ -45,6 +54,7 @@ public final class MigrationInput implements Closeable {
    */
   public MigrationInput(ReadableByteChannel channel, long startOffset) {
     this.channel = Objects.requireNonNull(channel, "channel");
+    this.scattering = channel instanceof ScatteringByteChannel s ? s : null;
     this.buf = ByteBuffer.allocateDirect(BUFFER_SIZE).order(ByteOrder.BIG_ENDIAN);
     this.bufSegment = MemorySegment.ofBuffer(buf.duplicate().clear());
     this.buf.limit(0);
@@ -252,6 +262,86 @@ public final class MigrationInput implements Closeable {
       buf.position(buf.position() + k);
       done += k;
     }
+  }
+
+  /** Largest window of a region the reused view shows (a ByteBuffer holds below 2 GiB). */
+  static final long WINDOW_BYTES = 1L << 30;
+
+  /**
+   * Reads exactly {@code length} bytes into {@code region} at {@code offset} (a page body into guest
+   * RAM), allocating nothing per call. What the buffer holds is copied; when the rest is not buffered
+   * and the channel scatters, one read fills the rest of the page straight in RAM and refills the
+   * buffer behind it (the record header before it was already buffered: QEMU copies every page out
+   * of its buffer instead). The piece must not cross a 1 GiB boundary of the region (a page never
+   * does).
+   */
+  public void readFully(MemorySegment region, long offset, int length) throws IOException {
+    checkError();
+    Objects.checkFromIndexSize(offset, length, region.byteSize());
+    int k = Math.min(buf.remaining(), length);
+    if (k > 0) {
+      MemorySegment.copy(bufSegment, buf.position(), region, offset, k);
+      buf.position(buf.position() + k);
+      offset += k;
+      length -= k;
+    }
+    if (length == 0) {
+      return;
+    }
+    if (scattering == null) {
+      while (length > 0) {
+        require(1);
+        k = Math.min(buf.remaining(), length);
+        MemorySegment.copy(bufSegment, buf.position(), region, offset, k);
+        buf.position(buf.position() + k);
+        offset += k;
+        length -= k;
+      }
+      return;
+    }
+    // the buffer is empty: [rest of the page in RAM, the whole buffer] in one scattering read
+    long base = offset & -WINDOW_BYTES;
+    if (offset + length - base > WINDOW_BYTES) {
+      throw new IllegalArgumentException("read [0x" + Long.toHexString(offset) + ", +" + length + ") crosses a 1 GiB window");
+    }
+    ByteBuffer view = windowView;
+    if (view == null || windowRegion != region || windowBase != base) {
+      view = region.asSlice(base, Math.min(WINDOW_BYTES, region.byteSize() - base)).asByteBuffer();
+      windowView = view;
+      windowRegion = region;
+      windowBase = base;
+    }
+    int at = (int) (offset - base);
+    view.limit(at + length).position(at);
+    long start = bufBase + buf.limit(); // stream offset of the page's rest
+    bufBase = start;
+    buf.clear();
+    scatter[0] = view;
+    scatter[1] = buf;
+    try {
+      while (view.hasRemaining()) {
+        long r = scattering.read(scatter, 0, 2);
+        if (r < 0) {
+          eof = true;
+          bufBase = start + (length - view.remaining());
+          buf.limit(0);
+          throw fail(new TruncatedStreamException(position(), view.remaining(), 0));
+        } else if (r == 0) {
+          Thread.onSpinWait();
+        }
+      }
+    } catch (MigrationStreamException e) {
+      throw e;
+    } catch (IOException e) {
+      bufBase = start + (length - view.remaining());
+      buf.limit(0);
+      throw fail(new MigrationStreamException("read failed: " + e.getMessage(), position(), e));
+    } finally {
+      scatter[0] = null;
+      scatter[1] = null;
+    }
+    bufBase = start + length; // buf index 0 follows the page
+    buf.flip();
   }
 
   /** Skips {@code n} bytes, failing if the stream ends first. */

@@ -15,9 +15,16 @@ import java.util.Objects;
  * The writing side of a migration stream (QEMU's QEMUFile in write mode).
  *
  * <p>Small values go into a 32 KiB staging buffer. Pages ({@link #writePage}) are not copied: they
- * are queued by reference, between slices of the staging buffer, and written with one gathering
- * write when 64 pieces are queued, the staging buffer is full, or on {@link #flush()}. As in QEMU, a
- * queued page may still change before it is written; callers rely on dirty tracking to send it again.
+ * are queued by reference, between pieces of the staging buffer, and written with one gathering
+ * write when {@value #MAX_IOV} pieces are queued, the staging buffer is full, or on {@link #flush()}.
+ * As in QEMU, a queued page may still change before it is written; callers rely on dirty tracking to
+ * send it again.
+ *
+ * <p>The per-page path allocates nothing: every slot of the gathering array owns two reusable views,
+ * one of the staging buffer and one of a 1 GiB window of the region a page lives in ({@link
+ * #writePage(MemorySegment, long, int)}); queuing a piece only moves a view's position and limit.
+ * A slot's window view is made again only when the slot's next page lies in another window (in a
+ * sequential pass: once per slot and GiB).
  *
  * <p>Errors are sticky: the first failure is recorded, and every later call throws it again.
  * {@link #position()} counts bytes accepted so far (the QEMU "bytes transferred" counter), which the
@@ -35,9 +42,18 @@ public final class MigrationOutput implements Closeable, Flushable {
   private final ByteBuffer stage;
   /** Start of the staging bytes not yet referenced by {@link #iov}. */
   private int stageMark;
+  /** The staging buffer as a segment (indexes match {@code stage}'s), for copies without views. */
+  private final MemorySegment stageSegment;
   private final ByteBuffer[] iov = new ByteBuffer[MAX_IOV + 1];
+  /** Per slot: a view of the staging buffer, made on first use. */
+  private final ByteBuffer[] stageViews = new ByteBuffer[MAX_IOV + 1];
+  /** Per slot: a view of one window of a page region, and which region and window it shows. */
+  private final ByteBuffer[] windowViews = new ByteBuffer[MAX_IOV + 1];
+  private final MemorySegment[] windowRegions = new MemorySegment[MAX_IOV + 1];
+  private final long[] windowBases = new long[MAX_IOV + 1];
   private int iovCount;
-  private long flushedBytes;
+  /** Written by the writer only; volatile so that other threads read {@link #flushedPosition()}. */
+  private volatile long flushedBytes;
   private long queuedExternal;
   private IOException error;
 
@@ -45,11 +61,21 @@ public final class MigrationOutput implements Closeable, Flushable {
     this.channel = Objects.requireNonNull(channel, "channel");
     this.gathering = channel instanceof GatheringByteChannel g ? g : null;
     this.stage = ByteBuffer.allocateDirect(BUFFER_SIZE).order(ByteOrder.BIG_ENDIAN);
+    this.stageSegment = MemorySegment.ofBuffer(stage);
   }
 
   /** Bytes accepted so far (written or queued). */
   public long position() {
     return flushedBytes + queuedExternal + stage.position();
+  }
+
+  /**
+   * Bytes written to the channel as of the last flush: what a thread other than the writer may read
+   * (the monitor's transferred bytes), at most one flush (about a megabyte) behind {@link
+   * #position()}.
+   */
+  public long flushedPosition() {
+    return flushedBytes;
   }
 
   public IOException error() {
@@ -145,6 +171,23 @@ public final class MigrationOutput implements Closeable, Flushable {
     return this;
   }
 
+  /** Copies {@code length} bytes of {@code src} from {@code offset} into the stream (no view made). */
+  public MigrationOutput writeBytes(MemorySegment src, long offset, long length) throws IOException {
+    checkError();
+    Objects.checkFromIndexSize(offset, length, src.byteSize());
+    while (length > 0) {
+      if (!stage.hasRemaining()) {
+        flush();
+      }
+      int n = (int) Math.min(stage.remaining(), length);
+      MemorySegment.copy(src, offset, stageSegment, stage.position(), n);
+      stage.position(stage.position() + n);
+      offset += n;
+      length -= n;
+    }
+    return this;
+  }
+
   /** Writes {@code n} zero bytes. */
   public MigrationOutput writeZeros(int n) throws IOException {
     checkError();
@@ -166,7 +209,45 @@ public final class MigrationOutput implements Closeable, Flushable {
    * must stay valid until the next {@link #flush()}.
    */
   public MigrationOutput writePage(MemorySegment page) throws IOException {
-    return writePage(page.asByteBuffer());
+    return writePage(page, 0, (int) page.byteSize());
+  }
+
+  /** Largest window of a region one reusable view shows (a ByteBuffer holds below 2 GiB). */
+  static final long WINDOW_BYTES = 1L << 30;
+
+  /**
+   * Queues {@code length} bytes of {@code region} from {@code offset} by reference (a guest page of
+   * a RAM block), without allocating: see the class comment. The bytes are read when the output
+   * flushes; {@code region} must stay valid until then. The piece must not cross a 1 GiB boundary of
+   * the region (a page never does).
+   */
+  public MigrationOutput writePage(MemorySegment region, long offset, int length) throws IOException {
+    checkError();
+    Objects.checkFromIndexSize(offset, length, region.byteSize());
+    long base = offset & -WINDOW_BYTES;
+    if (offset + length - base > WINDOW_BYTES) {
+      throw new IllegalArgumentException("page [0x" + Long.toHexString(offset) + ", +" + length + ") crosses a 1 GiB window");
+    }
+    if (gathering == null) {
+      return writeBytes(region, offset, length);
+    }
+    if (iovCount >= MAX_IOV - 1) {
+      flush();
+    }
+    addStageSlice();
+    int slot = iovCount++;
+    ByteBuffer view = windowViews[slot];
+    if (view == null || windowRegions[slot] != region || windowBases[slot] != base) {
+      view = region.asSlice(base, Math.min(WINDOW_BYTES, region.byteSize() - base)).asByteBuffer();
+      windowViews[slot] = view;
+      windowRegions[slot] = region;
+      windowBases[slot] = base;
+    }
+    int at = (int) (offset - base);
+    view.limit(at + length).position(at);
+    iov[slot] = view;
+    queuedExternal += length;
+    return this;
   }
 
   /** Queues {@code page}'s remaining bytes by reference; see {@link #writePage(MemorySegment)}. */
@@ -187,7 +268,14 @@ public final class MigrationOutput implements Closeable, Flushable {
   private void addStageSlice() {
     int pos = stage.position();
     if (pos > stageMark) {
-      iov[iovCount++] = stage.slice(stageMark, pos - stageMark);
+      int slot = iovCount++;
+      ByteBuffer view = stageViews[slot];
+      if (view == null) {
+        view = stage.duplicate();
+        stageViews[slot] = view;
+      }
+      view.limit(pos).position(stageMark);
+      iov[slot] = view;
       stageMark = pos;
     }
   }

@@ -6,9 +6,13 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.channels.NonReadableChannelException;
 import java.nio.channels.NonWritableChannelException;
+import java.nio.channels.ScatteringByteChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -23,8 +27,16 @@ import org.slf4j.LoggerFactory;
  * {@link #close()} of an outgoing channel, wait for the child, and a non-zero status becomes an
  * {@link IOException} with the code and its stderr. {@link #shutdown()} kills the child (and its
  * descendants), which closes the pipes and so wakes a blocked read or write.
+ *
+ * <p>The stream runs through a {@link FileChannel} on a pipe of our own ({@code pipe2}), not through
+ * {@link Process}'s streams: the child gets the other end as stdin (or stdout) by a redirect to
+ * {@code /proc/self/fd/N}, which the JDK opens in this process before it starts the child. A
+ * gathering write is then one {@code writev} straight from the caller's buffers (guest pages
+ * included), where the process stream copied every buffer through a heap array and flushed it with
+ * a write of its own; reads scatter the same way. Where that is unavailable (no libc binding, no
+ * /proc) the process streams are used as before.
  */
-final class ExecMigrationChannel implements MigrationChannel {
+final class ExecMigrationChannel implements MigrationChannel, ScatteringByteChannel {
   private static final Logger LOG = LoggerFactory.getLogger(ExecMigrationChannel.class);
   static final int STDERR_KEEP = 4096;
   private static final long EXIT_WAIT_MS = 30_000;
@@ -34,6 +46,8 @@ final class ExecMigrationChannel implements MigrationChannel {
   private final Process process;
   private final InputStream in;
   private final OutputStream out;
+  /** Our end of the stream's pipe, or null when the process streams carry it. */
+  private final FileChannel pipe;
   private final Thread stderrPump;
   private final ByteArrayOutputStream stderr = new ByteArrayOutputStream();
   private final byte[] copy = new byte[64 * 1024];
@@ -41,12 +55,13 @@ final class ExecMigrationChannel implements MigrationChannel {
   private volatile boolean closed;
   private boolean exitChecked;
 
-  private ExecMigrationChannel(String command, boolean writing, Process process) {
+  private ExecMigrationChannel(String command, boolean writing, Process process, FileChannel pipe) {
     this.command = command;
     this.writing = writing;
     this.process = process;
-    this.in = writing ? null : process.getInputStream();
-    this.out = writing ? process.getOutputStream() : null;
+    this.pipe = pipe;
+    this.in = writing || pipe != null ? null : process.getInputStream();
+    this.out = !writing || pipe != null ? null : process.getOutputStream();
     InputStream err = process.getErrorStream();
     this.stderrPump =
         Thread.ofPlatform()
@@ -76,19 +91,65 @@ final class ExecMigrationChannel implements MigrationChannel {
   /** Starts {@code /bin/sh -c command}; {@code writing} = outgoing (we feed its stdin). */
   static ExecMigrationChannel start(String command, boolean writing) throws IOException {
     ProcessBuilder pb = new ProcessBuilder("/bin/sh", "-c", command);
+    int[] fds = pipeOrNull();
+    // the child's end: its stdin (outgoing) or stdout (incoming); ours is the other one
+    File childEnd = fds == null ? null : new File("/proc/self/fd/" + (writing ? fds[0] : fds[1]));
     if (writing) {
       pb.redirectOutput(ProcessBuilder.Redirect.DISCARD);
+      if (childEnd != null) {
+        pb.redirectInput(childEnd);
+      }
     } else {
       pb.redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+      if (childEnd != null) {
+        pb.redirectOutput(childEnd);
+      }
     }
     Process p;
+    FileChannel ours = null;
     try {
       p = pb.start();
+      if (fds != null) {
+        // the child holds its end now; a pipe reopened through /proc is the same pipe
+        Path ourEnd = Path.of("/proc/self/fd/" + (writing ? fds[1] : fds[0]));
+        try {
+          ours = FileChannel.open(ourEnd, writing ? StandardOpenOption.WRITE : StandardOpenOption.READ);
+        } catch (IOException | RuntimeException e) {
+          p.destroyForcibly();
+          throw new IOException("exec:" + command + ": cannot open the pipe to the command: " + e.getMessage(), e);
+        }
+      }
     } catch (IOException e) {
+      if (e.getMessage() != null && e.getMessage().startsWith("exec:")) {
+        throw e;
+      }
       throw new IOException("exec:" + command + ": cannot start /bin/sh: " + e.getMessage(), e);
+    } finally {
+      if (fds != null) {
+        InheritedFds.closeQuietly(fds[0]);
+        InheritedFds.closeQuietly(fds[1]);
+      }
     }
     LOG.debug("exec:{} started as pid {}", command, p.pid());
-    return new ExecMigrationChannel(command, writing, p);
+    return new ExecMigrationChannel(command, writing, p, ours);
+  }
+
+  /** A close-on-exec pipe {@code [read end, write end]}, or null without libc or /proc. */
+  private static int[] pipeOrNull() {
+    if (!new File("/proc/self/fd").isDirectory()) {
+      return null;
+    }
+    try {
+      return InheritedFds.pipe();
+    } catch (IOException | RuntimeException | LinkageError e) {
+      LOG.debug("exec: no pipe of our own ({}), using the process streams", e.toString());
+      return null;
+    }
+  }
+
+  /** True when the stream runs through our own pipe (a FileChannel), false on the fallback. */
+  boolean streamsThroughPipe() {
+    return pipe != null;
   }
 
   @Override
@@ -161,10 +222,52 @@ final class ExecMigrationChannel implements MigrationChannel {
     }
     int n;
     try {
-      n = in.read(copy, 0, Math.min(copy.length, dst.remaining()));
+      if (pipe != null) {
+        n = pipe.read(dst);
+      } else {
+        n = in.read(copy, 0, Math.min(copy.length, dst.remaining()));
+        if (n > 0) {
+          dst.put(copy, 0, n);
+        }
+      }
     } catch (IOException e) {
       throw failure(e);
     }
+    return ended(n);
+  }
+
+  @Override
+  public long read(ByteBuffer[] dsts, int offset, int length) throws IOException {
+    if (pipe == null) {
+      for (int i = offset; i < offset + length; i++) {
+        if (dsts[i].hasRemaining()) {
+          return read(dsts[i]);
+        }
+      }
+      return 0;
+    }
+    if (shutdown) {
+      throw new ChannelShutdownException(peerDescription());
+    }
+    if (writing) {
+      throw new NonReadableChannelException();
+    }
+    long n;
+    try {
+      n = pipe.read(dsts, offset, length);
+    } catch (IOException e) {
+      throw failure(e);
+    }
+    return n < 0 ? ended(-1) : n;
+  }
+
+  @Override
+  public long read(ByteBuffer[] dsts) throws IOException {
+    return read(dsts, 0, dsts.length);
+  }
+
+  /** {@code n} as read returns it; at the end of the stream, the child's exit status first. */
+  private int ended(int n) throws IOException {
     if (n < 0) {
       if (shutdown) {
         throw new ChannelShutdownException(peerDescription());
@@ -178,7 +281,6 @@ final class ExecMigrationChannel implements MigrationChannel {
       }
       return -1;
     }
-    dst.put(copy, 0, n);
     return n;
   }
 
@@ -192,6 +294,12 @@ final class ExecMigrationChannel implements MigrationChannel {
     }
     int total = 0;
     try {
+      if (pipe != null) {
+        while (src.hasRemaining()) {
+          total += pipe.write(src);
+        }
+        return total;
+      }
       while (src.hasRemaining()) {
         int n = Math.min(copy.length, src.remaining());
         src.get(copy, 0, n);
@@ -205,8 +313,22 @@ final class ExecMigrationChannel implements MigrationChannel {
     return total;
   }
 
+  /** One {@code writev} per call on the pipe (large writes, no copy); a write per buffer otherwise. */
   @Override
   public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
+    if (pipe != null) {
+      if (shutdown) {
+        throw new ChannelShutdownException(peerDescription());
+      }
+      if (!writing) {
+        throw new NonWritableChannelException();
+      }
+      try {
+        return pipe.write(srcs, offset, length);
+      } catch (IOException e) {
+        throw failure(e);
+      }
+    }
     long total = 0;
     for (int i = offset; i < offset + length; i++) {
       total += write(srcs[i]);
@@ -246,7 +368,9 @@ final class ExecMigrationChannel implements MigrationChannel {
     closed = true;
     IOException failure = null;
     try {
-      if (writing) {
+      if (pipe != null) {
+        pipe.close();
+      } else if (writing) {
         out.close();
       } else {
         in.close();

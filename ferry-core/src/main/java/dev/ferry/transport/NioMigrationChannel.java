@@ -5,14 +5,17 @@ import java.nio.ByteBuffer;
 import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.ByteChannel;
 import java.nio.channels.GatheringByteChannel;
+import java.nio.channels.ScatteringByteChannel;
 
 /**
  * A {@link MigrationChannel} over a JDK channel ({@code SocketChannel}, {@code FileChannel}): the
  * shutdown flag, the wrapping of every read and write, and the translation of errors into ones that
  * name the peer (or a {@link ChannelShutdownException} once shut down). Subclasses say how a
- * shutdown stops I/O in progress and which directions they allow.
+ * shutdown stops I/O in progress and which directions they allow. Scattering reads pass through, so
+ * that {@link dev.ferry.stream.MigrationInput} can read a page body straight into guest RAM.
  */
-abstract class NioMigrationChannel<C extends ByteChannel & GatheringByteChannel> implements MigrationChannel {
+abstract class NioMigrationChannel<C extends ByteChannel & GatheringByteChannel & ScatteringByteChannel>
+    implements MigrationChannel, ScatteringByteChannel {
   final C ch;
   private final String peer;
   private volatile boolean shutdown;
@@ -72,6 +75,26 @@ abstract class NioMigrationChannel<C extends ByteChannel & GatheringByteChannel>
     } catch (IOException e) {
       throw translate(e);
     }
+  }
+
+  @Override
+  public long read(ByteBuffer[] dsts, int offset, int length) throws IOException {
+    check();
+    checkReadable();
+    try {
+      long n = ch.read(dsts, offset, length);
+      if (n < 0 && shutdown) {
+        throw new ChannelShutdownException(peer);
+      }
+      return n;
+    } catch (IOException e) {
+      throw translate(e);
+    }
+  }
+
+  @Override
+  public long read(ByteBuffer[] dsts) throws IOException {
+    return read(dsts, 0, dsts.length);
   }
 
   @Override
