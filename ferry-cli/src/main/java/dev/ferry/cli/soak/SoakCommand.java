@@ -139,7 +139,8 @@ public final class SoakCommand implements Callable<Integer> {
     var j = r.json();
     String d = j.has("digest-equal") ? "digest " + eq(j.get("digest-equal")) : "";
     String rd = j.has("retry-digest-equal") ? "retry " + j.path("retry").path("status").asText() + ", digest " + eq(j.get("retry-digest-equal")) : "";
-    String both = String.join(", ", java.util.stream.Stream.of(d, rd).filter(x -> !x.isEmpty()).toList());
+    String sc = j.has("stress-check") ? "destination ran, stress check " + (j.get("stress-check").asBoolean() ? "ok" : "FAILED") : "";
+    String both = String.join(", ", java.util.stream.Stream.of(d, rd, sc).filter(x -> !x.isEmpty()).toList());
     return both.isEmpty() ? "" : " (" + both + ")";
   }
 

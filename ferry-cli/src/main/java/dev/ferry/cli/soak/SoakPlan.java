@@ -116,8 +116,11 @@ public record SoakPlan(
    *     handshake or soon after the resume); 0: it is not cut
    * @param postcopyBandwidthBytesPerSec {@code max-postcopy-bandwidth} until the last recovery (low,
    *     so the breaks come long before the end); the last recovery runs unlimited
+   * @param guestRuns the destination is not held: its {@code stress} guest runs from POSTCOPY_RUN on,
+   *     faults on missing pages, and its vCPUs wait through the pause for pages requested before
+   *     it (re-sent after the resume); the oracle is then the stress pattern, not the digest
    */
-  public record Recovery(boolean pauseOnSource, long secondCutBytes, long postcopyBandwidthBytesPerSec) {}
+  public record Recovery(boolean pauseOnSource, long secondCutBytes, long postcopyBandwidthBytesPerSec, boolean guestRuns) {}
 
   /** The guest program {@code ferry run} runs ({@code firsttouch} is a slow {@code stress}). */
   public String machineProgram() {
@@ -198,7 +201,8 @@ public record SoakPlan(
         at = pause ? r.nextInt(sparse ? 100 : 500) : logUniform(r, 1, sparse ? 16L << 10 : 4L << 20);
         boolean onSource = pause && r.nextBoolean();
         long second = r.nextDouble() < 0.4 ? logUniform(r, 1, 256L << 10) : 0;
-        recovery = new Recovery(onSource, second, 4L << 20);
+        boolean runs = program.equals("stress") && r.nextBoolean();
+        recovery = new Recovery(onSource, second, 4L << 20, runs);
       }
       case PROXY_CUT -> {
         trigger = Trigger.CUT;
@@ -237,7 +241,7 @@ public record SoakPlan(
   /** The {@link LiveMigration} spec: destinations start paused, so they are checked before they run. */
   LiveMigration.Spec spec() {
     return new LiveMigration.Spec(memoryBytes, machineProgram(), transport, maxBandwidthBytesPerSec, downtimeLimitMs,
-        dirtyRateBytesPerSec, xbzrle, true).withPostcopy(fault == Fault.POSTCOPY_RECOVERY);
+        dirtyRateBytesPerSec, xbzrle, recovery == null || !recovery.guestRuns()).withPostcopy(fault == Fault.POSTCOPY_RECOVERY);
   }
 
   /** The dimensions as JSON members of {@code o}. */
@@ -265,6 +269,7 @@ public record SoakPlan(
       }
       f.put("second-cut", recovery.secondCutBytes());
       f.put("postcopy-bandwidth", recovery.postcopyBandwidthBytesPerSec());
+      f.put("guest-runs", recovery.guestRuns());
     }
   }
 
@@ -302,6 +307,9 @@ public record SoakPlan(
       }
       if (recovery.secondCutBytes() > 0) {
         b.append("+cut:").append(recovery.secondCutBytes());
+      }
+      if (recovery.guestRuns()) {
+        b.append(" dst-runs");
       }
     }
     return b.toString();

@@ -214,16 +214,17 @@ final class SoakRun {
       LiveMigration.execute(src.qmp(), "migrate", F.objectNode().put("uri", proxy.listenUri()));
       lm.startPostcopy();
       long start = System.nanoTime();
-      // the break comes after the destination ran POSTCOPY_RUN: its held machine leaves inmigrate
+      // the break comes after the destination ran POSTCOPY_RUN: its machine leaves inmigrate (held: paused)
+      String afterRun = rc.guestRuns() ? "running" : "paused";
       String st = sourceStatus(lm);
-      while (!LiveMigration.runState(dst).equals("paused")) {
+      while (!LiveMigration.runState(dst).equals(afterRun)) {
         st = sourceStatus(lm);
         if (isEnd(st) || System.nanoTime() - start > migrationTimeout(plan).toNanos()) {
           break;
         }
         Thread.sleep(5);
       }
-      if (!isEnd(st) && LiveMigration.runState(dst).equals("paused")) {
+      if (!isEnd(st) && LiveMigration.runState(dst).equals(afterRun)) {
         mark("postcopy-run");
         rj.put("forwarded-at-run", proxy.forwardedBytes());
         if (plan.trigger() == SoakPlan.Trigger.PAUSE) {
@@ -293,10 +294,13 @@ final class SoakRun {
     return "not-paused";
   }
 
-  /** A paused postcopy destination is held: its guest never ran, it refuses to run, its monitor answers. */
+  /**
+   * A postcopy-paused destination answers its monitor and says how to recover; a held one stays
+   * paused (its guest never ran).
+   */
   private boolean checkHeldPaused(LiveMigration lm, String when) throws IOException, InterruptedException {
     String rs = LiveMigration.runState(lm.destination());
-    if (!rs.equals("paused")) {
+    if (!rs.equals("paused") && !plan.recovery().guestRuns()) {
       problems.add("postcopy recovery: the destination is '" + rs + "' " + when + ", not paused");
       return false;
     }
@@ -409,6 +413,17 @@ final class SoakRun {
       }
       if (!ds.equals("completed")) {
         problems.add("postcopy recovery: the source completed but the destination is '" + ds + "'");
+        return;
+      }
+      if (plan.recovery().guestRuns()) {
+        // the destination's guest ran during postcopy: its stress pattern is the oracle
+        LiveMigration.execute(lm.destination().qmp(), "stop", null);
+        JsonNode r = LiveMigration.execute(lm.destination().qmp(), "ferry-stress-check", null);
+        json.put("stress-check", r.path("passed").asBoolean());
+        if (!r.path("passed").asBoolean()) {
+          dataLoss = true;
+          problems.add("postcopy recovery: DATA LOSS: the destination's stress check after the recovery: " + r);
+        }
         return;
       }
       completed(lm, plan.transport(), lm.endpoint(), "destination");
