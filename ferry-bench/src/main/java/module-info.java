@@ -6,6 +6,7 @@ module dev.ferry.bench {
   requires jmh.core;
   requires HdrHistogram;
   requires java.management;
+  requires jdk.management; // process CPU time (BlockMigrationBench)
 
   exports dev.ferry.bench;
   exports dev.ferry.bench.jmh_generated;

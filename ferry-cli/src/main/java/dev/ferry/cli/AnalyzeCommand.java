@@ -66,12 +66,15 @@ public final class AnalyzeCommand implements Callable<Integer> {
       paramLabel = "BYTES",
       description = "largest total RAM accepted from the stream (default 1 TiB)",
       defaultValue = "1099511627776")
-  long maxRamBytes;
+  long maxRamBytes = 1L << 40;
 
   @Override
   public Integer call() {
-    PrintWriter out = spec.commandLine().getOut();
-    PrintWriter err = spec.commandLine().getErr();
+    return run(spec.commandLine().getOut(), spec.commandLine().getErr());
+  }
+
+  /** Runs the analysis with the options set; returns the exit code. */
+  int run(PrintWriter out, PrintWriter err) {
     try {
       if (dump != null && !dump.equals("state") && !dump.equals("desc")) {
         throw new IllegalArgumentException("--dump must be 'state' or 'desc', not '" + dump + "'");

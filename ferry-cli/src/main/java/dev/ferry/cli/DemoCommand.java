@@ -88,6 +88,12 @@ public final class DemoCommand implements Callable<Integer> {
       description = "give both machines a drive NAME of SIZE (repeatable): each its own image in the temp dir, moved by a live block migration (migrate blk=true), or one image both open with --shared-storage. With --program disk the guest writes its drives and the destination runs ferry-disk-check")
   List<String> drives = new ArrayList<>();
 
+  @Option(names = "--block", description = "with --drive: move the drives by live block migration (migrate blk=true); the default when --drive is given without --shared-storage")
+  boolean block;
+
+  @Option(names = "--block-incremental", description = "with --drive: incremental block migration (migrate blk=true inc=true): chunks the destination's fresh image already holds (zeros) are not sent")
+  boolean blockIncremental;
+
   @Option(names = "--shared-storage", description = "with --drive: source and destination open the same images; the stream carries no disk data (the source hands them over at switch-over)")
   boolean sharedStorage;
 
@@ -134,6 +140,12 @@ public final class DemoCommand implements Callable<Integer> {
       if (sharedStorage && driveList.isEmpty()) {
         throw new IllegalArgumentException("--shared-storage needs --drive");
       }
+      if ((block || blockIncremental) && driveList.isEmpty()) {
+        throw new IllegalArgumentException((blockIncremental ? "--block-incremental" : "--block") + " needs --drive");
+      }
+      if ((block || blockIncremental) && sharedStorage) {
+        throw new IllegalArgumentException("--shared-storage moves no disk data: drop " + (blockIncremental ? "--block-incremental" : "--block"));
+      }
     } catch (IllegalArgumentException e) {
       err.println("ferry demo: " + e.getMessage() + " (see 'ferry demo --help')");
       return 2;
@@ -141,6 +153,7 @@ public final class DemoCommand implements Callable<Integer> {
     try {
       lm = new LiveMigration(spec, keep).machineTypes(machineType, machineType);
       lm.drives(driveList, sharedStorage);
+      lm.blockIncremental(blockIncremental);
       run(lm);
       return 0;
     } catch (DemoFailure | IOException e) {
@@ -298,7 +311,8 @@ public final class DemoCommand implements Callable<Integer> {
       checks.add("guest|" + LiveMigration.runState(lm.destination()) + "|on the destination");
     }
     RawCopy.Result raw = rawCopy(lm, end.ram().transferredBytes());
-    MigrationReport report = report(lm, end, raw, checks);
+    JsonNode disk = LiveMigration.execute(lm.source().qmp(), "query-migrate", null).get("disk");
+    MigrationReport report = report(lm, end, raw, disk, checks);
     report.json().putObject("digest").put("equal", true).put("algorithm", digest.source().algorithm())
         .put("ram", digest.source().ram()).put("devices", digest.source().devices()).put("bytes", digest.source().bytes());
     if (s.postcopy()) {
@@ -367,8 +381,11 @@ public final class DemoCommand implements Callable<Integer> {
     };
   }
 
-  /** The report: the figures every migration has, the raw copy beside them, and the checks. */
-  static MigrationReport report(LiveMigration lm, MigrationInfo end, RawCopy.Result raw, List<String> checks) {
+  /**
+   * The report: the figures every migration has, the raw copy beside them, the disks' figures
+   * ({@code query-migrate}'s {@code disk}, or null), and the checks.
+   */
+  static MigrationReport report(LiveMigration lm, MigrationInfo end, RawCopy.Result raw, JsonNode disk, List<String> checks) {
     LiveMigration.Spec s = lm.spec();
     String title = String.format(Locale.ROOT, "Migration report: %s %s guest, %s, %s -> %s", Units.bytes(s.memoryBytes()),
         s.program(), lm.endpoint().connectUri(), lm.source(), lm.destination());
@@ -389,6 +406,7 @@ public final class DemoCommand implements Callable<Integer> {
       j.putNull("raw-copy");
       r.row("raw copy", "n/a", "no in-process baseline for " + s.transport().scheme());
     }
+    r.disk(disk);
     for (String c : checks) {
       String[] f = c.split("\\|", 3);
       r.check(f[0], true, f[1], f[2]);

@@ -1,6 +1,8 @@
 package dev.ferry.cli;
 
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -29,6 +31,26 @@ import picocli.CommandLine.Command;
       dev.ferry.cli.soak.SoakCommand.class
     })
 public final class FerryMain implements Runnable {
+  /**
+   * The subcommands by name, as in the annotation. Picocli builds the model of every listed command
+   * (loading its option types, the engine for {@code run}) before it parses, which cost a short
+   * command such as {@code vmstate} a third of its start-up; {@link #commandLine(String...)} builds
+   * only the one that runs.
+   */
+  private static final Map<String, Class<?>> SUBCOMMANDS = subcommands();
+
+  private static Map<String, Class<?>> subcommands() {
+    Map<String, Class<?>> m = new LinkedHashMap<>();
+    m.put("analyze", AnalyzeCommand.class);
+    m.put("monitor", MonitorCommand.class);
+    m.put("run", RunCommand.class);
+    m.put("migrate", MigrateCommand.class);
+    m.put("demo", DemoCommand.class);
+    m.put("vmstate", VmstateCommand.class);
+    m.put("soak", dev.ferry.cli.soak.SoakCommand.class);
+    return m;
+  }
+
   /** slf4j-simple's level property. */
   static final String LOG_LEVEL_PROPERTY = "org.slf4j.simpleLogger.defaultLogLevel";
 
@@ -57,7 +79,8 @@ public final class FerryMain implements Runnable {
 
   /** Runs the command line and returns the exit code (for tests). */
   public static int execute(String... args) {
-    return commandLine().execute(args);
+    Integer fast = FastCommands.tryRun(args);
+    return fast != null ? fast : commandLine(args).execute(args);
   }
 
   /**
@@ -69,9 +92,30 @@ public final class FerryMain implements Runnable {
     return withErrorHandling(new CommandLine(command)).execute(args);
   }
 
-  /** The {@code ferry} command line with Ferry's error handling. */
+  /** The {@code ferry} command line with all its subcommands and Ferry's error handling. */
   static CommandLine commandLine() {
     return withErrorHandling(new CommandLine(new FerryMain()));
+  }
+
+  /**
+   * The command line for {@code args}: when the first argument names a subcommand, a {@code ferry}
+   * command that has only that one (what runs and what it prints are the same: the same names,
+   * usage and errors); otherwise {@link #commandLine()}.
+   */
+  static CommandLine commandLine(String... args) {
+    Class<?> only = args.length > 0 ? SUBCOMMANDS.get(args[0]) : null;
+    if (only == null) {
+      return commandLine();
+    }
+    Command top = FerryMain.class.getAnnotation(Command.class);
+    CommandLine.Model.CommandSpec spec = CommandLine.Model.CommandSpec.wrapWithoutInspection(new FerryMain())
+        .name(top.name())
+        .version(top.version())
+        .mixinStandardHelpOptions(true);
+    spec.usageMessage().description(top.description());
+    CommandLine cl = new CommandLine(spec);
+    cl.addSubcommand(args[0], only);
+    return withErrorHandling(cl);
   }
 
   private static CommandLine withErrorHandling(CommandLine cl) {

@@ -1,6 +1,7 @@
 package dev.ferry.cli;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.qmp.QmpClient;
 import dev.ferry.qmp.QmpError;
 import dev.ferry.qmp.qapi.MigrationCapabilityStatus;
@@ -71,6 +72,15 @@ public final class MigrateCommand implements Callable<Integer> {
   @Option(names = "--xbzrle", description = "turn the xbzrle capability on")
   boolean xbzrle;
 
+  @Option(names = "--mapped-ram", description = "turn the mapped-ram capability on (QEMU 9.0; DEST_URI must be file:PATH, and the destination needs it too, e.g. ferry run --mapped-ram --incoming file:PATH): every page at a fixed offset of the file, so the file stays within RAM plus bitmaps and device state however busy the guest")
+  boolean mappedRam;
+
+  @Option(names = {"--block", "-b"}, description = "copy the disks too, for this migration only (QMP migrate blk=true, HMP migrate -b): a live block migration in QEMU 7.2's format, for a destination with its own images (not shared storage); the report adds the disk figures")
+  boolean block;
+
+  @Option(names = {"--block-incremental", "-i"}, description = "as --block, but skip the chunks the destination's base image already holds (QMP migrate blk=true inc=true, HMP migrate -i): for Ferry's raw images the base is the fresh image, all zeros, so chunks that read as zeros are not sent")
+  boolean blockIncremental;
+
   @Option(names = "--xbzrle-cache-size", paramLabel = "SIZE", converter = CliSizes.ByteSize.class, description = "xbzrle-cache-size in bytes, e.g. 64M")
   Long xbzrleCacheSizeBytes;
 
@@ -134,8 +144,8 @@ public final class MigrateCommand implements Callable<Integer> {
       err.println("ferry migrate: --postcopy-after needs --postcopy (see 'ferry migrate --help')");
       return 2;
     }
-    if (resume && (xbzrle || returnPath || postcopy || autoConverge || reset || bandwidthBytesPerSec != null || downtimeLimitMs != null
-        || xbzrleCacheSizeBytes != null || tlsCredsDir != null || tlsHostname != null)) {
+    if (resume && (xbzrle || mappedRam || returnPath || postcopy || autoConverge || reset || bandwidthBytesPerSec != null || downtimeLimitMs != null
+        || xbzrleCacheSizeBytes != null || tlsCredsDir != null || tlsHostname != null || block || blockIncremental)) {
       err.println("ferry migrate: --resume continues the paused migration with its own capabilities and parameters;"
           + " drop the other migration options (see 'ferry migrate --help')");
       return 2;
@@ -170,10 +180,11 @@ public final class MigrateCommand implements Callable<Integer> {
         info = resume(client, err, timeline);
       } else {
         setUp(client, err);
-        client.execute("migrate", JsonNodeFactory.instance.objectNode().put("uri", destination));
+        client.execute("migrate", migrateArguments());
         info = poll(client, err, timeline, postcopySwitch);
       }
       MigrationReport report = new MigrationReport("Migration report: to " + destination, info, effectiveDowntimeLimit(client));
+      report.disk(client.execute("query-migrate").get("disk"));
       if (postcopy) {
         report.postcopy(timeline, null, null);
       }
@@ -224,6 +235,18 @@ public final class MigrateCommand implements Callable<Integer> {
     }
   }
 
+  /** {@code migrate}'s arguments: the URI, and {@code blk}/{@code inc} for --block/--block-incremental. */
+  ObjectNode migrateArguments() {
+    ObjectNode args = JsonNodeFactory.instance.objectNode().put("uri", destination);
+    if (block || blockIncremental) {
+      args.put("blk", true);
+    }
+    if (blockIncremental) {
+      args.put("inc", true);
+    }
+    return args;
+  }
+
   /** The downtime limit the source used (null when it is the default), for the report. */
   private Long effectiveDowntimeLimit(QmpClient client) {
     try {
@@ -255,6 +278,9 @@ public final class MigrateCommand implements Callable<Integer> {
     MigrationSettings s = new MigrationSettings();
     if (xbzrle) {
       capabilityOn(s, changed, MigrationCapability.XBZRLE);
+    }
+    if (mappedRam) {
+      capabilityOn(s, changed, MigrationCapability.MAPPED_RAM);
     }
     if (returnPath) {
       capabilityOn(s, changed, MigrationCapability.RETURN_PATH);

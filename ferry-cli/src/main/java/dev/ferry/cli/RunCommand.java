@@ -151,6 +151,11 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
       description = "capabilities postcopy-ram and postcopy-blocktime on from the start (QEMU: -global migration.x-postcopy-ram=on): an --incoming migration may switch to postcopy")
   boolean postcopy;
 
+  @Option(
+      names = "--mapped-ram",
+      description = "capability mapped-ram on from the start (QEMU 9.0): migrate file:PATH writes every page at a fixed offset of the file, and --incoming file:PATH reads such a file (both sides need it)")
+  boolean mappedRam;
+
   @Option(names = {"--paused", "-S"}, description = "start paused (as QEMU -S); with --incoming: stay paused after the load")
   boolean paused;
 
@@ -500,6 +505,9 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
         host.migration().setCapabilities(Map.of(
             dev.ferry.migration.MigrationCapability.POSTCOPY_RAM, true,
             dev.ferry.migration.MigrationCapability.POSTCOPY_BLOCKTIME, true));
+      }
+      if (mappedRam) {
+        host.migration().setCapabilities(Map.of(dev.ferry.migration.MigrationCapability.MAPPED_RAM, true));
       }
       host.migration().onIncomingRefused(line -> err.println(name() + ": " + line));
       for (MonitorAddress m : monitorAddresses) {

@@ -80,7 +80,21 @@ class DemoCommandTest {
     assertThat(r.code()).as(r.err() + report).isZero();
     assertThat(report)
         .containsPattern("  disk check +passed   9 records verified on 2 drives \\(block migration\\)")
+        .containsPattern("(?m)^  disk +[0-9.]+ MiB +of 8.5 MiB in all disks, 0 B remaining$")
+        .containsPattern("(?m)^  disk bulk +[0-9.]+ [KMG]?i?B/s +[0-9.]+ MiB in ")
         .contains("ferry demo: OK");
+  }
+
+  /** --block-incremental: the chunks still zero on the source are not sent; the JSON report has the disk figures. */
+  @Test
+  void incrementalDemoReportsTheDiskInJson() throws Exception {
+    Cli.Run r = Cli.ferry("demo", "--memory", "16M", "--program", "idle", "--drive", "id=d0,size=6M", "--block-incremental",
+        "--transport", "unix", "--warmup-ms", "100", "--json");
+    assertThat(r.code()).as(r.err() + r.out()).isZero();
+    var disk = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.out()).path("disk");
+    assertThat(disk.path("total-bytes").asLong()).isEqualTo(6L << 20);
+    assertThat(disk.path("transferred-bytes").asLong()).as("an idle guest's fresh disk is all zeros: nothing to send").isZero();
+    assertThat(disk.path("remaining-bytes").asLong()).isZero();
   }
 
   @Test
@@ -89,6 +103,9 @@ class DemoCommandTest {
     assertThat(r.code()).isEqualTo(2);
     assertThat(r.err().strip()).contains("bad --drive 'id=d0': needs id=NAME and size=SIZE").doesNotContain("\n");
     assertThat(demo("--shared-storage").err()).contains("--shared-storage needs --drive");
+    assertThat(demo("--block").err()).contains("--block needs --drive");
+    assertThat(demo("--drive", "id=d0,size=1M", "--shared-storage", "--block-incremental").err())
+        .contains("--shared-storage moves no disk data: drop --block-incremental");
   }
 
   @Test

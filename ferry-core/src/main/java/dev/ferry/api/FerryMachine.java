@@ -9,11 +9,13 @@ import dev.ferry.migration.MigrationCapability;
 import dev.ferry.migration.MigrationListener;
 import dev.ferry.migration.MigrationManager;
 import dev.ferry.migration.MigrationParameters;
-import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.savevm.LegacySaveStateEntry;
 import dev.ferry.vmstate.VMStateDescription;
 import dev.ferry.savevm.VMStateEntry;
+import dev.ferry.transport.Authz;
+import dev.ferry.transport.TlsCredentials;
+import dev.ferry.transport.TlsObjects;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Path;
@@ -31,7 +33,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A machine built from named RAM regions and the embedder's devices, run by its service threads
- * ({@link GuestThread}) and optionally vCPUs running a built-in program, that can be saved, loaded,
+ * ({@link GuestThread}) and vCPUs running the embedder's {@link VcpuProgram} (or a built-in
+ * program), that can be saved, loaded,
  * snapshotted and migrated live to another process speaking QEMU 7.2's stream.
  *
  * <p>A built machine is {@link RunState#PRELAUNCH prelaunch}: nothing runs until {@link #start()}
@@ -64,6 +67,8 @@ public final class FerryMachine implements AutoCloseable {
   private final List<Region> regions;
   private final Object lock = new Object();
   private volatile Thread incomingThread;
+  /** An incoming migration runs: set when it starts, cleared before its handle learns its end. */
+  private volatile boolean incomingRunning;
 
   private FerryMachine(Machine machine, Path snapshotDir) {
     this.machine = machine;
@@ -282,9 +287,8 @@ public final class FerryMachine implements AutoCloseable {
         throw new IllegalStateException("Guest is waiting for an incoming migration");
       }
       MigrationManager m = host.migration();
-      apply(m, options);
-      OutgoingMigration o = m.migrate(uri);
-      return Migration.outgoing(o, m::startPostcopy);
+      apply(m, options, TlsCredentials.Endpoint.CLIENT);
+      return Migration.outgoing(m, uri);
     }
   }
 
@@ -308,55 +312,126 @@ public final class FerryMachine implements AutoCloseable {
       }
       dev.ferry.transport.MigrationUri.parse(uri); // a bad URI fails here
       MigrationManager m = host.migration();
-      apply(m, options);
+      apply(m, options, TlsCredentials.Endpoint.SERVER);
       rules.setAutostart(options.autostart());
-      Migration mig = Migration.incoming(m.incomingState(), m::incoming);
-      incomingThread =
-          Thread.ofPlatform()
-              .name("incoming " + uri)
-              .daemon()
-              .start(
-                  () -> {
-                    try {
-                      host.incoming(uri, mig::listeningOn);
-                    } catch (IncomingMigration.PostcopyPausedException e) {
-                      LOG.error("incoming postcopy migration on {} paused: {}", uri, e.getMessage());
-                      mig.finished(e);
-                      return;
-                    } catch (Exception e) {
-                      LOG.info("incoming migration on {} failed: {}", uri, e.toString());
-                      mig.finished(e);
-                      return;
-                    }
-                    try {
-                      synchronized (lock) {
-                        rules.afterIncoming();
-                      }
-                      mig.finished(null);
-                    } catch (RuntimeException e) {
-                      mig.finished(e);
-                    }
-                  });
+      Migration mig = Migration.incoming(m);
+      incomingRunning = true;
+      try {
+        incomingThread =
+            Thread.ofPlatform()
+                .name("incoming " + uri)
+                .daemon()
+                .start(
+                    () -> {
+                      Exception end = runIncoming(uri, mig);
+                      incomingRunning = false; // before the handle wakes its waiters
+                      mig.finished(end);
+                    });
+      } catch (RuntimeException | Error e) {
+        incomingRunning = false;
+        throw e;
+      }
       return mig;
     }
   }
 
-  private boolean incomingBusy() {
-    Thread t = incomingThread;
-    return t != null && t.isAlive() && t != Thread.currentThread();
+  /** The incoming load and the run state after it; the failure, or null. */
+  private Exception runIncoming(String uri, Migration mig) {
+    try {
+      host.incoming(uri, mig::listeningOn);
+    } catch (IncomingMigration.PostcopyPausedException e) {
+      LOG.error("incoming postcopy migration on {} paused: {}", uri, e.getMessage());
+      return e;
+    } catch (Exception e) {
+      LOG.info("incoming migration on {} failed: {}", uri, e.toString());
+      return e;
+    }
+    try {
+      synchronized (lock) {
+        rules.afterIncoming();
+      }
+      return null;
+    } catch (RuntimeException e) {
+      return e;
+    }
   }
 
-  /** Every capability Ferry implements set as the options say; parameters from the defaults. */
-  private static void apply(MigrationManager m, MigrationOptions options) {
+  private boolean incomingBusy() {
+    return incomingRunning && incomingThread != Thread.currentThread();
+  }
+
+  /**
+   * Every capability of the API set as the options say, the parameters from the defaults plus the
+   * options', and the TLS objects of the options made for {@code endpoint} (all checked and loaded
+   * before anything changes).
+   */
+  private static void apply(MigrationManager m, MigrationOptions options, TlsCredentials.Endpoint endpoint) {
     Map<MigrationCapability, Boolean> caps = new EnumMap<>(MigrationCapability.class);
     for (MigrationOptions.Capability c : MigrationOptions.Capability.values()) {
       caps.put(MigrationCapability.fromQapiName(c.qapiName()), options.has(c));
     }
     Map<String, Object> params = new LinkedHashMap<>(MigrationParameters.DEFAULT.toMap());
-    params.putAll(options.parameters());
-    MigrationParameters.DEFAULT.apply(params); // all checked before anything changes
+    params.putAll(options.engineParameters());
+    MigrationParameters.DEFAULT.apply(params);
+    TlsCredentials creds = null;
+    Authz authz = null;
+    if (options.tls().isPresent()) {
+      TlsOptions t = options.tls().get();
+      try {
+        creds = TlsCredentials.load(MigrationOptions.TLS_CREDS_ID, t.credentialsDirectory(), endpoint, t.verifyPeer());
+      } catch (IOException e) {
+        throw new IllegalArgumentException("TLS credentials in " + t.credentialsDirectory() + ": " + e.getMessage(), e);
+      }
+      if (!t.allowedClients().isEmpty()) {
+        authz =
+            new Authz.AuthzList(
+                MigrationOptions.TLS_AUTHZ_ID,
+                Authz.Policy.DENY,
+                t.allowedClients().stream().map(dn -> new Authz.Rule(dn, Authz.Policy.ALLOW, Authz.Format.EXACT)).toList());
+      }
+    }
     m.setCapabilities(caps);
+    TlsObjects objects = m.objects();
+    for (String id : List.of(MigrationOptions.TLS_CREDS_ID, MigrationOptions.TLS_AUTHZ_ID)) {
+      if (objects.ids().contains(id)) {
+        objects.delete(id);
+      }
+    }
+    if (creds != null) {
+      objects.add(creds);
+    }
+    if (authz != null) {
+      objects.add(authz);
+    }
     m.setParameters(params);
+  }
+
+  /**
+   * A {@link VcpuProgram} as the machine's vCPU loop runs it: each vCPU thread gets its {@link Vcpu}
+   * view once (per thread life), then every step goes straight to the user's code.
+   */
+  private static final class UserProgram implements dev.ferry.machine.GuestProgram {
+    private final VcpuProgram program;
+    private final ThreadLocal<Vcpu> views = new ThreadLocal<>();
+
+    UserProgram(VcpuProgram program) {
+      this.program = program;
+    }
+
+    @Override
+    public String name() {
+      return program.name();
+    }
+
+    @Override
+    public void step(dev.ferry.machine.GuestContext ctx) {
+      Vcpu v = views.get();
+      if (v == null || !v.of(ctx)) {
+        v = new Vcpu(ctx);
+        views.set(v);
+      }
+      program.step(v);
+    }
   }
 
   /** Stops everything and releases RAM and disks. */
@@ -426,6 +501,28 @@ public final class FerryMachine implements AutoCloseable {
     /** vCPUs running the built-in program (default 1, running {@code idle}). */
     public Builder vcpus(int n) {
       b.vcpus(n);
+      return this;
+    }
+
+    /**
+     * The embedder's own program the vCPUs run (see {@link VcpuProgram}), in the machine's vCPU loop:
+     * pause, save, migration and auto-converge's throttle treat it as they treat a built-in one.
+     *
+     * @throws IllegalArgumentException when its name is empty, longer than 64 ASCII characters, or a
+     *     built-in program's
+     */
+    public Builder vcpuProgram(VcpuProgram program) {
+      Objects.requireNonNull(program, "program");
+      String name = program.name();
+      if (name == null || name.isEmpty() || name.length() > dev.ferry.machine.CpuDevice.MAX_PROGRAM_NAME_BYTES
+          || !java.nio.charset.StandardCharsets.US_ASCII.newEncoder().canEncode(name)) {
+        throw new IllegalArgumentException(
+            "a vCPU program's name must be 1.." + dev.ferry.machine.CpuDevice.MAX_PROGRAM_NAME_BYTES + " ASCII characters: '" + name + "'");
+      }
+      if (dev.ferry.machine.GuestPrograms.names().contains(name)) {
+        throw new IllegalArgumentException("'" + name + "' is a built-in program's name; give the vCPU program another");
+      }
+      b.program(new UserProgram(program));
       return this;
     }
 

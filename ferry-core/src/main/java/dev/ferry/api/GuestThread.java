@@ -1,7 +1,6 @@
 package dev.ferry.api;
 
 import dev.ferry.machine.Machine;
-import dev.ferry.ram.GuestMemory;
 import java.time.Duration;
 
 /**
@@ -13,24 +12,23 @@ import java.time.Duration;
  * Keep steps short and never block inside one (on a socket, a lock held across steps): a stop waits
  * for every open step, up to the machine's stop timeout, and then gives up with the guest running.
  *
- * <p>Guest RAM is reached through the accessors here (region by {@link Region#index()}, byte
- * offset, multi-byte values little-endian): writes are allowed only inside a step and mark their
- * pages dirty for a live migration; reads are allowed at any time. Device state a {@link
- * dev.ferry.vmstate.VMStateDescription} covers must likewise change only inside a step.
+ * <p>Guest RAM is reached through the accessors of {@link GuestAccess}: writes are allowed only
+ * inside a step and mark their pages dirty for a live migration; reads are allowed at any time.
+ * Device state a {@link dev.ferry.vmstate.VMStateDescription} covers must likewise change only
+ * inside a step.
  *
  * <p>One handle per thread, made by {@link FerryMachine#openGuestThread()} on the thread that uses
  * it; not thread-safe. Close it when the thread is done.
  */
-public final class GuestThread implements AutoCloseable {
+public final class GuestThread extends GuestAccess implements AutoCloseable {
   private final Machine machine;
-  private final GuestMemory memory;
   private final Thread owner = Thread.currentThread();
   private boolean inStep;
   private boolean closed;
 
   GuestThread(Machine machine) {
+    super(machine.ram().openMemory());
     this.machine = machine;
-    this.memory = machine.ram().openMemory();
   }
 
   /**
@@ -94,67 +92,8 @@ public final class GuestThread implements AutoCloseable {
     return inStep;
   }
 
-  // ---------------------------------------------------------------- reads (any time)
-
-  /** The byte at {@code offset} of region {@code region}. */
-  public byte getByte(int region, long offset) {
-    return memory.getByte(region, offset);
-  }
-
-  /** The little-endian int at {@code offset} (any alignment). */
-  public int getInt(int region, long offset) {
-    return memory.getInt(region, offset);
-  }
-
-  /** The little-endian long at {@code offset} (any alignment). */
-  public long getLong(int region, long offset) {
-    return memory.getLong(region, offset);
-  }
-
-  /** Copies {@code length} bytes at {@code offset} into {@code dst}. */
-  public void read(int region, long offset, byte[] dst, int dstOffset, int length) {
-    memory.read(region, offset, dst, dstOffset, length);
-  }
-
-  // ---------------------------------------------------------------- writes (inside a step)
-
-  /** Stores a byte. */
-  public void putByte(int region, long offset, byte value) {
-    checkStep();
-    memory.putByte(region, offset, value);
-  }
-
-  /** Stores a little-endian int. */
-  public void putInt(int region, long offset, int value) {
-    checkStep();
-    memory.putInt(region, offset, value);
-  }
-
-  /** Stores a little-endian long. */
-  public void putLong(int region, long offset, long value) {
-    checkStep();
-    memory.putLong(region, offset, value);
-  }
-
-  /** Copies {@code length} bytes of {@code src} to {@code offset}. */
-  public void write(int region, long offset, byte[] src, int srcOffset, int length) {
-    checkStep();
-    memory.write(region, offset, src, srcOffset, length);
-  }
-
-  /** Sets {@code length} bytes at {@code offset} to {@code value}. */
-  public void fill(int region, long offset, long length, byte value) {
-    checkStep();
-    memory.fill(region, offset, length, value);
-  }
-
-  /** Copies within guest memory (overlapping ranges behave as if through a temporary buffer). */
-  public void copy(int srcRegion, long srcOffset, int dstRegion, long dstOffset, long length) {
-    checkStep();
-    memory.copy(srcRegion, srcOffset, dstRegion, dstOffset, length);
-  }
-
-  private void checkStep() {
+  @Override
+  void checkStep() {
     if (!inStep) {
       throw new IllegalStateException("guest memory is written only inside a step (enterStep ... exitStep)");
     }

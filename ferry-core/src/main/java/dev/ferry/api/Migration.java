@@ -1,107 +1,145 @@
 package dev.ferry.api;
 
 import dev.ferry.migration.IncomingMigration;
+import dev.ferry.migration.MigrationListener;
+import dev.ferry.migration.MigrationManager;
 import dev.ferry.migration.MigrationState;
 import dev.ferry.migration.MigrationStats;
 import dev.ferry.migration.OutgoingMigration;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.function.Supplier;
 
 /**
  * One migration, outgoing ({@link FerryMachine#migrate}) or incoming ({@link
  * FerryMachine#incoming}), running in the background: its status, statistics and error, a way to
- * wait for its end, and for an outgoing one {@link #cancel()} and {@link #startPostcopy()}.
- * Events go to the machine's listeners ({@link FerryMachine#addMigrationListener}). Thread-safe.
+ * wait for its end, for an outgoing one {@link #cancel()}, {@link #startPostcopy()} and {@link
+ * #continueSwitchover()}, and postcopy recovery ({@link #pause()}, {@link #recover(String)} on the
+ * destination, {@link #resume(String)} on the source). Events go to the machine's listeners ({@link
+ * FerryMachine#addMigrationListener}).
+ *
+ * <p>A handle is bound to its own migration: the status, error and statistics are this
+ * migration's, and stay as they were at its end when the machine migrates again (QEMU's {@code
+ * query-migrate} shows only the last one). Thread-safe.
  */
 public final class Migration {
   private final MigrationEvent.Direction direction;
+  private final MigrationManager manager;
   private final MigrationState state;
-  private final OutgoingMigration outgoing;
-  private final Supplier<IncomingMigration> incoming;
-  private final Runnable postcopyStarter;
   private final CountDownLatch listening = new CountDownLatch(1);
   private final CountDownLatch done = new CountDownLatch(1);
   private final long startNs = System.nanoTime();
+  /** Outgoing: this migration's engine object (its statistics are its own). */
+  private volatile OutgoingMigration outgoing;
+  /** Incoming: this load's engine object, once it listens. */
+  private volatile IncomingMigration incoming;
   private volatile long endNs;
   private volatile String boundUri;
   private volatile Exception failure;
+  /** This migration's status and error, followed from the shared state until its end. */
+  private volatile dev.ferry.migration.MigrationStatus status = dev.ferry.migration.MigrationStatus.NONE;
 
-  private Migration(
-      MigrationEvent.Direction direction,
-      MigrationState state,
-      OutgoingMigration outgoing,
-      Supplier<IncomingMigration> incoming,
-      Runnable postcopyStarter) {
-    this.direction = direction;
-    this.state = state;
-    this.outgoing = outgoing;
-    this.incoming = incoming;
-    this.postcopyStarter = postcopyStarter;
-  }
-
-  /** {@code startPostcopy}: the manager's migrate-start-postcopy (QEMU's checks and words). */
-  static Migration outgoing(OutgoingMigration o, Runnable startPostcopy) {
-    return new Migration(MigrationEvent.Direction.OUTGOING, o.state(), o, null, startPostcopy);
-  }
-
-  static Migration incoming(MigrationState state, Supplier<IncomingMigration> in) {
-    Migration m = new Migration(MigrationEvent.Direction.INCOMING, state, null, in, null);
-    state.addListener(m.pauseWatcher);
-    return m;
-  }
-
-  /**
-   * An incoming postcopy that pauses does not end: its load waits for a recovery. {@link #await}
-   * returns then too.
-   */
+  private volatile String errorDesc;
+  /** Incoming: {@link #recover} was called during the current pause. */
+  private volatile boolean recovering;
+  /** Wakes {@link #await}: a status change or the end. */
   private final Object settled = new Object();
 
-  private final dev.ferry.migration.MigrationListener pauseWatcher =
-      new dev.ferry.migration.MigrationListener() {
+  private final MigrationListener tracker =
+      new MigrationListener() {
         @Override
         public void statusChanged(
             dev.ferry.migration.MigrationStatus from, dev.ferry.migration.MigrationStatus to, String reason) {
-          if (to == dev.ferry.migration.MigrationStatus.POSTCOPY_PAUSED) {
-            synchronized (settled) {
-              settled.notifyAll();
-            }
+          if (!from.next().contains(to)) {
+            return; // an announcement (migrate-recover's "setup" while paused), not a move
           }
+          track(to, reason);
         }
       };
+
+  private Migration(MigrationEvent.Direction direction, MigrationManager manager, MigrationState state) {
+    this.direction = direction;
+    this.manager = manager;
+    this.state = state;
+  }
+
+  /**
+   * Starts migrating to {@code uri} with the manager's capabilities and parameters; the handle
+   * follows the status from before the migration thread starts.
+   */
+  static Migration outgoing(MigrationManager m, String uri) {
+    Migration mig = new Migration(MigrationEvent.Direction.OUTGOING, m, m.outgoingState());
+    m.outgoingState().addListener(mig.tracker);
+    try {
+      mig.outgoing = m.migrate(uri);
+    } catch (RuntimeException e) {
+      m.outgoingState().removeListener(mig.tracker);
+      throw e;
+    }
+    return mig;
+  }
+
+  /** A handle for the incoming migration about to be started on {@code m}. */
+  static Migration incoming(MigrationManager m) {
+    Migration mig = new Migration(MigrationEvent.Direction.INCOMING, m, m.incomingState());
+    m.incomingState().addListener(mig.tracker);
+    return mig;
+  }
+
+  private void track(dev.ferry.migration.MigrationStatus to, String reason) {
+    synchronized (settled) {
+      if (status.isFinal() && to == dev.ferry.migration.MigrationStatus.SETUP) {
+        return; // the next migration: this handle keeps its end
+      }
+      status = to;
+      if (to == dev.ferry.migration.MigrationStatus.POSTCOPY_PAUSED) {
+        recovering = false;
+      }
+      if (to == dev.ferry.migration.MigrationStatus.FAILED || to == dev.ferry.migration.MigrationStatus.POSTCOPY_PAUSED) {
+        errorDesc = reason;
+      }
+      if (to.isFinal() && direction == MigrationEvent.Direction.OUTGOING) {
+        state.removeListener(tracker);
+      }
+      settled.notifyAll();
+    }
+  }
 
   /** Which side this machine is. */
   public MigrationEvent.Direction direction() {
     return direction;
   }
 
-  /** The status now. */
+  /** This migration's status now (its final one once it ended). */
   public MigrationStatus status() {
-    MigrationStatus s = MigrationStatus.of(state.status());
+    MigrationStatus s = MigrationStatus.of(status);
     if (failure != null && !s.isFinal() && s != MigrationStatus.POSTCOPY_PAUSED) {
       return MigrationStatus.FAILED; // failed before the stream was read (e.g. the listen)
     }
     return s;
   }
 
-  /** Why it failed (QEMU's {@code error-desc}), or empty. */
+  /** Why it failed or paused (QEMU's {@code error-desc}), or empty. */
   public Optional<String> error() {
-    String e = state.errorDesc();
+    MigrationStatus s = status();
+    if (s != MigrationStatus.FAILED && s != MigrationStatus.POSTCOPY_PAUSED) {
+      return Optional.empty();
+    }
+    String e = errorDesc;
     if (e == null && failure != null) {
       e = failure.getMessage() != null ? failure.getMessage() : failure.toString();
     }
-    return status() == MigrationStatus.FAILED || status() == MigrationStatus.POSTCOPY_PAUSED
-        ? Optional.ofNullable(e)
-        : Optional.empty();
+    return Optional.ofNullable(e);
   }
 
-  /** The figures as of now. */
+  /** This migration's figures as of now, or as of its end once it ended. */
   public MigrationStatistics statistics() {
-    if (outgoing != null) {
-      MigrationStats.Snapshot s = outgoing.info();
+    OutgoingMigration o = outgoing;
+    if (o != null) {
+      MigrationStats.Snapshot s = o.info();
       return new MigrationStatistics(
           s.transferredBytes(),
           s.remainingBytes(),
@@ -114,33 +152,36 @@ public final class Migration {
           s.setupTimeMs(),
           s.downtimeMs(),
           s.expectedDowntimeMs(),
-          s.postcopyRequests());
+          s.postcopyRequests(),
+          s.cpuThrottlePercentage());
     }
-    IncomingMigration in = incoming.get();
+    IncomingMigration in = incoming;
     long end = endNs != 0 ? endNs : System.nanoTime();
     return new MigrationStatistics(
-        in == null ? 0 : in.receivedBytes(), 0, 0, 0, 0, 0, 0, (end - startNs) / 1_000_000, 0, 0, 0, 0);
+        in == null ? 0 : in.receivedBytes(), 0, 0, 0, 0, 0, 0, (end - startNs) / 1_000_000, 0, 0, 0, 0, 0);
   }
 
   /**
-   * Waits until the migration ended (completed, failed or cancelled; an incoming one also when its
-   * postcopy stream broke, postcopy-paused) and returns that status. An incoming migration has
-   * ended once the machine's run state after it was decided (running or paused).
+   * Waits until the migration ended (completed, failed or cancelled) or paused in postcopy
+   * (postcopy-paused: it waits for a recovery, see {@link #recover} and {@link #resume}) and returns
+   * that status. An incoming migration has ended once the machine's run state after it was decided
+   * (running or paused). After a resume or a recover it waits for the recovered migration.
    *
    * @throws TimeoutException when it has not ended within {@code timeout}
    * @throws InterruptedException when interrupted while waiting
    */
   public MigrationStatus await(Duration timeout) throws InterruptedException, TimeoutException {
-    long ns = timeout.toNanos();
-    if (outgoing != null) {
-      if (outgoing.await(ns, TimeUnit.NANOSECONDS) == null) {
+    OutgoingMigration o = outgoing;
+    if (o != null) {
+      // the engine's own wait knows a resume in flight; the status is tracked before it wakes
+      if (o.await(timeout.toNanos(), TimeUnit.NANOSECONDS) == null) {
         throw new TimeoutException("migration still " + status().qapiName() + " after " + timeout.toMillis() + " ms");
       }
       return status();
     }
-    long deadline = System.nanoTime() + ns;
+    long deadline = System.nanoTime() + timeout.toNanos();
     synchronized (settled) {
-      while (done.getCount() > 0 && state.status() != dev.ferry.migration.MigrationStatus.POSTCOPY_PAUSED) {
+      while (!settledNow()) {
         long left = deadline - System.nanoTime();
         if (left <= 0) {
           throw new TimeoutException(
@@ -152,6 +193,11 @@ public final class Migration {
     return status();
   }
 
+  /** Incoming: ended, or paused and not (yet) told to recover. */
+  private boolean settledNow() {
+    return done.getCount() == 0 || status == dev.ferry.migration.MigrationStatus.POSTCOPY_PAUSED && !recovering;
+  }
+
   /**
    * Incoming: the URI it listens on once listening (a tcp port 0 resolved), for the source to
    * connect to.
@@ -161,7 +207,7 @@ public final class Migration {
    * @throws InterruptedException when interrupted while waiting
    */
   public String listeningUri(Duration timeout) throws InterruptedException, TimeoutException {
-    if (outgoing != null) {
+    if (direction == MigrationEvent.Direction.OUTGOING) {
       throw new IllegalStateException("an outgoing migration does not listen");
     }
     if (!listening.await(timeout.toNanos(), TimeUnit.NANOSECONDS)) {
@@ -181,10 +227,7 @@ public final class Migration {
    * @throws IllegalStateException for an incoming migration (QEMU cannot cancel one either)
    */
   public void cancel() {
-    if (outgoing == null) {
-      throw new IllegalStateException("an incoming migration cannot be cancelled; close the machine instead");
-    }
-    outgoing.cancel();
+    outgoingOnly("an incoming migration cannot be cancelled; close the machine instead").cancel();
   }
 
   /**
@@ -196,15 +239,104 @@ public final class Migration {
    *     is not possible
    */
   public void startPostcopy() {
-    if (outgoing == null) {
-      throw new IllegalStateException("postcopy is started on the source");
+    outgoingOnly("postcopy is started on the source");
+    requireCurrent();
+    manager.startPostcopy();
+  }
+
+  /**
+   * Releases an outgoing migration waiting in {@link MigrationStatus#PRE_SWITCHOVER} (QEMU's {@code
+   * migrate-continue}, with {@link MigrationOptions.Capability#PAUSE_BEFORE_SWITCHOVER}).
+   *
+   * @throws IllegalStateException for an incoming migration, or with QEMU's words when the
+   *     migration is not in pre-switchover
+   */
+  public void continueSwitchover() {
+    outgoingOnly("migrate-continue is for the source")
+        .continueFromPause(dev.ferry.migration.MigrationStatus.PRE_SWITCHOVER);
+  }
+
+  // ---------------------------------------------------------------- postcopy recovery
+
+  /**
+   * Pauses this postcopy migration (QEMU's {@code migrate-pause}): the connection is shut and both
+   * sides go {@link MigrationStatus#POSTCOPY_PAUSED}; the destination's guest runs on with the
+   * pages it has (a vCPU that touches a missing one waits). Recover with {@link #recover} on the
+   * destination, then {@link #resume} on the source. Either side may pause.
+   *
+   * @throws IllegalStateException with QEMU's words unless the migration is postcopy-active
+   */
+  public void pause() {
+    OutgoingMigration o = outgoing;
+    IncomingMigration in = incoming;
+    boolean paused = o != null ? o.pausePostcopy() : in != null && in.pausePostcopy();
+    if (!paused) {
+      throw new IllegalStateException("migrate-pause is currently only supported during postcopy-active state");
     }
-    postcopyStarter.run();
+  }
+
+  /**
+   * Destination: listens on {@code uri} for the source's resume of this postcopy-paused migration
+   * (QEMU's {@code migrate-recover}); the load continues on the first connection. Returns the URI
+   * it listens on (a tcp port 0 resolved), to give to the source's {@link #resume}.
+   *
+   * @throws IllegalStateException for an outgoing migration, or with QEMU's words when not paused
+   *     or already recovering
+   * @throws IllegalArgumentException for a bad URI
+   * @throws IOException when the listener cannot be opened
+   */
+  public String recover(String uri) throws IOException {
+    if (direction != MigrationEvent.Direction.INCOMING) {
+      throw new IllegalStateException("migrate-recover is for the destination; the source resumes");
+    }
+    if (incoming == null || manager.incoming() != incoming) {
+      throw new IllegalStateException("Migrate recover can only be run when postcopy is paused.");
+    }
+    String[] bound = new String[1];
+    recovering = true;
+    try {
+      manager.recover(uri, b -> bound[0] = b);
+    } catch (IOException | RuntimeException e) {
+      recovering = false;
+      throw e;
+    }
+    return bound[0];
+  }
+
+  /**
+   * Source: resumes this postcopy-paused migration on {@code uri}, the destination's {@link
+   * #recover} listener (QEMU's {@code migrate} with {@code resume: true}): the status goes
+   * postcopy-recover, then postcopy-active once both sides agreed on the pages still missing, and
+   * the migration ends as usual. With the TLS and capabilities it started with.
+   *
+   * @throws IllegalStateException for an incoming migration, or with QEMU's words when not paused
+   * @throws IllegalArgumentException for a bad URI
+   */
+  public void resume(String uri) {
+    outgoingOnly("the source resumes; the destination recovers");
+    requireCurrent();
+    manager.resume(uri);
+  }
+
+  private OutgoingMigration outgoingOnly(String why) {
+    OutgoingMigration o = outgoing;
+    if (o == null) {
+      throw new IllegalStateException(why);
+    }
+    return o;
+  }
+
+  /** The manager acts on its latest migration: refuse when that is another one. */
+  private void requireCurrent() {
+    if (manager.outgoing() != outgoing) {
+      throw new IllegalStateException("this migration ended; a later one is the machine's current migration");
+    }
   }
 
   // ---------------------------------------------------------------- incoming side, from FerryMachine
 
   void listeningOn(String uri) {
+    incoming = manager.incoming();
     boundUri = uri;
     listening.countDown();
   }
@@ -213,9 +345,9 @@ public final class Migration {
     failure = error;
     endNs = System.nanoTime();
     listening.countDown();
-    done.countDown();
-    state.removeListener(pauseWatcher);
+    state.removeListener(tracker);
     synchronized (settled) {
+      done.countDown();
       settled.notifyAll();
     }
   }

@@ -16,6 +16,7 @@ package dev.ferry.api;
  * @param downtimeMs how long the guest was stopped for the switch-over (0 until it happened)
  * @param expectedDowntimeMs the switch-over time the remaining bytes would take now
  * @param postcopyRequests pages the destination asked for during postcopy
+ * @param cpuThrottlePercent how much auto-converge slows the source's vCPUs down now (0: not at all)
  */
 public record MigrationStatistics(
     long transferredBytes,
@@ -29,4 +30,5 @@ public record MigrationStatistics(
     long setupTimeMs,
     long downtimeMs,
     long expectedDowntimeMs,
-    long postcopyRequests) {}
+    long postcopyRequests,
+    int cpuThrottlePercent) {}

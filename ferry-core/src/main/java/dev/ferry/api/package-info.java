@@ -34,8 +34,11 @@
  *
  * <p><b>Design.</b> The facade is thin: {@link FerryMachine} wraps the engine's machine, its save
  * and migration wiring and its run-state rules (the same ones the QMP monitor applies), and maps
- * the engine's values to the small types here. Options are typed ({@link MigrationOptions}); a
- * migration is a handle ({@link Migration}) with status, statistics, events and {@code await}.
+ * the engine's values to the small types here. The embedder's code runs as service threads ({@link
+ * GuestThread}) or as the vCPUs' program ({@link VcpuProgram}, in the engine's own vCPU loop).
+ * Options are typed ({@link MigrationOptions}, {@link TlsOptions}); a migration is a handle ({@link
+ * Migration}) bound to that one migration, with status, statistics, events, {@code await} and
+ * postcopy recovery.
  * Names follow QEMU's where QEMU has the concept (run states, migration statuses, capabilities and
  * parameters by their QAPI names), so the API, the monitor and the stream speak the same words.
  */

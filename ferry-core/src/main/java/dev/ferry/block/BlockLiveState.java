@@ -1,6 +1,7 @@
 package dev.ferry.block;
 
 import dev.ferry.savevm.LiveSave;
+import dev.ferry.savevm.LiveLoad;
 import dev.ferry.savevm.LiveStateHandler;
 import dev.ferry.savevm.SaveOptions;
 import dev.ferry.stream.MigrationInput;
@@ -8,9 +9,14 @@ import dev.ferry.stream.MigrationOutput;
 import dev.ferry.stream.MigrationStreamException;
 import dev.ferry.stream.SectionType;
 import dev.ferry.stream.VersionMismatchException;
+import dev.ferry.libc.LibC;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 
@@ -34,6 +40,17 @@ import java.util.function.BooleanSupplier;
  * image of the same size, or a copy of the common base); the dirty phase sends every dirty chunk,
  * zero or not, since the destination may hold its older content.
  *
+ * <p><b>Bulk rate.</b> The source sends whole chunks straight from a read-only mapping of each
+ * image (the socket write copies from the page cache; no read into a buffer), with the kernel told
+ * the mapping is read in order and each chunk a few chunks ahead asked for (read-ahead); only the
+ * padded tail chunk goes through a reused direct buffer. The destination receives each chunk into a
+ * page-aligned buffer of a small pool and hands that same buffer to its writer thread, which writes
+ * it with one positional write; nothing is forced per chunk. A flusher thread writes the images back
+ * in the background after every {@value #FLUSH_EVERY_BYTES} bytes (never waited for), so the flush
+ * once the END section has been written, in the downtime, has little left. Zero chunks (ZERO_BLOCK,
+ * or a data chunk that is all zeros) on a chunk the destination knows is zero write nothing (see
+ * {@link DiskImage#loadWriteZeros}).
+ *
  * <p>Loading: each chunk goes to the disk of that name through {@link DiskImage#loadWrite}; an
  * unknown name or a chunk past the disk's end is refused, and the last chunk is written only up to
  * the disk's end (QEMU 7.2 fails there with EIO on a disk that is not a multiple of 1 MiB).
@@ -43,21 +60,26 @@ public final class BlockLiveState implements LiveStateHandler {
   /** Dirty chunks a postcopy switch tolerates (sent with the guest stopped). */
   static final int POSTCOPY_MAX_DIRTY_CHUNKS = 16;
   private static final int CHUNK = BlockDescriptor.CHUNK_BYTES;
+  /** How many chunks ahead of the one it sends the source asks the kernel to read (MADV_WILLNEED). */
+  static final int READ_AHEAD_CHUNKS = 4;
 
   private final List<DiskImage> disks;
+  private final Map<String, DiskImage> byName = new LinkedHashMap<>();
   private final AtomicReference<Save> activeSave = new AtomicReference<>();
-  private volatile BooleanSupplier enabled = () -> false;
   private volatile BlockStats lastStats = new BlockStats();
-  private ByteBuffer loadBuffer;
-  private LoadWriter loadWriter;
 
   public BlockLiveState(List<DiskImage> disks) {
     this.disks = List.copyOf(disks);
+    for (DiskImage d : this.disks) {
+      if (byName.putIfAbsent(d.name(), d) != null) {
+        throw new IllegalArgumentException("two drives named '" + d.name() + "'");
+      }
+    }
   }
 
-  /** Whether the next save includes the section (set by the machine from the migration's options). */
-  public void setEnabled(BooleanSupplier enabled) {
-    this.enabled = enabled;
+  /** A page-aligned direct buffer of one chunk (O_DIRECT-ready, and whole pages for the kernel). */
+  static ByteBuffer chunkBuffer() {
+    return ByteBuffer.allocateDirect(CHUNK + 4096).alignedSlice(4096).slice(0, CHUNK);
   }
 
   @Override
@@ -75,9 +97,10 @@ public final class BlockLiveState implements LiveStateHandler {
     return BlockDescriptor.VERSION;
   }
 
+  /** Only when block migration is on for this save ({@link BlockSaveOptions#enabled()}) and there are disks. */
   @Override
-  public boolean active() {
-    return !disks.isEmpty() && enabled.getAsBoolean();
+  public boolean active(SaveOptions options) {
+    return !disks.isEmpty() && options.get(BlockSaveOptions.class, BlockSaveOptions.OFF).enabled();
   }
 
   public List<DiskImage> disks() {
@@ -110,7 +133,11 @@ public final class BlockLiveState implements LiveStateHandler {
     private final BlockStats stats = new BlockStats();
     private final long[][] dirty = new long[disks.size()][];
     private final long[] dirtyCount = new long[disks.size()];
-    private final ByteBuffer buffer = ByteBuffer.allocateDirect(CHUNK);
+    /** For the padded tail chunk, and every chunk of a disk that could not be mapped. */
+    private final ByteBuffer buffer = chunkBuffer();
+    private final Arena arena = Arena.ofShared();
+    /** Each disk's read-only mapping, or null (read through {@link #buffer} instead). */
+    private final MemorySegment[] maps = new MemorySegment[disks.size()];
     private BlockRecordWriter writer;
     private int bulkDisk;
     private long bulkChunk;
@@ -130,6 +157,13 @@ public final class BlockLiveState implements LiveStateHandler {
       for (int i = 0; i < disks.size(); i++) {
         DiskImage d = disks.get(i);
         dirty[i] = new long[(int) ((d.chunkCount() + 63) / 64)];
+        if (d.sizeBytes() >= CHUNK) {
+          try {
+            maps[i] = d.mapReadOnly(arena);
+          } catch (IOException | UnsupportedOperationException e) {
+            maps[i] = null; // e.g. a file system without mmap: read through the buffer
+          }
+        }
         d.startDirtyLog();
         totalChunks += d.chunkCount();
         total += d.sizeBytes();
@@ -198,9 +232,20 @@ public final class BlockLiveState implements LiveStateHandler {
       DiskImage d = disks.get(di);
       long off = c * CHUNK;
       int len = (int) Math.min(CHUNK, d.sizeBytes() - off);
-      buffer.clear().limit(len);
-      d.read(off, buffer);
-      boolean zero = isZero(buffer, len);
+      MemorySegment map = maps[di];
+      ByteBuffer data;
+      if (map != null && len == CHUNK) {
+        long ahead = off + (long) READ_AHEAD_CHUNKS * CHUNK;
+        if (ahead < map.byteSize()) {
+          LibC.madvise(map.address() + ahead, Math.min(CHUNK, map.byteSize() - ahead), LibC.MADV_WILLNEED);
+        }
+        data = map.asSlice(off, CHUNK).asByteBuffer();
+      } else {
+        buffer.clear().limit(len);
+        d.read(off, buffer);
+        data = buffer;
+      }
+      boolean zero = isZero(data, len);
       if (zero && skipZero) {
         stats.skippedChunks.incrementAndGet();
         return;
@@ -209,13 +254,15 @@ public final class BlockLiveState implements LiveStateHandler {
         writer.writeZeroChunk(d.name(), off);
         stats.zeroChunks.incrementAndGet();
       } else {
-        buffer.limit(CHUNK);
-        while (buffer.position() < CHUNK) {
-          buffer.put((byte) 0); // pad the tail chunk: QEMU's loader reads a whole 1 MiB
+        if (data == buffer) {
+          // pad the tail chunk: QEMU's loader reads a whole 1 MiB
+          MemorySegment.ofBuffer(buffer.clear()).asSlice(len).fill((byte) 0);
+          buffer.clear();
+        } else {
+          data.clear();
         }
-        buffer.flip();
-        writer.writeChunk(d.name(), off, buffer);
-        writer.flush(); // the chunk went by reference: out before the buffer is reused
+        writer.writeChunk(d.name(), off, data);
+        writer.flush(); // the chunk went by reference: out before the buffer is reused (or unmapped)
         stats.transferredBytes.addAndGet(CHUNK);
       }
       stats.chunks.incrementAndGet();
@@ -339,75 +386,88 @@ public final class BlockLiveState implements LiveStateHandler {
       for (DiskImage d : disks) {
         d.stopDirtyLog();
       }
+      java.util.Arrays.fill(maps, null);
       activeSave.compareAndSet(this, null);
+      arena.close(); // unmaps (on the migration thread, after its last flush: nothing reads the mappings)
     }
   }
 
+  /** Whether the first {@code len} bytes (at most a chunk) of {@code b} from index 0 are zeros (vectorized compare). */
   static boolean isZero(ByteBuffer b, int len) {
-    int i = 0;
-    for (; i + 8 <= len; i += 8) {
-      if (b.getLong(i) != 0) {
-        return false;
-      }
-    }
-    for (; i < len; i++) {
-      if (b.get(i) != 0) {
-        return false;
-      }
-    }
-    return true;
+    return MemorySegment.mismatch(MemorySegment.ofBuffer(b.duplicate().clear()), 0, len, DiskImage.ZERO_CHUNK, 0, len) < 0;
   }
 
   // ------------------------------------------------------------------ load
 
+  /** The disk state of one load: its chunk buffer and its writer thread. */
   @Override
-  public void loadSetup() {
-    if (loadBuffer == null) {
-      loadBuffer = ByteBuffer.allocateDirect(CHUNK);
-    }
-    if (loadWriter == null) {
-      loadWriter = new LoadWriter();
-    }
+  public LiveLoad openLoad(SaveOptions options) {
+    return new Load();
   }
 
-  @Override
-  public void load(MigrationInput in, int version, SectionType type) throws IOException {
-    if (version != BlockDescriptor.VERSION) {
-      throw new VersionMismatchException("section 'block'", version, BlockDescriptor.VERSION, BlockDescriptor.VERSION);
-    }
-    loadSetup();
-    loadWriter.check();
-    BlockReader.readBody(in, this::loadChunk, loadBuffer);
-    if (type == SectionType.END) {
-      loadWriter.drain(); // every chunk is on the disk before the load goes on
-    }
-  }
+  /** One load's block state (QEMU's block_load with its buffers), closed when the load ends. */
+  private final class Load implements LiveLoad {
+    private final LoadWriter writer = new LoadWriter();
+    /** Disks this load wrote (flushed once at its END). */
+    private final java.util.Set<DiskImage> loaded = new java.util.LinkedHashSet<>();
+    private boolean closed;
 
-  private void loadChunk(String device, long offset, ByteBuffer data, long at) throws IOException {
-    DiskImage d = null;
-    for (DiskImage x : disks) {
-      if (x.name().equals(device)) {
-        d = x;
+    @Override
+    public void load(MigrationInput in, int version, SectionType type) throws IOException {
+      if (version != BlockDescriptor.VERSION) {
+        throw new VersionMismatchException("section 'block'", version, BlockDescriptor.VERSION, BlockDescriptor.VERSION);
+      }
+      writer.check();
+      BlockReader.readBody(in, (device, offset, data, at) -> loadChunk(this, device, offset, data, at), writer::take);
+      if (type == SectionType.END) {
+        writer.drain(); // every chunk is on the disk before the load goes on
+        for (DiskImage d : loaded) {
+          d.flush(); // once, at the end (no force per chunk)
+        }
+        loaded.clear();
       }
     }
-    if (d == null) {
-      throw new MigrationStreamException("Error unknown block device '" + device + "'", at);
+
+    @Override
+    public void close() {
+      if (!closed) {
+        closed = true;
+        loaded.clear();
+        writer.close();
+      }
     }
-    if (offset >= d.sizeBytes()) {
-      throw new MigrationStreamException(
-          String.format("block chunk at 0x%x is past the end of drive '%s' (%d bytes)", offset, device, d.sizeBytes()), at);
+  }
+
+  private void loadChunk(Load load, String device, long offset, ByteBuffer data, long at) throws IOException {
+    DiskImage d = byName.get(device);
+    String bad = null;
+    if (d == null) {
+      bad = "Error unknown block device '" + device + "'";
+    } else if (offset >= d.sizeBytes()) {
+      bad = String.format("block chunk at 0x%x is past the end of drive '%s' (%d bytes)", offset, device, d.sizeBytes());
+    }
+    if (bad != null) {
+      if (data != null) {
+        load.writer.giveBack(data);
+      }
+      throw new MigrationStreamException(bad, at);
     }
     int len = (int) Math.min(CHUNK, d.sizeBytes() - offset); // clamp the tail chunk to the disk's end
-    loadWriter.write(d, offset, data, len);
+    load.loaded.add(d);
+    load.writer.write(d, offset, data, len);
   }
 
   /**
    * Writes the received chunks on a thread of its own, so receiving the next chunk overlaps writing
-   * this one (QEMU's loader writes synchronously; a file write then stalls the socket). Chunks are
-   * written in stream order (one thread), at most {@value #LOAD_DEPTH} queued; the first write error
-   * fails the next section, and an END section waits until all are written.
+   * this one (QEMU's loader writes synchronously; a file write then stalls the socket). The reader
+   * receives each chunk into a buffer {@link #take() taken} from a pool of at most {@value
+   * #LOAD_DEPTH} and hands that buffer over: the write goes from it, no copy. Chunks are written in
+   * stream order (one thread); the first write error fails the next section, and an END section waits
+   * until all are written.
    */
   private static final int LOAD_DEPTH = 8;
+  /** Bytes written between background write-backs of the destination's images. */
+  static final long FLUSH_EVERY_BYTES = 64L << 20;
 
   private static final class LoadWriter {
     private final java.util.concurrent.ExecutorService thread =
@@ -415,58 +475,100 @@ public final class BlockLiveState implements LiveStateHandler {
     private final java.util.concurrent.Semaphore permits = new java.util.concurrent.Semaphore(LOAD_DEPTH);
     private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> pool = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final AtomicReference<IOException> failure = new AtomicReference<>();
+    private final java.util.concurrent.ExecutorService flusher =
+        java.util.concurrent.Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().name("block-load-flush").daemon(true).unstarted(r));
+    private final java.util.concurrent.atomic.AtomicBoolean flushing = new java.util.concurrent.atomic.AtomicBoolean();
+    /** Disks written since the last background flush (writer thread only). */
+    private final java.util.Set<DiskImage> unflushed = new java.util.HashSet<>();
+    private long unflushedBytes;
 
-    void write(DiskImage d, long offset, ByteBuffer data, int len) throws IOException {
+    /** On the writer thread: starts a background flush once enough was written (skipped while one runs). */
+    private void written(DiskImage d, int len) {
+      unflushed.add(d);
+      unflushedBytes += len;
+      if (unflushedBytes >= FLUSH_EVERY_BYTES && flushing.compareAndSet(false, true)) {
+        List<DiskImage> batch = List.copyOf(unflushed);
+        unflushed.clear();
+        unflushedBytes = 0;
+        try {
+          flusher.execute(() -> {
+            try {
+              for (DiskImage x : batch) {
+                x.flush();
+              }
+            } catch (IOException | RuntimeException e) {
+              failure.compareAndSet(null, new IOException("flushing the block load failed: " + e.getMessage(), e));
+            } finally {
+              flushing.set(false);
+            }
+          });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+          flushing.set(false);
+        }
+      }
+    }
+
+    /** A free chunk buffer (waits while {@value #LOAD_DEPTH} chunks are queued); hand it to {@link #write} or {@link #giveBack}. */
+    ByteBuffer take() throws IOException {
       check();
+      acquire("receiving a block chunk");
+      ByteBuffer b = pool.poll();
+      return b != null ? b : chunkBuffer();
+    }
+
+    void giveBack(ByteBuffer b) {
+      pool.add(b);
+      permits.release();
+    }
+
+    private void acquire(String what) throws IOException {
       try {
         permits.acquire();
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        throw new java.io.InterruptedIOException("interrupted while writing drive '" + d.name() + "'");
+        throw new java.io.InterruptedIOException("interrupted while " + what);
       }
-      ByteBuffer buf = null;
-      if (data != null) {
-        buf = pool.poll();
-        if (buf == null) {
-          buf = ByteBuffer.allocateDirect(CHUNK);
-        }
-        buf.clear().put(data.limit(len)).flip();
+    }
+
+    /**
+     * Queues the write of {@code len} bytes of {@code data} (a buffer from {@link #take()}, now owned
+     * by the writer) at {@code offset}, or of a zero chunk when {@code data} is null.
+     */
+    void write(DiskImage d, long offset, ByteBuffer data, int len) throws IOException {
+      if (data == null) {
+        check();
+        acquire("writing drive '" + d.name() + "'");
       }
-      ByteBuffer b = buf;
       try {
         thread.execute(
             () -> {
               try {
                 if (failure.get() == null) {
-                  if (b == null) {
-                    writeZeros(d, offset, len);
+                  if (data == null || isZero(data, len)) {
+                    if (d.loadWriteZeros(offset, len)) {
+                      written(d, len);
+                    }
                   } else {
-                    d.loadWrite(offset, b);
+                    d.loadWrite(offset, data.limit(len));
+                    written(d, len);
                   }
                 }
               } catch (IOException | RuntimeException e) {
                 failure.compareAndSet(null, e instanceof IOException io ? io
                     : new IOException("writing drive '" + d.name() + "' failed: " + e.getMessage(), e));
               } finally {
-                if (b != null) {
-                  pool.add(b);
+                if (data != null) {
+                  pool.add(data);
                 }
                 permits.release();
               }
             });
       } catch (java.util.concurrent.RejectedExecutionException e) {
+        if (data != null) {
+          pool.add(data);
+        }
         permits.release();
         throw new IOException("the block load has ended", e);
-      }
-    }
-
-    private static void writeZeros(DiskImage d, long offset, int len) throws IOException {
-      ByteBuffer z = ByteBuffer.allocate(Math.min(len, 64 << 10));
-      for (long o = offset; o < offset + len; ) {
-        int n = (int) Math.min(z.capacity(), offset + len - o);
-        z.clear().limit(n);
-        d.loadWrite(o, z);
-        o += n;
       }
     }
 
@@ -496,15 +598,7 @@ public final class BlockLiveState implements LiveStateHandler {
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
-    }
-  }
-
-  @Override
-  public void loadCleanup() {
-    loadBuffer = null;
-    if (loadWriter != null) {
-      loadWriter.close();
-      loadWriter = null;
+      flusher.shutdown(); // a running write-back finishes on its own
     }
   }
 }

@@ -26,17 +26,31 @@ public final class BlockReader {
     void chunk(String device, long byteOffset, ByteBuffer data, long streamOffset) throws IOException;
   }
 
+  /** Where each chunk's payload is read: a buffer of at least 1 MiB per call (direct is best). */
+  @FunctionalInterface
+  public interface ChunkBuffers {
+    ByteBuffer take() throws IOException;
+  }
+
   private BlockReader() {}
 
   /**
-   * Reads records until EOS. {@code buffer} is a scratch buffer of at least 1 MiB (direct is best).
+   * Reads records until EOS. {@code buffer} is a scratch buffer of at least 1 MiB (direct is best),
+   * reused for every chunk.
    *
    * @throws MigrationStreamException for a bad word, naming it and the stream offset
    */
   public static void readBody(MigrationInput in, Handler handler, ByteBuffer buffer) throws IOException {
-    if (buffer.capacity() < BlockDescriptor.CHUNK_BYTES) {
-      throw new IllegalArgumentException("block chunk buffer smaller than 1 MiB");
-    }
+    readBody(in, handler, () -> buffer);
+  }
+
+  /**
+   * Reads records until EOS, each chunk's payload into a buffer from {@code buffers} (taken only for
+   * a chunk with data), which the handler then owns: it may keep it (e.g. to write it later).
+   *
+   * @throws MigrationStreamException for a bad word, naming it and the stream offset
+   */
+  public static void readBody(MigrationInput in, Handler handler, ChunkBuffers buffers) throws IOException {
     while (true) {
       long at = in.position();
       long word = in.readBe64();
@@ -69,6 +83,10 @@ public final class BlockReader {
       if (zero) {
         handler.chunk(device, offset, null, at);
       } else {
+        ByteBuffer buffer = buffers.take();
+        if (buffer.capacity() < BlockDescriptor.CHUNK_BYTES) {
+          throw new IllegalArgumentException("block chunk buffer smaller than 1 MiB");
+        }
         ByteBuffer data = buffer.clear().limit(BlockDescriptor.CHUNK_BYTES);
         in.readFully(data);
         data.flip();

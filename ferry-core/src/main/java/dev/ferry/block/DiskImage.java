@@ -1,6 +1,9 @@
 package dev.ferry.block;
 
+import dev.ferry.libc.LibC;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -23,6 +26,11 @@ import java.util.concurrent.atomic.AtomicLongArray;
  *
  * <p>Dirty marks are set after the data reached the file, so a reader that clears a chunk's mark
  * before reading it either reads the new data or finds the mark set again (never loses a write).
+ *
+ * <p><b>Known zeros.</b> An image this object created (sparse, from {@code size=}) starts with every
+ * chunk known to read as zeros; any write clears the chunks it touches. A migration's zero chunk
+ * ({@link #loadWriteZeros}) on a chunk known zero writes nothing, so a sparse source stays sparse on
+ * a fresh destination. (Ferry does not punch holes: a zero chunk over data is written as zeros.)
  */
 public final class DiskImage implements AutoCloseable {
   private static final int CHUNK = BlockDescriptor.CHUNK_BYTES;
@@ -32,16 +40,28 @@ public final class DiskImage implements AutoCloseable {
   private final long sizeBytes;
   private final FileChannel channel;
   private final AtomicLongArray dirty;
+  /** One bit per chunk that reads as zeros for sure (see the class comment). */
+  private final AtomicLongArray knownZero;
   private volatile boolean logging;
   private volatile boolean active;
 
-  private DiskImage(String name, Path path, long sizeBytes, FileChannel channel, boolean active) {
+  /** One zero chunk, shared by the zero checks and zero writes of every image (never written). */
+  static final MemorySegment ZERO_CHUNK = Arena.global().allocate(CHUNK, 4096);
+
+  private DiskImage(String name, Path path, long sizeBytes, FileChannel channel, boolean active, boolean created) {
     this.name = name;
     this.path = path;
     this.sizeBytes = sizeBytes;
     this.channel = channel;
     this.active = active;
-    this.dirty = new AtomicLongArray((int) ((chunkCount(sizeBytes) + 63) / 64));
+    int words = (int) ((chunkCount(sizeBytes) + 63) / 64);
+    this.dirty = new AtomicLongArray(words);
+    this.knownZero = new AtomicLongArray(words);
+    if (created) {
+      for (int i = 0; i < words; i++) {
+        knownZero.set(i, -1L);
+      }
+    }
   }
 
   /**
@@ -67,7 +87,8 @@ public final class DiskImage implements AutoCloseable {
     try {
       long existing = ch.size();
       long size;
-      if (!exists || existing == 0 && sizeBytes > 0) {
+      boolean created = !exists || existing == 0 && sizeBytes > 0;
+      if (created) {
         ch.write(ByteBuffer.allocate(1), sizeBytes - 1); // sparse: only the last byte is written
         size = sizeBytes;
       } else {
@@ -81,7 +102,7 @@ public final class DiskImage implements AutoCloseable {
         }
         size = existing;
       }
-      return new DiskImage(name, path, size, ch, true);
+      return new DiskImage(name, path, size, ch, true, created);
     } catch (IOException | RuntimeException e) {
       ch.close();
       throw e;
@@ -178,16 +199,73 @@ public final class DiskImage implements AutoCloseable {
     }
   }
 
-  /** A write by the migration (a destination's loader), allowed while inactive; not logged. */
+  /**
+   * A write by the migration (a destination's loader), allowed while inactive; not logged. One
+   * positional write straight from {@code src} (direct buffers go to the kernel without a copy).
+   */
   public void loadWrite(long offset, ByteBuffer src) throws IOException {
     writeFully(offset, src);
   }
 
+  /**
+   * The migration's zero chunk: {@code len} bytes (at most one chunk, from a chunk's start) become
+   * zeros. Nothing is written when the chunk is known zero; otherwise zeros are written and the
+   * chunk is known zero from then on.
+   *
+   * @return whether anything was written
+   */
+  public boolean loadWriteZeros(long offset, int len) throws IOException {
+    checkRange(offset, len);
+    if (offset % CHUNK != 0 || len > CHUNK) {
+      throw new IllegalArgumentException("a zero chunk starts at a chunk and is at most one: [" + offset + ", +" + len + ")");
+    }
+    long c = offset / CHUNK;
+    if (isKnownZero(c)) {
+      return false;
+    }
+    writeFully(offset, ZERO_CHUNK.asSlice(0, len).asByteBuffer());
+    if (offset + len == Math.min(sizeBytes, offset + CHUNK)) {
+      knownZero.getAndUpdate((int) (c >>> 6), w -> w | 1L << c);
+    }
+    return true;
+  }
+
+  /** Whether chunk {@code c} reads as zeros for sure (see the class comment). */
+  public boolean isKnownZero(long c) {
+    return (knownZero.get((int) (c >>> 6)) & 1L << c) != 0;
+  }
+
   private void writeFully(long offset, ByteBuffer src) throws IOException {
     checkRange(offset, src.remaining());
+    if (src.hasRemaining()) {
+      forgetZeros(offset, src.remaining());
+    }
     while (src.hasRemaining()) {
       offset += channel.write(src, offset);
     }
+  }
+
+  /** Clears the known-zero bits of the chunks {@code [offset, offset + len)} touches (len > 0). */
+  private void forgetZeros(long offset, long len) {
+    for (long c = offset / CHUNK, last = (offset + len - 1) / CHUNK; c <= last; c++) {
+      int w = (int) (c >>> 6);
+      long bit = 1L << c;
+      if ((knownZero.get(w) & bit) != 0) {
+        knownZero.getAndUpdate(w, x -> x & ~bit);
+      }
+    }
+  }
+
+  /**
+   * Maps the whole image read-only into {@code arena} for a migration's sends (no copy through a
+   * buffer: the socket write reads the page cache), advising the kernel that it is read in order.
+   * The mapping sees every later write (one page cache). The caller must not read past the image's
+   * end, and nobody may shrink the file while it is mapped.
+   */
+  public MemorySegment mapReadOnly(Arena arena) throws IOException {
+    MemorySegment m = channel.map(FileChannel.MapMode.READ_ONLY, 0, sizeBytes, arena);
+    LibC.madvise(m.address(), m.byteSize(), LibC.MADV_SEQUENTIAL); // advice only: a failure changes nothing
+    return m;
   }
 
   private void checkRange(long offset, long len) {

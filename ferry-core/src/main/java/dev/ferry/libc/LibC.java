@@ -115,90 +115,108 @@ public final class LibC {
   private static final VarHandle ERRNO_VH =
       CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
 
-  private static final MethodHandle READ =
-      downcall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-  private static final MethodHandle WRITE =
-      downcall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-  private static final MethodHandle WRITEV =
-      downcall("writev", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-  private static final MethodHandle CLOSE =
-      downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-  private static final MethodHandle SHUTDOWN =
-      downcall("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-  private static final MethodHandle GETSOCKOPT =
-      downcall(
-          "getsockopt",
-          FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-  private static final MethodHandle SOCKETPAIR =
-      downcall(
-          "socketpair", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-  private static final MethodHandle PIPE2 =
-      downcall("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-  private static final MethodHandle FCNTL =
-      downcall(
-          "fcntl",
-          FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
-          Linker.Option.firstVariadicArg(2));
-  private static final MethodHandle OPEN =
-      downcall(
-          "open",
-          FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
-          Linker.Option.firstVariadicArg(2));
-  private static final MethodHandle POLL =
-      downcall("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-  private static final MethodHandle POSIX_SPAWNP =
-      LINKER.downcallHandle(
-          LIBC.find("posix_spawnp").orElseThrow(),
-          FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
-  private static final MethodHandle FA_INIT =
-      LINKER.downcallHandle(
-          LIBC.find("posix_spawn_file_actions_init").orElseThrow(),
-          FunctionDescriptor.of(JAVA_INT, ADDRESS));
-  private static final MethodHandle FA_DESTROY =
-      LINKER.downcallHandle(
-          LIBC.find("posix_spawn_file_actions_destroy").orElseThrow(),
-          FunctionDescriptor.of(JAVA_INT, ADDRESS));
-  private static final MethodHandle FA_ADDDUP2 =
-      LINKER.downcallHandle(
-          LIBC.find("posix_spawn_file_actions_adddup2").orElseThrow(),
-          FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-  private static final MethodHandle FA_ADDOPEN =
-      LINKER.downcallHandle(
-          LIBC.find("posix_spawn_file_actions_addopen").orElseThrow(),
-          FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-  /** glibc 2.34+; absent (null) on older C libraries. */
-  private static final MethodHandle FA_ADDCLOSEFROM =
-      LIBC.find("posix_spawn_file_actions_addclosefrom_np")
-          .map(
-              addr ->
-                  LINKER.downcallHandle(addr, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT)))
-          .orElse(null);
-  private static final MethodHandle WAITPID =
-      downcall("waitpid", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-  private static final MethodHandle KILL =
-      downcall("kill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+  // The bindings, in holder classes by purpose: a class initializer links its group on first use
+  // only. Linking a downcall spins method handles and hidden classes (milliseconds each in a fresh
+  // JVM, and JDK 25's AOT cache does not keep them), so a command that only maps RAM (ferry
+  // analyze) should not pay for posix_spawn, sockets and the rest.
 
-  private static final MethodHandle SOCKET =
-      downcall("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-  private static final MethodHandle BIND =
-      downcall("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-  private static final MethodHandle LISTEN =
-      downcall("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-  private static final MethodHandle ACCEPT4 =
-      downcall("accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-  private static final MethodHandle CONNECT =
-      downcall("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-  private static final MethodHandle RECVMSG =
-      downcall("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-  private static final MethodHandle SENDMSG =
-      downcall("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-  // guest RAM: addresses as longs, as RamBlock keeps them
-  private static final MethodHandle MMAP =
-      downcall("mmap", FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
-  private static final MethodHandle MUNMAP =
-      downcall("munmap", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
-  private static final MethodHandle MADVISE =
-      downcall("madvise", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
+  /** Bindings of descriptor calls: read, write, close, fcntl, poll and the like. */
+  private static final class Io {
+    static final MethodHandle READ =
+        downcall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    static final MethodHandle WRITE =
+        downcall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    static final MethodHandle WRITEV =
+        downcall("writev", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    static final MethodHandle CLOSE =
+        downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    static final MethodHandle SHUTDOWN =
+        downcall("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    static final MethodHandle GETSOCKOPT =
+        downcall(
+            "getsockopt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    static final MethodHandle SOCKETPAIR =
+        downcall(
+            "socketpair", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    static final MethodHandle PIPE2 =
+        downcall("pipe2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    static final MethodHandle FCNTL =
+        downcall(
+            "fcntl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT),
+            Linker.Option.firstVariadicArg(2));
+    static final MethodHandle OPEN =
+        downcall(
+            "open",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+            Linker.Option.firstVariadicArg(2));
+    static final MethodHandle POLL =
+        downcall("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+  }
+
+  /** Bindings of child processes: posix_spawn and its file actions, waitpid, kill. */
+  private static final class Spawn {
+    static final MethodHandle POSIX_SPAWNP =
+        LINKER.downcallHandle(
+            LIBC.find("posix_spawnp").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    static final MethodHandle FA_INIT =
+        LINKER.downcallHandle(
+            LIBC.find("posix_spawn_file_actions_init").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    static final MethodHandle FA_DESTROY =
+        LINKER.downcallHandle(
+            LIBC.find("posix_spawn_file_actions_destroy").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    static final MethodHandle FA_ADDDUP2 =
+        LINKER.downcallHandle(
+            LIBC.find("posix_spawn_file_actions_adddup2").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    static final MethodHandle FA_ADDOPEN =
+        LINKER.downcallHandle(
+            LIBC.find("posix_spawn_file_actions_addopen").orElseThrow(),
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    /** glibc 2.34+; absent (null) on older C libraries. */
+    static final MethodHandle FA_ADDCLOSEFROM =
+        LIBC.find("posix_spawn_file_actions_addclosefrom_np")
+            .map(
+                addr ->
+                    LINKER.downcallHandle(addr, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT)))
+            .orElse(null);
+    static final MethodHandle WAITPID =
+        downcall("waitpid", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    static final MethodHandle KILL =
+        downcall("kill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+  }
+
+  /** Bindings of unix sockets with descriptor passing. */
+  private static final class Sockets {
+    static final MethodHandle SOCKET =
+        downcall("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    static final MethodHandle BIND =
+        downcall("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    static final MethodHandle LISTEN =
+        downcall("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    static final MethodHandle ACCEPT4 =
+        downcall("accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+    static final MethodHandle CONNECT =
+        downcall("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    static final MethodHandle RECVMSG =
+        downcall("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    static final MethodHandle SENDMSG =
+        downcall("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+  }
+
+  /** Bindings of guest RAM: mmap, munmap, madvise. */
+  private static final class Memory {
+    static final MethodHandle MMAP =
+        downcall("mmap", FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+    static final MethodHandle MUNMAP =
+        downcall("munmap", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
+    static final MethodHandle MADVISE =
+        downcall("madvise", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
+  }
 
   /** glibc's {@code posix_spawn_file_actions_t} is 80 bytes on 64-bit; room to spare. */
   public static final long FILE_ACTIONS_SIZE = 256;
@@ -216,6 +234,16 @@ public final class LibC {
         LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name)),
         fd,
         opts);
+  }
+
+  /**
+   * Links the memory calls ({@code mmap}, {@code munmap}, {@code madvise}) now, so that a caller can
+   * learn up front whether they work.
+   *
+   * @throws LinkageError when they cannot be linked (no libc, native access denied)
+   */
+  public static void linkMemoryCalls() {
+    Memory.MMAP.type();
   }
 
   /** The errno captured by the last call of this thread. */
@@ -257,7 +285,7 @@ public final class LibC {
 
   public static long read(int fd, MemorySegment buf, long len) {
     try {
-      return (long) READ.invokeExact(CAPTURE_SEGMENT.get(), fd, buf, len);
+      return (long) Io.READ.invokeExact(CAPTURE_SEGMENT.get(), fd, buf, len);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -265,7 +293,7 @@ public final class LibC {
 
   public static long write(int fd, MemorySegment buf, long len) {
     try {
-      return (long) WRITE.invokeExact(CAPTURE_SEGMENT.get(), fd, buf, len);
+      return (long) Io.WRITE.invokeExact(CAPTURE_SEGMENT.get(), fd, buf, len);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -273,7 +301,7 @@ public final class LibC {
 
   public static long writev(int fd, MemorySegment iov, int count) {
     try {
-      return (long) WRITEV.invokeExact(CAPTURE_SEGMENT.get(), fd, iov, count);
+      return (long) Io.WRITEV.invokeExact(CAPTURE_SEGMENT.get(), fd, iov, count);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -281,7 +309,7 @@ public final class LibC {
 
   public static int close(int fd) {
     try {
-      return (int) CLOSE.invokeExact(CAPTURE_SEGMENT.get(), fd);
+      return (int) Io.CLOSE.invokeExact(CAPTURE_SEGMENT.get(), fd);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -289,7 +317,7 @@ public final class LibC {
 
   public static int shutdown(int fd, int how) {
     try {
-      return (int) SHUTDOWN.invokeExact(CAPTURE_SEGMENT.get(), fd, how);
+      return (int) Io.SHUTDOWN.invokeExact(CAPTURE_SEGMENT.get(), fd, how);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -302,7 +330,7 @@ public final class LibC {
       MemorySegment len = a.allocate(JAVA_INT);
       len.set(JAVA_INT, 0, 4);
       int r =
-          (int) GETSOCKOPT.invokeExact(CAPTURE_SEGMENT.get(), fd, SOL_SOCKET, SO_TYPE, val, len);
+          (int) Io.GETSOCKOPT.invokeExact(CAPTURE_SEGMENT.get(), fd, SOL_SOCKET, SO_TYPE, val, len);
       return r < 0 ? -1 : val.get(JAVA_INT, 0);
     } catch (Throwable t) {
       throw rethrow(t);
@@ -311,7 +339,7 @@ public final class LibC {
 
   public static int socketpair(int domain, int type, int protocol, MemorySegment fds) {
     try {
-      return (int) SOCKETPAIR.invokeExact(CAPTURE_SEGMENT.get(), domain, type, protocol, fds);
+      return (int) Io.SOCKETPAIR.invokeExact(CAPTURE_SEGMENT.get(), domain, type, protocol, fds);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -319,7 +347,7 @@ public final class LibC {
 
   public static int pipe2(MemorySegment fds, int flags) {
     try {
-      return (int) PIPE2.invokeExact(CAPTURE_SEGMENT.get(), fds, flags);
+      return (int) Io.PIPE2.invokeExact(CAPTURE_SEGMENT.get(), fds, flags);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -327,7 +355,7 @@ public final class LibC {
 
   public static int fcntl(int fd, int cmd, int arg) {
     try {
-      return (int) FCNTL.invokeExact(CAPTURE_SEGMENT.get(), fd, cmd, arg);
+      return (int) Io.FCNTL.invokeExact(CAPTURE_SEGMENT.get(), fd, cmd, arg);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -335,7 +363,7 @@ public final class LibC {
 
   public static int open(MemorySegment path, int flags) {
     try {
-      return (int) OPEN.invokeExact(CAPTURE_SEGMENT.get(), path, flags, 0);
+      return (int) Io.OPEN.invokeExact(CAPTURE_SEGMENT.get(), path, flags, 0);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -343,7 +371,7 @@ public final class LibC {
 
   public static int poll(MemorySegment fds, long nfds, int timeoutMs) {
     try {
-      return (int) POLL.invokeExact(CAPTURE_SEGMENT.get(), fds, nfds, timeoutMs);
+      return (int) Io.POLL.invokeExact(CAPTURE_SEGMENT.get(), fds, nfds, timeoutMs);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -357,7 +385,7 @@ public final class LibC {
       MemorySegment argv,
       MemorySegment envp) {
     try {
-      return (int) POSIX_SPAWNP.invokeExact(pid, file, actions, MemorySegment.NULL, argv, envp);
+      return (int) Spawn.POSIX_SPAWNP.invokeExact(pid, file, actions, MemorySegment.NULL, argv, envp);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -365,7 +393,7 @@ public final class LibC {
 
   public static int fileActionsInit(MemorySegment fa) {
     try {
-      return (int) FA_INIT.invokeExact(fa);
+      return (int) Spawn.FA_INIT.invokeExact(fa);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -373,7 +401,7 @@ public final class LibC {
 
   public static int fileActionsDestroy(MemorySegment fa) {
     try {
-      return (int) FA_DESTROY.invokeExact(fa);
+      return (int) Spawn.FA_DESTROY.invokeExact(fa);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -381,7 +409,7 @@ public final class LibC {
 
   public static int fileActionsAddDup2(MemorySegment fa, int fd, int newFd) {
     try {
-      return (int) FA_ADDDUP2.invokeExact(fa, fd, newFd);
+      return (int) Spawn.FA_ADDDUP2.invokeExact(fa, fd, newFd);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -389,7 +417,7 @@ public final class LibC {
 
   public static int fileActionsAddOpen(MemorySegment fa, int fd, MemorySegment path, int flags, int mode) {
     try {
-      return (int) FA_ADDOPEN.invokeExact(fa, fd, path, flags, mode);
+      return (int) Spawn.FA_ADDOPEN.invokeExact(fa, fd, path, flags, mode);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -397,11 +425,11 @@ public final class LibC {
 
   /** Returns 0, an error number, or -1 when this C library lacks the call. */
   public static int fileActionsAddCloseFrom(MemorySegment fa, int from) {
-    if (FA_ADDCLOSEFROM == null) {
+    if (Spawn.FA_ADDCLOSEFROM == null) {
       return -1;
     }
     try {
-      return (int) FA_ADDCLOSEFROM.invokeExact(fa, from);
+      return (int) Spawn.FA_ADDCLOSEFROM.invokeExact(fa, from);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -409,7 +437,7 @@ public final class LibC {
 
   public static int waitpid(int pid, MemorySegment status, int options) {
     try {
-      return (int) WAITPID.invokeExact(CAPTURE_SEGMENT.get(), pid, status, options);
+      return (int) Spawn.WAITPID.invokeExact(CAPTURE_SEGMENT.get(), pid, status, options);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -417,7 +445,7 @@ public final class LibC {
 
   public static int kill(int pid, int sig) {
     try {
-      return (int) KILL.invokeExact(CAPTURE_SEGMENT.get(), pid, sig);
+      return (int) Spawn.KILL.invokeExact(CAPTURE_SEGMENT.get(), pid, sig);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -425,7 +453,7 @@ public final class LibC {
 
   public static int socket(int domain, int type, int protocol) {
     try {
-      return (int) SOCKET.invokeExact(CAPTURE_SEGMENT.get(), domain, type, protocol);
+      return (int) Sockets.SOCKET.invokeExact(CAPTURE_SEGMENT.get(), domain, type, protocol);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -433,7 +461,7 @@ public final class LibC {
 
   public static int bind(int fd, MemorySegment addr, int len) {
     try {
-      return (int) BIND.invokeExact(CAPTURE_SEGMENT.get(), fd, addr, len);
+      return (int) Sockets.BIND.invokeExact(CAPTURE_SEGMENT.get(), fd, addr, len);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -441,7 +469,7 @@ public final class LibC {
 
   public static int listen(int fd, int backlog) {
     try {
-      return (int) LISTEN.invokeExact(CAPTURE_SEGMENT.get(), fd, backlog);
+      return (int) Sockets.LISTEN.invokeExact(CAPTURE_SEGMENT.get(), fd, backlog);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -449,7 +477,7 @@ public final class LibC {
 
   public static int accept4(int fd, int flags) {
     try {
-      return (int) ACCEPT4.invokeExact(CAPTURE_SEGMENT.get(), fd, MemorySegment.NULL, MemorySegment.NULL, flags);
+      return (int) Sockets.ACCEPT4.invokeExact(CAPTURE_SEGMENT.get(), fd, MemorySegment.NULL, MemorySegment.NULL, flags);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -457,7 +485,7 @@ public final class LibC {
 
   public static int connect(int fd, MemorySegment addr, int len) {
     try {
-      return (int) CONNECT.invokeExact(CAPTURE_SEGMENT.get(), fd, addr, len);
+      return (int) Sockets.CONNECT.invokeExact(CAPTURE_SEGMENT.get(), fd, addr, len);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -465,7 +493,7 @@ public final class LibC {
 
   public static long recvmsg(int fd, MemorySegment msg, int flags) {
     try {
-      return (long) RECVMSG.invokeExact(CAPTURE_SEGMENT.get(), fd, msg, flags);
+      return (long) Sockets.RECVMSG.invokeExact(CAPTURE_SEGMENT.get(), fd, msg, flags);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -473,7 +501,7 @@ public final class LibC {
 
   public static long sendmsg(int fd, MemorySegment msg, int flags) {
     try {
-      return (long) SENDMSG.invokeExact(CAPTURE_SEGMENT.get(), fd, msg, flags);
+      return (long) Sockets.SENDMSG.invokeExact(CAPTURE_SEGMENT.get(), fd, msg, flags);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -500,6 +528,8 @@ public final class LibC {
   public static final int MAP_NORESERVE = 0x4000;
   /** What {@link #mmap} returns on failure. */
   public static final long MAP_FAILED = -1L;
+  public static final int MADV_SEQUENTIAL = 2;
+  public static final int MADV_WILLNEED = 3;
   public static final int MADV_DONTNEED = 4;
   public static final int MADV_HUGEPAGE = 14;
   public static final int MADV_POPULATE_WRITE = 23;
@@ -507,7 +537,7 @@ public final class LibC {
   /** {@code mmap}; {@link #MAP_FAILED} and {@link #errno()} on failure. */
   public static long mmap(long addr, long length, int prot, int flags, int fd, long offset) {
     try {
-      return (long) MMAP.invokeExact(CAPTURE_SEGMENT.get(), addr, length, prot, flags, fd, offset);
+      return (long) Memory.MMAP.invokeExact(CAPTURE_SEGMENT.get(), addr, length, prot, flags, fd, offset);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -516,7 +546,7 @@ public final class LibC {
   /** {@code munmap}; -1 and {@link #errno()} on failure. */
   public static int munmap(long addr, long length) {
     try {
-      return (int) MUNMAP.invokeExact(CAPTURE_SEGMENT.get(), addr, length);
+      return (int) Memory.MUNMAP.invokeExact(CAPTURE_SEGMENT.get(), addr, length);
     } catch (Throwable t) {
       throw rethrow(t);
     }
@@ -525,7 +555,7 @@ public final class LibC {
   /** {@code madvise}; -1 and {@link #errno()} on failure. */
   public static int madvise(long addr, long length, int advice) {
     try {
-      return (int) MADVISE.invokeExact(CAPTURE_SEGMENT.get(), addr, length, advice);
+      return (int) Memory.MADVISE.invokeExact(CAPTURE_SEGMENT.get(), addr, length, advice);
     } catch (Throwable t) {
       throw rethrow(t);
     }

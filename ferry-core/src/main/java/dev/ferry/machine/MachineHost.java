@@ -50,8 +50,6 @@ public final class MachineHost implements AutoCloseable {
   private final RamLiveState ram;
   /** The disks as the {@code block} live section (in the stream only when block migration is on). */
   private final dev.ferry.block.BlockLiveState block;
-  /** Block migration of the next/current migration: {@code migrate blk/inc} or the capability. */
-  private volatile dev.ferry.block.BlockSaveOptions blockOptions = dev.ferry.block.BlockSaveOptions.OFF;
   private volatile boolean nextBlk;
   private volatile boolean nextInc;
   private final GlobalState globalState = new GlobalState();
@@ -63,7 +61,6 @@ public final class MachineHost implements AutoCloseable {
     this.config = Configuration.of(machine.machineType().name());
     this.ram = new RamLiveState(machine.ram());
     this.block = new dev.ferry.block.BlockLiveState(machine.drives());
-    block.setEnabled(() -> blockOptions.enabled());
     registry.register(block); // before ram, as QEMU registers it: its sections come first
     registry.register(ram);
     RamLayout layout = new RamLayout(machine.ramBlocks());
@@ -102,7 +99,8 @@ public final class MachineHost implements AutoCloseable {
               && (migration.capability(MigrationCapability.BLOCK) || migration.parameters().blockIncremental())) {
             throw new IllegalArgumentException("Command options are incompatible with current migration capabilities");
           }
-          blockOptions =
+          // block migration of this migration: migrate blk/inc or the capability (its save options)
+          dev.ferry.block.BlockSaveOptions blockOptions =
               new dev.ferry.block.BlockSaveOptions(
                   blk || inc || migration.capability(MigrationCapability.BLOCK),
                   inc || migration.parameters().blockIncremental(),
@@ -114,7 +112,8 @@ public final class MachineHost implements AutoCloseable {
                       o.stats(),
                       migration.capability(MigrationCapability.XBZRLE),
                       migration.parameters().xbzrleCacheSizeBytes(),
-                      migration.capability(MigrationCapability.POSTCOPY_RAM))));
+                      migration.capability(MigrationCapability.POSTCOPY_RAM),
+                      migration.capability(MigrationCapability.MAPPED_RAM))));
         });
   }
 
@@ -392,9 +391,10 @@ public final class MachineHost implements AutoCloseable {
     machine.stop(RunState.RESTORE_VM);
     loading = true;
     try {
-      ram.prepareLoad(loadOptions());
+      SaveOptions options = loadOptions();
       ramMayHoldData = true;
-      StateLoader loader = StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, MachineType.names(), CommandListener.NONE);
+      StateLoader loader =
+          StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, MachineType.names(), options, CommandListener.NONE);
       checkComplete(loader);
       return loader;
     } catch (IOException | RuntimeException e) {
@@ -436,9 +436,9 @@ public final class MachineHost implements AutoCloseable {
     machine.stop(RunState.INMIGRATE);
     try {
       inactivateDrives();
-      ram.prepareLoad(loadOptions());
+      SaveOptions options = loadOptions(migration.capability(MigrationCapability.MAPPED_RAM));
       ramMayHoldData = true;
-      return migration.incoming(uri, StreamReader.Options.DEFAULT, onListening);
+      return migration.incoming(uri, StreamReader.Options.DEFAULT, options, onListening);
     } catch (IOException | RuntimeException e) {
       loadFailed();
       throw e;
@@ -446,12 +446,18 @@ public final class MachineHost implements AutoCloseable {
   }
 
   /**
+   * What the next load tells its live handlers, made per load (the RAM's {@link RamLoadOptions}).
    * Every block list entry is checked against this machine's blocks (name, length; nothing is
    * allocated), so the total is not capped at this machine's size: a larger list then fails naming
    * the block this machine lacks.
    */
-  private RamLoadOptions loadOptions() {
-    return RamLoadOptions.defaults().withBlocksStartZeroed(!ramMayHoldData);
+  private SaveOptions loadOptions() {
+    return loadOptions(false);
+  }
+
+  /** {@link #loadOptions()} for an incoming migration, which may read a mapped-ram file. */
+  private SaveOptions loadOptions(boolean mappedRam) {
+    return SaveOptions.of(RamLoadOptions.defaults().withBlocksStartZeroed(!ramMayHoldData).withMappedRam(mappedRam));
   }
 
   /**
@@ -468,9 +474,9 @@ public final class MachineHost implements AutoCloseable {
     machine.stop(RunState.INMIGRATE);
     try {
       inactivateDrives();
-      ram.prepareLoad(loadOptions());
+      SaveOptions options = loadOptions(migration.capability(MigrationCapability.MAPPED_RAM));
       ramMayHoldData = true;
-      return migration.incoming(c, StreamReader.Options.DEFAULT);
+      return migration.incoming(c, StreamReader.Options.DEFAULT, options);
     } catch (IOException | RuntimeException e) {
       loadFailed();
       throw e;
@@ -525,7 +531,7 @@ public final class MachineHost implements AutoCloseable {
       return;
     }
     dev.ferry.migration.PostcopyIncoming pc =
-        new dev.ferry.migration.PostcopyIncoming(machine.ram(), ram::loader, machine::vcpuIndexOf, machine.cpus().size());
+        new dev.ferry.migration.PostcopyIncoming(machine.ram(), () -> ramLoader(in), machine::vcpuIndexOf, machine.cpus().size());
     in.setPostcopy(
         pc,
         loader -> {
@@ -538,6 +544,13 @@ public final class MachineHost implements AutoCloseable {
             machine.stop(RunState.PAUSED);
           }
         });
+  }
+
+  /** The RAM loader of {@code in}'s load, once it began, or null. */
+  private static dev.ferry.ram.RamLoader ramLoader(dev.ferry.migration.IncomingMigration in) {
+    StateLoader loader = in.stateLoader();
+    RamLiveState.Load load = loader == null ? null : loader.liveLoad(RamLiveState.IDSTR, RamLiveState.Load.class);
+    return load == null ? null : load.loader();
   }
 
   /**

@@ -2,6 +2,7 @@ package dev.ferry.migration;
 
 import dev.ferry.savevm.CommandListener;
 import dev.ferry.savevm.Configuration;
+import dev.ferry.savevm.SaveOptions;
 import dev.ferry.savevm.SaveStateRegistry;
 import dev.ferry.savevm.StateLoader;
 import dev.ferry.savevm.StreamCommand;
@@ -27,6 +28,8 @@ public final class IncomingMigration {
   private final Configuration expected;
   private final MigrationState state;
   private final StreamReader.Options options;
+  private final SaveOptions loadOptions;
+  private volatile StateLoader stateLoader;
   private volatile MigrationInput in;
   private volatile LoadCheck check = loader -> {};
 
@@ -92,10 +95,29 @@ public final class IncomingMigration {
 
   public IncomingMigration(
       SaveStateRegistry registry, Configuration expected, MigrationState state, StreamReader.Options options) {
+    this(registry, expected, state, options, SaveOptions.NONE);
+  }
+
+  /**
+   * @param loadOptions what this load tells the live handlers (e.g. the RAM's load options): each
+   *     opens its state of this load with them ({@link dev.ferry.savevm.LiveStateHandler#openLoad})
+   */
+  public IncomingMigration(
+      SaveStateRegistry registry,
+      Configuration expected,
+      MigrationState state,
+      StreamReader.Options options,
+      SaveOptions loadOptions) {
     this.registry = registry;
     this.expected = expected;
     this.state = state;
     this.options = options;
+    this.loadOptions = loadOptions;
+  }
+
+  /** The section loader of this migration once its load began (its live handlers' loads), or null. */
+  public StateLoader stateLoader() {
+    return stateLoader;
   }
 
   public MigrationState state() {
@@ -177,11 +199,10 @@ public final class IncomingMigration {
           }
         };
     StateLoader loader = new StateLoader(registry, expected, commands).knownMachineTypes(knownMachineTypes);
+    stateLoader = loader;
     try {
       state.transitionFromCurrent(MigrationStatus.ACTIVE, "loading");
-      for (SaveStateRegistry.Live l : registry.live()) {
-        l.handler().loadSetup();
-      }
+      loader.openLoads(loadOptions);
       StreamReader reader = new StreamReader(input, loader, options);
       reader.readHeader();
       reader.readConfiguration();
@@ -220,9 +241,7 @@ public final class IncomingMigration {
       state.transitionFromCurrent(MigrationStatus.FAILED, String.valueOf(e.getMessage()));
       throw e;
     } finally {
-      for (SaveStateRegistry.Live l : registry.live()) {
-        l.handler().loadCleanup();
-      }
+      loader.close();
     }
   }
 

@@ -1,7 +1,8 @@
 package dev.ferry.migration;
 
 /**
- * Migration capabilities with QAPI's names (qapi/migration.json MigrationCapability, QEMU 7.2).
+ * Migration capabilities with QAPI's names (qapi/migration.json MigrationCapability, QEMU 7.2, plus
+ * QEMU 9.0's {@code mapped-ram}).
  * {@link #supported()} says whether Ferry implements it; setting an unsupported one on is an error.
  */
 public enum MigrationCapability {
@@ -26,6 +27,12 @@ public enum MigrationCapability {
   BACKGROUND_SNAPSHOT("background-snapshot", false),
   ZERO_COPY_SEND("zero-copy-send", false),
   POSTCOPY_PREEMPT("postcopy-preempt", false),
+  /**
+   * QEMU 9.0: a {@code file:} migration puts every page at a fixed offset of the file ({@link
+   * dev.ferry.ram.MappedRamLayout}), so the file stays bounded; both sides need it, and it is listed
+   * in the configuration section (a validated capability).
+   */
+  MAPPED_RAM("mapped-ram", true),
   /**
    * Ferry: with {@code postcopy-ram}, switch to postcopy on its own once precopy is not converging
    * or used its budget (see {@link SwitchOverPolicy}). Off by default, as QEMU has no such thing;

@@ -1,6 +1,7 @@
 package dev.ferry.migration;
 
 import dev.ferry.savevm.Configuration;
+import dev.ferry.savevm.SaveOptions;
 import dev.ferry.savevm.SaveStateRegistry;
 import dev.ferry.savevm.StateLoader;
 import dev.ferry.savevm.StreamReader;
@@ -132,6 +133,22 @@ public final class MigrationManager {
     if (next.get(MigrationCapability.FERRY_AUTO_POSTCOPY) && !next.get(MigrationCapability.POSTCOPY_RAM)) {
       throw new IllegalArgumentException("ferry-auto-postcopy requires postcopy-ram");
     }
+    if (next.get(MigrationCapability.MAPPED_RAM)) {
+      // QEMU 9.0's migrate_caps_check texts
+      if (next.get(MigrationCapability.XBZRLE)) {
+        throw new IllegalArgumentException("Mapped-ram migration is incompatible with xbzrle");
+      }
+      if (next.get(MigrationCapability.COMPRESS)) {
+        throw new IllegalArgumentException("Mapped-ram migration is incompatible with compression");
+      }
+      if (next.get(MigrationCapability.POSTCOPY_RAM)) {
+        throw new IllegalArgumentException("Mapped-ram migration is incompatible with postcopy");
+      }
+      if (next.get(MigrationCapability.MULTIFD)) {
+        // QEMU 9.0 writes mapped-ram pages from its multifd channels too; Ferry does not (yet)
+        throw new IllegalArgumentException("Mapped-ram migration with multifd is not implemented in Ferry");
+      }
+    }
     caps.putAll(changes);
   }
 
@@ -203,6 +220,28 @@ public final class MigrationManager {
     return () -> TlsChannel.client(Transports.connect(u), creds, checked);
   }
 
+  /** mapped-ram needs a {@code file:} (QEMU 9.0 also lets an {@code fd:} through; Ferry does not). */
+  private void requireSeekable(MigrationUri u) {
+    if (caps.get(MigrationCapability.MAPPED_RAM) && !(u instanceof MigrationUri.File)) {
+      throw new IllegalArgumentException("Migration requires seekable transport (e.g. file)");
+    }
+  }
+
+  /**
+   * The configuration section of a migration with the capabilities {@code on}: the validated ones
+   * (QEMU 9.0 validates x-ignore-shared and mapped-ram) are listed, and a destination loads only a
+   * stream that lists exactly its own.
+   */
+  private Configuration configuration(Set<MigrationCapability> on) {
+    java.util.List<String> validated =
+        on.contains(MigrationCapability.MAPPED_RAM) ? java.util.List.of(MigrationCapability.MAPPED_RAM.qapiName()) : java.util.List.of();
+    return new Configuration(config.machineType(), config.targetPageBits(), validated, config.uuid());
+  }
+
+  private Set<MigrationCapability> capabilitiesOn() {
+    return caps.entrySet().stream().filter(Map.Entry::getValue).map(Map.Entry::getKey).collect(Collectors.toSet());
+  }
+
   private static void requireTlsTransport(MigrationUri u) {
     if (u instanceof MigrationUri.Exec || u instanceof MigrationUri.File) {
       throw new IllegalArgumentException(
@@ -232,6 +271,7 @@ public final class MigrationManager {
    */
   public synchronized OutgoingMigration migrate(String uri) {
     MigrationUri u = MigrationUri.parse(uri); // a bad URI fails here, before any state change
+    requireSeekable(u);
     if (!params.tls() && u instanceof MigrationUri.File) {
       return migrate(() -> Transports.connect(uri), true);
     }
@@ -384,10 +424,10 @@ public final class MigrationManager {
     if (incomingState.status().isActive()) {
       throw new IllegalStateException("Guest is waiting for an incoming migration");
     }
-    Set<MigrationCapability> on =
-        caps.entrySet().stream().filter(Map.Entry::getValue).map(Map.Entry::getKey).collect(Collectors.toSet());
-    OutgoingMigration o = new OutgoingMigration(registry, vm, config, outgoingState, on, params);
-    o.fileTarget(fileTarget);
+    Set<MigrationCapability> on = capabilitiesOn();
+    OutgoingMigration o = new OutgoingMigration(registry, vm, configuration(on), outgoingState, on, params);
+    // mapped-ram bounds the file by its layout: no default byte budget then
+    o.fileTarget(fileTarget && !on.contains(MigrationCapability.MAPPED_RAM));
     for (Consumer<OutgoingMigration> h : beforeStart) {
       h.accept(o);
     }
@@ -413,12 +453,21 @@ public final class MigrationManager {
 
   /** Loads one incoming migration from the already open channel {@code c}; blocks until done. */
   public StateLoader incoming(MigrationChannel c, StreamReader.Options options) throws IOException {
+    return incoming(c, options, SaveOptions.NONE);
+  }
+
+  /**
+   * {@link #incoming(MigrationChannel, StreamReader.Options)} with {@code loadOptions} for the live
+   * handlers' state of this load.
+   */
+  public StateLoader incoming(MigrationChannel c, StreamReader.Options options, SaveOptions loadOptions)
+      throws IOException {
     IncomingMigration in;
     synchronized (this) {
       if (incomingState.status().isActive()) {
         throw new IllegalStateException("An incoming migration is already in progress");
       }
-      in = new IncomingMigration(registry, config, incomingState, options);
+      in = new IncomingMigration(registry, configuration(capabilitiesOn()), incomingState, options, loadOptions);
       in.setLoadCheck(loadCheck);
       for (Consumer<IncomingMigration> h : beforeIncoming) {
         h.accept(in);
@@ -438,12 +487,22 @@ public final class MigrationManager {
    */
   public StateLoader incoming(String uri, StreamReader.Options options, Consumer<String> onListening)
       throws IOException {
+    return incoming(uri, options, SaveOptions.NONE, onListening);
+  }
+
+  /**
+   * {@link #incoming(String, StreamReader.Options, Consumer)} with {@code loadOptions} for the live
+   * handlers' state of this load.
+   */
+  public StateLoader incoming(
+      String uri, StreamReader.Options options, SaveOptions loadOptions, Consumer<String> onListening)
+      throws IOException {
     IncomingMigration in;
     synchronized (this) {
       if (incomingState.status().isActive()) {
         throw new IllegalStateException("An incoming migration is already in progress");
       }
-      in = new IncomingMigration(registry, config, incomingState, options);
+      in = new IncomingMigration(registry, configuration(capabilitiesOn()), incomingState, options, loadOptions);
       in.setLoadCheck(loadCheck);
       for (Consumer<IncomingMigration> h : beforeIncoming) {
         h.accept(in);
@@ -451,6 +510,9 @@ public final class MigrationManager {
       incoming = in;
     }
     MigrationParameters p = params;
+    synchronized (this) {
+      requireSeekable(MigrationUri.parse(uri));
+    }
     if (p.tls()) {
       requireTlsTransport(MigrationUri.parse(uri));
       objects.credentials(p.tlsCreds(), TlsCredentials.Endpoint.SERVER); // fail now, not per connection

@@ -196,6 +196,11 @@ public final class OutgoingMigration {
     saveOptions = java.util.Objects.requireNonNull(options, "options");
   }
 
+  /** What this migration's live handlers get (e.g. whether it sends the disks). */
+  public SaveOptions saveOptions() {
+    return saveOptions;
+  }
+
   /**
    * migrate-start-postcopy: from the next iteration on, the migration switches to postcopy unless
    * what is left fits the downtime threshold (then it completes as precopy, as QEMU does). The

@@ -31,7 +31,7 @@ final class NativeMemory {
       return false;
     }
     try {
-      LibC.errno(); // links libc (class initialisation), or fails here
+      LibC.linkMemoryCalls(); // links mmap and friends (class initialisation), or fails here
       return true;
     } catch (RuntimeException | LinkageError e) {
       LOG.warn("anonymous mmap unavailable, guest RAM falls back to committed Arena memory: {}", e.toString());

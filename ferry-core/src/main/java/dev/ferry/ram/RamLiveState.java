@@ -1,5 +1,6 @@
 package dev.ferry.ram;
 
+import dev.ferry.savevm.LiveLoad;
 import dev.ferry.savevm.LiveSave;
 import dev.ferry.savevm.LiveStateHandler;
 import dev.ferry.savevm.SaveOptions;
@@ -26,7 +27,8 @@ import java.util.function.BooleanSupplier;
  * stream's block list checked against them.
  *
  * <p>Everything of one save lives in the {@link LiveSave} that {@link #openSave} makes for it
- * (bitmaps, cursor, pagemap reader, xbzrle cache, listener), never in this long-lived handler. The
+ * (bitmaps, cursor, pagemap reader, xbzrle cache, listener), everything of one load in the {@link
+ * Load} that {@link #openLoad} makes (its loader and options), never in this long-lived handler. The
  * machine's one dirty log serves one save at a time: a harvest hands marks to one consumer, and a
  * save's end stops the log, so a second save while one runs is refused (as QEMU refuses savevm
  * during a migration) instead of silently taking the other's marks.
@@ -43,9 +45,6 @@ public final class RamLiveState implements LiveStateHandler {
   private final List<RamBlock> blocks;
   /** The save that owns the dirty log now, or null. */
   private final AtomicReference<Save> activeSave = new AtomicReference<>();
-  // incoming
-  private RamLoader loader;
-  private RamLoadOptions loadOptions = RamLoadOptions.defaults();
 
   public RamLiveState(GuestRam ram) {
     this.ram = ram;
@@ -65,11 +64,6 @@ public final class RamLiveState implements LiveStateHandler {
   @Override
   public int version() {
     return VERSION;
-  }
-
-  /** Options for the next load. */
-  public void prepareLoad(RamLoadOptions options) {
-    this.loadOptions = options;
   }
 
   /** A validated page request of the destination. */
@@ -125,6 +119,9 @@ public final class RamLiveState implements LiveStateHandler {
     private byte[] delta;
     private MemorySegment scratch;
     private PageMap pageMap;
+    /** With mapped-ram: where pages go instead of page records (null otherwise). */
+    private MappedRamWriter mapped;
+    private final boolean mappedRam;
     private boolean closed;
     // plain counters: this save's thread is their only writer; published() hands them over
     private long zeroPages;
@@ -145,6 +142,7 @@ public final class RamLiveState implements LiveStateHandler {
       this.xbzrle = options.xbzrle();
       this.xbzrleCacheBytes = options.xbzrleCacheBytes();
       this.postcopyAdvised = options.postcopyRam();
+      this.mappedRam = options.mappedRam();
     }
 
     @Override
@@ -173,7 +171,10 @@ public final class RamLiveState implements LiveStateHandler {
         delta = new byte[StreamHeader.TARGET_PAGE_SIZE];
         scratch = MemorySegment.ofArray(new byte[StreamHeader.TARGET_PAGE_SIZE]);
       }
-      writer.writeBlockList(blocks, postcopyAdvised);
+      if (mappedRam) {
+        mapped = new MappedRamWriter(out, blocks);
+      }
+      writer.writeBlockList(blocks, postcopyAdvised, mapped == null ? null : mapped::writeHeader);
       writer.writeEos();
     }
 
@@ -202,6 +203,9 @@ public final class RamLiveState implements LiveStateHandler {
             break;
           }
         }
+      }
+      if (mapped != null) {
+        mapped.flush();
       }
       writer.writeEos();
       publish();
@@ -240,7 +244,11 @@ public final class RamLiveState implements LiveStateHandler {
       boolean untouched =
           pageMap != null && block.isLazilyCommitted() && pageMap.untouched(memory.address() + offset);
       if (untouched || RamRecordWriter.isZeroPage(memory, offset)) {
-        writer.writeZeroPage(block, offset);
+        if (mapped != null) {
+          mapped.zeroPage(blockIndex, page);
+        } else {
+          writer.writeZeroPage(block, offset);
+        }
         zeroPages++;
         if (cache != null) {
           cache.invalidate(blockIndex, page);
@@ -248,7 +256,7 @@ public final class RamLiveState implements LiveStateHandler {
         return;
       }
       if (cache == null || postcopy) {
-        sendNormalPage(block, offset);
+        sendNormalPage(block, blockIndex, offset);
         return;
       }
       // XBZRLE: what is sent and what is cached must be the same bytes (the destination's copy is
@@ -290,10 +298,15 @@ public final class RamLiveState implements LiveStateHandler {
 
     /**
      * The one place a whole page of guest RAM goes out as it is (a PAGE record queued by reference:
-     * no copy, no allocation); a multifd channel would take the page here instead.
+     * no copy, no allocation), or with mapped-ram its fixed place in the file; a multifd channel
+     * would take the page here instead.
      */
-    private void sendNormalPage(RamBlock block, long offset) throws IOException {
-      writer.writePage(block, offset);
+    private void sendNormalPage(RamBlock block, int blockIndex, long offset) throws IOException {
+      if (mapped != null) {
+        mapped.page(blockIndex, offset / StreamHeader.TARGET_PAGE_SIZE);
+      } else {
+        writer.writePage(block, offset);
+      }
       normalPages++;
     }
 
@@ -302,6 +315,9 @@ public final class RamLiveState implements LiveStateHandler {
       sync();
       while (dirtyPages > 0 && (postcopy ? sendNextHostPage() : sendNext())) {
         // everything left, no limit
+      }
+      if (mapped != null) {
+        mapped.finish();
       }
       writer.writeEos();
       publish();
@@ -573,6 +589,7 @@ public final class RamLiveState implements LiveStateHandler {
       } finally {
         bitmaps = null;
         writer = null;
+        mapped = null;
         if (pageMap != null) {
           pageMap.close();
           pageMap = null;
@@ -586,37 +603,48 @@ public final class RamLiveState implements LiveStateHandler {
     }
   }
 
+  /**
+   * The RAM state of one new load: a {@link RamLoader} with the {@link RamLoadOptions} in {@code
+   * options} (or {@link RamLoadOptions#defaults()}). A load that believes RAM is fresh while guest
+   * code ran on it reads zero pages after all.
+   */
   @Override
-  public void loadSetup() {
-    RamLoadOptions options = loadOptions;
-    if (options.blocksStartZeroed() && ram.guestStepped()) {
-      // the caller believes RAM is fresh, but guest code ran on it: read zero pages after all
-      options = options.withBlocksStartZeroed(false);
+  public Load openLoad(SaveOptions options) {
+    RamLoadOptions o = options.get(RamLoadOptions.class, RamLoadOptions.defaults());
+    if (o.blocksStartZeroed() && ram.guestStepped()) {
+      o = o.withBlocksStartZeroed(false);
     }
-    loader = new RamLoader(RamBlockResolver.of(blocks), options);
+    return new Load(new RamLoader(RamBlockResolver.of(blocks), o));
   }
 
-  @Override
-  public void load(MigrationInput in, int version, SectionType type) throws IOException {
-    if (version != VERSION) {
-      throw new VersionMismatchException("section 'ram'", version, VERSION, VERSION);
-    }
-    if (loader == null) {
-      loadSetup();
-    }
-    loader.loadChunk(in);
-  }
+  /** One load's RAM state (QEMU's ram_load_setup .. ram_load_cleanup): its loader. */
+  public static final class Load implements LiveLoad {
+    private final RamLoader loader;
+    private boolean closed;
 
-  @Override
-  public void loadCleanup() {
-    if (loader != null) {
-      loader.close();
+    Load(RamLoader loader) {
+      this.loader = loader;
     }
-    loader = null;
-  }
 
-  /** The loader of the current incoming stream (postcopy switches it to postcopy mode). */
-  public RamLoader loader() {
-    return loader;
+    @Override
+    public void load(MigrationInput in, int version, SectionType type) throws IOException {
+      if (version != VERSION) {
+        throw new VersionMismatchException("section 'ram'", version, VERSION, VERSION);
+      }
+      loader.loadChunk(in);
+    }
+
+    /** The loader of this load (postcopy switches it to postcopy mode). */
+    public RamLoader loader() {
+      return loader;
+    }
+
+    @Override
+    public void close() {
+      if (!closed) {
+        closed = true;
+        loader.close();
+      }
+    }
   }
 }

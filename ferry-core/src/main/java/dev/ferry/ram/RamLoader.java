@@ -48,6 +48,7 @@ public final class RamLoader {
   private final RamBlockResolver resolver;
   private final RamLoadOptions options;
   private final RamLoadStats stats = new RamLoadStats();
+  private MemorySegment discardPage;
   private final byte[] scratch = new byte[MAX_COMPRESSED_LENGTH];
   private final byte[] inflated = new byte[TPS];
   private RamBlock lastBlock;
@@ -114,6 +115,13 @@ public final class RamLoader {
 
   public RamLoadStats stats() {
     return stats;
+  }
+
+  /** The mapped-ram blocks read so far (header, bitmap summary), in block-list order. */
+  private final List<MappedRamLayout.BlockInfo> mappedRamBlocks = new ArrayList<>();
+
+  public List<MappedRamLayout.BlockInfo> mappedRamBlocks() {
+    return List.copyOf(mappedRamBlocks);
   }
 
   /** The block the last page record resolved (the CONTINUE target), or null. */
@@ -279,6 +287,11 @@ public final class RamLoader {
   }
 
   private void checkPagesAllowed(MigrationInput in, int flags, long offset, long recordPos) throws IOException {
+    if (options.mappedRam()) {
+      throw fail(
+          in, String.format("RAM record %s at offset 0x%x in a mapped-ram stream (pages are in the file's page regions)",
+              RamFlag.describe(flags), offset), recordPos);
+    }
     if (refusePages != null) {
       throw fail(
           in, String.format("RAM record %s at offset 0x%x: %s", RamFlag.describe(flags), offset, refusePages), recordPos);
@@ -309,6 +322,11 @@ public final class RamLoader {
           continue;
         }
         int fill = in.readU8();
+        if (options.pageDataDiscarded()) {
+          stats.block(b.name()).zeroPages++;
+          published(b, offset);
+          continue;
+        }
         DirtyBitmap w = written(b);
         long p = offset / StreamHeader.TARGET_PAGE_SIZE;
         if (fill != 0 || w.get(p)) {
@@ -334,8 +352,12 @@ public final class RamLoader {
           postcopyPage(in, kind, flags, b, offset, recordPos);
           continue;
         }
-        markWritten(b, offset);
-        in.readFully(b.memory(), offset, TPS); // no slice: straight into RAM when not buffered
+        if (options.pageDataDiscarded()) {
+          in.skip(TPS);
+        } else {
+          markWritten(b, offset);
+          in.readFully(b.memory(), offset, TPS); // no slice: straight into RAM when not buffered
+        }
         stats.block(b.name()).normalPages++;
         published(b, offset);
       } else if (kind == RamFlag.XBZRLE.code()) {
@@ -417,6 +439,16 @@ public final class RamLoader {
               entryPos);
         }
       }
+      if (options.mappedRam()) {
+        // a page absent from the file is zero: cleared only where this RAM may hold data (the
+        // shortcuts of the ZERO record below, for the same reasons)
+        boolean zeroed = options.blocksStartZeroed();
+        MappedRamLayout.BlockInfo info = MappedRamReader.load(in, b, length,
+            p -> !zeroed && !untouched(b, p * TPS) && !RamRecordWriter.isZero(b.targetPage(p * TPS)));
+        mappedRamBlocks.add(info);
+        stats.block(b.name()).normalPages += info.pagesPresent();
+        stats.block(b.name()).zeroPages += length / TPS - info.pagesPresent();
+      }
       list.add(b);
       remaining -= length;
     }
@@ -478,7 +510,8 @@ public final class RamLoader {
       throw fail(in, where("XBZRLE delta of " + len + " bytes exceeds the page size", b, flags, offset), recordPos);
     }
     in.readFully(scratch, 0, len);
-    if (Xbzrle.decode(scratch, len, b.targetPage(offset)) < 0) {
+    MemorySegment target = options.pageDataDiscarded() ? discardPage() : b.targetPage(offset);
+    if (Xbzrle.decode(scratch, len, target) < 0) {
       throw fail(in, where("XBZRLE decode error (" + len + "-byte delta)", b, flags, offset), recordPos);
     }
   }
@@ -512,7 +545,17 @@ public final class RamLoader {
     } catch (DataFormatException e) {
       throw fail(in, where("compressed page is not valid zlib: " + e.getMessage(), b, flags, offset), recordPos);
     }
-    MemorySegment.copy(MemorySegment.ofArray(inflated), 0, b.targetPage(offset), 0, TPS);
+    if (!options.pageDataDiscarded()) {
+      MemorySegment.copy(MemorySegment.ofArray(inflated), 0, b.targetPage(offset), 0, TPS);
+    }
+  }
+
+  /** Where an XBZRLE delta is decoded when page data is discarded (its errors are structural). */
+  private MemorySegment discardPage() {
+    if (discardPage == null) {
+      discardPage = MemorySegment.ofArray(new byte[TPS]);
+    }
+    return discardPage;
   }
 
   private static String where(String what, RamBlock b, int flags, long offset) {

@@ -43,6 +43,17 @@ public final class RamRecordWriter {
    * postcopyRam} is on and the block's page size is not 4 KiB. Also forgets the last block.
    */
   public void writeBlockList(List<RamBlock> blocks, boolean postcopyRam) throws IOException {
+    writeBlockList(blocks, postcopyRam, null);
+  }
+
+  /** What follows a block's block-list entry (the mapped-ram header). */
+  @FunctionalInterface
+  interface EntryTail {
+    void write(RamBlock block) throws IOException;
+  }
+
+  /** The block list with {@code tail} (or nothing, when null) after each entry. */
+  void writeBlockList(List<RamBlock> blocks, boolean postcopyRam, EntryTail tail) throws IOException {
     long total = 0;
     for (RamBlock b : blocks) {
       total += b.usedLength();
@@ -53,6 +64,9 @@ public final class RamRecordWriter {
       out.writeBe64(b.usedLength());
       if (postcopyRam && b.pageSize() != TPS) {
         out.writeBe64(b.pageSize());
+      }
+      if (tail != null) {
+        tail.write(b);
       }
     }
     forgetLastBlock();

@@ -8,5 +8,9 @@
  * to-send ({@code setAll}), send; each round {@code log.harvestInto(toSend)} then send what is set
  * (clearing as it goes); at completion, with the machine stopped, one last harvest; then {@code
  * log.stop()}. {@code harvestInto} never loses a mark and waits at most one guest step per vCPU.
+ *
+ * <p>With the {@code mapped-ram} capability the saver's pages go to fixed offsets of a {@code file:}
+ * ({@link dev.ferry.ram.MappedRamLayout}: {@code MappedRamWriter} on the source, {@code
+ * MappedRamReader} in the loader) instead of page records.
  */
 package dev.ferry.ram;

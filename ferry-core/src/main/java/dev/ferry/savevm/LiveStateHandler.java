@@ -10,9 +10,10 @@ import java.util.function.BooleanSupplier;
  * Iterative ("live") state such as RAM or a disk: a START section at setup, PART sections while
  * the machine runs, an END section once it is stopped (QEMU's SaveVMHandlers for live entries).
  *
- * <p>Each save gets its own {@link LiveSave} from {@link #openSave}. A handler whose save state is
- * small may instead implement the {@code save*} methods, holding that state itself; the default
- * {@link #openSave} then wraps them, and such a handler takes part in one save at a time.
+ * <p>Each save gets its own {@link LiveSave} from {@link #openSave}, each load its own {@link
+ * LiveLoad} from {@link #openLoad}. A handler whose state is small may instead implement the {@code
+ * save*} and {@code load*} methods, holding that state itself; the defaults then wrap them, and such
+ * a handler takes part in one save and one load at a time.
  */
 public interface LiveStateHandler {
   String idstr();
@@ -33,8 +34,11 @@ public interface LiveStateHandler {
     return false;
   }
 
-  /** False skips the handler for this migration (e.g. no disk attached). */
-  default boolean active() {
+  /**
+   * False skips the handler for the save whose options are {@code options} (e.g. no disk attached,
+   * or block migration off for this migration).
+   */
+  default boolean active(SaveOptions options) {
     return true;
   }
 
@@ -111,12 +115,41 @@ public interface LiveStateHandler {
   /** Releases what setup took (also after a failed or cancelled migration). */
   default void saveCleanup() {}
 
-  /** Called once before the first section of an incoming stream. */
+  /**
+   * The state of one new load (an incoming migration or a snapshot load), opened before the first
+   * section of the stream; {@code options} holds what this load tells its handlers, one value per
+   * type as for a save (e.g. the RAM's load options). The default wraps {@link #loadSetup}, {@link
+   * #load} and {@link #loadCleanup}: such a handler takes part in one load at a time.
+   */
+  default LiveLoad openLoad(SaveOptions options) throws IOException {
+    LiveStateHandler h = this;
+    h.loadSetup();
+    return new LiveLoad() {
+      private boolean closed;
+
+      @Override
+      public void load(MigrationInput in, int version, SectionType type) throws IOException {
+        h.load(in, version, type);
+      }
+
+      @Override
+      public void close() {
+        if (!closed) {
+          closed = true;
+          h.loadCleanup();
+        }
+      }
+    };
+  }
+
+  /** Called once before the first section of an incoming stream; see {@link #openLoad}. */
   default void loadSetup() throws IOException {}
 
-  /** Reads the body of a START, PART or END section written at {@code version}. */
-  void load(MigrationInput in, int version, SectionType type) throws IOException;
+  /** Reads the body of a START, PART or END section written at {@code version}; see {@link LiveLoad#load}. */
+  default void load(MigrationInput in, int version, SectionType type) throws IOException {
+    throw new UnsupportedOperationException(idstr() + " loads through openLoad");
+  }
 
-  /** Called after the load ended, successfully or not. */
+  /** Called after the load ended, successfully or not; see {@link LiveLoad#close}. */
   default void loadCleanup() {}
 }

@@ -4,9 +4,11 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * What one save tells its live handlers, one value per type (e.g. the RAM options of a migration:
- * its statistics sink, xbzrle and the cache size). A handler takes the value of the type it knows
- * and its default when there is none, so the save code needs no knowledge of any handler.
+ * What one save or one load tells its live handlers, one value per type (e.g. the RAM options of a
+ * migration: its statistics sink, xbzrle and the cache size; of a load: whether RAM starts zeroed).
+ * A handler takes the value of the type it knows and its default when there is none, so the save
+ * and load code needs no knowledge of any handler ({@link LiveStateHandler#openSave}, {@link
+ * LiveStateHandler#openLoad}).
  */
 public final class SaveOptions {
   /** No options: every handler uses its defaults (a snapshot save). */

@@ -14,8 +14,11 @@ import java.util.Set;
  * destination): checks the configuration against this side's, resolves every section by (idstr,
  * instance), checks versions, and hands commands to a {@link CommandListener}.
  */
-public final class StateLoader implements StreamHandler {
+public final class StateLoader implements StreamHandler, AutoCloseable {
   private final SaveStateRegistry registry;
+  /** This load's state of each live handler, opened by {@link #openLoads} (or at its first section). */
+  private final java.util.Map<SaveStateRegistry.Live, LiveLoad> loads = new java.util.LinkedHashMap<>();
+  private SaveOptions loadOptions = SaveOptions.NONE;
   private final Configuration expected;
   private final CommandListener commands;
   private final Set<String> loaded = new LinkedHashSet<>();
@@ -43,7 +46,7 @@ public final class StateLoader implements StreamHandler {
     return this;
   }
 
-  /** Loads a whole stream: live handlers' load setup, all records, cleanup. */
+  /** Loads a whole stream: live handlers' loads opened, all records, the loads closed. */
   public static StateLoader load(
       SaveStateRegistry registry,
       MigrationInput in,
@@ -51,30 +54,81 @@ public final class StateLoader implements StreamHandler {
       Configuration expected,
       CommandListener commands)
       throws IOException {
-    return load(registry, in, options, expected, List.of(), commands);
+    return load(registry, in, options, expected, List.of(), SaveOptions.NONE, commands);
   }
 
-  /** {@link #load(SaveStateRegistry, MigrationInput, StreamReader.Options, Configuration, CommandListener)} naming {@code knownMachineTypes} on an unknown type. */
+  /**
+   * {@link #load(SaveStateRegistry, MigrationInput, StreamReader.Options, Configuration, CommandListener)}
+   * naming {@code knownMachineTypes} on an unknown type, the live handlers' loads opened with {@code
+   * loadOptions}.
+   */
   public static StateLoader load(
       SaveStateRegistry registry,
       MigrationInput in,
       StreamReader.Options options,
       Configuration expected,
       List<String> knownMachineTypes,
+      SaveOptions loadOptions,
       CommandListener commands)
       throws IOException {
     StateLoader loader = new StateLoader(registry, expected, commands).knownMachineTypes(knownMachineTypes);
-    for (SaveStateRegistry.Live l : registry.live()) {
-      l.handler().loadSetup();
-    }
-    try {
+    try (loader) {
+      loader.openLoads(loadOptions);
       new StreamReader(in, loader, options).readAll();
-    } finally {
-      for (SaveStateRegistry.Live l : registry.live()) {
-        l.handler().loadCleanup();
-      }
     }
     return loader;
+  }
+
+  /**
+   * Opens this load's state of every live handler with {@code options} (before the first section,
+   * as QEMU's load_setup runs); a handler whose section arrives without it is opened then, with the
+   * same options.
+   */
+  public void openLoads(SaveOptions options) throws IOException {
+    this.loadOptions = java.util.Objects.requireNonNull(options, "options");
+    for (SaveStateRegistry.Live l : registry.live()) {
+      liveLoad(l);
+    }
+  }
+
+  private LiveLoad liveLoad(SaveStateRegistry.Live l) throws IOException {
+    LiveLoad load = loads.get(l);
+    if (load == null) {
+      load = l.handler().openLoad(loadOptions);
+      loads.put(l, load);
+    }
+    return load;
+  }
+
+  /** This load's state of the live handler {@code idstr} if it is a {@code type}, or null. */
+  public <T extends LiveLoad> T liveLoad(String idstr, Class<T> type) {
+    for (java.util.Map.Entry<SaveStateRegistry.Live, LiveLoad> e : loads.entrySet()) {
+      if (e.getKey().handler().idstr().equals(idstr) && type.isInstance(e.getValue())) {
+        return type.cast(e.getValue());
+      }
+    }
+    return null;
+  }
+
+  /** Closes the live handlers' loads, each in its own guard; the results stay readable. */
+  @Override
+  public void close() {
+    RuntimeException first = null;
+    for (LiveLoad l : loads.values()) {
+      try {
+        l.close();
+      } catch (RuntimeException e) {
+        if (first == null) {
+          first = e;
+        } else {
+          first.addSuppressed(e);
+        }
+      }
+    }
+    loads.clear();
+    if (first != null) {
+      throw first;
+    }
   }
 
   /** "idstr instance" of every section loaded so far, in stream order (each once). */
@@ -144,7 +198,7 @@ public final class StateLoader implements StreamHandler {
         if (h.version() > l.handler().version()) {
           throw new VersionMismatchException("section '" + h.idstr() + "'", h.version(), 0, l.handler().version());
         }
-        l.handler().load(in, (int) h.version(), h.type());
+        liveLoad(l).load(in, (int) h.version(), h.type());
       }
     }
     loaded.add(h.idstr() + " " + h.instanceId());

@@ -74,7 +74,7 @@ public final class StateSaver {
       throw new IllegalStateException("live state is set up already");
     }
     for (SaveStateRegistry.Live l : registry.live()) {
-      if (l.handler().active()) {
+      if (l.handler().active(options)) {
         live.add(new Session(l, l.handler().openSave(options)));
       }
     }

@@ -6,6 +6,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.ScatteringByteChannel;
 import java.nio.charset.StandardCharsets;
@@ -43,6 +44,10 @@ public final class MigrationInput implements Closeable {
   private long bufBase;
   private IOException error;
   private boolean eof;
+  /** The file under a {@link SeekableChannel}, or null. */
+  private final FileChannel file;
+  /** File offset minus stream offset (a seekable channel only). */
+  private long fileDelta;
 
   public MigrationInput(ReadableByteChannel channel) {
     this(channel, 0);
@@ -59,6 +64,96 @@ public final class MigrationInput implements Closeable {
     this.bufSegment = MemorySegment.ofBuffer(buf.duplicate().clear());
     this.buf.limit(0);
     this.bufBase = startOffset;
+    this.file = channel instanceof SeekableChannel s ? s.fileChannel() : channel instanceof FileChannel f ? f : null;
+    if (file != null) {
+      try {
+        fileDelta = file.position() - startOffset;
+      } catch (IOException e) {
+        fail(new MigrationStreamException("cannot read the file position: " + e.getMessage(), startOffset, e));
+      }
+    }
+  }
+
+  /** True when the channel is a file: {@link #fileOffset}, {@link #seek}, {@link #readAt} and {@link #fileSize} work. */
+  public boolean seekable() {
+    return file != null;
+  }
+
+  private void requireSeekable() {
+    if (file == null) {
+      throw new IllegalStateException("the migration channel is not a file: no positional I/O");
+    }
+  }
+
+  /**
+   * The file offset of the next byte to be read (seekable channels only). Positional I/O speaks
+   * file offsets, as QEMU's mapped-ram header does; they equal stream offsets for a stream that
+   * starts the file.
+   */
+  public long fileOffset() {
+    requireSeekable();
+    return position() + fileDelta;
+  }
+
+  /** The file's size (seekable channels only). */
+  public long fileSize() throws IOException {
+    requireSeekable();
+    try {
+      return file.size();
+    } catch (IOException e) {
+      throw fail(new MigrationStreamException("cannot read the file size: " + e.getMessage(), position(), e));
+    }
+  }
+
+  /**
+   * Moves forward to file offset {@code fileOffset} (QEMU's {@code qemu_set_offset}); the bytes in
+   * between are not read. A position past the end fails at the next read.
+   */
+  public void seek(long fileOffset) throws IOException {
+    requireSeekable();
+    checkError();
+    long now = position();
+    long offset = fileOffset - fileDelta;
+    if (offset < now) {
+      throw corrupt("seek backwards from file offset 0x" + Long.toHexString(now + fileDelta) + " to 0x" + Long.toHexString(fileOffset));
+    }
+    if (offset - now <= buf.remaining()) {
+      buf.position(buf.position() + (int) (offset - now));
+      return;
+    }
+    try {
+      file.position(fileOffset);
+    } catch (IOException e) {
+      throw fail(new MigrationStreamException("seek to file offset 0x" + Long.toHexString(fileOffset) + " failed: " + e.getMessage(), now, e));
+    }
+    bufBase = offset;
+    buf.clear().limit(0);
+    eof = false;
+  }
+
+  /**
+   * Reads exactly {@code dst.byteSize()} bytes from file offset {@code fileOffset} into {@code dst},
+   * without moving the stream's position (QEMU's {@code qemu_get_buffer_at}); the end of the file
+   * first is a {@link TruncatedStreamException}.
+   */
+  public void readAt(MemorySegment dst, long fileOffset) throws IOException {
+    requireSeekable();
+    checkError();
+    ByteBuffer b = dst.asByteBuffer();
+    long at = fileOffset;
+    try {
+      while (b.hasRemaining()) {
+        int r = file.read(b, at);
+        if (r < 0) {
+          throw fail(new TruncatedStreamException(at - fileDelta, b.remaining(), 0));
+        }
+        at += r;
+      }
+    } catch (MigrationStreamException e) {
+      throw e;
+    } catch (IOException e) {
+      throw fail(new MigrationStreamException("read at file offset 0x" + Long.toHexString(at) + " failed: " + e.getMessage(), at - fileDelta, e));
+    }
   }
 
   public static MigrationInput of(byte[] bytes) {

@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.channels.GatheringByteChannel;
 import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
@@ -56,17 +57,91 @@ public final class MigrationOutput implements Closeable, Flushable {
   private volatile long flushedBytes;
   private long queuedExternal;
   private IOException error;
+  /** The file under a {@link SeekableChannel}, or null. */
+  private final FileChannel file;
+  /** File offset of the stream's first byte (a seekable channel only). */
+  private long fileBase;
+  /** Bytes the stream's position moved over with {@link #seek} (holes in the file). */
+  private long skippedBytes;
+  /** Bytes written with {@link #writeAt} (volatile: {@link #flushedPosition()} counts them). */
+  private volatile long positionalBytes;
 
   public MigrationOutput(WritableByteChannel channel) {
     this.channel = Objects.requireNonNull(channel, "channel");
     this.gathering = channel instanceof GatheringByteChannel g ? g : null;
     this.stage = ByteBuffer.allocateDirect(BUFFER_SIZE).order(ByteOrder.BIG_ENDIAN);
     this.stageSegment = MemorySegment.ofBuffer(stage);
+    this.file = channel instanceof SeekableChannel s ? s.fileChannel() : null;
+    if (file != null) {
+      try {
+        fileBase = file.position();
+      } catch (IOException e) {
+        fail(new MigrationStreamException("cannot read the file position: " + e.getMessage(), 0, e));
+      }
+    }
   }
 
-  /** Bytes accepted so far (written or queued). */
+  /**
+   * Bytes accepted so far (written or queued, positional writes included): what the migration
+   * counts as transferred and rate-limits.
+   */
   public long position() {
-    return flushedBytes + queuedExternal + stage.position();
+    return flushedBytes + queuedExternal + stage.position() + positionalBytes;
+  }
+
+  /** True when the channel is a file: {@link #streamOffset}, {@link #seek} and {@link #writeAt} work. */
+  public boolean seekable() {
+    return file != null;
+  }
+
+  /** The file offset of the next byte of the stream itself (seekable channels only). */
+  public long streamOffset() {
+    requireSeekable();
+    return fileBase + flushedBytes + queuedExternal + stage.position() + skippedBytes;
+  }
+
+  private void requireSeekable() {
+    if (file == null) {
+      throw new IllegalStateException("the migration channel is not a file: no positional I/O");
+    }
+  }
+
+  /**
+   * Moves the stream forward to file offset {@code offset} (QEMU's {@code qemu_set_offset}): what
+   * is staged is written first, the bytes in between are left to {@link #writeAt} (a hole until
+   * then).
+   */
+  public void seek(long offset) throws IOException {
+    requireSeekable();
+    flush();
+    long now = streamOffset();
+    if (offset < now) {
+      throw new IllegalArgumentException("seek backwards from 0x" + Long.toHexString(now) + " to 0x" + Long.toHexString(offset));
+    }
+    try {
+      file.position(offset);
+    } catch (IOException e) {
+      throw fail(new MigrationStreamException("seek to file offset 0x" + Long.toHexString(offset) + " failed: " + e.getMessage(), position(), e));
+    }
+    skippedBytes += offset - now;
+  }
+
+  /**
+   * Writes {@code src}'s remaining bytes at file offset {@code offset}, now, without touching the
+   * stream's position (QEMU's {@code qemu_put_buffer_at}); counted in {@link #position()}.
+   */
+  public void writeAt(ByteBuffer src, long offset) throws IOException {
+    requireSeekable();
+    checkError();
+    long at = offset;
+    try {
+      while (src.hasRemaining()) {
+        at += file.write(src, at);
+      }
+    } catch (IOException e) {
+      throw fail(new MigrationStreamException("write at file offset 0x" + Long.toHexString(at) + " failed: " + e.getMessage(), position(), e));
+    }
+    positionalBytes += at - offset;
   }
 
   /**
@@ -75,7 +150,7 @@ public final class MigrationOutput implements Closeable, Flushable {
    * #position()}.
    */
   public long flushedPosition() {
-    return flushedBytes;
+    return flushedBytes + positionalBytes;
   }
 
   public IOException error() {

@@ -10,13 +10,21 @@ import java.nio.channels.NonWritableChannelException;
  * {@code file:}: a stream file, written (created or truncated) by an outgoing migration and read by
  * an incoming one. No return path. File reads never wait for a peer, so {@link #shutdown()} only makes
  * later calls fail; it also closes the file so that a thread inside a long read or write gets out.
+ * Seekable: {@code mapped-ram} writes and reads pages at their own offsets ({@link
+ * dev.ferry.stream.SeekableChannel}).
  */
-final class FileMigrationChannel extends NioMigrationChannel<FileChannel> {
+final class FileMigrationChannel extends NioMigrationChannel<FileChannel> implements dev.ferry.stream.SeekableChannel {
   private final boolean writing;
 
   FileMigrationChannel(FileChannel ch, String peer, boolean writing) {
     super(ch, peer);
     this.writing = writing;
+  }
+
+  /** The file itself, for the positional reads and writes of {@code mapped-ram}. */
+  @Override
+  public FileChannel fileChannel() {
+    return ch;
   }
 
   @Override

@@ -176,7 +176,8 @@ class BlockMigrationTest {
   @Test
   void destinationRefusesAnUnknownDeviceAndAChunkPastItsEnd() throws Exception {
     try (DiskImage d = DiskImage.open("drive0", dir.resolve("x.raw"), MIB + MIB / 2)) {
-      BlockLiveState b = new BlockLiveState(java.util.List.of(d));
+      BlockLiveState h = new BlockLiveState(java.util.List.of(d));
+      dev.ferry.savevm.LiveLoad b = h.openLoad(dev.ferry.savevm.SaveOptions.NONE);
       java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
       dev.ferry.stream.MigrationOutput o = new dev.ferry.stream.MigrationOutput(java.nio.channels.Channels.newChannel(bytes));
       BlockRecordWriter w = new BlockRecordWriter(o);
@@ -200,7 +201,51 @@ class BlockMigrationTest {
       assertThatThrownBy(() -> b.load(in2, 1, dev.ferry.stream.SectionType.PART)).hasMessageContaining("past the end of drive 'drive0'");
       assertThatThrownBy(() -> b.load(dev.ferry.stream.MigrationInput.of(new byte[8]), 2, dev.ferry.stream.SectionType.PART))
           .hasMessageContaining("block");
+      b.close();
+    }
+  }
+
+  @Test
+  void zeroChunksWriteNothingWhereTheDestinationKnowsZerosAndZerosOverData() throws Exception {
+    byte[] ones = new byte[MIB];
+    java.util.Arrays.fill(ones, (byte) 1);
+    Path old = dir.resolve("old.raw");
+    byte[] image = new byte[3 * MIB];
+    java.util.Arrays.fill(image, (byte) 1);
+    Files.write(old, image); // an existing image: its chunks are not known zero
+    try (DiskImage fresh = DiskImage.open("fresh", dir.resolve("fresh.raw"), 3 * MIB);
+        DiskImage used = DiskImage.open("used", old, 3 * MIB)) {
+      assertThat(fresh.isKnownZero(0)).isTrue();
+      assertThat(used.isKnownZero(0)).isFalse();
+      BlockLiveState b = new BlockLiveState(java.util.List.of(fresh, used));
+      java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+      dev.ferry.stream.MigrationOutput o = new dev.ferry.stream.MigrationOutput(java.nio.channels.Channels.newChannel(bytes));
+      BlockRecordWriter w = new BlockRecordWriter(o);
+      w.writeZeroChunk("fresh", 0); // known zero: nothing written
+      w.writeChunk("fresh", MIB, ByteBuffer.allocate(MIB)); // data, but all zeros: nothing written either
+      w.writeChunk("fresh", 2 * MIB, ByteBuffer.wrap(ones)); // data
+      w.writeZeroChunk("used", 0); // over data: zeros written
+      w.writeChunk("used", 2 * MIB, ByteBuffer.allocate(MIB)); // all-zero data over data: zeros written
+      w.writeEos();
+      o.flush();
+      b.load(dev.ferry.stream.MigrationInput.of(bytes.toByteArray()), 1, dev.ferry.stream.SectionType.END);
       b.loadCleanup();
+      assertThat(fresh.isKnownZero(0)).isTrue();
+      assertThat(fresh.isKnownZero(1)).isTrue();
+      assertThat(fresh.isKnownZero(2)).as("data written").isFalse();
+      assertThat(used.isKnownZero(0)).as("zeros written").isTrue();
+      byte[] f = Files.readAllBytes(fresh.path());
+      byte[] u = Files.readAllBytes(old);
+      assertThat(java.util.Arrays.copyOfRange(f, 0, 2 * MIB)).containsOnly((byte) 0);
+      assertThat(java.util.Arrays.copyOfRange(f, 2 * MIB, 3 * MIB)).containsOnly((byte) 1);
+      assertThat(java.util.Arrays.copyOfRange(u, 0, MIB)).containsOnly((byte) 0);
+      assertThat(java.util.Arrays.copyOfRange(u, MIB, 2 * MIB)).as("untouched").containsOnly((byte) 1);
+      assertThat(java.util.Arrays.copyOfRange(u, 2 * MIB, 3 * MIB)).containsOnly((byte) 0);
+      // a write clears the mark: a zero chunk there is written again
+      fresh.write(5, ByteBuffer.wrap(new byte[] {7}));
+      assertThat(fresh.isKnownZero(0)).isFalse();
+      assertThat(fresh.loadWriteZeros(0, MIB)).isTrue();
+      assertThat(fresh.loadWriteZeros(0, MIB)).as("known zero again").isFalse();
     }
   }
 

@@ -169,7 +169,7 @@ class MachineTypeTest {
     try (MachineHost older = host(MachineType.FERRY_1_0, "idle")) {
       assertThatThrownBy(
               () -> StateLoader.load(older.registry(), MigrationInput.of(stream), StreamReader.Options.DEFAULT,
-                  older.configuration(), List.of("ferry-1.0"), CommandListener.NONE))
+                  older.configuration(), List.of("ferry-1.0"), dev.ferry.savevm.SaveOptions.NONE, CommandListener.NONE))
           .isInstanceOf(MigrationStreamException.class)
           .hasMessageContaining("unknown machine type 'ferry-1.1' in the stream (known: ferry-1.0; local is 'ferry-1.0')");
     }

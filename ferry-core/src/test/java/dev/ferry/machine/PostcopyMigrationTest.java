@@ -147,7 +147,11 @@ class PostcopyMigrationTest {
       assertThat(dst.machine().isRunning()).isTrue();
       assertThat(pc.faults()).isGreaterThan(0);
       assertThat(pc.requestsSent()).isGreaterThan(0);
-      assertThat(src.migration().outgoing().info().postcopyRequests()).isEqualTo(pc.requestsSent());
+      // the source counts what it read before SHUT; a vCPU that faulted on the last pages may write
+      // its request just after the loader's SHUT (harmless: the page arrives anyway), one per vCPU
+      assertThat(src.migration().outgoing().info().postcopyRequests())
+          .isLessThanOrEqualTo(pc.requestsSent())
+          .isGreaterThanOrEqualTo(pc.requestsSent() - dst.machine().cpus().size());
       assertThat(pc.faultLatencyNs().getTotalCount()).isEqualTo(pc.faults());
       dst.machine().pause();
       assertThat(StressCheck.check(dst.machine()).passed()).isTrue();

@@ -102,6 +102,70 @@ class StreamFramingTest {
     return bytes.toByteArray();
   }
 
+  /** What a load tells {@link PerLoadLive}. */
+  record Tag(String name) {}
+
+  /** A live handler holding nothing of a load: each load's chunks land in the load's own object. */
+  static final class PerLoadLive implements LiveStateHandler {
+    final List<Load> opened = new ArrayList<>();
+
+    final class Load implements LiveLoad {
+      final String tag;
+      final List<Integer> received = new ArrayList<>();
+      boolean closed;
+
+      Load(String tag) {
+        this.tag = tag;
+      }
+
+      @Override
+      public void load(MigrationInput in, int version, SectionType type) throws IOException {
+        int v = in.readBe32();
+        in.skip(v % 7);
+        received.add(v);
+      }
+
+      @Override
+      public void close() {
+        closed = true;
+      }
+    }
+
+    @Override public String idstr() { return "counter"; }
+    @Override public int instanceId() { return 0; }
+    @Override public int version() { return 1; }
+
+    @Override
+    public LiveLoad openLoad(SaveOptions options) {
+      Load l = new Load(options.get(Tag.class, new Tag("none")).name());
+      opened.add(l);
+      return l;
+    }
+  }
+
+  @Test
+  void eachLoadOpensItsOwnLiveStateWithItsOptionsAndClosesIt() throws IOException {
+    SaveStateRegistry src = new SaveStateRegistry();
+    src.register(new CounterLive(2));
+    Configuration cfg = Configuration.of("m");
+    byte[] stream = saveSample(src, cfg, false);
+    PerLoadLive live = new PerLoadLive();
+    SaveStateRegistry reg = new SaveStateRegistry();
+    reg.register(live);
+    StateLoader first = StateLoader.load(reg, MigrationInput.of(stream), StreamReader.Options.DEFAULT, cfg, List.of(),
+        SaveOptions.of(new Tag("first")), CommandListener.NONE);
+    assertThatThrownBy(() -> StateLoader.load(reg, MigrationInput.of(Arrays.copyOf(stream, stream.length / 2)),
+        StreamReader.Options.DEFAULT, cfg, List.of(), SaveOptions.of(new Tag("broken")), CommandListener.NONE))
+        .isInstanceOf(IOException.class);
+    StateLoader.load(reg, MigrationInput.of(stream), StreamReader.Options.DEFAULT, cfg, List.of(),
+        SaveOptions.of(new Tag("third")), CommandListener.NONE);
+    assertThat(live.opened).extracting(l -> l.tag).containsExactly("first", "broken", "third");
+    assertThat(live.opened).allMatch(l -> l.closed, "closed, the failed load's too");
+    assertThat(live.opened.get(0).received).containsExactly(0, 1, 2, 3);
+    assertThat(live.opened.get(2).received).containsExactly(0, 1, 2, 3);
+    assertThat(first.liveLoad("counter", PerLoadLive.Load.class)).isNull(); // closed loads are let go
+  }
+
   @Test
   void roundTripThroughSaverAndLoader() throws IOException {
     Box a = new Box();

@@ -67,7 +67,8 @@ public interface MonitorBackend {
 
   /**
    * The {@code disk} member of {@code query-migrate} (block migration): transferred, remaining and
-   * total bytes; null when the migration moves no disk. Default: null.
+   * total bytes, then (Ferry) the bulk phase's bytes and nanoseconds (0 before it ended); null when
+   * the migration moves no disk. Default: null.
    */
   default long[] diskStats() {
     return null;

@@ -72,7 +72,10 @@ public final class QmpClient implements AutoCloseable {
       ch = TlsChannel.client(Transports.socket(sock, uri), creds, creds.verifyPeer() ? host : null);
     }
     QmpClient c = new QmpClient(ch);
-    Thread.ofVirtual().name("qmp-client-read").start(c::readLoop);
+    // A platform thread, not a virtual one: reading through the virtual-thread poller leaves a
+    // poller thread waiting in native code, and the JVM's exit waits up to 300 ms for such threads,
+    // which a one-command `ferry monitor` paid every time. Closing the channel ends this one.
+    Thread.ofPlatform().daemon().name("qmp-client-read").start(c::readLoop);
     try {
       c.greeting.get(30, TimeUnit.SECONDS);
       c.execute(QmpDispatcher.QMP_CAPABILITIES);

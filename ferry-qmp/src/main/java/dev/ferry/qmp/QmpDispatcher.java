@@ -227,7 +227,10 @@ public final class QmpDispatcher {
       var o = backend.queryMigrate().toJson();
       long[] disk = backend.diskStats();
       if (disk != null) {
-        o.putObject("disk").put("transferred", disk[0]).put("remaining", disk[1]).put("total", disk[2]);
+        var d = o.putObject("disk").put("transferred", disk[0]).put("remaining", disk[1]).put("total", disk[2]);
+        if (disk.length > 4 && disk[4] > 0) { // Ferry: the bulk phase's bytes and time, once it ended
+          d.put("x-ferry-bulk-bytes", disk[3]).put("x-ferry-bulk-time-us", disk[4] / 1000);
+        }
       }
       long[] lat = backend.postcopyFaultLatencyUs();
       if (lat != null) {

@@ -149,7 +149,7 @@ class QmpServerTest {
       assertThat(c.cmd("{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\": [{\"capability\": \"xbzrle\", \"state\": true}]}}").has("return")).isTrue();
       JsonNode caps = c.cmd("{\"execute\": \"query-migrate-capabilities\"}").get("return");
       assertThat(caps.get(0).toString()).isEqualTo("{\"capability\":\"xbzrle\",\"state\":true}");
-      assertThat(caps.size()).isEqualTo(22); // QEMU 7.2's 21 and Ferry's ferry-auto-postcopy
+      assertThat(caps.size()).isEqualTo(23); // QEMU 7.2's 21, QEMU 9.0's mapped-ram and Ferry's ferry-auto-postcopy
       assertError(c.cmd("{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\": [{\"capability\": \"rdma-pin-all\", \"state\": true}]}}"),
           "GenericError", "Ferry has no RDMA");
       assertThat(c.cmd("{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"max-bandwidth\": 1000, \"downtime-limit\": 50}}").has("return")).isTrue();
@@ -283,7 +283,7 @@ class QmpServerTest {
               continue;
             }
             assertThat(n.path("id").asInt()).isEqualTo(i);
-            assertThat(n.path("return").asText()).startsWith("xbzrle: off\r\n").endsWith("postcopy-preempt: off\r\nferry-auto-postcopy: off\r\n");
+            assertThat(n.path("return").asText()).startsWith("xbzrle: off\r\n").endsWith("postcopy-preempt: off\r\nmapped-ram: off\r\nferry-auto-postcopy: off\r\n");
             replies++;
             break;
           }

@@ -116,7 +116,7 @@ public final class Analysis {
       throws IOException {
     checkHeader(first);
     StreamReader.Options options = StreamReader.Options.DEFAULT.withConfiguration(peekConfiguration(first));
-    StreamAnalyzer a = walk(first, null, first.size(), options, maxRamBytes, List.of());
+    StreamAnalyzer a = walk(first, null, first.size(), options, maxRamBytes, List.of(), false);
     try {
       a.continueWith(new MigrationInput(ch.position(0)), ch.size());
       StreamAnalyzer.Cut at = a.firstCut();
@@ -192,7 +192,7 @@ public final class Analysis {
     }
     boolean config = peekConfiguration(ch);
     StreamReader.Options options = StreamReader.Options.DEFAULT.withConfiguration(config);
-    StreamAnalyzer a = walk(ch, vmdesc, length, options, maxRamBytes, multifdChannels);
+    StreamAnalyzer a = walk(ch, vmdesc, length, options, maxRamBytes, multifdChannels, extractDir != null);
     try {
       if (a.multifd() != null) {
         a.multifd().finish();
@@ -214,12 +214,18 @@ public final class Analysis {
     }
   }
 
-  /** Walks with footers; on a footer error walks again without them (the channels opened afresh). */
+  /**
+   * Walks with footers; on a footer error walks again without them (the channels opened afresh).
+   * Page contents are stored only when {@code keepPages} (--extract writes them).
+   */
   private static StreamAnalyzer walk(
-      FileChannel ch, JsonNode vmdesc, long length, StreamReader.Options options, long maxRamBytes, List<Path> channels)
-      throws IOException {
+      FileChannel ch, JsonNode vmdesc, long length, StreamReader.Options options, long maxRamBytes, List<Path> channels,
+      boolean keepPages) throws IOException {
     MigrationStreamException first;
     StreamAnalyzer a = new StreamAnalyzer(vmdesc, length, true, maxRamBytes);
+    if (!keepPages) {
+      a.discardPageData();
+    }
     try {
       if (!channels.isEmpty()) {
         a.multifd(MultifdChannels.open(channels));
@@ -234,6 +240,9 @@ public final class Analysis {
       first = e;
     }
     StreamAnalyzer b = new StreamAnalyzer(vmdesc, length, false, maxRamBytes);
+    if (!keepPages) {
+      b.discardPageData();
+    }
     try {
       if (!channels.isEmpty()) {
         b.multifd(MultifdChannels.open(channels));

@@ -3,6 +3,7 @@ package dev.ferry.cli.analyze;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.ram.MappedRamLayout;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.ram.RamBlockResolver;
 import dev.ferry.ram.RamLoadOptions;
@@ -61,6 +62,8 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
   private final List<StreamCommand> commands = new ArrayList<>();
   private MultifdChannels multifd;
   private RamLoadOptions ramOptions;
+  /** mapped-ram blocks listed so far. */
+  private int mappedRamListed;
   private RamLoader ram;
   private Configuration configuration;
   private long vmdescOffset = -1;
@@ -158,6 +161,16 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
     return idstr + "\u0000" + instance;
   }
 
+  /**
+   * RAM records are read and checked but their page contents are not stored (the listing and the
+   * dumps need the records, only {@code --extract} needs the RAM): the blocks stay untouched, so
+   * the analysis of a large stream costs neither the guest's RAM nor the time to write it. Call
+   * before {@link #analyze}.
+   */
+  public void discardPageData() {
+    ramOptions = ramOptions.withPageDataDiscarded(true);
+  }
+
   /** Replays these multifd channels at every RAM EOS (closed with this analyzer). */
   void multifd(MultifdChannels channels) {
     this.multifd = channels;
@@ -175,6 +188,10 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
     this.current = in;
     reader.readHeader();
     configuration = reader.readConfiguration();
+    if (configuration != null && configuration.capabilities().contains("mapped-ram")) {
+      // QEMU 9.0's file layout: each block-list entry is followed by its header, pages are at fixed offsets
+      ramOptions = ramOptions.withMappedRam(true);
+    }
     if (configuration != null) {
       entries.add(new Entry(8, in.position() - 8, "CONFIG", "machine '" + configuration.machineType() + "'"
           + (configuration.capabilities().isEmpty() ? "" : " capabilities " + configuration.capabilities())));
@@ -319,7 +336,25 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
     }
     entries.add(new Entry(h.offset(), in.position() - h.offset(), kind,
         indent() + describe(h) + "  body " + (in.position() - bodyStart) + " bytes"));
+    if (ram != null && h.idstr().equals("ram")) {
+      listMappedRam();
+    }
     lastRecordEnd = in.position() + (footers ? 5 : 0);
+  }
+
+  /** mapped-ram blocks the last RAM chunk read: one entry each for the header, bitmap and page region. */
+  private void listMappedRam() {
+    List<MappedRamLayout.BlockInfo> all = ram.mappedRamBlocks();
+    for (MappedRamLayout.BlockInfo b : all.subList(mappedRamListed, all.size())) {
+      MappedRamLayout.Header hd = b.header();
+      long pages = MappedRamLayout.pageCount(b.length());
+      entries.add(new Entry(b.headerOffset(), MappedRamLayout.HEADER_LENGTH, "MAPPED-RAM", String.format(
+          "  block '%s' length 0x%x: header version %d, page size 0x%x, bitmap at 0x%x (0x%x bytes), pages at 0x%x", b.block(),
+          b.length(), hd.version(), hd.pageSize(), hd.bitmapOffset(), MappedRamLayout.bitmapBytes(b.length()), hd.pagesOffset())));
+      entries.add(new Entry(hd.pagesOffset(), b.length(), "MAPPED-RAM", String.format(
+          "  block '%s' pages: %d of %d present (%d absent: zero)", b.block(), b.pagesPresent(), pages, pages - b.pagesPresent())));
+    }
+    mappedRamListed = all.size();
   }
 
   /**
@@ -558,7 +593,9 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
                 r.start(), r.length(), b.name(), b.usedLength(), b.pageSize()),
             offset);
       }
-      b.memory().asSlice(r.start(), r.length()).fill((byte) 0);
+      if (!ramOptions.pageDataDiscarded()) {
+        b.memory().asSlice(r.start(), r.length()).fill((byte) 0);
+      }
     }
   }
 

@@ -45,17 +45,37 @@ public final class FerryChild implements AutoCloseable {
     this.qmpUri = qmpUri;
   }
 
-  /** The command that starts {@code dev.ferry.cli.FerryMain} in a JVM like this one. */
+  /** System property naming the ahead-of-time cache this JVM started with ({@code bin/ferry} sets it). */
+  public static final String AOT_CACHE_PROPERTY = "ferry.aot.cache";
+
+  /**
+   * The command that starts {@code dev.ferry.cli.FerryMain} in a JVM like this one: same java, same
+   * class path, and the same AOT cache when this JVM was started with one ({@link
+   * #AOT_CACHE_PROPERTY}; the cache was made for this java and class path, and a cache the child's
+   * JVM cannot use is ignored without a word, as in {@code bin/ferry}).
+   */
   public static List<String> ferryCommand() {
     String java = ProcessHandle.current().info().command()
         .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     List<String> argv = new ArrayList<>();
     argv.add(java);
+    argv.addAll(aotOptions(System.getProperty(AOT_CACHE_PROPERTY)));
     argv.add("--enable-native-access=ALL-UNNAMED");
     argv.add("-cp");
     argv.add(System.getProperty("java.class.path"));
     argv.add("dev.ferry.cli.FerryMain");
     return argv;
+  }
+
+  /**
+   * The JVM options that use {@code cache} (none when null or not a file): the ones {@code
+   * bin/launcher.sh}'s {@code ferry_aot_opts} gives, which {@code LauncherAotTest} checks.
+   */
+  public static List<String> aotOptions(String cache) {
+    if (cache == null || cache.isEmpty() || !Files.isRegularFile(Path.of(cache))) {
+      return List.of();
+    }
+    return List.of("-XX:AOTCache=" + cache, "-Xlog:aot=off", "-Xlog:cds=off", "-D" + AOT_CACHE_PROPERTY + "=" + cache);
   }
 
   /**

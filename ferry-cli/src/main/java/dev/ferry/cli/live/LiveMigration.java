@@ -147,6 +147,7 @@ public final class LiveMigration implements AutoCloseable {
   /** Drives (id, size) both machines get: each its own image in {@link #dir}, or one shared image. */
   private final List<Drive> drives = new ArrayList<>();
   private boolean sharedStorage;
+  private boolean blockIncremental;
 
   /** A drive of both machines: {@code id} and size in bytes. */
   public record Drive(String id, long sizeBytes) {}
@@ -165,6 +166,14 @@ public final class LiveMigration implements AutoCloseable {
 
   public List<Drive> drives() {
     return List.copyOf(drives);
+  }
+
+  /**
+   * Makes {@link #migrate()}'s block migration incremental ({@code inc}): chunks the destination's
+   * fresh image already holds (zeros) are not sent.
+   */
+  public void blockIncremental(boolean on) {
+    blockIncremental = on;
   }
 
   /** The image of drive {@code id} of {@code role} ({@code source}, {@code destination}). */
@@ -463,6 +472,9 @@ public final class LiveMigration implements AutoCloseable {
     ObjectNode args = F.objectNode().put("uri", uri);
     if (!drives.isEmpty() && !sharedStorage) {
       args.put("blk", true);
+      if (blockIncremental) {
+        args.put("inc", true);
+      }
     }
     execute(source.qmp(), "migrate", args);
   }

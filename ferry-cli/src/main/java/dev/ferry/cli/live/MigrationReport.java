@@ -197,6 +197,36 @@ public final class MigrationReport {
     return this;
   }
 
+  /**
+   * Adds the disk figures of a block migration (object {@code disk} in the JSON) from {@code
+   * query-migrate}'s {@code disk} member: bytes transferred, remaining and total, and the bulk
+   * phase's rate (Ferry's {@code x-ferry-bulk-bytes} / {@code x-ferry-bulk-time-us}, once the bulk
+   * phase is over). Null or missing (no block migration): nothing is added, {@code disk} is null.
+   */
+  public MigrationReport disk(com.fasterxml.jackson.databind.JsonNode disk) {
+    if (disk == null || !disk.has("total")) {
+      json.putNull("disk");
+      return this;
+    }
+    long transferred = disk.path("transferred").asLong();
+    long remaining = disk.path("remaining").asLong();
+    long total = disk.path("total").asLong();
+    ObjectNode d = json.putObject("disk").put("transferred-bytes", transferred).put("remaining-bytes", remaining)
+        .put("total-bytes", total);
+    row("disk", Units.bytes(transferred), "of " + Units.bytes(total) + " in all disks, " + Units.bytes(remaining) + " remaining");
+    long bulkBytes = disk.path("x-ferry-bulk-bytes").asLong();
+    long bulkUs = disk.path("x-ferry-bulk-time-us").asLong();
+    if (bulkUs > 0) {
+      double rate = bulkBytes * 1e6 / bulkUs;
+      d.put("bulk-bytes", bulkBytes).put("bulk-time-ms", bulkUs / 1000).put("bulk-bytes-per-sec", Math.round(rate));
+      row("disk bulk", Units.rate(rate), Units.bytes(bulkBytes) + " in " + Units.millis(bulkUs / 1000) + " (the first pass over the disks)");
+    } else {
+      d.putNull("bulk-bytes").putNull("bulk-time-ms").putNull("bulk-bytes-per-sec");
+      row("disk bulk", "-", "the bulk phase did not end");
+    }
+    return this;
+  }
+
   /** Adds the timeline's samples and markers to the JSON. */
   public MigrationReport timeline(MigrationTimeline t) {
     json.set("samples", t.samplesJson());

@@ -288,11 +288,13 @@ public final class EngineBackend implements MonitorBackend {
 
   @Override
   public long[] diskStats() {
-    if (migration.outgoing() == null || !host.block().active() && !host.block().saving()) {
-      return null;
+    dev.ferry.migration.OutgoingMigration o = migration.outgoing();
+    if (o == null || host.block().disks().isEmpty()
+        || !o.saveOptions().get(dev.ferry.block.BlockSaveOptions.class, dev.ferry.block.BlockSaveOptions.OFF).enabled()) {
+      return null; // the last migration did not send the disks
     }
     dev.ferry.block.BlockStats s = host.block().stats();
-    return new long[] {s.transferredBytes(), s.remainingBytes(), s.totalBytes()};
+    return new long[] {s.transferredBytes(), s.remainingBytes(), s.totalBytes(), s.bulkBytes(), s.bulkNanos()};
   }
 
   @Override

@@ -180,7 +180,10 @@ class ConvergenceCommandTest {
       JsonNode end = p.s.execute("query-migrate", null);
       assertThat(end.path("status").asText()).isEqualTo("failed");
       assertThat(end.path("error-desc").asText())
-          .startsWith("precopy used its budget of 12 passes (ferry-precopy-max-passes); not converging: the guest dirties ")
+          // the figures of the last sync; whether that sync still counted as "not converging" depends
+          // on how randomly the guest's dirty set shrank in the last passes (checked below, while it ran)
+          .startsWith("precopy used its budget of 12 passes (ferry-precopy-max-passes); ")
+          .contains("the guest dirties ")
           .contains("MB/s sent");
       assertThat(verdict).as("query-migrate said not-converging before the end").isNotNull();
       assertThat(verdict.path("dirty-rate").asLong()).isPositive();

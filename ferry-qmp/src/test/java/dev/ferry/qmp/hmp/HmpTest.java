@@ -107,7 +107,7 @@ class HmpTest {
     assertThat(hmp.execute("migrate_set_capability events on")).isEmpty();
     assertThat(hmp.execute("info migrate_capabilities"))
         .startsWith("xbzrle: off\nrdma-pin-all: off\nauto-converge: off\nzero-blocks: off\ncompress: off\nevents: on\n")
-        .endsWith("zero-copy-send: off\npostcopy-preempt: off\nferry-auto-postcopy: off\n");
+        .endsWith("zero-copy-send: off\npostcopy-preempt: off\nmapped-ram: off\nferry-auto-postcopy: off\n");
     assertThat(hmp.execute("migrate_set_capability warp on"))
         .isEqualTo("Error: unknown migration capability 'warp' (see 'info migrate_capabilities')\n");
     assertThat(hmp.execute("migrate_set_capability events maybe")).isEqualTo("Expected 'on' or 'off'\n");

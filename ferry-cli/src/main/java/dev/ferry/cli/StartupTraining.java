@@ -1,0 +1,157 @@
+package dev.ferry.cli;
+
+import dev.ferry.cli.live.FerryChild;
+import dev.ferry.qmp.QmpClient;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The training runs behind the ahead-of-time caches ({@code bin/ferry} runs one under {@code
+ * -XX:AOTCacheOutput} when a cache is missing, see README "Start-up"): in one process it does what
+ * fresh processes do, through the same commands, so that the classes they load are in the cache,
+ * loaded and linked, with profiles of the methods that ran. A JDK 25 cache loads all of its classes
+ * when the JVM starts, so the short commands get a cache of their own that holds no engine:
+ *
+ * <ul>
+ *   <li>{@code short} (analyze, monitor, vmstate, help): a {@code ferry run} child process serves the
+ *       monitor; in this process {@code ferry monitor} runs scripts from stdin (HMP lines, a QMP
+ *       line, {@code migrate file:} of the child), then {@code ferry analyze} reads that stream
+ *       (listing, {@code --dump state}, {@code --dump desc}, {@code --extract}), then {@code ferry
+ *       vmstate dump} and {@code --help}.
+ *   <li>{@code run} (run, migrate, demo, soak): two {@code ferry run} in this process (a 32 MiB
+ *       {@code stress} source and an {@code --incoming --paused} destination over a unix socket),
+ *       {@code ferry migrate} between them, {@code ferry monitor} on both, and {@code quit}.
+ * </ul>
+ *
+ * Nothing it does is timed or checked beyond "exit code 0": a failed step ends the training with
+ * exit code 1 and the launcher runs without a cache. Usage: {@code StartupTraining short|run DIR}
+ * (DIR: an empty scratch directory).
+ */
+public final class StartupTraining {
+  private StartupTraining() {}
+
+  public static void main(String[] args) throws Exception {
+    if (args.length != 2 || !(args[0].equals("short") || args[0].equals("run"))) {
+      System.err.println("usage: StartupTraining short|run DIR");
+      System.exit(2);
+    }
+    FerryMain.configureLogging();
+    int code;
+    try {
+      Path dir = Path.of(args[1]);
+      Files.createDirectories(dir);
+      code = args[0].equals("short") ? trainShort(dir) : trainRun(dir);
+    } catch (Exception e) {
+      e.printStackTrace();
+      code = 1;
+    }
+    System.exit(code);
+  }
+
+  private static int trainShort(Path dir) throws Exception {
+    String qmp = "unix:" + dir.resolve("run.qmp");
+    Path stream = dir.resolve("run.mig");
+    try (FerryChild run = FerryChild.start("training run", List.of("--memory", "32M", "--program", "stress"), qmp, Map.of(),
+        dir.resolve("run.log"))) {
+      run.awaitReady(Duration.ofSeconds(60));
+      step("monitor", monitor(qmp, "info status\ninfo migrate\n{\"execute\": \"query-status\"}\nhelp\ninfo stress\n"));
+      step("monitor", monitor(qmp, "stop\nmigrate file:" + stream + "\ninfo migrate\nquit\n"));
+      run.awaitExit(Duration.ofSeconds(60));
+    }
+    step("analyze", FerryMain.execute("analyze", stream.toString()));
+    step("analyze --dump state", FerryMain.execute("analyze", "--dump", "state", stream.toString()));
+    step("analyze --dump desc", FerryMain.execute("analyze", "--dump", "desc", stream.toString()));
+    step("analyze --extract", FerryMain.execute("analyze", "--extract", dir.resolve("extract").toString(), stream.toString()));
+    step("vmstate dump", FerryMain.execute("vmstate", "dump"));
+    step("--version", FerryMain.execute("--version"));
+    step("monitor --help", FerryMain.execute("monitor", "--help"));
+    return 0;
+  }
+
+  private static int trainRun(Path dir) throws Exception {
+    String srcQmp = "unix:" + dir.resolve("src.qmp");
+    String dstQmp = "unix:" + dir.resolve("dst.qmp");
+    String incoming = "unix:" + dir.resolve("mig.sock");
+    CompletableFuture<Integer> dst = runAsync("dst", "run", "--memory", "32M", "--incoming", incoming, "--paused", "--qmp", dstQmp);
+    CompletableFuture<Integer> src = runAsync("src", "run", "--memory", "32M", "--program", "stress", "--qmp", srcQmp);
+    try {
+      awaitMonitor(srcQmp, src);
+      awaitMonitor(dstQmp, dst);
+      step("migrate", FerryMain.execute("migrate", "--qmp", srcQmp, "--quiet", incoming));
+      step("monitor", monitor(dstQmp, "info status\ninfo migrate\ncont\ninfo stress\n"));
+      step("monitor", monitor(srcQmp, "info status\ninfo migrate\n"));
+    } finally {
+      quit(srcQmp);
+      quit(dstQmp);
+    }
+    step("src run", src.get(60, TimeUnit.SECONDS));
+    step("dst run", dst.get(60, TimeUnit.SECONDS));
+    return 0;
+  }
+
+  /** {@code ferry ARGS} on its own thread (as {@code ferry run} blocks until quit). */
+  private static CompletableFuture<Integer> runAsync(String name, String... args) {
+    CompletableFuture<Integer> f = new CompletableFuture<>();
+    Thread.ofPlatform().name("training-" + name).start(() -> {
+      try {
+        f.complete(FerryMain.execute(args));
+      } catch (Throwable t) {
+        f.completeExceptionally(t);
+      }
+    });
+    return f;
+  }
+
+  private static void awaitMonitor(String uri, CompletableFuture<Integer> run) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (true) {
+      try (QmpClient c = QmpClient.connect(uri)) {
+        c.execute("query-status");
+        return;
+      } catch (IOException e) {
+        if (run.isDone() || System.nanoTime() - deadline > 0) {
+          throw new IOException("training: no monitor at " + uri + (run.isDone() ? " (ferry run ended with " + run.get() + ")" : ""), e);
+        }
+        Thread.sleep(20);
+      }
+    }
+  }
+
+  /** {@code ferry monitor URI} with {@code script} on stdin. */
+  private static int monitor(String uri, String script) {
+    InputStream in = System.in;
+    System.setIn(new ByteArrayInputStream(script.getBytes(StandardCharsets.UTF_8)));
+    try {
+      return FerryMain.execute("monitor", uri);
+    } finally {
+      System.setIn(in);
+    }
+  }
+
+  private static void quit(String uri) {
+    try (QmpClient c = QmpClient.connect(uri)) {
+      c.execute("quit");
+    } catch (Exception e) {
+      // already gone
+    }
+  }
+
+  private static final List<String> DONE = new ArrayList<>();
+
+  private static void step(String what, int code) throws IOException {
+    if (code != 0) {
+      throw new IOException("training step '" + what + "' exited with " + code + " (after " + DONE + ")");
+    }
+    DONE.add(what);
+  }
+}
