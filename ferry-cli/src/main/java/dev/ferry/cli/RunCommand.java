@@ -324,6 +324,9 @@ public final class RunCommand implements java.util.concurrent.Callable<Integer> 
   }
 
   private int runMachine(PrintStream err) throws Exit {
+    // the first migration's one-time work (JDK sockets, JFR events, engine classes) now, in the
+    // background, rather than in that migration's setup-time
+    dev.ferry.migration.MigrationWarmup.startInBackground();
     // ---- options that need more than a converter
     boolean programGiven = program != null;
     if (service != null) {

@@ -20,40 +20,72 @@ final class VmdescLocator {
 
   private VmdescLocator() {}
 
+  /** Bytes read at a time while searching: the tail is never held whole (10 MiB, twice over). */
+  static final int CHUNK_BYTES = 64 << 10;
+
   /** The vmdesc at the end of {@code ch}, or null when there is none. */
   static Found find(FileChannel ch) throws IOException {
     long size = ch.size();
     int n = (int) Math.min(size, TAIL_BYTES);
     long base = size - n;
-    ByteBuffer buf = ByteBuffer.allocate(n);
+    // the last NUL of the tail, read backwards a chunk at a time
+    long nul = -1;
+    for (long end = size; end > base && nul < 0; ) {
+      int len = (int) Math.min(CHUNK_BYTES, end - base);
+      byte[] chunk = readAt(ch, end - len, len);
+      if (chunk == null) {
+        return null;
+      }
+      for (int i = len - 1; i >= 0; i--) {
+        if (chunk[i] == 0) {
+          nul = end - len + i;
+          break;
+        }
+      }
+      end -= len;
+    }
+    // then the first '{' from there on
+    long brace = -1;
+    for (long at = Math.max(nul, base); at < size && brace < 0; ) {
+      int len = (int) Math.min(CHUNK_BYTES, size - at);
+      byte[] chunk = readAt(ch, at, len);
+      if (chunk == null) {
+        return null;
+      }
+      for (int i = 0; i < len; i++) {
+        if (chunk[i] == '{') {
+          brace = at + i;
+          break;
+        }
+      }
+      at += len;
+    }
+    if (brace < 0 || brace - base < 5) {
+      return null;
+    }
+    byte[] head = readAt(ch, brace - 5, 5);
+    if (head == null || head[0] != 0x06) {
+      return null;
+    }
+    long len = ByteBuffer.wrap(head, 1, 4).getInt() & 0xFFFF_FFFFL;
+    if (len > size - brace) {
+      return null;
+    }
+    byte[] json = readAt(ch, brace, (int) len);
+    if (json == null) {
+      return null;
+    }
+    return new Found(brace - 5, len, new String(json, StandardCharsets.UTF_8));
+  }
+
+  /** {@code len} bytes at {@code pos}, or null when the file ends first. */
+  private static byte[] readAt(FileChannel ch, long pos, int len) throws IOException {
+    ByteBuffer buf = ByteBuffer.allocate(len);
     while (buf.hasRemaining()) {
-      if (ch.read(buf, base + buf.position()) < 0) {
+      if (ch.read(buf, pos + buf.position()) < 0) {
         return null;
       }
     }
-    byte[] data = buf.array();
-    int nul = -1;
-    for (int i = n - 1; i >= 0; i--) {
-      if (data[i] == 0) {
-        nul = i;
-        break;
-      }
-    }
-    int brace = -1;
-    for (int i = Math.max(nul, 0); i < n; i++) {
-      if (data[i] == '{') {
-        brace = i;
-        break;
-      }
-    }
-    if (brace < 5 || data[brace - 5] != 0x06) {
-      return null;
-    }
-    long len = ByteBuffer.wrap(data, brace - 4, 4).getInt() & 0xFFFF_FFFFL;
-    if (len > n - brace) {
-      return null;
-    }
-    String json = new String(data, brace, (int) len, StandardCharsets.UTF_8);
-    return new Found(base + brace - 5, len, json);
+    return buf.array();
   }
 }
