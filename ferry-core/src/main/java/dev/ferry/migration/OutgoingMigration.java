@@ -322,12 +322,25 @@ public final class OutgoingMigration {
    * pauses (the destination sees the connection go and pauses too). Returns false in any other state.
    */
   public boolean pausePostcopy() {
-    if (state.status() != MigrationStatus.POSTCOPY_ACTIVE) {
-      return false;
+    synchronized (pauseLock) {
+      if (state.status() != MigrationStatus.POSTCOPY_ACTIVE) {
+        return false;
+      }
+      if (postcopyStreamSent) {
+        // found by the soak: a pause now would leave this side postcopy-paused for good once the
+        // destination, which has the whole stream, completes (it then refuses migrate-recover)
+        throw new IllegalStateException("migrate-pause: the whole postcopy stream has been sent;"
+            + " the migration completes once the destination confirms the load (SHUT)");
+      }
+      shutConnection();
+      return true;
     }
-    shutConnection();
-    return true;
   }
+
+  /** Orders {@link #pausePostcopy} against the end of the postcopy stream. */
+  private final Object pauseLock = new Object();
+  /** The postcopy stream went out whole (EOF flushed) on the current connection; only SHUT is awaited. */
+  private volatile boolean postcopyStreamSent;
 
   /** Shuts the connection (if any) and wakes the thread, so it notices. */
   private void shutConnection() {
@@ -867,6 +880,11 @@ public final class OutgoingMigration {
     long at = o.position();
     saver.completeLive(LiveStateHandler::supportsPostcopy);
     saver.finish(false);
+    synchronized (pauseLock) {
+      // a migrate-pause from here on is refused; one that shut the connection before this point
+      // made finish() fail (or the destination sees a cut stream): both sides pause, recovery resends
+      postcopyStreamSent = o.error() == null;
+    }
     stats.postcopyBytes.addAndGet(o.position() - at);
     if (!shut.await(SHUT_TIMEOUT_MS, TimeUnit.MILLISECONDS)) {
       throw new IOException("the destination did not confirm the end of postcopy within " + SHUT_TIMEOUT_MS + " ms");
@@ -885,6 +903,7 @@ public final class OutgoingMigration {
   private void pauseUntilResumed(StateSaver saver, RamPostcopySave ram, String error) throws InterruptedException {
     String why = pausedReason(error);
     LOG.warn("{}", why);
+    postcopyStreamSent = false; // the next connection sends the rest again
     state.transitionFromCurrent(MigrationStatus.POSTCOPY_PAUSED, why);
     dropConnection();
     while (true) {

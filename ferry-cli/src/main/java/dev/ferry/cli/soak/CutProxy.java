@@ -97,6 +97,16 @@ final class CutProxy implements AutoCloseable {
     cutAfterBytes = Math.max(bytes, forwarded.get());
   }
 
+  /**
+   * Holds the return path (destination to source) while {@code hold}: its bytes wait in the
+   * sockets' buffers, as behind a stalled link; releasing passes them on in order.
+   */
+  void holdReturn(boolean hold) {
+    holdReturn = hold;
+  }
+
+  private volatile boolean holdReturn;
+
   /** Stream bytes the destination has been sent. */
   long forwardedBytes() {
     return forwarded.get();
@@ -174,6 +184,9 @@ final class CutProxy implements AutoCloseable {
     ByteBuffer buf = ByteBuffer.allocateDirect(64 << 10);
     try {
       while (true) {
+        while (holdReturn && !closed.get()) {
+          Thread.sleep(2);
+        }
         buf.clear();
         int n = in.read(buf);
         if (n < 0) {
@@ -187,6 +200,9 @@ final class CutProxy implements AutoCloseable {
         returned.addAndGet(n);
       }
     } catch (IOException e) {
+      closeBoth();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
       closeBoth();
     }
   }

@@ -51,6 +51,11 @@ public final class SoakCommand implements Callable<Integer> {
   @Option(names = "--max-memory", paramLabel = "SIZE", description = "largest guest, 64M..1G (default ${DEFAULT-VALUE})", defaultValue = "1G")
   String maxMemory;
 
+  @Option(names = "--fault", paramLabel = "KIND",
+      description = "every run gets this fault (none, cancel, kill-destination, kill-source, proxy-cut, postcopy-recovery);"
+          + " replay with the same --fault")
+  String fault;
+
   @Option(names = "--keep", description = "keep every run's temp dir (default: only those of runs with a problem)")
   boolean keep;
 
@@ -71,12 +76,14 @@ public final class SoakCommand implements Callable<Integer> {
   public Integer call() {
     long s;
     long maxMem;
+    SoakPlan.Fault only;
     try {
       s = seed == null ? System.nanoTime() ^ System.currentTimeMillis() * 0x9E3779B97F4A7C15L : parseSeed(seed);
       maxMem = dev.ferry.qmp.Sizes.parse(maxMemory, 'M'); // the one size grammar: a bare number is MiB, as --memory
       if (maxMem < SoakPlan.MIN_MEMORY_BYTES) {
         throw new IllegalArgumentException("--max-memory must be at least 64M: " + maxMemory);
       }
+      only = fault == null ? null : SoakPlan.Fault.of(fault);
       if (runs < 1 || skip < 0) {
         throw new IllegalArgumentException("--runs must be positive and --skip not negative");
       }
@@ -84,8 +91,9 @@ public final class SoakCommand implements Callable<Integer> {
       System.err.println("ferry soak: " + e.getMessage());
       return 2;
     }
-    out.printf(Locale.ROOT, "ferry soak: seed %s; runs %d..%d; replay one run with --seed %s --skip K --runs 1%n",
-        Long.toUnsignedString(s), skip, skip + runs - 1, Long.toUnsignedString(s));
+    String f = only == null ? "" : " --fault " + only.label();
+    out.printf(Locale.ROOT, "ferry soak: seed %s; runs %d..%d%s; replay one run with --seed %s%s --skip K --runs 1%n",
+        Long.toUnsignedString(s), skip, skip + runs - 1, f.isEmpty() ? "" : ";" + f, Long.toUnsignedString(s), f);
     ObjectMapper json = new ObjectMapper();
     summary = new SoakSummary();
     long t0 = System.nanoTime();
@@ -96,7 +104,7 @@ public final class SoakCommand implements Callable<Integer> {
           out.println("ferry soak: --minutes " + minutes + " reached after " + (k - skip) + " runs");
           break;
         }
-        SoakPlan plan = SoakPlan.draw(k, SoakPlan.runSeed(s, k), maxMem);
+        SoakPlan plan = SoakPlan.draw(k, SoakPlan.runSeed(s, k), maxMem, only);
         SoakRun.Result r = SoakRun.execute(plan, keep);
         summary.add(r);
         out.printf(Locale.ROOT, "run %d seed %s: %-52s -> %s%s%s (%.1f s)%n", k, Long.toUnsignedString(plan.runSeed(), 16),
@@ -131,7 +139,8 @@ public final class SoakCommand implements Callable<Integer> {
     var j = r.json();
     String d = j.has("digest-equal") ? "digest " + eq(j.get("digest-equal")) : "";
     String rd = j.has("retry-digest-equal") ? "retry " + j.path("retry").path("status").asText() + ", digest " + eq(j.get("retry-digest-equal")) : "";
-    String both = String.join(", ", java.util.stream.Stream.of(d, rd).filter(x -> !x.isEmpty()).toList());
+    String sc = j.has("stress-check") ? "destination ran, stress check " + (j.get("stress-check").asBoolean() ? "ok" : "FAILED") : "";
+    String both = String.join(", ", java.util.stream.Stream.of(d, rd, sc).filter(x -> !x.isEmpty()).toList());
     return both.isEmpty() ? "" : " (" + both + ")";
   }
 

@@ -26,6 +26,8 @@ import java.util.Random;
  * @param triggerAt the fault's moment: stream bytes for {@link Trigger#BYTES} (transferred as the
  *     source counts them) and {@link Trigger#CUT} (forwarded by the proxy), ms after {@code migrate}
  *     for {@link Trigger#TIME}; unused for {@link Fault#NONE}
+ * @param recovery for {@link Fault#POSTCOPY_RECOVERY}: how the postcopy link breaks and how the
+ *     recovery goes; null for the other faults
  */
 public record SoakPlan(
     int run,
@@ -41,7 +43,8 @@ public record SoakPlan(
     long warmupMs,
     Fault fault,
     Trigger trigger,
-    long triggerAt) {
+    long triggerAt,
+    Recovery recovery) {
 
   static final long MIN_MEMORY_BYTES = 64L << 20;
   static final long MAX_MEMORY_BYTES = 1L << 30;
@@ -53,7 +56,13 @@ public record SoakPlan(
     CANCEL("cancel"),
     KILL_DESTINATION("kill-destination"),
     KILL_SOURCE("kill-source"),
-    PROXY_CUT("proxy-cut");
+    PROXY_CUT("proxy-cut"),
+    /**
+     * A postcopy migration whose link breaks after the destination ran (a proxy cut, or {@code
+     * migrate-pause} on one side), then recovered ({@code migrate-recover}, {@code migrate resume});
+     * sometimes the recovery's own link is cut too, and recovered again.
+     */
+    POSTCOPY_RECOVERY("postcopy-recovery");
 
     private final String label;
 
@@ -65,10 +74,21 @@ public record SoakPlan(
       return label;
     }
 
+    /** The fault whose {@link #label()} is {@code label}. */
+    public static Fault of(String label) {
+      for (Fault f : values()) {
+        if (f.label.equals(label)) {
+          return f;
+        }
+      }
+      throw new IllegalArgumentException("unknown fault '" + label + "' (" + String.join(", ",
+          java.util.Arrays.stream(values()).map(Fault::label).toList()) + ")");
+    }
+
     /** Transports the fault applies to: the proxy sits on sockets; a file has no live destination. */
     List<Transport> transports() {
       return switch (this) {
-        case PROXY_CUT -> List.of(Transport.TCP, Transport.UNIX);
+        case PROXY_CUT, POSTCOPY_RECOVERY -> List.of(Transport.TCP, Transport.UNIX);
         case KILL_DESTINATION -> List.of(Transport.TCP, Transport.UNIX, Transport.EXEC, Transport.FD);
         default -> List.of(Transport.values());
       };
@@ -77,12 +97,30 @@ public record SoakPlan(
 
   /** When the fault strikes. */
   public enum Trigger {
-    NONE, BYTES, TIME, CUT;
+    NONE, BYTES, TIME, CUT,
+    /** {@code migrate-pause}, {@link #triggerAt} ms after the destination ran (postcopy recovery). */
+    PAUSE;
 
     String label() {
       return name().toLowerCase(Locale.ROOT);
     }
   }
+
+  /**
+   * How a {@link Fault#POSTCOPY_RECOVERY} run breaks its link and recovers. The break comes after the
+   * destination ran POSTCOPY_RUN (a cut before it fails the destination for good, as in QEMU): {@link
+   * #triggerAt} stream bytes later for a cut, ms later for a pause.
+   *
+   * @param pauseOnSource with {@link Trigger#PAUSE}: {@code migrate-pause} on the source, else on the destination
+   * @param secondCutBytes the first recovery's connection is cut after this many bytes (inside the
+   *     handshake or soon after the resume); 0: it is not cut
+   * @param postcopyBandwidthBytesPerSec {@code max-postcopy-bandwidth} until the last recovery (low,
+   *     so the breaks come long before the end); the last recovery runs unlimited
+   * @param guestRuns the destination is not held: its {@code stress} guest runs from POSTCOPY_RUN on,
+   *     faults on missing pages, and its vCPUs wait through the pause for pages requested before
+   *     it (re-sent after the resume); the oracle is then the stress pattern, not the digest
+   */
+  public record Recovery(boolean pauseOnSource, long secondCutBytes, long postcopyBandwidthBytesPerSec, boolean guestRuns) {}
 
   /** The guest program {@code ferry run} runs ({@code firsttouch} is a slow {@code stress}). */
   public String machineProgram() {
@@ -99,9 +137,19 @@ public record SoakPlan(
 
   /** Draws run {@code k}'s plan from {@code runSeed}, with guests of at most {@code maxMemoryBytes}. */
   public static SoakPlan draw(int k, long runSeed, long maxMemoryBytes) {
+    return draw(k, runSeed, maxMemoryBytes, null);
+  }
+
+  /**
+   * As {@link #draw(int, long, long)}, the fault {@code only} when not null ({@code ferry soak
+   * --fault}): the same draws follow, so a run is replayed with the same {@code --fault}.
+   */
+  public static SoakPlan draw(int k, long runSeed, long maxMemoryBytes, Fault only) {
     Random r = new Random(runSeed);
     // the fault first: it decides which transports fit
-    Fault fault = pick(r, new double[] {0.30, 0.175, 0.175, 0.175, 0.175}, Fault.values());
+    Fault drawn = pick(r, new double[] {0.25, 0.15, 0.15, 0.15, 0.15, 0.15}, Fault.values());
+    Fault fault = only != null ? only : drawn;
+    boolean recovering = fault == Fault.POSTCOPY_RECOVERY;
     List<Transport> ts = fault.transports();
     Transport transport = ts.get(r.nextInt(ts.size()));
     String program = PROGRAMS.get(r.nextInt(PROGRAMS.size()));
@@ -110,8 +158,8 @@ public record SoakPlan(
     while (mem < Math.min(maxMemoryBytes, MAX_MEMORY_BYTES) && r.nextBoolean()) {
       mem <<= 1;
     }
-    boolean xbzrle = r.nextDouble() < 0.3;
-    boolean returnPath = transport.hasReturnPath() && r.nextDouble() < 0.7;
+    boolean xbzrle = r.nextDouble() < 0.3 && !recovering;
+    boolean returnPath = transport.hasReturnPath() && (r.nextDouble() < 0.7 || recovering); // postcopy needs it
     Long downtime = pick(r, new double[] {0.4, 0.15, 0.15, 0.15, 0.15}, new Long[] {null, 30L, 100L, 300L, 1000L});
     // a limit that lets a dense guest through in at most ~8 s
     Long bandwidth = null;
@@ -141,8 +189,21 @@ public record SoakPlan(
         };
     Trigger trigger = Trigger.NONE;
     long at = 0;
+    Recovery recovery = null;
     switch (fault) {
       case NONE -> {}
+      case POSTCOPY_RECOVERY -> {
+        boolean pause = r.nextDouble() < 0.3;
+        trigger = pause ? Trigger.PAUSE : Trigger.CUT;
+        // ms, or stream bytes after RUN: a guest of zero pages has little left to send by then
+        // (with few pages to send, all of postcopy takes a few hundred ms on a 2-core machine)
+        boolean sparse = program.equals("idle") || program.equals("firsttouch");
+        at = pause ? r.nextInt(sparse ? 20 : 100) : logUniform(r, 1, sparse ? 16L << 10 : 4L << 20);
+        boolean onSource = pause && r.nextBoolean();
+        long second = r.nextDouble() < 0.4 ? logUniform(r, 1, 256L << 10) : 0;
+        boolean runs = program.equals("stress") && r.nextBoolean();
+        recovery = new Recovery(onSource, second, 2L << 20, runs);
+      }
       case PROXY_CUT -> {
         trigger = Trigger.CUT;
         at = logUniform(r, 16, mem + (mem >> 2)); // from the header on; past the end = no cut
@@ -158,7 +219,7 @@ public record SoakPlan(
       }
     }
     return new SoakPlan(k, runSeed, transport, program, mem, xbzrle, returnPath, downtime, bandwidth, dirtyRate, warmup,
-        fault, trigger, at);
+        fault, trigger, at, recovery);
   }
 
   private static long logUniform(Random r, long lo, long hi) {
@@ -180,7 +241,7 @@ public record SoakPlan(
   /** The {@link LiveMigration} spec: destinations start paused, so they are checked before they run. */
   LiveMigration.Spec spec() {
     return new LiveMigration.Spec(memoryBytes, machineProgram(), transport, maxBandwidthBytesPerSec, downtimeLimitMs,
-        dirtyRateBytesPerSec, xbzrle, true);
+        dirtyRateBytesPerSec, xbzrle, recovery == null || !recovery.guestRuns()).withPostcopy(fault == Fault.POSTCOPY_RECOVERY);
   }
 
   /** The dimensions as JSON members of {@code o}. */
@@ -201,6 +262,14 @@ public record SoakPlan(
     if (fault != Fault.NONE) {
       f.put("trigger", trigger.label());
       f.put("at", triggerAt);
+    }
+    if (recovery != null) {
+      if (trigger == Trigger.PAUSE) {
+        f.put("pause-side", recovery.pauseOnSource() ? "source" : "destination");
+      }
+      f.put("second-cut", recovery.secondCutBytes());
+      f.put("postcopy-bandwidth", recovery.postcopyBandwidthBytesPerSec());
+      f.put("guest-runs", recovery.guestRuns());
     }
   }
 
@@ -231,6 +300,17 @@ public record SoakPlan(
     b.append(" fault=").append(fault.label());
     if (fault != Fault.NONE) {
       b.append('@').append(trigger.label()).append(':').append(triggerAt);
+    }
+    if (recovery != null) {
+      if (trigger == Trigger.PAUSE) {
+        b.append(recovery.pauseOnSource() ? "@src" : "@dst");
+      }
+      if (recovery.secondCutBytes() > 0) {
+        b.append("+cut:").append(recovery.secondCutBytes());
+      }
+      if (recovery.guestRuns()) {
+        b.append(" dst-runs");
+      }
     }
     return b.toString();
   }

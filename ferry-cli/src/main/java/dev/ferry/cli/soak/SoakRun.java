@@ -12,6 +12,7 @@ import dev.ferry.cli.live.LiveMigration.Transport;
 import dev.ferry.cli.soak.SoakPlan.Fault;
 import dev.ferry.migration.MigrationCapability;
 import dev.ferry.qmp.qapi.MigrationInfo;
+import dev.ferry.qmp.qapi.MigrationParameter;
 import dev.ferry.qmp.qapi.MigrationSettings;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -157,6 +158,10 @@ final class SoakRun {
     warmUp(lm);
     mark("migrate");
 
+    if (plan.fault() == Fault.POSTCOPY_RECOVERY) {
+      postcopyRecovery(lm);
+      return;
+    }
     FerryChild firstDestination = lm.destination();
     CutProxy proxy = null;
     String uri = lm.endpoint().connectUri();
@@ -180,6 +185,258 @@ final class SoakRun {
         proxy.close();
       }
     }
+  }
+
+  /** Recoveries after the first break at most: one more than a planned second cut needs. */
+  static final int MAX_RECOVERIES = 4;
+  /** How long a side may take to notice a broken link and go postcopy-paused. */
+  private static final Duration PAUSE_TIMEOUT = Duration.ofSeconds(60);
+
+  /**
+   * A postcopy migration through a proxy; once the destination ran POSTCOPY_RUN the link breaks (the
+   * proxy cuts it a seeded number of bytes later, or {@code migrate-pause} on one side); both sides
+   * must go {@code postcopy-paused}, the destination paused and never run. Then {@code migrate-recover}
+   * on the destination and {@code migrate {resume: true}} on the source, the first recovery's own
+   * connection maybe cut by a second proxy (both pause again and recover again), until the migration
+   * completes; then the normal check: the stopped source's digest equals the held destination's. A
+   * run that cannot recover (a side that does not pause, a recovery that fails, still paused after
+   * {@value #MAX_RECOVERIES} recoveries) is a problem, reported with the run's seed.
+   */
+  private void postcopyRecovery(LiveMigration lm) throws IOException, InterruptedException {
+    SoakPlan.Recovery rc = plan.recovery();
+    FerryChild src = lm.source();
+    FerryChild dst = lm.destination();
+    ObjectNode rj = json.putObject("recovery");
+    ArrayNode attempts = rj.putArray("attempts");
+    try (CutProxy proxy = CutProxy.start(lm.endpoint().connectUri(), lm.dir().resolve("proxy.sock"), Long.MAX_VALUE)) {
+      LiveMigration.apply(src.qmp(), new MigrationSettings()
+          .parameter(MigrationParameter.MAX_POSTCOPY_BANDWIDTH, rc.postcopyBandwidthBytesPerSec()));
+      LiveMigration.execute(src.qmp(), "migrate", F.objectNode().put("uri", proxy.listenUri()));
+      lm.startPostcopy();
+      long start = System.nanoTime();
+      // the break comes after the destination ran POSTCOPY_RUN: its machine leaves inmigrate (held: paused)
+      String afterRun = rc.guestRuns() ? "running" : "paused";
+      String st = sourceStatus(lm);
+      while (!LiveMigration.runState(dst).equals(afterRun)) {
+        st = sourceStatus(lm);
+        if (isEnd(st) || System.nanoTime() - start > migrationTimeout(plan).toNanos()) {
+          break;
+        }
+        Thread.sleep(5);
+      }
+      if (!isEnd(st) && LiveMigration.runState(dst).equals(afterRun)) {
+        mark("postcopy-run");
+        rj.put("forwarded-at-run", proxy.forwardedBytes());
+        if (plan.trigger() == SoakPlan.Trigger.PAUSE) {
+          Thread.sleep(plan.triggerAt());
+          FerryChild side = rc.pauseOnSource() ? src : dst;
+          try {
+            LiveMigration.execute(side.qmp(), "migrate-pause", null);
+          } catch (IOException e) {
+            // refused when postcopy is no longer active there: the migration ended meanwhile
+            rj.put("pause-refused", e.getMessage());
+          }
+        } else {
+          proxy.cutAfter(proxy.forwardedBytes() + plan.triggerAt());
+        }
+        st = awaitPausedOrEnd(lm);
+      }
+      rj.put("first-break", st);
+      if (st.equals("postcopy-paused")) {
+        faultFired = true;
+        mark("paused");
+        if (!checkHeldPaused(lm, "after the first break")) {
+          return;
+        }
+        st = recoverUntilDone(lm, rc, attempts);
+      }
+      rj.put("recoveries", attempts.size());
+      json.putObject("migration").put("status", st);
+      finishRecoveryRun(lm, st);
+    }
+  }
+
+  /** The source's {@code query-migrate} status ({@code source-exited} when its monitor is gone). */
+  private static String sourceStatus(LiveMigration lm) throws IOException, InterruptedException {
+    try {
+      MigrationInfo i = lm.queryMigrate();
+      return i.status() == null ? "none" : i.status().qapiName();
+    } catch (IOException e) {
+      if (!lm.source().alive()) {
+        return "source-exited";
+      }
+      throw e;
+    }
+  }
+
+  private static boolean isEnd(String status) {
+    return List.of("completed", "failed", "cancelled", "source-exited").contains(status);
+  }
+
+  /** Waits until both sides are postcopy-paused (returns that) or the source ended (returns its status). */
+  private String awaitPausedOrEnd(LiveMigration lm) throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + PAUSE_TIMEOUT.toNanos();
+    String st = sourceStatus(lm);
+    String ds = "-";
+    while (System.nanoTime() - deadline < 0) {
+      st = sourceStatus(lm);
+      if (isEnd(st)) {
+        return st;
+      }
+      ds = lm.queryDestinationMigrate().status().qapiName();
+      if (st.equals("postcopy-paused") && ds.equals("postcopy-paused")) {
+        return st;
+      }
+      Thread.sleep(10);
+    }
+    problems.add("postcopy recovery: the sides did not both pause within " + PAUSE_TIMEOUT.toSeconds()
+        + " s: source " + st + ", destination " + ds);
+    return "not-paused";
+  }
+
+  /**
+   * A postcopy-paused destination answers its monitor and says how to recover; a held one stays
+   * paused (its guest never ran).
+   */
+  private boolean checkHeldPaused(LiveMigration lm, String when) throws IOException, InterruptedException {
+    String rs = LiveMigration.runState(lm.destination());
+    if (!rs.equals("paused") && !plan.recovery().guestRuns()) {
+      problems.add("postcopy recovery: the destination is '" + rs + "' " + when + ", not paused");
+      return false;
+    }
+    MigrationInfo d = lm.queryDestinationMigrate();
+    if (d.errorDesc() == null || !d.errorDesc().contains("migrate-recover")) {
+      problems.add("postcopy recovery: the paused destination's error-desc does not say how to recover: " + d.errorDesc());
+    }
+    return true;
+  }
+
+  /**
+   * Recovers until the source completes, fails, or is still paused after {@value #MAX_RECOVERIES}
+   * recoveries; returns the source's last status. Each attempt is one element of {@code attempts}.
+   */
+  private String recoverUntilDone(LiveMigration lm, SoakPlan.Recovery rc, ArrayNode attempts)
+      throws IOException, InterruptedException {
+    FerryChild src = lm.source();
+    FerryChild dst = lm.destination();
+    for (int n = 1; n <= MAX_RECOVERIES; n++) {
+      ObjectNode aj = attempts.addObject();
+      String listen = plan.transport() == Transport.UNIX ? "unix:" + lm.dir().resolve("recover-" + n + ".sock") : "tcp:127.0.0.1:0";
+      LiveMigration.execute(dst.qmp(), "migrate-recover", F.objectNode().put("uri", listen));
+      MigrationInfo di = lm.queryDestinationMigrate();
+      if (di.socketAddress() == null || di.socketAddress().isEmpty()) {
+        problems.add("postcopy recovery: migrate-recover " + listen + " answered but query-migrate shows no socket-address");
+        return "not-recovered";
+      }
+      String at = di.socketAddress().get(0);
+      boolean cut = n == 1 && rc.secondCutBytes() > 0;
+      CutProxy second = cut ? CutProxy.start(at, lm.dir().resolve("proxy-recover.sock"), rc.secondCutBytes()) : null;
+      try {
+        if (!cut) { // no more planned breaks: the rest at full speed
+          LiveMigration.apply(src.qmp(), new MigrationSettings().parameter(MigrationParameter.MAX_POSTCOPY_BANDWIDTH, 0L));
+        }
+        long t0 = System.nanoTime();
+        LiveMigration.execute(src.qmp(), "migrate",
+            F.objectNode().put("uri", second == null ? at : second.listenUri()).put("resume", true));
+        String st = awaitAfterResume(lm, second, aj, t0);
+        aj.put("status", st);
+        if (second != null) {
+          aj.put("cut-after", rc.secondCutBytes());
+          aj.put("cut", second.cut());
+          aj.put("forwarded", second.forwardedBytes());
+        }
+        if (!st.equals("postcopy-paused")) {
+          return st;
+        }
+        mark("paused-" + n);
+        if (!checkHeldPaused(lm, "after recovery " + n + " broke")) {
+          return "not-recovered";
+        }
+      } finally {
+        if (second != null) {
+          second.close();
+        }
+      }
+    }
+    problems.add("postcopy recovery: still postcopy-paused after " + MAX_RECOVERIES + " recoveries: "
+        + lm.queryMigrate().errorDesc());
+    return "not-recovered";
+  }
+
+  /**
+   * After {@code migrate {resume: true}}: until the source ends (completed, failed, ...) or is paused
+   * again with the destination (a recovery whose link broke). A source that stays paused without
+   * having left the state is given a few seconds (the resume may fail at once, e.g. a refused
+   * connection, and the status never visibly moves).
+   */
+  private String awaitAfterResume(LiveMigration lm, CutProxy second, ObjectNode aj, long t0)
+      throws IOException, InterruptedException {
+    long deadline = t0 + migrationTimeout(plan).toNanos();
+    boolean moved = false;
+    while (System.nanoTime() - deadline < 0) {
+      String st = sourceStatus(lm);
+      if (isEnd(st)) {
+        return st;
+      }
+      if (st.equals("postcopy-active") && !aj.has("resume-to-active-ms")) {
+        aj.put("resume-to-active-ms", (System.nanoTime() - t0) / 1_000_000);
+      }
+      if (!st.equals("postcopy-paused")) {
+        moved = true;
+      } else if (moved || (second != null && second.cut()) || System.nanoTime() - t0 > Duration.ofSeconds(5).toNanos()) {
+        String again = awaitPausedOrEnd(lm);
+        if (!again.equals("postcopy-paused")) {
+          return again;
+        }
+        return "postcopy-paused";
+      }
+      Thread.sleep(5);
+    }
+    problems.add("hang: the recovered migration is still '" + sourceStatus(lm) + "' after "
+        + migrationTimeout(plan).toSeconds() + " s");
+    outcome = "hang";
+    return "hang";
+  }
+
+  /**
+   * The end of a recovery run: completed (after recoveries: outcome {@code recovered}) gets the
+   * normal check once the destination completed too; anything else is a problem naming why.
+   */
+  private void finishRecoveryRun(LiveMigration lm, String st) throws IOException, InterruptedException {
+    if (st.equals("completed")) {
+      outcome = faultFired ? "recovered" : "completed";
+      long deadline = System.nanoTime() + SETTLE_TIMEOUT.toNanos();
+      String ds = lm.queryDestinationMigrate().status().qapiName();
+      while (!ds.equals("completed") && System.nanoTime() - deadline < 0) {
+        Thread.sleep(20);
+        ds = lm.queryDestinationMigrate().status().qapiName();
+      }
+      if (!ds.equals("completed")) {
+        problems.add("postcopy recovery: the source completed but the destination is '" + ds + "'");
+        return;
+      }
+      if (plan.recovery().guestRuns()) {
+        // the destination's guest ran during postcopy: its stress pattern is the oracle
+        LiveMigration.execute(lm.destination().qmp(), "stop", null);
+        JsonNode r = LiveMigration.execute(lm.destination().qmp(), "ferry-stress-check", null);
+        json.put("stress-check", r.path("passed").asBoolean());
+        if (!r.path("passed").asBoolean()) {
+          dataLoss = true;
+          problems.add("postcopy recovery: DATA LOSS: the destination's stress check after the recovery: " + r);
+        }
+        return;
+      }
+      completed(lm, plan.transport(), lm.endpoint(), "destination");
+      return;
+    }
+    if (outcome.equals("hang")) {
+      return;
+    }
+    outcome = faultFired ? "not-recovered" : st;
+    MigrationInfo si = lm.source().alive() ? lm.queryMigrate() : null;
+    problems.add("postcopy recovery failed: source " + st + (si != null && si.errorDesc() != null ? " (" + si.errorDesc() + ")" : "")
+        + ", destination " + (lm.destination().alive() ? lm.queryDestinationMigrate().status().qapiName() : "exited")
+        + (faultFired ? "" : "; the link never broke"));
   }
 
   private void warmUp(LiveMigration lm) throws InterruptedException {

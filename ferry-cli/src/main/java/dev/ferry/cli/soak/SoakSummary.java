@@ -19,6 +19,9 @@ public final class SoakSummary {
   private int dataLoss;
   private int retries;
   private int retriesOk;
+  private int recoveryRuns;
+  private int recoveredRuns;
+  private int recoveries;
 
   void add(SoakRun.Result r) {
     runs++;
@@ -36,6 +39,14 @@ public final class SoakSummary {
       if (r.json().path("retry").path("status").asText().equals("completed")
           && r.json().path("retry-digest-equal").asBoolean(false)) {
         retriesOk++;
+      }
+    }
+    if (f == Fault.POSTCOPY_RECOVERY && r.faultFired()) {
+      recoveryRuns++;
+      recoveries += r.json().path("recovery").path("recoveries").asInt();
+      if (r.outcome().equals("recovered") && r.problems().isEmpty()
+          && (r.json().path("digest-equal").asBoolean(false) || r.json().path("stress-check").asBoolean(false))) {
+        recoveredRuns++;
       }
     }
     if (!r.problems().isEmpty()) {
@@ -56,6 +67,21 @@ public final class SoakSummary {
     return List.copyOf(problemRuns);
   }
 
+  /** Postcopy runs whose link broke. */
+  public int recoveryRuns() {
+    return recoveryRuns;
+  }
+
+  /** Of {@link #recoveryRuns}, those that recovered and completed with equal digests. */
+  public int recoveredRuns() {
+    return recoveredRuns;
+  }
+
+  /** {@code migrate {resume: true}} attempts over all runs (a cut recovery counts, and its successor). */
+  public int recoveries() {
+    return recoveries;
+  }
+
   public int planned(Fault f) {
     return planned.getOrDefault(f, 0);
   }
@@ -72,7 +98,7 @@ public final class SoakSummary {
   void print(PrintStream out, long elapsedMs) {
     StringBuilder head = new StringBuilder(String.format(Locale.ROOT, "%-26s", "outcome \\ fault"));
     for (Fault f : Fault.values()) {
-      head.append(String.format(Locale.ROOT, "%17s", f.label()));
+      head.append(String.format(Locale.ROOT, "%19s", f.label()));
     }
     head.append(String.format(Locale.ROOT, "%8s", "total"));
     out.println(head);
@@ -82,18 +108,20 @@ public final class SoakSummary {
       for (Fault f : Fault.values()) {
         int n = e.getValue().getOrDefault(f, 0);
         total += n;
-        row.append(String.format(Locale.ROOT, "%17s", n == 0 ? "." : Integer.toString(n)));
+        row.append(String.format(Locale.ROOT, "%19s", n == 0 ? "." : Integer.toString(n)));
       }
       row.append(String.format(Locale.ROOT, "%8d", total));
       out.println(row);
     }
     StringBuilder f1 = new StringBuilder(String.format(Locale.ROOT, "%-26s", "fault struck / planned"));
     for (Fault f : Fault.values()) {
-      f1.append(String.format(Locale.ROOT, "%17s", f == Fault.NONE ? "-" : fired(f) + "/" + planned(f)));
+      f1.append(String.format(Locale.ROOT, "%19s", f == Fault.NONE ? "-" : fired(f) + "/" + planned(f)));
     }
     out.println(f1);
     out.printf(Locale.ROOT, "runs %d in %.1f min; retries after a failure %d, completed with equal digests %d; data loss %d; runs with problems %d%n",
         runs, elapsedMs / 60000.0, retries, retriesOk, dataLoss, problemRuns.size());
+    out.printf(Locale.ROOT, "postcopy links broken %d, recovered and completed with equal digests (or the stress check of a running destination) %d; recoveries (migrate resume) %d%n",
+        recoveryRuns, recoveredRuns, recoveries);
     for (String p : problemRuns) {
       out.println("  " + p);
     }

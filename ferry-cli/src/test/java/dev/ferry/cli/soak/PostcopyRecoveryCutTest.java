@@ -177,6 +177,38 @@ class PostcopyRecoveryCutTest {
     }
   }
 
+  /**
+   * Found by the soak (seed 77 --fault postcopy-recovery, run 6): a {@code migrate-pause} on the
+   * source after its whole postcopy stream went out, while it waited for the destination's SHUT,
+   * left it postcopy-paused for good: the destination had everything, completed, and refused
+   * {@code migrate-recover}. The pause is refused then, and the migration completes. The return path
+   * is held by the proxy, so the source is caught waiting for SHUT.
+   */
+  @Test
+  void aPauseAfterTheWholeStreamWasSentIsRefusedAndTheMigrationCompletes() throws Exception {
+    try (Pair p = new Pair()) {
+      Thread.sleep(200);
+      p.s.execute("migrate-set-capabilities", caps("postcopy-ram"));
+      p.s.execute("migrate-set-parameters", F.objectNode().put("max-bandwidth", 1 << 20).put("downtime-limit", 1));
+      try (CutProxy proxy = CutProxy.start(p.incoming, dir.resolve("proxy1.sock"), Long.MAX_VALUE)) {
+        proxy.holdReturn(true); // SHUT stays in the proxy; the source needs nothing else from it here
+        p.s.execute("migrate", F.objectNode().put("uri", proxy.listenUri()));
+        p.s.execute("migrate-start-postcopy");
+        await("destination completed", () -> status(p.d).equals("completed"));
+        assertThat(status(p.s)).as("the source waits for SHUT").isEqualTo("postcopy-active");
+        assertThatThrownBy(() -> p.s.execute("migrate-pause"))
+            .hasMessageContaining("the whole postcopy stream has been sent");
+        proxy.holdReturn(false);
+        await("source completed", () -> status(p.s).equals("completed"));
+      }
+      JsonNode sd = p.s.execute("ferry-memory-digest");
+      JsonNode dd = p.d.execute("ferry-memory-digest");
+      assertThat(dd.path("ram").asText()).isEqualTo(sd.path("ram").asText());
+      assertThat(dd.path("devices").asText()).isEqualTo(sd.path("devices").asText());
+      p.failed = false;
+    }
+  }
+
   @Test
   void sourceKilledWhilePausedLeavesTheDestinationPausedWithAClearError() throws Exception {
     long seed = Long.getLong("ferry.seed", 10);

@@ -23,12 +23,14 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The soak in the default suite: a fixed seed whose eight small runs cover every transport, every
- * program and every fault kind (each with a trigger early enough to strike), run between real
- * {@code ferry run} processes; no data loss, no broken rule, every fault struck.
+ * program and every fault kind (each with a trigger early enough to strike; two postcopy recoveries,
+ * one broken by a cut with the destination's guest running, one by {@code migrate-pause} with it
+ * held, each recovery cut once more), run between
+ * real {@code ferry run} processes; no data loss, no broken rule, every fault struck.
  */
 class SoakTest {
   /** Eight 64 MiB runs: every transport, program and fault; see {@link #theSeedCoversEveryDimension}. */
-  static final long SEED = 326;
+  static final long SEED = 1123;
   static final int RUNS = 8;
   static final long MAX_MEMORY = 64L << 20;
 
@@ -43,7 +45,13 @@ class SoakTest {
     Set<Transport> transports = EnumSet.noneOf(Transport.class);
     Set<String> programs = new HashSet<>();
     Set<Fault> faults = EnumSet.noneOf(Fault.class);
+    Set<SoakPlan.Trigger> recoveryBreaks = EnumSet.noneOf(SoakPlan.Trigger.class);
+    Set<Boolean> guestRuns = new HashSet<>();
     for (SoakPlan p : plans()) {
+      if (p.recovery() != null && p.recovery().secondCutBytes() > 0) {
+        recoveryBreaks.add(p.trigger());
+        guestRuns.add(p.recovery().guestRuns());
+      }
       transports.add(p.transport());
       programs.add(p.program());
       faults.add(p.fault());
@@ -52,6 +60,9 @@ class SoakTest {
     assertThat(transports).containsExactlyInAnyOrder(Transport.values());
     assertThat(programs).containsExactlyInAnyOrderElementsOf(SoakPlan.PROGRAMS);
     assertThat(faults).containsExactlyInAnyOrder(Fault.values());
+    assertThat(recoveryBreaks).as("a cut and a pause, each recovery cut again")
+        .containsExactlyInAnyOrder(SoakPlan.Trigger.CUT, SoakPlan.Trigger.PAUSE);
+    assertThat(guestRuns).as("a held destination and one whose guest runs").containsExactlyInAnyOrder(true, false);
   }
 
   @Test
@@ -65,12 +76,36 @@ class SoakTest {
       if (!p.transport().hasReturnPath()) {
         assertThat(p.returnPath()).isFalse();
       }
+      if (p.fault() == Fault.POSTCOPY_RECOVERY) {
+        assertThat(p.returnPath()).as("postcopy needs the return path").isTrue();
+        assertThat(p.recovery()).isNotNull();
+        assertThat(p.trigger()).isIn(SoakPlan.Trigger.CUT, SoakPlan.Trigger.PAUSE);
+        assertThat(p.spec().postcopy()).isTrue();
+      } else {
+        assertThat(p.recovery()).isNull();
+        assertThat(p.spec().postcopy()).isFalse();
+      }
       if (p.maxBandwidthBytesPerSec() != null && p.dirtyRateBytesPerSec() != null) {
         assertThat(p.dirtyRateBytesPerSec()).as("a guest dirtying faster than the link never converges")
             .isLessThanOrEqualTo(p.maxBandwidthBytesPerSec() / 4);
       }
     }
     assertThat(SoakPlan.runSeed(42, 0)).isNotEqualTo(SoakPlan.runSeed(42, 1)).isNotEqualTo(SoakPlan.runSeed(43, 0));
+  }
+
+  @Test
+  void aForcedFaultKeepsTheRestOfTheDrawReplayable() {
+    for (int k = 0; k < 50; k++) {
+      long s = SoakPlan.runSeed(7, k);
+      SoakPlan p = SoakPlan.draw(k, s, 1L << 30, Fault.POSTCOPY_RECOVERY);
+      assertThat(p).isEqualTo(SoakPlan.draw(k, s, 1L << 30, Fault.of("postcopy-recovery")));
+      assertThat(p.fault()).isEqualTo(Fault.POSTCOPY_RECOVERY);
+      assertThat(p.fault().transports()).contains(p.transport());
+      assertThat(p.recovery()).isNotNull();
+      assertThat(p.returnPath()).isTrue();
+    }
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Fault.of("meteor"))
+        .hasMessageStartingWith("unknown fault 'meteor' (none, cancel, ");
   }
 
   @Test
@@ -145,7 +180,10 @@ class SoakTest {
     for (String l : lines) {
       JsonNode j = m.readTree(l);
       assertThat(j.path("data-loss").asBoolean()).isFalse();
-      if (j.path("outcome").asText().equals("completed")) {
+      if (j.path("fault").path("guest-runs").asBoolean(false)) {
+        assertThat(j.path("outcome").asText()).as(l).isEqualTo("recovered");
+        assertThat(j.path("stress-check").asBoolean(false)).as("the running destination's stress pattern in %s", l).isTrue();
+      } else if (List.of("completed", "recovered").contains(j.path("outcome").asText())) {
         assertThat(j.path("digest-equal").asBoolean(false)).as("stopped source = paused destination in %s", l).isTrue();
         compared++;
       }
@@ -156,5 +194,9 @@ class SoakTest {
       }
     }
     assertThat(compared).as("completed migrations compared").isGreaterThanOrEqualTo(RUNS / 2);
+    // a postcopy that ends before its break (a fast machine) completes without recovering: no problem
+    assertThat(s.recoveredRuns()).as("postcopy runs recovered:%n%s", out).isEqualTo(s.recoveryRuns()).isPositive();
+    assertThat(s.recoveries()).as("each first recovery cut: two recoveries per run at least")
+        .isGreaterThanOrEqualTo(2 * s.recoveryRuns());
   }
 }
