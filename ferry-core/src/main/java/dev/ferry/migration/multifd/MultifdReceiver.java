@@ -250,31 +250,7 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
   @Override
   public void close() {
     closed = true;
-    for (Channel ch : channels) {
-      ch.conn.shutdown();
-      ch.thread.interrupt();
-    }
-    // a cancel interrupts the migration thread: wait for the channel threads all the same (they use
-    // guest RAM, which must not be released under them), and keep the interrupt for later
-    boolean interrupted = Thread.interrupted();
-    for (Channel ch : channels) {
-      long deadline = System.nanoTime() + 5_000_000_000L;
-      while (ch.thread.isAlive() && System.nanoTime() < deadline) {
-        try {
-          ch.thread.join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
-        } catch (InterruptedException e) {
-          interrupted = true;
-        }
-      }
-      try {
-        ch.conn.close();
-      } catch (IOException e) {
-        LOG.debug("closing multifd channel {} failed", ch.id, e);
-      }
-    }
-    if (interrupted) {
-      Thread.currentThread().interrupt();
-    }
+    ChannelThreads.stopAll(channels.stream().map(ch -> new ChannelThreads.Worker(ch.id, ch.conn, ch.thread)).toList(), LOG);
   }
 
   /** Pages of one packet, reported to the loader at the next sync. */
