@@ -21,7 +21,22 @@ public final class Cli {
         .collect(java.util.stream.Collectors.joining());
   }
 
-  public static synchronized Run ferry(String... args) {
+  /** What a command printed, and its exit code (null: a command that returns none). */
+  public record Captured(Integer exit, String out, String err) {}
+
+  public static Run ferry(String... args) {
+    Captured c =
+        capture(() -> {
+          var cl = FerryMain.commandLine();
+          cl.setOut(new java.io.PrintWriter(System.out, true));
+          cl.setErr(new java.io.PrintWriter(System.err, true));
+          return cl.execute(args);
+        });
+    return new Run(c.exit(), c.out(), c.err());
+  }
+
+  /** Runs {@code command} with System.out and System.err captured (one at a time in this JVM). */
+  public static synchronized Captured capture(java.util.function.Supplier<Integer> command) {
     PrintStream oldOut = System.out;
     PrintStream oldErr = System.err;
     ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -29,11 +44,10 @@ public final class Cli {
     System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
     System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
     try {
-      var cl = FerryMain.commandLine();
-      cl.setOut(new java.io.PrintWriter(System.out, true));
-      cl.setErr(new java.io.PrintWriter(System.err, true));
-      int code = cl.execute(args);
-      return new Run(code, withoutAgentLines(out), withoutAgentLines(err));
+      Integer exit = command.get();
+      System.out.flush();
+      System.err.flush();
+      return new Captured(exit, withoutAgentLines(out), withoutAgentLines(err));
     } finally {
       System.setOut(oldOut);
       System.setErr(oldErr);

@@ -3,10 +3,7 @@ package dev.ferry.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ferry.testing.Captures;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -21,11 +18,9 @@ import picocli.CommandLine;
 class FastCommandsTest {
   @TempDir Path tmp;
 
-  record Run(Integer exit, String out, String err) {}
-
   /** Through picocli, as before the fast path (its writers on System.out and System.err). */
-  private static Run picocli(String... args) {
-    return captured(() -> {
+  private static Cli.Captured picocli(String... args) {
+    return Cli.capture(() -> {
       CommandLine cl = FerryMain.commandLine();
       cl.setOut(new PrintWriter(System.out, true));
       cl.setErr(new PrintWriter(System.err, true));
@@ -34,33 +29,11 @@ class FastCommandsTest {
   }
 
   /** Through the fast path (null exit: not taken). */
-  private static Run fast(String... args) {
-    return captured(() -> FastCommands.tryRun(args));
+  private static Cli.Captured fast(String... args) {
+    return Cli.capture(() -> FastCommands.tryRun(args));
   }
 
-  private static synchronized Run captured(java.util.function.Supplier<Integer> command) {
-    PrintStream oldOut = System.out;
-    PrintStream oldErr = System.err;
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-    System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-    try {
-      Integer exit = command.get();
-      System.out.flush();
-      System.err.flush();
-      // a fuzz test earlier in this JVM leaves Jazzer's agent, which logs each first class load it
-      // instruments to stderr: whichever form loads a class first would print it, so those go
-      String errText = err.toString(StandardCharsets.UTF_8).lines()
-          .filter(l -> !l.startsWith("INFO: Instrumented "))
-          .map(l -> l + "\n")
-          .collect(java.util.stream.Collectors.joining());
-      return new Run(exit, out.toString(StandardCharsets.UTF_8), errText);
-    } finally {
-      System.setOut(oldOut);
-      System.setErr(oldErr);
-    }
-  }
+
 
   @Test
   void analyzeFormsPrintWhatPicocliPrints() throws Exception {
@@ -73,12 +46,12 @@ class FastCommandsTest {
         List.of("analyze", stream.toString(), "--dump", "desc"),
         List.of("analyze", "--dump", "nonsense", stream.toString()),
         List.of("analyze", tmp.resolve("missing.mig").toString()))) {
-      Run viaPicocli = picocli(args.toArray(String[]::new));
-      Run viaFast = fast(args.toArray(String[]::new));
+      Cli.Captured viaPicocli = picocli(args.toArray(String[]::new));
+      Cli.Captured viaFast = fast(args.toArray(String[]::new));
       assertThat(viaFast).as("%s", args).isEqualTo(viaPicocli);
     }
-    Run a = picocli("analyze", "--extract", x1.toString(), stream.toString());
-    Run b = fast("analyze", "--extract", x2.toString(), stream.toString());
+    Cli.Captured a = picocli("analyze", "--extract", x1.toString(), stream.toString());
+    Cli.Captured b = fast("analyze", "--extract", x2.toString(), stream.toString());
     assertThat(b.exit()).isEqualTo(a.exit()).isZero();
     assertThat(b.out()).isEqualTo(a.out());
     for (String f : a.out().strip().split("\n")) {
