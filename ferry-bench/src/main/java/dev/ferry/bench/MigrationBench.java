@@ -91,7 +91,7 @@ public final class MigrationBench {
       String[] f = v.split(":");
       int n = Integer.parseInt(f[0]);
       String c = f.length > 1 ? f[1] : "none";
-      if (n < 1 || n > 255 || !List.of("none", "zlib", "zstd").contains(c) || f.length > 2) {
+      if (n < 1 || n > 255 || !dev.ferry.qmp.qapi.MigrationParameter.MULTIFD_COMPRESSION_VALUES.contains(c) || f.length > 2) {
         throw new IllegalArgumentException("--multifd: off or CHANNELS:none|zlib|zstd (e.g. 2:zstd), got " + v);
       }
       return new Multifd(n, c);

@@ -231,7 +231,7 @@ public final class DemoCommand implements Callable<Integer> {
     if (multifdChannels != null && (channels < 1 || channels > 255)) {
       throw new IllegalArgumentException("--multifd-channels must be 1 to 255, got " + channels);
     }
-    if (!List.of("none", "zlib", "zstd").contains(compression)) {
+    if (!dev.ferry.qmp.qapi.MigrationParameter.MULTIFD_COMPRESSION_VALUES.contains(compression)) {
       throw new IllegalArgumentException("--multifd-compression must be none, zlib or zstd, got " + compression);
     }
     if (channels > 0 && Transport.of(transport) != Transport.TCP && Transport.of(transport) != Transport.UNIX) {

@@ -251,11 +251,6 @@ public final class CpuDevice implements Device {
     VMStateEntry<CpuDevice> atV1 = VMStateEntry.of(idstr(), index, VMSTATE_V2_AT_V1, this);
     return new ForwardingSaveStateEntry(full) {
       @Override
-      public VMStateDescription<CpuDevice> vmstateDescription() {
-        return full.description();
-      }
-
-      @Override
       public int saveVersion() {
         return flags != 0 ? full.version() : atV1.version();
       }

@@ -391,7 +391,7 @@ public final class MachineHost implements AutoCloseable {
     machine.stop(RunState.RESTORE_VM);
     loading = true;
     try {
-      SaveOptions options = loadOptions();
+      SaveOptions options = loadOptions(false);
       ramMayHoldData = true;
       StateLoader loader =
           StateLoader.load(registry, in, StreamReader.Options.DEFAULT, config, MachineType.names(), options, CommandListener.NONE);
@@ -449,13 +449,9 @@ public final class MachineHost implements AutoCloseable {
    * What the next load tells its live handlers, made per load (the RAM's {@link RamLoadOptions}).
    * Every block list entry is checked against this machine's blocks (name, length; nothing is
    * allocated), so the total is not capped at this machine's size: a larger list then fails naming
-   * the block this machine lacks.
+   * the block this machine lacks. {@code mappedRam}: an incoming migration that may read a mapped-ram
+   * file.
    */
-  private SaveOptions loadOptions() {
-    return loadOptions(false);
-  }
-
-  /** {@link #loadOptions()} for an incoming migration, which may read a mapped-ram file. */
   private SaveOptions loadOptions(boolean mappedRam) {
     return SaveOptions.of(RamLoadOptions.defaults().withBlocksStartZeroed(!ramMayHoldData).withMappedRam(mappedRam));
   }

@@ -477,7 +477,7 @@ public final class MigrationManager {
   private MultifdReceiver acceptMultifd(TransportListener l, MigrationChannel main, MigrationParameters p)
       throws IOException {
     MultifdReceiver.Admit admit = p.tls() ? raw -> tlsAccept(params.tls() ? params : p, raw) : PlainGate::admit;
-    byte[] uuid = config.uuid() == null ? new byte[dev.ferry.stream.MultifdInit.UUID_LENGTH] : config.uuid();
+    byte[] uuid = dev.ferry.stream.MultifdInit.uuidOrZeros(config.uuid());
     try {
       return MultifdReceiver.accept(l, admit, p.multifdChannels(), p.multifdCompression(), uuid, main::shutdown);
     } catch (IOException e) {

@@ -125,7 +125,7 @@ public final class OutgoingMigration {
     stats.multifdBytes(this::multifdBytes);
     this.multifd = this.caps.contains(MigrationCapability.MULTIFD)
         ? new MultifdSender(params.multifdChannels(), params.multifdCompression(), params.multifdLevel(),
-            config.uuid() == null ? new byte[dev.ferry.stream.MultifdInit.UUID_LENGTH] : config.uuid())
+            dev.ferry.stream.MultifdInit.uuidOrZeros(config.uuid()))
         : null;
   }
 

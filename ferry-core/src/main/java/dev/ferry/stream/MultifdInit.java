@@ -94,4 +94,9 @@ public record MultifdInit(byte[] uuid, int id) {
     in.skip(LENGTH - 25);
     return new MultifdInit(uuid, id);
   }
+
+  /** The machine's UUID, or all zeros for a machine without one (as QEMU's default qemu_uuid). */
+  public static byte[] uuidOrZeros(byte[] uuid) {
+    return uuid == null ? new byte[UUID_LENGTH] : uuid;
+  }
 }

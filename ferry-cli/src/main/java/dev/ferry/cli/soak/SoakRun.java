@@ -384,11 +384,7 @@ final class SoakRun {
       if (!st.equals("postcopy-paused")) {
         moved = true;
       } else if (moved || (second != null && second.cut()) || System.nanoTime() - t0 > Duration.ofSeconds(5).toNanos()) {
-        String again = awaitPausedOrEnd(lm);
-        if (!again.equals("postcopy-paused")) {
-          return again;
-        }
-        return "postcopy-paused";
+        return awaitPausedOrEnd(lm);
       }
       Thread.sleep(5);
     }

@@ -14,6 +14,12 @@ final class ChannelThreads {
 
   private ChannelThreads() {}
 
+  /** The one-line failure of channel {@code id}: its number, its peer and what went wrong. */
+  static IOException channelError(int id, MigrationChannel conn, Exception e) {
+    String why = e.getMessage() == null ? e.toString() : e.getMessage();
+    return new IOException("multifd channel " + id + " (" + conn.peerDescription() + "): " + why, e);
+  }
+
   /**
    * Shuts every connection (a thread blocked in I/O returns), interrupts every thread (one waiting
    * for work returns), then waits for each thread up to 5 s and closes its connection. A cancel

@@ -178,15 +178,6 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
     return failure.get();
   }
 
-  /** Pages the channels placed so far. */
-  public long pages() {
-    long n = 0;
-    for (Channel ch : channels) {
-      n += ch.reader.pages();
-    }
-    return n;
-  }
-
   @Override
   public void syncAtEos(RamLoader loader) throws IOException {
     blocks = loader.resolver();
@@ -213,7 +204,7 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
     // every channel is parked at its SYNC: their page lists are ours until the release
     for (Channel ch : channels) {
       for (Placed p : ch.placed) {
-        for (int i = 0; i < p.count(); i++) {
+        for (int i = 0; i < p.offsets().length; i++) {
           loader.multifdPagePlaced(p.block(), p.offsets()[i]);
         }
       }
@@ -250,11 +241,11 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
   @Override
   public void close() {
     closed = true;
-    ChannelThreads.stopAll(channels.stream().map(ch -> new ChannelThreads.Worker(ch.id, ch.conn, ch.thread)).toList(), LOG);
+    ChannelThreads.stopAll(channels.stream().map(Channel::worker).toList(), LOG);
   }
 
   /** Pages of one packet, reported to the loader at the next sync. */
-  private record Placed(RamBlock block, long[] offsets, int count) {}
+  private record Placed(RamBlock block, long[] offsets) {}
 
   private final class Channel {
     final int id;
@@ -262,6 +253,10 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
     final MigrationInput in;
     final MultifdPageReader reader;
     final Thread thread;
+
+    ChannelThreads.Worker worker() {
+      return new ChannelThreads.Worker(id, conn, thread);
+    }
     /** Released when the channel read a SYNC packet. */
     final Semaphore arrived = new Semaphore(0);
     /** Released by the main thread's sync: the channel reads on. */
@@ -293,7 +288,7 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
             for (int i = 0; i < offs.length; i++) {
               offs[i] = p.offset(i);
             }
-            placed.add(new Placed(b.resolve(p.block()), offs, offs.length));
+            placed.add(new Placed(b.resolve(p.block()), offs));
           }
           if (p.sync()) {
             arrived.release();
@@ -306,8 +301,7 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
       } catch (IOException | RuntimeException e) {
         ended = true;
         if (!closed) {
-          String why = e.getMessage() == null ? e.toString() : e.getMessage();
-          fail(new IOException("multifd channel " + id + " (" + conn.peerDescription() + "): " + why, e));
+          fail(ChannelThreads.channelError(id, conn, e));
         }
       }
     }

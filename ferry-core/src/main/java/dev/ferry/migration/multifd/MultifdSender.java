@@ -203,7 +203,7 @@ public final class MultifdSender implements MultifdQueue, AutoCloseable {
   @Override
   public void close() {
     closed = true;
-    ChannelThreads.stopAll(channels.stream().map(ch -> new ChannelThreads.Worker(ch.id, ch.conn, ch.thread)).toList(), LOG);
+    ChannelThreads.stopAll(channels.stream().map(Channel::worker).toList(), LOG);
   }
 
   /** One packet for a channel: pages of one block, or a SYNC without pages. */
@@ -217,6 +217,10 @@ public final class MultifdSender implements MultifdQueue, AutoCloseable {
     /** Released once per SYNC packet written. */
     final Semaphore synced = new Semaphore(0);
     final Thread thread;
+
+    ChannelThreads.Worker worker() {
+      return new ChannelThreads.Worker(id, conn, thread);
+    }
 
     Channel(int id, MigrationChannel conn) {
       this.id = id;
@@ -243,8 +247,7 @@ public final class MultifdSender implements MultifdQueue, AutoCloseable {
         // closed
       } catch (IOException | RuntimeException e) {
         if (!closed) {
-          String why = e.getMessage() == null ? e.toString() : e.getMessage();
-          fail(new IOException("multifd channel " + id + " (" + conn.peerDescription() + "): " + why, e));
+          fail(ChannelThreads.channelError(id, conn, e));
         }
       }
     }
