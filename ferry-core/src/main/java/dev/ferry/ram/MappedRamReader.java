@@ -25,10 +25,13 @@ final class MappedRamReader {
   /**
    * Reads block {@code b}'s mapped-ram part; the stream stands right after its block-list entry.
    *
+   * @param storePages read the present pages into the block (false: a decoder that checks the
+   *     layout only, {@code ferry analyze} without {@code --extract})
    * @param zeroClear called for each page whose bit is clear: true when the page must be zeroed
-   *     (the destination's RAM may hold data there)
+   *     (the destination's RAM may hold data there); null when none need it
    */
-  static MappedRamLayout.BlockInfo load(MigrationInput in, RamBlock b, long length, LongPredicate zeroClear) throws IOException {
+  static MappedRamLayout.BlockInfo load(MigrationInput in, RamBlock b, long length, boolean storePages,
+      LongPredicate zeroClear) throws IOException {
     if (!in.seekable()) {
       throw fail(in, "Migration requires seekable transport (e.g. file): the mapped-ram capability is on", in.position());
     }
@@ -63,12 +66,10 @@ final class MappedRamReader {
     if (bitmapBytes > Integer.MAX_VALUE - 8) {
       throw fail(in, where + ": block too large", at);
     }
-    MemorySegment raw = MemorySegment.ofArray(new byte[(int) bitmapBytes]);
-    in.readAt(raw, h.bitmapOffset());
+    byte[] raw = new byte[(int) bitmapBytes];
+    in.readAt(MemorySegment.ofArray(raw), h.bitmapOffset());
     long[] words = new long[(int) (bitmapBytes / 8)];
-    for (int w = 0; w < words.length; w++) {
-      words[w] = raw.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), w * 8L);
-    }
+    java.nio.ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(words);
     long pages = MappedRamLayout.pageCount(length);
     if (pages % 64 != 0 && (words[words.length - 1] >>> (pages % 64)) != 0) {
       throw fail(in, String.format("mapped-ram bitmap of RAM block '%s' (at 0x%x) marks pages past the block's end (%d pages)",
@@ -89,9 +90,11 @@ final class MappedRamReader {
         e++;
       }
       if (set) {
-        in.readAt(b.memory().asSlice(p * TPS, (e - p) * TPS), h.pagesOffset() + p * TPS);
+        if (storePages) {
+          in.readAt(b.memory().asSlice(p * TPS, (e - p) * TPS), h.pagesOffset() + p * TPS);
+        }
         present += e - p;
-      } else {
+      } else if (zeroClear != null) {
         for (long q = p; q < e; q++) {
           if (zeroClear.test(q)) {
             b.targetPage(q * TPS).fill((byte) 0);

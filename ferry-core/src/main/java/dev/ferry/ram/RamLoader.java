@@ -467,10 +467,13 @@ public final class RamLoader {
       }
       if (options.mappedRam()) {
         // a page absent from the file is zero: cleared only where this RAM may hold data (the
-        // shortcuts of the ZERO record below, for the same reasons)
-        boolean zeroed = options.blocksStartZeroed();
-        MappedRamLayout.BlockInfo info = MappedRamReader.load(in, b, length,
-            p -> !zeroed && !untouched(b, p * TPS) && !RamRecordWriter.isZero(b.targetPage(p * TPS)));
+        // shortcuts of the ZERO record below, for the same reasons); a decoder that discards page
+        // data (pageDataDiscarded) reads and checks the layout and stores nothing
+        boolean store = !options.pageDataDiscarded();
+        MappedRamLayout.BlockInfo info = MappedRamReader.load(in, b, length, store,
+            !store || options.blocksStartZeroed()
+                ? null
+                : p -> !untouched(b, p * TPS) && !RamRecordWriter.isZeroPage(b.memory(), p * TPS));
         mappedRamBlocks.add(info);
         stats.block(b.name()).normalPages += info.pagesPresent();
         stats.block(b.name()).zeroPages += length / TPS - info.pagesPresent();

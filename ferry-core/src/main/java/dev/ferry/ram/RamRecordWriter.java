@@ -138,16 +138,8 @@ public final class RamRecordWriter {
    * noise); mismatch is kept as the simpler code.
    */
   public static boolean isZero(MemorySegment page) {
-    return isZero(page, 0, page.byteSize());
-  }
-
-  /** True when the target page at {@code offset} of {@code region} reads as zeros (no slice made). */
-  public static boolean isZeroPage(MemorySegment region, long offset) {
-    return MemorySegment.mismatch(region, offset, offset + TPS, ZERO_PAGE, 0, TPS) < 0;
-  }
-
-  private static boolean isZero(MemorySegment page, long from, long to) {
-    for (long pos = from; pos < to; pos += TPS) {
+    long to = page.byteSize();
+    for (long pos = 0; pos < to; pos += TPS) {
       long n = Math.min(TPS, to - pos);
       if (MemorySegment.mismatch(page, pos, pos + n, ZERO_PAGE, 0, n) >= 0) {
         return false;
@@ -155,4 +147,10 @@ public final class RamRecordWriter {
     }
     return true;
   }
+
+  /** True when the target page at {@code offset} of {@code region} reads as zeros (no slice made). */
+  public static boolean isZeroPage(MemorySegment region, long offset) {
+    return MemorySegment.mismatch(region, offset, offset + TPS, ZERO_PAGE, 0, TPS) < 0;
+  }
+
 }
