@@ -27,7 +27,7 @@ final class MappedRamWriter {
   private final List<RamBlock> blocks;
   private final MappedRamLayout.Header[] headers;
   /** Per block: bit set = the page's slot holds its latest non-zero content. */
-  private final long[][] present;
+  private final DirtyBitmap[] present;
   private int runBlock = -1;
   private long runStart;
   private int runPages;
@@ -44,9 +44,9 @@ final class MappedRamWriter {
     this.out = out;
     this.blocks = blocks;
     this.headers = new MappedRamLayout.Header[blocks.size()];
-    this.present = new long[blocks.size()][];
+    this.present = new DirtyBitmap[blocks.size()];
     for (int i = 0; i < blocks.size(); i++) {
-      present[i] = new long[(int) (MappedRamLayout.bitmapBytes(blocks.get(i).usedLength()) / 8)];
+      present[i] = DirtyBitmap.forBlock(blocks.get(i)); // its words are the file's bitmap words
     }
   }
 
@@ -64,7 +64,7 @@ final class MappedRamWriter {
 
   /** Page {@code page} of block {@code blockIndex} is non-zero: its slot gets the current content. */
   void page(int blockIndex, long page) throws IOException {
-    present[blockIndex][(int) (page >>> 6)] |= 1L << page;
+    present[blockIndex].set(page);
     if (runPages > 0 && blockIndex == runBlock && page == runStart + runPages && runPages < MAX_RUN_PAGES) {
       runPages++;
       return;
@@ -77,7 +77,7 @@ final class MappedRamWriter {
 
   /** Page {@code page} is zero: not written, its bit cleared (a stale slot is then ignored). */
   void zeroPage(int blockIndex, long page) {
-    present[blockIndex][(int) (page >>> 6)] &= ~(1L << page);
+    present[blockIndex].clear(page);
   }
 
   /** Writes the pending run of pages. */
@@ -100,11 +100,10 @@ final class MappedRamWriter {
     }
     finished = true;
     for (int i = 0; i < blocks.size(); i++) {
-      ByteBuffer bm = ByteBuffer.allocate(present[i].length * 8).order(ByteOrder.LITTLE_ENDIAN);
-      for (long w : present[i]) {
-        bm.putLong(w);
-      }
-      out.writeAt(bm.flip(), headers[i].bitmapOffset());
+      long[] words = present[i].words();
+      ByteBuffer bm = ByteBuffer.allocate(words.length * 8).order(ByteOrder.LITTLE_ENDIAN);
+      bm.asLongBuffer().put(words);
+      out.writeAt(bm, headers[i].bitmapOffset());
     }
   }
 }

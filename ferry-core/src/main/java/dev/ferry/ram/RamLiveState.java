@@ -213,7 +213,7 @@ public final class RamLiveState implements LiveStateHandler {
       publishedSum = sum;
       listener.published(
           new RamSaveListener.Counts(
-              zeroPages, normalPages, normalPages * StreamHeader.TARGET_PAGE_SIZE, xbzrlePages, xbzrleBytes,
+              zeroPages, normalPages, xbzrlePages, xbzrleBytes,
               xbzrleCacheMisses, xbzrleOverflows));
     }
 

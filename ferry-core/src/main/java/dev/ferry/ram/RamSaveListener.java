@@ -13,12 +13,16 @@ public interface RamSaveListener {
   record Counts(
       long zeroPages,
       long normalPages,
-      long normalBytes,
       long xbzrlePages,
       long xbzrleBytes,
       long xbzrleCacheMisses,
       long xbzrleOverflows) {
-    public static final Counts ZERO = new Counts(0, 0, 0, 0, 0, 0, 0);
+    public static final Counts ZERO = new Counts(0, 0, 0, 0, 0, 0);
+
+    /** Payload bytes of the normal pages: each one target page. */
+    public long normalBytes() {
+      return normalPages * dev.ferry.stream.StreamHeader.TARGET_PAGE_SIZE;
+    }
   }
 
   /** The saver's totals as of now (called on the saving thread, once per iteration, not per page). */
