@@ -108,7 +108,11 @@ final class ExecMigrationChannel implements MigrationChannel, ScatteringByteChan
     Process p;
     FileChannel ours = null;
     try {
-      p = pb.start();
+      try {
+        p = pb.start();
+      } catch (IOException e) {
+        throw new IOException("exec:" + command + ": cannot start /bin/sh: " + e.getMessage(), e);
+      }
       if (fds != null) {
         // the child holds its end now; a pipe reopened through /proc is the same pipe
         Path ourEnd = Path.of("/proc/self/fd/" + (writing ? fds[1] : fds[0]));
@@ -119,11 +123,6 @@ final class ExecMigrationChannel implements MigrationChannel, ScatteringByteChan
           throw new IOException("exec:" + command + ": cannot open the pipe to the command: " + e.getMessage(), e);
         }
       }
-    } catch (IOException e) {
-      if (e.getMessage() != null && e.getMessage().startsWith("exec:")) {
-        throw e;
-      }
-      throw new IOException("exec:" + command + ": cannot start /bin/sh: " + e.getMessage(), e);
     } finally {
       if (fds != null) {
         InheritedFds.closeQuietly(fds[0]);
