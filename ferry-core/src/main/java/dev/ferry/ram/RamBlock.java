@@ -123,6 +123,35 @@ public final class RamBlock implements AutoCloseable {
     }
   }
 
+  /**
+   * A block with no memory behind it, for a decoder that checks records and stores no page ({@code
+   * ferry analyze} without {@code --extract}, {@link RamLoadOptions#pageDataDiscarded()}): nothing is
+   * mapped (nor libc linked, a first call's cost), and any access to its memory fails with
+   * IllegalStateException instead of reading or writing anything.
+   */
+  public static RamBlock unbacked(String name, long usedLength) {
+    return new RamBlock(name, usedLength);
+  }
+
+  @SuppressWarnings("restricted") // a segment of a closed scope: never dereferenced
+  private RamBlock(String name, long usedLength) {
+    this.name = Objects.requireNonNull(name, "name");
+    if (name.isEmpty() || name.length() > MAX_NAME_LENGTH) {
+      throw new IllegalArgumentException("RAM block name must be 1.." + MAX_NAME_LENGTH + " chars: '" + name + "'");
+    }
+    if (usedLength <= 0 || usedLength % StreamHeader.TARGET_PAGE_SIZE != 0) {
+      throw new IllegalArgumentException("RAM block '" + name + "' length " + usedLength + " is not a positive multiple of 4096");
+    }
+    this.usedLength = usedLength;
+    this.pageSize = StreamHeader.TARGET_PAGE_SIZE;
+    this.mappedAddress = 0;
+    this.fileMappedAddress = 0;
+    this.arena = Arena.ofShared();
+    Arena gone = Arena.ofConfined();
+    this.memory = MemorySegment.NULL.reinterpret(usedLength, gone, null);
+    gone.close(); // from here on every access to memory throws
+  }
+
   /** A zero-filled block of {@code usedLength} bytes with the given page size. */
   public static RamBlock allocate(String name, long usedLength, int pageSize) {
     return new RamBlock(name, usedLength, pageSize);

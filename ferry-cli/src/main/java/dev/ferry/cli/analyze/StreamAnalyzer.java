@@ -169,6 +169,9 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
    */
   public void discardPageData() {
     ramOptions = ramOptions.withPageDataDiscarded(true);
+    // blocks without memory, unless multifd channels are replayed (they store their pages)
+    blocks.factory((name, usedLength, recordOffset) ->
+        multifd == null ? RamBlock.unbacked(name, usedLength) : RamBlock.allocate(name, usedLength));
   }
 
   /**
