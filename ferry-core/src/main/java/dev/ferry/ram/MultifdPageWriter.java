@@ -70,8 +70,10 @@ public final class MultifdPageWriter implements AutoCloseable {
       MemorySegment mem = block.memory();
       switch (method) {
         case NONE -> {
-          for (int i = 0; i < count; i++) {
-            iov[n++] = mem.asSlice(offsets[i], MultifdPacket.PAGE_SIZE).asByteBuffer();
+          // one iovec per run of adjacent pages, straight from guest RAM
+          for (int i = 0, end; i < count; i = end) {
+            end = MultifdPacket.runEnd(offsets, i, count);
+            iov[n++] = run(mem, offsets, i, end);
           }
           size = count * MultifdPacket.PAGE_SIZE;
         }
@@ -111,6 +113,11 @@ public final class MultifdPageWriter implements AutoCloseable {
     return wireBytes;
   }
 
+  /** Pages {@code i} to {@code end} (adjacent in the block) as one buffer over guest RAM. */
+  private static ByteBuffer run(MemorySegment mem, long[] offsets, int i, int end) {
+    return mem.asSlice(offsets[i], (long) (end - i) * MultifdPacket.PAGE_SIZE).asByteBuffer();
+  }
+
   private ByteBuffer payloadBuffer() {
     if (payload == null) {
       payload = ByteBuffer.allocateDirect(MultifdPacket.MAX_COMPRESSED_SIZE);
@@ -124,9 +131,10 @@ public final class MultifdPageWriter implements AutoCloseable {
       deflater = new Deflater(level); // zlib wrapper, as deflateInit
     }
     ByteBuffer dst = payloadBuffer();
-    for (int i = 0; i < count; i++) {
-      deflater.setInput(mem.asSlice(offsets[i], MultifdPacket.PAGE_SIZE).asByteBuffer());
-      int mode = i == count - 1 ? Deflater.SYNC_FLUSH : Deflater.NO_FLUSH;
+    for (int i = 0, end; i < count; i = end) {
+      end = MultifdPacket.runEnd(offsets, i, count);
+      deflater.setInput(run(mem, offsets, i, end));
+      int mode = end == count ? Deflater.SYNC_FLUSH : Deflater.NO_FLUSH;
       while (true) {
         deflater.deflate(dst, mode);
         if (!dst.hasRemaining()) {
@@ -147,9 +155,11 @@ public final class MultifdPageWriter implements AutoCloseable {
     }
     ByteBuffer dst = payloadBuffer();
     try {
-      for (int i = 0; i < count; i++) {
-        ByteBuffer src = mem.asSlice(offsets[i], MultifdPacket.PAGE_SIZE).asByteBuffer();
-        EndDirective mode = i == count - 1 ? EndDirective.FLUSH : EndDirective.CONTINUE;
+      // one call per run of adjacent pages (7.2 feeds page by page; the stream means the same)
+      for (int i = 0, end; i < count; i = end) {
+        end = MultifdPacket.runEnd(offsets, i, count);
+        ByteBuffer src = run(mem, offsets, i, end);
+        EndDirective mode = end == count ? EndDirective.FLUSH : EndDirective.CONTINUE;
         boolean done;
         do {
           done = zstd.compressDirectByteBufferStream(dst, src, mode);
