@@ -106,7 +106,7 @@ public final class OutgoingMigration {
   private volatile int throttlePercent;
   /** The multifd channels (the multifd capability), or null. */
   private final MultifdSender multifd;
-  private volatile MultifdSender.Connector multifdConnector;
+  private volatile Connector multifdConnector;
 
   public OutgoingMigration(
       SaveStateRegistry registry,
@@ -181,7 +181,7 @@ public final class OutgoingMigration {
    * as 7.2's does on other transports.
    */
   public void multifdConnector(Connector connector) {
-    multifdConnector = connector == null ? null : connector::connect;
+    multifdConnector = connector;
   }
 
   /** How long the last postcopy recovery took, from migrate resume=true to postcopy-active (ms), or -1. */
@@ -391,7 +391,7 @@ public final class OutgoingMigration {
     }
     SaveOptions options = saveOptions;
     if (multifd != null) {
-      MultifdSender.Connector mc = multifdConnector;
+      Connector mc = multifdConnector;
       if (mc == null) {
         throw new IOException("multifd is not supported by current protocol (" + c.peerDescription()
             + "; multifd needs a tcp: or unix: migration URI)");
@@ -446,9 +446,7 @@ public final class OutgoingMigration {
         }
       }
     } finally {
-      if (multifd != null) {
-        multifd.close(); // after a success everything went out at the last sync
-      }
+      // the multifd channels are closed once, by run(Connector), also when connecting them failed
       saver.cleanupLive(); // this migration's live state: RAM's dirty log, bitmaps, caches
       MigrationChannel now = connection.get();
       if (now != null && (now != c || rpThread != null && rpThread.isAlive())) {
@@ -484,7 +482,9 @@ public final class OutgoingMigration {
       try {
         guard("ending the CPU throttle", () -> throttle(0, "the migration ended"));
         if (multifd != null) {
-          guard("closing the multifd channels", multifd::close); // also when connecting them failed
+          // the one close of the channels: after a success everything went out at the last sync;
+          // also when connecting them failed
+          guard("closing the multifd channels", multifd::close);
         }
         finish(cancelled, error);
       } finally {

@@ -188,6 +188,40 @@ class MultifdMigrationTest {
     }
   }
 
+  /**
+   * A channel cut in the middle of a packet's pages (which the destination reads straight into RAM):
+   * the destination fails in one line naming the channel and the end of its stream.
+   */
+  @Test
+  void aChannelCutMidPacketFailsTheDestinationInOneLine() throws Exception {
+    long memory = 16L << 20;
+    try (MachineHost src = new MachineHost(Machine.builder().memory(memory).program("idle").build());
+        MachineHost dst = new MachineHost(Machine.builder().memory(memory).program("idle").build())) {
+      try (GuestMemory m = src.machine().ram().openMemory()) {
+        for (long page = 0; page < memory / 4096; page++) {
+          m.fillPage(0, page, (byte) (page * 5 + 1));
+        }
+      }
+      multifdOn(src, 2, "none");
+      multifdOn(dst, 2, "none");
+      Incoming incoming = listen(dst, "tcp:127.0.0.1:0");
+      String uri = incoming.uri();
+      AtomicInteger opened = new AtomicInteger();
+      // channel 1: its init, its setup SYNC, a full packet's header and 10000 bytes of its pages
+      long cut = MultifdInit.LENGTH + 2L * MultifdPacket.LENGTH + 10_000;
+      src.migration().beforeStart(o -> o.multifdConnector(() -> {
+        MigrationChannel c = Transports.connect(uri);
+        return opened.getAndIncrement() == 1 ? FaultyChannel.failAfter(c, FaultyChannel.Direction.WRITE, cut) : c;
+      }));
+      OutgoingMigration out = src.migration().migrate(uri);
+      assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.FAILED);
+      Throwable t = incoming.failure(60, TimeUnit.SECONDS);
+      assertThat(t.getMessage()).startsWith("multifd channel ").contains("unexpected end of stream")
+          .doesNotContain("\n");
+      assertThat(dst.migration().incomingState().errorDesc()).isEqualTo(t.getMessage());
+    }
+  }
+
   /** Both sides must use the same multifd-channels: a source with more fails at once, not at a SYNC. */
   @Test
   void moreChannelsOnTheSourceThanOnTheDestinationFailsBothSides() throws Exception {

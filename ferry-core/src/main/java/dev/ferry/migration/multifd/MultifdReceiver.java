@@ -212,17 +212,20 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
       }
     }
     check();
-    // every channel is parked at its SYNC: their page lists are ours until the release
+    // every channel is parked at its SYNC: take their page lists, let them read on at once, and do
+    // the bookkeeping meanwhile (before this returns, so before the main stream goes on)
+    List<List<Placed>> lists = new ArrayList<>(channels.size());
     for (Channel ch : channels) {
-      for (Placed p : ch.placed) {
-        for (int i = 0; i < p.offsets().length; i++) {
-          loader.multifdPagePlaced(p.block(), p.offsets()[i]);
-        }
-      }
-      ch.placed.clear();
+      lists.add(ch.placed);
+      ch.placed = new ArrayList<>();
     }
     for (Channel ch : channels) {
       ch.release.release();
+    }
+    for (List<Placed> list : lists) {
+      for (Placed p : list) {
+        loader.multifdPagesPlaced(p.block(), p.offsets(), p.offsets().length);
+      }
     }
   }
 
@@ -272,8 +275,11 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
     final Semaphore arrived = new Semaphore(0);
     /** Released by the main thread's sync: the channel reads on. */
     final Semaphore release = new Semaphore(0);
-    /** Written by the channel thread, read by the main thread only while the channel is parked. */
-    final List<Placed> placed = new ArrayList<>();
+    /**
+     * Written by the channel thread; swapped for a new list by the main thread only while the channel
+     * is parked at its SYNC (the release semaphore orders both).
+     */
+    List<Placed> placed = new ArrayList<>();
     volatile boolean ended;
 
     Channel(int id, MigrationChannel conn, MultifdPageReader.ExactInput in) {

@@ -1,5 +1,6 @@
 package dev.ferry.migration.multifd;
 
+import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.ram.MultifdPageWriter;
 import dev.ferry.ram.MultifdQueue;
 import dev.ferry.ram.RamBlock;
@@ -40,12 +41,6 @@ public final class MultifdSender implements MultifdQueue, AutoCloseable {
   /** How often a blocked hand-out or sync looks at the channels' error. */
   private static final long POLL_MS = 50;
 
-  /** Opens one channel's connection (to the main stream's address). */
-  @FunctionalInterface
-  public interface Connector {
-    MigrationChannel connect() throws IOException;
-  }
-
   private final int channelCount;
   private final MultifdCompression method;
   private final int level;
@@ -80,9 +75,10 @@ public final class MultifdSender implements MultifdQueue, AutoCloseable {
   /**
    * Opens the channels, in id order, and starts their threads (each writes its init message first).
    * Called after the main connection is up, as 7.2 does: a 7.2 destination takes the first
-   * connection for the main stream.
+   * connection for the main stream. {@code connector} opens one connection to the main stream's
+   * address per call (the migration's own connector type: one idea, one interface).
    */
-  public void connect(Connector connector) throws IOException {
+  public void connect(OutgoingMigration.Connector connector) throws IOException {
     for (int id = 0; id < channelCount; id++) {
       MigrationChannel c;
       try {
