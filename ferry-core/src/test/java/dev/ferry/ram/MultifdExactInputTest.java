@@ -54,7 +54,8 @@ class MultifdExactInputTest {
 
   /**
    * Every page of {@code src} once, in packets of the maximum page count (the last one short): each
-   * packet is runs of 1 to 40 adjacent pages from random places, so runs start and end anywhere.
+   * packet is runs of 1 to 40 adjacent pages from random places, so runs start and end anywhere;
+   * packets staged by the writer several to a write.
    */
   private static Wire write(RamBlock src, MultifdCompression method, Random r) throws IOException {
     int pages = (int) (src.usedLength() / 4096);
@@ -84,9 +85,17 @@ class MultifdExactInputTest {
         for (int i = 0; i < n; i++) {
           offsets[i] = order[at + i] * 4096L;
         }
-        w.writePacket(sink, false, packets++, src, offsets, n);
+        // as a channel thread: several packets staged for one gathering write, or one alone
+        if (!w.canStage()) {
+          w.flush(sink);
+        }
+        w.stagePacket(false, packets++, src, offsets, n);
+        if (r.nextInt(3) == 0) {
+          w.flush(sink);
+        }
       }
-      w.writePacket(sink, true, packets++, null, offsets, 0);
+      w.stagePacket(true, packets++, null, offsets, 0);
+      w.flush(sink);
     }
     return new Wire(sink.written(), packets, pages);
   }
