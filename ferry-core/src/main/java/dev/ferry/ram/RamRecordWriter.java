@@ -6,6 +6,7 @@ import dev.ferry.stream.StreamHeader;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.Objects;
 
@@ -148,8 +149,16 @@ public final class RamRecordWriter {
     return true;
   }
 
-  /** True when the target page at {@code offset} of {@code region} reads as zeros (no slice made). */
+  /**
+   * True when the target page at {@code offset} of {@code region} reads as zeros (no slice made).
+   * A page whose first eight bytes are not all zero is answered from them alone (a dense page, the
+   * common case of a full pass, costs one load instead of a bulk compare); any other page is
+   * compared whole, so the answer is the same as the whole compare's.
+   */
   public static boolean isZeroPage(MemorySegment region, long offset) {
+    if (region.get(ValueLayout.JAVA_LONG_UNALIGNED, offset) != 0) {
+      return false;
+    }
     return MemorySegment.mismatch(region, offset, offset + TPS, ZERO_PAGE, 0, TPS) < 0;
   }
 

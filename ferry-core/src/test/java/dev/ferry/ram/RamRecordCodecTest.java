@@ -82,6 +82,27 @@ class RamRecordCodecTest {
   }
 
   @Test
+  void zeroPageTestAnswersFromTheFirstQwordOnlyWhenItIsNotZero() {
+    try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+      MemorySegment region = arena.allocate(4 * 4096L, 4096);
+      long page = 2 * 4096L;
+      assertThat(RamRecordWriter.isZeroPage(region, page)).isTrue();
+      // every single non-zero byte of the page is seen: in the first qword, just after it, and last
+      for (long at : new long[] {0, 7, 8, 9, 4095}) {
+        region.fill((byte) 0);
+        region.set(ValueLayout.JAVA_BYTE, page + at, (byte) 1);
+        assertThat(RamRecordWriter.isZeroPage(region, page)).as("non-zero byte at %d", at).isFalse();
+      }
+      // bytes of the neighbours do not count: the last byte before the page and the first after it
+      region.fill((byte) 0);
+      region.set(ValueLayout.JAVA_BYTE, page - 1, (byte) 1);
+      region.set(ValueLayout.JAVA_BYTE, page + 4096, (byte) 1);
+      assertThat(RamRecordWriter.isZeroPage(region, page)).isTrue();
+      assertThat(RamRecordWriter.isZeroPage(region, page + 4096)).isFalse();
+    }
+  }
+
+  @Test
   void roundTripWholeAndFragmented() throws IOException {
     System.out.println("RamRecordCodecTest seed " + SEED + " (-Dferry.seed=" + SEED + ")");
     List<RamBlock> src = blocks("pc.ram", "64", "/rom@etc/acpi/tables", "4", "pc.bios", "8");

@@ -223,6 +223,31 @@ class TransportsTest {
   }
 
   @Test
+  void rawCopyFromRegionToRegionCarriesTheBytesInOrderAndWrapsAtTheRegionEnd() throws Exception {
+    long seed = 12;
+    System.out.println("rawCopyFromRegionToRegion seed " + seed);
+    long size = (3 << 20) + 4096 + 17; // not a multiple of the 1 MiB chunk
+    try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+      java.lang.foreign.MemorySegment from = arena.allocate(size);
+      byte[] noise = new byte[(int) size];
+      new java.util.Random(seed).nextBytes(noise);
+      java.lang.foreign.MemorySegment.copy(java.lang.foreign.MemorySegment.ofArray(noise), 0, from, 0, size);
+      for (String uri : new String[] {"tcp:127.0.0.1:0", "unix:" + tmp.resolve("raw2.sock")}) {
+        // shorter than the region: only the first bytes arrive, the rest stays as it was
+        java.lang.foreign.MemorySegment to = arena.allocate(size);
+        RawCopy.Result r = RawCopy.measure(uri, (1 << 20) + 5, from, to);
+        assertThat(r.bytes()).isEqualTo((1 << 20) + 5);
+        assertThat(to.asSlice(0, (1 << 20) + 5).mismatch(from.asSlice(0, (1 << 20) + 5))).isEqualTo(-1);
+        assertThat(to.get(java.lang.foreign.ValueLayout.JAVA_BYTE, (1 << 20) + 5)).isZero();
+        // longer than the region (a stream is longer than the RAM it carries): around again from the start
+        to.fill((byte) 0);
+        RawCopy.measure(uri, 2 * size + 123, from, to);
+        assertThat(to.mismatch(from)).isEqualTo(-1);
+      }
+    }
+  }
+
+  @Test
   void rawCopyMovesEveryByte() throws Exception {
     for (String uri : new String[] {"tcp:127.0.0.1:0", "unix:" + tmp.resolve("raw.sock")}) {
       RawCopy.Result r = RawCopy.measure(uri, (8 << 20) + 123);
