@@ -338,7 +338,7 @@ public final class QmpDispatcher {
                         optional("policy", allowDeny),
                         optional("format", new QapiType.Enum(List.of("exact", "glob"))))))),
         a -> {
-          Map<String, Object> props = QmpJson.MAPPER.convertValue(a, new com.fasterxml.jackson.core.type.TypeReference<Map<String, Object>>() {});
+          Map<String, Object> props = QmpJson.Mapper.INSTANCE.convertValue(a, new com.fasterxml.jackson.core.type.TypeReference<Map<String, Object>>() {});
           props.remove("qom-type");
           backend.objectAdd(a.get("qom-type").textValue(), props);
           return null;

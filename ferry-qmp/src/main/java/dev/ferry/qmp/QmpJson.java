@@ -1,11 +1,12 @@
 package dev.ferry.qmp;
 
+import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 import dev.ferry.stream.JsonStrings;
 import java.util.Iterator;
 import java.util.Map;
@@ -19,16 +20,18 @@ final class QmpJson {
   /** Nesting deeper than this is refused, like QEMU's parser does. */
   static final int MAX_NESTING = 1024;
 
-  static final ObjectMapper MAPPER =
-      JsonMapper.builder()
-          .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+  /** The parser of every QMP text; trees are built by {@link JsonTrees} (no ObjectMapper to set up). */
+  static final JsonFactory FACTORY =
+      JsonFactory.builder()
+          .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+          .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING).build())
           .build();
 
-  static {
-    MAPPER
-        .getFactory()
-        .setStreamReadConstraints(
-            StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING).build());
+  /** For conversions to Java types (the server's object-add); made on first use. */
+  static final class Mapper {
+    static final ObjectMapper INSTANCE = new ObjectMapper(FACTORY);
+
+    private Mapper() {}
   }
 
   private QmpJson() {}
@@ -49,7 +52,13 @@ final class QmpJson {
     } catch (java.nio.charset.CharacterCodingException e) {
       throw new com.fasterxml.jackson.core.JsonParseException((JsonParser) null, "invalid UTF-8 in the input", e);
     }
-    return MAPPER.readTree(text);
+    try {
+      return JsonTrees.read(FACTORY.createParser(text));
+    } catch (JsonProcessingException e) {
+      throw e;
+    } catch (java.io.IOException e) {
+      throw new com.fasterxml.jackson.core.JsonParseException((JsonParser) null, e.getMessage(), e); // a String has no I/O
+    }
   }
 
   /** Serialises {@code node} in QEMU's style, without a line end. */

@@ -1,14 +1,9 @@
 package dev.ferry.cli.analyze;
 
 import com.fasterxml.jackson.core.JsonFactory;
-import com.fasterxml.jackson.core.JsonParseException;
-import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ferry.qmp.JsonTrees;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.ram.RamLoadStats;
 import dev.ferry.savevm.StreamCommand;
@@ -46,14 +41,8 @@ public final class Analysis {
   /** Largest stream a gzip file may expand to (a guard against gzip bombs filling the disk). */
   static final long MAX_GUNZIPPED_BYTES = 64L << 30;
 
-  /**
-   * The vmdesc's parser: Jackson's streaming parser, with the tree built here ({@link #readTree}).
-   * An ObjectMapper's set-up (its class initialisers and serializer/deserializer factories) was a
-   * third of the run time of {@code ferry analyze} on a small stream.
-   */
+  /** The vmdesc's parser; the tree is built by {@link JsonTrees}, without an ObjectMapper's set-up. */
   private static final JsonFactory JSON = new JsonFactory();
-
-  private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
   private Analysis() {}
 
@@ -176,7 +165,7 @@ public final class Analysis {
     JsonNode vmdesc = null;
     if (found != null) {
       try {
-        vmdesc = readTree(found.json());
+        vmdesc = JsonTrees.read(JSON.createParser(found.json()));
       } catch (JsonProcessingException e) {
         throw new MigrationStreamException(
             "vmdesc is not valid JSON: " + e.getOriginalMessage().replace('\n', ' '), found.offset());
@@ -225,48 +214,6 @@ public final class Analysis {
     } finally {
       a.close();
     }
-  }
-
-  /**
-   * {@code text} as a tree, as {@code ObjectMapper.readTree(String)} makes it by default: integers as
-   * int, long or BigInteger nodes by size, other numbers as doubles, a repeated key's last value
-   * (in its first place), content after the first value ignored, no content a missing node.
-   */
-  static JsonNode readTree(String text) throws IOException {
-    try (JsonParser p = JSON.createParser(text)) {
-      JsonToken t = p.nextToken();
-      return t == null ? com.fasterxml.jackson.databind.node.MissingNode.getInstance() : readValue(p, t);
-    }
-  }
-
-  private static JsonNode readValue(JsonParser p, JsonToken t) throws IOException {
-    return switch (t) {
-      case START_OBJECT -> {
-        ObjectNode o = NODES.objectNode();
-        for (String k = p.nextFieldName(); k != null; k = p.nextFieldName()) {
-          o.set(k, readValue(p, p.nextToken()));
-        }
-        yield o;
-      }
-      case START_ARRAY -> {
-        ArrayNode a = NODES.arrayNode();
-        for (JsonToken x = p.nextToken(); x != JsonToken.END_ARRAY; x = p.nextToken()) {
-          a.add(readValue(p, x));
-        }
-        yield a;
-      }
-      case VALUE_STRING -> NODES.textNode(p.getText());
-      case VALUE_NUMBER_INT -> switch (p.getNumberType()) {
-        case INT -> NODES.numberNode(p.getIntValue());
-        case LONG -> NODES.numberNode(p.getLongValue());
-        default -> NODES.numberNode(p.getBigIntegerValue());
-      };
-      case VALUE_NUMBER_FLOAT -> NODES.numberNode(p.getDoubleValue());
-      case VALUE_TRUE -> NODES.booleanNode(true);
-      case VALUE_FALSE -> NODES.booleanNode(false);
-      case VALUE_NULL -> NODES.nullNode();
-      default -> throw new JsonParseException(p, "Unexpected token (" + t + ")");
-    };
   }
 
   /**
