@@ -62,13 +62,32 @@ public final class MigrationWarmup {
     }
   }
 
-  /** Unix and TCP socket channels with their options, opened and closed unconnected. */
+  /**
+   * Unix and TCP socket channels with their options, opened and closed unconnected; then one byte
+   * through a connected unix socket pair (a server bound to a fresh name in the temp directory,
+   * deleted after): a first socket write and read load the JDK's socket I/O event classes, which a
+   * first migration's setup paid for at its first flush.
+   */
   private static void sockets() throws IOException {
     try (SocketChannel unix = SocketChannel.open(StandardProtocolFamily.UNIX)) {
       unix.supportedOptions();
     }
     try (SocketChannel tcp = SocketChannel.open()) {
       tcp.supportedOptions();
+    }
+    java.nio.file.Path name = null;
+    try (java.nio.channels.ServerSocketChannel server = java.nio.channels.ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+      server.bind(null); // a fresh name in the temp directory
+      name = ((java.net.UnixDomainSocketAddress) server.getLocalAddress()).getPath();
+      try (SocketChannel client = SocketChannel.open(server.getLocalAddress());
+          SocketChannel peer = server.accept()) {
+        client.write(java.nio.ByteBuffer.wrap(new byte[1]));
+        peer.read(java.nio.ByteBuffer.allocate(1));
+      }
+    } finally {
+      if (name != null) {
+        java.nio.file.Files.deleteIfExists(name);
+      }
     }
   }
 
