@@ -70,9 +70,13 @@ public final class GuestMemory implements AutoCloseable {
 
   /** Enters the current phase of the dirty log's phaser and reads the logging flag for it. */
   private void enterPhase() {
+    // the flip count is read before entering: a section that entered the phase before a swap then
+    // holds the count from before that swap's increment, so its next write sees the flip (read
+    // after, it could hold the new count and wait for its step's end unnoticed); one that entered
+    // after the swap may follow a flip it is already past, which only re-enters the same phase
+    flipsAtEntry = log.flips();
     long e = phaser.writerEnter();
     enterValue = e;
-    flipsAtEntry = log.flips();
     logging = log.activeForStep();
     marks = logging ? writer.set(StepPhaser.phaseOf(e)) : null;
   }
