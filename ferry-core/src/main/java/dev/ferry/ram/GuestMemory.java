@@ -28,14 +28,11 @@ public final class GuestMemory implements AutoCloseable {
 
   private final GuestRam ram;
   private final MemorySegment[] segments;
-  private final DirtyLog log;
   private final DirtyLog.Writer writer;
   private final StepPhaser phaser;
 
   private int depth;
   private long enterValue;
-  /** {@link DirtyLog#flips()} when this critical section entered. */
-  private int flipsAtEntry;
   private boolean logging;
   private long[][] marks;
   private PageFaultHandler faults;
@@ -45,9 +42,8 @@ public final class GuestMemory implements AutoCloseable {
   GuestMemory(GuestRam ram) {
     this.ram = ram;
     this.segments = ram.blocks().stream().map(RamBlock::memory).toArray(MemorySegment[]::new);
-    this.log = ram.dirtyLog();
-    this.writer = log.newWriter();
-    this.phaser = log.phaser();
+    this.writer = ram.dirtyLog().newWriter();
+    this.phaser = ram.dirtyLog().phaser();
   }
 
   // ---------------------------------------------------------------- steps
@@ -63,33 +59,11 @@ public final class GuestMemory implements AutoCloseable {
         stepped = true;
         ram.noteGuestStep(); // once per handle: RAM may hold guest data from now on
       }
-      enterPhase();
+      long e = phaser.writerEnter();
+      enterValue = e;
+      logging = ram.dirtyLog().activeForStep();
+      marks = logging ? writer.set(StepPhaser.phaseOf(e)) : null;
       faults = ram.pageFaultHandler();
-    }
-  }
-
-  /** Enters the current phase of the dirty log's phaser and reads the logging flag for it. */
-  private void enterPhase() {
-    // the flip count is read before entering: a section that entered the phase before a swap then
-    // holds the count from before that swap's increment, so its next write sees the flip (read
-    // after, it could hold the new count and wait for its step's end unnoticed); one that entered
-    // after the swap may follow a flip it is already past, which only re-enters the same phase
-    flipsAtEntry = log.flips();
-    long e = phaser.writerEnter();
-    enterValue = e;
-    logging = log.activeForStep();
-    marks = logging ? writer.set(StepPhaser.phaseOf(e)) : null;
-  }
-
-  /**
-   * First thing of every write: when the dirty log flipped its phase since this critical section
-   * entered, leave the old phase and enter the new one before storing (DirtyLog, "A flip does not
-   * wait for whole steps"). One volatile read of a line that changes only per flip.
-   */
-  private void followFlip() {
-    if (log.flips() != flipsAtEntry) {
-      phaser.writerExit(enterValue);
-      enterPhase();
     }
   }
 
@@ -185,7 +159,6 @@ public final class GuestMemory implements AutoCloseable {
     if (faults != null) {
       faults.ensurePresent(block, offset, 1);
     }
-    followFlip();
     segments[block].set(ValueLayout.JAVA_BYTE, offset, value);
     if (logging) {
       markPage(block, offset >>> PAGE_SHIFT);
@@ -200,7 +173,6 @@ public final class GuestMemory implements AutoCloseable {
     if (faults != null) {
       faults.ensurePresent(block, offset, 1);
     }
-    followFlip();
     MemorySegment s = segments[block];
     byte v = (byte) (s.get(ValueLayout.JAVA_BYTE, offset) + delta);
     s.set(ValueLayout.JAVA_BYTE, offset, v);
@@ -218,7 +190,6 @@ public final class GuestMemory implements AutoCloseable {
     if (faults != null) {
       faults.ensurePresent(block, offset, 4);
     }
-    followFlip();
     segments[block].set(LE_INT, offset, value);
     if (logging) {
       markSmall(block, offset, 4);
@@ -233,7 +204,6 @@ public final class GuestMemory implements AutoCloseable {
     if (faults != null) {
       faults.ensurePresent(block, offset, 8);
     }
-    followFlip();
     segments[block].set(LE_LONG, offset, value);
     if (logging) {
       markSmall(block, offset, 8);
@@ -249,7 +219,6 @@ public final class GuestMemory implements AutoCloseable {
     if (faults != null) {
       faults.ensurePresent(block, offset, length);
     }
-    followFlip();
     segments[block].asSlice(offset, length).fill(value);
     if (logging) {
       markRange(block, offset, length);
@@ -265,7 +234,6 @@ public final class GuestMemory implements AutoCloseable {
     if (faults != null) {
       faults.ensurePresent(block, offset, length);
     }
-    followFlip();
     MemorySegment.copy(src, srcOffset, segments[block], ValueLayout.JAVA_BYTE, offset, length);
     if (logging) {
       markRange(block, offset, length);
@@ -282,7 +250,6 @@ public final class GuestMemory implements AutoCloseable {
       faults.ensurePresent(srcBlock, srcOffset, length);
       faults.ensurePresent(dstBlock, dstOffset, length);
     }
-    followFlip();
     MemorySegment.copy(segments[srcBlock], srcOffset, segments[dstBlock], dstOffset, length);
     if (logging) {
       markRange(dstBlock, dstOffset, length);
