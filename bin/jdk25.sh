@@ -3,10 +3,17 @@
 # (/usr/lib/jvm, /usr/java, /opt, ~/.sdkman, ~/.jdks). Prints one line and exits 1 when none is found.
 ferry_java_feature() { # prints the feature release of "$1/bin/java" (e.g. 25), or nothing
   [ -x "$1/bin/java" ] || return 0
-  # the JDK's release file answers without starting a JVM (which costs every command ~0.1 s)
-  local v
-  if [ -f "$1/release" ] && v=$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$1/release") && [ -n "$v" ]; then
-    echo "$v"; return 0
+  # the JDK's release file answers without starting a JVM (which costs every command ~0.1 s), read
+  # with bash's own read (no process: bin/ferry runs this on every command)
+  local line v
+  if [ -f "$1/release" ]; then
+    while IFS= read -r line || [ -n "$line" ]; do
+      if [[ $line =~ ^JAVA_VERSION=\"([0-9]+) ]]; then
+        v=${BASH_REMATCH[1]}
+        break
+      fi
+    done <"$1/release"
+    if [ -n "${v:-}" ]; then echo "$v"; return 0; fi
   fi
   "$1/bin/java" -XshowSettings:properties -version 2>&1 \
     | sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p' | head -n 1
@@ -17,7 +24,7 @@ ferry_find_jdk25() {
     if [ -n "$c" ] && [ "$(ferry_java_feature "$c")" = 25 ] && [ -x "$c/bin/javac" ]; then echo "$c"; return 0; fi
   done
   if command -v java >/dev/null 2>&1; then
-    c=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
+    c=$(readlink -f "$(command -v java)"); c=${c%/*}; c=${c%/*} # JDK/bin/java -> JDK
     if [ "$(ferry_java_feature "$c")" = 25 ] && [ -x "$c/bin/javac" ]; then echo "$c"; return 0; fi
   fi
   for c in /usr/lib/jvm/* /usr/java/* /opt/*jdk* /opt/java/* "$HOME"/.sdkman/candidates/java/* "$HOME"/.jdks/*; do

@@ -17,17 +17,20 @@
 # The class path: the module's jar, then its runtime libraries sorted by name (a cache records the
 # class path, so its order must not depend on the directory's).
 ferry_classpath() { # $1 = MODULE/target, $2 = MODULE
-  local cp="$1/$2.jar" f
-  for f in $(ls "$1/lib" | LC_ALL=C sort); do cp="$cp:$1/lib/$f"; done
+  local cp="$1/$2.jar" f LC_ALL=C # a glob sorts by the collation: C, byte order (no sort process)
+  for f in "$1"/lib/*; do [ -e "$f" ] && cp="$cp:$f"; done
   echo "$cp"
 }
 
-# Which cache and JVM options a command gets: "short" for the short commands (analyze, monitor,
-# vmstate, help, version; ferry only), "run" for the rest (run, migrate, demo, soak; ferry-kv).
+# Which cache and JVM options a command gets: "monitor" for ferry monitor (a cache of its own: a JDK
+# 25 JVM loads every class of its cache at start, ~0.1 s for the short commands' 2700), "short" for
+# the other short commands (analyze, vmstate, help, version; ferry only), "run" for the rest (run,
+# migrate, demo, soak; ferry-kv).
 ferry_command_group() { # $1 = module, $2 = first argument of the command line
   if [ "$1" = ferry-cli ]; then
     case "${2:-}" in
-      analyze|monitor|vmstate|help|-h|--help|-V|--version|"") echo short; return ;;
+      monitor) echo monitor; return ;;
+      analyze|vmstate|help|-h|--help|-V|--version|"") echo short; return ;;
     esac
   fi
   echo run
@@ -37,16 +40,51 @@ ferry_command_group() { # $1 = module, $2 = first argument of the command line
 # the peak RSS low, C1 alone compiles soon enough for a run of well under a second, no perf-data
 # file. Long runs keep the JVM's defaults.
 ferry_group_opts() { # $1 = group
-  if [ "$1" = short ]; then
+  if [ "$1" = short ] || [ "$1" = monitor ]; then
     echo "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xms8m -Xmx1g -XX:-UsePerfData"
   fi
+}
+
+# Options for every JVM that maps a cache: JDK 25 maps a cache at a random address by default
+# (ArchiveRelocationMode=1) and then patches every pointer in it, which cost a short command 20-90
+# ms of its start (-Xlog:startuptime, "Genesis"); mode 0 maps it where it was made and relocates
+# only when that address is taken. Not in the cache key: it does not change what the JVM checks.
+ferry_aot_map_opts() {
+  echo "-XX:+UnlockDiagnosticVMOptions -XX:ArchiveRelocationMode=0"
 }
 
 # The JVM options that use cache $1 (FerryChild.aotOptions gives its children the same ones).
 # AOTMode stays auto: a cache the JVM cannot use is skipped. -Xlog:aot/cds=off: its notes about
 # that would go to stdout, into the command's output.
 ferry_aot_opts() { # $1 = cache file; one option a line
-  printf '%s\n' "-XX:AOTCache=$1" -Xlog:aot=off -Xlog:cds=off "-Dferry.aot.cache=$1"
+  printf '%s\n' "-XX:AOTCache=$1" -Xlog:aot=off -Xlog:cds=off $(ferry_aot_map_opts) "-Dferry.aot.cache=$1"
+}
+
+# The key of the cache for class path $1 and group $2, in FERRY_AOT_KEY, without computing it on
+# every call: $3/NAME-GROUP.key keeps the key with what it was computed from (the group's options,
+# FERRY_JAVA_OPTS, JAVA_HOME, the class path), and it stands while those are the same and none of
+# the class path's files and the JDK's checked files is newer than the key file (bash's -nt, no
+# process; a file replaced by an older one is not seen here, but the JVM itself then refuses the
+# cache, which only costs the speed-up). Otherwise ferry_aot_key computes it afresh.
+ferry_aot_key_cached() { # $1 = class path, $2 = group, $3 = cache dir, $4 = cache name prefix
+  local file="$3/$4.key" what e key="" line fresh=1
+  what="$2|$(ferry_group_opts "$2")|${FERRY_JAVA_OPTS:-}|$JAVA_HOME|$1"
+  if [ -f "$file" ] && { IFS= read -r key && IFS= read -r line; } <"$file" && [ "$line" = "$what" ] && [ -n "$key" ]; then
+    for e in "$JAVA_HOME/release" "$JAVA_HOME/lib/modules" "$JAVA_HOME/lib/server/libjvm.so"; do
+      [ "$e" -nt "$file" ] && { fresh=0; break; }
+    done
+    if [ $fresh = 1 ]; then
+      local IFS=:
+      for e in $1; do [ "$e" -nt "$file" ] && { fresh=0; break; }; done
+    fi
+  else
+    fresh=0
+  fi
+  if [ $fresh = 0 ]; then
+    key=$(ferry_aot_key "$1" "$2")
+    { mkdir -p "$3" && printf '%s\n%s\n' "$key" "$what" >"$file.$$" && mv -f "$file.$$" "$file"; } 2>/dev/null || rm -f "$file.$$" 2>/dev/null
+  fi
+  FERRY_AOT_KEY=$key
 }
 
 ferry_aot_key() { # $1 = class path, $2 = group; prints the cache key
@@ -106,7 +144,8 @@ ferry_launch() { # $1 = program name, $2 = module, $3 = main class, then the com
   cp=$(ferry_classpath "$target" "$module")
   group=$(ferry_command_group "$module" "${1:-}")
   if [ "${FERRY_AOT:-on}" != off ]; then
-    cache="${FERRY_AOT_DIR:-$target/aot}/$name-$group-$(ferry_aot_key "$cp" "$group").aot"
+    ferry_aot_key_cached "$cp" "$group" "${FERRY_AOT_DIR:-$target/aot}" "$name-$group"
+    cache="${FERRY_AOT_DIR:-$target/aot}/$name-$group-$FERRY_AOT_KEY.aot"
     if [ ! -s "$cache" ] && [ ! -e "$cache.failed" ]; then
       ferry_aot_train "$cache" "$cp" "$name-$group" "$group"
     fi

@@ -27,21 +27,24 @@ import java.util.concurrent.TimeUnit;
  *       (listing, {@code --dump state}, {@code --dump desc}, {@code --extract}), and {@code --help}.
  *       Not {@code vmstate dump}: it builds machines, and every class in the cache is loaded at each
  *       start, which would cost analyze and monitor more than it saves vmstate.
+ *   <li>{@code monitor} ({@code ferry monitor} alone): the same child, and only {@code ferry monitor}
+ *       scripts (HMP lines, a QMP line, an unknown command, {@code quit}); its cache holds half the
+ *       classes of {@code short}, which a JVM loads at start.
  *   <li>{@code run} (run, migrate, demo, soak): two {@code ferry run} in this process (a 32 MiB
  *       {@code stress} source and an {@code --incoming --paused} destination over a unix socket),
  *       {@code ferry migrate} between them, {@code ferry monitor} on both, and {@code quit}.
  * </ul>
  *
  * Nothing it does is timed or checked beyond "exit code 0": a failed step ends the training with
- * exit code 1 and the launcher runs without a cache. Usage: {@code StartupTraining short|run DIR}
+ * exit code 1 and the launcher runs without a cache. Usage: {@code StartupTraining short|monitor|run DIR}
  * (DIR: an empty scratch directory).
  */
 public final class StartupTraining {
   private StartupTraining() {}
 
   public static void main(String[] args) throws Exception {
-    if (args.length != 2 || !(args[0].equals("short") || args[0].equals("run"))) {
-      System.err.println("usage: StartupTraining short|run DIR");
+    if (args.length != 2 || !(args[0].equals("short") || args[0].equals("monitor") || args[0].equals("run"))) {
+      System.err.println("usage: StartupTraining short|monitor|run DIR");
       System.exit(2);
     }
     FerryMain.configureLogging();
@@ -49,7 +52,11 @@ public final class StartupTraining {
     try {
       Path dir = Path.of(args[1]);
       Files.createDirectories(dir);
-      code = args[0].equals("short") ? trainShort(dir) : trainRun(dir);
+      code = switch (args[0]) {
+        case "short" -> trainShort(dir);
+        case "monitor" -> trainMonitor(dir);
+        default -> trainRun(dir);
+      };
     } catch (Exception e) {
       e.printStackTrace();
       code = 1;
@@ -58,8 +65,38 @@ public final class StartupTraining {
   }
 
   private static int trainShort(Path dir) throws Exception {
-    String qmp = "unix:" + dir.resolve("run.qmp");
     Path stream = dir.resolve("run.mig");
+    withRunChild(dir, qmp -> {
+      step("monitor", monitor(qmp, "info status\ninfo migrate\n{\"execute\": \"query-status\"}\nhelp\ninfo stress\n"));
+      step("monitor", monitor(qmp, "stop\nmigrate file:" + stream + "\ninfo migrate\nquit\n"));
+    });
+    step("analyze", FerryMain.execute("analyze", stream.toString()));
+    step("analyze --dump state", FerryMain.execute("analyze", "--dump", "state", stream.toString()));
+    step("analyze --dump desc", FerryMain.execute("analyze", "--dump", "desc", stream.toString()));
+    step("analyze --extract", FerryMain.execute("analyze", "--extract", dir.resolve("extract").toString(), stream.toString()));
+    step("--version", FerryMain.execute("--version"));
+    step("monitor --help", FerryMain.execute("monitor", "--help"));
+    return 0;
+  }
+
+  /** {@code ferry monitor URI} alone: HMP lines and a QMP line from stdin, as scripts send them. */
+  private static int trainMonitor(Path dir) throws Exception {
+    withRunChild(dir, qmp -> {
+      for (int i = 0; i < 3; i++) {
+        step("monitor", monitor(qmp, "info status\ninfo migrate\n{\"execute\": \"query-status\"}\nhelp\nnosuchcommand\n") == 1 ? 0 : 1);
+      }
+      step("monitor", monitor(qmp, "info status\nquit\n"));
+    });
+    return 0;
+  }
+
+  private interface MonitorSteps {
+    void run(String qmpUri) throws Exception;
+  }
+
+  /** Runs {@code steps} against a {@code ferry run} child process, which they must quit. */
+  private static void withRunChild(Path dir, MonitorSteps steps) throws Exception {
+    String qmp = "unix:" + dir.resolve("run.qmp");
     // a plain child process (not FerryChild's posix_spawn, whose libc bindings would join this cache)
     List<String> argv = new ArrayList<>(FerryChild.ferryCommand());
     argv.addAll(List.of("run", "--memory", "32M", "--program", "stress", "--qmp", qmp));
@@ -68,21 +105,13 @@ public final class StartupTraining {
       CompletableFuture<Integer> exit = new CompletableFuture<>();
       run.onExit().thenAccept(p -> exit.complete(p.exitValue()));
       awaitMonitor(qmp, exit);
-      step("monitor", monitor(qmp, "info status\ninfo migrate\n{\"execute\": \"query-status\"}\nhelp\ninfo stress\n"));
-      step("monitor", monitor(qmp, "stop\nmigrate file:" + stream + "\ninfo migrate\nquit\n"));
+      steps.run(qmp);
       if (!run.waitFor(60, TimeUnit.SECONDS)) {
         throw new IOException("training: the ferry run child did not quit");
       }
     } finally {
       run.destroyForcibly();
     }
-    step("analyze", FerryMain.execute("analyze", stream.toString()));
-    step("analyze --dump state", FerryMain.execute("analyze", "--dump", "state", stream.toString()));
-    step("analyze --dump desc", FerryMain.execute("analyze", "--dump", "desc", stream.toString()));
-    step("analyze --extract", FerryMain.execute("analyze", "--extract", dir.resolve("extract").toString(), stream.toString()));
-    step("--version", FerryMain.execute("--version"));
-    step("monitor --help", FerryMain.execute("monitor", "--help"));
-    return 0;
   }
 
   private static int trainRun(Path dir) throws Exception {

@@ -65,12 +65,40 @@ class LauncherAotTest {
     assertThat(key(cp, "short", Map.of())).as("a jar's size").isNotEqualTo(k2);
   }
 
+  /** The key file spares the hashing, never a change: it is the key, or it is made afresh. */
+  @Test
+  void keyFileStandsOnlyWhileNothingChanged() throws Exception {
+    Path a = Files.writeString(tmp.resolve("a.jar"), "a");
+    Path b = Files.writeString(tmp.resolve("b.jar"), "b");
+    Path dir = tmp.resolve("aot");
+    String cp = a + ":" + b;
+    String cached = "ferry_aot_key_cached '" + cp + "' short '" + dir + "' ferry-short; echo $FERRY_AOT_KEY";
+    String k = bash(cached, Map.of());
+    assertThat(k).isEqualTo(key(cp, "short", Map.of()));
+    assertThat(Files.readAllLines(dir.resolve("ferry-short.key")).get(0)).isEqualTo(k);
+    assertThat(bash(cached, Map.of())).as("from the file").isEqualTo(k);
+    // a stale key in the file is used while nothing is newer than the file ...
+    Path file = dir.resolve("ferry-short.key");
+    List<String> lines = Files.readAllLines(file);
+    FileTime t = Files.getLastModifiedTime(file);
+    Files.write(file, List.of("0123456789abcdef", lines.get(1)));
+    Files.setLastModifiedTime(file, t);
+    assertThat(bash(cached, Map.of())).isEqualTo("0123456789abcdef");
+    // ... and dropped when a jar is newer, or the options differ
+    Files.setLastModifiedTime(b, FileTime.fromMillis(t.toMillis() + 5_000));
+    String k2 = bash(cached, Map.of());
+    assertThat(k2).isEqualTo(key(cp, "short", Map.of())).isNotEqualTo("0123456789abcdef");
+    assertThat(bash("ferry_aot_key_cached '" + cp + "' short '" + dir + "' ferry-short; echo $FERRY_AOT_KEY",
+        Map.of("FERRY_JAVA_OPTS", "-Xmx2g"))).isEqualTo(key(cp, "short", Map.of("FERRY_JAVA_OPTS", "-Xmx2g")));
+    assertThat(bash(cached, Map.of())).isEqualTo(k2);
+  }
+
   @Test
   void commandsFallIntoTheirGroups() throws Exception {
     String groups = bash("for c in analyze monitor vmstate help --help -V --version '' run migrate demo soak; do"
         + " printf '%s=%s ' \"$c\" $(ferry_command_group ferry-cli \"$c\"); done;"
         + " printf 'kv=%s' $(ferry_command_group ferry-kv analyze)", Map.of());
-    assertThat(groups).isEqualTo("analyze=short monitor=short vmstate=short help=short --help=short -V=short"
+    assertThat(groups).isEqualTo("analyze=short monitor=monitor vmstate=short help=short --help=short -V=short"
         + " --version=short =short run=run migrate=run demo=run soak=run kv=run");
   }
 

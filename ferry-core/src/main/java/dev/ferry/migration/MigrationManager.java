@@ -615,6 +615,7 @@ public final class MigrationManager {
           MigrationChannel main = p.tls() ? c : PlainGate.admit(c);
           try (MigrationChannel open = main) {
             in.multifd(channels);
+            channels.start();
             return in.load(open);
           }
         }

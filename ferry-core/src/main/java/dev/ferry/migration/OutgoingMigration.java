@@ -106,7 +106,9 @@ public final class OutgoingMigration {
   private volatile int throttlePercent;
   /** The multifd channels (the multifd capability), or null. */
   private final MultifdSender multifd;
-  private volatile MultifdSender.Connector multifdConnector;
+  private volatile Connector multifdConnector;
+  /** With multifd, compression and a return path: the destination's load backlog (PING/PONG); else null. */
+  private volatile LoadBacklog backlog;
 
   public OutgoingMigration(
       SaveStateRegistry registry,
@@ -169,7 +171,11 @@ public final class OutgoingMigration {
   /**
    * The bytes this migration has sent: the main stream and, with multifd, the channels (7.2 counts
    * multifd bytes into {@code transferred} and against {@code max-bandwidth} the same way). The rate
-   * limit, the bandwidth estimate and the byte budgets all run on it.
+   * limit, the bandwidth estimate and the byte budgets all run on it. With compression the channels
+   * count pages before compression, when written: the rate is then the wire rate times the
+   * compression ratio, in the unit of the pending bytes (guest pages), so pending / rate is the time
+   * the rest takes; what the socket buffers still hold for the destination is added to the pending
+   * bytes from the PING/PONG ledger ({@link LoadBacklog}).
    */
   private long sent(MigrationOutput o) {
     return o.position() + multifdBytes();
@@ -181,7 +187,7 @@ public final class OutgoingMigration {
    * as 7.2's does on other transports.
    */
   public void multifdConnector(Connector connector) {
-    multifdConnector = connector == null ? null : connector::connect;
+    multifdConnector = connector;
   }
 
   /** How long the last postcopy recovery took, from migrate resume=true to postcopy-active (ms), or -1. */
@@ -385,13 +391,17 @@ public final class OutgoingMigration {
   }
 
   private void run(MigrationChannel c) throws IOException, InterruptedException {
+    // setup-time as QEMU counts it: its migration thread takes the time when it starts, which is
+    // once the channel is connected (migrate_fd_connect), and stops it when setup is done; the
+    // connection is in total-time only
+    long setupStartNs = System.nanoTime();
     connection.set(c);
     if (cancelling()) {
       throw new CancelledException();
     }
     SaveOptions options = saveOptions;
     if (multifd != null) {
-      MultifdSender.Connector mc = multifdConnector;
+      Connector mc = multifdConnector;
       if (mc == null) {
         throw new IOException("multifd is not supported by current protocol (" + c.peerDescription()
             + "; multifd needs a tcp: or unix: migration URI)");
@@ -416,6 +426,9 @@ public final class OutgoingMigration {
       int gen = linkGeneration;
       CountDownLatch shutNow = shut;
       rpThread = Thread.ofPlatform().name("migration-rp").daemon().start(() -> readReturnPath(c, gen, shutNow));
+      if (multifd != null && params.multifdCompression() != dev.ferry.stream.MultifdCompression.NONE) {
+        backlog = new LoadBacklog();
+      }
     }
     RamLiveState ram = postcopyRam();
     if (ram != null) {
@@ -426,7 +439,7 @@ public final class OutgoingMigration {
       if (ram != null && saver.liveSave(RamLiveState.IDSTR) instanceof RamPostcopySave ps) {
         postcopySave = ps;
       }
-      stats.setupTimeMs = (System.nanoTime() - stats.startNs) / 1_000_000;
+      stats.setupTimeMs = (System.nanoTime() - setupStartNs) / 1_000_000;
       stats.totalRamBytes(saver.pendingBytes(false));
       stats.remainingBytes(stats.totalRamBytes); // all of it, until the first check says more exactly
       if (!state.transition(MigrationStatus.SETUP, MigrationStatus.ACTIVE, "setup done")) {
@@ -446,9 +459,7 @@ public final class OutgoingMigration {
         }
       }
     } finally {
-      if (multifd != null) {
-        multifd.close(); // after a success everything went out at the last sync
-      }
+      // the multifd channels are closed once, by run(Connector), also when connecting them failed
       saver.cleanupLive(); // this migration's live state: RAM's dirty log, bitmaps, caches
       MigrationChannel now = connection.get();
       if (now != null && (now != c || rpThread != null && rpThread.isAlive())) {
@@ -484,7 +495,9 @@ public final class OutgoingMigration {
       try {
         guard("ending the CPU throttle", () -> throttle(0, "the migration ended"));
         if (multifd != null) {
-          guard("closing the multifd channels", multifd::close); // also when connecting them failed
+          // the one close of the channels: after a success everything went out at the last sync;
+          // also when connecting them failed
+          guard("closing the multifd channels", multifd::close);
         }
         finish(cancelled, error);
       } finally {
@@ -644,12 +657,12 @@ public final class OutgoingMigration {
       double bw = measureRate(o, now);
       MigrationParameters p = params; // changes apply at the next check
       long threshold = SwitchOverPolicy.thresholdBytes(bw, p);
-      long pending = saver.pendingBytes(false);
+      long pending = saver.pendingBytes(false) + backlogBytes();
       stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
       SwitchOverPolicy.Decision d = policy.check(now, pending, bw, sent(o), p,
           postcopyRequested && saver.readyForPostcopy()); // block migration: the switch waits for it;
       if (d.action() == SwitchOverPolicy.Action.SYNC) {
-        pending = saver.pendingBytes(true);
+        pending = saver.pendingBytes(true) + backlogBytes();
         long dirtied = stats.lastSyncDirtyPages.get();
         stats.remainingBytes(pending);
         stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
@@ -692,7 +705,22 @@ public final class OutgoingMigration {
       long before = sent(o);
       saver.iterateLive(r::exhausted);
       stats.precopyBytes.addAndGet(sent(o) - before);
+      LoadBacklog b = backlog;
+      if (b != null && !postcopyRequested) {
+        // the section's pages are all written (its EOS waited for the channels): the PONG says loaded
+        saver.writer().writeCommand(new StreamCommand.Ping(b.pinged(sent(o))));
+        o.flush();
+      }
     }
+  }
+
+  /**
+   * What the destination has yet to load of what was sent (see {@link LoadBacklog}), counted as
+   * pending by the switch-over estimate and the downtime guard; 0 without one.
+   */
+  private long backlogBytes() {
+    LoadBacklog b = backlog;
+    return b == null ? 0 : b.backlogBytes();
   }
 
   private double measuredSoFar(MigrationOutput o, long now) {
@@ -709,7 +737,7 @@ public final class OutgoingMigration {
     long downtimeStart = System.nanoTime();
     pauseGuest();
     // the guard: the exact rest, now that the guest cannot dirty more, against the rate measured last
-    long pending = saver.pendingBytes(true);
+    long pending = saver.pendingBytes(true) + backlogBytes();
     double bw = measureRate(o, System.nanoTime());
     boolean fits = policy.switchOverFits(pending, bw, params); // the policy counts the refusals
     stats.convergence = policy.convergence();
@@ -1046,6 +1074,14 @@ public final class OutgoingMigration {
               @Override
               public void shut(long status) {
                 shutStatus = status;
+              }
+
+              @Override
+              public void pong(long value) {
+                LoadBacklog b = backlog;
+                if (b != null) {
+                  b.ponged(value);
+                }
               }
 
               @Override

@@ -48,12 +48,29 @@ import java.util.concurrent.locks.ReentrantLock;
  * Hence the last harvest after the writers stop returns every page whose last write was not yet
  * returned, and a replay that copies returned pages after each harvest ends identical to RAM
  * ({@code DirtyLogConcurrencyTest} checks exactly that). The same flip makes {@link #start()}
- * exact: once it returns, every step that began with logging off has ended, so every later write
- * is marked.
+ * exact: once it returns, every critical section that began with logging off has ended, so every
+ * later write is marked.
+ *
+ * <h2>A flip does not wait for whole steps</h2>
+ *
+ * A critical section need not last a whole guest step. After each flip's swap the reader bumps
+ * {@link #flips()}; every write first compares it with the value its critical section entered
+ * with and, when it changed, <em>moves into the new phase</em> before it stores anything: it
+ * leaves the old phase (its exit increment, as at a step's end) and enters the new one, reading
+ * the logging flag afresh ({@link GuestMemory}'s {@code followFlip}). So a flip waits until every
+ * writer of the old phase made its next write or ended its step, not until its step ended: a
+ * fresh guest's step that touches 4096 new pages (each a page fault) lasts tens of milliseconds,
+ * which {@code start()} paid in the setup phase of a first migration. Nothing above changes: the
+ * store and the mark of one write still fall into one critical section, whichever phase that is
+ * (the check comes before the store), and a critical section that ends early is a critical
+ * section like any other. For {@link #start()}: a write whose check saw no new flip is in the old
+ * phase, and its store happens-before the end of the flip's wait (its program order precedes the
+ * writer's exit increment or move), hence before the saver reads any page; a write whose check
+ * saw the flip is in the new phase with logging on, and is marked.
  *
  * <p>A writer outside an explicit step pays an enter/exit pair per access; vCPUs always run in
- * steps. A harvest waits for at most one step of every running vCPU; steps never block inside a
- * critical section (idle waits leave it, see {@link GuestMemory#idle}).
+ * steps. A flip waits for at most one write, or one step, of every running vCPU; steps never
+ * block inside a critical section (idle waits leave it, see {@link GuestMemory#idle}).
  */
 public final class DirtyLog {
   private final List<RamBlock> blocks;
@@ -63,6 +80,8 @@ public final class DirtyLog {
   private final ReentrantLock readerLock = new ReentrantLock();
   private volatile boolean active;
   private volatile long syncCount;
+  /** Flips so far, bumped after each swap; writers compare it before every write (class comment). */
+  private volatile int flips;
 
   /** A log over {@code blocks}; bitmaps passed to {@link #harvestInto} follow the same order. */
   public DirtyLog(List<RamBlock> blocks) {
@@ -93,17 +112,39 @@ public final class DirtyLog {
   }
 
   /**
-   * Turns logging on. When this returns, every guest write that starts later is marked. Pages
-   * written before are not (a saver sends everything once after starting the log). Idempotent.
+   * Turns logging on. When this returns, every guest write that starts later is marked, and every
+   * write made before has happened (a saver then sends everything once). It waits for the next
+   * write or the end of the step of each running vCPU, not for whole steps. Marks left from an
+   * earlier logging period are dropped. Idempotent.
    */
   public void start() {
     readerLock.lock();
     try {
+      if (!active && !phaser.waitPending()) {
+        // Logging is off and no flip left writers behind: no writer touches a mark set now (a
+        // step that began with logging off marks nothing until it moved into a phase that began
+        // after active below; stop()'s flip waited for the marking ones), so the sets of an
+        // earlier logging period are cleared here, with plain writes that the volatile write of
+        // active orders before any later mark. (Left alone they would only resend their pages.)
+        for (Writer w : writers) {
+          w.clear();
+        }
+      }
       active = true;
-      phaser.flipPhase();
+      flip();
     } finally {
       readerLock.unlock();
     }
+  }
+
+  /** One flip of the phaser; writers move into the new phase at their next write. */
+  private int flip() {
+    return phaser.flipPhase(() -> flips++); // one reader at a time (readerLock): no lost increment
+  }
+
+  /** Flips so far; a writer compares it before each write (see the class comment). */
+  int flips() {
+    return flips;
   }
 
   /**
@@ -114,7 +155,7 @@ public final class DirtyLog {
     readerLock.lock();
     try {
       active = false;
-      phaser.flipPhase();
+      flip();
     } finally {
       readerLock.unlock();
     }
@@ -148,7 +189,7 @@ public final class DirtyLog {
     }
     readerLock.lock();
     try {
-      int ended = phaser.flipPhase();
+      int ended = flip();
       long added = 0;
       for (Writer w : writers) {
         // closed is written after the writer's last exit: seeing it means both sets are quiescent
@@ -211,6 +252,17 @@ public final class DirtyLog {
   final class Writer {
     final long[][][] sets = new long[2][][];
     volatile boolean closed;
+
+    /** Zeroes both sets; only while no critical section of this writer can mark (see start()). */
+    void clear() {
+      for (long[][] set : sets) {
+        if (set != null) {
+          for (long[] words : set) {
+            java.util.Arrays.fill(words, 0L);
+          }
+        }
+      }
+    }
 
     /** The set for {@code phase}; called inside a critical section of that phase only. */
     long[][] set(int phase) {

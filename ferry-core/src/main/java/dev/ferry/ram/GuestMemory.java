@@ -28,11 +28,14 @@ public final class GuestMemory implements AutoCloseable {
 
   private final GuestRam ram;
   private final MemorySegment[] segments;
+  private final DirtyLog log;
   private final DirtyLog.Writer writer;
   private final StepPhaser phaser;
 
   private int depth;
   private long enterValue;
+  /** {@link DirtyLog#flips()} when this critical section entered. */
+  private int flipsAtEntry;
   private boolean logging;
   private long[][] marks;
   private PageFaultHandler faults;
@@ -42,8 +45,9 @@ public final class GuestMemory implements AutoCloseable {
   GuestMemory(GuestRam ram) {
     this.ram = ram;
     this.segments = ram.blocks().stream().map(RamBlock::memory).toArray(MemorySegment[]::new);
-    this.writer = ram.dirtyLog().newWriter();
-    this.phaser = ram.dirtyLog().phaser();
+    this.log = ram.dirtyLog();
+    this.writer = log.newWriter();
+    this.phaser = log.phaser();
   }
 
   // ---------------------------------------------------------------- steps
@@ -59,11 +63,29 @@ public final class GuestMemory implements AutoCloseable {
         stepped = true;
         ram.noteGuestStep(); // once per handle: RAM may hold guest data from now on
       }
-      long e = phaser.writerEnter();
-      enterValue = e;
-      logging = ram.dirtyLog().activeForStep();
-      marks = logging ? writer.set(StepPhaser.phaseOf(e)) : null;
+      enterPhase();
       faults = ram.pageFaultHandler();
+    }
+  }
+
+  /** Enters the current phase of the dirty log's phaser and reads the logging flag for it. */
+  private void enterPhase() {
+    long e = phaser.writerEnter();
+    enterValue = e;
+    flipsAtEntry = log.flips();
+    logging = log.activeForStep();
+    marks = logging ? writer.set(StepPhaser.phaseOf(e)) : null;
+  }
+
+  /**
+   * First thing of every write: when the dirty log flipped its phase since this critical section
+   * entered, leave the old phase and enter the new one before storing (DirtyLog, "A flip does not
+   * wait for whole steps"). One volatile read of a line that changes only per flip.
+   */
+  private void followFlip() {
+    if (log.flips() != flipsAtEntry) {
+      phaser.writerExit(enterValue);
+      enterPhase();
     }
   }
 
@@ -159,6 +181,7 @@ public final class GuestMemory implements AutoCloseable {
     if (faults != null) {
       faults.ensurePresent(block, offset, 1);
     }
+    followFlip();
     segments[block].set(ValueLayout.JAVA_BYTE, offset, value);
     if (logging) {
       markPage(block, offset >>> PAGE_SHIFT);
@@ -173,6 +196,7 @@ public final class GuestMemory implements AutoCloseable {
     if (faults != null) {
       faults.ensurePresent(block, offset, 1);
     }
+    followFlip();
     MemorySegment s = segments[block];
     byte v = (byte) (s.get(ValueLayout.JAVA_BYTE, offset) + delta);
     s.set(ValueLayout.JAVA_BYTE, offset, v);
@@ -190,6 +214,7 @@ public final class GuestMemory implements AutoCloseable {
     if (faults != null) {
       faults.ensurePresent(block, offset, 4);
     }
+    followFlip();
     segments[block].set(LE_INT, offset, value);
     if (logging) {
       markSmall(block, offset, 4);
@@ -204,6 +229,7 @@ public final class GuestMemory implements AutoCloseable {
     if (faults != null) {
       faults.ensurePresent(block, offset, 8);
     }
+    followFlip();
     segments[block].set(LE_LONG, offset, value);
     if (logging) {
       markSmall(block, offset, 8);
@@ -219,6 +245,7 @@ public final class GuestMemory implements AutoCloseable {
     if (faults != null) {
       faults.ensurePresent(block, offset, length);
     }
+    followFlip();
     segments[block].asSlice(offset, length).fill(value);
     if (logging) {
       markRange(block, offset, length);
@@ -234,6 +261,7 @@ public final class GuestMemory implements AutoCloseable {
     if (faults != null) {
       faults.ensurePresent(block, offset, length);
     }
+    followFlip();
     MemorySegment.copy(src, srcOffset, segments[block], ValueLayout.JAVA_BYTE, offset, length);
     if (logging) {
       markRange(block, offset, length);
@@ -250,6 +278,7 @@ public final class GuestMemory implements AutoCloseable {
       faults.ensurePresent(srcBlock, srcOffset, length);
       faults.ensurePresent(dstBlock, dstOffset, length);
     }
+    followFlip();
     MemorySegment.copy(segments[srcBlock], srcOffset, segments[dstBlock], dstOffset, length);
     if (logging) {
       markRange(dstBlock, dstOffset, length);

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.GatheringByteChannel;
+import java.util.Arrays;
 import java.util.zip.Deflater;
 
 /**
@@ -25,11 +26,22 @@ public final class MultifdPageWriter implements AutoCloseable {
   private final MultifdCompression method;
   private final int level;
   private final MultifdPacket header = new MultifdPacket();
-  private final ByteBuffer headerBuf = ByteBuffer.allocateDirect(MultifdPacket.LENGTH);
-  private final ByteBuffer[] iov = new ByteBuffer[1 + MultifdPacket.PAGE_COUNT];
+  /**
+   * Wire bytes after which no more packets are staged for one write: raw packets (512 KiB) go two to
+   * a write at most, small compressed ones as many as the caller has (the sender's queue bounds it).
+   */
+  static final int STAGE_BYTES = 1 << 20;
+  /** The staged packets' headers, each followed by its compressed payload (room for two worst cases). */
+  private final ByteBuffer staging =
+      ByteBuffer.allocateDirect(2 * (MultifdPacket.LENGTH + MultifdPacket.MAX_COMPRESSED_SIZE));
+  /** The next write: per staged packet its header (with a compressed payload) or header and page runs. */
+  private final ByteBuffer[] iov = new ByteBuffer[4 * (1 + MultifdPacket.PAGE_COUNT)];
+  private int iovCount;
+  private int stagingAt;
+  private int staged;
+  private long stagedBytes;
   private Deflater deflater;
   private ZstdCompressCtx zstd;
-  private ByteBuffer payload;
   private long multifdBytes;
   private long wireBytes;
 
@@ -59,46 +71,95 @@ public final class MultifdPageWriter implements AutoCloseable {
    */
   public void writePacket(GatheringByteChannel out, boolean sync, long packetNum, RamBlock block, long[] offsets, int count)
       throws IOException {
+    stagePacket(sync, packetNum, block, offsets, count);
+    flush(out);
+  }
+
+  /**
+   * True when one more packet of any kind fits behind the staged ones (room for its header, its
+   * worst-case compressed payload and its iovecs); always true when nothing is staged.
+   */
+  public boolean canStage() {
+    return staged == 0
+        || stagedBytes < STAGE_BYTES
+            && staging.capacity() - stagingAt >= MultifdPacket.LENGTH + MultifdPacket.MAX_COMPRESSED_SIZE
+            && iovCount + 1 + MultifdPacket.PAGE_COUNT <= iov.length;
+  }
+
+  /**
+   * Prepares one packet ({@link #writePacket}'s arguments) behind the staged ones; {@link #flush}
+   * writes them all in one gathering write. Raw page bytes are read from guest RAM by that write;
+   * compressed ones now. Several small (compressed) packets per write: one wake-up of the receiving
+   * thread instead of one per packet. Needs {@link #canStage()}. The bytes are counted ({@link
+   * #multifdBytes}, {@link #wireBytes}) when staged.
+   */
+  public void stagePacket(boolean sync, long packetNum, RamBlock block, long[] offsets, int count) throws IOException {
     if (count < 0 || count > MultifdPacket.PAGE_COUNT) {
       throw new IllegalArgumentException("multifd packet of " + count + " pages");
     }
+    if (!canStage()) {
+      throw new IllegalStateException("multifd: no room to stage another packet; flush first");
+    }
     int flags = sync ? MultifdPacket.FLAG_SYNC : 0;
+    int start = stagingAt;
     int size = 0;
-    int n = 1;
+    int headerIov = iovCount++;
     if (count > 0) {
       flags |= method.flag();
       MemorySegment mem = block.memory();
       switch (method) {
         case NONE -> {
-          for (int i = 0; i < count; i++) {
-            iov[n++] = mem.asSlice(offsets[i], MultifdPacket.PAGE_SIZE).asByteBuffer();
+          // one iovec per run of adjacent pages, straight from guest RAM
+          for (int i = 0, end; i < count; i = end) {
+            end = MultifdPacket.runEnd(offsets, i, count);
+            iov[iovCount++] = run(mem, offsets, i, end);
           }
           size = count * MultifdPacket.PAGE_SIZE;
         }
-        case ZLIB -> {
-          iov[n++] = deflate(mem, offsets, count);
-          size = iov[1].remaining();
-        }
-        case ZSTD -> {
-          iov[n++] = zstd(mem, offsets, count);
-          size = iov[1].remaining();
-        }
+        case ZLIB -> size = deflate(mem, offsets, count, payloadRoom(start)).position();
+        case ZSTD -> size = zstd(mem, offsets, count, payloadRoom(start)).position();
       }
     }
     header.set(flags, count, size, packetNum, count > 0 ? block.name() : "", offsets);
-    headerBuf.clear();
-    header.write(headerBuf);
-    headerBuf.flip();
-    iov[0] = headerBuf;
-    long left = MultifdPacket.LENGTH + (long) size;
-    while (left > 0) {
-      left -= out.write(iov, 0, n);
-    }
-    for (int i = 1; i < n; i++) {
-      iov[i] = null;
-    }
+    header.write(staging.clear().position(start));
+    int end = method == MultifdCompression.NONE ? start + MultifdPacket.LENGTH : start + MultifdPacket.LENGTH + size;
+    iov[headerIov] = staging.slice(start, end - start); // header, and a compressed payload after it
+    stagingAt = end;
+    staged++;
+    stagedBytes += MultifdPacket.LENGTH + (long) size;
     multifdBytes += MultifdPacket.LENGTH + (long) count * MultifdPacket.PAGE_SIZE;
     wireBytes += MultifdPacket.LENGTH + (long) size;
+  }
+
+  /** Packets staged and not yet written. */
+  public int staged() {
+    return staged;
+  }
+
+  /** Writes the staged packets in one gathering write (as many calls as the channel needs). */
+  public void flush(GatheringByteChannel out) throws IOException {
+    long left = stagedBytes;
+    int first = 0;
+    try {
+      while (left > 0) {
+        left -= out.write(iov, first, iovCount - first);
+        while (first < iovCount && !iov[first].hasRemaining()) {
+          first++;
+        }
+      }
+    } finally {
+      Arrays.fill(iov, 0, iovCount, null);
+      iovCount = 0;
+      stagingAt = 0;
+      staged = 0;
+      stagedBytes = 0;
+    }
+  }
+
+  /** Where a compressed payload goes: after its header's place, at most 7.2's receive buffer. */
+  private ByteBuffer payloadRoom(int headerAt) {
+    int from = headerAt + MultifdPacket.LENGTH;
+    return staging.slice(from, Math.min(MultifdPacket.MAX_COMPRESSED_SIZE, staging.capacity() - from));
   }
 
   /** What 7.2 counts as {@code multifd-bytes}: header plus uncompressed page bytes per packet. */
@@ -111,22 +172,19 @@ public final class MultifdPageWriter implements AutoCloseable {
     return wireBytes;
   }
 
-  private ByteBuffer payloadBuffer() {
-    if (payload == null) {
-      payload = ByteBuffer.allocateDirect(MultifdPacket.MAX_COMPRESSED_SIZE);
-    }
-    payload.clear();
-    return payload;
+  /** Pages {@code i} to {@code end} (adjacent in the block) as one buffer over guest RAM. */
+  private static ByteBuffer run(MemorySegment mem, long[] offsets, int i, int end) {
+    return mem.asSlice(offsets[i], (long) (end - i) * MultifdPacket.PAGE_SIZE).asByteBuffer();
   }
 
-  private ByteBuffer deflate(MemorySegment mem, long[] offsets, int count) throws IOException {
+  private ByteBuffer deflate(MemorySegment mem, long[] offsets, int count, ByteBuffer dst) throws IOException {
     if (deflater == null) {
       deflater = new Deflater(level); // zlib wrapper, as deflateInit
     }
-    ByteBuffer dst = payloadBuffer();
-    for (int i = 0; i < count; i++) {
-      deflater.setInput(mem.asSlice(offsets[i], MultifdPacket.PAGE_SIZE).asByteBuffer());
-      int mode = i == count - 1 ? Deflater.SYNC_FLUSH : Deflater.NO_FLUSH;
+    for (int i = 0, end; i < count; i = end) {
+      end = MultifdPacket.runEnd(offsets, i, count);
+      deflater.setInput(run(mem, offsets, i, end));
+      int mode = end == count ? Deflater.SYNC_FLUSH : Deflater.NO_FLUSH;
       while (true) {
         deflater.deflate(dst, mode);
         if (!dst.hasRemaining()) {
@@ -138,18 +196,19 @@ public final class MultifdPageWriter implements AutoCloseable {
         }
       }
     }
-    return dst.flip();
+    return dst;
   }
 
-  private ByteBuffer zstd(MemorySegment mem, long[] offsets, int count) throws IOException {
+  private ByteBuffer zstd(MemorySegment mem, long[] offsets, int count, ByteBuffer dst) throws IOException {
     if (zstd == null) {
       zstd = new ZstdCompressCtx().setLevel(level);
     }
-    ByteBuffer dst = payloadBuffer();
     try {
-      for (int i = 0; i < count; i++) {
-        ByteBuffer src = mem.asSlice(offsets[i], MultifdPacket.PAGE_SIZE).asByteBuffer();
-        EndDirective mode = i == count - 1 ? EndDirective.FLUSH : EndDirective.CONTINUE;
+      // one call per run of adjacent pages (7.2 feeds page by page; the stream means the same)
+      for (int i = 0, end; i < count; i = end) {
+        end = MultifdPacket.runEnd(offsets, i, count);
+        ByteBuffer src = run(mem, offsets, i, end);
+        EndDirective mode = end == count ? EndDirective.FLUSH : EndDirective.CONTINUE;
         boolean done;
         do {
           done = zstd.compressDirectByteBufferStream(dst, src, mode);
@@ -161,7 +220,7 @@ public final class MultifdPageWriter implements AutoCloseable {
     } catch (ZstdException e) {
       throw new IOException("multifd: zstd compression failed: " + e.getMessage(), e);
     }
-    return dst.flip();
+    return dst;
   }
 
   @Override

@@ -34,26 +34,49 @@ final class PageMap implements AutoCloseable {
   /** Pages per window read at once (16 MiB of guest RAM, 32 KiB of pagemap). */
   static final int WINDOW_PAGES = 4096;
 
-  private final FileChannel channel;
   private final ByteBuffer buf = ByteBuffer.allocateDirect(WINDOW_PAGES * 8).order(ByteOrder.nativeOrder());
   private long windowStart = -1;
   private int windowPages;
   private final long[] touched = new long[WINDOW_PAGES / 64];
 
-  private PageMap(FileChannel channel) {
-    this.channel = channel;
-  }
+  private PageMap() {}
 
-  /** A reader, or null when pagemap cannot be read here. */
-  static PageMap open() {
+  /**
+   * The process's one pagemap channel, opened when this class is initialised (MigrationWarmup does
+   * that ahead of a first migration, whose setup paid up to milliseconds for the open) and kept open:
+   * one descriptor, and positional reads need no lock, so every reader shares it. An interrupt
+   * during a read closes a FileChannel: the next read opens it again. Null when pagemap cannot be
+   * read here.
+   */
+  private static volatile FileChannel shared = openChannel();
+
+  private static FileChannel openChannel() {
     if (!Files.isReadable(PAGEMAP)) {
       return null;
     }
     try {
-      return new PageMap(FileChannel.open(PAGEMAP, StandardOpenOption.READ));
+      return FileChannel.open(PAGEMAP, StandardOpenOption.READ);
     } catch (IOException | UnsupportedOperationException e) {
       return null;
     }
+  }
+
+  private static FileChannel channel() {
+    FileChannel c = shared;
+    if (c != null && !c.isOpen()) {
+      synchronized (PageMap.class) {
+        c = shared;
+        if (c != null && !c.isOpen()) {
+          shared = c = openChannel();
+        }
+      }
+    }
+    return c;
+  }
+
+  /** A reader, or null when pagemap cannot be read here. */
+  static PageMap open() {
+    return shared == null ? null : new PageMap();
   }
 
   /**
@@ -81,6 +104,11 @@ final class PageMap implements AutoCloseable {
 
   private boolean load(long firstPage) {
     buf.clear();
+    FileChannel channel = channel();
+    if (channel == null) {
+      windowStart = -1;
+      return false;
+    }
     try {
       int n = channel.read(buf, firstPage * 8);
       if (n < 8) {
@@ -102,12 +130,9 @@ final class PageMap implements AutoCloseable {
     return true;
   }
 
+  /** Ends this reader; the shared channel stays open for the next one. */
   @Override
   public void close() {
-    try {
-      channel.close();
-    } catch (IOException ignored) {
-      // read-only
-    }
+    windowStart = -1;
   }
 }

@@ -156,8 +156,7 @@ public final class RamLiveState implements LiveStateHandler {
       }
       DirtyLog log = ram.dirtyLog();
       bitmaps = log.newBitmaps();
-      log.start();
-      log.discardPending();
+      log.start(); // drops an earlier period's marks itself: no discard (a second wait) here
       dirtyPages = 0;
       for (DirtyBitmap b : bitmaps) {
         b.setAll();

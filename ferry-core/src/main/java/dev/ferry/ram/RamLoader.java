@@ -142,14 +142,17 @@ public final class RamLoader {
   }
 
   /**
-   * A multifd channel placed a normal page at {@code offset} of {@code b} (reported by the main
-   * thread at the EOS of its section): counted and marked written (and received, for postcopy) as a
-   * PAGE record would be.
+   * A multifd channel placed the {@code n} normal pages at {@code offsets} of {@code b} (one packet,
+   * reported by the main thread at the EOS of its section): counted and marked written (and
+   * received, for postcopy) as PAGE records would be.
    */
-  public void multifdPagePlaced(RamBlock b, long offset) {
-    markWritten(b, offset);
-    stats.block(b.name()).normalPages++;
-    published(b, offset);
+  public void multifdPagesPlaced(RamBlock b, long[] offsets, int n) {
+    DirtyBitmap w = written(b);
+    for (int i = 0; i < n; i++) {
+      w.set(offsets[i] / StreamHeader.TARGET_PAGE_SIZE);
+      published(b, offsets[i]);
+    }
+    stats.block(b.name()).normalPages += n;
   }
 
   /** Releases the pagemap reader. */

@@ -90,6 +90,15 @@ final class StepPhaser extends StepPhaserFields.Pad3 {
    *     interrupt
    */
   int flipPhase() {
+    return flipPhase(() -> {});
+  }
+
+  /**
+   * {@link #flipPhase()}, running {@code afterSwap} once the phase has flipped and before the wait
+   * for the old phase's writers (the dirty log tells its writers there that a flip happened, so
+   * that they move into the new phase at their next write instead of at their step's end).
+   */
+  int flipPhase(Runnable afterSwap) {
     if (pending) {
       awaitOldPhase(pendingNextIsEven, pendingStartAtFlip);
       pending = false;
@@ -102,6 +111,7 @@ final class StepPhaser extends StepPhaserFields.Pad3 {
       oddEndEpoch = initial;
     }
     long startAtFlip = (long) START.getAndSet(this, initial);
+    afterSwap.run();
     try {
       awaitOldPhase(nextIsEven, startAtFlip);
     } catch (IllegalStateException e) {
@@ -113,11 +123,17 @@ final class StepPhaser extends StepPhaserFields.Pad3 {
     return nextIsEven ? 1 : 0;
   }
 
+  /** True when the last flip gave up waiting: writers of an older phase may still be inside. */
+  boolean waitPending() {
+    return pending;
+  }
+
   private void awaitOldPhase(boolean nextIsEven, long startAtFlip) {
     int spins = 0;
     long deadlineNs = 0;
     while ((nextIsEven ? oddEndEpoch : evenEndEpoch) != startAtFlip) {
-      // a writer is at most one guest step away from leaving: spin briefly, then back off
+      // a writer leaves at its next guest write (DirtyLog#flips) or at its step's end: spin
+      // briefly, then back off
       if (++spins < 200) {
         Thread.onSpinWait();
       } else if (spins < 400) {

@@ -51,6 +51,8 @@ public final class MultifdPacket {
   private String block = "";
   private final long[] offsets = new long[PAGE_COUNT];
   private long streamOffset = -1;
+  /** The reused bytes of one header ({@link #read(MigrationInput)}). */
+  private ByteBuffer headerBytes;
 
   public int flags() {
     return flags;
@@ -127,7 +129,7 @@ public final class MultifdPacket {
 
   /**
    * Reads the next header and checks it as QEMU 7.2's {@code multifd_recv_unfill_packet} does (magic,
-   * version, pages_alloc, normal_pages; QEMU's texts). The block name and offsets are read only when
+   * version, pages_alloc, normal_pages; QEMU's texts). The block name and offsets are kept only when
    * the packet has pages; checking them against the RAM blocks is the caller's.
    *
    * @return false on a clean end of the channel exactly at a header boundary
@@ -136,52 +138,99 @@ public final class MultifdPacket {
     if (in.atEnd()) {
       return false;
     }
-    streamOffset = in.position();
-    int magic = in.readBe32();
+    long at = in.position();
+    if (headerBytes == null) {
+      headerBytes = ByteBuffer.allocate(LENGTH);
+    }
+    in.readFully(headerBytes.array(), 0, LENGTH);
+    try {
+      parse(headerBytes.clear(), at);
+    } catch (MigrationStreamException e) {
+      throw in.fail(e);
+    }
+    return true;
+  }
+
+  /**
+   * Parses the {@value #LENGTH}-byte header at {@code b}'s position (big-endian; the position moves
+   * past it) that started at {@code streamOffset} of its channel, with the checks of {@link
+   * #read(MigrationInput)}: the one parser of both the buffered reader and a channel read exactly.
+   */
+  public void parse(ByteBuffer b, long streamOffset) throws MigrationStreamException {
+    this.streamOffset = streamOffset;
+    int start = b.position();
+    int magic = b.getInt(start);
     if (magic != MAGIC) {
-      throw in.fail(new MigrationStreamException(
-          String.format("multifd: received packet magic %x and expected magic %x", magic, MAGIC), streamOffset));
+      throw new MigrationStreamException(
+          String.format("multifd: received packet magic %x and expected magic %x", magic, MAGIC), streamOffset);
     }
-    long version = in.readBe32Unsigned();
+    long version = b.getInt(start + 4) & 0xFFFF_FFFFL;
     if (version != VERSION) {
-      throw in.fail(new MigrationStreamException(
+      throw new MigrationStreamException(
           String.format("multifd: received packet version %d and expected version %d", version, VERSION),
-          streamOffset));
+          streamOffset);
     }
-    flags = in.readBe32();
-    long alloc = in.readBe32Unsigned();
+    flags = b.getInt(start + 8);
+    long alloc = b.getInt(start + 12) & 0xFFFF_FFFFL;
     if (alloc > PAGE_COUNT) {
-      throw in.fail(new MigrationStreamException(
+      throw new MigrationStreamException(
           String.format("multifd: received packet with size %d and expected a size of %d", alloc, PAGE_COUNT),
-          streamOffset));
+          streamOffset);
     }
     pagesAlloc = (int) alloc;
-    long pages = in.readBe32Unsigned();
+    long pages = b.getInt(start + 16) & 0xFFFF_FFFFL;
     if (pages > pagesAlloc) {
-      throw in.fail(new MigrationStreamException(String.format(
-          "multifd: received packet with %d pages and expected maximum pages are %d", pages, pagesAlloc), streamOffset));
+      throw new MigrationStreamException(String.format(
+          "multifd: received packet with %d pages and expected maximum pages are %d", pages, pagesAlloc), streamOffset);
     }
     normalPages = (int) pages;
-    nextPacketSize = in.readBe32();
-    packetNum = in.readBe64();
-    in.skip(32);
+    nextPacketSize = b.getInt(start + 20);
+    packetNum = b.getLong(start + 24);
+    b.position(start + LENGTH);
     if (normalPages == 0) {
-      in.skip(LENGTH - 64);
-      return true;
+      return;
     }
-    byte[] name = in.readBytes(BLOCK_NAME_LENGTH);
     int len = 0;
-    while (len < BLOCK_NAME_LENGTH - 1 && name[len] != 0) {
+    while (len < BLOCK_NAME_LENGTH - 1 && b.get(start + 64 + len) != 0) {
       len++;
     }
-    block = new String(name, 0, len, StandardCharsets.UTF_8);
-    for (int i = 0; i < PAGE_COUNT; i++) {
-      long v = in.readBe64();
-      if (i < normalPages) {
-        offsets[i] = v;
+    if (len != block.length() || !sameName(b, start + 64, len)) {
+      byte[] name = new byte[len];
+      b.get(start + 64, name);
+      block = new String(name, StandardCharsets.UTF_8);
+    }
+    for (int i = 0; i < normalPages; i++) {
+      offsets[i] = b.getLong(start + OFFSETS_AT + 8 * i);
+    }
+  }
+
+  /** True when the {@code len} name bytes at {@code at} spell the last packet's block (ASCII): no new String. */
+  private boolean sameName(ByteBuffer b, int at, int len) {
+    for (int i = 0; i < len; i++) {
+      char c = block.charAt(i);
+      if (c >= 0x80 || b.get(at + i) != (byte) c) {
+        return false;
       }
     }
     return true;
+  }
+
+  /**
+   * The end of the run of pages that starts at {@code from}: the first index after it whose page
+   * does not follow its predecessor in the block ({@code offsets[i] != offsets[i-1] + PAGE_SIZE}), or
+   * {@code count}. Such a run is one piece of RAM: one iovec, one (de)compression call.
+   */
+  public static int runEnd(long[] offsets, int from, int count) {
+    int i = from + 1;
+    while (i < count && offsets[i] == offsets[i - 1] + PAGE_SIZE) {
+      i++;
+    }
+    return i;
+  }
+
+  /** {@link #runEnd(long[], int, int)} of this packet's pages. */
+  public int runEnd(int from) {
+    return runEnd(offsets, from, normalPages);
   }
 
   @Override

@@ -188,6 +188,93 @@ class MultifdMigrationTest {
     }
   }
 
+  /**
+   * A channel cut in the middle of a packet's pages (which the destination reads straight into RAM):
+   * the destination fails in one line naming the channel and the end of its stream.
+   */
+  @Test
+  void aChannelCutMidPacketFailsTheDestinationInOneLine() throws Exception {
+    long memory = 16L << 20;
+    try (MachineHost src = new MachineHost(Machine.builder().memory(memory).program("idle").build());
+        MachineHost dst = new MachineHost(Machine.builder().memory(memory).program("idle").build())) {
+      try (GuestMemory m = src.machine().ram().openMemory()) {
+        for (long page = 0; page < memory / 4096; page++) {
+          m.fillPage(0, page, (byte) (page * 5 + 1));
+        }
+      }
+      multifdOn(src, 2, "none");
+      multifdOn(dst, 2, "none");
+      Incoming incoming = listen(dst, "tcp:127.0.0.1:0");
+      String uri = incoming.uri();
+      AtomicInteger opened = new AtomicInteger();
+      // channel 1: its init, its setup SYNC, a full packet's header and 10000 bytes of its pages
+      long cut = MultifdInit.LENGTH + 2L * MultifdPacket.LENGTH + 10_000;
+      src.migration().beforeStart(o -> o.multifdConnector(() -> {
+        MigrationChannel c = Transports.connect(uri);
+        return opened.getAndIncrement() == 1 ? new CutChannel(c, cut) : c;
+      }));
+      OutgoingMigration out = src.migration().migrate(uri);
+      Throwable t = incoming.failure(60, TimeUnit.SECONDS);
+      // the destination shut the main connection with its failure: the source fails too
+      assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.FAILED);
+      assertThat(t.getMessage()).startsWith("multifd channel ").contains("unexpected end of stream")
+          .doesNotContain("\n");
+      assertThat(dst.migration().incomingState().errorDesc()).isEqualTo(t.getMessage());
+    }
+  }
+
+  /**
+   * A channel whose connection ends (FIN) after {@code cut} bytes while the source goes on as if its
+   * writes went out: the destination sees the cut before anything else goes wrong.
+   */
+  private static final class CutChannel extends dev.ferry.transport.ForwardingMigrationChannel {
+    private long left;
+
+    CutChannel(MigrationChannel raw, long cut) {
+      super(raw);
+      this.left = cut;
+    }
+
+    @Override
+    public int read(ByteBuffer dst) throws java.io.IOException {
+      return raw.read(dst);
+    }
+
+    @Override
+    public int write(ByteBuffer src) throws java.io.IOException {
+      return (int) write(new ByteBuffer[] {src}, 0, 1);
+    }
+
+    @Override
+    public long write(ByteBuffer[] srcs, int off, int len) throws java.io.IOException {
+      long done = 0;
+      for (int i = off; i < off + len; i++) {
+        ByteBuffer b = srcs[i];
+        while (b.hasRemaining()) {
+          if (left <= 0) {
+            done += b.remaining(); // swallowed after the cut
+            b.position(b.limit());
+            break;
+          }
+          ByteBuffer piece = b.slice(b.position(), (int) Math.min(b.remaining(), left));
+          int k = raw.write(piece);
+          b.position(b.position() + k);
+          left -= k;
+          done += k;
+          if (left == 0) {
+            raw.shutdown(); // the destination reads the end of the stream here
+          }
+        }
+      }
+      return done;
+    }
+
+    @Override
+    public boolean isShutdown() {
+      return false;
+    }
+  }
+
   /** Both sides must use the same multifd-channels: a source with more fails at once, not at a SYNC. */
   @Test
   void moreChannelsOnTheSourceThanOnTheDestinationFailsBothSides() throws Exception {

@@ -75,7 +75,8 @@ public final class FerryChild implements AutoCloseable {
     if (cache == null || cache.isEmpty() || !Files.isRegularFile(Path.of(cache))) {
       return List.of();
     }
-    return List.of("-XX:AOTCache=" + cache, "-Xlog:aot=off", "-Xlog:cds=off", "-D" + AOT_CACHE_PROPERTY + "=" + cache);
+    return List.of("-XX:AOTCache=" + cache, "-Xlog:aot=off", "-Xlog:cds=off", "-XX:+UnlockDiagnosticVMOptions",
+        "-XX:ArchiveRelocationMode=0", "-D" + AOT_CACHE_PROPERTY + "=" + cache);
   }
 
   /**

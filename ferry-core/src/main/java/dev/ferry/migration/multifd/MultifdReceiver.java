@@ -13,6 +13,7 @@ import dev.ferry.stream.MultifdPacket;
 import dev.ferry.transport.MigrationChannel;
 import dev.ferry.transport.TransportListener;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Semaphore;
@@ -60,7 +61,7 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
 
   /**
    * Accepts {@code count} channels on {@code listener} (after the main connection), reads and checks
-   * their init messages, and starts their threads. {@code admit} passes each raw connection through
+   * their init messages; {@link #start} starts their threads. {@code admit} passes each raw connection through
    * the same gate as the main one. On any failure every accepted channel is closed.
    *
    * @param uuid this VM's UUID (16 bytes, zeros when it has none): every channel must carry it
@@ -94,7 +95,7 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
     });
     try {
       MigrationChannel[] byId = new MigrationChannel[count];
-      MigrationInput[] inputs = new MigrationInput[count];
+      MultifdPageReader.ExactInput[] inputs = new MultifdPageReader.ExactInput[count];
       for (int accepted = 0; accepted < count; accepted++) {
         MigrationChannel c;
         try {
@@ -111,9 +112,12 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
         }
         String prefix = "failed to receive packet via multifd channel " + accepted + " (" + c.peerDescription() + "): ";
         MultifdInit init;
-        MigrationInput in = new MigrationInput(c);
+        MultifdPageReader.ExactInput in = new MultifdPageReader.ExactInput(c, 0);
         try {
-          init = MultifdInit.read(in);
+          // exactly the 64 bytes: the packets after it are read by the channel's thread, straight into RAM
+          ByteBuffer initBytes = ByteBuffer.allocate(MultifdInit.LENGTH);
+          in.readFully(initBytes);
+          init = MultifdInit.read(MigrationInput.of(initBytes.array()));
         } catch (IOException e) {
           String why = e.getMessage();
           if (System.nanoTime() - deadline >= 0) {
@@ -145,9 +149,6 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
       for (int id = 0; id < count; id++) {
         chans.add(r.new Channel(id, byId[id], inputs[id]));
       }
-      for (Channel ch : chans) {
-        ch.thread.start();
-      }
       ok = true;
       return r;
     } finally {
@@ -164,6 +165,16 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
           }
         }
       }
+    }
+  }
+
+  /**
+   * Starts the channel threads: after the main connection passed its gate, so that a channel's
+   * early failure (which shuts the main connection) is reported by the load as the channel's.
+   */
+  public void start() {
+    for (Channel ch : channels) {
+      ch.thread.start();
     }
   }
 
@@ -201,17 +212,20 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
       }
     }
     check();
-    // every channel is parked at its SYNC: their page lists are ours until the release
+    // every channel is parked at its SYNC: take their page lists, let them read on at once, and do
+    // the bookkeeping meanwhile (before this returns, so before the main stream goes on)
+    List<List<Placed>> lists = new ArrayList<>(channels.size());
     for (Channel ch : channels) {
-      for (Placed p : ch.placed) {
-        for (int i = 0; i < p.offsets().length; i++) {
-          loader.multifdPagePlaced(p.block(), p.offsets()[i]);
-        }
-      }
-      ch.placed.clear();
+      lists.add(ch.placed);
+      ch.placed = new ArrayList<>();
     }
     for (Channel ch : channels) {
       ch.release.release();
+    }
+    for (List<Placed> list : lists) {
+      for (Placed p : list) {
+        loader.multifdPagesPlaced(p.block(), p.offsets(), p.offsets().length);
+      }
     }
   }
 
@@ -250,7 +264,7 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
   private final class Channel {
     final int id;
     final MigrationChannel conn;
-    final MigrationInput in;
+    final MultifdPageReader.ExactInput in;
     final MultifdPageReader reader;
     final Thread thread;
 
@@ -261,11 +275,14 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
     final Semaphore arrived = new Semaphore(0);
     /** Released by the main thread's sync: the channel reads on. */
     final Semaphore release = new Semaphore(0);
-    /** Written by the channel thread, read by the main thread only while the channel is parked. */
-    final List<Placed> placed = new ArrayList<>();
+    /**
+     * Written by the channel thread; swapped for a new list by the main thread only while the channel
+     * is parked at its SYNC (the release semaphore orders both).
+     */
+    List<Placed> placed = new ArrayList<>();
     volatile boolean ended;
 
-    Channel(int id, MigrationChannel conn, MigrationInput in) {
+    Channel(int id, MigrationChannel conn, MultifdPageReader.ExactInput in) {
       this.id = id;
       this.conn = conn;
       this.in = in;
@@ -276,7 +293,7 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
     private void run() {
       MultifdPacket p = new MultifdPacket();
       try (reader) {
-        while (p.read(in)) {
+        while (in.readHeader(p)) {
           if (p.normalPages() > 0) {
             RamBlockResolver b = blocks;
             if (b == null) {

@@ -1,5 +1,6 @@
 package dev.ferry.migration.multifd;
 
+import dev.ferry.migration.OutgoingMigration;
 import dev.ferry.ram.MultifdPageWriter;
 import dev.ferry.ram.MultifdQueue;
 import dev.ferry.ram.RamBlock;
@@ -24,8 +25,8 @@ import org.slf4j.LoggerFactory;
  * compression stream per channel for the whole migration).
  *
  * <p>The migration thread batches pages ({@link #queuePage}) and hands a full batch, or one cut short
- * by a block change or a sync, to the next channel that has room; a channel holds at most one batch
- * waiting behind the one it writes. Packet numbers are global, in hand-out order. {@link
+ * by a block change or a sync, to the next channel that has room; a channel holds a few batches
+ * waiting behind the one it writes, and writes all that wait (as fit) in one gathering write. Packet numbers are global, in hand-out order. {@link
  * #syncBeforeEos} gives every channel a SYNC packet and returns once all of them are written, so the
  * caller may write the section's EOS. Unlike 7.2 a SYNC is always a packet of its own (7.2 may set it
  * on a pending page packet); both are valid on the wire.
@@ -37,14 +38,14 @@ import org.slf4j.LoggerFactory;
  */
 public final class MultifdSender implements MultifdQueue, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(MultifdSender.class);
+  /**
+   * Batches a channel holds besides the one it works on: up to 5 small compressed packets per write
+   * (one wake-up of the receiving thread for 5), while the pages in flight stay few and the bytes
+   * counted per write (after it, as 7.2) stay small against the rate measurement's window.
+   */
+  private static final int QUEUE_DEPTH = 4;
   /** How often a blocked hand-out or sync looks at the channels' error. */
   private static final long POLL_MS = 50;
-
-  /** Opens one channel's connection (to the main stream's address). */
-  @FunctionalInterface
-  public interface Connector {
-    MigrationChannel connect() throws IOException;
-  }
 
   private final int channelCount;
   private final MultifdCompression method;
@@ -80,9 +81,10 @@ public final class MultifdSender implements MultifdQueue, AutoCloseable {
   /**
    * Opens the channels, in id order, and starts their threads (each writes its init message first).
    * Called after the main connection is up, as 7.2 does: a 7.2 destination takes the first
-   * connection for the main stream.
+   * connection for the main stream. {@code connector} opens one connection to the main stream's
+   * address per call (the migration's own connector type: one idea, one interface).
    */
-  public void connect(Connector connector) throws IOException {
+  public void connect(OutgoingMigration.Connector connector) throws IOException {
     for (int id = 0; id < channelCount; id++) {
       MigrationChannel c;
       try {
@@ -212,8 +214,11 @@ public final class MultifdSender implements MultifdQueue, AutoCloseable {
   private final class Channel {
     final int id;
     final MigrationChannel conn;
-    /** At most one batch waits while the thread writes another. */
-    final ArrayBlockingQueue<Job> jobs = new ArrayBlockingQueue<>(1);
+    /**
+     * Batches waiting while the thread compresses or writes another; the thread takes all that are
+     * waiting into its next write (few per write when raw, up to all of them when compressed).
+     */
+    final ArrayBlockingQueue<Job> jobs = new ArrayBlockingQueue<>(QUEUE_DEPTH);
     /** Released once per SYNC packet written. */
     final Semaphore synced = new Semaphore(0);
     final Thread thread;
@@ -232,15 +237,22 @@ public final class MultifdSender implements MultifdQueue, AutoCloseable {
       try (MultifdPageWriter w = new MultifdPageWriter(method, level)) {
         w.writeInit(conn, uuid, id);
         wireBytes.addAndGet(w.wireBytes());
+        long[] none = new long[0];
         while (!closed) {
+          // the next job, and those already waiting behind it while they fit: one write for all
           Job j = jobs.take();
           long bytes = w.multifdBytes();
           long wire = w.wireBytes();
-          w.writePacket(conn, j.sync(), j.packetNum(), j.block(), j.offsets() == null ? new long[0] : j.offsets(), j.count());
+          int syncs = 0;
+          do {
+            w.stagePacket(j.sync(), j.packetNum(), j.block(), j.offsets() == null ? none : j.offsets(), j.count());
+            syncs += j.sync() ? 1 : 0;
+          } while (w.canStage() && (j = jobs.poll()) != null);
+          w.flush(conn);
           multifdBytes.addAndGet(w.multifdBytes() - bytes);
           wireBytes.addAndGet(w.wireBytes() - wire);
-          if (j.sync()) {
-            synced.release();
+          if (syncs > 0) {
+            synced.release(syncs);
           }
         }
       } catch (InterruptedException e) {
