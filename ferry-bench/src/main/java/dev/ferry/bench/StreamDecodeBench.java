@@ -33,7 +33,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * in a byte array, loaded by {@link RamLoader}), encode ({@link RamRecordWriter} into a discarding
  * channel), and as the baseline a plain copy of the same number of bytes. Each op handles 256 MiB,
  * so GB/s = 0.268 / (seconds per op). Also the zero-page check: {@code MemorySegment.mismatch}
- * against a zero page versus a loop over longs, on a zero page (the worst case: all bytes read).
+ * against a zero page versus a loop over longs, on a zero page (the worst case: all bytes read), and
+ * the saver's {@link RamRecordWriter#isZeroPage} on a dense page and on a zero page.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -50,6 +51,8 @@ public class StreamDecodeBench {
   byte[] stream;
   MemorySegment copyTarget;
   MemorySegment zeroPage;
+  /** One page of {@link #source} (random data; cache-resident: the benchmark measures the instructions). */
+  long denseOffset = 40L * PAGE;
 
   @Setup(Level.Trial)
   public void setup() throws IOException {
@@ -114,6 +117,20 @@ public class StreamDecodeBench {
   @OutputTimeUnit(TimeUnit.NANOSECONDS)
   public boolean isZeroMismatch() {
     return RamRecordWriter.isZero(zeroPage);
+  }
+
+  /** The saver's zero test on a dense page (random data): the common case of a full pass. */
+  @Benchmark
+  @OutputTimeUnit(TimeUnit.NANOSECONDS)
+  public boolean isZeroPageDense() {
+    return RamRecordWriter.isZeroPage(source.memory(), denseOffset);
+  }
+
+  /** The saver's zero test on a zero page (all of it read). */
+  @Benchmark
+  @OutputTimeUnit(TimeUnit.NANOSECONDS)
+  public boolean isZeroPageZero() {
+    return RamRecordWriter.isZeroPage(zeroPage, 0);
   }
 
   @Benchmark

@@ -82,7 +82,7 @@ class RamRecordCodecTest {
   }
 
   @Test
-  void zeroPageTestAnswersFromTheFirstQwordOnlyWhenItIsNotZero() {
+  void zeroPageTestSeesEveryByteOfThePageAndNoneOfItsNeighbours() {
     try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
       MemorySegment region = arena.allocate(4 * 4096L, 4096);
       long page = 2 * 4096L;
