@@ -51,14 +51,15 @@ import java.util.concurrent.locks.ReentrantLock;
  * exact: once it returns, every step that began with logging off has ended, so every later write
  * is marked.
  *
- * <h2>Starting costs one step, not two</h2>
+ * <h2>Starting waits for step boundaries</h2>
  *
- * {@link #start()} drops the marks of an earlier logging period itself, while no writer can touch
- * them, instead of a harvest after the start that waited for a second step boundary. A start that
- * waits for no step boundary at all (every write looks at a flip count and moves its section into
- * the new phase) was built and measured: it made the first migration's setup-time of a fresh 1 GiB
- * {@code stress} guest 4 ms instead of one step (tens of ms of first-touch page faults), but it cost
- * DirtyLogBench's stress increments 45% with the dirty log off (77 to 44 writes/us, the per-write
+ * A RAM saver's setup waits twice for the step each running vCPU is in: {@link #start()} and the
+ * discard of old marks after it (dropping that discard let marks of the first instants reach the
+ * first harvest and made FerryPostcopyAnalyzeTest see pages sent twice after the postcopy switch).
+ * A fresh guest's {@code stress} step (4096 first-touch page faults) lasts tens of milliseconds. A
+ * start without step boundaries (each write looks at a flip count and moves its step into the new
+ * phase) was built and measured: a fresh 1 GiB {@code stress} guest's setup-time went to 4 ms, but
+ * DirtyLogBench's stress increments lost 45% with the log off (77 to 44 writes/us: the per-write
  * look kept the JIT from its loop code), so it is not here.
  *
  * <p>A writer outside an explicit step pays an enter/exit pair per access; vCPUs always run in
@@ -73,6 +74,7 @@ public final class DirtyLog {
   private final ReentrantLock readerLock = new ReentrantLock();
   private volatile boolean active;
   private volatile long syncCount;
+
   /** A log over {@code blocks}; bitmaps passed to {@link #harvestInto} follow the same order. */
   public DirtyLog(List<RamBlock> blocks) {
     this.blocks = List.copyOf(blocks);
@@ -102,24 +104,12 @@ public final class DirtyLog {
   }
 
   /**
-   * Turns logging on. When this returns, every guest write that starts later is marked, and every
-   * write made before has happened (a saver then sends everything once): it waits for the end of
-   * the step each running vCPU is in. Marks left from an earlier logging period are dropped.
-   * Idempotent.
+   * Turns logging on. When this returns, every guest write that starts later is marked. Pages
+   * written before are not (a saver sends everything once after starting the log). Idempotent.
    */
   public void start() {
     readerLock.lock();
     try {
-      if (!active && !phaser.waitPending()) {
-        // Logging is off and no flip left writers behind: no writer touches a mark set now (a
-        // step that began with logging off marks nothing; stop()'s flip waited for the marking
-        // ones), so the sets of an earlier logging period are cleared here, with plain writes that
-        // the volatile write of active orders before any later mark (a step reads active after
-        // entering). Left alone they would only resend their pages.
-        for (Writer w : writers) {
-          w.clear();
-        }
-      }
       active = true;
       phaser.flipPhase();
     } finally {
@@ -232,17 +222,6 @@ public final class DirtyLog {
   final class Writer {
     final long[][][] sets = new long[2][][];
     volatile boolean closed;
-
-    /** Zeroes both sets; only while no critical section of this writer can mark (see start()). */
-    void clear() {
-      for (long[][] set : sets) {
-        if (set != null) {
-          for (long[] words : set) {
-            java.util.Arrays.fill(words, 0L);
-          }
-        }
-      }
-    }
 
     /** The set for {@code phase}; called inside a critical section of that phase only. */
     long[][] set(int phase) {

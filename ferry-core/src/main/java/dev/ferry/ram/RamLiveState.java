@@ -156,7 +156,8 @@ public final class RamLiveState implements LiveStateHandler {
       }
       DirtyLog log = ram.dirtyLog();
       bitmaps = log.newBitmaps();
-      log.start(); // drops an earlier period's marks itself: no discard (a second wait) here
+      log.start();
+      log.discardPending();
       dirtyPages = 0;
       for (DirtyBitmap b : bitmaps) {
         b.setAll();

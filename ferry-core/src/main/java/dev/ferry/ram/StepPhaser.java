@@ -113,11 +113,6 @@ final class StepPhaser extends StepPhaserFields.Pad3 {
     return nextIsEven ? 1 : 0;
   }
 
-  /** True when the last flip gave up waiting: writers of an older phase may still be inside. */
-  boolean waitPending() {
-    return pending;
-  }
-
   private void awaitOldPhase(boolean nextIsEven, long startAtFlip) {
     int spins = 0;
     long deadlineNs = 0;

@@ -17,8 +17,7 @@ import org.junit.jupiter.api.Test;
  * Attacks {@link DirtyLog#start()} while the guest writes: writers run steps that began with
  * logging off and keep writing through the start; a saver that copies every page once after
  * start() and then replays each harvest (as the RAM saver's first pass and rounds do) must end with
- * a copy equal to RAM, byte for byte. Later rounds start a log that ran and stopped before, whose
- * old marks start() drops itself.
+ * a copy equal to RAM, byte for byte. Later rounds start a log that ran and stopped before.
  */
 class DirtyLogStartTest {
   private static final int PAGE = 4096;
