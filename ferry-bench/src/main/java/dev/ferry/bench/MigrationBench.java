@@ -74,7 +74,8 @@ public final class MigrationBench {
       RawCopy.Result rawCacheHot,
       String cipherSuite,
       Multifd multifd,
-      long wireBytes) {
+      long wireBytes,
+      String loadAverage) {
 
     double throughputBytesPerSec() {
       return stats.totalTimeMs() > 0 ? stats.transferredBytes() * 1000.0 / stats.totalTimeMs() : 0;
@@ -282,7 +283,7 @@ public final class MigrationBench {
           .put("raw-copy-cache-hot-bytes-per-sec", Math.round(r.rawCacheHot().bytesPerSec()))
           .put("migration-fraction-of-raw-cache-hot",
               r.rawCacheHot().bytesPerSec() > 0 ? r.throughputBytesPerSec() / r.rawCacheHot().bytesPerSec() : 0)
-          .put("dirty-sync-count", s.dirtySyncCount()).put("check", r.check());
+          .put("dirty-sync-count", s.dirtySyncCount()).put("check", r.check()).put("load-average", r.loadAverage());
     }
     return doc;
   }
@@ -397,6 +398,7 @@ public final class MigrationBench {
 
   static Row runOne(long size, String program, String transport, Multifd mf, int run, Options o, Path dir)
       throws Exception {
+    String loadAtStart = loadAverage(); // the machine is shared: each row says how busy it was
     String listen = uri(transport, dir.resolve("mig.sock"));
     boolean tls = transport.equals("tls");
     AtomicReference<String> suite = new AtomicReference<>("-");
@@ -465,7 +467,8 @@ public final class MigrationBench {
           largestBlock(src.machine()), largestBlock(dst.machine()));
     }
     RawCopy.Result rawCacheHot = rawCopy(transport, dir, Math.max(1, stats.transferredBytes()));
-    return new Row(size, program, transport, run, status, error, stats, check, raw, rawCacheHot, suite.get(), mf, wireBytes);
+    return new Row(size, program, transport, run, status, error, stats, check, raw, rawCacheHot, suite.get(), mf, wireBytes,
+        loadAtStart);
   }
 
   /** The memory of the machine's largest RAM block (its guest RAM, for the RAM-to-RAM raw copy). */
@@ -500,8 +503,8 @@ public final class MigrationBench {
   static void printTable(PrintStream out, List<Row> rows) {
     out.println("| guest | program | transport | multifd | run | status | total | downtime | setup | stream bytes"
         + " | on the wire | throughput | raw copy RAM→RAM (same bytes) | migration/raw | raw copy cache-hot"
-        + " | migration/cache-hot | dirty syncs | check | cipher suite |");
-    out.println("|---|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|");
+        + " | migration/cache-hot | dirty syncs | check | cipher suite | load average |");
+    out.println("|---|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|---|");
     for (Row r : rows) {
       MigrationStats.Snapshot s = r.stats();
       double rawRate = r.raw().bytesPerSec();
@@ -524,7 +527,8 @@ public final class MigrationBench {
           Units.percent(r.throughputBytesPerSec(), r.rawCacheHot().bytesPerSec()),
           Long.toString(s.dirtySyncCount()),
           r.check(),
-          r.cipherSuite() + " |"));
+          r.cipherSuite(),
+          r.loadAverage() + " |"));
     }
   }
 }
