@@ -22,15 +22,15 @@ ferry_classpath() { # $1 = MODULE/target, $2 = MODULE
   echo "$cp"
 }
 
-# Which cache and JVM options a command gets: "monitor" for ferry monitor (a cache of its own: a JDK
-# 25 JVM loads every class of its cache at start, ~0.1 s for the short commands' 2700), "short" for
-# the other short commands (analyze, vmstate, help, version; ferry only), "run" for the rest (run,
-# migrate, demo, soak; ferry-kv).
+# Which cache and JVM options a command gets: "monitor" and "analyze" for those commands (a cache
+# each: a JDK 25 JVM loads every class of its cache at start, ~0.1 s for the 2700 of one cache for
+# all short commands), "short" for the other short commands (vmstate, help, version; ferry only),
+# "run" for the rest (run, migrate, demo, soak; ferry-kv).
 ferry_command_group() { # $1 = module, $2 = first argument of the command line
   if [ "$1" = ferry-cli ]; then
     case "${2:-}" in
-      monitor) echo monitor; return ;;
-      analyze|vmstate|help|-h|--help|-V|--version|"") echo short; return ;;
+      monitor|analyze) echo "$2"; return ;;
+      vmstate|help|-h|--help|-V|--version|"") echo short; return ;;
     esac
   fi
   echo run
@@ -40,7 +40,7 @@ ferry_command_group() { # $1 = module, $2 = first argument of the command line
 # the peak RSS low, C1 alone compiles soon enough for a run of well under a second, no perf-data
 # file. Long runs keep the JVM's defaults.
 ferry_group_opts() { # $1 = group
-  if [ "$1" = short ] || [ "$1" = monitor ]; then
+  if [ "$1" != run ]; then
     echo "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xms8m -Xmx1g -XX:-UsePerfData"
   fi
 }

@@ -21,15 +21,14 @@ import java.util.concurrent.TimeUnit;
  * when the JVM starts, so the short commands get a cache of their own that holds no engine:
  *
  * <ul>
- *   <li>{@code short} (analyze, monitor, vmstate, help): a {@code ferry run} child process serves the
- *       monitor; in this process {@code ferry monitor} runs scripts from stdin (HMP lines, a QMP
- *       line, {@code migrate file:} of the child), then {@code ferry analyze} reads that stream
- *       (listing, {@code --dump state}, {@code --dump desc}, {@code --extract}), and {@code --help}.
- *       Not {@code vmstate dump}: it builds machines, and every class in the cache is loaded at each
- *       start, which would cost analyze and monitor more than it saves vmstate.
- *   <li>{@code monitor} ({@code ferry monitor} alone): the same child, and only {@code ferry monitor}
- *       scripts (HMP lines, a QMP line, an unknown command, {@code quit}); its cache holds half the
- *       classes of {@code short}, which a JVM loads at start.
+ *   <li>{@code monitor} ({@code ferry monitor}): a {@code ferry run} child process serves the
+ *       monitor, and in this process {@code ferry monitor} runs scripts from stdin (HMP lines, a QMP
+ *       line, an unknown command, {@code quit}).
+ *   <li>{@code analyze} ({@code ferry analyze}): the child saves its machine with {@code migrate
+ *       file:} (told by a {@code ferry monitor} child), and {@code ferry analyze} reads that stream (listing,
+ *       {@code --dump state}, {@code --dump desc}, {@code --extract}).
+ *   <li>{@code short} (vmstate, help, version): {@code --version} and the help texts. Not {@code
+ *       vmstate dump}: it builds machines, and every class in the cache is loaded at each start.
  *   <li>{@code run} (run, migrate, demo, soak): two {@code ferry run} in this process (a 32 MiB
  *       {@code stress} source and an {@code --incoming --paused} destination over a unix socket),
  *       {@code ferry migrate} between them, {@code ferry monitor} on both, and {@code quit}.
@@ -43,8 +42,8 @@ public final class StartupTraining {
   private StartupTraining() {}
 
   public static void main(String[] args) throws Exception {
-    if (args.length != 2 || !(args[0].equals("short") || args[0].equals("monitor") || args[0].equals("run"))) {
-      System.err.println("usage: StartupTraining short|monitor|run DIR");
+    if (args.length != 2 || !List.of("short", "monitor", "analyze", "run").contains(args[0])) {
+      System.err.println("usage: StartupTraining short|monitor|analyze|run DIR");
       System.exit(2);
     }
     FerryMain.configureLogging();
@@ -55,6 +54,7 @@ public final class StartupTraining {
       code = switch (args[0]) {
         case "short" -> trainShort(dir);
         case "monitor" -> trainMonitor(dir);
+        case "analyze" -> trainAnalyze(dir);
         default -> trainRun(dir);
       };
     } catch (Exception e) {
@@ -65,17 +65,37 @@ public final class StartupTraining {
   }
 
   private static int trainShort(Path dir) throws Exception {
-    Path stream = dir.resolve("run.mig");
-    withRunChild(dir, qmp -> {
-      step("monitor", monitor(qmp, "info status\ninfo migrate\n{\"execute\": \"query-status\"}\nhelp\ninfo stress\n"));
-      step("monitor", monitor(qmp, "stop\nmigrate file:" + stream + "\ninfo migrate\nquit\n"));
-    });
-    step("analyze", FerryMain.execute("analyze", stream.toString()));
-    step("analyze --dump state", FerryMain.execute("analyze", "--dump", "state", stream.toString()));
-    step("analyze --dump desc", FerryMain.execute("analyze", "--dump", "desc", stream.toString()));
-    step("analyze --extract", FerryMain.execute("analyze", "--extract", dir.resolve("extract").toString(), stream.toString()));
     step("--version", FerryMain.execute("--version"));
+    step("--help", FerryMain.execute("--help"));
     step("monitor --help", FerryMain.execute("monitor", "--help"));
+    step("analyze --help", FerryMain.execute("analyze", "--help"));
+    step("vmstate --help", FerryMain.execute("vmstate", "--help"));
+    return 0;
+  }
+
+  /** {@code ferry analyze} of a stream a {@code ferry run} child saved: listing, dumps, extraction. */
+  private static int trainAnalyze(Path dir) throws Exception {
+    Path stream = dir.resolve("run.mig");
+    // the monitor in a child process too: only analyze's classes go into this cache
+    withRunChild(dir, qmp -> {
+      List<String> argv = new ArrayList<>(FerryChild.ferryCommand());
+      argv.addAll(List.of("monitor", qmp));
+      Process m = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(dir.resolve("monitor.log").toFile()).start();
+      try (var in = m.getOutputStream()) {
+        in.write(("stop\nmigrate file:" + stream + "\ninfo migrate\nquit\n").getBytes(StandardCharsets.UTF_8));
+      }
+      if (!m.waitFor(60, TimeUnit.SECONDS)) {
+        m.destroyForcibly();
+        throw new IOException("training: ferry monitor did not end");
+      }
+      step("monitor (child)", m.exitValue());
+    });
+    for (int i = 0; i < 2; i++) {
+      step("analyze", FerryMain.execute("analyze", stream.toString()));
+      step("analyze --dump state", FerryMain.execute("analyze", "--dump", "state", stream.toString()));
+      step("analyze --dump desc", FerryMain.execute("analyze", "--dump", "desc", stream.toString()));
+      step("analyze --extract", FerryMain.execute("analyze", "--extract", dir.resolve("extract").toString(), stream.toString()));
+    }
     return 0;
   }
 

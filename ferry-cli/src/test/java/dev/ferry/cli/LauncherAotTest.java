@@ -98,7 +98,7 @@ class LauncherAotTest {
     String groups = bash("for c in analyze monitor vmstate help --help -V --version '' run migrate demo soak; do"
         + " printf '%s=%s ' \"$c\" $(ferry_command_group ferry-cli \"$c\"); done;"
         + " printf 'kv=%s' $(ferry_command_group ferry-kv analyze)", Map.of());
-    assertThat(groups).isEqualTo("analyze=short monitor=monitor vmstate=short help=short --help=short -V=short"
+    assertThat(groups).isEqualTo("analyze=analyze monitor=monitor vmstate=short help=short --help=short -V=short"
         + " --version=short =short run=run migrate=run demo=run soak=run kv=run");
   }
 

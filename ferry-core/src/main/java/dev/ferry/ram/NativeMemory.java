@@ -109,7 +109,10 @@ final class NativeMemory {
     }
   }
 
-  /** Drops the pages of the range: the next read of them sees zeros (private anonymous mapping). */
+  /**
+   * Drops the pages of the range: the next read of them sees zeros (private anonymous mapping), or
+   * the file's content again (shared file mapping, whose dirty pages stay in the page cache).
+   */
   static void dontNeed(long address, long length) {
     if (LibC.madvise(address, length, LibC.MADV_DONTNEED) != 0) {
       throw new IllegalStateException("madvise(DONTNEED) failed: errno " + LibC.errno());

@@ -1,8 +1,12 @@
 package dev.ferry.ram;
 
 import dev.ferry.stream.StreamHeader;
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Objects;
 
 /**
@@ -15,6 +19,10 @@ import java.util.Objects;
  * offsets within the block are in bytes and aligned to the target page size (4 KiB); the block's own
  * page size (its "host page size": 4 KiB, or 2 MiB for huge-page blocks) is what postcopy places
  * atomically and what discard ranges are aligned to.
+ *
+ * <p>A block can also be a shared mapping of a file ({@link #mapFile}: {@code ferry analyze
+ * --extract} loads RAM straight into its output files), whose pages {@link #dropResident} unmaps
+ * without losing them.
  */
 public final class RamBlock implements AutoCloseable {
   /** Longest block name the 7.2 analyzer copes with (its length byte is read as signed). */
@@ -43,6 +51,7 @@ public final class RamBlock implements AutoCloseable {
     }
     this.usedLength = usedLength;
     this.pageSize = pageSize;
+    this.fileMappedAddress = 0;
     this.arena = Arena.ofShared();
     boolean ok = false;
     try {
@@ -62,6 +71,85 @@ public final class RamBlock implements AutoCloseable {
         arena.close();
       }
     }
+  }
+
+  /** Start address of a file mapping ({@link #mapFile}), or 0. */
+  private final long fileMappedAddress;
+
+  private RamBlock(String name, long usedLength, Path file) throws IOException {
+    this.name = Objects.requireNonNull(name, "name");
+    if (name.isEmpty() || name.length() > MAX_NAME_LENGTH) {
+      throw new IllegalArgumentException("RAM block name must be 1.." + MAX_NAME_LENGTH + " chars: '" + name + "'");
+    }
+    if (usedLength <= 0 || usedLength % StreamHeader.TARGET_PAGE_SIZE != 0) {
+      throw new IllegalArgumentException("RAM block '" + name + "' length " + usedLength + " is not a positive multiple of 4096");
+    }
+    this.usedLength = usedLength;
+    this.pageSize = StreamHeader.TARGET_PAGE_SIZE;
+    this.mappedAddress = 0; // not anonymous: no pagemap shortcuts, discard() writes zeros
+    this.arena = Arena.ofShared();
+    boolean ok = false;
+    try (FileChannel fc = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
+        StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+      // a fresh file of usedLength bytes reads as zeros, like fresh guest RAM; the mapping outlives the channel
+      this.memory = fc.map(FileChannel.MapMode.READ_WRITE, 0, usedLength, arena);
+      this.fileMappedAddress = memory.address();
+      ok = true;
+    } finally {
+      if (!ok) {
+        arena.close();
+      }
+    }
+  }
+
+  /**
+   * A block whose memory is a shared mapping of {@code file}, created (or emptied) with {@code
+   * usedLength} zero bytes: what is written to the block is the file's content, written back by the
+   * kernel, and stays there after {@link #close()}.
+   */
+  public static RamBlock mapFile(String name, long usedLength, Path file) throws IOException {
+    return new RamBlock(name, usedLength, file);
+  }
+
+  /**
+   * For a file-mapped block: unmaps its pages from this process (madvise {@code MADV_DONTNEED}),
+   * which keeps their content in the file and the page cache, so the process's resident memory stays
+   * small while a large block is written; a later access maps a page in again. Does nothing for other
+   * blocks (there it would drop their content).
+   */
+  public void dropResident() {
+    if (fileMappedAddress != 0 && NativeMemory.isAvailable() && memory.scope().isAlive()) {
+      NativeMemory.dontNeed(fileMappedAddress, usedLength);
+    }
+  }
+
+  /**
+   * A block with no memory behind it, for a decoder that checks records and stores no page ({@code
+   * ferry analyze} without {@code --extract}, {@link RamLoadOptions#pageDataDiscarded()}): nothing is
+   * mapped (nor libc linked, a first call's cost), and any access to its memory fails with
+   * IllegalStateException instead of reading or writing anything.
+   */
+  public static RamBlock unbacked(String name, long usedLength) {
+    return new RamBlock(name, usedLength);
+  }
+
+  @SuppressWarnings("restricted") // a segment of a closed scope: never dereferenced
+  private RamBlock(String name, long usedLength) {
+    this.name = Objects.requireNonNull(name, "name");
+    if (name.isEmpty() || name.length() > MAX_NAME_LENGTH) {
+      throw new IllegalArgumentException("RAM block name must be 1.." + MAX_NAME_LENGTH + " chars: '" + name + "'");
+    }
+    if (usedLength <= 0 || usedLength % StreamHeader.TARGET_PAGE_SIZE != 0) {
+      throw new IllegalArgumentException("RAM block '" + name + "' length " + usedLength + " is not a positive multiple of 4096");
+    }
+    this.usedLength = usedLength;
+    this.pageSize = StreamHeader.TARGET_PAGE_SIZE;
+    this.mappedAddress = 0;
+    this.fileMappedAddress = 0;
+    this.arena = Arena.ofShared();
+    Arena gone = Arena.ofConfined();
+    this.memory = MemorySegment.NULL.reinterpret(usedLength, gone, null);
+    gone.close(); // from here on every access to memory throws
   }
 
   /** A zero-filled block of {@code usedLength} bytes with the given page size. */

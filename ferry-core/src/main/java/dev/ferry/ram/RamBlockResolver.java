@@ -1,11 +1,13 @@
 package dev.ferry.ram;
 
 import dev.ferry.stream.MigrationStreamException;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * Where a {@link RamLoader} finds the RAM blocks a stream names. A destination validates the
@@ -83,15 +85,26 @@ public interface RamBlockResolver {
    * is capped by {@code maxTotalBytes}, checked before anything is allocated.
    */
   final class Allocating implements RamBlockResolver, AutoCloseable {
+    /** Makes a block the stream announced, after the checks; {@code recordOffset} is for its errors. */
+    public interface Factory {
+      RamBlock create(String name, long usedLength, long recordOffset) throws IOException;
+    }
+
     private final long maxTotalBytes;
     private final Map<String, RamBlock> blocks = new LinkedHashMap<>();
     private long totalBytes;
+    private Factory factory = (name, usedLength, recordOffset) -> RamBlock.allocate(name, usedLength);
 
     public Allocating(long maxTotalBytes) {
       if (maxTotalBytes <= 0) {
         throw new IllegalArgumentException("maxTotalBytes must be positive: " + maxTotalBytes);
       }
       this.maxTotalBytes = maxTotalBytes;
+    }
+
+    /** Blocks from now on come from {@code f} (default: {@link RamBlock#allocate(String, long)}). */
+    public void factory(Factory f) {
+      this.factory = Objects.requireNonNull(f, "factory");
     }
 
     @Override
@@ -122,7 +135,14 @@ public interface RamBlockResolver {
                 "RAM block '%s' length 0x%x exceeds the cap of 0x%x bytes for all blocks", name, usedLength, maxTotalBytes),
             recordOffset);
       }
-      b = RamBlock.allocate(name, usedLength);
+      try {
+        b = factory.create(name, usedLength, recordOffset);
+      } catch (MigrationStreamException e) {
+        throw e;
+      } catch (IOException e) {
+        throw new MigrationStreamException(
+            "RAM block '" + name + "': " + (e.getMessage() == null ? e.toString() : e.getMessage()), recordOffset, e);
+      }
       blocks.put(name, b);
       totalBytes += usedLength;
       return b;

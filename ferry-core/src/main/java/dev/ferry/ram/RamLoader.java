@@ -242,14 +242,19 @@ public final class RamLoader {
         postcopyDuplicates++;
         return;
       }
+      boolean store = !options.pageDataDiscarded();
       if (zero) {
         int fill = in.readU8();
-        if (fill != 0 || !(untouched(b, offset) || RamRecordWriter.isZeroPage(b.memory(), offset))) {
+        if (store && (fill != 0 || !(untouched(b, offset) || RamRecordWriter.isZeroPage(b.memory(), offset)))) {
           b.targetPage(offset).fill((byte) fill);
         }
         stats.block(b.name()).zeroPages++;
       } else {
-        in.readFully(b.memory(), offset, TPS);
+        if (store) {
+          in.readFully(b.memory(), offset, TPS);
+        } else {
+          in.skip(TPS);
+        }
         stats.block(b.name()).normalPages++;
       }
       received.markReceived(bi, offset / TPS, 1);
@@ -298,7 +303,9 @@ public final class RamLoader {
         postcopyDuplicates++;
         return;
       }
-      MemorySegment.copy(MemorySegment.ofArray(hostPage), 0, b.memory(), host, ps);
+      if (!options.pageDataDiscarded()) {
+        MemorySegment.copy(MemorySegment.ofArray(hostPage), 0, b.memory(), host, ps);
+      }
       received.markReceived(bi, host / TPS, ps / TPS);
       placer.placed(bi, host, ps);
     }

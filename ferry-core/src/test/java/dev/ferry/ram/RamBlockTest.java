@@ -4,10 +4,40 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class RamBlockTest {
   private static final long GIB = 1L << 30;
+
+  /** A file-mapped block (ferry analyze --extract): what is written is the file; dropResident loses nothing. */
+  @Test
+  void fileMappedBlockKeepsItsPagesInTheFileThroughDropResident(@TempDir Path tmp) throws Exception {
+    Path file = Files.write(tmp.resolve("pc.ram"), new byte[] {1, 2, 3}); // emptied by mapFile
+    long length = 64 * 4096;
+    try (RamBlock block = RamBlock.mapFile("pc.ram", length, file)) {
+      assertThat(block.isLazilyCommitted()).isFalse();
+      assertThat(block.memory().get(ValueLayout.JAVA_LONG, 0)).isZero();
+      for (long p = 0; p < 64; p += 3) {
+        block.memory().set(ValueLayout.JAVA_LONG, p * 4096 + 8, p + 1);
+      }
+      block.dropResident();
+      for (long p = 0; p < 64; p++) {
+        assertThat(block.memory().get(ValueLayout.JAVA_LONG, p * 4096 + 8)).isEqualTo(p % 3 == 0 ? p + 1 : 0);
+      }
+      block.memory().set(ValueLayout.JAVA_LONG, 4096 + 8, 99L);
+      block.dropResident();
+    }
+    byte[] content = Files.readAllBytes(file);
+    assertThat(content).hasSize(64 * 4096);
+    java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(content).order(java.nio.ByteOrder.nativeOrder());
+    assertThat(b.getLong(8)).isEqualTo(1L);
+    assertThat(b.getLong(4096 + 8)).isEqualTo(99L);
+    assertThat(b.getLong(63 * 4096 + 8)).isEqualTo(64L);
+    assertThat(b.getLong(2 * 4096 + 8)).isZero();
+  }
 
   @Test
   void eightGibBlockIsMappedLazilyAndReadsZero() {

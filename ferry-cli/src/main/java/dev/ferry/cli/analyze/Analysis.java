@@ -1,8 +1,14 @@
 package dev.ferry.cli.analyze;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParseException;
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ferry.ram.RamBlock;
 import dev.ferry.ram.RamLoadStats;
 import dev.ferry.savevm.StreamCommand;
@@ -40,7 +46,14 @@ public final class Analysis {
   /** Largest stream a gzip file may expand to (a guard against gzip bombs filling the disk). */
   static final long MAX_GUNZIPPED_BYTES = 64L << 30;
 
-  private static final ObjectMapper JSON = new ObjectMapper();
+  /**
+   * The vmdesc's parser: Jackson's streaming parser, with the tree built here ({@link #readTree}).
+   * An ObjectMapper's set-up (its class initialisers and serializer/deserializer factories) was a
+   * third of the run time of {@code ferry analyze} on a small stream.
+   */
+  private static final JsonFactory JSON = new JsonFactory();
+
+  private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
   private Analysis() {}
 
@@ -116,7 +129,7 @@ public final class Analysis {
       throws IOException {
     checkHeader(first);
     StreamReader.Options options = StreamReader.Options.DEFAULT.withConfiguration(peekConfiguration(first));
-    StreamAnalyzer a = walk(first, null, first.size(), options, maxRamBytes, List.of(), false);
+    StreamAnalyzer a = walk(first, null, first.size(), options, maxRamBytes, List.of(), null);
     try {
       a.continueWith(new MigrationInput(ch.position(0)), ch.size());
       StreamAnalyzer.Cut at = a.firstCut();
@@ -163,7 +176,7 @@ public final class Analysis {
     JsonNode vmdesc = null;
     if (found != null) {
       try {
-        vmdesc = JSON.readTree(found.json());
+        vmdesc = readTree(found.json());
       } catch (JsonProcessingException e) {
         throw new MigrationStreamException(
             "vmdesc is not valid JSON: " + e.getOriginalMessage().replace('\n', ' '), found.offset());
@@ -192,7 +205,7 @@ public final class Analysis {
     }
     boolean config = peekConfiguration(ch);
     StreamReader.Options options = StreamReader.Options.DEFAULT.withConfiguration(config);
-    StreamAnalyzer a = walk(ch, vmdesc, length, options, maxRamBytes, multifdChannels, extractDir != null);
+    StreamAnalyzer a = walk(ch, vmdesc, length, options, maxRamBytes, multifdChannels, extractDir);
     try {
       if (a.multifd() != null) {
         a.multifd().finish();
@@ -215,22 +228,62 @@ public final class Analysis {
   }
 
   /**
+   * {@code text} as a tree, as {@code ObjectMapper.readTree(String)} makes it by default: integers as
+   * int, long or BigInteger nodes by size, other numbers as doubles, a repeated key's last value
+   * (in its first place), content after the first value ignored, no content a missing node.
+   */
+  static JsonNode readTree(String text) throws IOException {
+    try (JsonParser p = JSON.createParser(text)) {
+      JsonToken t = p.nextToken();
+      return t == null ? com.fasterxml.jackson.databind.node.MissingNode.getInstance() : readValue(p, t);
+    }
+  }
+
+  private static JsonNode readValue(JsonParser p, JsonToken t) throws IOException {
+    return switch (t) {
+      case START_OBJECT -> {
+        ObjectNode o = NODES.objectNode();
+        for (String k = p.nextFieldName(); k != null; k = p.nextFieldName()) {
+          o.set(k, readValue(p, p.nextToken()));
+        }
+        yield o;
+      }
+      case START_ARRAY -> {
+        ArrayNode a = NODES.arrayNode();
+        for (JsonToken x = p.nextToken(); x != JsonToken.END_ARRAY; x = p.nextToken()) {
+          a.add(readValue(p, x));
+        }
+        yield a;
+      }
+      case VALUE_STRING -> NODES.textNode(p.getText());
+      case VALUE_NUMBER_INT -> switch (p.getNumberType()) {
+        case INT -> NODES.numberNode(p.getIntValue());
+        case LONG -> NODES.numberNode(p.getLongValue());
+        default -> NODES.numberNode(p.getBigIntegerValue());
+      };
+      case VALUE_NUMBER_FLOAT -> NODES.numberNode(p.getDoubleValue());
+      case VALUE_TRUE -> NODES.booleanNode(true);
+      case VALUE_FALSE -> NODES.booleanNode(false);
+      case VALUE_NULL -> NODES.nullNode();
+      default -> throw new JsonParseException(p, "Unexpected token (" + t + ")");
+    };
+  }
+
+  /**
    * Walks with footers; on a footer error walks again without them (the channels opened afresh).
-   * Page contents are stored only when {@code keepPages} (--extract writes them).
+   * Page contents are stored only with an {@code extractDir} (--extract), straight into the output
+   * files of the RAM blocks.
    */
   private static StreamAnalyzer walk(
       FileChannel ch, JsonNode vmdesc, long length, StreamReader.Options options, long maxRamBytes, List<Path> channels,
-      boolean keepPages) throws IOException {
+      Path extractDir) throws IOException {
     MigrationStreamException first;
-    StreamAnalyzer a = new StreamAnalyzer(vmdesc, length, true, maxRamBytes);
-    if (!keepPages) {
-      a.discardPageData();
-    }
+    StreamAnalyzer a = analyzer(vmdesc, length, true, maxRamBytes, extractDir);
     try {
       if (!channels.isEmpty()) {
         a.multifd(MultifdChannels.open(channels));
       }
-      a.analyze(new MigrationInput(ch.position(0)), options);
+      a.analyze(new MigrationInput(input(ch, a, extractDir)), options);
       return a;
     } catch (MigrationStreamException e) {
       a.close();
@@ -239,19 +292,86 @@ public final class Analysis {
       }
       first = e;
     }
-    StreamAnalyzer b = new StreamAnalyzer(vmdesc, length, false, maxRamBytes);
-    if (!keepPages) {
-      b.discardPageData();
-    }
+    StreamAnalyzer b = analyzer(vmdesc, length, false, maxRamBytes, extractDir);
     try {
       if (!channels.isEmpty()) {
         b.multifd(MultifdChannels.open(channels));
       }
-      b.analyze(new MigrationInput(ch.position(0)), options.withFooters(false));
+      b.analyze(new MigrationInput(input(ch, b, extractDir)), options.withFooters(false));
       return b;
     } catch (MigrationStreamException e) {
       b.close();
       throw first;
+    }
+  }
+
+  private static StreamAnalyzer analyzer(JsonNode vmdesc, long length, boolean footers, long maxRamBytes, Path extractDir) {
+    StreamAnalyzer a = new StreamAnalyzer(vmdesc, length, footers, maxRamBytes);
+    if (extractDir == null) {
+      a.discardPageData();
+    } else {
+      a.extractRamTo(extractDir);
+    }
+    return a;
+  }
+
+  /**
+   * Pages an extraction stores before it unmaps them ({@link StreamAnalyzer#dropResidentPages}):
+   * 8 MiB. Counted in pages, not stream bytes: an XBZRLE record of a hundred bytes touches a page.
+   */
+  static final long DROP_RESIDENT_EVERY_PAGES = 2048;
+
+  /** The stream's channel from its start; for an extraction, one that drops resident RAM as it goes. */
+  private static java.nio.channels.ReadableByteChannel input(FileChannel ch, StreamAnalyzer a, Path extractDir)
+      throws IOException {
+    ch.position(0);
+    return extractDir == null ? ch : new DroppingChannel(ch, a);
+  }
+
+  /**
+   * Reads the stream file and before each read lets the analyzer unmap the RAM pages it loaded
+   * ({@link #DROP_RESIDENT_EVERY_PAGES}; they are in the output files): the process's memory then
+   * stays near that much RAM whatever the guest's size. A read takes at most {@link #READ_BYTES}: one
+   * of the stream's 256 KiB buffer held 8192 XBZRLE records of a few bytes each, 32 MiB of pages
+   * between two checks. Positional reads (mapped-ram) go to the file itself.
+   */
+  private static final int READ_BYTES = 64 * 1024;
+
+  private static final class DroppingChannel implements java.nio.channels.ReadableByteChannel, dev.ferry.stream.SeekableChannel {
+    private final FileChannel file;
+    private final StreamAnalyzer analyzer;
+
+    DroppingChannel(FileChannel file, StreamAnalyzer analyzer) {
+      this.file = file;
+      this.analyzer = analyzer;
+    }
+
+    @Override
+    public int read(ByteBuffer dst) throws IOException {
+      analyzer.dropResidentPages(DROP_RESIDENT_EVERY_PAGES);
+      if (dst.remaining() <= READ_BYTES) {
+        return file.read(dst);
+      }
+      int n = file.read(dst.slice(dst.position(), READ_BYTES));
+      if (n > 0) {
+        dst.position(dst.position() + n);
+      }
+      return n;
+    }
+
+    @Override
+    public FileChannel fileChannel() {
+      return file;
+    }
+
+    @Override
+    public boolean isOpen() {
+      return file.isOpen();
+    }
+
+    @Override
+    public void close() throws IOException {
+      file.close();
     }
   }
 
@@ -339,24 +459,8 @@ public final class Analysis {
       out.println("desc.json");
     }
     for (RamBlock b : a.ramBlocks()) {
-      String rel = b.name().replaceFirst("^/+", "");
-      Path target = root.resolve(rel).normalize();
-      if (rel.isEmpty() || !target.startsWith(root) || target.equals(root)) {
-        throw new MigrationStreamException("RAM block name '" + b.name() + "' does not make a file name inside " + dir);
-      }
-      Files.createDirectories(target.getParent());
-      try (FileChannel fc = FileChannel.open(
-          target, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-        MemorySegment mem = b.memory();
-        long chunk = 1L << 30;
-        for (long pos = 0; pos < mem.byteSize(); pos += chunk) {
-          ByteBuffer bb = mem.asSlice(pos, Math.min(chunk, mem.byteSize() - pos)).asByteBuffer();
-          while (bb.hasRemaining()) {
-            fc.write(bb);
-          }
-        }
-      }
-      out.println(rel);
+      // written already: each block is a mapping of its file (StreamAnalyzer#extractRamTo)
+      out.println(b.name().replaceFirst("^/+", ""));
     }
     for (StreamAnalyzer.Disk d : a.disks()) {
       String rel = "disk-" + d.name() + ".raw";

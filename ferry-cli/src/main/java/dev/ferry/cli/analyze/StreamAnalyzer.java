@@ -169,6 +169,58 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
    */
   public void discardPageData() {
     ramOptions = ramOptions.withPageDataDiscarded(true);
+    // blocks without memory, unless multifd channels are replayed (they store their pages)
+    blocks.factory((name, usedLength, recordOffset) ->
+        multifd == null ? RamBlock.unbacked(name, usedLength) : RamBlock.allocate(name, usedLength));
+  }
+
+  /**
+   * RAM blocks become shared mappings of files under {@code dir} ({@code --extract}: block {@code
+   * /a/b} is {@code dir/a/b}), so the pages go to the output files as they are loaded; {@link
+   * #dropResidentPages()} keeps them out of the process's memory. A name that makes no file inside
+   * {@code dir} is an error at the record that announces it. Call before {@link #analyze}.
+   */
+  public void extractRamTo(java.nio.file.Path dir) {
+    extracting = true;
+    java.nio.file.Path root = dir.toAbsolutePath().normalize();
+    blocks.factory((name, usedLength, recordOffset) -> {
+      java.nio.file.Path target = extractPath(root, dir, name, recordOffset);
+      java.nio.file.Files.createDirectories(target.getParent());
+      return RamBlock.mapFile(name, usedLength, target);
+    });
+  }
+
+  /** Where {@code --extract} writes RAM block {@code name}: inside {@code root}, or an error. */
+  static java.nio.file.Path extractPath(java.nio.file.Path root, java.nio.file.Path dir, String name, long recordOffset)
+      throws MigrationStreamException {
+    String rel = name.replaceFirst("^/+", "");
+    java.nio.file.Path target = root.resolve(rel).normalize();
+    if (rel.isEmpty() || !target.startsWith(root) || target.equals(root)) {
+      throw new MigrationStreamException("RAM block name '" + name + "' does not make a file name inside " + dir, recordOffset);
+    }
+    return target;
+  }
+
+  /** RAM blocks are mappings of the output files ({@link #extractRamTo}). */
+  private boolean extracting;
+
+  /** Pages stored since the last {@link #dropResidentPages}, counted when it is called. */
+  private long pagesAtDrop;
+
+  /**
+   * Unmaps the pages written so far from this process (file-mapped blocks only: they stay in the
+   * files) once {@code everyPages} pages were stored since the last time; otherwise nothing.
+   */
+  public void dropResidentPages(long everyPages) {
+    RamLoadStats s = ram == null ? null : ram.stats();
+    // zero pages store nothing (fresh files read as zeros); an XBZRLE page reads and writes one
+    long stored = s == null ? 0 : s.normalPages() + s.xbzrlePages() + s.compressedPages();
+    if (stored - pagesAtDrop >= everyPages) {
+      pagesAtDrop = stored;
+      for (RamBlock b : blocks.blocks()) {
+        b.dropResident();
+      }
+    }
   }
 
   /** Replays these multifd channels at every RAM EOS (closed with this analyzer). */
@@ -293,7 +345,10 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
         throw new MigrationStreamException("RAM section version " + h.version() + ", expected 4", h.offset());
       }
       if (ram == null) {
-        ram = new RamLoader(new Recording(), ramOptions);
+        // an extraction's blocks are fresh files, all zeros: a zero page this load did not write is
+        // left unread (reading it would map a page of the file into this process). Not with
+        // multifd channels, whose pages the loader does not see written.
+        ram = new RamLoader(new Recording(), ramOptions.withBlocksStartZeroed(extracting && multifd == null));
       }
       int placedBefore = postcopyPages.size();
       ram.loadChunk(in);
