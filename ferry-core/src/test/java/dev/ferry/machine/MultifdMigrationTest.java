@@ -215,8 +215,9 @@ class MultifdMigrationTest {
       }));
       OutgoingMigration out = src.migration().migrate(uri);
       Throwable t = incoming.failure(60, TimeUnit.SECONDS);
-      // the destination shut the main connection with its failure: the source fails too
-      assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.FAILED);
+      // the source ends either way: failed when the destination shut the main connection in time,
+      // completed when it had written everything before (no return path: it cannot know)
+      assertThat(out.await(60, TimeUnit.SECONDS)).isIn(MigrationStatus.FAILED, MigrationStatus.COMPLETED);
       assertThat(t.getMessage()).startsWith("multifd channel ").contains("unexpected end of stream")
           .doesNotContain("\n");
       assertThat(dst.migration().incomingState().errorDesc()).isEqualTo(t.getMessage());

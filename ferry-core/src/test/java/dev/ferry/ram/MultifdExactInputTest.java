@@ -94,6 +94,9 @@ class MultifdExactInputTest {
           w.flush(sink);
         }
       }
+      if (!w.canStage()) {
+        w.flush(sink);
+      }
       w.stagePacket(true, packets++, null, offsets, 0);
       w.flush(sink);
     }
