@@ -74,7 +74,8 @@ public final class MigrationBench {
       RawCopy.Result rawCacheHot,
       String cipherSuite,
       Multifd multifd,
-      long wireBytes) {
+      long wireBytes,
+      String loadAverage) {
 
     double throughputBytesPerSec() {
       return stats.totalTimeMs() > 0 ? stats.transferredBytes() * 1000.0 / stats.totalTimeMs() : 0;
@@ -119,7 +120,8 @@ public final class MigrationBench {
       long downtimeLimitMs,
       long warmupMs,
       boolean json,
-      List<Multifd> multifd) {
+      List<Multifd> multifd,
+      boolean jitWarmup) {
 
     static Options parse(String[] args) {
       List<Long> sizes = List.of(1L << 30, 4L << 30);
@@ -129,12 +131,17 @@ public final class MigrationBench {
       long downtime = 300;
       long warmup = 500;
       boolean json = false;
+      boolean jitWarmup = false;
       List<Multifd> multifd = List.of(Multifd.OFF);
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
         String v = i + 1 < args.length ? args[i + 1] : null;
         if (a.equals("--json")) {
           json = true;
+          continue;
+        }
+        if (a.equals("--jit-warmup")) {
+          jitWarmup = true;
           continue;
         }
         switch (a) {
@@ -148,7 +155,7 @@ public final class MigrationBench {
           case "-h", "--help" -> {
             System.out.println(
                 "usage: bench-migration [--sizes 1G,4G] [--programs idle,fill,stress,workingset]"
-                    + " [--transports tcp,unix,tls] [--repeats N] [--downtime-limit MS] [--warmup-ms MS] [--json]"
+                    + " [--transports tcp,unix,tls] [--repeats N] [--downtime-limit MS] [--warmup-ms MS] [--json] [--jit-warmup]"
                     + " [--multifd off,1:none,2:none,4:none,1:zstd,2:zstd,4:zstd]");
             System.exit(0);
           }
@@ -172,7 +179,7 @@ public final class MigrationBench {
       if (transports.contains("tls") && multifd.stream().anyMatch(Multifd::on)) {
         throw new IllegalArgumentException("--multifd rows run over tcp and unix only (not tls)");
       }
-      return new Options(sizes, programs, transports, repeats, downtime, warmup, json, multifd);
+      return new Options(sizes, programs, transports, repeats, downtime, warmup, json, multifd, jitWarmup);
     }
 
     private static String need(String opt, String v) {
@@ -208,10 +215,24 @@ public final class MigrationBench {
     out.println("- memory copy (best of 5 x 256 MiB, MemorySegment.copy): " + Units.rate(memcpy));
     out.println("- downtime limit " + o.downtimeLimitMs() + " ms, max-bandwidth default, warm-up "
         + o.warmupMs() + " ms (stress: past its first full pass; fill: RAM filled; workingset: RAM filled, its loop begun)");
+    out.println("- JIT warm-up: " + (o.jitWarmup()
+        ? "one unmeasured 256 MiB migration per program, transport and multifd setting first (the compilers done before the rows)"
+        : "none (the first rows share the cores with the JIT compilers; --jit-warmup for an unmeasured one first)"));
     out.println();
     List<Row> rows = new ArrayList<>();
     Path dir = Files.createTempDirectory("ferry-bench");
     try {
+      if (o.jitWarmup()) {
+        for (String program : o.programs()) {
+          for (String transport : o.transports()) {
+            for (Multifd mf : o.multifd()) {
+              Row r = runOne(256L << 20, program, transport, mf, 0, o, dir);
+              System.err.println("bench-migration: JIT warm-up " + program + " " + transport + " multifd " + mf + ": "
+                  + r.status() + ", " + r.stats().totalTimeMs() + " ms");
+            }
+          }
+        }
+      }
       for (long size : o.sizes()) {
         for (String program : o.programs()) {
           for (String transport : o.transports()) {
@@ -254,7 +275,7 @@ public final class MigrationBench {
     doc.put("mode", "in-process");
     doc.putObject("host").put("cpus", Runtime.getRuntime().availableProcessors())
         .put("load-average-start", loadAtStart).put("load-average-end", loadAverage()).put("jdk", Runtime.version().toString());
-    doc.put("downtime-limit-ms", o.downtimeLimitMs()).put("warmup-ms", o.warmupMs());
+    doc.put("downtime-limit-ms", o.downtimeLimitMs()).put("warmup-ms", o.warmupMs()).put("jit-warmup", o.jitWarmup());
     var runs = doc.putArray("runs");
     for (Row r : rows) {
       MigrationStats.Snapshot s = r.stats();
@@ -282,7 +303,7 @@ public final class MigrationBench {
           .put("raw-copy-cache-hot-bytes-per-sec", Math.round(r.rawCacheHot().bytesPerSec()))
           .put("migration-fraction-of-raw-cache-hot",
               r.rawCacheHot().bytesPerSec() > 0 ? r.throughputBytesPerSec() / r.rawCacheHot().bytesPerSec() : 0)
-          .put("dirty-sync-count", s.dirtySyncCount()).put("check", r.check());
+          .put("dirty-sync-count", s.dirtySyncCount()).put("check", r.check()).put("load-average", r.loadAverage());
     }
     return doc;
   }
@@ -397,6 +418,7 @@ public final class MigrationBench {
 
   static Row runOne(long size, String program, String transport, Multifd mf, int run, Options o, Path dir)
       throws Exception {
+    String loadAtStart = loadAverage(); // the machine is shared: each row says how busy it was
     String listen = uri(transport, dir.resolve("mig.sock"));
     boolean tls = transport.equals("tls");
     AtomicReference<String> suite = new AtomicReference<>("-");
@@ -465,7 +487,8 @@ public final class MigrationBench {
           largestBlock(src.machine()), largestBlock(dst.machine()));
     }
     RawCopy.Result rawCacheHot = rawCopy(transport, dir, Math.max(1, stats.transferredBytes()));
-    return new Row(size, program, transport, run, status, error, stats, check, raw, rawCacheHot, suite.get(), mf, wireBytes);
+    return new Row(size, program, transport, run, status, error, stats, check, raw, rawCacheHot, suite.get(), mf, wireBytes,
+        loadAtStart);
   }
 
   /** The memory of the machine's largest RAM block (its guest RAM, for the RAM-to-RAM raw copy). */
@@ -500,8 +523,8 @@ public final class MigrationBench {
   static void printTable(PrintStream out, List<Row> rows) {
     out.println("| guest | program | transport | multifd | run | status | total | downtime | setup | stream bytes"
         + " | on the wire | throughput | raw copy RAM→RAM (same bytes) | migration/raw | raw copy cache-hot"
-        + " | migration/cache-hot | dirty syncs | check | cipher suite |");
-    out.println("|---|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|");
+        + " | migration/cache-hot | dirty syncs | check | cipher suite | load average |");
+    out.println("|---|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|---|");
     for (Row r : rows) {
       MigrationStats.Snapshot s = r.stats();
       double rawRate = r.raw().bytesPerSec();
@@ -524,7 +547,8 @@ public final class MigrationBench {
           Units.percent(r.throughputBytesPerSec(), r.rawCacheHot().bytesPerSec()),
           Long.toString(s.dirtySyncCount()),
           r.check(),
-          r.cipherSuite() + " |"));
+          r.cipherSuite(),
+          r.loadAverage() + " |"));
     }
   }
 }

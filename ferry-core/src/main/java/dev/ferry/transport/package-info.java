@@ -23,8 +23,9 @@
  * (how a migration is cancelled), and one-line errors that start with the URI. The conformance suite
  * {@code BaseTransportTestCase} in the tests states what every transport guarantees.
  *
- * <p>{@link dev.ferry.transport.RawCopy} measures the plain copy rate of a transport, the yardstick
- * the end-to-end benchmark divides migration throughput by.
+ * <p>{@link dev.ferry.transport.RawCopy} measures the plain copy rate of a transport, from one large
+ * region into another (the yardstick the end-to-end benchmark divides migration throughput by: guest
+ * RAM into guest RAM) or between two cache-resident buffers (the transport alone).
  *
  * <p>Decisions: channels are blocking and used from platform threads, as QEMU's migration thread
  * is; the return path is the same channel read from a second thread (spec §10.1); socket buffers
