@@ -38,10 +38,7 @@ public final class RamBlock implements AutoCloseable {
 
   @SuppressWarnings("restricted") // wraps the raw mapping from NativeMemory
   private RamBlock(String name, long usedLength, int pageSize) {
-    this.name = Objects.requireNonNull(name, "name");
-    if (name.isEmpty() || name.length() > MAX_NAME_LENGTH) {
-      throw new IllegalArgumentException("RAM block name must be 1.." + MAX_NAME_LENGTH + " chars: '" + name + "'");
-    }
+    this.name = checkedName(name);
     if (Integer.bitCount(pageSize) != 1 || pageSize < StreamHeader.TARGET_PAGE_SIZE) {
       throw new IllegalArgumentException("page size must be a power of two >= 4096: " + pageSize);
     }
@@ -73,17 +70,28 @@ public final class RamBlock implements AutoCloseable {
     }
   }
 
+  /** {@code name} when it is a valid block name (1..{@value #MAX_NAME_LENGTH} chars). */
+  private static String checkedName(String name) {
+    Objects.requireNonNull(name, "name");
+    if (name.isEmpty() || name.length() > MAX_NAME_LENGTH) {
+      throw new IllegalArgumentException("RAM block name must be 1.." + MAX_NAME_LENGTH + " chars: '" + name + "'");
+    }
+    return name;
+  }
+
+  /** Checks that {@code usedLength} is a positive multiple of 4096 (blocks with 4 KiB pages). */
+  private static void checkLength4k(String name, long usedLength) {
+    if (usedLength <= 0 || usedLength % StreamHeader.TARGET_PAGE_SIZE != 0) {
+      throw new IllegalArgumentException("RAM block '" + name + "' length " + usedLength + " is not a positive multiple of 4096");
+    }
+  }
+
   /** Start address of a file mapping ({@link #mapFile}), or 0. */
   private final long fileMappedAddress;
 
   private RamBlock(String name, long usedLength, Path file) throws IOException {
-    this.name = Objects.requireNonNull(name, "name");
-    if (name.isEmpty() || name.length() > MAX_NAME_LENGTH) {
-      throw new IllegalArgumentException("RAM block name must be 1.." + MAX_NAME_LENGTH + " chars: '" + name + "'");
-    }
-    if (usedLength <= 0 || usedLength % StreamHeader.TARGET_PAGE_SIZE != 0) {
-      throw new IllegalArgumentException("RAM block '" + name + "' length " + usedLength + " is not a positive multiple of 4096");
-    }
+    this.name = checkedName(name);
+    checkLength4k(name, usedLength);
     this.usedLength = usedLength;
     this.pageSize = StreamHeader.TARGET_PAGE_SIZE;
     this.mappedAddress = 0; // not anonymous: no pagemap shortcuts, discard() writes zeros
@@ -135,13 +143,8 @@ public final class RamBlock implements AutoCloseable {
 
   @SuppressWarnings("restricted") // a segment of a closed scope: never dereferenced
   private RamBlock(String name, long usedLength) {
-    this.name = Objects.requireNonNull(name, "name");
-    if (name.isEmpty() || name.length() > MAX_NAME_LENGTH) {
-      throw new IllegalArgumentException("RAM block name must be 1.." + MAX_NAME_LENGTH + " chars: '" + name + "'");
-    }
-    if (usedLength <= 0 || usedLength % StreamHeader.TARGET_PAGE_SIZE != 0) {
-      throw new IllegalArgumentException("RAM block '" + name + "' length " + usedLength + " is not a positive multiple of 4096");
-    }
+    this.name = checkedName(name);
+    checkLength4k(name, usedLength);
     this.usedLength = usedLength;
     this.pageSize = StreamHeader.TARGET_PAGE_SIZE;
     this.mappedAddress = 0;
