@@ -4,6 +4,8 @@ import dev.ferry.transport.ForwardingMigrationChannel;
 import dev.ferry.transport.MigrationChannel;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ScatteringByteChannel;
+import java.util.Objects;
 
 /**
  * A destination without TLS looks at the first bytes of a tcp or unix connection before the stream
@@ -66,8 +68,12 @@ final class PlainGate {
     }
   }
 
-  /** The channel with the bytes already read put back in front. */
-  private static final class Replay extends ForwardingMigrationChannel {
+  /**
+   * The channel with the bytes already read put back in front. Scattering like the channel it
+   * wraps (tcp and unix are), so the stream's page bodies and multifd packets can still be read
+   * straight into guest RAM through it.
+   */
+  private static final class Replay extends ForwardingMigrationChannel implements ScatteringByteChannel {
     private final ByteBuffer head;
 
     Replay(ByteBuffer head, MigrationChannel raw) {
@@ -87,6 +93,32 @@ final class PlainGate {
     }
 
     @Override
+    public long read(ByteBuffer[] dsts, int offset, int length) throws IOException {
+      Objects.checkFromIndexSize(offset, length, dsts.length);
+      if (head.hasRemaining()) {
+        long n = 0; // the replayed bytes alone: a short read, as any channel may return
+        for (int i = offset; i < offset + length && head.hasRemaining(); i++) {
+          n += read(dsts[i]);
+        }
+        return n;
+      }
+      if (raw instanceof ScatteringByteChannel s) {
+        return s.read(dsts, offset, length);
+      }
+      for (int i = offset; i < offset + length; i++) {
+        if (dsts[i].hasRemaining()) {
+          return raw.read(dsts[i]);
+        }
+      }
+      return 0;
+    }
+
+    @Override
+    public long read(ByteBuffer[] dsts) throws IOException {
+      return read(dsts, 0, dsts.length);
+    }
+
+    @Override
     public int write(ByteBuffer src) throws IOException {
       return raw.write(src);
     }
@@ -95,11 +127,5 @@ final class PlainGate {
     public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
       return raw.write(srcs, offset, length);
     }
-
-
-
-
-
-
   }
 }
