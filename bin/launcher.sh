@@ -62,13 +62,18 @@ ferry_aot_opts() { # $1 = cache file; one option a line
 
 # The key of the cache for class path $1 and group $2, in FERRY_AOT_KEY, without computing it on
 # every call: $3/NAME-GROUP.key keeps the key with what it was computed from (the group's options,
-# FERRY_JAVA_OPTS, JAVA_HOME, the class path), and it stands while those are the same and none of
+# FERRY_JAVA_OPTS, JAVA_HOME, the JDK's release file, the class path), and it stands while those are the same and none of
 # the class path's files and the JDK's checked files is newer than the key file (bash's -nt, no
 # process; a file replaced by an older one is not seen here, but the JVM itself then refuses the
 # cache, which only costs the speed-up). Otherwise ferry_aot_key computes it afresh.
 ferry_aot_key_cached() { # $1 = class path, $2 = group, $3 = cache dir, $4 = cache name prefix
-  local file="$3/$4.key" what e key="" line fresh=1
-  what="$2|$(ferry_group_opts "$2")|${FERRY_JAVA_OPTS:-}|$JAVA_HOME|$1"
+  local file="$3/$4.key" what e key="" line fresh=1 release=""
+  # the JDK's release file read with builtins: an upgrade in place keeps the package's (older)
+  # mtimes, which -nt below cannot see, but always changes JAVA_RUNTIME_VERSION
+  if [ -r "$JAVA_HOME/release" ]; then
+    while IFS= read -r line || [ -n "$line" ]; do release+="$line;"; done <"$JAVA_HOME/release"
+  fi
+  what="$2|$(ferry_group_opts "$2")|${FERRY_JAVA_OPTS:-}|$JAVA_HOME|$release|$1"
   if [ -f "$file" ] && { IFS= read -r key && IFS= read -r line; } <"$file" && [ "$line" = "$what" ] && [ -n "$key" ]; then
     for e in "$JAVA_HOME/release" "$JAVA_HOME/lib/modules" "$JAVA_HOME/lib/server/libjvm.so"; do
       [ "$e" -nt "$file" ] && { fresh=0; break; }

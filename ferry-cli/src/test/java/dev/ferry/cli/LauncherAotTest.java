@@ -93,6 +93,31 @@ class LauncherAotTest {
     assertThat(bash(cached, Map.of())).isEqualTo(k2);
   }
 
+  /** dpkg, rpm and tar keep a package's mtimes: an upgrade in place is seen by its release file's text. */
+  @Test
+  void anUpgradeInPlaceOfTheJdkDropsTheKeyFileThoughItsFilesAreOlder() throws Exception {
+    FileTime old = FileTime.fromMillis(1_000_000_000_000L);
+    Path jdk = Files.createDirectories(tmp.resolve("jdk"));
+    Path release = Files.writeString(jdk.resolve("release"), "JAVA_VERSION=\"25.0.1\"\nIMPLEMENTOR=\"x\"\n");
+    Files.setLastModifiedTime(release, old);
+    for (String f : List.of("lib/modules", "lib/server/libjvm.so")) {
+      Path p = Files.writeString(Files.createDirectories(jdk.resolve(f).getParent()).resolve(jdk.resolve(f).getFileName()), f);
+      Files.setLastModifiedTime(p, old);
+    }
+    Path a = Files.writeString(tmp.resolve("a.jar"), "a");
+    Files.setLastModifiedTime(a, old);
+    Path dir = tmp.resolve("aot");
+    String cached = "JAVA_HOME='" + jdk + "'; ferry_aot_key_cached '" + a + "' short '" + dir
+        + "' ferry-short; echo $FERRY_AOT_KEY";
+    String k1 = bash(cached, Map.of());
+    assertThat(bash(cached, Map.of())).as("from the file").isEqualTo(k1);
+    Files.writeString(release, "JAVA_VERSION=\"25.0.2\"\nIMPLEMENTOR=\"x\"\n");
+    Files.setLastModifiedTime(release, old);
+    String k2 = bash(cached, Map.of());
+    assertThat(k2).isNotEqualTo(k1)
+        .isEqualTo(bash("JAVA_HOME='" + jdk + "'; ferry_aot_key '" + a + "' short", Map.of()));
+  }
+
   @Test
   void commandsFallIntoTheirGroups() throws Exception {
     String groups = bash("for c in analyze monitor vmstate help --help -V --version '' run migrate demo soak; do"
