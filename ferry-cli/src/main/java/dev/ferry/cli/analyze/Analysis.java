@@ -118,7 +118,7 @@ public final class Analysis {
       throws IOException {
     checkHeader(first);
     StreamReader.Options options = StreamReader.Options.DEFAULT.withConfiguration(peekConfiguration(first));
-    StreamAnalyzer a = walk(first, null, first.size(), options, maxRamBytes, List.of(), null);
+    StreamAnalyzer a = walk(first, null, first.size(), options, maxRamBytes, List.of(), null, null);
     try {
       a.continueWith(new MigrationInput(ch.position(0)), ch.size());
       StreamAnalyzer.Cut at = a.firstCut();
@@ -194,7 +194,7 @@ public final class Analysis {
     }
     boolean config = peekConfiguration(ch);
     StreamReader.Options options = StreamReader.Options.DEFAULT.withConfiguration(config);
-    StreamAnalyzer a = walk(ch, vmdesc, length, options, maxRamBytes, multifdChannels, extractDir);
+    StreamAnalyzer a = walk(ch, vmdesc, length, options, maxRamBytes, multifdChannels, extractDir, file);
     try {
       if (a.multifd() != null) {
         a.multifd().finish();
@@ -223,15 +223,18 @@ public final class Analysis {
    */
   private static StreamAnalyzer walk(
       FileChannel ch, JsonNode vmdesc, long length, StreamReader.Options options, long maxRamBytes, List<Path> channels,
-      Path extractDir) throws IOException {
+      Path extractDir, Path input) throws IOException {
     MigrationStreamException first;
-    StreamAnalyzer a = analyzer(vmdesc, length, true, maxRamBytes, extractDir);
+    StreamAnalyzer a = analyzer(vmdesc, length, true, maxRamBytes, extractDir, input);
     try {
       if (!channels.isEmpty()) {
         a.multifd(MultifdChannels.open(channels));
       }
       a.analyze(new MigrationInput(input(ch, a, extractDir)), options);
       return a;
+    } catch (InternalError e) {
+      a.close();
+      throw pageFault(e, extractDir);
     } catch (MigrationStreamException e) {
       a.close();
       if (!e.what().startsWith("section footer")) {
@@ -239,25 +242,41 @@ public final class Analysis {
       }
       first = e;
     }
-    StreamAnalyzer b = analyzer(vmdesc, length, false, maxRamBytes, extractDir);
+    StreamAnalyzer b = analyzer(vmdesc, length, false, maxRamBytes, extractDir, input);
     try {
       if (!channels.isEmpty()) {
         b.multifd(MultifdChannels.open(channels));
       }
       b.analyze(new MigrationInput(input(ch, b, extractDir)), options.withFooters(false));
       return b;
+    } catch (InternalError e) {
+      b.close();
+      throw pageFault(e, extractDir);
     } catch (MigrationStreamException e) {
       b.close();
       throw first;
     }
   }
 
-  private static StreamAnalyzer analyzer(JsonNode vmdesc, long length, boolean footers, long maxRamBytes, Path extractDir) {
+  /**
+   * The error for an access to a page of a file-mapped block that the file system could not back
+   * (the JVM's InternalError for SIGBUS: no space for the page, quota); it rethrows other errors.
+   */
+  private static IOException pageFault(InternalError e, Path extractDir) {
+    if (extractDir == null) {
+      throw e;
+    }
+    return new IOException("--extract " + extractDir + ": a RAM page could not be stored in its output file ("
+        + e.getMessage() + "; is the file system full?)", e);
+  }
+
+  private static StreamAnalyzer analyzer(
+      JsonNode vmdesc, long length, boolean footers, long maxRamBytes, Path extractDir, Path input) {
     StreamAnalyzer a = new StreamAnalyzer(vmdesc, length, footers, maxRamBytes);
     if (extractDir == null) {
       a.discardPageData();
     } else {
-      a.extractRamTo(extractDir);
+      a.extractRamTo(extractDir, input);
     }
     return a;
   }
@@ -405,8 +424,10 @@ public final class Analysis {
       Files.writeString(dir.resolve("desc.json"), PythonJson.write(vmdesc), StandardCharsets.UTF_8);
       out.println("desc.json");
     }
+    // written already: each block is a mapping of its file (StreamAnalyzer#extractRamTo), here
+    // written back to disk and renamed from NAME.partial
+    a.finishExtraction();
     for (RamBlock b : a.ramBlocks()) {
-      // written already: each block is a mapping of its file (StreamAnalyzer#extractRamTo)
       out.println(b.name().replaceFirst("^/+", ""));
     }
     for (StreamAnalyzer.Disk d : a.disks()) {

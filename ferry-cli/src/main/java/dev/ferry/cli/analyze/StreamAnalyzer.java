@@ -177,17 +177,81 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
   /**
    * RAM blocks become shared mappings of files under {@code dir} ({@code --extract}: block {@code
    * /a/b} is {@code dir/a/b}), so the pages go to the output files as they are loaded; {@link
-   * #dropResidentPages()} keeps them out of the process's memory. A name that makes no file inside
-   * {@code dir} is an error at the record that announces it. Call before {@link #analyze}.
+   * #dropResidentPages()} keeps them out of the process's memory. The files are {@code NAME.partial}
+   * until {@link #finishExtraction} renames them; {@link #close} deletes what it did not rename. A
+   * name that makes no file inside {@code dir}, one of extract's own files, the {@code input} file,
+   * or a file another block already writes (or a directory of it) is an error at the record that
+   * announces it. Call before {@link #analyze}.
    */
-  public void extractRamTo(java.nio.file.Path dir) {
+  public void extractRamTo(java.nio.file.Path dir, java.nio.file.Path input) {
     extracting = true;
     java.nio.file.Path root = dir.toAbsolutePath().normalize();
+    java.nio.file.Path in = input == null ? null : input.toAbsolutePath().normalize();
+    // every path a block claims (its file and its .partial file) -> the block's name
+    Map<java.nio.file.Path, String> claimed = new LinkedHashMap<>();
     blocks.factory((name, usedLength, recordOffset) -> {
       java.nio.file.Path target = extractPath(root, dir, name, recordOffset);
+      java.nio.file.Path partial = target.resolveSibling(target.getFileName() + PARTIAL);
+      String first = root.relativize(target).getName(0).toString();
+      if (first.equals("desc.json") || first.equals("state.json") || first.matches("disk-.*\\.raw")) {
+        throw new MigrationStreamException(
+            "RAM block '" + name + "' would be written to " + target + ", a name --extract keeps for its own " + first,
+            recordOffset);
+      }
+      for (java.nio.file.Path p : List.of(target, partial)) {
+        if (in != null && (p.equals(in) || java.nio.file.Files.exists(p) && java.nio.file.Files.isSameFile(p, input))) {
+          throw new MigrationStreamException(
+              "RAM block '" + name + "' would be written to " + p + ", the stream file being analyzed", recordOffset);
+        }
+        for (Map.Entry<java.nio.file.Path, String> c : claimed.entrySet()) {
+          if (p.startsWith(c.getKey()) || c.getKey().startsWith(p)) {
+            throw new MigrationStreamException(
+                "RAM blocks '" + c.getValue() + "' and '" + name + "' would both be written to " + c.getKey(), recordOffset);
+          }
+        }
+      }
+      claimed.put(target, name);
+      claimed.put(partial, name);
       java.nio.file.Files.createDirectories(target.getParent());
-      return RamBlock.mapFile(name, usedLength, target);
+      RamBlock b = RamBlock.mapFile(name, usedLength, partial);
+      extractFiles.add(new ExtractFile(b, partial, target));
+      return b;
     });
+  }
+
+  /** Suffix of an output file while the stream is read ({@link #extractRamTo}). */
+  static final String PARTIAL = ".partial";
+
+  /** A block's output file, at {@code partial} until {@link #finishExtraction} renames it to {@code target}. */
+  private record ExtractFile(RamBlock block, java.nio.file.Path partial, java.nio.file.Path target) {}
+
+  /** The output files not renamed yet (deleted by {@link #close}). */
+  private final List<ExtractFile> extractFiles = new ArrayList<>();
+
+  /**
+   * After a successful walk with {@link #extractRamTo}: writes each block's file back to disk
+   * (msync), which reports a write-back error such as a full disk as a one-line IOException naming
+   * the block and its file, then renames the files to their final names.
+   */
+  public void finishExtraction() throws IOException {
+    for (ExtractFile f : extractFiles) {
+      try {
+        f.block().memory().force();
+      } catch (java.io.UncheckedIOException | InternalError | IllegalStateException e) {
+        Throwable c = e instanceof java.io.UncheckedIOException u ? u.getCause() : e;
+        throw new IOException("RAM block '" + f.block().name() + "': writing " + f.partial() + " failed: "
+            + (c.getMessage() == null ? c.toString() : c.getMessage()).replace('\n', ' '), e);
+      }
+    }
+    while (!extractFiles.isEmpty()) {
+      ExtractFile f = extractFiles.getFirst();
+      try {
+        java.nio.file.Files.move(f.partial(), f.target(), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+      } catch (java.nio.file.AtomicMoveNotSupportedException e) {
+        java.nio.file.Files.move(f.partial(), f.target(), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      }
+      extractFiles.removeFirst();
+    }
   }
 
   /** Where {@code --extract} writes RAM block {@code name}: inside {@code root}, or an error. */
@@ -759,6 +823,14 @@ public final class StreamAnalyzer implements StreamHandler, AutoCloseable {
       multifd.close();
     }
     blocks.close();
+    for (ExtractFile f : extractFiles) {
+      try {
+        java.nio.file.Files.deleteIfExists(f.partial()); // the walk or the extraction failed
+      } catch (IOException e) {
+        // the error that got here is the one to report
+      }
+    }
+    extractFiles.clear();
     for (Disk d : disks.values()) {
       try {
         d.channel.close();
