@@ -21,8 +21,9 @@ import org.slf4j.LoggerFactory;
  * SecureRandom}, which loads the security providers), the socket options' first use (loads {@code
  * InetAddress} and the {@code net}/{@code extnet} libraries), the registration of Ferry's JFR event
  * classes, and loading and initialising the engine classes of the outgoing path. This does the same
- * work once, on a low-priority daemon thread, with throwaway objects: it opens no connection, sends
- * nothing and touches no machine. Whatever fails here is only logged (at DEBUG): the migration then
+ * work once, on a low-priority daemon thread, with throwaway objects: its only connection is an
+ * anonymous unix socket pair of its own (one byte each way, for the JDK's socket I/O classes), it
+ * listens on nothing and touches no machine. Whatever fails here is only logged (at DEBUG): the migration then
  * does the work itself, as before.
  */
 public final class MigrationWarmup {

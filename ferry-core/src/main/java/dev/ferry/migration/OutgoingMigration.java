@@ -657,14 +657,17 @@ public final class OutgoingMigration {
       double bw = measureRate(o, now);
       MigrationParameters p = params; // changes apply at the next check
       long threshold = SwitchOverPolicy.thresholdBytes(bw, p);
-      long pending = saver.pendingBytes(false) + backlogBytes();
+      // the load backlog counts for the estimates, not in ram.remaining (those bytes were sent, as 7.2 says)
+      long unconfirmed = backlogBytes();
+      long pending = saver.pendingBytes(false) + unconfirmed;
       stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
       SwitchOverPolicy.Decision d = policy.check(now, pending, bw, sent(o), p,
           postcopyRequested && saver.readyForPostcopy()); // block migration: the switch waits for it;
       if (d.action() == SwitchOverPolicy.Action.SYNC) {
-        pending = saver.pendingBytes(true) + backlogBytes();
+        unconfirmed = backlogBytes();
+        pending = saver.pendingBytes(true) + unconfirmed;
         long dirtied = stats.lastSyncDirtyPages.get();
-        stats.remainingBytes(pending);
+        stats.remainingBytes(pending - unconfirmed);
         stats.expectedDowntimeMs = bw > 0 ? (long) (pending / bw) : 0;
         d = policy.afterSync(System.nanoTime(), pending, dirtied, sent(o), bw, p); // owns the dirty rate
         stats.convergence = policy.convergence();
@@ -697,7 +700,7 @@ public final class OutgoingMigration {
           // more pages
         }
       }
-      stats.remainingBytes(pending);
+      stats.remainingBytes(pending - unconfirmed);
       if (r.exhausted()) {
         r.awaitWindowEnd();
         continue;
