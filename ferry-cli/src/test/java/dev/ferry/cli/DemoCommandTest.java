@@ -98,6 +98,23 @@ class DemoCommandTest {
   }
 
   @Test
+  void multifdDemoSendsPagesOverItsChannels() throws Exception {
+    Cli.Run r = Cli.ferry("demo", "--memory", "16M", "--program", "stress", "--multifd-channels", "2",
+        "--multifd-compression", "zstd", "--transport", "unix", "--warmup-ms", "100", "--json");
+    assertThat(r.code()).as(r.err() + r.out()).isZero(); // the demo fails unless the digests are equal
+    var report = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.out());
+    assertThat(report.findValue("multifd-bytes").asLong()).as(r.out()).isPositive();
+  }
+
+  @Test
+  void badMultifdOptionsFailWithOneLine() {
+    assertThat(demo("--multifd-channels", "0").err()).contains("--multifd-channels must be 1 to 255, got 0");
+    assertThat(demo("--multifd-compression", "lz4").err()).contains("--multifd-compression must be none, zlib or zstd, got lz4");
+    assertThat(demo("--multifd-channels", "2", "--transport", "exec").err())
+        .contains("--multifd-channels needs the tcp or unix transport, not exec");
+  }
+
+  @Test
   void badDriveOptionsFailWithOneLine() {
     Run r = demo("--drive", "id=d0");
     assertThat(r.code()).isEqualTo(2);
