@@ -94,7 +94,7 @@ public final class MigrationBench {
         return OFF;
       }
       String[] f = v.split(":");
-      int n = Integer.parseInt(f[0]);
+      int n = f[0].matches("[0-9]{1,3}") ? Integer.parseInt(f[0]) : 0;
       String c = f.length > 1 ? f[1] : "none";
       if (n < 1 || n > 255 || !dev.ferry.qmp.qapi.MigrationParameter.MULTIFD_COMPRESSION_VALUES.contains(c) || f.length > 2) {
         throw new IllegalArgumentException("--multifd: off or CHANNELS:none|zlib|zstd (e.g. 2:zstd), got " + v);

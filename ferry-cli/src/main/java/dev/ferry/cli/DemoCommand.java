@@ -146,11 +146,12 @@ public final class DemoCommand implements Callable<Integer> {
       if (sharedStorage && driveList.isEmpty()) {
         throw new IllegalArgumentException("--shared-storage needs --drive");
       }
+      String blockOption = blockIncremental ? "--block-incremental" : "--block";
       if ((block || blockIncremental) && driveList.isEmpty()) {
-        throw new IllegalArgumentException((blockIncremental ? "--block-incremental" : "--block") + " needs --drive");
+        throw new IllegalArgumentException(blockOption + " needs --drive");
       }
       if ((block || blockIncremental) && sharedStorage) {
-        throw new IllegalArgumentException("--shared-storage moves no disk data: drop " + (blockIncremental ? "--block-incremental" : "--block"));
+        throw new IllegalArgumentException("--shared-storage moves no disk data: drop " + blockOption);
       }
     } catch (IllegalArgumentException e) {
       err.println("ferry demo: " + e.getMessage() + " (see 'ferry demo --help')");

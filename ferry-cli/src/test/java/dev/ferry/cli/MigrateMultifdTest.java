@@ -47,14 +47,7 @@ class MigrateMultifdTest {
           Thread.sleep(20);
         }
         assertThat(d.execute("query-status").path("status").asText()).isEqualTo("paused");
-        JsonNode sd = s.execute("ferry-memory-digest");
-        JsonNode dd = d.execute("ferry-memory-digest");
-        assertThat(dd.path("ram").asText()).isEqualTo(sd.path("ram").asText());
-        assertThat(dd.path("devices").asText()).isEqualTo(sd.path("devices").asText());
-        d.execute("cont");
-        assertThat(d.execute("ferry-stress-check").path("bad-pages").asLong()).isZero();
-        s.execute("quit");
-        d.execute("quit");
+        MigratePostcopyTest.sameMachineThenStressIntact(s, d);
       }
     }
   }

@@ -482,18 +482,10 @@ public final class MigrationManager {
       return MultifdReceiver.accept(l, admit, p.multifdChannels(), p.multifdCompression(), uuid, main::shutdown);
     } catch (IOException e) {
       main.shutdown();
-      closeQuietly(main);
+      OutgoingMigration.closeQuietly(main);
       incomingState.transitionFromCurrent(MigrationStatus.SETUP, "incoming " + main.peerDescription());
       incomingState.transitionFromCurrent(MigrationStatus.FAILED, e.getMessage());
       throw e;
-    }
-  }
-
-  private static void closeQuietly(MigrationChannel c) {
-    try {
-      c.close();
-    } catch (IOException e) {
-      LOG.debug("close failed", e);
     }
   }
 

@@ -107,24 +107,19 @@ public final class MigrationWarmup {
   private static void classes() throws ClassNotFoundException {
     ClassLoader loader = MigrationWarmup.class.getClassLoader();
     List<Class<?>> types = List.of(Transports.class, MigrationOutput.class, RateLimiter.class, StateSaver.class,
-        StreamWriter.class, RamRecordWriter.class, OutgoingMigration.class, MigrationStats.class);
+        StreamWriter.class, RamRecordWriter.class, OutgoingMigration.class, MigrationStats.class,
+        PlainSource.class, SwitchOverPolicy.class);
     for (Class<?> c : types) {
       Class.forName(c.getName(), true, loader);
     }
     for (String name : List.of(
-        pkg(Transports.class) + ".SocketMigrationChannel",
-        pkg(Transports.class) + ".NioMigrationChannel",
-        pkg(MigrationWarmup.class) + ".PlainSource",
-        pkg(MigrationWarmup.class) + ".SwitchOverPolicy",
-        pkg(RamRecordWriter.class) + ".PageMap",
-        pkg(RamRecordWriter.class) + ".RamLiveState$Save",
-        pkg(RamRecordWriter.class) + ".DirtyBitmap",
-        pkg(StateSaver.class) + ".StateSaver$Session")) {
+        Transports.class.getPackageName() + ".SocketMigrationChannel",
+        Transports.class.getPackageName() + ".NioMigrationChannel",
+        RamRecordWriter.class.getPackageName() + ".PageMap",
+        RamRecordWriter.class.getPackageName() + ".RamLiveState$Save",
+        RamRecordWriter.class.getPackageName() + ".DirtyBitmap",
+        StateSaver.class.getPackageName() + ".StateSaver$Session")) {
       Class.forName(name, true, loader);
     }
-  }
-
-  private static String pkg(Class<?> c) {
-    return c.getPackageName();
   }
 }

@@ -570,7 +570,8 @@ public final class OutgoingMigration {
     }
   }
 
-  private static void closeQuietly(MigrationChannel c) {
+  /** Closes {@code c} (null: nothing), logging a failure at DEBUG. */
+  static void closeQuietly(MigrationChannel c) {
     if (c == null) {
       return;
     }

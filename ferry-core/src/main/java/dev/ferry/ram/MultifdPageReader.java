@@ -274,7 +274,7 @@ public final class MultifdPageReader implements AutoCloseable {
     private final ByteBuffer[] iov = new ByteBuffer[MultifdPacket.PAGE_COUNT];
     private long position;
 
-    /** @param position the stream offset of the next byte (64, after the init message) */
+    /** @param position the stream offset of the next byte (0: the init message is read through it too) */
     public ExactInput(ReadableByteChannel channel, long position) {
       this.channel = channel;
       this.scattering = channel instanceof ScatteringByteChannel s ? s : null;

@@ -131,11 +131,6 @@ public final class MultifdPageWriter implements AutoCloseable {
     wireBytes += MultifdPacket.LENGTH + (long) size;
   }
 
-  /** Packets staged and not yet written. */
-  public int staged() {
-    return staged;
-  }
-
   /** Writes the staged packets in one gathering write (as many calls as the channel needs). */
   public void flush(GatheringByteChannel out) throws IOException {
     long left = stagedBytes;

@@ -142,17 +142,17 @@ public final class RamLoader {
   }
 
   /**
-   * A multifd channel placed the {@code n} normal pages at {@code offsets} of {@code b} (one packet,
+   * A multifd channel placed the normal pages at {@code offsets} of {@code b} (one packet,
    * reported by the main thread at the EOS of its section): counted and marked written (and
    * received, for postcopy) as PAGE records would be.
    */
-  public void multifdPagesPlaced(RamBlock b, long[] offsets, int n) {
+  public void multifdPagesPlaced(RamBlock b, long[] offsets) {
     DirtyBitmap w = written(b);
-    for (int i = 0; i < n; i++) {
-      w.set(offsets[i] / StreamHeader.TARGET_PAGE_SIZE);
-      published(b, offsets[i]);
+    for (long offset : offsets) {
+      w.set(offset / StreamHeader.TARGET_PAGE_SIZE);
+      published(b, offset);
     }
-    stats.block(b.name()).normalPages += n;
+    stats.block(b.name()).normalPages += offsets.length;
   }
 
   /** Releases the pagemap reader. */

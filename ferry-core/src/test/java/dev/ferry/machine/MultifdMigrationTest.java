@@ -130,6 +130,16 @@ class MultifdMigrationTest {
     }
   }
 
+  /** The source ended {@code sourceEnd} and runs on; the destination's load failed. */
+  private static void sourceRunsOnDestinationFailed(
+      MachineHost src, MachineHost dst, OutgoingMigration out, Incoming incoming, MigrationStatus sourceEnd)
+      throws Exception {
+    assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(sourceEnd);
+    assertThat(src.machine().isRunning()).isTrue();
+    assertThat(incoming.failure(60, TimeUnit.SECONDS)).isNotNull();
+    assertThat(dst.migration().incomingState().status()).isEqualTo(MigrationStatus.FAILED);
+  }
+
   private static byte[] init(byte[] uuid, int id) {
     ByteBuffer b = ByteBuffer.allocate(MultifdInit.LENGTH);
     new MultifdInit(uuid, id).write(b);
@@ -287,11 +297,8 @@ class MultifdMigrationTest {
       src.machine().resume();
       Incoming incoming = listen(dst, "tcp:127.0.0.1:0");
       OutgoingMigration out = src.migration().migrate(incoming.uri());
-      assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.FAILED);
+      sourceRunsOnDestinationFailed(src, dst, out, incoming, MigrationStatus.FAILED);
       assertThat(src.migration().outgoingState().errorDesc()).contains("multifd channel 2").doesNotContain("\n");
-      assertThat(src.machine().isRunning()).isTrue();
-      assertThat(incoming.failure(60, TimeUnit.SECONDS)).isNotNull();
-      assertThat(dst.migration().incomingState().status()).isEqualTo(MigrationStatus.FAILED);
     }
   }
 
@@ -324,12 +331,8 @@ class MultifdMigrationTest {
         return opened.getAndIncrement() == 1 ? FaultyChannel.failAfter(c, FaultyChannel.Direction.WRITE, 256 << 10) : c;
       }));
       OutgoingMigration out = src.migration().migrate(uri);
-      assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.FAILED);
+      sourceRunsOnDestinationFailed(src, dst, out, incoming, MigrationStatus.FAILED);
       assertThat(src.migration().outgoingState().errorDesc()).contains("multifd channel 1");
-      assertThat(src.machine().isRunning()).isTrue();
-      Throwable t = incoming.failure(60, TimeUnit.SECONDS);
-      assertThat(t).isNotNull();
-      assertThat(dst.migration().incomingState().status()).isEqualTo(MigrationStatus.FAILED);
       // the idle guest's RAM is as before (its cpu and timer state moved on, as a running guest's do)
       assertThat(src.memoryDigest().ram()).isEqualTo(before.ram());
     }
@@ -351,10 +354,7 @@ class MultifdMigrationTest {
       OutgoingMigration out = src.migration().migrate(incoming.uri());
       FreshRamMigrationTest.awaitTrue(() -> out.info().multifdBytes() > (256L << 10));
       src.migration().cancel();
-      assertThat(out.await(60, TimeUnit.SECONDS)).isEqualTo(MigrationStatus.CANCELLED);
-      assertThat(src.machine().isRunning()).isTrue();
-      assertThat(incoming.failure(60, TimeUnit.SECONDS)).isNotNull();
-      assertThat(dst.migration().incomingState().status()).isEqualTo(MigrationStatus.FAILED);
+      sourceRunsOnDestinationFailed(src, dst, out, incoming, MigrationStatus.CANCELLED);
     }
   }
 

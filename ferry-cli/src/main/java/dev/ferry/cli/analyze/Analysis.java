@@ -224,37 +224,37 @@ public final class Analysis {
   private static StreamAnalyzer walk(
       FileChannel ch, JsonNode vmdesc, long length, StreamReader.Options options, long maxRamBytes, List<Path> channels,
       Path extractDir, Path input) throws IOException {
-    MigrationStreamException first;
-    StreamAnalyzer a = analyzer(vmdesc, length, true, maxRamBytes, extractDir, input);
+    try {
+      return walkOnce(ch, vmdesc, length, options, maxRamBytes, channels, extractDir, input, true);
+    } catch (MigrationStreamException first) {
+      if (!first.what().startsWith("section footer")) {
+        throw first;
+      }
+      try {
+        return walkOnce(ch, vmdesc, length, options, maxRamBytes, channels, extractDir, input, false);
+      } catch (MigrationStreamException e) {
+        throw first;
+      }
+    }
+  }
+
+  /** One walk, with or without section footers; the analyzer is closed when the walk fails. */
+  private static StreamAnalyzer walkOnce(
+      FileChannel ch, JsonNode vmdesc, long length, StreamReader.Options options, long maxRamBytes, List<Path> channels,
+      Path extractDir, Path input, boolean footers) throws IOException {
+    StreamAnalyzer a = analyzer(vmdesc, length, footers, maxRamBytes, extractDir, input);
     try {
       if (!channels.isEmpty()) {
         a.multifd(MultifdChannels.open(channels));
       }
-      a.analyze(new MigrationInput(input(ch, a, extractDir)), options);
+      a.analyze(new MigrationInput(input(ch, a, extractDir)), footers ? options : options.withFooters(false));
       return a;
     } catch (InternalError e) {
       a.close();
       throw pageFault(e, extractDir);
     } catch (MigrationStreamException e) {
       a.close();
-      if (!e.what().startsWith("section footer")) {
-        throw e;
-      }
-      first = e;
-    }
-    StreamAnalyzer b = analyzer(vmdesc, length, false, maxRamBytes, extractDir, input);
-    try {
-      if (!channels.isEmpty()) {
-        b.multifd(MultifdChannels.open(channels));
-      }
-      b.analyze(new MigrationInput(input(ch, b, extractDir)), options.withFooters(false));
-      return b;
-    } catch (InternalError e) {
-      b.close();
-      throw pageFault(e, extractDir);
-    } catch (MigrationStreamException e) {
-      b.close();
-      throw first;
+      throw e;
     }
   }
 

@@ -198,12 +198,12 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
         while (!ch.arrived.tryAcquire(POLL_MS, TimeUnit.MILLISECONDS)) {
           check();
           if (ch.ended) {
-            throw fail(new IOException("multifd channel " + ch.id + " (" + ch.conn.peerDescription()
-                + "): the channel ended before the SYNC of the main stream's RAM EOS"));
+            throw fail(ChannelThreads.channelError(ch.id, ch.conn,
+                new IOException("the channel ended before the SYNC of the main stream's RAM EOS")));
           }
           if (System.nanoTime() - deadline >= 0) {
-            throw fail(new IOException("multifd channel " + ch.id + " (" + ch.conn.peerDescription()
-                + "): no SYNC within " + SYNC_TIMEOUT_MS / 1000 + " s of the main stream's RAM EOS"));
+            throw fail(ChannelThreads.channelError(ch.id, ch.conn,
+                new IOException("no SYNC within " + SYNC_TIMEOUT_MS / 1000 + " s of the main stream's RAM EOS")));
           }
         }
       } catch (InterruptedException e) {
@@ -224,7 +224,7 @@ public final class MultifdReceiver implements MultifdSync, AutoCloseable {
     }
     for (List<Placed> list : lists) {
       for (Placed p : list) {
-        loader.multifdPagesPlaced(p.block(), p.offsets(), p.offsets().length);
+        loader.multifdPagesPlaced(p.block(), p.offsets());
       }
     }
   }
